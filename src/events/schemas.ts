@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+/**
+ * Every event type oeld records, each at a schema version. A new version of a type is added
+ * beside the old one (the log keeps old events forever); readers upcast when they need to.
+ */
+const id = z.string().min(1).max(200);
+const modelVersion = z.string().min(1).max(100).regex(/^[A-Za-z0-9._:-]+$/, 'model versions use letters, digits and . _ : -');
+const text = z.string().max(1_000_000);
+
+const turn = z.object({
+  prompt: text,
+  response: text,
+  action: z.string().max(200).nullable().optional(),
+});
+const chatMessage = z.object({
+  role: z.enum(['system', 'user', 'assistant', 'tool']),
+  content: text,
+  name: z.string().max(200).optional(),
+});
+const outcome = z.object({
+  success: z.boolean().optional(),
+  reward: z.number().finite().optional(),
+  feedback: text.optional(),
+});
+const source = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('kafka'), topic: z.string().min(1), partition: z.number().int().min(0), offset: z.string().regex(/^\d+$/) }),
+  z.object({ kind: z.literal('http') }),
+  z.object({ kind: z.literal('file'), file: z.string().min(1), line: z.number().int().min(1) }),
+  z.object({ kind: z.literal('simulator'), episodeSeed: z.number().int().optional() }),
+]);
+
+export const InteractionRecordedV1 = z.object({
+  interactionId: id,
+  source,
+  modelVersion,
+  taskId: z.string().min(1).max(200),
+  turns: z.array(turn).min(1).max(1000).optional(),
+  messages: z.array(chatMessage).min(1).max(10_000).optional(),
+  outcome: outcome.optional(),
+}).refine((d) => (d.turns === undefined) !== (d.messages === undefined), {
+  message: 'exactly one of turns (a trajectory) or messages (a chat) must be given',
+  path: ['turns'],
+});
+
+export const KnowledgeExtractedV1 = z.object({
+  extractingModelVersion: modelVersion,
+  poolSlot: z.number().int().min(0).max(1023),
+  seed: z.number().int().optional(),
+  tokenBudget: z.number().int().min(1).max(1_000_000),
+  sourceInteractionIds: z.array(id).max(10_000),
+  items: z.array(z.object({
+    id: id,
+    text: z.string().min(1).max(100_000).refine((s) => !s.includes('\n'), 'an experience item is one line'),
+    tokens: z.number().int().min(1).optional(),
+  })).min(1).max(100),
+});
+
+export const KnowledgeItemRetractedV1 = z.object({ itemId: id, reason: z.string().min(1).max(2000) });
+
+export const KnowledgeBaseRolledBackV1 = z.object({
+  toVersion: z.number().int().min(0),
+  reason: z.string().max(2000).optional(),
+});
+
+export const RoundStartedV1 = z.object({
+  roundId: id,
+  trigger: z.enum(['threshold', 'cron', 'manual']),
+  baseModelVersion: modelVersion,
+  knowledgeVersion: z.number().int().min(0),
+  config: z.record(z.string(), z.unknown()),
+});
+
+export const RoundCompletedV1 = z.object({
+  roundId: id,
+  newModelVersion: modelVersion.optional(),
+  steps: z.number().int().min(0),
+  lossSummary: z.object({ first: z.number().finite(), last: z.number().finite(), mean: z.number().finite() }).optional(),
+  evaluation: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const RoundFailedV1 = z.object({
+  roundId: id,
+  stage: z.string().min(1).max(100),
+  error: z.string().max(10_000),
+});
+
+export const ModelVersionPublishedV1 = z.object({
+  version: modelVersion,
+  path: z.string().min(1).max(4096),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha256'),
+  baseVersion: modelVersion.optional(),
+  roundId: id.optional(),
+});
+
+export const ModelVersionActivatedV1 = z.object({
+  version: modelVersion,
+  reason: z.enum(['initial', 'promoted', 'rollback']),
+  previousVersion: modelVersion.optional(),
+});
+
+export const EVENT_SCHEMAS = {
+  InteractionRecorded: { 1: InteractionRecordedV1 },
+  KnowledgeExtracted: { 1: KnowledgeExtractedV1 },
+  KnowledgeItemRetracted: { 1: KnowledgeItemRetractedV1 },
+  KnowledgeBaseRolledBack: { 1: KnowledgeBaseRolledBackV1 },
+  RoundStarted: { 1: RoundStartedV1 },
+  RoundCompleted: { 1: RoundCompletedV1 },
+  RoundFailed: { 1: RoundFailedV1 },
+  ModelVersionPublished: { 1: ModelVersionPublishedV1 },
+  ModelVersionActivated: { 1: ModelVersionActivatedV1 },
+} as const;
+
+export type EventType = keyof typeof EVENT_SCHEMAS;
+export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
+
+export interface EventDataMap {
+  InteractionRecorded: z.infer<typeof InteractionRecordedV1>;
+  KnowledgeExtracted: z.infer<typeof KnowledgeExtractedV1>;
+  KnowledgeItemRetracted: z.infer<typeof KnowledgeItemRetractedV1>;
+  KnowledgeBaseRolledBack: z.infer<typeof KnowledgeBaseRolledBackV1>;
+  RoundStarted: z.infer<typeof RoundStartedV1>;
+  RoundCompleted: z.infer<typeof RoundCompletedV1>;
+  RoundFailed: z.infer<typeof RoundFailedV1>;
+  ModelVersionPublished: z.infer<typeof ModelVersionPublishedV1>;
+  ModelVersionActivated: z.infer<typeof ModelVersionActivatedV1>;
+}
+
+/** The current schema version written for each type. */
+export const CURRENT_SCHEMA_VERSION: Record<EventType, number> = Object.fromEntries(
+  EVENT_TYPES.map((t) => [t, Math.max(...Object.keys(EVENT_SCHEMAS[t]).map(Number))]),
+) as Record<EventType, number>;

@@ -1,0 +1,46 @@
+import type { Queryable, Sql } from '../db/sql.ts';
+import { appendEvents, type AppendRequest, type AppendResult } from './append-events.ts';
+import { DuplicateEventConflictError, isUniqueViolation } from './errors.ts';
+import { headPosition, readEventsBatch, type Batch, type ReadOptions } from './read-events.ts';
+
+export interface AppendOptions {
+  /** Events were validated by the caller (ingestion validates to dead-letter bad input). */
+  trusted?: boolean;
+  /** 'throw' (default) fails the append when an id is reused with other content; 'report' returns it. */
+  onConflict?: 'throw' | 'report';
+  /** Extra statements in the same transaction (e.g. Kafka dedupe keys), run after the append. */
+  alsoInTransaction?: (tx: Queryable, result: AppendResult) => Promise<void>;
+}
+
+export interface AppendListener { (result: AppendResult): void }
+
+/** The event store: append (effectively once) and read in gap-safe global order. */
+export class EventStore {
+  private readonly listeners: AppendListener[] = [];
+  constructor(readonly sql: Sql) {}
+
+  onAppended(l: AppendListener): void { this.listeners.push(l); }
+
+  async append(requests: AppendRequest[], options: AppendOptions = {}): Promise<AppendResult> {
+    // Two writers racing with the same new event id: the loser hits the unique index; on retry
+    // it sees the winner's row and treats its copy as a duplicate.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.sql.transaction(async (tx) => {
+          const r = await appendEvents(tx, requests, options);
+          if (r.conflicts.length && (options.onConflict ?? 'throw') === 'throw') throw new DuplicateEventConflictError(r.conflicts);
+          if (options.alsoInTransaction) await options.alsoInTransaction(tx, r);
+          return r;
+        });
+        for (const l of this.listeners) l(result);
+        return result;
+      } catch (err) {
+        if (attempt < 3 && isUniqueViolation(err, 'events_event_id_key')) continue;
+        throw err;
+      }
+    }
+  }
+
+  read(options: ReadOptions): Promise<Batch> { return readEventsBatch(this.sql, options); }
+  head(): Promise<number> { return headPosition(this.sql); }
+}
