@@ -1,0 +1,39 @@
+import type { Queryable } from '../db/sql.ts';
+import type { Checkpoint } from '../store/read-events.ts';
+
+export class CheckpointConflictError extends Error {
+  constructor(readonly projection: string, readonly expected: Checkpoint) {
+    super(`projection ${projection}: checkpoint moved under us (expected ${expected.transactionId}/${expected.globalPosition}); is a second projector running?`);
+    this.name = 'CheckpointConflictError';
+  }
+}
+
+export async function loadCheckpoint(q: Queryable, name: string): Promise<Checkpoint> {
+  const { rows } = await q.query<{ transaction_id: string; global_position: number }>(
+    'SELECT transaction_id::text AS transaction_id, global_position FROM projection_checkpoints WHERE name = $1', [name]);
+  const r = rows[0];
+  if (!r) throw new Error(`projection ${name} has no checkpoint row; were its tables created?`);
+  return { transactionId: r.transaction_id, globalPosition: Number(r.global_position) };
+}
+
+/**
+ * Locks the checkpoint row for this transaction and checks it is where this projector left it,
+ * before anything is applied: a second projector waits here, then fails instead of double-applying.
+ */
+export async function claimCheckpoint(q: Queryable, name: string, expected: Checkpoint): Promise<void> {
+  const { rows } = await q.query<{ transaction_id: string; global_position: number }>(
+    'SELECT transaction_id::text AS transaction_id, global_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE', [name]);
+  const r = rows[0];
+  if (!r || r.transaction_id !== expected.transactionId || Number(r.global_position) !== expected.globalPosition) {
+    throw new CheckpointConflictError(name, expected);
+  }
+}
+
+/** Compare-and-set: moves the checkpoint only from where this projector last left it. */
+export async function storeCheckpoint(q: Queryable, name: string, from: Checkpoint, to: Checkpoint): Promise<void> {
+  const { rows } = await q.query(
+    `UPDATE projection_checkpoints SET transaction_id = $4::xid8, global_position = $5
+      WHERE name = $1 AND transaction_id = $2::xid8 AND global_position = $3 RETURNING name`,
+    [name, from.transactionId, from.globalPosition, to.transactionId, to.globalPosition]);
+  if (rows.length !== 1) throw new CheckpointConflictError(name, from);
+}

@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto';
+
+/** One experience item in one pool. seq orders items by when they were added (newest highest). */
+export interface KnowledgeItem {
+  itemId: string;
+  modelVersion: string;
+  slot: number;
+  seq: number;
+  text: string;
+  tokens: number;
+  sourceInteractionIds: string[];
+  eventId: string;
+}
+
+/** A pool: the knowledge one seed slot accumulated, keyed by the model version that extracted it. */
+export interface Pool {
+  modelVersion: string;
+  slot: number;
+  items: KnowledgeItem[];
+}
+
+export const ITEM_MARKER = '- EXPERIENCE ITEM: ';
+
+export const poolKey = (modelVersion: string, slot: number): string => `${modelVersion}#${slot}`;
+
+export const poolTokens = (pool: Pool): number => pool.items.reduce((n, i) => n + i.tokens, 0);
+
+/** The text a teacher sees: one marked line per item, oldest first. */
+export const renderPool = (pool: Pool): string => pool.items.map((i) => `${ITEM_MARKER}${i.text}`).join('\n');
+
+export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+export const sortedPools = (pools: Iterable<Pool>): Pool[] =>
+  [...pools].filter((p) => p.items.length > 0).sort((a, b) =>
+    a.modelVersion < b.modelVersion ? -1 : a.modelVersion > b.modelVersion ? 1 : a.slot - b.slot);
+
+/** The whole knowledge base as text: a header per pool, then its items. */
+export function renderKnowledgeBase(pools: Iterable<Pool>): string {
+  return sortedPools(pools).map((p) => `## pool ${poolKey(p.modelVersion, p.slot)}\n${renderPool(p)}`).join('\n\n');
+}
+
+/**
+ * The content hash of a knowledge base: of each non-empty pool's key and rendered text. Equal
+ * content gives an equal hash whatever version number or history led to it.
+ */
+export function knowledgeHash(poolHashes: Iterable<[key: string, hash: string]>): string {
+  const lines = [...poolHashes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, h]) => `${k}\t${h}`);
+  return sha256(lines.join('\n'));
+}
+
+export const poolHash = (pool: Pool): string => sha256(renderPool(pool));
+
+/**
+ * The OEL accumulation rule: append the new items, then drop the OLDEST items until the pool
+ * fits its token budget. Returns the items that were dropped.
+ */
+export function accumulate(pool: Pool, added: KnowledgeItem[], tokenBudget: number): KnowledgeItem[] {
+  pool.items.push(...added);
+  let total = poolTokens(pool);
+  let drop = 0;
+  while (total > tokenBudget && drop < pool.items.length) total -= pool.items[drop++]!.tokens;
+  return pool.items.splice(0, drop);
+}

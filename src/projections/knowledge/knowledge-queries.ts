@@ -1,0 +1,76 @@
+import type { Queryable } from '../../db/sql.ts';
+import { renderKnowledgeBase, renderPool, type KnowledgeItem, type Pool, poolKey } from './knowledge-base.ts';
+import { EMPTY_KNOWLEDGE_HASH } from './fold-knowledge.ts';
+
+interface ItemRow {
+  item_id: string; pool_model_version: string; pool_slot: number; seq: number; text: string;
+  tokens: number; source_interaction_ids: string[]; event_id: string;
+}
+
+const toItem = (r: ItemRow): KnowledgeItem => ({
+  itemId: r.item_id, modelVersion: r.pool_model_version, slot: Number(r.pool_slot), seq: Number(r.seq), text: r.text,
+  tokens: Number(r.tokens), sourceInteractionIds: r.source_interaction_ids, eventId: r.event_id,
+});
+
+/** The items of knowledge version `version` (null: the current one), oldest first. */
+export async function readItemsAt(q: Queryable, version: number | null): Promise<KnowledgeItem[]> {
+  const { rows } = version === null
+    ? await q.query<ItemRow>('SELECT * FROM knowledge_items WHERE valid_to IS NULL ORDER BY seq')
+    : await q.query<ItemRow>(
+      'SELECT * FROM knowledge_items WHERE valid_from <= $1 AND (valid_to IS NULL OR valid_to > $1) ORDER BY seq', [version]);
+  return rows.map(toItem);
+}
+
+export async function versionExists(q: Queryable, version: number): Promise<boolean> {
+  if (version === 0) return true;
+  const { rows } = await q.query('SELECT 1 FROM knowledge_versions WHERE version = $1', [version]);
+  return rows.length === 1;
+}
+
+export interface KnowledgeVersionView {
+  version: number;
+  contentHash: string;
+  itemCount: number;
+  tokens: number;
+  change: string | null;
+  rolledBackTo: number | null;
+  pools: { modelVersion: string; slot: number; tokens: number; items: { itemId: string; text: string }[]; text: string }[];
+  text: string;
+}
+
+export function groupPools(items: KnowledgeItem[]): Pool[] {
+  const pools = new Map<string, Pool>();
+  for (const i of items) {
+    const key = poolKey(i.modelVersion, i.slot);
+    const p = pools.get(key) ?? { modelVersion: i.modelVersion, slot: i.slot, items: [] };
+    p.items.push(i);
+    pools.set(key, p);
+  }
+  return [...pools.values()];
+}
+
+/** A version as operators and the trainer read it: pools, rendered text, hash. */
+export async function readKnowledgeVersion(q: Queryable, version?: number): Promise<KnowledgeVersionView | null> {
+  const { rows } = version === undefined
+    ? await q.query<{ version: number; content_hash: string; item_count: number; tokens: number; change: string; rolled_back_to: number | null }>(
+      'SELECT * FROM knowledge_versions ORDER BY version DESC LIMIT 1')
+    : await q.query<{ version: number; content_hash: string; item_count: number; tokens: number; change: string; rolled_back_to: number | null }>(
+      'SELECT * FROM knowledge_versions WHERE version = $1', [version]);
+  const row = rows[0];
+  if (!row && version !== undefined && version !== 0) return null;
+  const v = row ? Number(row.version) : 0;
+  const pools = groupPools(await readItemsAt(q, v));
+  return {
+    version: v,
+    contentHash: row?.content_hash ?? EMPTY_KNOWLEDGE_HASH,
+    itemCount: row ? Number(row.item_count) : 0,
+    tokens: row ? Number(row.tokens) : 0,
+    change: row?.change ?? null,
+    rolledBackTo: row?.rolled_back_to == null ? null : Number(row.rolled_back_to),
+    pools: pools.map((p) => ({
+      modelVersion: p.modelVersion, slot: p.slot, tokens: p.items.reduce((n, i) => n + i.tokens, 0),
+      items: p.items.map((i) => ({ itemId: i.itemId, text: i.text })), text: renderPool(p),
+    })),
+    text: renderKnowledgeBase(pools),
+  };
+}

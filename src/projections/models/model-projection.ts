@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import type { Queryable } from '../../db/sql.ts';
+import { isType, type RecordedEvent } from '../../events/envelope.ts';
+import type { Projection } from '../projection.ts';
+
+const DDL = readFileSync(new URL('./tables.sql', import.meta.url), 'utf8');
+
+/** Model versions (registry) and which one is active. Model events are rare: plain statements suffice. */
+export class ModelProjection implements Projection {
+  readonly name = 'models';
+  readonly types = ['ModelVersionPublished', 'ModelVersionActivated'] as const;
+  readonly ddl = DDL;
+  readonly tables = [
+    { name: 'model_versions', orderBy: 'version' },
+    { name: 'model_activations', orderBy: 'global_position' },
+  ] as const;
+
+  async load(): Promise<void> {}
+
+  async apply(tx: Queryable, events: RecordedEvent[]): Promise<void> {
+    for (const e of events) {
+      if (isType(e, 'ModelVersionPublished')) {
+        const d = e.data;
+        // A re-publication of a version keeps the first record: versions are immutable.
+        await tx.query(
+          `INSERT INTO model_versions (version, path, sha256, base_version, round_id, event_id, global_position, published_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (version) DO NOTHING`,
+          [d.version, d.path, d.sha256, d.baseVersion ?? null, d.roundId ?? null, e.id, e.globalPosition, e.recordedAt]);
+      } else if (isType(e, 'ModelVersionActivated')) {
+        const d = e.data;
+        await tx.query(
+          `INSERT INTO model_activations (global_position, version, reason, previous_version, event_id, activated_at)
+           VALUES ($1, $2, $3, $4, $5, $6)`,
+          [e.globalPosition, d.version, d.reason, d.previousVersion ?? null, e.id, e.recordedAt]);
+      }
+    }
+  }
+}
+
+export interface ModelVersionView { version: string; path: string; sha256: string; baseVersion: string | null; roundId: string | null; publishedAt: Date }
+
+export async function readActiveModel(q: Queryable): Promise<(ModelVersionView & { reason: string; activatedAt: Date }) | null> {
+  const { rows } = await q.query<{ version: string; path: string; sha256: string; base_version: string | null; round_id: string | null; published_at: Date; reason: string; activated_at: Date }>(
+    `SELECT v.*, a.reason, a.activated_at FROM model_activations a JOIN model_versions v USING (version)
+      ORDER BY a.global_position DESC LIMIT 1`);
+  const r = rows[0];
+  return r ? { version: r.version, path: r.path, sha256: r.sha256, baseVersion: r.base_version, roundId: r.round_id, publishedAt: r.published_at, reason: r.reason, activatedAt: r.activated_at } : null;
+}
+
+export async function readModelVersion(q: Queryable, version: string): Promise<ModelVersionView | null> {
+  const { rows } = await q.query<{ version: string; path: string; sha256: string; base_version: string | null; round_id: string | null; published_at: Date }>(
+    'SELECT * FROM model_versions WHERE version = $1', [version]);
+  const r = rows[0];
+  return r ? { version: r.version, path: r.path, sha256: r.sha256, baseVersion: r.base_version, roundId: r.round_id, publishedAt: r.published_at } : null;
+}

@@ -1,0 +1,21 @@
+-- The model registry: every published version with its artifact, and every activation.
+CREATE TABLE IF NOT EXISTS model_versions (
+  version         text        PRIMARY KEY,
+  path            text        NOT NULL,
+  sha256          text        NOT NULL,
+  base_version    text,
+  round_id        text,
+  event_id        uuid        NOT NULL,
+  global_position bigint      NOT NULL,
+  published_at    timestamptz NOT NULL
+);
+
+-- The active version is the newest activation; rollbacks add rows, never remove them.
+CREATE TABLE IF NOT EXISTS model_activations (
+  global_position  bigint      PRIMARY KEY,
+  version          text        NOT NULL,
+  reason           text        NOT NULL,
+  previous_version text,
+  event_id         uuid        NOT NULL,
+  activated_at     timestamptz NOT NULL
+);

@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import type { Queryable } from '../../db/sql.ts';
+import { isType, type RecordedEvent } from '../../events/envelope.ts';
+import type { Projection } from '../projection.ts';
+
+const DDL = readFileSync(new URL('./tables.sql', import.meta.url), 'utf8');
+
+/** Rounds and their outcome. A round re-run after a failure starts a new round id. */
+export class RoundProjection implements Projection {
+  readonly name = 'rounds';
+  readonly types = ['RoundStarted', 'RoundCompleted', 'RoundFailed'] as const;
+  readonly ddl = DDL;
+  readonly tables = [{ name: 'rounds', orderBy: 'round_id' }] as const;
+
+  async load(): Promise<void> {}
+
+  async apply(tx: Queryable, events: RecordedEvent[]): Promise<void> {
+    for (const e of events) {
+      if (isType(e, 'RoundStarted')) {
+        const d = e.data;
+        await tx.query(
+          `INSERT INTO rounds (round_id, status, trigger, base_model_version, knowledge_version, config, started_at)
+           VALUES ($1, 'running', $2, $3, $4, $5, $6) ON CONFLICT (round_id) DO NOTHING`,
+          [d.roundId, d.trigger, d.baseModelVersion, d.knowledgeVersion, JSON.stringify(d.config), e.recordedAt]);
+      } else if (isType(e, 'RoundCompleted')) {
+        const d = e.data;
+        await tx.query(
+          `UPDATE rounds SET status = 'completed', finished_at = $2, new_model_version = $3, steps = $4, loss_summary = $5, evaluation = $6
+            WHERE round_id = $1 AND status = 'running'`,
+          [d.roundId, e.recordedAt, d.newModelVersion ?? null, d.steps, d.lossSummary ? JSON.stringify(d.lossSummary) : null,
+            d.evaluation ? JSON.stringify(d.evaluation) : null]);
+      } else if (isType(e, 'RoundFailed')) {
+        const d = e.data;
+        await tx.query(
+          `UPDATE rounds SET status = 'failed', finished_at = $2, failed_stage = $3, error = $4 WHERE round_id = $1 AND status = 'running'`,
+          [d.roundId, e.recordedAt, d.stage, d.error]);
+      }
+    }
+  }
+}
+
+export interface RoundView { roundId: string; status: string; trigger: string; baseModelVersion: string; knowledgeVersion: number; startedAt: Date; finishedAt: Date | null; newModelVersion: string | null; evaluation: unknown; error: string | null }
+
+export async function readRecentRounds(q: Queryable, limit = 10): Promise<RoundView[]> {
+  const { rows } = await q.query<Record<string, unknown>>('SELECT * FROM rounds ORDER BY started_at DESC, round_id DESC LIMIT $1', [limit]);
+  return rows.map((r) => ({
+    roundId: r.round_id as string, status: r.status as string, trigger: r.trigger as string, baseModelVersion: r.base_model_version as string,
+    knowledgeVersion: Number(r.knowledge_version), startedAt: r.started_at as Date, finishedAt: (r.finished_at as Date | null) ?? null,
+    newModelVersion: (r.new_model_version as string | null) ?? null, evaluation: r.evaluation ?? null, error: (r.error as string | null) ?? null,
+  }));
+}
