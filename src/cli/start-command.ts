@@ -1,0 +1,31 @@
+import { loadConfig } from '../config.ts';
+import { startDaemon } from '../daemon.ts';
+import { createLogger } from '../log.ts';
+import type { Command } from './command.ts';
+
+export const startCommand: Command = {
+  name: 'start',
+  summary: 'run the daemon (HTTP metrics/health/admin, projections, leader election)',
+  usage: 'oeld start',
+  help: ['Configuration comes from environment variables; see the README table or `oeld help config`.',
+    'SIGTERM or SIGINT stops it gracefully; a second signal exits at once.'],
+  options: {},
+  async run(_v, _p, ctx) {
+    const config = loadConfig(ctx.env);
+    const log = createLogger(config.logLevel);
+    const daemon = await startDaemon(config, log);
+    ctx.out(`oeld listening on ${daemon.url} (metrics ${daemon.url}/metrics)`);
+    await new Promise<void>((resolve) => {
+      let signalled = false;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (signalled) { log.warn({ signal }, 'second signal: exiting now'); process.exit(130); }
+        signalled = true;
+        log.info({ signal }, 'signal received');
+        void daemon.stop().then(resolve);
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+    return 0;
+  },
+};

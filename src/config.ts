@@ -1,0 +1,81 @@
+import { resolve } from 'node:path';
+
+/**
+ * Every setting oeld reads, from environment variables. This table is the single source: the
+ * loader parses it and the README's configuration table is checked against it by a test.
+ */
+export interface Setting<T> {
+  name: string;
+  default: string | undefined;
+  description: string;
+  parse: (raw: string) => T;
+}
+
+class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+export { ConfigError };
+
+const int = (min: number, max: number) => (raw: string): number => {
+  if (!/^-?\d+$/.test(raw.trim())) throw new Error(`expected an integer from ${min} to ${max}`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new Error(`expected an integer from ${min} to ${max}`);
+  return n;
+};
+const str = (raw: string): string => raw;
+const oneOf = <T extends string>(...values: T[]) => (raw: string): T => {
+  if (!values.includes(raw as T)) throw new Error(`expected one of ${values.join(', ')}`);
+  return raw as T;
+};
+const url = (protocols: string[]) => (raw: string): string => {
+  let u: URL;
+  try { u = new URL(raw); } catch { throw new Error('expected a URL such as postgres://user@host:5432/db'); }
+  if (!protocols.includes(u.protocol)) throw new Error(`expected a URL with scheme ${protocols.join(' or ')}`);
+  return raw;
+};
+const token = (raw: string): string => {
+  if (raw.length < 16) throw new Error('expected at least 16 characters (a bearer token that is hard to guess)');
+  return raw;
+};
+
+export const SETTINGS = {
+  databaseUrl: { name: 'DATABASE_URL', default: undefined, description: 'PostgreSQL server to use. Unset: embedded PostgreSQL (PGlite) under OELD_DATA_DIR.', parse: url(['postgres:', 'postgresql:']) },
+  dataDir: { name: 'OELD_DATA_DIR', default: './data', description: 'Directory for the embedded database and model artifacts.', parse: (raw: string) => resolve(raw) },
+  httpHost: { name: 'OELD_HTTP_HOST', default: '127.0.0.1', description: 'Address the HTTP server (metrics, health, admin API) binds to.', parse: str },
+  httpPort: { name: 'OELD_HTTP_PORT', default: '9820', description: 'Port of the HTTP server; 0 picks a free port.', parse: int(0, 65535) },
+  adminToken: { name: 'OELD_ADMIN_TOKEN', default: undefined, description: 'Bearer token for the admin API (/admin/*). Unset: the admin API is off.', parse: token },
+  logLevel: { name: 'OELD_LOG_LEVEL', default: 'info', description: 'Log level: fatal, error, warn, info, debug, trace.', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace') },
+  maxEventBytes: { name: 'OELD_MAX_EVENT_BYTES', default: '1048576', description: 'Largest accepted interaction (bytes of JSON); larger input is dead-lettered.', parse: int(1024, 64 * 1024 * 1024) },
+  dbPoolMax: { name: 'OELD_DB_POOL_MAX', default: '10', description: 'Connections in the PostgreSQL pool.', parse: int(2, 1000) },
+  projectionBatch: { name: 'OELD_PROJECTION_BATCH', default: '1000', description: 'Events a projection folds per transaction.', parse: int(1, 100_000) },
+  projectionPollMs: { name: 'OELD_PROJECTION_POLL_MS', default: '200', description: 'How often caught-up projections look for new events (milliseconds).', parse: int(5, 60_000) },
+  leaderRetryMs: { name: 'OELD_LEADER_RETRY_MS', default: '2000', description: 'How often a follower tries to become the leader (milliseconds).', parse: int(50, 600_000) },
+  shutdownTimeoutMs: { name: 'OELD_SHUTDOWN_TIMEOUT_MS', default: '10000', description: 'Longest wait for in-flight work at shutdown before it is abandoned uncommitted.', parse: int(0, 600_000) },
+} satisfies Record<string, Setting<unknown>>;
+
+type Settings = typeof SETTINGS;
+export type Config = {
+  [K in keyof Settings]: Settings[K]['default'] extends string ? ReturnType<Settings[K]['parse']> : ReturnType<Settings[K]['parse']> | undefined;
+};
+
+/** Parses the environment; every bad value is reported at once, each with its variable and value. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(SETTINGS) as [string, Setting<unknown>][]) {
+    const raw = env[s.name] === '' ? undefined : env[s.name];
+    const value = raw ?? s.default;
+    if (value === undefined) { out[key] = undefined; continue; }
+    try {
+      out[key] = s.parse(value);
+    } catch (err) {
+      const shown = s.name === SETTINGS.adminToken.name ? `${value.length} characters` : JSON.stringify(value);
+      problems.push(`${s.name}=${shown}: ${(err as Error).message}`);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return out as Config;
+}

@@ -1,0 +1,64 @@
+import type { Sql } from '../db/sql.ts';
+import type { Logger } from '../log.ts';
+
+export const LEADER_LOCK = 'oeld:leader';
+
+/**
+ * Leader election by a session-level advisory lock held on a dedicated connection: only the
+ * leader runs projections and rounds. If that connection dies the lock is gone, so the leader
+ * checks its session and steps down (stopping its work) as soon as the check fails.
+ */
+export class Leadership {
+  private stopped = false;
+  private wake?: () => void;
+  private done?: Promise<void>;
+
+  constructor(private readonly sql: Sql, private readonly log: Logger, private readonly retryMs: number) {}
+
+  /** Runs `lead` while leader; `lead` receives a signal that aborts when leadership is lost or stop() is called. */
+  start(lead: (signal: AbortSignal) => Promise<void>, onChange: (leader: boolean) => void): void {
+    this.done = (async () => {
+      while (!this.stopped) {
+        try {
+          await this.sql.session(async (s) => {
+            const { rows } = await s.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [LEADER_LOCK]);
+            if (!rows[0]?.ok) return;
+            const abort = new AbortController();
+            onChange(true);
+            this.log.info('elected leader');
+            const work = lead(abort.signal).catch((err) => this.log.error({ err }, 'leader work failed'));
+            try {
+              while (!this.stopped) {
+                await this.sleep(this.retryMs);
+                await s.query('SELECT 1');
+              }
+            } catch (err) {
+              this.log.error({ err }, 'leader session lost; stepping down');
+            } finally {
+              abort.abort();
+              await work;
+              onChange(false);
+              await s.query('SELECT pg_advisory_unlock(hashtext($1))', [LEADER_LOCK]).catch(() => {});
+            }
+          });
+        } catch (err) {
+          this.log.warn({ err }, 'leader election attempt failed');
+        }
+        if (!this.stopped) await this.sleep(this.retryMs);
+      }
+    })();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wake = () => { clearTimeout(t); resolve(); };
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.done;
+  }
+}

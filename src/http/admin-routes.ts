@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import type { Sql } from '../db/sql.ts';
+import { rollbackKnowledge, rollbackModel, RollbackError } from '../operations/rollback.ts';
+import { readStatus } from '../operations/status.ts';
+import type { ReplayOptions, ReplayResult } from '../projections/replay.ts';
+import type { EventStore } from '../store/event-store.ts';
+import { HttpError, type Route } from './server.ts';
+
+interface AdminDeps {
+  sql: Sql;
+  store: EventStore;
+  leader: () => boolean;
+  replay: (until?: Pick<ReplayOptions, 'untilPosition' | 'untilTime'>) => Promise<ReplayResult>;
+}
+
+const RollbackBody = z.union([
+  z.object({ knowledge: z.number().int().min(0), reason: z.string().max(2000).optional() }).strict(),
+  z.object({ model: z.string().min(1) }).strict(),
+]);
+const ReplayBody = z.object({ untilPosition: z.number().int().min(0).optional(), untilTime: z.iso.datetime({ offset: true }).optional() }).strict();
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new HttpError(400, `${i.path.join('.') || 'body'}: ${i.message}`);
+  }
+  return r.data;
+}
+
+/** The admin API: status, rollback, replay, manual round. Mounted behind the bearer token. */
+export function createAdminRoutes(d: AdminDeps): Route[] {
+  return [
+    { method: 'GET', path: '/admin/status', admin: true, handle: async () => ({ status: 200, body: { leader: d.leader(), ...(await readStatus(d.sql, d.sql.kind)) } }) },
+    {
+      method: 'POST', path: '/admin/rollback', admin: true, handle: async (body) => {
+        const b = parse(RollbackBody, body);
+        try {
+          const r = 'knowledge' in b ? await rollbackKnowledge(d.store, b.knowledge, b.reason) : await rollbackModel(d.store, b.model);
+          return { status: 202, body: r };
+        } catch (err) {
+          if (err instanceof RollbackError) throw new HttpError(409, err.message);
+          throw err;
+        }
+      },
+    },
+    {
+      method: 'POST', path: '/admin/replay', admin: true, handle: async (body) => {
+        const b = parse(ReplayBody, body);
+        if (!d.leader()) throw new HttpError(409, 'this daemon is not the leader; send the replay to the leader');
+        const until = b.untilPosition !== undefined || b.untilTime !== undefined
+          ? { untilPosition: b.untilPosition, untilTime: b.untilTime ? new Date(b.untilTime) : undefined } : undefined;
+        return { status: 200, body: await d.replay(until) };
+      },
+    },
+    {
+      method: 'POST', path: '/admin/rounds', admin: true,
+      handle: async () => { throw new HttpError(501, 'manual rounds need the trainer, which this build does not have yet (issue #5)'); },
+    },
+  ];
+}

@@ -1,0 +1,64 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import type { Logger } from '../log.ts';
+
+export interface Route {
+  method: 'GET' | 'POST';
+  path: string;
+  admin?: boolean;
+  handle: (body: unknown, req: IncomingMessage) => Promise<{ status: number; body: unknown; contentType?: string }>;
+}
+
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string) { super(message); }
+}
+
+const MAX_BODY = 1024 * 1024;
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > MAX_BODY) throw new HttpError(413, `request body over ${MAX_BODY} bytes`);
+    chunks.push(c);
+  }
+  if (size === 0) return {};
+  try { return JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch (err) { throw new HttpError(400, `body is not JSON: ${(err as Error).message}`); }
+}
+
+function authorised(req: IncomingMessage, token: string): boolean {
+  const header = req.headers.authorization ?? '';
+  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+/**
+ * One HTTP server for metrics, health and the admin API. Admin routes exist only when a token is
+ * configured, and answer 401 without the right bearer token.
+ */
+export function createHttpServer(routes: Route[], adminToken: string | undefined, log: Logger): Server {
+  return createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const send = (status: number, body: unknown, contentType = 'application/json') => {
+      res.writeHead(status, { 'content-type': contentType });
+      res.end(typeof body === 'string' ? body : JSON.stringify(body, null, 2));
+    };
+    const candidates = routes.filter((r) => r.path === path);
+    const route = candidates.find((r) => r.method === req.method);
+    try {
+      if (candidates.length && route?.admin && adminToken === undefined) throw new HttpError(404, 'the admin API is off: set OELD_ADMIN_TOKEN to enable it');
+      if (!candidates.length) throw new HttpError(404, `no route ${path}`);
+      if (!route) throw new HttpError(405, `${req.method} not allowed on ${path}`);
+      if (route.admin && !authorised(req, adminToken!)) throw new HttpError(401, 'missing or wrong bearer token');
+      const body = req.method === 'POST' ? await readJson(req) : undefined;
+      const r = await route.handle(body, req);
+      send(r.status, r.body, r.contentType);
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : (err as { status?: number }).status ?? 500;
+      if (status >= 500) log.error({ err, path }, 'request failed');
+      send(status, { error: (err as Error).message });
+    }
+  });
+}
