@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole suite: type check, then every test file against the PostgreSQL server and PGlite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-postgres.sh
+echo "== type check"
+npx tsc -p tsconfig.json
+echo "== tests"
+node --import tsx --test --test-reporter=spec test/*.test.ts
