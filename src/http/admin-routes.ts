@@ -13,17 +13,18 @@ interface AdminDeps {
   replay: (until?: Pick<ReplayOptions, 'untilPosition' | 'untilTime'>) => Promise<ReplayResult>;
 }
 
-const RollbackBody = z.union([
-  z.object({ knowledge: z.number().int().min(0), reason: z.string().max(2000).optional() }).strict(),
-  z.object({ model: z.string().min(1) }).strict(),
-]);
+const RollbackBody = z.object({
+  knowledge: z.number().int().min(0).optional(),
+  model: z.string().min(1).optional(),
+  reason: z.string().max(2000).optional(),
+}).strict().refine((b) => (b.knowledge === undefined) !== (b.model === undefined), { message: 'give exactly one of knowledge (a version number) or model (a version name)' });
 const ReplayBody = z.object({ untilPosition: z.number().int().min(0).optional(), untilTime: z.iso.datetime({ offset: true }).optional() }).strict();
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
   if (!r.success) {
     const i = r.error.issues[0]!;
-    throw new HttpError(400, `${i.path.join('.') || 'body'}: ${i.message}`);
+    throw new HttpError(400, `${i.path.join('.') || 'body'}: ${i.message}${'input' in i && i.input !== undefined ? ` (got ${JSON.stringify(i.input)})` : ''}`);
   }
   return r.data;
 }
@@ -36,7 +37,7 @@ export function createAdminRoutes(d: AdminDeps): Route[] {
       method: 'POST', path: '/admin/rollback', admin: true, handle: async (body) => {
         const b = parse(RollbackBody, body);
         try {
-          const r = 'knowledge' in b ? await rollbackKnowledge(d.store, b.knowledge, b.reason) : await rollbackModel(d.store, b.model);
+          const r = b.knowledge !== undefined ? await rollbackKnowledge(d.store, b.knowledge, b.reason) : await rollbackModel(d.store, b.model!);
           return { status: 202, body: r };
         } catch (err) {
           if (err instanceof RollbackError) throw new HttpError(409, err.message);

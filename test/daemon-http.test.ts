@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig, ConfigError, type Config } from '../src/config.ts';
+import { startDaemon, type Daemon } from '../src/daemon.ts';
+import { createLogger } from '../src/log.ts';
+import { uuidFromKey } from '../src/events/ids.ts';
+import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
+import { extraction } from './helpers/events.ts';
+
+const TOKEN = 'test-token-0123456789';
+const log = createLogger('silent');
+
+function configFor(db: TestDatabase, extra: Record<string, string> = {}): Config {
+  return loadConfig({ DATABASE_URL: db.url, OELD_HTTP_PORT: '0', OELD_PROJECTION_POLL_MS: '20', OELD_LEADER_RETRY_MS: '100', ...extra });
+}
+
+describe('configuration', () => {
+  it('reports every bad variable with its name and value, and applies defaults', () => {
+    assert.throws(() => loadConfig({ OELD_HTTP_PORT: '99999', OELD_LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://x' }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.problems.length, 3);
+      assert.match(err.message, /OELD_HTTP_PORT="99999": expected an integer from 0 to 65535/);
+      assert.match(err.message, /OELD_LOG_LEVEL="loud": expected one of fatal, error/);
+      assert.match(err.message, /DATABASE_URL="mysql:\/\/x": expected a URL with scheme postgres:/);
+      return true;
+    });
+    const c = loadConfig({});
+    assert.equal(c.httpPort, 9820);
+    assert.equal(c.databaseUrl, undefined);
+    assert.equal(c.adminToken, undefined);
+  });
+
+  it('never prints the admin token', () => {
+    assert.throws(() => loadConfig({ OELD_ADMIN_TOKEN: 'hunter2' }), (err: Error) => !err.message.includes('hunter2') && /7 characters/.test(err.message));
+  });
+});
+
+describe('daemon HTTP surface', () => {
+  let db: TestDatabase;
+  let daemon: Daemon;
+  const admin = (path: string, body?: unknown, token = TOKEN) => fetch(`${daemon.url}${path}`, {
+    method: body === undefined ? 'GET' : 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+  before(async () => {
+    db = await serverDatabase();
+    daemon = await startDaemon(configFor(db, { OELD_ADMIN_TOKEN: TOKEN }), log);
+  });
+  after(async () => { await daemon.stop(); await db.drop(); });
+
+  it('serves health, readiness and metrics', async () => {
+    assert.equal((await fetch(`${daemon.url}/healthz`)).status, 200);
+    for (let i = 0; i < 50 && (await fetch(`${daemon.url}/readyz`)).status !== 200; i++) await sleep(50);
+    assert.equal((await fetch(`${daemon.url}/readyz`)).status, 200);
+    await daemon.store.append([{ streamId: 'knowledge', events: [extraction(1, { budget: 100 })] }]);
+    let text = '';
+    for (let i = 0; i < 100; i++) {
+      await sleep(30);
+      text = await (await fetch(`${daemon.url}/metrics`)).text();
+      if (/^oeld_knowledge_version 1$/m.test(text)) break;
+    }
+    assert.match(text, /^oeld_knowledge_version 1$/m);
+    assert.match(text, /^oeld_event_store_head_position 1$/m);
+    assert.match(text, /^oeld_leader 1$/m);
+    assert.match(text, /^oeld_projection_lag_events\{projection="knowledge"\} 0$/m);
+    assert.match(text, /^process_resident_memory_bytes \d+/m);
+  });
+
+  it('protects the admin API with the bearer token', async () => {
+    assert.equal((await admin('/admin/status', undefined, 'wrong-token-0123456789')).status, 401);
+    assert.equal((await fetch(`${daemon.url}/admin/status`)).status, 401);
+    const r = await admin('/admin/status');
+    assert.equal(r.status, 200);
+    const s = await r.json() as { leader: boolean; database: string; headPosition: number };
+    assert.equal(s.leader, true);
+    assert.equal(s.database, 'postgres');
+  });
+
+  it('rolls back and replays through the admin API, with clear errors for bad requests', async () => {
+    await daemon.store.append([{ streamId: 'knowledge', events: [extraction(2, { budget: 100 })] }]);
+    await daemon.store.append([{ streamId: 'models', events: [
+      { id: uuidFromKey('a'), type: 'ModelVersionPublished', data: { version: 'v0', path: '/m', sha256: 'd'.repeat(64) } },
+      { id: uuidFromKey('b'), type: 'ModelVersionActivated', data: { version: 'v0', reason: 'initial' } }] }]);
+    let status: { knowledge: { version: number } } = { knowledge: { version: 0 } };
+    for (let i = 0; i < 100 && status.knowledge.version < 2; i++) { await sleep(30); status = await (await admin('/admin/status')).json() as typeof status; }
+    assert.equal(status.knowledge.version, 2);
+    const bad = await admin('/admin/rollback', { knowledge: 'one' });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /knowledge/);
+    assert.equal((await admin('/admin/rollback', { knowledge: 7 })).status, 409);
+    assert.equal((await admin('/admin/rollback', { model: 'v0' })).status, 409, 'already active');
+    const ok = await admin('/admin/rollback', { knowledge: 1 });
+    assert.equal(ok.status, 202);
+    const replayed = await admin('/admin/replay', {});
+    assert.equal(replayed.status, 200);
+    const r = await replayed.json() as { swapped: boolean; hashes: Record<string, string> };
+    assert.equal(r.swapped, true);
+    assert.deepEqual(Object.keys(r.hashes).sort(), ['knowledge', 'models', 'rounds']);
+    for (let i = 0; i < 100 && status.knowledge.version < 3; i++) { await sleep(30); status = await (await admin('/admin/status')).json() as typeof status; }
+    assert.equal(status.knowledge.version, 3);
+    assert.equal((await admin('/admin/rounds', {})).status, 501);
+  });
+
+  it('has no admin API without a token', async () => {
+    const other = await startDaemon(configFor(db), log);
+    try {
+      const r = await fetch(`${other.url}/admin/status`);
+      assert.equal(r.status, 404);
+      assert.match(((await r.json()) as { error: string }).error, /OELD_ADMIN_TOKEN/);
+    } finally {
+      await other.stop();
+    }
+  });
+});
+
+describe('leader election', () => {
+  it('one of two daemons on a database leads; the other takes over when it stops', async () => {
+    const db = await serverDatabase();
+    const a = await startDaemon(configFor(db), log);
+    const b = await startDaemon(configFor(db), log);
+    const leaderOf = async (d: Daemon) => /^oeld_leader 1$/m.test(await (await fetch(`${d.url}/metrics`)).text());
+    try {
+      let leaders: boolean[] = [];
+      for (let i = 0; i < 100; i++) { leaders = [await leaderOf(a), await leaderOf(b)]; if (leaders.some(Boolean)) break; await sleep(50); }
+      assert.equal(leaders.filter(Boolean).length, 1, 'exactly one leader');
+      const [leader, follower] = leaders[0] ? [a, b] : [b, a];
+      await leader.stop();
+      let took = false;
+      for (let i = 0; i < 100 && !took; i++) { await sleep(50); took = await leaderOf(follower); }
+      assert.ok(took, 'the follower became leader');
+      await follower.store.append([{ streamId: 'knowledge', events: [extraction(9, { budget: 100 })] }]);
+      let v = '';
+      for (let i = 0; i < 100 && !/oeld_knowledge_version 1/.test(v); i++) { await sleep(50); v = await (await fetch(`${follower.url}/metrics`)).text(); }
+      assert.match(v, /^oeld_knowledge_version 1$/m, 'the new leader projects');
+      await follower.stop();
+    } finally {
+      await a.stop(); await b.stop(); await db.drop();
+    }
+  });
+});
