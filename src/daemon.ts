@@ -44,6 +44,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     ({ projection, error }) => { if (error) metrics.projectionErrors.inc({ projection: projection.name }); });
   store.onAppended((r) => {
     if (r.duplicates.length) metrics.eventsDeduplicated.inc(r.duplicates.length);
+    for (const e of r.appended) metrics.eventsAppended.inc({ type: e.type });
     if (r.appended.length) runner.notify();
   });
   const refreshMetrics = createMetricsRefresher(sql, metrics);

@@ -64,6 +64,7 @@ describe('daemon HTTP surface', () => {
     assert.match(text, /^oeld_knowledge_version 1$/m);
     assert.match(text, /^oeld_event_store_head_position 1$/m);
     assert.match(text, /^oeld_leader 1$/m);
+    assert.match(text, /^oeld_events_appended_total\{type="KnowledgeExtracted"\} 1$/m);
     assert.match(text, /^oeld_projection_lag_events\{projection="knowledge"\} 0$/m);
     assert.match(text, /^process_resident_memory_bytes \d+/m);
   });

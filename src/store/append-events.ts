@@ -17,7 +17,7 @@ export interface AppendRequest {
 
 export interface AppendResult {
   /** Appended events with their global positions, in append order. */
-  appended: { id: string; globalPosition: number }[];
+  appended: { id: string; type: EventType; globalPosition: number }[];
   /** Event ids already in the store with the same content: a redelivery, skipped. */
   duplicates: string[];
   /** Event ids already in the store with different content: reported, not written. */
@@ -112,6 +112,7 @@ export async function appendEvents(tx: Queryable, requests: AppendRequest[], opt
     [fresh.map((r) => r.id), fresh.map((r) => r.streamId), positions, fresh.map((r) => r.type), fresh.map((r) => r.schemaVersion),
       fresh.map((r) => r.data), fresh.map((r) => r.causationId), fresh.map((r) => r.correlationId), fresh.map((r) => r.occurredAt)],
   );
-  result.appended = inserted.rows.map((r) => ({ id: r.event_id, globalPosition: Number(r.global_position) }));
+  const typeOf = new Map(fresh.map((r) => [r.id, r.type]));
+  result.appended = inserted.rows.map((r) => ({ id: r.event_id, type: typeOf.get(r.event_id)!, globalPosition: Number(r.global_position) }));
   return result;
 }
