@@ -91,7 +91,7 @@ describe('decodeInteractionLine', () => {
   });
   it('gives a reason naming the cause', () => {
     const reason = (b: Buffer, max = MAX): string => { const r = decodeInteractionLine(b, origin, max); assert.ok(!r.ok); return r.reason; };
-    assert.equal(reason(json(turnLine(1)), 10), `line is ${json(turnLine(1)).length} bytes, over the limit of 10 bytes`);
+    assert.equal(reason(json(turnLine(1)), 10), `line is ${json(turnLine(1)).length} bytes, over the limit of 10 bytes (OELD_MAX_EVENT_BYTES)`);
     assert.equal(reason(Buffer.from([0x7b, 0xc0, 0x7d])), 'invalid UTF-8');
     assert.match(reason(Buffer.from('{"a":')), /^invalid JSON: /);
     assert.match(reason(Buffer.from('null')), /must be a JSON object \(got null\)/);
