@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-postgres.sh
+bash scripts/ensure-kafka-mock.sh
 echo "== type check"
 npx tsc -p tsconfig.json
 echo "== tests"
