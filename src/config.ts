@@ -36,6 +36,21 @@ const url = (protocols: string[]) => (raw: string): string => {
   if (!protocols.includes(u.protocol)) throw new Error(`expected a URL with scheme ${protocols.join(' or ')}`);
   return raw;
 };
+const brokerList = (raw: string): string[] => {
+  const list = raw.split(',').map((b) => b.trim()).filter(Boolean);
+  const bad = list.find((b) => !/^[A-Za-z0-9._-]+:\d{1,5}$/.test(b) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(b));
+  if (list.length === 0 || bad !== undefined) throw new Error(`expected host:port[,host:port...]${bad ? `; ${JSON.stringify(bad)} is not host:port` : ''}`);
+  return list;
+};
+const bool = (raw: string): boolean => {
+  if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true;
+  if (['false', '0', 'no'].includes(raw.toLowerCase())) return false;
+  throw new Error('expected true or false');
+};
+const topic = (raw: string): string => {
+  if (!/^[A-Za-z0-9._-]{1,249}$/.test(raw)) throw new Error('expected a Kafka topic name (letters, digits, . _ -; at most 249)');
+  return raw;
+};
 const token = (raw: string): string => {
   if (raw.length < 16) throw new Error('expected at least 16 characters (a bearer token that is hard to guess)');
   return raw;
@@ -54,6 +69,19 @@ export const SETTINGS = {
   projectionPollMs: { name: 'OELD_PROJECTION_POLL_MS', default: '200', description: 'How often caught-up projections look for new events (milliseconds).', parse: int(5, 60_000) },
   leaderRetryMs: { name: 'OELD_LEADER_RETRY_MS', default: '2000', description: 'How often a follower tries to become the leader (milliseconds).', parse: int(50, 600_000) },
   shutdownTimeoutMs: { name: 'OELD_SHUTDOWN_TIMEOUT_MS', default: '10000', description: 'Longest wait for in-flight work at shutdown before it is abandoned uncommitted.', parse: int(0, 600_000) },
+  kafkaBrokers: { name: 'KAFKA_BROKERS', default: undefined, description: 'Kafka bootstrap brokers, host:port[,host:port...]. Unset: no Kafka (interactions come from `oeld ingest`).', parse: brokerList },
+  kafkaClientId: { name: 'KAFKA_CLIENT_ID', default: 'oeld', description: 'Kafka client id.', parse: str },
+  kafkaGroupId: { name: 'KAFKA_GROUP_ID', default: 'oeld', description: 'Consumer group of the interactions consumer.', parse: str },
+  kafkaInteractionsTopic: { name: 'KAFKA_INTERACTIONS_TOPIC', default: 'oel.interactions', description: 'Topic the interactions are consumed from.', parse: topic },
+  kafkaDeadLetterTopic: { name: 'KAFKA_DEAD_LETTER_TOPIC', default: 'oel.interactions.dlq', description: 'Topic bad interaction messages are copied to, with origin and reason headers.', parse: topic },
+  kafkaModelVersionsTopic: { name: 'KAFKA_MODEL_VERSIONS_TOPIC', default: 'oel.model-versions', description: 'Topic model-version and knowledge-version events are published to.', parse: topic },
+  kafkaSaslMechanism: { name: 'KAFKA_SASL_MECHANISM', default: undefined, description: 'SASL mechanism: plain, scram-sha-256 or scram-sha-512. Unset: no SASL.', parse: oneOf('plain', 'scram-sha-256', 'scram-sha-512') },
+  kafkaSaslUsername: { name: 'KAFKA_SASL_USERNAME', default: undefined, description: 'SASL user name.', parse: str },
+  kafkaSaslPassword: { name: 'KAFKA_SASL_PASSWORD', default: undefined, description: 'SASL password.', parse: str },
+  kafkaTls: { name: 'KAFKA_TLS', default: 'false', description: 'Connect to the brokers over TLS.', parse: bool },
+  kafkaTlsCaFile: { name: 'KAFKA_TLS_CA_FILE', default: undefined, description: 'PEM file of the CA that signed the brokers\' certificates (default: the system CAs).', parse: (raw: string) => resolve(raw) },
+  kafkaSessionTimeoutMs: { name: 'KAFKA_SESSION_TIMEOUT_MS', default: '30000', description: 'Consumer group session (and rebalance) timeout: how soon a dead member\'s partitions move to others.', parse: int(1000, 600_000) },
+  pauseLagEvents: { name: 'OELD_PAUSE_LAG_EVENTS', default: '200000', description: 'Pause Kafka intake when a projection is this many events behind; resume below half of it.', parse: int(1, 1_000_000_000) },
 } satisfies Record<string, Setting<unknown>>;
 
 type Settings = typeof SETTINGS;
@@ -72,9 +100,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     try {
       out[key] = s.parse(value);
     } catch (err) {
-      const shown = s.name === SETTINGS.adminToken.name ? `${value.length} characters` : JSON.stringify(value);
+      const shown = [SETTINGS.adminToken.name, SETTINGS.kafkaSaslPassword.name].includes(s.name) ? `${value.length} characters` : JSON.stringify(value);
       problems.push(`${s.name}=${shown}: ${(err as Error).message}`);
     }
+  }
+  if (out.kafkaSaslMechanism !== undefined && (out.kafkaSaslUsername === undefined || out.kafkaSaslPassword === undefined)) {
+    problems.push(`KAFKA_SASL_MECHANISM=${JSON.stringify(out.kafkaSaslMechanism)}: KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with it`);
   }
   if (problems.length) throw new ConfigError(problems);
   return out as Config;

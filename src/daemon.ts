@@ -13,6 +13,12 @@ import { ProjectionRunner } from './projections/projection-runner.ts';
 import { replay } from './projections/replay.ts';
 import { createProjectionSchema, LIVE_SCHEMA, staleProjections } from './projections/schema.ts';
 import { EventStore } from './store/event-store.ts';
+import { KafkaIntake } from './consumers/kafka-intake.ts';
+import { kafkaClient, KafkajsBatchConsumer, KafkajsPublisher } from './consumers/kafkajs-bus.ts';
+import type { Publisher } from './consumers/message-bus.ts';
+import { OutboxRelay } from './publication/outbox-relay.ts';
+import { runRelay } from './publication/relay-loop.ts';
+import type { Sql } from './db/sql.ts';
 
 export interface Daemon {
   readonly url: string;
@@ -36,10 +42,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     await sql.close();
     throw err;
   }
-  log.info('no Kafka brokers configured: interactions arrive through `oeld ingest` and the admin API only');
-
   const metrics = createMetrics();
   const store = new EventStore(sql);
+  const kafka = config.kafkaBrokers ? startKafka(config, log, store, sql, metrics) : undefined;
+  if (!kafka) log.info('no Kafka brokers configured (KAFKA_BROKERS): interactions arrive through `oeld ingest`; nothing is published');
   const runner = new ProjectionRunner(sql, createProjections, { batchSize: config.projectionBatch, pollMs: config.projectionPollMs }, log,
     ({ projection, error }) => { if (error) metrics.projectionErrors.inc({ projection: projection.name }); });
   store.onAppended((r) => {
@@ -47,7 +53,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     for (const e of r.appended) metrics.eventsAppended.inc({ type: e.type });
     if (r.appended.length) runner.notify();
   });
-  const refreshMetrics = createMetricsRefresher(sql, metrics);
+  const refreshMetrics = createMetricsRefresher(sql, metrics, kafka ? () => kafka.relay.backlog() : undefined);
   let ready = false;
   let leader = false;
 
@@ -75,7 +81,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         return { status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType };
       },
     },
-    ...createAdminRoutes({ sql, store, leader: () => leader, replay: (until) => until ? runner.exclusive(() => replay(sql, createProjections, until)) : rebuild('admin API') }),
+    ...createAdminRoutes({ sql, store, leader: () => leader, extraStatus: () => ({ kafka: kafka ? kafka.intake.status() : null }), replay: (until) => until ? runner.exclusive(() => replay(sql, createProjections, until)) : rebuild('admin API') }),
   ];
   const server = createHttpServer(routes, config.adminToken, log);
   await new Promise<void>((resolve, reject) => {
@@ -90,7 +96,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   leadership.start(async (signal) => {
     const stale = await staleProjections(sql, runner.projections);
     if (stale.length) await rebuild(`projection definitions changed: ${stale.join(', ')}`);
-    await runner.run(signal);
+    await Promise.all([
+      runner.run(signal),
+      kafka ? runRelay(kafka.relay, signal, config.projectionPollMs, (n) => metrics.outboxPublished.inc(n), log) : undefined,
+    ]);
   }, (isLeader) => { leader = isLeader; metrics.leader.set(isLeader ? 1 : 0); });
   ready = true;
 
@@ -99,6 +108,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     url, store,
     stop: () => stopping ??= (async () => {
       ready = false;
+      await kafka?.stop();
       log.info('shutting down: intake stopped');
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       // A batch in flight commits or, past the timeout, is abandoned uncommitted when the pool closes.
@@ -106,8 +116,47 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       if (await Promise.race([leadership.stop().then(() => 'done' as const), timeout]) === 'timeout') {
         log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'in-flight work abandoned without commit');
       }
+      await kafka?.publisher.close().catch((err) => log.warn({ err }, 'closing the Kafka producer failed'));
       await sql.close();
       log.info('stopped');
     })(),
+  };
+}
+
+/** Kafka intake (every daemon is a group member) and the publication relay (run by the leader). */
+function startKafka(config: Config, log: Logger, store: EventStore, sql: Sql, metrics: ReturnType<typeof createMetrics>) {
+  const client = kafkaClient(config, log);
+  const publisher: Publisher = new KafkajsPublisher(client);
+  let intake!: KafkaIntake;
+  const consumer = new KafkajsBatchConsumer(client, config.kafkaInteractionsTopic, config.kafkaGroupId, config.kafkaSessionTimeoutMs, {
+    onRebalance: (a) => intake.onRebalance(a),
+    onCrash: (e, restarting) => intake.onCrash(e, restarting),
+  });
+  const slowestProjectionLag = async () => {
+    const { rows } = await sql.query<{ lag: number | null }>(
+      `SELECT (SELECT max(global_position) FROM events) - min(global_position) AS lag FROM ${LIVE_SCHEMA}.projection_checkpoints`);
+    return Math.max(0, Number(rows[0]?.lag ?? 0));
+  };
+  intake = new KafkaIntake(store, consumer, publisher, {
+    groupId: config.kafkaGroupId, deadLetterTopic: config.kafkaDeadLetterTopic, maxEventBytes: config.maxEventBytes, pauseLagEvents: config.pauseLagEvents,
+  }, metrics, log, slowestProjectionLag);
+  const relay = new OutboxRelay(sql, publisher, config.kafkaModelVersionsTopic);
+  let stopped = false;
+  // Brokers may be down at start: keep trying in the background instead of failing the daemon.
+  const starting = (async () => {
+    for (let attempt = 1; !stopped; attempt++) {
+      try {
+        await intake.start();
+        log.info({ brokers: config.kafkaBrokers, topic: config.kafkaInteractionsTopic, group: config.kafkaGroupId }, 'Kafka intake started');
+        return;
+      } catch (err) {
+        log.error({ err, attempt }, 'Kafka intake could not start; retrying in 5 s');
+        await new Promise((r) => setTimeout(r, 5000));
+      }
+    }
+  })();
+  return {
+    intake, relay, publisher,
+    async stop() { stopped = true; await starting; await intake.stop(); },
   };
 }

@@ -6,7 +6,7 @@ import { LIVE_SCHEMA } from '../projections/schema.ts';
  * Gauges that describe stored state are read from the database at scrape time (at most once a
  * second), so followers and the leader report the same figures.
  */
-export function createMetricsRefresher(q: Queryable, metrics: Metrics, minIntervalMs = 1000): () => Promise<void> {
+export function createMetricsRefresher(q: Queryable, metrics: Metrics, outboxBacklog?: () => Promise<number>, minIntervalMs = 1000): () => Promise<void> {
   let last = 0;
   let inFlight: Promise<void> | undefined;
   const refresh = async () => {
@@ -33,6 +33,7 @@ export function createMetricsRefresher(q: Queryable, metrics: Metrics, minInterv
       `SELECT version FROM ${LIVE_SCHEMA}.model_activations ORDER BY global_position DESC LIMIT 1`);
     metrics.modelActiveInfo.reset();
     if (a) metrics.modelActiveInfo.set({ version: a.version }, 1);
+    if (outboxBacklog) metrics.outboxBacklog.set(await outboxBacklog());
   };
   return async () => {
     if (Date.now() - last < minIntervalMs) return inFlight;

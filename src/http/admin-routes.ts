@@ -10,6 +10,7 @@ interface AdminDeps {
   sql: Sql;
   store: EventStore;
   leader: () => boolean;
+  extraStatus: () => Record<string, unknown>;
   replay: (until?: Pick<ReplayOptions, 'untilPosition' | 'untilTime'>) => Promise<ReplayResult>;
 }
 
@@ -32,7 +33,7 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
 /** The admin API: status, rollback, replay, manual round. Mounted behind the bearer token. */
 export function createAdminRoutes(d: AdminDeps): Route[] {
   return [
-    { method: 'GET', path: '/admin/status', admin: true, handle: async () => ({ status: 200, body: { leader: d.leader(), ...(await readStatus(d.sql, d.sql.kind)) } }) },
+    { method: 'GET', path: '/admin/status', admin: true, handle: async () => ({ status: 200, body: { leader: d.leader(), ...(await readStatus(d.sql, d.sql.kind)), ...d.extraStatus() } }) },
     {
       method: 'POST', path: '/admin/rollback', admin: true, handle: async (body) => {
         const b = parse(RollbackBody, body);

@@ -23,6 +23,17 @@ export function createMetrics() {
     knowledgeItems: new client.Gauge({ name: 'oeld_knowledge_items', help: 'Experience items in the current knowledge base.', registers: [registry] }),
     knowledgeTokens: new client.Gauge({ name: 'oeld_knowledge_tokens', help: 'Tokens in the current knowledge base, all pools together.', registers: [registry] }),
     modelActiveInfo: new client.Gauge({ name: 'oeld_model_active_info', help: 'The active model version (value 1).', labelNames: ['version'] as const, registers: [registry] }),
+    ingestConsumed: new client.Counter({ name: 'oeld_ingest_messages_consumed_total', help: 'Kafka messages received by the interactions consumer.', registers: [registry] }),
+    ingestAppended: new client.Counter({ name: 'oeld_ingest_messages_appended_total', help: 'Kafka messages appended to the event store as interactions.', registers: [registry] }),
+    ingestDeduplicated: new client.Counter({ name: 'oeld_ingest_messages_deduplicated_total', help: 'Kafka messages skipped as repeats: offset already stored, or event id already stored.', labelNames: ['by'] as const, registers: [registry] }),
+    ingestDeadLettered: new client.Counter({ name: 'oeld_ingest_messages_dead_lettered_total', help: 'Kafka messages sent to the dead-letter topic and table, by reason.', labelNames: ['reason'] as const, registers: [registry] }),
+    ingestBatchSeconds: new client.Histogram({ name: 'oeld_ingest_batch_duration_seconds', help: 'Time to make one partition batch durable (decode, validate, append, commit).', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
+    ingestLag: new client.Gauge({ name: 'oeld_ingest_consumer_lag_messages', help: 'Messages behind the high-water mark, per partition (as of the last batch).', labelNames: ['partition'] as const, registers: [registry] }),
+    ingestRebalances: new client.Counter({ name: 'oeld_ingest_rebalances_total', help: 'Consumer group rebalances this daemon took part in.', registers: [registry] }),
+    ingestCrashes: new client.Counter({ name: 'oeld_ingest_consumer_crashes_total', help: 'Consumer crashes (kafkajs restarts the consumer after most).', registers: [registry] }),
+    ingestPausedPartitions: new client.Gauge({ name: 'oeld_ingest_paused_partitions', help: 'Assigned partitions paused by backpressure (0 when flowing).', registers: [registry] }),
+    outboxBacklog: new client.Gauge({ name: 'oeld_outbox_backlog_events', help: 'Events of published types not yet relayed to the model-versions topic.', registers: [registry] }),
+    outboxPublished: new client.Counter({ name: 'oeld_outbox_published_total', help: 'Events relayed to the model-versions topic (resends after a crash included).', registers: [registry] }),
     leader: new client.Gauge({ name: 'oeld_leader', help: '1 while this daemon is the leader (runs projections and rounds).', registers: [registry] }),
   };
   return m;

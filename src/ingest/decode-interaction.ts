@@ -9,7 +9,10 @@ import { preview, validateEventData, ValidationError } from '../events/validate.
 
 export type DecodeResult =
   | { ok: true; event: NewEvent<'InteractionRecorded'>; /** id came from the line's bytes, not the line */ idDerived: boolean }
-  | { ok: false; reason: string };
+  | { ok: false; kind: RejectKind; reason: string };
+
+/** Why input was rejected, as a small closed set (a metric label). */
+export type RejectKind = 'oversize' | 'invalid_utf8' | 'invalid_json' | 'not_an_object' | 'unknown_schema' | 'invalid_field' | 'conflict';
 
 // fatal: a malformed byte sequence throws instead of silently becoming U+FFFD.
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -35,13 +38,13 @@ export function decodeInteractionLine(bytes: Buffer, origin: { file: string; lin
  * so the same input delivered twice is one event.
  */
 export function decodeInteraction(bytes: Buffer, source: InteractionSource, maxBytes: number, what = 'input'): DecodeResult {
-  if (bytes.length > maxBytes) return { ok: false, reason: oversizeReason(bytes.length, maxBytes, what) };
+  if (bytes.length > maxBytes) return { ok: false, kind: 'oversize', reason: oversizeReason(bytes.length, maxBytes, what) };
   let text: string;
-  try { text = utf8.decode(bytes); } catch { return { ok: false, reason: 'invalid UTF-8' }; }
+  try { text = utf8.decode(bytes); } catch { return { ok: false, kind: 'invalid_utf8', reason: 'invalid UTF-8' }; }
   let parsed: unknown;
-  try { parsed = JSON.parse(text); } catch (err) { return { ok: false, reason: `invalid JSON: ${(err as Error).message}` }; }
+  try { parsed = JSON.parse(text); } catch (err) { return { ok: false, kind: 'invalid_json', reason: `invalid JSON: ${(err as Error).message}` }; }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    return { ok: false, reason: `a ${what} must be a JSON object (got ${preview(parsed)})` };
+    return { ok: false, kind: 'not_an_object', reason: `a ${what} must be a JSON object (got ${preview(parsed)})` };
   }
   const { id, schemaVersion, ...data } = parsed as Record<string, unknown>;
   try {
@@ -53,7 +56,7 @@ export function decodeInteraction(bytes: Buffer, source: InteractionSource, maxB
     const eventId = id === undefined ? lineEventId(bytes) : (id as string).toLowerCase();
     return { ok: true, idDerived: id === undefined, event: { id: eventId, type: 'InteractionRecorded', schemaVersion: version, data: valid } };
   } catch (err) {
-    if (err instanceof ValidationError) return { ok: false, reason: err.message };
+    if (err instanceof ValidationError) return { ok: false, kind: err.field === 'schemaVersion' ? 'unknown_schema' : 'invalid_field', reason: err.message };
     throw err;
   }
 }

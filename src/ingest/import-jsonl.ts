@@ -130,7 +130,7 @@ export async function importJsonl(store: EventStore, path: string, options: Impo
     report.lines = line.number;
     if (isBlank(line.bytes)) continue;
     const decoded = line.size > line.bytes.length
-      ? { ok: false as const, reason: oversizeReason(line.size, options.maxEventBytes) }
+      ? { ok: false as const, kind: 'oversize' as const, reason: oversizeReason(line.size, options.maxEventBytes) }
       : decodeInteractionLine(line.bytes, { file, line: line.number }, options.maxEventBytes);
     if (!decoded.ok) {
       rejects.push({ line: line.number, reason: decoded.reason, payload: deadLetterPayload(line.bytes) });

@@ -41,6 +41,21 @@ export class EventStore {
     }
   }
 
+  /**
+   * Runs fn in one transaction in which it may append (and do its own statements, such as
+   * recording a Kafka offset); listeners hear of the appends only after the commit.
+   */
+  async transact<T>(fn: (tx: Queryable, append: (requests: AppendRequest[], options?: { trusted?: boolean }) => Promise<AppendResult>) => Promise<T>): Promise<T> {
+    const results: AppendResult[] = [];
+    const value = await this.sql.transaction((tx) => fn(tx, async (requests, options = {}) => {
+      const r = await appendEvents(tx, requests, options);
+      results.push(r);
+      return r;
+    }));
+    for (const r of results) for (const l of this.listeners) l(r);
+    return value;
+  }
+
   read(options: ReadOptions): Promise<Batch> { return readEventsBatch(this.sql, options); }
   head(): Promise<number> { return headPosition(this.sql); }
 }

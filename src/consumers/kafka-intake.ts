@@ -1,0 +1,78 @@
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../http/metrics.ts';
+import type { EventStore } from '../store/event-store.ts';
+import { backpressureDecision } from './backpressure.ts';
+import { ingestBatch, type InteractionsConsumerOptions } from './interactions-consumer.ts';
+import type { BatchConsumer, Publisher } from './message-bus.ts';
+
+export interface IntakeStatus { paused: boolean; assigned: { topic: string; partition: number }[]; lagEvents: number }
+
+/**
+ * The Kafka side of ingestion: a consumer-group member feeding ingestBatch, with metrics and
+ * backpressure (pausing from outside the handler when the projections fall behind).
+ */
+export class KafkaIntake {
+  private timer?: NodeJS.Timeout;
+  private assigned: { topic: string; partition: number }[] = [];
+  private lagEvents = 0;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly consumer: BatchConsumer,
+    private readonly publisher: Publisher,
+    private readonly options: InteractionsConsumerOptions & { pauseLagEvents: number },
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    /** How far the slowest projection is behind the head, in events. */
+    private readonly lag: () => Promise<number>,
+  ) {}
+
+  onRebalance(assigned: { topic: string; partition: number }[]): void {
+    this.assigned = assigned;
+    this.metrics.ingestRebalances.inc();
+    this.log.info({ assigned: assigned.map((a) => a.partition) }, 'consumer group rebalanced');
+  }
+
+  onCrash(error: Error, restarting: boolean): void {
+    this.metrics.ingestCrashes.inc();
+    this.log.error({ err: error, restarting }, 'Kafka consumer crashed');
+  }
+
+  async start(): Promise<void> {
+    await this.consumer.start(async (batch) => {
+      const end = this.metrics.ingestBatchSeconds.startTimer();
+      const r = await ingestBatch(this.store, this.publisher, this.options, batch);
+      end();
+      this.metrics.ingestConsumed.inc(r.consumed);
+      this.metrics.ingestAppended.inc(r.appended);
+      if (r.alreadyStored) this.metrics.ingestDeduplicated.inc({ by: 'offset' }, r.alreadyStored);
+      if (r.duplicates) this.metrics.ingestDeduplicated.inc({ by: 'event_id' }, r.duplicates);
+      for (const d of r.deadLettered) this.metrics.ingestDeadLettered.inc({ reason: d.kind });
+      if (r.deadLettered.length) this.log.warn({ partition: batch.partition, deadLettered: r.deadLettered }, 'bad messages dead-lettered');
+      const last = BigInt(batch.messages.at(-1)!.offset);
+      this.metrics.ingestLag.set({ partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - last - 1n)));
+    });
+    this.timer = setInterval(() => { void this.checkBackpressure(); }, 1000);
+  }
+
+  private async checkBackpressure(): Promise<void> {
+    try {
+      this.lagEvents = await this.lag();
+      const decision = backpressureDecision(this.consumer.paused, this.lagEvents, this.options.pauseLagEvents);
+      if (decision === 'pause') { this.consumer.pause(); this.log.warn({ lagEvents: this.lagEvents }, 'projections behind: Kafka intake paused'); }
+      if (decision === 'resume') { this.consumer.resume(); this.log.info({ lagEvents: this.lagEvents }, 'projections caught up: Kafka intake resumed'); }
+      this.metrics.ingestPausedPartitions.set(this.consumer.paused ? this.assigned.length : 0);
+    } catch (err) {
+      this.log.warn({ err }, 'backpressure check failed');
+    }
+  }
+
+  status(): IntakeStatus {
+    return { paused: this.consumer.paused, assigned: this.assigned, lagEvents: this.lagEvents };
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.consumer.stop();
+  }
+}

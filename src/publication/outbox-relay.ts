@@ -1,0 +1,78 @@
+import type { Queryable, Sql } from '../db/sql.ts';
+import type { RecordedEvent } from '../events/envelope.ts';
+import type { EventType } from '../events/schemas.ts';
+import type { OutboundMessage, Publisher } from '../consumers/message-bus.ts';
+import { readEventsBatch, START, type Checkpoint } from '../store/read-events.ts';
+
+/** What leaves through the model-versions topic: model registry changes and knowledge versions. */
+export const PUBLISHED_TYPES: readonly EventType[] = [
+  'ModelVersionPublished', 'ModelVersionActivated', 'KnowledgeExtracted', 'KnowledgeItemRetracted', 'KnowledgeBaseRolledBack',
+];
+
+export const EVENT_ID_HEADER = 'oeld-event-id';
+
+/** The wire form: the event envelope as JSON, keyed by stream so one stream's events stay in order on one partition. */
+export function toOutboundMessage(e: RecordedEvent): OutboundMessage {
+  return {
+    key: e.streamId,
+    value: JSON.stringify({
+      id: e.id, type: e.type, schemaVersion: e.schemaVersion, streamId: e.streamId, streamPosition: e.streamPosition,
+      globalPosition: e.globalPosition, occurredAt: e.occurredAt.toISOString(), recordedAt: e.recordedAt.toISOString(),
+      causationId: e.causationId, correlationId: e.correlationId, data: e.data,
+    }),
+    headers: { [EVENT_ID_HEADER]: e.id, 'oeld-event-type': e.type, 'oeld-schema-version': String(e.schemaVersion) },
+  };
+}
+
+export interface RelayHooks {
+  /** Runs between the broker's acknowledgement and the checkpoint write (tests inject crashes here). */
+  afterSend?: (events: RecordedEvent[]) => Promise<void>;
+}
+
+/**
+ * The transactional outbox, with the event log as the outbox table: an event is in the log iff
+ * its transaction committed, and the relay sends what follows its checkpoint, then moves the
+ * checkpoint (compare-and-set). A crash between the two resends the same events with the same
+ * event ids: at least once, deduplicable by the consumer.
+ */
+export class OutboxRelay {
+  constructor(
+    private readonly sql: Sql,
+    private readonly publisher: Publisher,
+    private readonly topic: string,
+    private readonly name = 'model-versions',
+    private readonly batchSize = 500,
+    private readonly hooks: RelayHooks = {},
+  ) {}
+
+  private async checkpoint(q: Queryable): Promise<Checkpoint> {
+    await q.query(`INSERT INTO outbox_relay_checkpoints (name, transaction_id, global_position) VALUES ($1, '0', 0) ON CONFLICT DO NOTHING`, [this.name]);
+    const { rows } = await q.query<{ t: string; p: number }>(
+      'SELECT transaction_id::text AS t, global_position AS p FROM outbox_relay_checkpoints WHERE name = $1', [this.name]);
+    return rows[0] ? { transactionId: rows[0].t, globalPosition: Number(rows[0].p) } : START;
+  }
+
+  /** Sends the next batch; returns how many events went out and whether it reached the head. */
+  async step(): Promise<{ sent: number; caughtUp: boolean }> {
+    const at = await this.checkpoint(this.sql);
+    const batch = await readEventsBatch(this.sql, { after: at, limit: this.batchSize, types: PUBLISHED_TYPES });
+    if (batch.next.transactionId === at.transactionId && batch.next.globalPosition === at.globalPosition) return { sent: 0, caughtUp: true };
+    if (batch.events.length) await this.publisher.send(this.topic, batch.events.map(toOutboundMessage));
+    await this.hooks.afterSend?.(batch.events);
+    const { rows } = await this.sql.query(
+      `UPDATE outbox_relay_checkpoints SET transaction_id = $4::xid8, global_position = $5
+        WHERE name = $1 AND transaction_id = $2::xid8 AND global_position = $3 RETURNING name`,
+      [this.name, at.transactionId, at.globalPosition, batch.next.transactionId, batch.next.globalPosition]);
+    if (rows.length !== 1) throw new Error(`outbox relay ${this.name}: checkpoint moved under us; is a second relay running?`);
+    return { sent: batch.events.length, caughtUp: batch.caughtUp };
+  }
+
+  /** Events of the published types not yet relayed. */
+  async backlog(): Promise<number> {
+    const at = await this.checkpoint(this.sql);
+    const { rows } = await this.sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM events WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint) AND type = ANY($3::text[])`,
+      [at.transactionId, at.globalPosition, PUBLISHED_TYPES]);
+    return Number(rows[0]?.n ?? 0);
+  }
+}
