@@ -10,7 +10,8 @@
  * upsert that claims positions, then the insert returning global positions; only the statement
  * that inserts the events (and how its data travels) differs:
  *
- *   store            EventStore.append itself (unnest of nine arrays, data as text[] cast to jsonb)
+ *   store            EventStore.append itself (since the one-statement rewrite: existing-id check, streams
+ *                    upsert and insert in one statement, data as one jsonb array taken by ordinality)
  *   unnest_text      the same statements through this harness (checks the harness adds no cost)
  *   jsonb_recordset  one parameter: a JSON array of rows, jsonb_to_recordset($1::jsonb)
  *   json_recordset   one parameter: a JSON array of rows, json_to_recordset($1::json)

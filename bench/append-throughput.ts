@@ -43,7 +43,8 @@ const label = (text: string): string => {
   if (t.startsWith('SELECT event_id')) return 'select existing ids';
   if (t.startsWith('INSERT INTO streams')) return 'upsert streams';
   if (t.startsWith('INSERT INTO events')) return 'insert events';
-  return t.slice(0, 30);
+  if (t.startsWith('WITH existing')) return 'append statement';
+  return t.slice(0, 30).replace(/\s+/g, ' ');
 };
 
 function makeEvents(prefix: string, n: number): NewEvent[] {

@@ -16,9 +16,9 @@ export function kafkaClient(config: Config, log: Logger): Kafka {
     sasl,
     logLevel: logLevel.WARN,
     retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
-    logCreator: () => ({ level, log: entry }) => {
-      const { message, ...rest } = entry.log;
-      const fields = { kafka: entry.namespace, ...rest };
+    logCreator: () => ({ namespace, level, log: entry }) => {
+      const { message, ...rest } = entry;
+      const fields = { kafka: namespace, ...rest };
       if (level === logLevel.ERROR) log.error(fields, message); else log.warn(fields, message);
     },
   };
@@ -46,13 +46,23 @@ export class KafkajsBatchConsumer implements BatchConsumer {
   get paused(): boolean { return this.isPaused; }
 
   async start(handler: BatchHandler): Promise<void> {
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    try {
+      await this.consumer.connect();
+      await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
+      await this.run(handler);
+    } catch (err) {
+      // Leave the client clean so that a later start() can subscribe again.
+      await this.consumer.disconnect().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async run(handler: BatchHandler): Promise<void> {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
-      eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale }) => {
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale() || batch.messages.length === 0) return;
         await handler({
           topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark,
@@ -61,9 +71,10 @@ export class KafkajsBatchConsumer implements BatchConsumer {
             headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? String(v[0]) : String(v ?? '')])),
           })),
         }, heartbeat);
-        // The batch is in PostgreSQL: only now does Kafka learn it was consumed.
+        // The batch is in PostgreSQL: only now does Kafka learn it was consumed. (With autoCommit
+        // off, commitOffsetsIfNecessary commits nothing: the commit is explicit.)
         resolveOffset(batch.lastOffset());
-        await commitOffsetsIfNecessary();
+        await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
       },
     });
   }

@@ -28,6 +28,8 @@ export const definitionHash = (p: Projection): string => createHash('sha256').up
 /** Creates the schema, the projections' tables and their checkpoints (idempotent). */
 export async function createProjectionSchema(sql: Sql, schema: string, projections: readonly Projection[]): Promise<void> {
   await sql.transaction(async (tx) => {
+    // Daemons starting together would race on CREATE ... IF NOT EXISTS (it is not atomic in PostgreSQL).
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['oeld:migrate']);
     await tx.query(`CREATE SCHEMA IF NOT EXISTS ${schemaName(schema)}`);
     await useSchema(tx, schema);
     for (const stmt of [CHECKPOINTS_DDL, ...projections.map((p) => p.ddl)].flatMap(splitStatements)) await tx.query(stmt);
