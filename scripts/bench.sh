@@ -14,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ -z "${OELD_BENCH_DATABASE_URL:-}" ]]; then bash scripts/ensure-postgres.sh; fi
+bash scripts/ensure-kafka-mock.sh
 
 if (($# > 0)); then
   benches=("$@")

@@ -3,14 +3,14 @@ import { Kafka, logLevel, Partitioners, type KafkaMessage } from 'kafkajs';
 export const testKafka = (brokers: string[]) => new Kafka({ clientId: 'oeld-test', brokers, logLevel: logLevel.NOTHING, retry: { retries: 10, initialRetryTime: 100 } });
 
 /** Produces with retries: a test producer must ride out the broker outages the test injects. */
-export async function produce(kafka: Kafka, topic: string, messages: { key?: string; value: Buffer | string | null; partition?: number }[]): Promise<void> {
+export async function produce(kafka: Kafka, topic: string, messages: { key?: string; value: Buffer | string | null; partition?: number }[], chunk = 200): Promise<void> {
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   try {
-    for (let i = 0; i < messages.length; i += 200) {
-      const chunk = messages.slice(i, i + 200);
+    for (let i = 0; i < messages.length; i += chunk) {
+      const part = messages.slice(i, i + chunk);
       for (let attempt = 0; ; attempt++) {
-        try { await producer.send({ topic, messages: chunk }); break; } catch (err) { if (attempt > 20) throw err; await new Promise((r) => setTimeout(r, 250)); }
+        try { await producer.send({ topic, messages: part }); break; } catch (err) { if (attempt > 20) throw err; await new Promise((r) => setTimeout(r, 250)); }
       }
     }
   } finally {
