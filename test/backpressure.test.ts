@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import { backpressureDecision } from '../src/consumers/backpressure.ts';
+import { KafkaIntake } from '../src/consumers/kafka-intake.ts';
+import { KafkajsBatchConsumer, KafkajsPublisher } from '../src/consumers/kafkajs-bus.ts';
+import { createMetrics } from '../src/http/metrics.ts';
+import { createLogger } from '../src/log.ts';
+import { EventStore } from '../src/store/event-store.ts';
+import { serverDatabase } from './helpers/databases.ts';
+import { goodMessage } from './helpers/interaction-messages.ts';
+import { produce, testKafka } from './helpers/kafka-client.ts';
+import { startMockKafka } from './helpers/mock-kafka.ts';
+
+describe('backpressure', () => {
+  it('pauses above the limit and resumes only below half of it', () => {
+    assert.equal(backpressureDecision(false, 101, 100), 'pause');
+    assert.equal(backpressureDecision(false, 100, 100), null);
+    assert.equal(backpressureDecision(true, 60, 100), null, 'no flapping just under the limit');
+    assert.equal(backpressureDecision(true, 49, 100), 'resume');
+  });
+
+  it('stops Kafka intake while the store is behind and picks up where it left off', async () => {
+    const kafka = await startMockKafka(1);
+    await kafka.createTopic('in', 2);
+    await kafka.createTopic('dlq', 1);
+    const db = await serverDatabase();
+    const client = testKafka(kafka.brokers);
+    const metrics = createMetrics();
+    let lag = 0;
+    let intake!: KafkaIntake;
+    const consumer = new KafkajsBatchConsumer(client, 'in', 'bp', 6000, { onRebalance: (a) => intake.onRebalance(a) });
+    const publisher = new KafkajsPublisher(client);
+    intake = new KafkaIntake(new EventStore(db.sql), consumer, publisher, { groupId: 'bp', deadLetterTopic: 'dlq', maxEventBytes: 65536, pauseLagEvents: 100 },
+      metrics, createLogger('silent'), async () => lag);
+    const stored = async () => (await db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events')).rows[0]!.n;
+    try {
+      await intake.start();
+      await produce(client, 'in', Array.from({ length: 50 }, (_, i) => ({ value: goodMessage(i) })));
+      for (let i = 0; i < 100 && (await stored()) < 50; i++) await sleep(100);
+      assert.equal(await stored(), 50);
+
+      lag = 1000;
+      for (let i = 0; i < 50 && !intake.status().paused; i++) await sleep(100);
+      assert.equal(intake.status().paused, true);
+      assert.match(await metrics.registry.metrics(), /^oeld_ingest_paused_partitions 2$/m);
+      await produce(client, 'in', Array.from({ length: 50 }, (_, i) => ({ value: goodMessage(100 + i) })));
+      await sleep(2500);
+      assert.equal(await stored(), 50, 'nothing consumed while paused');
+
+      lag = 10;
+      for (let i = 0; i < 100 && (await stored()) < 100; i++) await sleep(100);
+      assert.equal(await stored(), 100, 'everything consumed after resuming');
+      assert.equal(intake.status().paused, false);
+      assert.match(await metrics.registry.metrics(), /^oeld_ingest_paused_partitions 0$/m);
+    } finally {
+      await intake.stop();
+      await publisher.close();
+      await db.drop();
+      await kafka.stop();
+    }
+  });
+});
