@@ -31,6 +31,17 @@ describe('configuration', () => {
     assert.equal(c.adminToken, undefined);
   });
 
+  it('checks Kafka settings: broker list, topic names, SASL needs its credentials', () => {
+    assert.throws(() => loadConfig({ KAFKA_BROKERS: 'localhost:9092,nohost' }), /KAFKA_BROKERS="localhost:9092,nohost": expected host:port\[,host:port...\]; "nohost" is not host:port/);
+    assert.throws(() => loadConfig({ KAFKA_INTERACTIONS_TOPIC: 'bad topic' }), /KAFKA_INTERACTIONS_TOPIC="bad topic": expected a Kafka topic name/);
+    assert.throws(() => loadConfig({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u' }), /KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required/);
+    assert.throws(() => loadConfig({ KAFKA_SASL_MECHANISM: 'gssapi' }), /expected one of plain, scram-sha-256, scram-sha-512/);
+    const c = loadConfig({ KAFKA_BROKERS: 'a:1, b:2', KAFKA_TLS: 'true' });
+    assert.deepEqual(c.kafkaBrokers, ['a:1', 'b:2']);
+    assert.equal(c.kafkaTls, true);
+    assert.equal(c.kafkaInteractionsTopic, 'oel.interactions');
+  });
+
   it('never prints the admin token', () => {
     assert.throws(() => loadConfig({ OELD_ADMIN_TOKEN: 'hunter2' }), (err: Error) => !err.message.includes('hunter2') && /7 characters/.test(err.message));
   });
