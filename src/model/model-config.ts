@@ -1,0 +1,99 @@
+import { z } from 'zod';
+
+/**
+ * The subset of a Hugging Face config.json that the Llama, Qwen2 and Qwen3 families share and
+ * that oeld's transformer reads. Unknown fields are kept on disk but ignored here.
+ */
+export const ModelConfigSchema = z.object({
+  model_type: z.enum(['llama', 'qwen2', 'qwen3']),
+  vocab_size: z.number().int().min(2),
+  hidden_size: z.number().int().min(1),
+  intermediate_size: z.number().int().min(1),
+  num_hidden_layers: z.number().int().min(1),
+  num_attention_heads: z.number().int().min(1),
+  num_key_value_heads: z.number().int().min(1).optional(),
+  head_dim: z.number().int().min(1).optional(),
+  rms_norm_eps: z.number().positive().default(1e-6),
+  rope_theta: z.number().positive().default(10000),
+  max_position_embeddings: z.number().int().min(1).default(2048),
+  tie_word_embeddings: z.boolean().default(false),
+  /** Llama: attention_bias; Qwen2 always has q/k/v biases. */
+  attention_bias: z.boolean().optional(),
+  bos_token_id: z.number().int().nullable().optional(),
+  eos_token_id: z.union([z.number().int(), z.array(z.number().int())]).nullable().optional(),
+  hidden_act: z.literal('silu').default('silu'),
+}).passthrough();
+
+export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+
+/** What the transformer needs, resolved: family defaults applied. */
+export interface ResolvedConfig {
+  family: 'llama' | 'qwen2' | 'qwen3';
+  vocabSize: number;
+  hidden: number;
+  intermediate: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  eps: number;
+  ropeTheta: number;
+  maxPositions: number;
+  tiedEmbeddings: boolean;
+  /** q/k/v projections have biases (Qwen2; Llama with attention_bias). */
+  qkvBias: boolean;
+  /** o_proj has a bias (Llama with attention_bias only). */
+  oBias: boolean;
+  /** Per-head RMSNorm on q and k before rotary embeddings (Qwen3). */
+  qkNorm: boolean;
+  eosTokenIds: number[];
+}
+
+export function resolveConfig(raw: unknown): ResolvedConfig {
+  const c = ModelConfigSchema.parse(raw);
+  const kvHeads = c.num_key_value_heads ?? c.num_attention_heads;
+  if (c.num_attention_heads % kvHeads !== 0) throw new Error(`config: num_attention_heads ${c.num_attention_heads} is not a multiple of num_key_value_heads ${kvHeads}`);
+  const eos = c.eos_token_id;
+  return {
+    family: c.model_type,
+    vocabSize: c.vocab_size,
+    hidden: c.hidden_size,
+    intermediate: c.intermediate_size,
+    layers: c.num_hidden_layers,
+    heads: c.num_attention_heads,
+    kvHeads,
+    headDim: c.head_dim ?? c.hidden_size / c.num_attention_heads,
+    eps: c.rms_norm_eps,
+    ropeTheta: c.rope_theta,
+    maxPositions: c.max_position_embeddings,
+    tiedEmbeddings: c.tie_word_embeddings,
+    qkvBias: c.model_type === 'qwen2' || (c.model_type === 'llama' && c.attention_bias === true),
+    oBias: c.model_type === 'llama' && c.attention_bias === true,
+    qkNorm: c.model_type === 'qwen3',
+    eosTokenIds: eos == null ? [] : Array.isArray(eos) ? eos : [eos],
+  };
+}
+
+/** Hugging Face tensor names, shared by the loader, the saver and the reference fixtures. */
+export const tensorNames = {
+  embed: 'model.embed_tokens.weight',
+  finalNorm: 'model.norm.weight',
+  lmHead: 'lm_head.weight',
+  layer: (i: number) => ({
+    inputNorm: `model.layers.${i}.input_layernorm.weight`,
+    postNorm: `model.layers.${i}.post_attention_layernorm.weight`,
+    q: `model.layers.${i}.self_attn.q_proj.weight`,
+    k: `model.layers.${i}.self_attn.k_proj.weight`,
+    v: `model.layers.${i}.self_attn.v_proj.weight`,
+    o: `model.layers.${i}.self_attn.o_proj.weight`,
+    qBias: `model.layers.${i}.self_attn.q_proj.bias`,
+    kBias: `model.layers.${i}.self_attn.k_proj.bias`,
+    vBias: `model.layers.${i}.self_attn.v_proj.bias`,
+    oBias: `model.layers.${i}.self_attn.o_proj.bias`,
+    qNorm: `model.layers.${i}.self_attn.q_norm.weight`,
+    kNorm: `model.layers.${i}.self_attn.k_norm.weight`,
+    gate: `model.layers.${i}.mlp.gate_proj.weight`,
+    up: `model.layers.${i}.mlp.up_proj.weight`,
+    down: `model.layers.${i}.mlp.down_proj.weight`,
+  }),
+};
