@@ -1,0 +1,254 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { tensorNames, type ResolvedConfig } from './model-config.ts';
+
+/** A float32 tensor as checkpoints hold it: Hugging Face orientation ([out, in] for linear layers). */
+export interface HostTensor { shape: number[]; data: Float32Array }
+
+/**
+ * y = x @ w for 2-D x [n, in] and w [in, out], with a gradient made only of plain 2-D matmuls
+ * (explicit transposes): on the WebAssembly backend only those reach the fast XNNPACK kernels,
+ * while matMul's built-in gradient uses transposed matmuls that fall to a loop 12-20x slower.
+ */
+export const linear = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor2D, save: tf.GradSaveFunc) => {
+  save([x, w]);
+  return {
+    value: tf.matMul(x, w),
+    gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+      const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(dy, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy)];
+    },
+  };
+}) as never) as (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
+
+interface LayerParams {
+  inputNorm: tf.Variable; postNorm: tf.Variable;
+  q: tf.Variable; k: tf.Variable; v: tf.Variable; o: tf.Variable;
+  qBias?: tf.Variable; kBias?: tf.Variable; vBias?: tf.Variable; oBias?: tf.Variable;
+  qNorm?: tf.Variable; kNorm?: tf.Variable;
+  gate: tf.Variable; up: tf.Variable; down: tf.Variable;
+}
+
+/** Per layer: keys and values of the positions seen so far, [batch, kvHeads, length, headDim]. */
+export interface KVCache { layers: { k: tf.Tensor4D; v: tf.Tensor4D }[]; length: number }
+
+export interface ForwardOptions {
+  /** Absolute positions of the input tokens [batch][T]; default cache length + t. */
+  positions?: number[][];
+  /** 1 for a real token, 0 for padding, over cache + input [batch][cacheLength + T]; default all 1. */
+  attentionMask?: number[][];
+  /** Keys/values of earlier positions; when given, the new ones are returned in `cache`. */
+  cache?: KVCache;
+  /** Return the cache extended by this input (for incremental decoding). */
+  returnCache?: boolean;
+}
+
+const LINEAR_KEYS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
+
+/**
+ * One decoder-only transformer for the Llama, Qwen2 and Qwen3 families: RMSNorm, rotary position
+ * embeddings, SwiGLU MLP, grouped-query attention, optional q/k/v(/o) biases, optional per-head
+ * q/k RMSNorm, tied or untied embeddings. Linear weights are held transposed ([in, out]) so that
+ * every projection is a plain matmul.
+ */
+export class Transformer {
+  readonly embed: tf.Variable;
+  readonly layers: LayerParams[];
+  readonly finalNorm: tf.Variable;
+  readonly lmHead?: tf.Variable;
+  private readonly invFreq: Float64Array;
+
+  private constructor(readonly config: ResolvedConfig, tensors: (name: string) => tf.Tensor | undefined, readonly trainable: boolean, readonly id: string) {
+    const need = (name: string, transpose = false): tf.Variable => {
+      const t = tensors(name);
+      if (!t) throw new Error(`checkpoint is missing tensor ${name}`);
+      const value = transpose ? tf.transpose(t) : t;
+      const v = tf.variable(value, trainable, `${id}/${name}`);
+      if (value !== t) value.dispose();
+      return v;
+    };
+    const maybe = (name: string) => (tensors(name) ? need(name) : undefined);
+    const c = config;
+    this.embed = need(tensorNames.embed);
+    this.layers = Array.from({ length: c.layers }, (_, i) => {
+      const n = tensorNames.layer(i);
+      const p: LayerParams = {
+        inputNorm: need(n.inputNorm), postNorm: need(n.postNorm),
+        q: need(n.q, true), k: need(n.k, true), v: need(n.v, true), o: need(n.o, true),
+        gate: need(n.gate, true), up: need(n.up, true), down: need(n.down, true),
+      };
+      if (c.qkvBias) { p.qBias = need(n.qBias); p.kBias = need(n.kBias); p.vBias = need(n.vBias); }
+      if (c.oBias) p.oBias = need(n.oBias);
+      if (c.qkNorm) { p.qNorm = need(n.qNorm); p.kNorm = need(n.kNorm); }
+      void maybe;
+      return p;
+    });
+    this.finalNorm = need(tensorNames.finalNorm);
+    if (!c.tiedEmbeddings) this.lmHead = need(tensorNames.lmHead, true);
+    this.invFreq = Float64Array.from({ length: c.headDim / 2 }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / c.headDim));
+  }
+
+  /** Builds the model from Hugging Face tensors (names and orientation as in the checkpoint). */
+  static fromTensors(config: ResolvedConfig, tensors: Map<string, HostTensor>, options: { trainable?: boolean; id?: string } = {}): Transformer {
+    const made: tf.Tensor[] = [];
+    try {
+      return new Transformer(config, (name) => {
+        const h = tensors.get(name);
+        if (!h) return undefined;
+        const t = tf.tensor(h.data, h.shape, 'float32');
+        made.push(t);
+        return t;
+      }, options.trainable ?? true, options.id ?? `m${Math.random().toString(36).slice(2, 8)}`);
+    } finally {
+      for (const t of made) t.dispose();
+    }
+  }
+
+  /** A copy with its own variables (e.g. the frozen round-start teacher: trainable false). */
+  clone(options: { trainable?: boolean; id?: string } = {}): Transformer {
+    return Transformer.fromTensors(this.config, this.toTensors(), options);
+  }
+
+  /** Every variable in Hugging Face naming and orientation. */
+  namedVariables(): [string, tf.Variable, boolean][] {
+    const out: [string, tf.Variable, boolean][] = [[tensorNames.embed, this.embed, false], [tensorNames.finalNorm, this.finalNorm, false]];
+    if (this.lmHead) out.push([tensorNames.lmHead, this.lmHead, true]);
+    this.layers.forEach((p, i) => {
+      const n = tensorNames.layer(i);
+      out.push([n.inputNorm, p.inputNorm, false], [n.postNorm, p.postNorm, false]);
+      for (const key of LINEAR_KEYS) out.push([n[key], p[key], true]);
+      for (const key of ['qBias', 'kBias', 'vBias', 'oBias', 'qNorm', 'kNorm'] as const) if (p[key]) out.push([n[key], p[key]!, false]);
+    });
+    return out;
+  }
+
+  get variables(): tf.Variable[] { return this.namedVariables().map(([, v]) => v); }
+
+  /** The weights as Hugging Face tensors (linear weights transposed back to [out, in]). */
+  toTensors(): Map<string, HostTensor> {
+    const out = new Map<string, HostTensor>();
+    for (const [name, v, transposed] of this.namedVariables()) {
+      const t = transposed ? tf.transpose(v) : v;
+      out.set(name, { shape: t.shape.slice(), data: t.dataSync() as Float32Array });
+      if (t !== v) t.dispose();
+    }
+    return out;
+  }
+
+  parameterCount(): number { return this.variables.reduce((n, v) => n + v.size, 0); }
+
+  /**
+   * Logits [batch, T, vocab] for input ids [batch][T] (all rows the same length; pad and mask
+   * them). With returnCache, also the cache extended by this input.
+   */
+  forward(inputIds: number[][], o: ForwardOptions = {}): { logits: tf.Tensor3D; cache?: KVCache } {
+    const c = this.config;
+    const B = inputIds.length;
+    const T = inputIds[0]?.length ?? 0;
+    if (B === 0 || T === 0 || inputIds.some((r) => r.length !== T)) throw new Error('forward: input must be a non-empty [batch][T] array of equal-length rows');
+    const past = o.cache?.length ?? 0;
+    const S = past + T;
+    const positions = o.positions ?? inputIds.map(() => Array.from({ length: T }, (_, t) => past + t));
+    const mask = this.additiveMask(B, T, S, past, o.attentionMask);
+    const [cos, sin] = this.rotary(positions);
+    const newCache: KVCache = { layers: [], length: S };
+    const logits = tf.tidy(() => {
+      const ids = tf.tensor1d(inputIds.flat(), 'int32');
+      let x = tf.gather(this.embed, ids) as tf.Tensor2D; // [B*T, hidden]
+      this.layers.forEach((p, li) => {
+        const h = rmsNorm(x, p.inputNorm, c.eps);
+        const { out, k, v } = this.attention(h, p, B, T, cos, sin, mask, o.cache?.layers[li]);
+        if (o.returnCache) newCache.layers.push({ k: tf.keep(k), v: tf.keep(v) });
+        x = tf.add(x, out);
+        const h2 = rmsNorm(x, p.postNorm, c.eps);
+        const g = linear(h2, p.gate as tf.Tensor2D);
+        const mlp = linear(tf.mul(tf.mul(g, tf.sigmoid(g)), linear(h2, p.up as tf.Tensor2D)), p.down as tf.Tensor2D);
+        x = tf.add(x, mlp);
+      });
+      const hN = rmsNorm(x, this.finalNorm, c.eps);
+      const head = this.lmHead ? (this.lmHead as tf.Tensor2D) : (tf.transpose(this.embed) as tf.Tensor2D);
+      return tf.reshape(linear(hN, head), [B, T, c.vocabSize]) as tf.Tensor3D;
+    });
+    cos.dispose(); sin.dispose(); mask.dispose();
+    return o.returnCache ? { logits, cache: newCache } : { logits };
+  }
+
+  private attention(h: tf.Tensor2D, p: LayerParams, B: number, T: number, cos: tf.Tensor, sin: tf.Tensor, mask: tf.Tensor, past?: { k: tf.Tensor4D; v: tf.Tensor4D }) {
+    const c = this.config;
+    const d = c.headDim;
+    const proj = (w: tf.Variable, b: tf.Variable | undefined, heads: number) => {
+      let y: tf.Tensor = linear(h, w as tf.Tensor2D);
+      if (b) y = tf.add(y, b);
+      return tf.reshape(y, [B, T, heads, d]);
+    };
+    let q = proj(p.q, p.qBias, c.heads);
+    let k = proj(p.k, p.kBias, c.kvHeads);
+    const vNew = tf.transpose(proj(p.v, p.vBias, c.kvHeads), [0, 2, 1, 3]) as tf.Tensor4D; // [B, kv, T, d]
+    if (p.qNorm && p.kNorm) { q = rmsNorm(q, p.qNorm, c.eps); k = rmsNorm(k, p.kNorm, c.eps); }
+    q = applyRotary(q, cos, sin, B, T);
+    k = applyRotary(k, cos, sin, B, T);
+    let kAll = tf.transpose(k, [0, 2, 1, 3]) as tf.Tensor4D; // [B, kv, T, d]
+    let vAll = vNew;
+    if (past) { kAll = tf.concat([past.k, kAll], 2); vAll = tf.concat([past.v, vNew], 2); }
+    const rep = c.heads / c.kvHeads;
+    const expand = (t: tf.Tensor4D) => {
+      if (rep === 1) return t;
+      const [b, kv, s] = t.shape;
+      return tf.reshape(tf.tile(tf.expandDims(t, 2), [1, 1, rep, 1, 1]), [b, kv * rep, s, d]);
+    };
+    const qh = tf.transpose(q, [0, 2, 1, 3]); // [B, H, T, d]
+    const scores = tf.add(tf.mul(tf.matMul(qh, expand(kAll), false, true), 1 / Math.sqrt(d)), mask);
+    const ctx = tf.matMul(tf.softmax(scores), expand(vAll)); // [B, H, T, d]
+    let out: tf.Tensor = linear(tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, c.heads * d]) as tf.Tensor2D, p.o as tf.Tensor2D);
+    if (p.oBias) out = tf.add(out, p.oBias);
+    return { out, k: kAll, v: vAll };
+  }
+
+  /** cos and sin [B, T, 1, headDim] of the rotary embedding for the given positions (computed in float64). */
+  private rotary(positions: number[][]): [tf.Tensor, tf.Tensor] {
+    const d = this.config.headDim;
+    const half = d / 2;
+    const B = positions.length;
+    const T = positions[0]!.length;
+    const cos = new Float32Array(B * T * d);
+    const sin = new Float32Array(B * T * d);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
+      const base = (b * T + t) * d;
+      for (let i = 0; i < half; i++) {
+        const a = positions[b]![t]! * this.invFreq[i]!;
+        cos[base + i] = cos[base + i + half] = Math.cos(a);
+        sin[base + i] = sin[base + i + half] = Math.sin(a);
+      }
+    }
+    return [tf.tensor4d(cos, [B, T, 1, d]), tf.tensor4d(sin, [B, T, 1, d])];
+  }
+
+  /** 0 where query t may attend key s (causal and not padding), a large negative number elsewhere. */
+  private additiveMask(B: number, T: number, S: number, past: number, attention?: number[][]): tf.Tensor4D {
+    const m = new Float32Array(B * T * S);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let s = 0; s < S; s++) {
+      const visible = s <= past + t && (attention ? attention[b]![s] === 1 : true);
+      m[(b * T + t) * S + s] = visible ? 0 : -1e9;
+    }
+    return tf.tensor4d(m, [B, 1, T, S]);
+  }
+
+  dispose(): void { for (const v of this.variables) v.dispose(); }
+}
+
+/** x / sqrt(mean(x^2) + eps) * w over the last axis. */
+export function rmsNorm<T extends tf.Tensor>(x: T, w: tf.Tensor, eps: number): T {
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w) as T;
+}
+
+/** Hugging Face convention: x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1]. */
+function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, B: number, T: number): tf.Tensor {
+  const d = x.shape[3]!;
+  const [x1, x2] = tf.split(x, [d / 2, d / 2], 3);
+  const rotated = tf.concat([tf.neg(x2!), x1!], 3);
+  void B; void T;
+  return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
+}
+
+export function disposeCache(cache: KVCache | undefined): void {
+  for (const l of cache?.layers ?? []) { l.k.dispose(); l.v.dispose(); }
+}
