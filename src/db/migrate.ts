@@ -39,7 +39,9 @@ export async function migrate(sql: Sql, files = readMigrations()): Promise<strin
         }
         // name and checksum are [a-z0-9_.] by construction, so they are safe as literals here.
         try {
-          await s.exec(`BEGIN;\n${f.sql}\n;INSERT INTO public.oeld_migrations (name, checksum) VALUES ('${f.name}', '${f.checksum}');\nCOMMIT;`);
+          // The store's tables live in public whatever the connection's search path (which puts the
+          // projection schema first); a table created there would be dropped by the next replay.
+          await s.exec(`BEGIN;\nSET LOCAL search_path TO public;\n${f.sql}\n;INSERT INTO public.oeld_migrations (name, checksum) VALUES ('${f.name}', '${f.checksum}');\nCOMMIT;`);
         } catch (err) {
           await s.exec('ROLLBACK').catch(() => {});
           throw new Error(`migration ${f.name} failed: ${(err as Error).message}`);
