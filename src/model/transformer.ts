@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import './register-gradients.ts';
 import { tensorNames, type ResolvedConfig } from './model-config.ts';
 
 /** A float32 tensor as checkpoints hold it: Hugging Face orientation ([out, in] for linear layers). */
@@ -193,7 +194,8 @@ export class Transformer {
     const expand = (t: tf.Tensor4D) => {
       if (rep === 1) return t;
       const [b, kv, s] = t.shape;
-      return tf.reshape(tf.tile(tf.expandDims(t, 2), [1, 1, rep, 1, 1]), [b, kv * rep, s, d]);
+      // Rank-4 tile (tfjs has no tile gradient above rank 4): head h reads kv head floor(h / rep).
+      return tf.reshape(tf.tile(tf.reshape(t, [b, kv, 1, s * d]), [1, 1, rep, 1]), [b, kv * rep, s, d]);
     };
     const qh = tf.transpose(q, [0, 2, 1, 3]); // [B, H, T, d]
     const scores = tf.add(tf.mul(tf.matMul(qh, expand(kAll), false, true), 1 / Math.sqrt(d)), mask);
