@@ -22,6 +22,11 @@ export interface BatchOutcome {
   /** Valid events whose id was already stored with the same content (a producer retry). */
   duplicates: number;
   deadLettered: { kind: RejectKind; reason: string; offset: string }[];
+  /**
+   * Offsets between what the store holds and the first message delivered: messages deleted by
+   * retention before they were consumed (or compacted away). They cannot be recovered: reported.
+   */
+  skippedOffsets: number;
 }
 
 export const DEAD_LETTER_SOURCE = 'kafka';
@@ -39,7 +44,11 @@ export async function ingestBatch(store: EventStore, publisher: Publisher, o: In
   return store.transact(async (tx, append) => {
     const next = await lockNextOffset(tx, o.groupId, topic, partition);
     const fresh = batch.messages.filter((m) => BigInt(m.offset) >= next);
-    const outcome: BatchOutcome = { consumed: batch.messages.length, alreadyStored: batch.messages.length - fresh.length, appended: 0, duplicates: 0, deadLettered: [] };
+    const first = BigInt(batch.messages[0]!.offset);
+    const outcome: BatchOutcome = {
+      consumed: batch.messages.length, alreadyStored: batch.messages.length - fresh.length, appended: 0, duplicates: 0, deadLettered: [],
+      skippedOffsets: next > 0n && first > next ? Number(first - next) : 0,
+    };
     if (fresh.length === 0) return outcome;
 
     const rejected: Rejected[] = [];

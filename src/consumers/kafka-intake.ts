@@ -48,6 +48,11 @@ export class KafkaIntake {
       if (r.alreadyStored) this.metrics.ingestDeduplicated.inc({ by: 'offset' }, r.alreadyStored);
       if (r.duplicates) this.metrics.ingestDeduplicated.inc({ by: 'event_id' }, r.duplicates);
       for (const d of r.deadLettered) this.metrics.ingestDeadLettered.inc({ reason: d.kind });
+      if (r.skippedOffsets) {
+        this.metrics.ingestOffsetsSkipped.inc(r.skippedOffsets);
+        this.log.error({ partition: batch.partition, firstDelivered: batch.messages[0]!.offset, missing: r.skippedOffsets },
+          'offsets skipped: messages were deleted (retention) or compacted before oeld consumed them; intake is falling behind the topic retention');
+      }
       if (r.deadLettered.length) this.log.warn({ partition: batch.partition, deadLettered: r.deadLettered }, 'bad messages dead-lettered');
       const last = BigInt(batch.messages.at(-1)!.offset);
       this.metrics.ingestLag.set({ partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - last - 1n)));

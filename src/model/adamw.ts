@@ -27,8 +27,9 @@ export class AdamW {
       let m = this.m.get(p);
       let v = this.v.get(p);
       if (!m || !v) {
-        m = tf.variable(tf.zerosLike(p), false);
-        v = tf.variable(tf.zerosLike(p), false);
+        // tidy releases the zero tensors; the variables (kept by tidy) own copies.
+        m = tf.tidy(() => tf.variable(tf.zerosLike(p), false));
+        v = tf.tidy(() => tf.variable(tf.zerosLike(p), false));
         this.m.set(p, m);
         this.v.set(p, v);
       }
