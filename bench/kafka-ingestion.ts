@@ -41,9 +41,12 @@ try {
   await daemon.waitForLog(/Kafka intake started/);
   const rssStart = rssMb(daemon.child.pid!);
   let rssPeak = rssStart;
+  const rssAt: string[] = [];
   for (;;) {
     const { rows } = await db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events');
     rssPeak = Math.max(rssPeak, rssMb(daemon.child.pid!));
+    const quarter = Math.floor((4 * rows[0]!.n) / N);
+    if (quarter > rssAt.length && quarter <= 4) rssAt.push(`${25 * quarter}%: ${rssMb(daemon.child.pid!).toFixed(0)} MB`);
     if (rows[0]!.n >= N) break;
     if (/offsets skipped/.test(daemon.stderr())) throw new Error('the mock broker deleted messages before they were consumed: raise BENCH_KAFKA_PARTITIONS');
     await sleep(500);
@@ -67,7 +70,7 @@ try {
 
   log(`end-to-end Kafka -> PostgreSQL: ${fmt(rate)} messages/s (goal >= 20,000)`);
   log(`event store raw append (same run): ${fmt(baseline)} events/s; ratio ${(rate / baseline).toFixed(2)} (goal >= 0.5)`);
-  log(`daemon RSS: ${rssStart.toFixed(0)} MB at start, ${rssPeak.toFixed(0)} MB peak, ${rssEnd.toFixed(0)} MB at the end`);
+  log(`daemon RSS: ${rssStart.toFixed(0)} MB at start, ${rssPeak.toFixed(0)} MB peak, ${rssEnd.toFixed(0)} MB at the end; by progress ${rssAt.join(', ')}`);
   emit({ name: 'kafka-ingestion', messages: N, messagesPerSecond: round(rate), baselineEventsPerSecond: round(baseline), ratio: round(rate / baseline, 2), rssStartMb: round(rssStart), rssPeakMb: round(rssPeak), rssEndMb: round(rssEnd) });
 } finally {
   await db.drop();
