@@ -69,6 +69,7 @@ export const SETTINGS = {
   projectionPollMs: { name: 'OELD_PROJECTION_POLL_MS', default: '200', description: 'How often caught-up projections look for new events (milliseconds).', parse: int(5, 60_000) },
   leaderRetryMs: { name: 'OELD_LEADER_RETRY_MS', default: '2000', description: 'How often a follower tries to become the leader (milliseconds).', parse: int(50, 600_000) },
   shutdownTimeoutMs: { name: 'OELD_SHUTDOWN_TIMEOUT_MS', default: '10000', description: 'Longest wait for in-flight work at shutdown before it is abandoned uncommitted.', parse: int(0, 600_000) },
+  tfBackend: { name: 'OELD_TF_BACKEND', default: undefined, description: 'Force a TensorFlow.js backend: tensorflow-gpu, tensorflow, wasm or cpu. Unset: the first that works, in that order (read by the model runtime).', parse: oneOf('tensorflow-gpu', 'tensorflow', 'wasm', 'cpu') },
   kafkaBrokers: { name: 'KAFKA_BROKERS', default: undefined, description: 'Kafka bootstrap brokers, host:port[,host:port...]. Unset: no Kafka (interactions come from `oeld ingest`).', parse: brokerList },
   kafkaClientId: { name: 'KAFKA_CLIENT_ID', default: 'oeld', description: 'Kafka client id.', parse: str },
   kafkaGroupId: { name: 'KAFKA_GROUP_ID', default: 'oeld', description: 'Consumer group of the interactions consumer.', parse: str },

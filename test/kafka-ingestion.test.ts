@@ -87,3 +87,40 @@ describe('Kafka ingestion into the event store (in-process daemon)', () => {
     assert.equal(String(got[0]!.key), 'models');
   });
 });
+
+describe('Kafka intake falling behind the topic retention', () => {
+  it('reports the offsets it never saw (metric and error log) and still stores everything it was given', async () => {
+    const kafka = await startMockKafka(1);
+    await kafka.createTopic('oel.interactions', 1);
+    await kafka.createTopic('oel.interactions.dlq', 1);
+    await kafka.createTopic('oel.model-versions', 1);
+    const db = await serverDatabase();
+    const client = testKafka(kafka.brokers);
+    const config = loadConfig({ DATABASE_URL: db.url, OELD_HTTP_PORT: '0', KAFKA_BROKERS: kafka.bootstrap, KAFKA_SESSION_TIMEOUT_MS: '6000' });
+    const count = async () => (await db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events')).rows[0]!.n;
+    let daemon = await startDaemon(config, createLogger('silent'));
+    try {
+      await produce(client, 'oel.interactions', Array.from({ length: 100 }, (_, i) => ({ value: goodMessage(i) })));
+      await waitFor('the first 100', async () => (await count()) === 100);
+      await daemon.stop();
+      // While oeld is down, far more than the mock broker keeps (about 5 MB a partition) arrives:
+      // the oldest of it is deleted before oeld comes back, as retention would on a real cluster.
+      const pad = 'p'.repeat(2000);
+      await produce(client, 'oel.interactions', Array.from({ length: 6000 }, (_, i) => {
+        const m = JSON.parse(goodMessage(1000 + i)) as { turns: { prompt: string }[] };
+        m.turns[0]!.prompt += pad;
+        return { value: JSON.stringify(m) };
+      }), 500);
+      daemon = await startDaemon(config, createLogger('silent'));
+      await waitFor('the surviving messages', async () => /oeld_ingest_offsets_skipped_total [1-9]/.test(await (await fetch(`${daemon.url}/metrics`)).text()));
+      const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
+      const skipped = Number(metrics.match(/^oeld_ingest_offsets_skipped_total (\d+)/m)![1]);
+      await waitFor('all delivered messages stored', async () => (await count()) === 100 + 6000 - skipped);
+      assert.ok(skipped > 0 && skipped < 6000, `some, not all, were lost to retention (${skipped})`);
+    } finally {
+      await daemon.stop();
+      await db.drop();
+      await kafka.stop();
+    }
+  });
+});
