@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
+import { initBackend } from '../src/model/backend.ts';
 import { resolveConfig } from '../src/model/model-config.ts';
 import { loadCheckpoint } from '../src/model/safetensors.ts';
 import { Transformer } from '../src/model/transformer.ts';
@@ -25,9 +25,9 @@ function maxAbsDiff(a: number[][], b: number[][]): number {
 }
 
 describe('numerical parity with an independent NumPy reference (test/fixtures/model-parity)', () => {
-  for (const name of ['llama', 'qwen2', 'qwen3']) {
-    it(`${name}: logits on fixed token ids within 1e-4`, async () => {
-      await tf.setBackend('cpu');
+  for (const [name, backend] of ['llama', 'qwen2', 'qwen3'].flatMap((n) => (['cpu', 'wasm'] as const).map((b) => [n, b] as const))) {
+    it(`${name} on ${backend}: logits on fixed token ids within 1e-4`, async () => {
+      await initBackend({ force: backend });
       const { model, expected } = load(name);
       try {
         for (const seq of expected.sequences) {

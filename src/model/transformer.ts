@@ -191,15 +191,16 @@ export class Transformer {
     let vAll = vNew;
     if (past) { kAll = tf.concat([past.k, kAll], 2); vAll = tf.concat([past.v, vNew], 2); }
     const rep = c.heads / c.kvHeads;
-    const expand = (t: tf.Tensor4D) => {
+    const expand = (t: tf.Tensor4D): tf.Tensor4D => {
       if (rep === 1) return t;
       const [b, kv, s] = t.shape;
       // Rank-4 tile (tfjs has no tile gradient above rank 4): head h reads kv head floor(h / rep).
-      return tf.reshape(tf.tile(tf.reshape(t, [b, kv, 1, s * d]), [1, 1, rep, 1]), [b, kv * rep, s, d]);
+      return tf.reshape(tf.tile(tf.reshape(t, [b, kv, 1, s * d]), [1, 1, rep, 1]), [b, kv * rep, s, d]) as tf.Tensor4D;
     };
     const qh = tf.transpose(q, [0, 2, 1, 3]); // [B, H, T, d]
-    const scores = tf.add(tf.mul(tf.matMul(qh, expand(kAll), false, true), 1 / Math.sqrt(d)), mask);
-    const ctx = tf.matMul(tf.softmax(scores), expand(vAll)); // [B, H, T, d]
+    const ctx = tf.getBackend() === 'wasm'
+      ? attendPerHead(qh as tf.Tensor4D, expand(kAll), expand(vAll), mask)
+      : tf.matMul(tf.softmax(tf.add(tf.mul(tf.matMul(qh, expand(kAll), false, true), 1 / Math.sqrt(d)), mask)), expand(vAll)); // [B, H, T, d]
     let out: tf.Tensor = linear(tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, c.heads * d]) as tf.Tensor2D, p.o as tf.Tensor2D);
     if (p.oBias) out = tf.add(out, p.oBias);
     return { out, k: kAll, v: vAll };
@@ -235,6 +236,26 @@ export class Transformer {
   }
 
   dispose(): void { for (const v of this.variables) v.dispose(); }
+}
+
+/**
+ * Attention as one pair of plain 2-D matmuls per (sequence, head), through linear() so that the
+ * backward pass is plain matmuls too: on the WebAssembly backend batched or transposed matmuls
+ * fall to a naive loop 12-25x slower than XNNPACK's 2-D path, which outweighs the extra ops.
+ */
+function attendPerHead(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor): tf.Tensor4D {
+  const [B, H, T, d] = q.shape;
+  const S = k.shape[2];
+  const scale = 1 / Math.sqrt(d);
+  const qs = tf.unstack(tf.reshape(q, [B * H, T, d]));
+  const ks = tf.unstack(tf.reshape(k, [B * H, S, d]));
+  const vs = tf.unstack(tf.reshape(v, [B * H, S, d]));
+  const masks = tf.unstack(tf.reshape(mask, [B, T, S]));
+  const out = qs.map((qi, i) => {
+    const scores = tf.add(tf.mul(linear(qi as tf.Tensor2D, tf.transpose(ks[i]!) as tf.Tensor2D), scale), masks[Math.floor(i / H)]!);
+    return linear(tf.softmax(scores) as tf.Tensor2D, vs[i] as tf.Tensor2D);
+  });
+  return tf.reshape(tf.stack(out), [B, H, T, d]) as tf.Tensor4D;
 }
 
 /** x / sqrt(mean(x^2) + eps) * w over the last axis. */
