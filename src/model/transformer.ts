@@ -198,7 +198,8 @@ export class Transformer {
       return tf.reshape(tf.tile(tf.reshape(t, [b, kv, 1, s * d]), [1, 1, rep, 1]), [b, kv * rep, s, d]) as tf.Tensor4D;
     };
     const qh = tf.transpose(q, [0, 2, 1, 3]); // [B, H, T, d]
-    const ctx = tf.getBackend() === 'wasm'
+    // Per-head 2-D matmuls pay off for many query positions; one-token decode steps stay batched.
+    const ctx = tf.getBackend() === 'wasm' && T > 1
       ? attendPerHead(qh as tf.Tensor4D, expand(kAll), expand(vAll), mask)
       : tf.matMul(tf.softmax(tf.add(tf.mul(tf.matMul(qh, expand(kAll), false, true), 1 / Math.sqrt(d)), mask)), expand(vAll)); // [B, H, T, d]
     let out: tf.Tensor = linear(tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, c.heads * d]) as tf.Tensor2D, p.o as tf.Tensor2D);
