@@ -198,10 +198,12 @@ export class Transformer {
       return tf.reshape(tf.tile(tf.reshape(t, [b, kv, 1, s * d]), [1, 1, rep, 1]), [b, kv * rep, s, d]) as tf.Tensor4D;
     };
     const qh = tf.transpose(q, [0, 2, 1, 3]); // [B, H, T, d]
-    // Per-head 2-D matmuls pay off for many query positions; one-token decode steps stay batched.
-    const ctx = tf.getBackend() === 'wasm' && T > 1
-      ? attendPerHead(qh as tf.Tensor4D, expand(kAll), expand(vAll), mask)
-      : tf.matMul(tf.softmax(tf.add(tf.mul(tf.matMul(qh, expand(kAll), false, true), 1 / Math.sqrt(d)), mask)), expand(vAll)); // [B, H, T, d]
+    // Batched matmuls take the WebAssembly backend's slow loop (about 1.7 GFLOP/s), and attention
+    // dominates a training step there. Measured alternatives were no faster at head_dim 32 and 128
+    // positions: one 2-D matmul per (sequence, head) pays more in per-op overhead and slicing than
+    // it gains, and all heads of a sequence in one masked 2-D matmul computes H times the products.
+    const scores = tf.add(tf.mul(tf.matMul(qh, expand(kAll), false, true), 1 / Math.sqrt(d)), mask);
+    const ctx = tf.matMul(tf.softmax(scores), expand(vAll)); // [B, H, T, d]
     let out: tf.Tensor = linear(tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, c.heads * d]) as tf.Tensor2D, p.o as tf.Tensor2D);
     if (p.oBias) out = tf.add(out, p.oBias);
     return { out, k: kAll, v: vAll };
@@ -237,26 +239,6 @@ export class Transformer {
   }
 
   dispose(): void { for (const v of this.variables) v.dispose(); }
-}
-
-/**
- * Attention as one pair of plain 2-D matmuls per (sequence, head), through linear() so that the
- * backward pass is plain matmuls too: on the WebAssembly backend batched or transposed matmuls
- * fall to a naive loop 12-25x slower than XNNPACK's 2-D path, which outweighs the extra ops.
- */
-function attendPerHead(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor): tf.Tensor4D {
-  const [B, H, T, d] = q.shape;
-  const S = k.shape[2];
-  const scale = 1 / Math.sqrt(d);
-  const qs = tf.unstack(tf.reshape(q, [B * H, T, d]));
-  const ks = tf.unstack(tf.reshape(k, [B * H, S, d]));
-  const vs = tf.unstack(tf.reshape(v, [B * H, S, d]));
-  const masks = tf.unstack(tf.reshape(mask, [B, T, S]));
-  const out = qs.map((qi, i) => {
-    const scores = tf.add(tf.mul(linear(qi as tf.Tensor2D, tf.transpose(ks[i]!) as tf.Tensor2D), scale), masks[Math.floor(i / H)]!);
-    return linear(tf.softmax(scores) as tf.Tensor2D, vs[i] as tf.Tensor2D);
-  });
-  return tf.reshape(tf.stack(out), [B, H, T, d]) as tf.Tensor4D;
 }
 
 /** x / sqrt(mean(x^2) + eps) * w over the last axis. */
