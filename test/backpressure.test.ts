@@ -61,3 +61,19 @@ describe('backpressure', () => {
     }
   });
 });
+
+describe('ingestion rate window', () => {
+  it('averages what was added over the last minute and forgets older counts', async () => {
+    const { RateWindow } = await import('../src/consumers/rate-window.ts');
+    let now = 0;
+    const w = new RateWindow(60_000, () => now);
+    w.add(600);
+    now = 30_000;
+    w.add(600);
+    assert.equal(w.perSecond(), 20);
+    now = 61_000;
+    assert.equal(w.perSecond(), 10);
+    now = 200_000;
+    assert.equal(w.perSecond(), 0);
+  });
+});

@@ -2,10 +2,11 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { EventStore } from '../store/event-store.ts';
 import { backpressureDecision } from './backpressure.ts';
+import { RateWindow } from './rate-window.ts';
 import { ingestBatch, type InteractionsConsumerOptions } from './interactions-consumer.ts';
 import type { BatchConsumer, Publisher } from './message-bus.ts';
 
-export interface IntakeStatus { paused: boolean; assigned: { topic: string; partition: number }[]; lagEvents: number }
+export interface IntakeStatus { paused: boolean; assigned: { topic: string; partition: number }[]; lagEvents: number; appendedPerSecond: number }
 
 /**
  * The Kafka side of ingestion: a consumer-group member feeding ingestBatch, with metrics and
@@ -15,6 +16,7 @@ export class KafkaIntake {
   private timer?: NodeJS.Timeout;
   private assigned: { topic: string; partition: number }[] = [];
   private lagEvents = 0;
+  private readonly appended = new RateWindow();
 
   constructor(
     private readonly store: EventStore,
@@ -45,6 +47,7 @@ export class KafkaIntake {
       end();
       this.metrics.ingestConsumed.inc(r.consumed);
       this.metrics.ingestAppended.inc(r.appended);
+      this.appended.add(r.appended);
       if (r.alreadyStored) this.metrics.ingestDeduplicated.inc({ by: 'offset' }, r.alreadyStored);
       if (r.duplicates) this.metrics.ingestDeduplicated.inc({ by: 'event_id' }, r.duplicates);
       for (const d of r.deadLettered) this.metrics.ingestDeadLettered.inc({ reason: d.kind });
@@ -73,7 +76,7 @@ export class KafkaIntake {
   }
 
   status(): IntakeStatus {
-    return { paused: this.consumer.paused, assigned: this.assigned, lagEvents: this.lagEvents };
+    return { paused: this.consumer.paused, assigned: this.assigned, lagEvents: this.lagEvents, appendedPerSecond: this.appended.perSecond() };
   }
 
   async stop(): Promise<void> {
