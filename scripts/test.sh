@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-postgres.sh
 bash scripts/ensure-kafka-mock.sh
+bash scripts/ensure-chromium.sh
 echo "== type check"
 npx tsc -p tsconfig.json
 echo "== tests"

@@ -6,6 +6,7 @@ import { Leadership } from './daemon/leader.ts';
 import { createMetricsRefresher } from './daemon/metrics-refresh.ts';
 import { createAdminRoutes } from './http/admin-routes.ts';
 import { createMetrics } from './http/metrics.ts';
+import { statusPageRoute } from './http/status-page.ts';
 import { createHttpServer, type Route } from './http/server.ts';
 import type { Logger } from './log.ts';
 import { createProjections } from './projections/all-projections.ts';
@@ -81,6 +82,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         return { status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType };
       },
     },
+    statusPageRoute({
+      sql, leader: () => leader,
+      kafka: () => (kafka ? kafka.intake.status() : null),
+      ingestRate: () => (kafka ? kafka.intake.status().appendedPerSecond : 0),
+    }),
     ...createAdminRoutes({ sql, store, leader: () => leader, extraStatus: () => ({ kafka: kafka ? kafka.intake.status() : null }), replay: (until) => until ? runner.exclusive(() => replay(sql, createProjections, until)) : rebuild('admin API') }),
   ];
   const server = createHttpServer(routes, config.adminToken, log);

@@ -80,6 +80,13 @@ describe('daemon HTTP surface', () => {
     assert.match(text, /^process_resident_memory_bytes \d+/m);
   });
 
+  it('serves the HTML status page', async () => {
+    const r = await fetch(`${daemon.url}/status`);
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(await r.text(), /Kafka off/);
+  });
+
   it('protects the admin API with the bearer token', async () => {
     assert.equal((await admin('/admin/status', undefined, 'wrong-token-0123456789')).status, 401);
     assert.equal((await fetch(`${daemon.url}/admin/status`)).status, 401);
