@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-postgres.sh
 bash scripts/ensure-kafka-mock.sh
 bash scripts/ensure-chromium.sh
+bash scripts/ensure-prometheus.sh
 echo "== type check"
 npx tsc -p tsconfig.json
 echo "== tests"

@@ -49,6 +49,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   if (!kafka) log.info('no Kafka brokers configured (KAFKA_BROKERS): interactions arrive through `oeld ingest`; nothing is published');
   const runner = new ProjectionRunner(sql, createProjections, { batchSize: config.projectionBatch, pollMs: config.projectionPollMs }, log,
     ({ projection, error }) => { if (error) metrics.projectionErrors.inc({ projection: projection.name }); });
+  // Every projection reports 0 errors from the start, so rates and alerts have a series to work on.
+  for (const p of runner.projections) metrics.projectionErrors.inc({ projection: p.name }, 0);
   store.onAppended((r) => {
     if (r.duplicates.length) metrics.eventsDeduplicated.inc(r.duplicates.length);
     for (const e of r.appended) metrics.eventsAppended.inc({ type: e.type });

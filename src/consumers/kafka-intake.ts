@@ -31,6 +31,8 @@ export class KafkaIntake {
 
   onRebalance(assigned: { topic: string; partition: number }[]): void {
     this.assigned = assigned;
+    // Partitions this member no longer owns must not keep reporting their last lag.
+    this.metrics.ingestLag.reset();
     this.metrics.ingestRebalances.inc();
     this.log.info({ assigned: assigned.map((a) => a.partition) }, 'consumer group rebalanced');
   }

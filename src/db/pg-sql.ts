@@ -38,7 +38,6 @@ function fromPool(pool: pg.Pool): Sql {
     },
     async session(fn) {
       const client = await pool.connect();
-      let broken = false;
       const s: Sql = {
         kind: 'postgres',
         query: (text, params) => client.query(text, params as unknown[]) as never,
@@ -49,7 +48,7 @@ function fromPool(pool: pg.Pool): Sql {
             await client.query('COMMIT');
             return r;
           } catch (err) {
-            await client.query('ROLLBACK').catch(() => { broken = true; });
+            await client.query('ROLLBACK').catch(() => {});
             throw err;
           }
         },
@@ -62,7 +61,6 @@ function fromPool(pool: pg.Pool): Sql {
       } finally {
         // A session may hold advisory locks; destroying the connection releases them for sure.
         client.release(true);
-        void broken;
       }
     },
     exec: async (script) => { await pool.query(script); },

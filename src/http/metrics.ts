@@ -12,7 +12,6 @@ export function createMetrics() {
     registry,
     eventsAppended: new client.Counter({ name: 'oeld_events_appended_total', help: 'Events appended to the event store, by type.', labelNames: ['type'] as const, registers: [registry] }),
     eventsDeduplicated: new client.Counter({ name: 'oeld_events_deduplicated_total', help: 'Appends skipped because the event id was already stored with the same content.', registers: [registry] }),
-    deadLetters: new client.Counter({ name: 'oeld_dead_letters_total', help: 'Input recorded as a dead letter, by source.', labelNames: ['source'] as const, registers: [registry] }),
     headPosition: new client.Gauge({ name: 'oeld_event_store_head_position', help: 'Highest global position in the event store.', registers: [registry] }),
     projectionPosition: new client.Gauge({ name: 'oeld_projection_checkpoint_position', help: 'Global position of each projection checkpoint.', labelNames: ['projection'] as const, registers: [registry] }),
     projectionLagEvents: new client.Gauge({ name: 'oeld_projection_lag_events', help: 'Head position minus checkpoint position, per projection.', labelNames: ['projection'] as const, registers: [registry] }),

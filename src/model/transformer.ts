@@ -67,7 +67,6 @@ export class Transformer {
       if (value !== t) value.dispose();
       return v;
     };
-    const maybe = (name: string) => (tensors(name) ? need(name) : undefined);
     const c = config;
     this.embed = need(tensorNames.embed);
     this.layers = Array.from({ length: c.layers }, (_, i) => {
@@ -80,7 +79,6 @@ export class Transformer {
       if (c.qkvBias) { p.qBias = need(n.qBias); p.kBias = need(n.kBias); p.vBias = need(n.vBias); }
       if (c.oBias) p.oBias = need(n.oBias);
       if (c.qkNorm) { p.qNorm = need(n.qNorm); p.kNorm = need(n.kNorm); }
-      void maybe;
       return p;
     });
     this.finalNorm = need(tensorNames.finalNorm);
@@ -185,8 +183,8 @@ export class Transformer {
     let k = proj(p.k, p.kBias, c.kvHeads);
     const vNew = tf.transpose(proj(p.v, p.vBias, c.kvHeads), [0, 2, 1, 3]) as tf.Tensor4D; // [B, kv, T, d]
     if (p.qNorm && p.kNorm) { q = rmsNorm(q, p.qNorm, c.eps); k = rmsNorm(k, p.kNorm, c.eps); }
-    q = applyRotary(q, cos, sin, B, T);
-    k = applyRotary(k, cos, sin, B, T);
+    q = applyRotary(q, cos, sin);
+    k = applyRotary(k, cos, sin);
     let kAll = tf.transpose(k, [0, 2, 1, 3]) as tf.Tensor4D; // [B, kv, T, d]
     let vAll = vNew;
     if (past) { kAll = tf.concat([past.k, kAll], 2); vAll = tf.concat([past.v, vNew], 2); }
@@ -247,11 +245,10 @@ export function rmsNorm<T extends tf.Tensor>(x: T, w: tf.Tensor, eps: number): T
 }
 
 /** Hugging Face convention: x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1]. */
-function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, B: number, T: number): tf.Tensor {
+function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
   const d = x.shape[3]!;
   const [x1, x2] = tf.split(x, [d / 2, d / 2], 3);
   const rotated = tf.concat([tf.neg(x2!), x1!], 3);
-  void B; void T;
   return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
 }
 
