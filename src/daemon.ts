@@ -146,7 +146,7 @@ function startKafka(config: Config, log: Logger, store: EventStore, sql: Sql, me
     return Math.max(0, Number(rows[0]?.lag ?? 0));
   };
   intake = new KafkaIntake(store, consumer, publisher, {
-    groupId: config.kafkaGroupId, deadLetterTopic: config.kafkaDeadLetterTopic, maxEventBytes: config.maxEventBytes, pauseLagEvents: config.pauseLagEvents,
+    groupId: config.kafkaGroupId, topic: config.kafkaInteractionsTopic, deadLetterTopic: config.kafkaDeadLetterTopic, maxEventBytes: config.maxEventBytes, pauseLagEvents: config.pauseLagEvents,
   }, metrics, log, slowestProjectionLag);
   const relay = new OutboxRelay(sql, publisher, config.kafkaModelVersionsTopic);
   let stopped = false;

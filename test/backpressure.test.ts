@@ -31,7 +31,7 @@ describe('backpressure', () => {
     let intake!: KafkaIntake;
     const consumer = new KafkajsBatchConsumer(client, 'in', 'bp', 6000, { onRebalance: (a) => intake.onRebalance(a) });
     const publisher = new KafkajsPublisher(client);
-    intake = new KafkaIntake(new EventStore(db.sql), consumer, publisher, { groupId: 'bp', deadLetterTopic: 'dlq', maxEventBytes: 65536, pauseLagEvents: 100 },
+    intake = new KafkaIntake(new EventStore(db.sql), consumer, publisher, { groupId: 'bp', topic: 'in', deadLetterTopic: 'dlq', maxEventBytes: 65536, pauseLagEvents: 100 },
       metrics, createLogger('silent'), async () => lag);
     const stored = async () => (await db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events')).rows[0]!.n;
     try {
@@ -45,7 +45,10 @@ describe('backpressure', () => {
       assert.equal(intake.status().paused, true);
       assert.match(await metrics.registry.metrics(), /^oeld_ingest_paused_partitions 2$/m);
       await produce(client, 'in', Array.from({ length: 50 }, (_, i) => ({ value: goodMessage(100 + i) })));
-      await sleep(2500);
+      // No batch arrives while paused, yet the lag gauge follows the brokers' high-water marks.
+      const lagSum = async () => [...(await metrics.registry.metrics()).matchAll(/^oeld_ingest_consumer_lag_messages\{partition="\d+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      for (let i = 0; i < 100 && (await lagSum()) !== 50; i++) await sleep(100);
+      assert.equal(await lagSum(), 50, 'lag shows the 50 waiting messages');
       assert.equal(await stored(), 50, 'nothing consumed while paused');
 
       lag = 10;

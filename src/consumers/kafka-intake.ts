@@ -3,6 +3,7 @@ import type { Metrics } from '../http/metrics.ts';
 import type { EventStore } from '../store/event-store.ts';
 import { backpressureDecision } from './backpressure.ts';
 import { RateWindow } from './rate-window.ts';
+import { storedNextOffsets } from './kafka-offsets.ts';
 import { ingestBatch, type InteractionsConsumerOptions } from './interactions-consumer.ts';
 import type { BatchConsumer, Publisher } from './message-bus.ts';
 
@@ -14,6 +15,7 @@ export interface IntakeStatus { paused: boolean; assigned: { topic: string; part
  */
 export class KafkaIntake {
   private timer?: NodeJS.Timeout;
+  private lagTimer?: NodeJS.Timeout;
   private assigned: { topic: string; partition: number }[] = [];
   private lagEvents = 0;
   private readonly appended = new RateWindow();
@@ -22,7 +24,7 @@ export class KafkaIntake {
     private readonly store: EventStore,
     private readonly consumer: BatchConsumer,
     private readonly publisher: Publisher,
-    private readonly options: InteractionsConsumerOptions & { pauseLagEvents: number },
+    private readonly options: InteractionsConsumerOptions & { pauseLagEvents: number; topic: string },
     private readonly metrics: Metrics,
     private readonly log: Logger,
     /** How far the slowest projection is behind the head, in events. */
@@ -63,6 +65,7 @@ export class KafkaIntake {
       this.metrics.ingestLag.set({ partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - last - 1n)));
     });
     this.timer = setInterval(() => { void this.checkBackpressure(); }, 1000);
+    this.lagTimer = setInterval(() => { void this.refreshLag(); }, 5000);
   }
 
   private async checkBackpressure(): Promise<void> {
@@ -77,12 +80,34 @@ export class KafkaIntake {
     }
   }
 
+  /**
+   * Lag of the assigned partitions from the brokers' high-water marks and the offsets stored with
+   * the events, refreshed on a timer: a consumer that stalls shows growing lag even though no batch
+   * arrives to update it.
+   */
+  private async refreshLag(): Promise<void> {
+    try {
+      const mine = this.assigned.filter((a) => a.topic === this.options.topic);
+      if (mine.length === 0) return;
+      const high = await this.consumer.highWatermarks();
+      const stored = await storedNextOffsets(this.store.sql, this.options.groupId, this.options.topic);
+      for (const { partition } of mine) {
+        const h = high.get(partition);
+        if (h === undefined) continue;
+        this.metrics.ingestLag.set({ partition: String(partition) }, Math.max(0, Number(h - (stored.get(partition) ?? 0n))));
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'consumer lag refresh failed');
+    }
+  }
+
   status(): IntakeStatus {
     return { paused: this.consumer.paused, assigned: this.assigned, lagEvents: this.lagEvents, appendedPerSecond: this.appended.perSecond() };
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.lagTimer);
     await this.consumer.stop();
   }
 }

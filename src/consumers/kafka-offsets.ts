@@ -20,3 +20,10 @@ export async function storeNextOffset(tx: Queryable, groupId: string, topic: str
     `UPDATE kafka_consumer_offsets SET next_offset = $4::bigint, updated_at = clock_timestamp()
       WHERE group_id = $1 AND topic = $2 AND partition = $3`, [groupId, topic, partition, next.toString()]);
 }
+
+/** Next offsets per partition as stored with the events (what the store holds, whatever Kafka says). */
+export async function storedNextOffsets(q: Queryable, groupId: string, topic: string): Promise<Map<number, bigint>> {
+  const { rows } = await q.query<{ partition: number; next_offset: string }>(
+    'SELECT partition, next_offset::text AS next_offset FROM kafka_consumer_offsets WHERE group_id = $1 AND topic = $2', [groupId, topic]);
+  return new Map(rows.map((r) => [Number(r.partition), BigInt(r.next_offset)]));
+}

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, Partitioners, type Consumer, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { BatchConsumer, BatchHandler, ConsumerEvents, OutboundMessage, Publisher } from './message-bus.ts';
@@ -29,6 +29,8 @@ export function kafkaClient(config: Config, log: Logger): Kafka {
 export class KafkajsBatchConsumer implements BatchConsumer {
   private readonly consumer: Consumer;
   private isPaused = false;
+  private readonly admin: Admin;
+  private adminConnected?: Promise<void>;
 
   constructor(kafka: Kafka, private readonly topic: string, groupId: string, sessionTimeoutMs: number, events: ConsumerEvents = {}) {
     this.consumer = kafka.consumer({
@@ -41,6 +43,14 @@ export class KafkajsBatchConsumer implements BatchConsumer {
       events.onRebalance?.(assigned);
     });
     this.consumer.on(CRASH, (e) => events.onCrash?.(e.payload.error, e.payload.restart));
+    this.admin = kafka.admin();
+  }
+
+  async highWatermarks(): Promise<Map<number, bigint>> {
+    this.adminConnected ??= this.admin.connect();
+    await this.adminConnected;
+    const offsets = await this.admin.fetchTopicOffsets(this.topic);
+    return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
   }
 
   get paused(): boolean { return this.isPaused; }
@@ -89,7 +99,10 @@ export class KafkajsBatchConsumer implements BatchConsumer {
     this.consumer.resume([{ topic: this.topic }]);
   }
 
-  async stop(): Promise<void> { await this.consumer.disconnect(); }
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+    if (this.adminConnected) await this.admin.disconnect().catch(() => {});
+  }
 }
 
 /**

@@ -38,6 +38,8 @@ export interface BatchConsumer {
   pause(): void;
   resume(): void;
   readonly paused: boolean;
+  /** The topic's high-water mark per partition, asked of the brokers (for lag while nothing arrives). */
+  highWatermarks(): Promise<Map<number, bigint>>;
   /** Leaves the group; a batch in flight is abandoned without committing its offsets. */
   stop(): Promise<void>;
 }
