@@ -14,7 +14,7 @@ export const startCommand: Command = {
     const config = loadConfig(ctx.env);
     const log = createLogger(config.logLevel);
     const daemon = await startDaemon(config, log);
-    ctx.out(`oeld listening on ${daemon.url} (metrics ${daemon.url}/metrics)`);
+    ctx.out(`oeld listening on ${daemon.url} (status page ${daemon.url}/status, metrics ${daemon.url}/metrics)`);
     await new Promise<void>((resolve) => {
       let signalled = false;
       const onSignal = (signal: NodeJS.Signals) => {
