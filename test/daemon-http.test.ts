@@ -134,6 +134,33 @@ describe('daemon HTTP surface', () => {
   });
 });
 
+describe('projection definitions', () => {
+  it('a projection whose table definition changed is rebuilt by replay when a daemon becomes leader', async () => {
+    const db = await serverDatabase();
+    try {
+      const first = await startDaemon(configFor(db), log);
+      await first.store.append([{ streamId: 'knowledge', events: [extraction(1, { budget: 100 })] }]);
+      await first.stop();
+      // As if an older oeld had created the knowledge tables with another definition.
+      await db.sql.query(`UPDATE oeld_proj.projection_checkpoints SET definition_hash = 'older' WHERE name = 'knowledge'`);
+      const second = await startDaemon(configFor(db), log);
+      try {
+        let text = '';
+        for (let i = 0; i < 100 && !/^oeld_projection_rebuilds_total 1$/m.test(text); i++) { await sleep(50); text = await (await fetch(`${second.url}/metrics`)).text(); }
+        assert.match(text, /^oeld_projection_rebuilds_total 1$/m);
+        const { rows } = await db.sql.query<{ h: string }>(`SELECT definition_hash AS h FROM oeld_proj.projection_checkpoints WHERE name = 'knowledge'`);
+        assert.notEqual(rows[0]!.h, 'older');
+        for (let i = 0; i < 100 && !/^oeld_knowledge_version 1$/m.test(text); i++) { await sleep(50); text = await (await fetch(`${second.url}/metrics`)).text(); }
+        assert.match(text, /^oeld_knowledge_version 1$/m, 'the rebuilt projection holds the log');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
 describe('leader election', () => {
   it('one of two daemons on a database leads; the other takes over when it stops', async () => {
     const db = await serverDatabase();
