@@ -67,10 +67,11 @@ describe('daemon HTTP surface', () => {
     assert.equal((await fetch(`${daemon.url}/readyz`)).status, 200);
     await daemon.store.append([{ streamId: 'knowledge', events: [extraction(1, { budget: 100 })] }]);
     let text = '';
+    // A scrape reads checkpoints and knowledge in separate queries: wait until both show the fold.
     for (let i = 0; i < 100; i++) {
       await sleep(30);
       text = await (await fetch(`${daemon.url}/metrics`)).text();
-      if (/^oeld_knowledge_version 1$/m.test(text)) break;
+      if (/^oeld_knowledge_version 1$/m.test(text) && /^oeld_projection_lag_events\{projection="knowledge"\} 0$/m.test(text)) break;
     }
     assert.match(text, /^oeld_knowledge_version 1$/m);
     assert.match(text, /^oeld_event_store_head_position 1$/m);

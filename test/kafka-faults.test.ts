@@ -122,7 +122,8 @@ describe('Kafka ingestion under faults', () => {
       assert.equal(await a.kill('SIGKILL'), null);
       await produce(client, 'oel.interactions', messages.slice(1000));
       const c = await waitForCounts(db, 2000, bad);
-      assert.deepEqual(c, { events: 2000, distinctInteractions: 2000, deadLetters: bad, distinctDeadLetters: bad });
+      assert.deepEqual(c, { events: 2000, distinctInteractions: 2000, deadLetters: bad, distinctDeadLetters: bad },
+        `survivor's warnings and errors:\n${b.stderr().split('\n').filter((l) => /"level":[456]/.test(l)).slice(-15).join('\n').slice(0, 6000)}`);
       assert.match(b.stderr() + (await (await fetch(`${await b.url()}/metrics`)).text()), /oeld_ingest_rebalances_total [2-9]/);
     } finally {
       await a.kill('SIGKILL');

@@ -45,6 +45,7 @@ export class KafkaIntake {
   }
 
   async start(): Promise<void> {
+    await this.publisher.connect();
     await this.consumer.start(async (batch) => {
       const end = this.metrics.ingestBatchSeconds.startTimer();
       const r = await ingestBatch(this.store, this.publisher, this.options, batch);

@@ -118,9 +118,13 @@ export class KafkajsPublisher implements Publisher {
     this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
   }
 
-  async send(topic: string, messages: OutboundMessage[]): Promise<void> {
+  async connect(): Promise<void> {
     this.connected ??= this.producer.connect();
     await this.connected;
+  }
+
+  async send(topic: string, messages: OutboundMessage[]): Promise<void> {
+    await this.connect();
     await this.producer.send({ topic, acks: -1, messages });
   }
 

@@ -45,6 +45,8 @@ export interface BatchConsumer {
 }
 
 export interface Publisher {
+  /** Connects ahead of the first send (a dead letter must not wait for a connection mid-batch). */
+  connect(): Promise<void>;
   /** Sends messages to a topic; resolves once the broker acknowledged them. */
   send(topic: string, messages: OutboundMessage[]): Promise<void>;
   close(): Promise<void>;
