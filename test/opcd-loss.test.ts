@@ -52,20 +52,9 @@ function opcdRef(student: Rows, teacher: Rows, T: number, k: number, mask?: numb
   return count === 0 ? 0 : total / count;
 }
 
-/** Token mean over unmasked rows of sum_{v in top-k(teacher)} p_T (log p_T - log p_s). */
+/** Token mean over unmasked rows of sum_{v in top-k(teacher)} p_T (log p_T - log p_s): the reverse form with the roles swapped. */
 function forwardKlRef(student: Rows, teacher: Rows, T: number, k: number, mask?: number[]): number {
-  let total = 0;
-  let count = 0;
-  for (let i = 0; i < student.length; i++) {
-    if (mask && mask[i] === 0) continue;
-    const ls = logSoftmaxRef(student[i]!, T);
-    const lt = logSoftmaxRef(teacher[i]!, T);
-    let d = 0;
-    for (const v of topKRef(teacher[i]!, k)) d += Math.exp(lt[v]!) * (lt[v]! - ls[v]!);
-    total += d;
-    count += 1;
-  }
-  return count === 0 ? 0 : total / count;
+  return opcdRef(teacher, student, T, k, mask);
 }
 
 /** Central finite differences of f with respect to every entry of x, float64. */
