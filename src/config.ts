@@ -26,6 +26,13 @@ const int = (min: number, max: number) => (raw: string): number => {
   return n;
 };
 const str = (raw: string): string => raw;
+const float = (min: number, max: number) => (raw: string): number => {
+  const n = Number(raw.trim());
+  if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new Error(`expected a number from ${min} to ${max}`);
+  return n;
+};
+/** A path; relative paths are taken from the oeld installation directory (where package.json is). */
+const installPath = (raw: string): string => resolve(new URL('..', import.meta.url).pathname, raw);
 const oneOf = <T extends string>(...values: T[]) => (raw: string): T => {
   if (!values.includes(raw as T)) throw new Error(`expected one of ${values.join(', ')}`);
   return raw as T;
@@ -83,6 +90,29 @@ export const SETTINGS = {
   kafkaTlsCaFile: { name: 'KAFKA_TLS_CA_FILE', default: undefined, description: 'PEM file of the CA that signed the brokers\' certificates (default: the system CAs).', parse: (raw: string) => resolve(raw) },
   kafkaSessionTimeoutMs: { name: 'KAFKA_SESSION_TIMEOUT_MS', default: '30000', description: 'Consumer group session (and rebalance) timeout: how soon a dead member\'s partitions move to others.', parse: int(1000, 600_000) },
   pauseLagEvents: { name: 'OELD_PAUSE_LAG_EVENTS', default: '200000', description: 'Pause Kafka intake when a projection is this many events behind; resume below half of it.', parse: int(1, 1_000_000_000) },
+  baseModelDir: { name: 'OELD_BASE_MODEL_DIR', default: 'models/oeld-base', description: 'Hugging Face folder of the model published and activated as the first version when none is active (relative: to the oeld directory).', parse: installPath },
+  baseModelVersion: { name: 'OELD_BASE_MODEL_VERSION', default: 'base', description: 'Version name the base model is published under.', parse: (raw: string) => { if (!/^[A-Za-z0-9._:-]{1,60}$/.test(raw)) throw new Error('expected letters, digits and . _ : - (at most 60)'); return raw; } },
+  learning: { name: 'OELD_LEARNING', default: 'true', description: 'Run the learning loop on the leader: rounds of extraction and context distillation when the thresholds are met.', parse: bool },
+  simulator: { name: 'OELD_SIMULATOR', default: 'auto', description: 'Built-in user side (the FrozenLake simulator) playing the active model: on, off, or auto (on when no KAFKA_BROKERS).', parse: oneOf('auto', 'on', 'off') },
+  simulatorBatch: { name: 'OELD_SIMULATOR_BATCH', default: '32', description: 'Episodes the simulator plays per batch.', parse: int(1, 4096) },
+  roundMinInteractions: { name: 'OELD_ROUND_MIN_INTERACTIONS', default: '64', description: 'Interactions from the active version that trigger a round.', parse: int(1, 100_000_000) },
+  roundMinIntervalS: { name: 'OELD_ROUND_MIN_INTERVAL_S', default: '0', description: 'Seconds between the end of one round and the start of the next threshold round.', parse: int(0, 100_000_000) },
+  roundCron: { name: 'OELD_ROUND_CRON', default: undefined, description: 'Cron expression (node-cron, optional seconds field) that also starts rounds, e.g. "0 3 * * *".', parse: str },
+  maxRounds: { name: 'OELD_MAX_ROUNDS', default: '0', description: 'Rounds this process runs before it stops triggering (0: no limit).', parse: int(0, 1_000_000) },
+  roundTrajectories: { name: 'OELD_ROUND_TRAJECTORIES', default: '64', description: 'Newest trajectories of the active version a round learns from (their turn prompts are the training prompts).', parse: int(1, 1_000_000) },
+  poolSlots: { name: 'OELD_POOL_SLOTS', default: '8', description: 'Knowledge pool size P: independent extraction runs per round.', parse: int(1, 1023) },
+  poolTrajectories: { name: 'OELD_POOL_TRAJECTORIES', default: '16', description: 'Trajectories each pool slot accumulates over (N).', parse: int(1, 10_000) },
+  knowledgeTokenBudget: { name: 'OELD_KNOWLEDGE_TOKEN_BUDGET', default: '2048', description: 'Token budget of one pool slot; the oldest items are dropped past it.', parse: int(1, 1_000_000) },
+  roundSteps: { name: 'OELD_ROUND_STEPS', default: '16', description: 'Optimiser steps per round.', parse: int(1, 100_000) },
+  roundBatchSize: { name: 'OELD_ROUND_BATCH_SIZE', default: '32', description: 'Prompts per optimiser step.', parse: int(1, 4096) },
+  roundLearningRate: { name: 'OELD_ROUND_LEARNING_RATE', default: '0.0005', description: 'AdamW learning rate of a round (constant).', parse: float(1e-9, 1) },
+  distillation: { name: 'OELD_DISTILLATION', default: 'opcd', description: 'opcd (on-policy: the student samples, reverse KL) or off-policy (the teacher samples, forward KL).', parse: oneOf('opcd', 'off-policy') },
+  teacherContext: { name: 'OELD_TEACHER_CONTEXT', default: 'knowledge', description: 'What the teacher reads: knowledge (extracted items) or raw (raw trajectories; the ablation).', parse: oneOf('knowledge', 'raw') },
+  activationGate: { name: 'OELD_ACTIVATION_GATE', default: 'true', description: 'Activate a new version only if its validation pass rate is at least the old one\'s minus OELD_GATE_TOLERANCE.', parse: bool },
+  gateTolerance: { name: 'OELD_GATE_TOLERANCE', default: '0.02', description: 'Pass-rate drop the activation gate tolerates (0.02 = 2 points).', parse: float(0, 1) },
+  evalEpisodes: { name: 'OELD_EVAL_EPISODES', default: '128', description: 'Validation episodes per evaluation in a round (0: no evaluation, activate always).', parse: int(0, 128) },
+  extractionUrl: { name: 'OELD_EXTRACTION_URL', default: undefined, description: 'OpenAI-compatible endpoint (e.g. http://host:8000/v1) for extraction; it must serve the trajectories\' model version. Unset: the policy in the worker.', parse: url(['http:', 'https:']) },
+  extractionApiKey: { name: 'OELD_EXTRACTION_API_KEY', default: undefined, description: 'Bearer token for OELD_EXTRACTION_URL.', parse: str },
 } satisfies Record<string, Setting<unknown>>;
 
 type Settings = typeof SETTINGS;
@@ -101,7 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     try {
       out[key] = s.parse(value);
     } catch (err) {
-      const shown = [SETTINGS.adminToken.name, SETTINGS.kafkaSaslPassword.name].includes(s.name) ? `${value.length} characters` : JSON.stringify(value);
+      const shown = [SETTINGS.adminToken.name, SETTINGS.kafkaSaslPassword.name, SETTINGS.extractionApiKey.name].includes(s.name) ? `${value.length} characters` : JSON.stringify(value);
       problems.push(`${s.name}=${shown}: ${(err as Error).message}`);
     }
   }

@@ -20,6 +20,16 @@ import type { Publisher } from './consumers/message-bus.ts';
 import { OutboxRelay } from './publication/outbox-relay.ts';
 import { runRelay } from './publication/relay-loop.ts';
 import type { Sql } from './db/sql.ts';
+import { join } from 'node:path';
+import { frozenLakeSpec } from './envs/frozenlake.ts';
+import { VALIDATION_SEEDS } from './envs/seed-ranges.ts';
+import { openAiExtractFn } from './extraction/openai-endpoint.ts';
+import { LearningLoop } from './loop/learning-loop.ts';
+import { EVALUATION_SAMPLING } from './model/sampling.ts';
+import { workerEngine } from './model/worker-engine.ts';
+import { RoundRunner } from './rounds/round-runner.ts';
+import { Simulator } from './simulator/simulator.ts';
+import { DEFAULT_ROUND_TRAINING } from './trainer/opcd-round.ts';
 
 export interface Daemon {
   readonly url: string;
@@ -32,7 +42,12 @@ export interface Daemon {
  * The composition root: the only place that knows every concrete part. Start order: database,
  * migrations, projection tables, HTTP, then leader election (the leader runs the projections).
  */
-export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+export interface DaemonOptions {
+  /** Human progress lines of the learning loop (`oeld start` prints them on stdout). */
+  say?: (line: string) => void;
+}
+
+export async function startDaemon(config: Config, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
   log.info({ database: describeDatabase(config) }, 'opening database');
   const sql = await openDatabase(config);
   try {
@@ -59,6 +74,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const refreshMetrics = createMetricsRefresher(sql, metrics, kafka ? () => kafka.relay.backlog() : undefined);
   let ready = false;
   let leader = false;
+  const learning = config.learning ? createLearning(config, log, store, metrics, options.say) : undefined;
 
   const rebuild = (reason: string) => runner.exclusive(async () => {
     log.info({ reason }, 'replaying the event log into fresh projection tables');
@@ -89,7 +105,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       kafka: () => (kafka ? kafka.intake.status() : null),
       ingestRate: () => (kafka ? kafka.intake.status().appendedPerSecond : 0),
     }),
-    ...createAdminRoutes({ sql, store, leader: () => leader, extraStatus: () => ({ kafka: kafka ? kafka.intake.status() : null }), replay: (until) => until ? runner.exclusive(() => replay(sql, createProjections, until)) : rebuild('admin API') }),
+    ...createAdminRoutes({ sql, store, leader: () => leader, extraStatus: () => ({ kafka: kafka ? kafka.intake.status() : null }), replay: (until) => until ? runner.exclusive(() => replay(sql, createProjections, until)) : rebuild('admin API'),
+      ...(learning ? { requestRound: () => learning.loop.requestRound() } : {}) }),
   ];
   const server = createHttpServer(routes, config.adminToken, log);
   await new Promise<void>((resolve, reject) => {
@@ -107,6 +124,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     await Promise.all([
       runner.run(signal),
       kafka ? runRelay(kafka.relay, signal, config.projectionPollMs, (n) => metrics.outboxPublished.inc(n), log) : undefined,
+      learning ? learning.loop.run(signal).catch((err) => log.error({ err }, 'the learning loop stopped')) : undefined,
     ]);
   }, (isLeader) => { leader = isLeader; metrics.leader.set(isLeader ? 1 : 0); });
   ready = true;
@@ -124,12 +142,74 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       if (await Promise.race([leadership.stop().then(() => 'done' as const), timeout]) === 'timeout') {
         log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'in-flight work abandoned without commit');
       }
+      await learning?.engine.close().catch((err) => log.warn({ err }, 'closing the model worker failed'));
       await kafka?.publisher.close().catch((err) => log.warn({ err }, 'closing the Kafka producer failed'));
       await sql.close();
       log.info('stopped');
     })(),
   };
 }
+
+/** The learning loop (run by the leader): model worker, simulator, round runner, trigger. */
+function createLearning(config: Config, log: Logger, store: EventStore, metrics: ReturnType<typeof createMetrics>, say?: (line: string) => void) {
+  const engine = workerEngine();
+  const artifactRoot = join(config.dataDir, 'artifacts');
+  const game = frozenLakeSpec();
+  const simulatorOn = config.simulator === 'on' || (config.simulator === 'auto' && !config.kafkaBrokers);
+  const runner = new RoundRunner({
+    store, engine, artifactRoot,
+    settings: {
+      trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories,
+      tokenBudget: config.knowledgeTokenBudget, extractionMaxTokens: 64, teacherContext: config.teacherContext,
+      training: { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate },
+      evaluation: config.evalEpisodes > 0
+        ? { game, seeds: { ...VALIDATION_SEEDS, count: config.evalEpisodes }, maxNewTokens: 24, gate: config.activationGate, tolerance: config.gateTolerance }
+        : null,
+    },
+    ...(config.extractionUrl ? {
+      extractFnFor: (version: string) => openAiExtractFn({
+        baseUrl: config.extractionUrl!, modelVersion: version, sampling: EVALUATION_SAMPLING, maxTokens: 64,
+        ...(config.extractionApiKey ? { apiKey: config.extractionApiKey } : {}),
+      }),
+    } : {}),
+    onProgress: (p) => {
+      metrics.roundStage.set(ROUND_STAGES.indexOf(p.stage) + 1);
+      if (p.step) {
+        metrics.roundSteps.inc();
+        metrics.roundLoss.set(p.step.loss);
+        say?.(`round: train step ${p.step.step}/${p.step.of} loss ${p.step.loss.toFixed(4)} grad norm ${p.step.gradNorm.toFixed(3)} response tokens ${p.step.responseTokens.toFixed(1)} (sampling ${(p.step.timings.samplingMs / 1000).toFixed(1)} s, teacher ${(p.step.timings.teacherMs / 1000).toFixed(1)} s, backward ${(p.step.timings.backwardMs / 1000).toFixed(1)} s)`);
+      } else {
+        say?.(`round: ${p.stage}${p.done !== undefined ? ` ${p.done}${p.of !== undefined ? `/${p.of}` : ''}` : ''}${p.message ? ` (${p.message})` : ''}`);
+      }
+      log.debug({ round: p }, 'round progress');
+    },
+  });
+  const loop = new LearningLoop({
+    store, engine, runner, artifactRoot,
+    simulator: simulatorOn ? new Simulator(store, engine, { game, batchSize: config.simulatorBatch, maxNewTokens: 24, maxEventBytes: config.maxEventBytes }) : null,
+    trigger: { minInteractions: config.roundMinInteractions, minIntervalSeconds: config.roundMinIntervalS, poolTrajectories: config.poolTrajectories, maxRounds: config.maxRounds },
+    ...(config.roundCron ? { roundCron: config.roundCron } : {}),
+    baseModel: { dir: config.baseModelDir, version: config.baseModelVersion },
+    retryAfterFailureMs: 60_000,
+    simulatorTarget: Math.max(config.roundMinInteractions, config.roundTrajectories, config.poolTrajectories),
+    events: {
+      say: (line) => { log.info(line); say?.(line); },
+      onRoundDone: (o) => {
+        metrics.roundsTotal.inc({ outcome: 'completed' });
+        metrics.roundStage.set(0);
+        if (o.after) { metrics.validationPassRate.set({ version: o.newVersion }, o.after.passRate); metrics.validationResponseTokens.set({ version: o.newVersion }, o.after.meanResponseTokens); }
+        if (o.before) { metrics.validationPassRate.set({ version: o.baseVersion }, o.before.passRate); metrics.validationResponseTokens.set({ version: o.baseVersion }, o.before.meanResponseTokens); }
+        for (const [stage, s] of Object.entries(o.seconds)) metrics.roundSeconds.inc({ stage }, s);
+      },
+      onRoundFailed: () => { metrics.roundsTotal.inc({ outcome: 'failed' }); metrics.roundStage.set(0); },
+      onModelLoaded: (_version, info) => { metrics.modelBackend.reset(); metrics.modelBackend.set({ backend: info.backend }, 1); },
+      onSimulatorBatch: (version, stats) => { metrics.simulatorEpisodes.inc({ version }, stats.episodes); metrics.simulatorPassRate.set({ version }, stats.passRate); },
+    },
+  });
+  return { engine, loop };
+}
+
+const ROUND_STAGES = ['collect', 'extract', 'train', 'evaluate', 'record'] as const;
 
 /** Kafka intake (every daemon is a group member) and the publication relay (run by the leader). */
 function startKafka(config: Config, log: Logger, store: EventStore, sql: Sql, metrics: ReturnType<typeof createMetrics>) {

@@ -13,7 +13,7 @@ export const startCommand: Command = {
   async run(_v, _p, ctx) {
     const config = loadConfig(ctx.env);
     const log = createLogger(config.logLevel);
-    const daemon = await startDaemon(config, log);
+    const daemon = await startDaemon(config, log, { say: ctx.out });
     ctx.out(`oeld listening on ${daemon.url} (status page ${daemon.url}/status, metrics ${daemon.url}/metrics)`);
     await new Promise<void>((resolve) => {
       let signalled = false;

@@ -77,6 +77,15 @@ export const RoundCompletedV1 = z.object({
   steps: z.number().int().min(0),
   lossSummary: z.object({ first: z.number().finite(), last: z.number().finite(), mean: z.number().finite() }).optional(),
   evaluation: z.record(z.string(), z.unknown()).optional(),
+  /** Per optimiser step: loss (the token-mean KL), grad norm before clipping, mean sampled response tokens. */
+  curve: z.array(z.object({
+    step: z.number().int().min(1),
+    loss: z.number().finite(),
+    gradNorm: z.number().finite().optional(),
+    responseTokens: z.number().finite().optional(),
+  })).max(100_000).optional(),
+  /** Where the round's time went, in seconds, by stage (extraction, sampling, teacher scoring, backward, evaluation). */
+  seconds: z.record(z.string(), z.number().finite().min(0)).optional(),
 });
 
 export const RoundFailedV1 = z.object({
@@ -99,6 +108,22 @@ export const ModelVersionActivatedV1 = z.object({
   previousVersion: modelVersion.optional(),
 });
 
+export const EvaluationRecordedV1 = z.object({
+  evaluationId: id,
+  modelVersion,
+  /** The game and the seed split played (validation, test, or an out-of-distribution variant). */
+  game: z.string().min(1).max(200),
+  split: z.enum(['validation', 'test']),
+  seeds: z.object({ start: z.number().int().min(0), count: z.number().int().min(1) }),
+  /** Knowledge in the prompt (the in-context baseline): whose pool, which slot; absent: none. */
+  knowledge: z.object({ modelVersion, slot: z.number().int().min(0) }).optional(),
+  episodes: z.number().int().min(1),
+  passRate: z.number().min(0).max(1),
+  meanResponseTokens: z.number().finite().min(0),
+  meanTurns: z.number().finite().min(0),
+  roundId: id.optional(),
+});
+
 export const EVENT_SCHEMAS = {
   InteractionRecorded: { 1: InteractionRecordedV1 },
   KnowledgeExtracted: { 1: KnowledgeExtractedV1 },
@@ -109,6 +134,7 @@ export const EVENT_SCHEMAS = {
   RoundFailed: { 1: RoundFailedV1 },
   ModelVersionPublished: { 1: ModelVersionPublishedV1 },
   ModelVersionActivated: { 1: ModelVersionActivatedV1 },
+  EvaluationRecorded: { 1: EvaluationRecordedV1 },
 } as const;
 
 export type EventType = keyof typeof EVENT_SCHEMAS;
@@ -124,6 +150,7 @@ export interface EventDataMap {
   RoundFailed: z.infer<typeof RoundFailedV1>;
   ModelVersionPublished: z.infer<typeof ModelVersionPublishedV1>;
   ModelVersionActivated: z.infer<typeof ModelVersionActivatedV1>;
+  EvaluationRecorded: z.infer<typeof EvaluationRecordedV1>;
 }
 
 /** The current schema version written for each type. */

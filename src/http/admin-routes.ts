@@ -12,6 +12,8 @@ interface AdminDeps {
   leader: () => boolean;
   extraStatus: () => Record<string, unknown>;
   replay: (until?: Pick<ReplayOptions, 'untilPosition' | 'untilTime'>) => Promise<ReplayResult>;
+  /** The manual round trigger; undefined when the learning loop is off. */
+  requestRound?: () => Promise<{ start: boolean; reason: string }>;
 }
 
 const RollbackBody = z.object({
@@ -57,7 +59,12 @@ export function createAdminRoutes(d: AdminDeps): Route[] {
     },
     {
       method: 'POST', path: '/admin/rounds', admin: true,
-      handle: async () => { throw new HttpError(501, 'manual rounds need the trainer, which this build does not have yet (issue #5)'); },
+      handle: async () => {
+        if (!d.requestRound) throw new HttpError(409, 'the learning loop is off (OELD_LEARNING=false)');
+        const decision = await d.requestRound();
+        // 202: the round runs in the background; 409: it could not start now (the reason says why).
+        return { status: decision.start ? 202 : 409, body: decision };
+      },
     },
   ];
 }

@@ -35,6 +35,16 @@ export function createMetrics() {
     outboxBacklog: new client.Gauge({ name: 'oeld_outbox_backlog_events', help: 'Events of published types not yet relayed to the model-versions topic.', registers: [registry] }),
     outboxPublished: new client.Counter({ name: 'oeld_outbox_published_total', help: 'Events relayed to the model-versions topic (resends after a crash included).', registers: [registry] }),
     leader: new client.Gauge({ name: 'oeld_leader', help: '1 while this daemon is the leader (runs projections and rounds).', registers: [registry] }),
+    roundsTotal: new client.Counter({ name: 'oeld_rounds_total', help: 'Training rounds finished by this daemon, by outcome (completed, failed).', labelNames: ['outcome'] as const, registers: [registry] }),
+    roundStage: new client.Gauge({ name: 'oeld_round_stage', help: 'Stage of the running round: 0 none, 1 collect, 2 extract, 3 train, 4 evaluate, 5 record.', registers: [registry] }),
+    roundSteps: new client.Counter({ name: 'oeld_round_training_steps_total', help: 'Optimiser steps taken by rounds.', registers: [registry] }),
+    roundLoss: new client.Gauge({ name: 'oeld_round_loss', help: 'Loss (token-mean KL) of the last optimiser step.', registers: [registry] }),
+    roundSeconds: new client.Counter({ name: 'oeld_round_seconds_total', help: 'Seconds spent in completed rounds, by stage (collect, extract, sampling, teacher, backward, evaluate, record).', labelNames: ['stage'] as const, registers: [registry] }),
+    validationPassRate: new client.Gauge({ name: 'oeld_validation_pass_rate', help: 'Pass rate on the validation seeds, no knowledge in context, per model version.', labelNames: ['version'] as const, registers: [registry] }),
+    validationResponseTokens: new client.Gauge({ name: 'oeld_validation_response_tokens', help: 'Mean tokens per response on the validation seeds, per model version.', labelNames: ['version'] as const, registers: [registry] }),
+    simulatorEpisodes: new client.Counter({ name: 'oeld_simulator_episodes_total', help: 'Episodes the built-in simulator played, per model version.', labelNames: ['version'] as const, registers: [registry] }),
+    simulatorPassRate: new client.Gauge({ name: 'oeld_simulator_pass_rate', help: 'Pass rate of the last simulator batch, per model version (deployment seeds).', labelNames: ['version'] as const, registers: [registry] }),
+    modelBackend: new client.Gauge({ name: 'oeld_model_backend_info', help: 'The TensorFlow.js backend the model worker uses (value 1).', labelNames: ['backend'] as const, registers: [registry] }),
   };
   return m;
 }

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { WorkerRequest, WorkerResponse, WorkerResult } from './worker-protocol.ts';
+import type { WorkerProgress, WorkerRequest, WorkerResponse, WorkerResult } from './worker-protocol.ts';
 
 type Req = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 type ResultOf<T extends WorkerRequest['type']> = Extract<WorkerResult, { type: T }>;
@@ -12,7 +12,7 @@ export class ModelClient {
   private readonly worker: Worker;
   private next = 1;
   private readonly pending = new Map<number, { resolve: (r: WorkerResult) => void; reject: (e: Error) => void }>();
-  onProgress: (p: { request: number; step: number; of: number; loss?: number }) => void = () => {};
+  onProgress: (p: WorkerProgress) => void = () => {};
 
   constructor() {
     this.worker = new Worker(new URL('./model-worker-entry.mjs', import.meta.url));
@@ -27,6 +27,9 @@ export class ModelClient {
     this.worker.on('error', failAll);
     this.worker.on('exit', (code) => failAll(new Error(`model worker exited with code ${code}`)));
   }
+
+  /** The id the next request will get (progress messages name their request by id). */
+  peekNextId(): number { return this.next; }
 
   request<T extends Req['type']>(req: Extract<Req, { type: T }>): Promise<ResultOf<T>> {
     const id = this.next++;

@@ -5,11 +5,13 @@ import { initBackend } from './backend.ts';
 import { loadModel, saveModel, type LoadedModel } from './checkpoint.ts';
 import { generate } from './generate.ts';
 import { packBatch, responseLogits, scoreResponses } from './score.ts';
+import { PolicyHost } from './policy-host.ts';
 import { trainStep } from './train-step.ts';
 import type { WorkerRequest, WorkerResponse, WorkerResult } from './worker-protocol.ts';
 
 // The model thread: one request at a time, in arrival order; progress goes out as it happens.
 let loaded: LoadedModel | undefined;
+const host = new PolicyHost();
 const port = parentPort!;
 const send = (m: WorkerResponse) => port.postMessage(m);
 
@@ -55,6 +57,19 @@ async function handle(r: WorkerRequest): Promise<WorkerResult> {
         opt.dispose();
       }
       return { type: 'trainCrossEntropy', losses, gradNorms };
+    }
+    case 'loadPolicy': {
+      const r2 = await host.load(r.key, r.dir);
+      return { type: 'loadPolicy', parameters: r2.parameters, backend: r2.backend };
+    }
+    case 'unloadPolicy':
+      host.unload(r.key);
+      return { type: 'unloadPolicy' };
+    case 'complete':
+      return { type: 'complete', completions: host.complete(r.key, r.prompts, r.sampling, r.maxNewTokens, r.seed) };
+    case 'trainRound': {
+      const t = host.trainRound(r.key, r, (s) => send({ id: -1, progress: { request: r.id, step: s.step, of: s.of, loss: s.loss, report: s } }));
+      return { type: 'trainRound', sha256: t.sha256, files: t.files, report: t.report };
     }
     case 'save': {
       const m = need();

@@ -33,8 +33,8 @@ export function responseLogits(model: Transformer, batch: PackedBatch): tf.Tenso
   batch.responseStart.forEach((start, b) => {
     for (let i = 0; i < batch.responseLength[b]!; i++) idx.push(b * batch.T + start - 1 + i);
   });
-  const { logits } = model.forward(batch.ids, { attentionMask: batch.mask });
-  return tf.tidy(() => tf.gather(tf.reshape(logits, [-1, model.config.vocabSize]), tf.tensor1d(idx, 'int32')) as tf.Tensor2D);
+  const { logits } = model.forward(batch.ids, { attentionMask: batch.mask, outputRows: idx });
+  return tf.tidy(() => tf.reshape(logits, [-1, model.config.vocabSize]) as tf.Tensor2D);
 }
 
 /** Teacher-forced log-probabilities of each response token under softmax(logits / temperature). */

@@ -41,6 +41,12 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Return the cache extended by this input (for incremental decoding). */
   returnCache?: boolean;
+  /**
+   * Compute logits only at these rows of the flattened [batch * T] input (row b * T + t); the
+   * result is then [1, rows.length, vocab]. Training needs logits only where a response token is
+   * predicted, and the output layer over every prompt position is a large share of a step.
+   */
+  outputRows?: number[];
 }
 
 const LINEAR_KEYS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
@@ -163,9 +169,10 @@ export class Transformer {
         const mlp = linear(tf.mul(tf.mul(g, tf.sigmoid(g)), linear(h2, p.up as tf.Tensor2D)), p.down as tf.Tensor2D);
         x = tf.add(x, mlp);
       });
+      if (o.outputRows) x = tf.gather(x, tf.tensor1d(o.outputRows, 'int32')) as tf.Tensor2D;
       const hN = rmsNorm(x, this.finalNorm, c.eps);
       const head = this.lmHead ? (this.lmHead as tf.Tensor2D) : (tf.transpose(this.embed) as tf.Tensor2D);
-      return tf.reshape(linear(hN, head), [B, T, c.vocabSize]) as tf.Tensor3D;
+      return (o.outputRows ? tf.reshape(linear(hN, head), [1, o.outputRows.length, c.vocabSize]) : tf.reshape(linear(hN, head), [B, T, c.vocabSize])) as tf.Tensor3D;
     });
     cos.dispose(); sin.dispose(); mask.dispose();
     return o.returnCache ? { logits, cache: newCache } : { logits };

@@ -1,4 +1,6 @@
+import type { RoundTrainingOptions, RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
 import type { Generation, GenerateOptions } from './generate.ts';
+import type { SamplingOptions } from './sampling.ts';
 
 /**
  * Messages between the daemon and the model worker thread. Generation and training block the
@@ -12,7 +14,17 @@ export type WorkerRequest =
   | { id: number; type: 'score'; prompts: number[][]; responses: number[][]; temperature: number }
   | { id: number; type: 'trainCrossEntropy'; prompts: number[][]; responses: number[][]; steps: number; learningRate: number; clipNorm?: number }
   | { id: number; type: 'save'; dir: string }
-  | { id: number; type: 'memory' };
+  | { id: number; type: 'memory' }
+  /** Load a model folder with its tokenizer as a chat policy under `key` (a model version). */
+  | { id: number; type: 'loadPolicy'; key: string; dir: string }
+  | { id: number; type: 'unloadPolicy'; key: string }
+  /** Answer prompts (user messages) with policy `key`. */
+  | { id: number; type: 'complete'; key: string; prompts: string[]; sampling: SamplingOptions; maxNewTokens: number; seed: number }
+  /**
+   * One consolidation round from policy `key` (left unchanged): a trainable copy is trained and
+   * written to `outDir` (checkpoints under `checkpointDir`). Progress goes out after each step.
+   */
+  | { id: number; type: 'trainRound'; key: string; situations: string[]; knowledgeTexts: string[]; options: RoundTrainingOptions; outDir: string; checkpointDir: string };
 
 export type WorkerResult =
   | { type: 'init'; backend: string }
@@ -21,9 +33,22 @@ export type WorkerResult =
   | { type: 'score'; logprobs: number[][] }
   | { type: 'trainCrossEntropy'; losses: number[]; gradNorms: number[] }
   | { type: 'save'; files: string[] }
-  | { type: 'memory'; tensors: number; bytes: number };
+  | { type: 'memory'; tensors: number; bytes: number }
+  | { type: 'loadPolicy'; parameters: number; backend: string }
+  | { type: 'unloadPolicy' }
+  | { type: 'complete'; completions: { text: string; tokens: number }[] }
+  | { type: 'trainRound'; sha256: string; files: string[]; report: RoundTrainingReport };
 
 export type WorkerResponse =
   | { id: number; ok: true; result: WorkerResult }
   | { id: number; ok: false; error: string }
-  | { id: -1; progress: { request: number; step: number; of: number; loss?: number } };
+  | { id: -1; progress: WorkerProgress };
+
+export interface WorkerProgress {
+  request: number;
+  step: number;
+  of: number;
+  loss?: number;
+  /** The round-training step's report, for trainRound. */
+  report?: StepReport;
+}

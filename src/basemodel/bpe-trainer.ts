@@ -1,0 +1,154 @@
+/**
+ * A byte-level BPE trainer that writes the Hugging Face tokenizer.json format (loaded at run time
+ * by @huggingface/tokenizers, like any model's tokenizer). Pure logic: texts in, files' JSON out.
+ *
+ * The pre-tokeniser is chosen for a small domain model: text is split only at line breaks, at
+ * single capital letters standing alone (the board's symbols, so that a letter is always its own
+ * token and the model can compare letters), and at bracketed actions. Merges may therefore span
+ * words: a fixed instruction line becomes one or a few tokens, which keeps the game prompts short.
+ */
+
+/** Split pattern of the pre-tokeniser (Isolated: each match is a piece, and so is the text between). */
+export const PRETOKENIZE_PATTERN = String.raw`\n|(?<![A-Za-z])[A-Z](?![A-Za-z])|\[(?:up|down|left|right)\]`;
+
+export interface SpecialTokens { pad: string; eos: string; user: string; assistant: string }
+export const SPECIAL_TOKENS: SpecialTokens = { pad: '<|pad|>', eos: '<|end|>', user: '<|user|>', assistant: '<|assistant|>' };
+
+/** GPT-2's byte-to-printable-character map (the ByteLevel pre-tokeniser and decoder use it). */
+export function bytesToUnicode(): string[] {
+  const keep: number[] = [];
+  for (let b = 33; b <= 126; b++) keep.push(b);
+  for (let b = 161; b <= 172; b++) keep.push(b);
+  for (let b = 174; b <= 255; b++) keep.push(b);
+  const out = new Array<string>(256);
+  let n = 0;
+  for (let b = 0; b < 256; b++) out[b] = String.fromCodePoint(keep.includes(b) ? b : 256 + n++);
+  return out;
+}
+
+/** The pieces the pre-tokeniser cuts `text` into (before the byte mapping). */
+export function pretokenize(text: string): string[] {
+  const re = new RegExp(PRETOKENIZE_PATTERN, 'gu');
+  const pieces: string[] = [];
+  let last = 0;
+  for (const m of text.matchAll(re)) {
+    if (m.index > last) pieces.push(text.slice(last, m.index));
+    pieces.push(m[0]);
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) pieces.push(text.slice(last));
+  return pieces;
+}
+
+export interface TrainedBpe {
+  /** Token string (byte-mapped) to id: special tokens first, then the 256 bytes, then merges. */
+  vocab: Map<string, number>;
+  merges: [string, string][];
+}
+
+/**
+ * Trains merges until the vocabulary (special tokens and the 256 bytes included) reaches
+ * `vocabSize`, or no pair occurs twice. Pairs are counted over the distinct pieces weighted by
+ * their counts; ties go to the smaller pair of ids, so the result depends only on the input.
+ */
+export function trainBpe(texts: Iterable<string>, vocabSize: number, specials: readonly string[]): TrainedBpe {
+  const byteChar = bytesToUnicode();
+  const encoder = new TextEncoder();
+  const counts = new Map<string, number>();
+  for (const t of texts) for (const p of pretokenize(t)) counts.set(p, (counts.get(p) ?? 0) + 1);
+
+  const idToToken: string[] = [...specials, ...byteChar];
+  const vocab = new Map<string, number>(idToToken.map((t, i) => [t, i]));
+  const words: number[][] = [];
+  const weights: number[] = [];
+  for (const [piece, n] of counts) {
+    words.push([...encoder.encode(piece)].map((b) => specials.length + b));
+    weights.push(n);
+  }
+  const key = (a: number, b: number) => a * 65536 + b;
+  const pairCount = new Map<number, number>();
+  const where = new Map<number, Set<number>>();
+  const addPairs = (w: number, sign: number) => {
+    const s = words[w]!;
+    for (let i = 0; i + 1 < s.length; i++) {
+      const k = key(s[i]!, s[i + 1]!);
+      pairCount.set(k, (pairCount.get(k) ?? 0) + sign * weights[w]!);
+      if (sign > 0) { let set = where.get(k); if (!set) where.set(k, (set = new Set())); set.add(w); }
+    }
+  };
+  for (let w = 0; w < words.length; w++) addPairs(w, 1);
+
+  const merges: [string, string][] = [];
+  while (idToToken.length < vocabSize) {
+    let bestKey = -1;
+    let bestCount = 1;
+    for (const [k, c] of pairCount) if (c > bestCount || (c === bestCount && bestKey !== -1 && k < bestKey)) { bestKey = k; bestCount = c; }
+    if (bestKey === -1) break;
+    const a = Math.floor(bestKey / 65536);
+    const b = bestKey % 65536;
+    const merged = idToToken[a]! + idToToken[b]!;
+    const id = idToToken.length;
+    idToToken.push(merged);
+    vocab.set(merged, id);
+    merges.push([idToToken[a]!, idToToken[b]!]);
+    for (const w of where.get(bestKey) ?? []) {
+      const s = words[w]!;
+      let has = false;
+      for (let i = 0; i + 1 < s.length; i++) if (s[i] === a && s[i + 1] === b) { has = true; break; }
+      if (!has) continue;
+      addPairs(w, -1);
+      const next: number[] = [];
+      for (let i = 0; i < s.length; i++) {
+        if (i + 1 < s.length && s[i] === a && s[i + 1] === b) { next.push(id); i++; } else next.push(s[i]!);
+      }
+      words[w] = next;
+      addPairs(w, 1);
+    }
+    pairCount.delete(bestKey);
+    where.delete(bestKey);
+    for (const [k, c] of pairCount) if (c <= 0) pairCount.delete(k);
+  }
+  return { vocab, merges };
+}
+
+/** A chat template in Jinja: one user turn, then the assistant's answer ended by the eos token. */
+export const CHAT_TEMPLATE =
+  "{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}";
+
+/** tokenizer.json and tokenizer_config.json for a trained BPE. */
+export function tokenizerFiles(bpe: TrainedBpe, specials: SpecialTokens = SPECIAL_TOKENS): { tokenizer: unknown; tokenizerConfig: unknown } {
+  const added = [specials.pad, specials.eos, specials.user, specials.assistant].map((content) => ({
+    id: bpe.vocab.get(content)!, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
+  }));
+  const tokenizer = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: null,
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: PRETOKENIZE_PATTERN }, behavior: 'Isolated', invert: false },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    },
+    post_processor: null,
+    decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+    model: {
+      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
+      fuse_unk: false, byte_fallback: false, ignore_merges: false,
+      vocab: Object.fromEntries(bpe.vocab), merges: bpe.merges,
+    },
+  };
+  const tokenizerConfig = {
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    model_max_length: 1024,
+    eos_token: specials.eos,
+    pad_token: specials.pad,
+    chat_template: CHAT_TEMPLATE,
+    added_tokens_decoder: Object.fromEntries(added.map((t) => [String(t.id), { ...t, id: undefined }])),
+  };
+  return { tokenizer, tokenizerConfig };
+}

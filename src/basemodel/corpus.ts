@@ -1,0 +1,202 @@
+/**
+ * The pretraining corpus of the shipped base model: prompt/response pairs written with the SAME
+ * renderers the loop uses at run time (renderPrompt, teacherPrompt, extractionPrompt,
+ * renderTrajectory), so the model meets in deployment exactly the text it was trained on.
+ *
+ * The design (see models/README.md): many lake worlds whose hidden rules vary (which letter is a
+ * hole, which is the goal, where the player starts, how many of each). Four kinds of example:
+ *   - `familiar`: a few fixed worlds, no knowledge in the prompt. The model learns their rules by
+ *     heart; the out-of-distribution check plays one of them.
+ *   - `guess`: a random letter pair, no knowledge. The right move cannot be known, so the model
+ *     learns to guess: this is how it behaves on the deployment world.
+ *   - `informed`: a random letter pair with experience items in the teacher's format. The model
+ *     learns to read items and act on them.
+ *   - `extract`: a played episode in the extraction prompt, with some knowledge so far; the
+ *     answer is one or two new marked items the episode teaches.
+ * The deployment world's pair (hole H, goal G) never occurs, in either role assignment, so the
+ * base model cannot know FrozenLake's rules: that is what the loop has to learn.
+ */
+import { DELTAS, renderPrompt, type Action, ACTIONS } from '../envs/environment.ts';
+import { LakeWorld, randomLakeLayout, type LakeSymbols } from '../envs/lake-world.ts';
+import { extractionPrompt, renderTrajectory } from '../extraction/extraction-prompt.ts';
+import { teacherPrompt } from '../extraction/teacher-prompt.ts';
+import { BUDGET_ITEM, EDGE_ITEM, goalItem, holeItem, itemsTaught, newItems, renderItems, type EpisodeEnd } from './experience-items.ts';
+import { ITEM_MARKER } from '../projections/knowledge/knowledge-base.ts';
+
+export interface Example {
+  kind: 'familiar' | 'guess' | 'informed' | 'extract';
+  prompt: string;
+  response: string;
+}
+
+/** Worlds learned by heart in pretraining; the first is the out-of-distribution check. */
+export const FAMILIAR_WORLDS: readonly LakeSymbols[] = [
+  { hole: 'X', goal: 'O' },
+  { hole: 'T', goal: 'S' },
+  { hole: 'W', goal: 'M' },
+];
+
+/** Letters of the random pairs: not P, not I, none of the familiar worlds' letters. */
+export const RANDOM_LETTERS: readonly string[] = [...'ABCDEFGHJKLNQRUVYZ'];
+
+/** The held-out deployment pair, excluded from pretraining in both role assignments. */
+export const HELD_OUT_LETTERS: readonly string[] = ['H', 'G'];
+
+export function isHeldOutPair(s: LakeSymbols): boolean {
+  return HELD_OUT_LETTERS.includes(s.hole) && HELD_OUT_LETTERS.includes(s.goal);
+}
+
+/** The policy's answer: the rule it follows, then the action (the last bracketed action counts). */
+export const playResponse = (s: LakeSymbols, action: Action): string => `Goal ${s.goal}, avoid ${s.hole}. [${action}]`;
+
+export interface CorpusMix { familiar: number; guess: number; informed: number; extract: number }
+export const DEFAULT_MIX: CorpusMix = { familiar: 0.15, guess: 0.25, informed: 0.4, extract: 0.2 };
+
+const pick = <T>(random: () => number, xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+
+function shuffle<T>(random: () => number, xs: T[]): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+  return xs;
+}
+
+export function randomPair(random: () => number): LakeSymbols {
+  for (;;) {
+    const hole = pick(random, RANDOM_LETTERS);
+    const goal = pick(random, RANDOM_LETTERS);
+    if (hole !== goal && !isHeldOutPair({ hole, goal })) return { hole, goal };
+  }
+}
+
+/** Moves from the player that neither end the game nor leave the board. */
+function safeMoves(world: LakeWorld): Action[] {
+  const [r, c] = world.player;
+  const n = world.layout.size;
+  return ACTIONS.filter((a) => {
+    const nr = r + DELTAS[a][0];
+    const nc = c + DELTAS[a][1];
+    return nr >= 0 && nc >= 0 && nr < n && nc < n && world.cellKind(nr, nc) === 'empty';
+  });
+}
+
+function edgeMoves(world: LakeWorld): Action[] {
+  const [r, c] = world.player;
+  const n = world.layout.size;
+  return ACTIONS.filter((a) => { const nr = r + DELTAS[a][0]; const nc = c + DELTAS[a][1]; return nr < 0 || nc < 0 || nr >= n || nc >= n; });
+}
+
+/**
+ * A mid-game situation: a fresh world, then 0-3 earlier moves that keep the game going (now and
+ * then a bump into the edge, which leaves its warning on the board). Returns the world and the
+ * actions taken so far.
+ */
+function situation(random: () => number, symbols: LakeSymbols): { world: LakeWorld; history: Action[] } {
+  const world = new LakeWorld('pretrain', randomLakeLayout(random), symbols);
+  const history: Action[] = [];
+  const prefix = Math.floor(random() * 4);
+  for (let i = 0; i < prefix; i++) {
+    const bump = edgeMoves(world);
+    const last = history.length > 0 && world.observation().includes('Warning');
+    const moves = random() < 0.15 && bump.length > 0 && !last ? bump : safeMoves(world);
+    if (moves.length === 0) break;
+    const a = pick(random, moves);
+    const step = world.step(`[${a}]`);
+    history.push(a);
+    if (step.done) throw new Error('corpus: a situation move ended the game');
+  }
+  return { world, history };
+}
+
+function playExample(random: () => number, kind: 'familiar' | 'guess' | 'informed', symbols: LakeSymbols): Example {
+  for (;;) {
+    const { world, history } = situation(random, symbols);
+    const best = world.bestMove();
+    if (best === null) continue;
+    let prompt = renderPrompt(world, history);
+    if (kind === 'informed') prompt = teacherPrompt(renderItems(knowledgeFor(random, symbols)), prompt);
+    return { kind, prompt, response: playResponse(symbols, best) };
+  }
+}
+
+/**
+ * A knowledge text as the loop's extraction produces it: at least one of the two letter items,
+ * the general items now and then, in any order, sometimes repeated across pool texts.
+ */
+function knowledgeFor(random: () => number, s: LakeSymbols): string[] {
+  const letters = [holeItem(s.hole), goalItem(s.goal)];
+  const roll = random();
+  const chosen = roll < 0.5 ? letters : roll < 0.75 ? [letters[0]!] : [letters[1]!];
+  if (random() < 0.4) chosen.push(EDGE_ITEM);
+  if (random() < 0.4) chosen.push(BUDGET_ITEM);
+  return shuffle(random, chosen);
+}
+
+/**
+ * An episode as the deployed model plays it: it believes some role assignment (right or wrong)
+ * and mostly follows it, sometimes moving at random.
+ */
+function playedEpisode(random: () => number, symbols: LakeSymbols) {
+  const world = new LakeWorld('pretrain', randomLakeLayout(random), symbols);
+  const believed: LakeSymbols = random() < 0.5 ? symbols : { hole: symbols.goal, goal: symbols.hole };
+  const believedWorld = { ...world.layout, goals: believed === symbols ? world.layout.goals : world.layout.holes, holes: believed === symbols ? world.layout.holes : world.layout.goals };
+  const history: Action[] = [];
+  const turns: { prompt: string; response: string }[] = [];
+  for (;;) {
+    const prompt = renderPrompt(world, history);
+    const planned = bestMoveOn(believedWorld, world.player) ?? pick(random, ACTIONS);
+    const action = random() < 0.25 ? pick(random, ACTIONS) : planned;
+    const response = playResponse(believed, action);
+    const step = world.step(response);
+    turns.push({ prompt, response });
+    history.push(action);
+    if (step.done) {
+      const [r, c] = world.player;
+      const kind = world.cellKind(r, c);
+      const end: EpisodeEnd =
+        step.success ? { kind: 'goal', letter: symbols.goal, otherLetter: symbols.hole }
+        : kind === 'hole' ? { kind: 'hole', letter: symbols.hole, otherLetter: symbols.goal }
+        : step.valid ? { kind: 'budget' } : { kind: 'edge' };
+      return { turns, outcome: { success: step.success, reward: step.reward, feedback: step.feedback }, end };
+    }
+  }
+}
+
+function bestMoveOn(layout: LakeWorld['layout'], from: readonly [number, number]): Action | null {
+  const probe = new LakeWorld('probe', { ...layout, start: [from[0], from[1]] }, { hole: 'A', goal: 'B' });
+  return probe.bestMove();
+}
+
+function extractExample(random: () => number, symbols: LakeSymbols): Example {
+  const episode = playedEpisode(random, symbols);
+  const possible = [holeItem(symbols.hole), goalItem(symbols.goal), EDGE_ITEM, BUDGET_ITEM];
+  const soFar = shuffle(random, possible.filter(() => random() < 0.3));
+  const fresh = newItems(itemsTaught(episode.end), soFar, 2);
+  const prompt = extractionPrompt(renderTrajectory({ turns: episode.turns, outcome: episode.outcome }), soFar);
+  const response = fresh.length > 0 ? fresh.map((t) => `${ITEM_MARKER}${t}`).join('\n') : `${ITEM_MARKER}${BUDGET_ITEM}`;
+  return { kind: 'extract', prompt, response };
+}
+
+/** One example of a given kind. */
+export function drawExampleOfKind(random: () => number, kind: Example['kind']): Example {
+  switch (kind) {
+    case 'familiar': return playExample(random, 'familiar', pick(random, FAMILIAR_WORLDS));
+    case 'guess': return playExample(random, 'guess', randomPair(random));
+    case 'informed': return playExample(random, 'informed', randomPair(random));
+    case 'extract': return extractExample(random, randomPair(random));
+  }
+}
+
+/** A kind drawn by the mix's weights. */
+export function drawKind(random: () => number, mix: CorpusMix = DEFAULT_MIX): Example['kind'] {
+  const kinds = Object.keys(mix) as Example['kind'][];
+  let u = random() * kinds.reduce((s, k) => s + mix[k], 0);
+  for (const k of kinds) if ((u -= mix[k]) < 0) return k;
+  return kinds[kinds.length - 1]!;
+}
+
+/** One example of the mix, drawn with `random`. */
+export function drawExample(random: () => number, mix: CorpusMix = DEFAULT_MIX): Example {
+  return drawExampleOfKind(random, drawKind(random, mix));
+}

@@ -1,0 +1,118 @@
+/**
+ * Pretraining of the base model on the lake-world corpus: cross-entropy on the answer tokens
+ * (the prompt is context only), batches of one example kind (similar lengths, little padding),
+ * AdamW with warm-up and cosine decay, fresh examples every step (the corpus is generated, so the
+ * model never sees an example twice). Periodic held-out checks report answer accuracy per kind.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { parseAction } from '../envs/environment.ts';
+import { AdamW } from '../model/adamw.ts';
+import { chatComplete, chatPromptIds } from '../model/chat-policy.ts';
+import { seededRandom } from '../model/rng.ts';
+import { packBatch, responseLogits } from '../model/score.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import { trainStep } from '../model/train-step.ts';
+import type { Transformer } from '../model/transformer.ts';
+import { DEFAULT_MIX, drawExampleOfKind, drawKind, type CorpusMix, type Example } from './corpus.ts';
+
+export interface PretrainOptions {
+  seed: number;
+  steps: number;
+  /** Examples per step at most, ... */
+  batchSize: number;
+  /** ... and padded tokens per step at most (long extraction prompts make smaller batches). */
+  tokensPerBatch: number;
+  learningRate: number;
+  minLearningRate: number;
+  warmupSteps: number;
+  mix?: CorpusMix;
+  /** Held-out check every this many steps (0: never). */
+  evalEvery: number;
+  evalExamples: number;
+  /** Stop early (after a whole step) once this many seconds have passed. */
+  maxSeconds?: number;
+  log: (record: Record<string, unknown>) => void;
+}
+
+export function learningRateAt(step: number, o: Pick<PretrainOptions, 'steps' | 'learningRate' | 'minLearningRate' | 'warmupSteps'>): number {
+  if (step < o.warmupSteps) return (o.learningRate * (step + 1)) / o.warmupSteps;
+  const p = Math.min(1, (step - o.warmupSteps) / Math.max(1, o.steps - o.warmupSteps));
+  return o.minLearningRate + 0.5 * (o.learningRate - o.minLearningRate) * (1 + Math.cos(Math.PI * p));
+}
+
+function encodeExample(tokenizer: Tokenizer, e: Example): { prompt: number[]; response: number[] } {
+  return { prompt: chatPromptIds(tokenizer, e.prompt), response: [...tokenizer.encode(e.response), tokenizer.eosTokenIds[0]!] };
+}
+
+/** Whether a greedy answer is right: the same action for play examples, the same text for extraction. */
+export function answerCorrect(e: Example, answer: string): boolean {
+  if (e.kind === 'extract') return answer.trim() === e.response.trim();
+  return parseAction(answer) !== null && parseAction(answer) === parseAction(e.response);
+}
+
+export function heldOutAccuracy(model: Transformer, tokenizer: Tokenizer, examples: readonly Example[]): Record<string, number> {
+  const byKind = new Map<string, Example[]>();
+  for (const e of examples) byKind.set(e.kind, [...(byKind.get(e.kind) ?? []), e]);
+  const out: Record<string, number> = {};
+  for (const [kind, es] of byKind) {
+    const answers = chatComplete(model, tokenizer, es.map((e) => e.prompt), { temperature: 0, topP: 1, topK: 0, maxNewTokens: kind === 'extract' ? 48 : 16, seed: 1 });
+    out[kind] = es.filter((e, i) => answerCorrect(e, answers[i]!.text)).length / es.length;
+  }
+  return out;
+}
+
+export interface PretrainResult { steps: number; seconds: number; finalLoss: number; tokensPerSecond: number }
+
+export function pretrain(model: Transformer, tokenizer: Tokenizer, o: PretrainOptions): PretrainResult {
+  const random = seededRandom(o.seed);
+  const heldOutRandom = seededRandom(o.seed ^ 0x5eed);
+  const mix = o.mix ?? DEFAULT_MIX;
+  const kinds = (Object.keys(mix) as Example['kind'][]).filter((k) => mix[k] > 0);
+  const perKind = Math.max(1, Math.floor(o.evalExamples / kinds.length));
+  const heldOut = kinds.flatMap((k) => Array.from({ length: perKind }, () => drawExampleOfKind(heldOutRandom, k)));
+  const optimizer = new AdamW({ learningRate: o.learningRate, weightDecay: 0.01 });
+  const t0 = performance.now();
+  let tokens = 0;
+  let lossSum = 0;
+  let lossCount = 0;
+  let finalLoss = NaN;
+  let step = 0;
+  try {
+    for (; step < o.steps; step++) {
+      if (o.maxSeconds !== undefined && (performance.now() - t0) / 1000 > o.maxSeconds) break;
+      const kind = drawKind(random, mix);
+      const encoded: { prompt: number[]; response: number[] }[] = [];
+      let longest = 0;
+      while (encoded.length < o.batchSize) {
+        const e = encodeExample(tokenizer, drawExampleOfKind(random, kind));
+        const length = e.prompt.length + e.response.length;
+        if (encoded.length > 0 && Math.max(longest, length) * (encoded.length + 1) > o.tokensPerBatch) break;
+        encoded.push(e);
+        longest = Math.max(longest, length);
+      }
+      const batch = packBatch(encoded.map((e) => e.prompt), encoded.map((e) => e.response), tokenizer.padTokenId ?? 0);
+      const targets = encoded.flatMap((e) => e.response);
+      optimizer.o.learningRate = learningRateAt(step, o);
+      const r = trainStep(model, optimizer, () => tf.tidy(() => {
+        const logits = responseLogits(model, batch);
+        const oneHot = tf.oneHot(tf.tensor1d(targets, 'int32'), model.config.vocabSize);
+        return tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits), oneHot), 1))) as tf.Scalar;
+      }), 1.0);
+      tokens += batch.T * encoded.length;
+      lossSum += r.loss;
+      lossCount++;
+      finalLoss = r.loss;
+      if ((step + 1) % 25 === 0 || step + 1 === o.steps) {
+        const seconds = (performance.now() - t0) / 1000;
+        o.log({ step: step + 1, of: o.steps, loss: +(lossSum / lossCount).toFixed(4), lr: +optimizer.o.learningRate.toExponential(3), gradNorm: +r.gradNorm.toFixed(3), seconds: +seconds.toFixed(1), tokensPerSecond: Math.round(tokens / seconds) });
+        lossSum = 0;
+        lossCount = 0;
+      }
+      if (o.evalEvery > 0 && (step + 1) % o.evalEvery === 0) o.log({ step: step + 1, heldOutAccuracy: heldOutAccuracy(model, tokenizer, heldOut) });
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { steps: step, seconds, finalLoss, tokensPerSecond: tokens / seconds };
+}

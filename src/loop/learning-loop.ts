@@ -1,0 +1,174 @@
+/**
+ * The leader's learning duty: make sure a model version is active (the shipped base model at
+ * first), let the simulator play it when there is no other user side, check the round triggers
+ * on a node-cron schedule, and run rounds one at a time. Rounds and the simulator share the
+ * model worker, so the simulator waits while a round runs.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { ModelEngine } from '../model/model-engine.ts';
+import { readActiveModel } from '../projections/models/model-projection.ts';
+import { countInteractions, lastRoundEnd } from '../rounds/round-queries.ts';
+import { RoundRunner, recoverInterruptedRounds, type RoundOutcome, type RoundProgress } from '../rounds/round-runner.ts';
+import { RoundScheduler } from '../rounds/round-scheduler.ts';
+import type { TriggerDecision, TriggerSettings, RoundTrigger } from '../rounds/round-trigger.ts';
+import type { Simulator } from '../simulator/simulator.ts';
+import type { EpisodeStats } from '../simulator/play-episodes.ts';
+import { STREAMS } from '../events/streams.ts';
+import type { EventStore } from '../store/event-store.ts';
+
+export interface LearningLoopEvents {
+  /** Human progress lines (npm start prints them). */
+  say: (line: string) => void;
+  onRoundProgress?: (p: RoundProgress) => void;
+  onRoundDone?: (o: RoundOutcome) => void;
+  onRoundFailed?: (err: Error) => void;
+  onSimulatorBatch?: (version: string, stats: EpisodeStats) => void;
+  onModelLoaded?: (version: string, info: { parameters: number; backend: string }) => void;
+}
+
+export interface LearningLoopOptions {
+  store: EventStore;
+  engine: ModelEngine;
+  runner: RoundRunner;
+  simulator: Simulator | null;
+  artifactRoot: string;
+  trigger: TriggerSettings;
+  roundCron?: string;
+  /** Published and activated when no version is active. */
+  baseModel: { dir: string; version: string } | null;
+  /** The simulator rests once the active version has this many interactions (a round needs no more). */
+  simulatorTarget: number;
+  /** How long threshold checks wait after a failed round before starting another. */
+  retryAfterFailureMs: number;
+  events: LearningLoopEvents;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+export class LearningLoop {
+  private roundRunning: Promise<void> | null = null;
+  private roundsHere = 0;
+  private scheduler: RoundScheduler | null = null;
+  private loaded = new Set<string>();
+  private lastFailure: number | null = null;
+
+  constructor(private readonly o: LearningLoopOptions) {}
+
+  get running(): boolean { return this.roundRunning !== null; }
+
+  /** Runs until `signal` aborts (leadership lost or shutdown). */
+  async run(signal: AbortSignal): Promise<void> {
+    const { store, events } = this.o;
+    const interrupted = await recoverInterruptedRounds(store, this.o.artifactRoot);
+    if (interrupted.length) events.say(`marked ${interrupted.length} interrupted round(s) as failed: ${interrupted.join(', ')}`);
+    await this.ensureActiveModel();
+    this.scheduler = new RoundScheduler({
+      settings: this.o.trigger,
+      ...(this.o.roundCron ? { roundExpression: this.o.roundCron } : {}),
+      state: () => this.triggerState(),
+      startRound: async (trigger) => { this.startRound(trigger); },
+      onError: (err) => events.say(`round trigger check failed: ${err.message}`),
+    });
+    this.scheduler.start();
+    try {
+      while (!signal.aborted) {
+        if (this.o.simulator && !this.roundRunning && await this.simulatorHasWork()) {
+          await this.simulate();
+        } else {
+          await sleep(500, signal);
+        }
+      }
+    } finally {
+      await this.scheduler.stop();
+      this.scheduler = null;
+      await this.roundRunning;
+    }
+  }
+
+  /** The manual trigger (CLI / admin API): starts a round now if one can start. */
+  async requestRound(): Promise<TriggerDecision> {
+    if (!this.scheduler) return { start: false, reason: 'this daemon is not the leader (or the learning loop is off)' };
+    return this.scheduler.requestManual();
+  }
+
+  private async triggerState() {
+    const active = await readActiveModel(this.o.store.sql);
+    return {
+      now: new Date(),
+      roundRunning: this.roundRunning !== null,
+      activeVersion: active?.version ?? null,
+      interactionsFromActive: active ? await countInteractions(this.o.store.sql, active.version) : 0,
+      lastRoundEndedAt: await lastRoundEnd(this.o.store.sql),
+      activeSince: active?.activatedAt ?? null,
+      roundsCompletedHere: this.roundsHere,
+    };
+  }
+
+  private startRound(trigger: RoundTrigger): void {
+    if (this.roundRunning) return;
+    // After a failure, threshold checks wait before trying again (a cron or manual trigger does not).
+    if (trigger === 'threshold' && this.lastFailure !== null && Date.now() - this.lastFailure < this.o.retryAfterFailureMs) return;
+    const { events } = this.o;
+    events.say(`round ${this.roundsHere + 1}: starting (${trigger})`);
+    this.roundRunning = this.o.runner.run(trigger).then((outcome) => {
+      this.roundsHere++;
+      this.lastFailure = null;
+      const b = outcome.before;
+      const a = outcome.after;
+      const evalText = b && a
+        ? `pass rate ${pct(b.passRate)} -> ${pct(a.passRate)}, response tokens ${b.meanResponseTokens.toFixed(2)} -> ${a.meanResponseTokens.toFixed(2)}, turns ${b.meanTurns.toFixed(2)} -> ${a.meanTurns.toFixed(2)} (validation, ${a.episodes} episodes, no knowledge in context)`
+        : 'not evaluated';
+      events.say(`round ${this.roundsHere} done in ${Object.values(outcome.seconds).reduce((x, y) => x + y, 0).toFixed(0)} s: ${outcome.baseVersion} -> ${outcome.newVersion} ${outcome.activated ? '(activated)' : '(NOT activated: below the gate)'}; ${evalText}; loss ${outcome.loss.first.toFixed(4)} -> ${outcome.loss.last.toFixed(4)}; ${outcome.knowledgeItems} knowledge items`);
+      events.onRoundDone?.(outcome);
+    }, (err: Error) => {
+      this.lastFailure = Date.now();
+      events.say(`round failed: ${err.message}${trigger === 'threshold' ? `; the next threshold round waits ${(this.o.retryAfterFailureMs / 1000).toFixed(0)} s` : ''}`);
+      events.onRoundFailed?.(err);
+    }).finally(() => { this.roundRunning = null; });
+  }
+
+  private async simulatorHasWork(): Promise<boolean> {
+    const active = await readActiveModel(this.o.store.sql);
+    return active !== null && await countInteractions(this.o.store.sql, active.version) < this.o.simulatorTarget;
+  }
+
+  private async simulate(): Promise<void> {
+    const active = await readActiveModel(this.o.store.sql);
+    if (!active || !this.o.simulator) return;
+    if (!this.loaded.has(active.version)) {
+      const info = await this.o.engine.load(active.version, active.path);
+      this.loaded.add(active.version);
+      this.o.events.onModelLoaded?.(active.version, info);
+    }
+    const stats = await this.o.simulator.playBatch(active.version);
+    this.o.events.say(`simulator: ${stats.episodes} episodes with ${active.version}: pass rate ${pct(stats.passRate)}, ${stats.meanResponseTokens.toFixed(2)} response tokens, ${stats.meanTurns.toFixed(2)} turns`);
+    this.o.events.onSimulatorBatch?.(active.version, stats);
+  }
+
+  private async ensureActiveModel(): Promise<void> {
+    if (await readActiveModel(this.o.store.sql)) return;
+    const base = this.o.baseModel;
+    if (!base) { this.o.events.say('no active model version and no base model configured: rounds wait for one'); return; }
+    const weights = join(base.dir, 'model.safetensors');
+    if (!existsSync(weights)) throw new Error(`OELD_BASE_MODEL_DIR=${JSON.stringify(base.dir)}: no model.safetensors there (run scripts/make-base-model.ts, or point it at a Hugging Face folder)`);
+    const sha256 = createHash('sha256').update(readFileSync(weights)).digest('hex');
+    await this.o.store.append([{ streamId: STREAMS.models, expectedVersion: 'any', events: [
+      { id: randomUUID(), type: 'ModelVersionPublished', data: { version: base.version, path: base.dir, sha256 } },
+      { id: randomUUID(), type: 'ModelVersionActivated', data: { version: base.version, reason: 'initial' } },
+    ] }]);
+    this.o.events.say(`published and activated the base model ${base.version} (${base.dir}, sha256 ${sha256.slice(0, 12)}...)`);
+    // The projection folds the activation shortly; wait for it so the first checks see a version.
+    for (let i = 0; i < 100 && !(await readActiveModel(this.o.store.sql)); i++) await sleep(100);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(t); signal?.removeEventListener('abort', done); resolve(); };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,80 @@
+/**
+ * Chat policies held in one thread, keyed by model version: load, answer, train a round. The
+ * model worker serves these over messages; tests and benchmarks use them directly (local-engine).
+ */
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { trainRound, type RoundTrainingOptions, type RoundTrainingReport, type StepReport } from '../trainer/opcd-round.ts';
+import { initBackend } from './backend.ts';
+import { chatComplete } from './chat-policy.ts';
+import { loadModel, saveModel, type LoadedModel } from './checkpoint.ts';
+import type { Completion } from './model-engine.ts';
+import type { SamplingOptions } from './sampling.ts';
+import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
+import type { Transformer } from './transformer.ts';
+
+export class PolicyHost {
+  private readonly policies = new Map<string, { model: LoadedModel; tokenizer: Tokenizer }>();
+  private backendName = '';
+
+  private get(key: string) {
+    const p = this.policies.get(key);
+    if (!p) throw new Error(`model ${key} is not loaded (load it first)`);
+    return p;
+  }
+
+  async load(key: string, dir: string): Promise<{ parameters: number; backend: string }> {
+    if (this.backendName === '') this.backendName = (await initBackend()).name;
+    const held = this.policies.get(key);
+    // A version never changes: loading it again is a no-op unless it moved on disk.
+    if (held && held.model.dir === dir) return { parameters: held.model.model.parameterCount(), backend: this.backendName };
+    this.unload(key);
+    const model = loadModel(dir, { trainable: false, id: key });
+    const tokenizer = await loadTokenizer(dir);
+    this.policies.set(key, { model, tokenizer });
+    return { parameters: model.model.parameterCount(), backend: this.backendName };
+  }
+
+  unload(key: string): void {
+    this.policies.get(key)?.model.model.dispose();
+    this.policies.delete(key);
+  }
+
+  complete(key: string, prompts: string[], sampling: SamplingOptions, maxNewTokens: number, seed: number): Completion[] {
+    const p = this.get(key);
+    return chatComplete(p.model.model, p.tokenizer, prompts, { ...sampling, maxNewTokens, seed }).map((c) => ({ text: c.text, tokens: c.tokens }));
+  }
+
+  /** Trains a copy of `key` (left unchanged) and writes it to outDir; checkpoints go to checkpointDir. */
+  trainRound(
+    key: string,
+    input: { situations: string[]; knowledgeTexts: string[]; options: RoundTrainingOptions; outDir: string; checkpointDir: string },
+    onStep?: (s: StepReport) => void,
+  ): { sha256: string; files: string[]; report: RoundTrainingReport } {
+    const p = this.get(key);
+    const student = p.model.model.clone({ trainable: true, id: `${key}-student` });
+    try {
+      const report = trainRound(student, p.tokenizer, input.situations, input.knowledgeTexts, input.options, {
+        ...(onStep ? { onStep } : {}),
+        onCheckpoint: (step, m) => writeCheckpoint(input.checkpointDir, step, m, p.model),
+      });
+      const saved = saveModel(student, p.model.rawConfig, input.outDir, p.model.dir);
+      return { ...saved, report };
+    } finally {
+      student.dispose();
+    }
+  }
+
+  dispose(): void {
+    for (const k of [...this.policies.keys()]) this.unload(k);
+  }
+}
+
+/** Keeps the newest checkpoint of a round on disk; older ones are removed once it is whole. */
+function writeCheckpoint(dir: string, step: number, student: Transformer, from: LoadedModel): void {
+  mkdirSync(dir, { recursive: true });
+  const name = `step-${String(step).padStart(5, '0')}`;
+  rmSync(join(dir, name), { recursive: true, force: true });
+  saveModel(student, from.rawConfig, join(dir, name), from.dir);
+  for (const old of readdirSync(dir)) if (old.startsWith('step-') && old !== name) rmSync(join(dir, old), { recursive: true, force: true });
+}

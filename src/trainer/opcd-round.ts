@@ -1,0 +1,171 @@
+/**
+ * One consolidation round (docs/oel-method.md, step 4), on a model in this thread:
+ *
+ *   - the teacher is a FROZEN copy of the round-start weights, made once; only the student trains;
+ *   - each step draws a batch of logged deployment prompts (situations); the student samples a
+ *     response to each WITHOUT knowledge (deployment sampling: temperature 0.7, top_p 1);
+ *   - the teacher scores exactly those response tokens with a knowledge text (drawn per example
+ *     from the pool) inserted before the situation, plus the guess note; its logits are computed
+ *     off the gradient tape and are constants;
+ *   - loss: per-token reverse KL at temperature 0.7 over the student's top-k (opcd-loss.ts),
+ *     token mean; one AdamW step with grad-norm clipping per batch; a checkpoint every few steps.
+ *
+ * The baseline of the paper, off-policy context distillation, is the `off-policy` method: the
+ * teacher samples with knowledge and the student learns forward KL on the teacher's tokens.
+ * The knowledge texts may be extracted items or raw trajectories (the caller decides).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { teacherPrompt, studentPrompt } from '../extraction/teacher-prompt.ts';
+import { AdamW } from '../model/adamw.ts';
+import { chatPromptIds } from '../model/chat-policy.ts';
+import { generate } from '../model/generate.ts';
+import { seededRandom } from '../model/rng.ts';
+import { DEPLOYMENT_SAMPLING } from '../model/sampling.ts';
+import { packBatch, responseLogits } from '../model/score.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import { trainStep } from '../model/train-step.ts';
+import type { Transformer } from '../model/transformer.ts';
+import { forwardKlLoss } from './off-policy-loss.ts';
+import { opcdLoss } from './opcd-loss.ts';
+
+export type DistillationMethod = 'opcd' | 'off-policy';
+
+export interface RoundTrainingOptions {
+  method: DistillationMethod;
+  steps: number;
+  /** Prompts per optimiser step. */
+  batchSize: number;
+  learningRate: number;
+  weightDecay: number;
+  clipNorm: number;
+  /** Temperature of the KL and of sampling (0.7). */
+  temperature: number;
+  /** Size of the student's top-k set (256; the full vocabulary when it is smaller). */
+  topK: number;
+  maxNewTokens: number;
+  /** A checkpoint every this many steps (and after the last). */
+  checkpointEvery: number;
+  seed: number;
+}
+
+export const DEFAULT_ROUND_TRAINING: RoundTrainingOptions = {
+  method: 'opcd', steps: 20, batchSize: 32, learningRate: 3e-4, weightDecay: 0.01, clipNorm: 1.0,
+  temperature: 0.7, topK: 256, maxNewTokens: 24, checkpointEvery: 2, seed: 1,
+};
+
+export interface StepReport {
+  step: number;
+  of: number;
+  loss: number;
+  gradNorm: number;
+  /** Mean response tokens sampled this step. */
+  responseTokens: number;
+  /** Milliseconds spent sampling, scoring with the teacher, and on the student's forward+backward+update. */
+  timings: { samplingMs: number; teacherMs: number; backwardMs: number };
+}
+
+export interface RoundTrainingReport {
+  steps: StepReport[];
+  loss: { first: number; last: number; mean: number };
+  timings: { samplingMs: number; teacherMs: number; backwardMs: number };
+}
+
+export interface RoundTrainingHooks {
+  onStep?: (s: StepReport) => void;
+  /** Called every checkpointEvery steps and after the last step, with the student's weights. */
+  onCheckpoint?: (step: number, student: Transformer) => void;
+}
+
+export function checkRoundTrainingOptions(o: RoundTrainingOptions): void {
+  const positiveInt = ['steps', 'batchSize', 'topK', 'maxNewTokens', 'checkpointEvery'] as const;
+  for (const k of positiveInt) if (!Number.isInteger(o[k]) || o[k] < 1) throw new RangeError(`round training: ${k} must be a positive integer, got ${o[k]}`);
+  for (const k of ['learningRate', 'temperature', 'clipNorm'] as const) if (!(o[k] > 0) || !Number.isFinite(o[k])) throw new RangeError(`round training: ${k} must be a positive number, got ${o[k]}`);
+  if (!(o.weightDecay >= 0)) throw new RangeError(`round training: weightDecay must be >= 0, got ${o.weightDecay}`);
+  if (o.method !== 'opcd' && o.method !== 'off-policy') throw new RangeError(`round training: method must be opcd or off-policy, got ${JSON.stringify(o.method)}`);
+}
+
+/**
+ * Trains `student` in place for one round. `situations` are logged deployment prompts (each
+ * turn's situation); `knowledgeTexts` is the pool (one drawn per example; an empty pool means the
+ * teacher sees no knowledge, which makes the loss zero at the first step).
+ */
+export function trainRound(
+  student: Transformer,
+  tokenizer: Tokenizer,
+  situations: readonly string[],
+  knowledgeTexts: readonly string[],
+  o: RoundTrainingOptions,
+  hooks: RoundTrainingHooks = {},
+): RoundTrainingReport {
+  checkRoundTrainingOptions(o);
+  if (situations.length === 0) throw new Error('round training: no deployment prompts to train on');
+  const random = seededRandom(o.seed);
+  const teacher = student.clone({ trainable: false, id: `${student.id}-teacher` });
+  const optimizer = new AdamW({ learningRate: o.learningRate, weightDecay: o.weightDecay });
+  const pad = tokenizer.padTokenId ?? 0;
+  const eos = [...tokenizer.eosTokenIds];
+  const topK = Math.min(o.topK, student.config.vocabSize);
+  const steps: StepReport[] = [];
+  let order: number[] = [];
+  const nextSituation = (): string => {
+    if (order.length === 0) order = shuffled(situations.length, random);
+    return situations[order.pop()!]!;
+  };
+  try {
+    for (let step = 1; step <= o.steps; step++) {
+      const batch = Array.from({ length: o.batchSize }, nextSituation);
+      const knowledge = batch.map(() => (knowledgeTexts.length === 0 ? '' : knowledgeTexts[Math.floor(random() * knowledgeTexts.length)]!));
+      const studentIds = batch.map((s) => chatPromptIds(tokenizer, studentPrompt(s)));
+      const teacherIds = batch.map((s, i) => chatPromptIds(tokenizer, teacherPrompt(knowledge[i]!, s)));
+      const sampleSeed = Math.floor(random() * 2 ** 31);
+
+      const t0 = performance.now();
+      const sampler = o.method === 'opcd' ? student : teacher;
+      const sampled = generate(sampler, o.method === 'opcd' ? studentIds : teacherIds, { ...DEPLOYMENT_SAMPLING, temperature: o.temperature, maxNewTokens: o.maxNewTokens, eosTokenIds: eos, padTokenId: pad, seed: sampleSeed });
+      const responses = sampled.tokens;
+      const t1 = performance.now();
+      // Teacher values: computed off the tape (a plain forward pass), constants for the loss.
+      const teacherLogits = tf.tidy(() => responseLogits(teacher, packBatch(teacherIds, responses, pad)));
+      const t2 = performance.now();
+      const studentBatch = packBatch(studentIds, responses, pad);
+      let r;
+      try {
+        r = trainStep(student, optimizer, () => tf.tidy(() => {
+          const logits = responseLogits(student, studentBatch);
+          const lossOptions = { temperature: o.temperature, topK };
+          return o.method === 'opcd' ? opcdLoss(logits, teacherLogits as tf.Tensor2D, lossOptions) : forwardKlLoss(logits, teacherLogits as tf.Tensor2D, lossOptions);
+        }), o.clipNorm);
+      } finally {
+        teacherLogits.dispose();
+      }
+      const t3 = performance.now();
+      const report: StepReport = {
+        step, of: o.steps, loss: r.loss, gradNorm: r.gradNorm,
+        responseTokens: responses.reduce((n, x) => n + x.length, 0) / responses.length,
+        timings: { samplingMs: t1 - t0, teacherMs: t2 - t1, backwardMs: t3 - t2 },
+      };
+      steps.push(report);
+      hooks.onStep?.(report);
+      if (step % o.checkpointEvery === 0 || step === o.steps) hooks.onCheckpoint?.(step, student);
+    }
+  } finally {
+    optimizer.dispose();
+    teacher.dispose();
+  }
+  const losses = steps.map((s) => s.loss);
+  const sum = (k: keyof StepReport['timings']) => steps.reduce((n, s) => n + s.timings[k], 0);
+  return {
+    steps,
+    loss: { first: losses[0]!, last: losses[losses.length - 1]!, mean: losses.reduce((a, b) => a + b, 0) / losses.length },
+    timings: { samplingMs: sum('samplingMs'), teacherMs: sum('teacherMs'), backwardMs: sum('backwardMs') },
+  };
+}
+
+function shuffled(n: number, random: () => number): number[] {
+  const xs = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+  return xs;
+}
