@@ -9,10 +9,11 @@
  * Deterministic for a given seed and step count on one backend; --minutes stops early (the log
  * says where).
  */
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SPECIAL_TOKENS, tokenizerFiles, trainBpe } from '../src/basemodel/bpe-trainer.ts';
+import { SPECIAL_TOKENS, trainBpe } from '../src/basemodel/bpe-trainer.ts';
+import { smallLlamaConfig, writeTokenizerFolder } from '../src/basemodel/tokenizer-folder.ts';
 import { drawExample, FAMILIAR_WORLDS } from '../src/basemodel/corpus.ts';
 import { goalItem, holeItem, renderItems } from '../src/basemodel/experience-items.ts';
 import { pretrain } from '../src/basemodel/pretrain.ts';
@@ -20,7 +21,7 @@ import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
 import { lakeVariantSpec } from '../src/envs/lake-world.ts';
 import { seedsOf, TEST_SEEDS } from '../src/envs/seed-ranges.ts';
 import { initBackend } from '../src/model/backend.ts';
-import { saveModel } from '../src/model/checkpoint.ts';
+import { loadModel, saveModel } from '../src/model/checkpoint.ts';
 import { chatComplete } from '../src/model/chat-policy.ts';
 import { initialWeights } from '../src/model/init-weights.ts';
 import { resolveConfig } from '../src/model/model-config.ts';
@@ -37,6 +38,10 @@ const { values } = parseArgs({
     minutes: { type: 'string', default: '0' },
     seed: { type: 'string', default: '20261127' },
     'batch-size': { type: 'string', default: '32' },
+    /** Continue from this model folder (its tokenizer and weights) instead of a fresh start. */
+    from: { type: 'string' },
+    'learning-rate': { type: 'string', default: '0.002' },
+    warmup: { type: 'string', default: '100' },
   },
 });
 const out = resolve(values.out!);
@@ -49,7 +54,8 @@ for (const [name, v] of Object.entries({ seed, steps, minutes, batchSize })) {
 }
 
 const logFile = `${out}.training-log.jsonl`;
-rmSync(logFile, { force: true });
+// A continuation (--from) appends to the log of the run it continues.
+if (!values.from) rmSync(logFile, { force: true });
 const log = (record: Record<string, unknown>) => {
   const line = JSON.stringify({ time: new Date().toISOString(), ...record });
   appendFileSync(logFile, `${line}\n`);
@@ -60,45 +66,35 @@ const backend = await initBackend({ log: (m) => process.stderr.write(`${m}\n`) }
 log({ stage: 'backend', backend: backend.name, detail: backend.detail });
 
 // 1. Tokenizer: BPE over a sample of the corpus.
-const tokDir = `${out}.tokenizer-tmp`;
-rmSync(tokDir, { recursive: true, force: true });
-mkdirSync(tokDir, { recursive: true });
-const sampleRandom = seededRandom(seed ^ 0xb9e);
-const sample = Array.from({ length: 20_000 }, () => drawExample(sampleRandom));
-const bpe = trainBpe(sample.flatMap((e) => [e.prompt, e.response]), 2048, [SPECIAL_TOKENS.pad, SPECIAL_TOKENS.eos, SPECIAL_TOKENS.user, SPECIAL_TOKENS.assistant]);
-const files = tokenizerFiles(bpe);
-writeFileSync(join(tokDir, 'tokenizer.json'), `${JSON.stringify(files.tokenizer)}\n`);
-writeFileSync(join(tokDir, 'tokenizer_config.json'), `${JSON.stringify(files.tokenizerConfig, null, 2)}\n`);
-writeFileSync(join(tokDir, 'generation_config.json'), `${JSON.stringify({ eos_token_id: 1, pad_token_id: 0, temperature: 0.7, top_p: 0.8, top_k: 20, do_sample: true }, null, 2)}\n`);
+const from = values.from ? resolve(values.from) : undefined;
+const tokDir = from ?? `${out}.tokenizer-tmp`;
+if (!from) {
+  rmSync(tokDir, { recursive: true, force: true });
+  const sampleRandom = seededRandom(seed ^ 0xb9e);
+  const sample = Array.from({ length: 20_000 }, () => drawExample(sampleRandom));
+  const bpe = trainBpe(sample.flatMap((e) => [e.prompt, e.response]), 2048, [SPECIAL_TOKENS.pad, SPECIAL_TOKENS.eos, SPECIAL_TOKENS.user, SPECIAL_TOKENS.assistant]);
+  writeTokenizerFolder(tokDir, bpe);
+  log({ stage: 'tokenizer', merges: bpe.merges.length });
+}
 const tokenizer = await loadTokenizer(tokDir);
-log({ stage: 'tokenizer', vocab: tokenizer.vocabSize, merges: bpe.merges.length });
+log({ stage: 'tokenizer', vocab: tokenizer.vocabSize, from: from ?? null });
 
 // 2. Model: a small Llama-family transformer, tied embeddings, vocabulary rounded up to 64.
-const rawConfig = {
-  architectures: ['LlamaForCausalLM'],
-  model_type: 'llama',
-  vocab_size: Math.ceil(tokenizer.vocabSize / 64) * 64,
-  hidden_size: 128,
-  intermediate_size: 384,
-  num_hidden_layers: 4,
-  num_attention_heads: 4,
-  num_key_value_heads: 4,
-  max_position_embeddings: 1024,
-  rms_norm_eps: 1e-6,
-  rope_theta: 10000,
-  tie_word_embeddings: true,
-  bos_token_id: null,
-  eos_token_id: 1,
-  pad_token_id: 0,
-  hidden_act: 'silu',
-};
-const config = resolveConfig(rawConfig);
-const model = Transformer.fromTensors(config, initialWeights(config, seed), { trainable: true });
+let rawConfig = smallLlamaConfig(tokenizer.vocabSize, { hidden: 128, intermediate: 384, layers: 4, heads: 4 });
+let model: Transformer;
+if (from) {
+  const loaded = loadModel(from, { trainable: true });
+  model = loaded.model;
+  rawConfig = loaded.rawConfig;
+} else {
+  const config = resolveConfig(rawConfig);
+  model = Transformer.fromTensors(config, initialWeights(config, seed), { trainable: true });
+}
 log({ stage: 'model', parameters: model.parameterCount(), config: rawConfig });
 
 // 3. Pretraining.
 const result = pretrain(model, tokenizer, {
-  seed, steps, batchSize, tokensPerBatch: 2560, learningRate: 2e-3, minLearningRate: 1e-4, warmupSteps: 100,
+  seed: from ? seed + 1 : seed, steps, batchSize, tokensPerBatch: 2560, learningRate: Number(values['learning-rate']), minLearningRate: 1e-4, warmupSteps: Number(values.warmup),
   evalEvery: 250, evalExamples: 128, ...(minutes > 0 ? { maxSeconds: minutes * 60 } : {}),
   log: (r) => log({ stage: 'pretrain', ...r }),
 });
@@ -117,7 +113,11 @@ const evals = {
 log({ stage: 'evaluation', seeds: 'test', ...evals });
 
 // 5. The Hugging Face folder.
+const staging = `${out}.new`;
+rmSync(staging, { recursive: true, force: true });
+const saved = saveModel(model, rawConfig, staging, tokDir);
+if (!from) rmSync(tokDir, { recursive: true, force: true });
 rmSync(out, { recursive: true, force: true });
-const saved = saveModel(model, rawConfig, out, tokDir);
-rmSync(tokDir, { recursive: true, force: true });
+renameSync(staging, out);
+copyFileSync(logFile, join(out, 'training-log.jsonl'));
 log({ stage: 'saved', dir: out, sha256: saved.sha256, files: saved.files });

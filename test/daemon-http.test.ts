@@ -12,7 +12,7 @@ const TOKEN = 'test-token-0123456789';
 const log = createLogger('silent');
 
 function configFor(db: TestDatabase, extra: Record<string, string> = {}): Config {
-  return loadConfig({ DATABASE_URL: db.url, OELD_HTTP_PORT: '0', OELD_PROJECTION_POLL_MS: '20', OELD_LEADER_RETRY_MS: '100', ...extra });
+  return loadConfig({ DATABASE_URL: db.url, OELD_HTTP_PORT: '0', OELD_PROJECTION_POLL_MS: '20', OELD_LEADER_RETRY_MS: '100', OELD_LEARNING: 'false', ...extra });
 }
 
 describe('configuration', () => {
@@ -120,7 +120,9 @@ describe('daemon HTTP surface', () => {
     assert.deepEqual(Object.keys(r.hashes).sort(), ['knowledge', 'models', 'rounds']);
     for (let i = 0; i < 100 && status.knowledge.version < 3; i++) { await sleep(30); status = await (await admin('/admin/status')).json() as typeof status; }
     assert.equal(status.knowledge.version, 3);
-    assert.equal((await admin('/admin/rounds', {})).status, 501);
+    const round = await admin('/admin/rounds', {});
+    assert.equal(round.status, 409);
+    assert.match(((await round.json()) as { error: string }).error, /OELD_LEARNING=false/);
   });
 
   it('has no admin API without a token', async () => {

@@ -28,7 +28,7 @@ describe('Kafka ingestion into the event store (in-process daemon)', () => {
     await kafka.createTopic('oel.interactions.dlq', 1);
     await kafka.createTopic('oel.model-versions', 1);
     db = await serverDatabase();
-    daemon = await startDaemon(loadConfig({
+    daemon = await startDaemon(loadConfig({ OELD_LEARNING: 'false',
       DATABASE_URL: db.url, OELD_HTTP_PORT: '0', KAFKA_BROKERS: kafka.bootstrap, KAFKA_SESSION_TIMEOUT_MS: '6000',
       OELD_MAX_EVENT_BYTES: String(MAX), OELD_PROJECTION_POLL_MS: '50',
     }), createLogger('silent'));
@@ -96,7 +96,7 @@ describe('Kafka intake falling behind the topic retention', () => {
     await kafka.createTopic('oel.model-versions', 1);
     const db = await serverDatabase();
     const client = testKafka(kafka.brokers);
-    const config = loadConfig({ DATABASE_URL: db.url, OELD_HTTP_PORT: '0', KAFKA_BROKERS: kafka.bootstrap, KAFKA_SESSION_TIMEOUT_MS: '6000' });
+    const config = loadConfig({ OELD_LEARNING: 'false', DATABASE_URL: db.url, OELD_HTTP_PORT: '0', KAFKA_BROKERS: kafka.bootstrap, KAFKA_SESSION_TIMEOUT_MS: '6000' });
     const count = async () => (await db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events')).rows[0]!.n;
     let daemon = await startDaemon(config, createLogger('silent'));
     try {

@@ -15,7 +15,7 @@ export interface DaemonProcess {
 /** `oeld start` as a child process, as an operator runs it. */
 export function spawnDaemon(env: Record<string, string>): DaemonProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
-    cwd: ROOT, env: { ...process.env, OELD_HTTP_PORT: '0', OELD_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT, env: { ...process.env, OELD_HTTP_PORT: '0', OELD_LOG_LEVEL: 'info', OELD_LEARNING: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
   let out = '';

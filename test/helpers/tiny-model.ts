@@ -1,0 +1,29 @@
+/** A tiny untrained model folder in the base model's format (BPE tokenizer, Llama config), made in seconds. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SPECIAL_TOKENS, trainBpe } from '../../src/basemodel/bpe-trainer.ts';
+import { drawExample } from '../../src/basemodel/corpus.ts';
+import { smallLlamaConfig, writeTokenizerFolder } from '../../src/basemodel/tokenizer-folder.ts';
+import { saveModel } from '../../src/model/checkpoint.ts';
+import { initialWeights } from '../../src/model/init-weights.ts';
+import { resolveConfig } from '../../src/model/model-config.ts';
+import { seededRandom } from '../../src/model/rng.ts';
+import { loadTokenizer } from '../../src/model/tokenizer.ts';
+import { Transformer } from '../../src/model/transformer.ts';
+
+export async function makeTinyModel(parent = mkdtempSync(join(tmpdir(), 'oeld-tiny-')), seed = 1): Promise<string> {
+  const random = seededRandom(seed);
+  const sample = Array.from({ length: 400 }, () => drawExample(random));
+  const bpe = trainBpe(sample.flatMap((e) => [e.prompt, e.response]), 700, Object.values(SPECIAL_TOKENS));
+  const tokDir = join(parent, 'tokenizer');
+  writeTokenizerFolder(tokDir, bpe);
+  const tokenizer = await loadTokenizer(tokDir);
+  const raw = smallLlamaConfig(tokenizer.vocabSize, { hidden: 32, intermediate: 64, layers: 1, heads: 2 });
+  const model = Transformer.fromTensors(resolveConfig(raw), initialWeights(resolveConfig(raw), seed), { id: `tiny-${seed}` });
+  const dir = join(parent, 'model');
+  saveModel(model, raw, dir, tokDir);
+  model.dispose();
+  rmSync(tokDir, { recursive: true, force: true });
+  return dir;
+}

@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { migrate } from '../src/db/migrate.ts';
+import { GENERIC_INSTRUCTION } from '../src/envs/environment.ts';
+import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
+import { DEPLOYMENT_SEEDS, VALIDATION_SEEDS } from '../src/envs/seed-ranges.ts';
+import type { RecordedEvent } from '../src/events/envelope.ts';
+import { uuidFromKey } from '../src/events/ids.ts';
+import type { ExtractFn } from '../src/extraction/extract-pool.ts';
+import { KNOWLEDGE_HEADER } from '../src/extraction/teacher-prompt.ts';
+import { localEngine } from '../src/model/local-engine.ts';
+import type { ModelEngine } from '../src/model/model-engine.ts';
+import { createProjections } from '../src/projections/all-projections.ts';
+import { readKnowledgeVersion } from '../src/projections/knowledge/knowledge-queries.ts';
+import { readActiveModel } from '../src/projections/models/model-projection.ts';
+import { Projector } from '../src/projections/projector.ts';
+import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
+import { RoundFailedError, RoundRunner, type RoundSettings } from '../src/rounds/round-runner.ts';
+import { Simulator } from '../src/simulator/simulator.ts';
+import { EventStore } from '../src/store/event-store.ts';
+import { START } from '../src/store/read-events.ts';
+import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
+import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
+import { makeTinyModel } from './helpers/tiny-model.ts';
+
+export const TINY_ROUND: RoundSettings = {
+  trajectoriesPerRound: 8, poolSlots: 2, poolTrajectories: 3, tokenBudget: 64, extractionMaxTokens: 8, teacherContext: 'knowledge',
+  training: { ...DEFAULT_ROUND_TRAINING, steps: 3, batchSize: 4, maxNewTokens: 6, learningRate: 1e-2 },
+  evaluation: { game: frozenLakeSpec(), seeds: { ...VALIDATION_SEEDS, count: 4 }, maxNewTokens: 6, gate: false, tolerance: 0 },
+};
+
+/** An extraction endpoint that always answers with items (the tiny model writes none). */
+export function scriptedExtractor(seen: string[]): () => Promise<ExtractFn> {
+  let n = 0;
+  return async () => async (prompts) => prompts.map((p) => {
+    seen.push(p);
+    n++;
+    return { text: `Thinking.\n- EXPERIENCE ITEM: G is the goal.\n- EXPERIENCE ITEM: lesson ${n}\nnot an item`, tokens: 9 };
+  });
+}
+
+async function allEvents(store: EventStore): Promise<RecordedEvent[]> {
+  return (await store.read({ after: START, limit: 100_000 })).events;
+}
+
+describe('learning round (tiny model, PostgreSQL server)', () => {
+  let db: TestDatabase;
+  let store: EventStore;
+  let engine: ModelEngine;
+  let modelDir: string;
+  let artifactRoot: string;
+  const catchUp = async () => { for (const p of createProjections()) await new Projector(db.sql, p).catchUp(); };
+
+  before(async () => {
+    db = await serverDatabase();
+    await migrate(db.sql);
+    await createProjectionSchema(db.sql, LIVE_SCHEMA, createProjections());
+    store = new EventStore(db.sql);
+    engine = localEngine();
+    modelDir = await makeTinyModel();
+    artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-artifacts-'));
+    await store.append([{ streamId: 'models', events: [
+      { id: uuidFromKey('tiny-pub'), type: 'ModelVersionPublished', data: { version: 'tiny', path: modelDir, sha256: 'a'.repeat(64) } },
+      { id: uuidFromKey('tiny-act'), type: 'ModelVersionActivated', data: { version: 'tiny', reason: 'initial' } },
+    ] }]);
+    await catchUp();
+    await engine.load('tiny', modelDir);
+  });
+  after(async () => { await engine.close(); await db.drop(); });
+
+  it('the simulator records episodes through the ingestion decoder, and a new simulator continues the seeds', async () => {
+    const options = { game: frozenLakeSpec(), batchSize: 4, maxNewTokens: 6, maxEventBytes: 1 << 20 };
+    const first = await new Simulator(store, engine, options).playBatch('tiny');
+    assert.equal(first.episodes, 4);
+    await new Simulator(store, engine, options).playBatch('tiny');
+    const interactions = (await allEvents(store)).filter((e) => e.type === 'InteractionRecorded') as RecordedEvent<'InteractionRecorded'>[];
+    assert.equal(interactions.length, 8);
+    assert.deepEqual(interactions.map((e) => (e.data.source as { episodeSeed: number }).episodeSeed), Array.from({ length: 8 }, (_, i) => DEPLOYMENT_SEEDS.start + i));
+    for (const e of interactions) {
+      assert.equal(e.data.modelVersion, 'tiny');
+      assert.equal(e.data.source.kind, 'simulator');
+      assert.ok(e.data.turns!.length >= 1 && e.data.turns!.length <= 5);
+      for (const t of e.data.turns!) {
+        assert.ok(t.prompt.startsWith(GENERIC_INSTRUCTION), 'the deployed prompt is the bare situation');
+        assert.ok(!t.prompt.includes(KNOWLEDGE_HEADER), 'knowledge never enters the deployed model\'s context');
+      }
+      assert.equal(typeof e.data.outcome!.success, 'boolean');
+    }
+  });
+
+  it('runs a round: pool extracted by the same version, distilled, published with its sha256, evaluated, activated, all in one commit', async () => {
+    const before = await readKnowledgeVersion(db.sql);
+    const seen: string[] = [];
+    const progress: string[] = [];
+    const runner = new RoundRunner({ store, engine, artifactRoot, settings: TINY_ROUND, extractFnFor: scriptedExtractor(seen), onProgress: (p) => progress.push(p.stage) });
+    const outcome = await runner.run('manual');
+    await catchUp();
+
+    assert.equal(seen.length, 2 * 3, 'two slots, three trajectories each');
+    assert.ok(seen.every((p) => p.includes('Turn 1 input:') && p.includes('Final result:')));
+    assert.ok(seen.some((p) => p.includes('1. G is the goal.')), 'later prompts carry the knowledge so far');
+    for (const s of ['collect', 'extract', 'train', 'evaluate']) assert.ok(progress.includes(s), `progress reports ${s}`);
+
+    const events = await allEvents(store);
+    const roundEvents = events.filter((e) => e.streamId === `round-${outcome.roundId}`).map((e) => e.type);
+    assert.deepEqual(roundEvents, ['RoundStarted', 'EvaluationRecorded', 'EvaluationRecorded', 'RoundCompleted']);
+    const started = events.find((e) => e.type === 'RoundStarted')!;
+    const completed = events.find((e) => e.type === 'RoundCompleted') as RecordedEvent<'RoundCompleted'>;
+    const published = events.find((e) => e.type === 'ModelVersionPublished' && (e as RecordedEvent<'ModelVersionPublished'>).data.version === outcome.newVersion) as RecordedEvent<'ModelVersionPublished'>;
+    const extracted = events.filter((e) => e.type === 'KnowledgeExtracted') as RecordedEvent<'KnowledgeExtracted'>[];
+    // Everything the round produced is in the commit after RoundStarted's.
+    const tx = new Set([completed, published, ...extracted].map((e) => e.transactionId));
+    assert.equal(tx.size, 1);
+    assert.notEqual(started.transactionId, completed.transactionId);
+
+    assert.equal(extracted.length, 6);
+    assert.ok(extracted.every((e) => e.data.extractingModelVersion === 'tiny'), 'the version that acted extracts');
+    assert.deepEqual(extracted.map((e) => e.data.items.length).sort(), [1, 1, 1, 1, 2, 2], 'repeats of held items are not added again');
+    assert.equal(completed.data.steps, 3);
+    assert.equal(completed.data.curve!.length, 3);
+    assert.deepEqual(Object.keys(completed.data.seconds!).sort(), ['backward', 'collect', 'evaluate', 'extract', 'sampling', 'teacher', 'train']);
+
+    const file = join(published.data.path, 'model.safetensors');
+    assert.equal(published.data.sha256, createHash('sha256').update(readFileSync(file)).digest('hex'));
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) assert.ok(existsSync(join(published.data.path, f)), f);
+    assert.equal(published.data.baseVersion, 'tiny');
+    assert.equal((await readActiveModel(db.sql))!.version, outcome.newVersion);
+    assert.equal((await readKnowledgeVersion(db.sql))!.version, before!.version + 6);
+    assert.ok(!existsSync(join(artifactRoot, 'rounds', outcome.roundId)), 'checkpoints are removed once the version is recorded');
+    assert.ok(outcome.before !== null && outcome.after !== null);
+    assert.equal(outcome.after!.episodes, 4);
+  });
+
+  it('a round that fails records RoundFailed with its stage, and publishes and extracts nothing', async () => {
+    const active = await readActiveModel(db.sql);
+    await engine.load(active!.version, active!.path);
+    await new Simulator(store, engine, { game: frozenLakeSpec(), batchSize: 4, maxNewTokens: 6, maxEventBytes: 1 << 20 }).playBatch(active!.version);
+    const before = await readKnowledgeVersion(db.sql);
+    const countBefore = (await allEvents(store)).length;
+    const runner = new RoundRunner({
+      store, engine, artifactRoot, settings: TINY_ROUND,
+      extractFnFor: async () => async (prompts) => prompts.map(() => ({ text: 'no marked line here', tokens: 4 })),
+    });
+    await assert.rejects(runner.run('manual'), (err: unknown) => err instanceof RoundFailedError && err.stage === 'extract' && /no experience items/.test(err.message));
+    await catchUp();
+    const added = (await allEvents(store)).slice(countBefore).map((e) => e.type);
+    assert.deepEqual(added, ['RoundStarted', 'RoundFailed']);
+    assert.equal((await readKnowledgeVersion(db.sql))!.version, before!.version);
+    assert.equal((await readActiveModel(db.sql))!.version, active!.version);
+  });
+});
