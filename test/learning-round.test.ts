@@ -7,11 +7,11 @@ import { after, before, describe, it } from 'node:test';
 import { migrate } from '../src/db/migrate.ts';
 import { GENERIC_INSTRUCTION } from '../src/envs/environment.ts';
 import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
-import { DEPLOYMENT_SEEDS, VALIDATION_SEEDS } from '../src/envs/seed-ranges.ts';
+import { DEPLOYMENT_SEEDS } from '../src/envs/seed-ranges.ts';
 import type { RecordedEvent } from '../src/events/envelope.ts';
 import { uuidFromKey } from '../src/events/ids.ts';
-import type { ExtractFn } from '../src/extraction/extract-pool.ts';
 import { KNOWLEDGE_HEADER } from '../src/extraction/teacher-prompt.ts';
+import { countDeadLetters } from '../src/ingest/dead-letters.ts';
 import { localEngine } from '../src/model/local-engine.ts';
 import type { ModelEngine } from '../src/model/model-engine.ts';
 import { createProjections } from '../src/projections/all-projections.ts';
@@ -19,29 +19,13 @@ import { readKnowledgeVersion } from '../src/projections/knowledge/knowledge-que
 import { readActiveModel } from '../src/projections/models/model-projection.ts';
 import { Projector } from '../src/projections/projector.ts';
 import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
-import { RoundFailedError, RoundRunner, type RoundSettings } from '../src/rounds/round-runner.ts';
+import { RoundFailedError, RoundRunner } from '../src/rounds/round-runner.ts';
 import { Simulator } from '../src/simulator/simulator.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
-import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
 import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
+import { scriptedExtractor, TINY_ROUND } from './helpers/round-settings.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
-
-export const TINY_ROUND: RoundSettings = {
-  trajectoriesPerRound: 8, poolSlots: 2, poolTrajectories: 3, tokenBudget: 64, extractionMaxTokens: 8, teacherContext: 'knowledge',
-  training: { ...DEFAULT_ROUND_TRAINING, steps: 3, batchSize: 4, maxNewTokens: 6, learningRate: 1e-2 },
-  evaluation: { game: frozenLakeSpec(), seeds: { ...VALIDATION_SEEDS, count: 4 }, maxNewTokens: 6, gate: false, tolerance: 0 },
-};
-
-/** An extraction endpoint that always answers with items (the tiny model writes none). */
-export function scriptedExtractor(seen: string[]): () => Promise<ExtractFn> {
-  let n = 0;
-  return async () => async (prompts) => prompts.map((p) => {
-    seen.push(p);
-    n++;
-    return { text: `Thinking.\n- EXPERIENCE ITEM: G is the goal.\n- EXPERIENCE ITEM: lesson ${n}\nnot an item`, tokens: 9 };
-  });
-}
 
 async function allEvents(store: EventStore): Promise<RecordedEvent[]> {
   return (await store.read({ after: START, limit: 100_000 })).events;
@@ -90,6 +74,16 @@ describe('learning round (tiny model, PostgreSQL server)', () => {
       }
       assert.equal(typeof e.data.outcome!.success, 'boolean');
     }
+  });
+
+  it('an episode ingestion refuses becomes a dead letter, as a Kafka message would', async () => {
+    const countBefore = (await allEvents(store)).length;
+    const writesNul: ModelEngine = { ...engine, complete: async (_v, prompts) => prompts.map(() => ({ text: 'NUL \u0000 [right]', tokens: 3 })) };
+    await new Simulator(store, writesNul, { game: frozenLakeSpec(), batchSize: 3, maxNewTokens: 6, maxEventBytes: 1 << 20 }).playBatch('tiny');
+    assert.equal((await allEvents(store)).length, countBefore, 'nothing appended');
+    assert.equal(await countDeadLetters(db.sql, 'simulator'), 3);
+    const { rows } = await db.sql.query<{ reason: string }>(`SELECT reason FROM dead_letters WHERE source = 'simulator'`);
+    assert.match(rows[0]!.reason, /U\+0000/);
   });
 
   it('runs a round: pool extracted by the same version, distilled, published with its sha256, evaluated, activated, all in one commit', async () => {

@@ -9,7 +9,7 @@
  */
 
 /** Split pattern of the pre-tokeniser (Isolated: each match is a piece, and so is the text between). */
-export const PRETOKENIZE_PATTERN = String.raw`\n|(?<![A-Za-z])[A-Z](?![A-Za-z])|\[(?:up|down|left|right)\]`;
+export const PRETOKENIZE_PATTERN = String.raw`\n|\|[^|\n]{3}(?=\|)|(?<![A-Za-z])[A-Z](?![A-Za-z])|\[(?:up|down|left|right)\]`;
 
 export interface SpecialTokens { pad: string; eos: string; user: string; assistant: string }
 export const SPECIAL_TOKENS: SpecialTokens = { pad: '<|pad|>', eos: '<|end|>', user: '<|user|>', assistant: '<|assistant|>' };

@@ -46,6 +46,9 @@ export function isHeldOutPair(s: LakeSymbols): boolean {
   return HELD_OUT_LETTERS.includes(s.hole) && HELD_OUT_LETTERS.includes(s.goal);
 }
 
+/** The extraction answer when the episode teaches nothing the knowledge lacks. */
+export const NOTHING_NEW = 'Nothing new: the experience above already covers this attempt.';
+
 /** The policy's answer: the rule it follows, then the action (the last bracketed action counts). */
 export const playResponse = (s: LakeSymbols, action: Action): string => `Goal ${s.goal}, avoid ${s.hole}. [${action}]`;
 
@@ -174,7 +177,8 @@ function extractExample(random: () => number, symbols: LakeSymbols): Example {
   const soFar = shuffle(random, possible.filter(() => random() < 0.3));
   const fresh = newItems(itemsTaught(episode.end), soFar, 2);
   const prompt = extractionPrompt(renderTrajectory({ turns: episode.turns, outcome: episode.outcome }), soFar);
-  const response = fresh.length > 0 ? fresh.map((t) => `${ITEM_MARKER}${t}`).join('\n') : `${ITEM_MARKER}${BUDGET_ITEM}`;
+  // Nothing new to say is said without a marked line: repeating held knowledge adds nothing.
+  const response = fresh.length > 0 ? fresh.map((t) => `${ITEM_MARKER}${t}`).join('\n') : NOTHING_NEW;
   return { kind: 'extract', prompt, response };
 }
 

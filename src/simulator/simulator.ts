@@ -12,6 +12,8 @@ import { uuidFromKey } from '../events/ids.ts';
 import type { EventDataMap } from '../events/schemas.ts';
 import { STREAMS } from '../events/streams.ts';
 import { decodeInteraction } from '../ingest/decode-interaction.ts';
+import { deadLetterPayload, recordDeadLetters, type DeadLetter } from '../ingest/dead-letters.ts';
+import type { AppendRequest } from '../store/append-events.ts';
 import type { ModelEngine } from '../model/model-engine.ts';
 import { DEPLOYMENT_SAMPLING } from '../model/sampling.ts';
 import { countSimulatorEpisodes } from '../rounds/round-queries.ts';
@@ -53,13 +55,16 @@ export class Simulator {
     const episodes = await playEpisodes(this.o.game, seeds,
       (prompts, seed) => this.engine.complete(version, prompts, DEPLOYMENT_SAMPLING, this.o.maxNewTokens, seed),
       onProgress ? { onProgress } : {});
-    const requests = episodes.map((e) => {
+    const requests: AppendRequest[] = [];
+    const rejected: DeadLetter[] = [];
+    for (const e of episodes) {
       const bytes = Buffer.from(JSON.stringify(episodeMessage(e, version)));
       const decoded = decodeInteraction(bytes, { kind: 'simulator', episodeSeed: e.seed }, this.o.maxEventBytes, 'simulated episode');
-      if (!decoded.ok) throw new Error(`simulator: episode ${e.seed} was rejected by ingestion (${decoded.kind}): ${decoded.reason}`);
-      return { streamId: STREAMS.interaction(decoded.event.data.interactionId), expectedVersion: 'any' as const, events: [decoded.event] };
-    });
-    await this.store.append(requests, { trusted: true });
+      // What ingestion refuses (a model can write U+0000, which PostgreSQL cannot store) is a dead letter, as from Kafka.
+      if (decoded.ok) requests.push({ streamId: STREAMS.interaction(decoded.event.data.interactionId), expectedVersion: 'any', events: [decoded.event] });
+      else rejected.push({ source: 'simulator', origin: `${this.o.game.id} seed ${e.seed}`, reason: `${decoded.kind}: ${decoded.reason}`, payload: deadLetterPayload(bytes) });
+    }
+    await this.store.append(requests, { trusted: true, alsoInTransaction: (tx) => recordDeadLetters(tx, rejected) });
     this.next += episodes.length;
     return episodeStats(episodes);
   }

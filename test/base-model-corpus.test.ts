@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { pretokenize, SPECIAL_TOKENS, trainBpe } from '../src/basemodel/bpe-trainer.ts';
+import { drawExample, drawExampleOfKind, FAMILIAR_WORLDS, isHeldOutPair, NOTHING_NEW } from '../src/basemodel/corpus.ts';
+import { BUDGET_ITEM, EDGE_ITEM, goalItem, holeItem, itemsTaught, newItems } from '../src/basemodel/experience-items.ts';
+import { writeTokenizerFolder } from '../src/basemodel/tokenizer-folder.ts';
+import { parseAction } from '../src/envs/environment.ts';
+import { FrozenLake } from '../src/envs/frozenlake.ts';
+import { bestMove, FROZENLAKE_SYMBOLS, frozenLakeAsLake, goalDistances, LakeWorld, randomLakeLayout } from '../src/envs/lake-world.ts';
+import { parseExperienceItems } from '../src/extraction/parse-items.ts';
+import { seededRandom } from '../src/model/rng.ts';
+import { loadTokenizer } from '../src/model/tokenizer.ts';
+
+describe('lake worlds (the base model\'s pretraining worlds)', () => {
+  it('draw FrozenLake exactly as FrozenLake draws itself, move for move', () => {
+    for (let seed = 0; seed < 50; seed++) {
+      const lake = new FrozenLake(seed);
+      const world = new LakeWorld('w', frozenLakeAsLake(seed), FROZENLAKE_SYMBOLS);
+      assert.equal(world.board(), lake.board());
+      for (const a of ['right', 'down', 'left', 'down', 'right']) {
+        if (lake.done) break;
+        const x = lake.step(`[${a}]`);
+        const y = world.step(`[${a}]`);
+        assert.deepEqual(y, x);
+        assert.equal(world.observation(), lake.observation());
+      }
+    }
+  });
+
+  it('random layouts always have a reachable goal, and the best move shortens the distance', () => {
+    const random = seededRandom(3);
+    for (let i = 0; i < 300; i++) {
+      const layout = randomLakeLayout(random);
+      const dist = goalDistances(layout);
+      const from = layout.start;
+      const d0 = dist[from[0] * 3 + from[1]]!;
+      assert.ok(Number.isFinite(d0) && d0 >= 1);
+      const move = bestMove(layout, from)!;
+      const world = new LakeWorld('w', layout, { hole: 'A', goal: 'B' });
+      const step = world.step(`[${move}]`);
+      assert.ok(step.valid && (step.success || dist[world.player[0] * 3 + world.player[1]] === d0 - 1));
+    }
+  });
+});
+
+describe('pretraining corpus', () => {
+  it('never shows the deployment world (hole H, goal G) in either role assignment', () => {
+    const random = seededRandom(11);
+    for (let i = 0; i < 3000; i++) {
+      const e = drawExample(random);
+      const m = /^Goal ([A-Z]), avoid ([A-Z])\./.exec(e.response);
+      if (m) assert.ok(!isHeldOutPair({ goal: m[1]!, hole: m[2]! }), e.response);
+      const texts = `${e.prompt}\n${e.response}`;
+      const holes = [...texts.matchAll(/([A-Z]) is a hole/g)].map((x) => x[1]);
+      const goals = [...texts.matchAll(/([A-Z]) is the goal/g)].map((x) => x[1]);
+      assert.ok(!(holes.includes('H') && goals.includes('G')) && !(holes.includes('G') && goals.includes('H')), texts);
+    }
+  });
+
+  it('answers play examples with the best move and extraction examples with new marked items', () => {
+    const random = seededRandom(5);
+    for (let i = 0; i < 200; i++) {
+      const play = drawExampleOfKind(random, 'informed');
+      assert.ok(parseAction(play.response) !== null);
+      const familiar = drawExampleOfKind(random, 'familiar');
+      assert.ok(FAMILIAR_WORLDS.some((w) => familiar.response.startsWith(`Goal ${w.goal}, avoid ${w.hole}.`)));
+      const ex = drawExampleOfKind(random, 'extract');
+      const items = parseExperienceItems(ex.response);
+      assert.ok(items.length <= 2);
+      if (items.length === 0) assert.equal(ex.response, NOTHING_NEW);
+      for (const item of items) assert.ok(!ex.prompt.includes(`. ${item}\n`), `"${item}" repeats the knowledge so far`);
+    }
+  });
+
+  it('teaches the letter an episode ended on first, then the other by elimination, then general rules', () => {
+    assert.deepEqual(itemsTaught({ kind: 'hole', letter: 'Q', otherLetter: 'K' }).slice(0, 2), [holeItem('Q'), goalItem('K')]);
+    assert.deepEqual(newItems(itemsTaught({ kind: 'goal', letter: 'K', otherLetter: 'Q' }), [goalItem('K')]), [holeItem('Q'), BUDGET_ITEM]);
+    assert.deepEqual(newItems(itemsTaught({ kind: 'edge' }), [EDGE_ITEM.toUpperCase()]), [BUDGET_ITEM]);
+  });
+});
+
+describe('the base model tokenizer (BPE trained here, loaded by @huggingface/tokenizers)', () => {
+  it('round-trips the corpus, keeps board letters and actions as their own tokens, and renders the chat template', async () => {
+    const random = seededRandom(2);
+    const sample = Array.from({ length: 600 }, () => drawExample(random));
+    const bpe = trainBpe(sample.flatMap((e) => [e.prompt, e.response]), 900, Object.values(SPECIAL_TOKENS));
+    assert.deepEqual(trainBpe(sample.flatMap((e) => [e.prompt, e.response]), 900, Object.values(SPECIAL_TOKENS)).merges, bpe.merges, 'deterministic');
+    const dir = mkdtempSync(join(tmpdir(), 'oeld-tok-'));
+    writeTokenizerFolder(dir, bpe);
+    const tok = await loadTokenizer(dir);
+    for (const e of sample.slice(0, 100)) {
+      assert.equal(tok.decode(tok.encode(e.prompt)), e.prompt);
+      assert.equal(tok.decode(tok.encode(e.response)), e.response);
+    }
+    const ids = tok.encode('Goal K, avoid Q. [down]');
+    const pieces = ids.map((id) => tok.decode([id]));
+    assert.ok(pieces.includes('K') && pieces.includes('Q') && pieces.includes('[down]'), pieces.join('|'));
+    assert.deepEqual(pretokenize('| P | H |'), ['| ', 'P', ' | ', 'H', ' |']);
+    const chat = tok.applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: true });
+    assert.equal(chat, '<|user|>\nhi<|end|>\n<|assistant|>\n');
+    assert.deepEqual(tok.eosTokenIds, [tok.tokenToId('<|end|>')]);
+    assert.equal(tok.encode(chat).filter((id) => tok.specialTokenIds.has(id)).length, 3);
+  });
+});
