@@ -23,7 +23,8 @@ else
   for f in bench/*.ts; do
     b="$(basename "$f" .ts)"
     case "$b" in
-      lib|append-throughput|replay-throughput|append-prototypes) ;;
+      # learning is its own command (npm run bench:learning): it runs for half an hour.
+      lib|learning|append-throughput|replay-throughput|append-prototypes) ;;
       *) benches+=("$b") ;;
     esac
   done

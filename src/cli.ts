@@ -2,6 +2,9 @@ import { parseArgs } from 'node:util';
 import { ConfigError, SETTINGS } from './config.ts';
 import { ValidationError } from './events/validate.ts';
 import { UsageError, type Command, type CommandContext } from './cli/command.ts';
+import { evalCommand } from './cli/eval-command.ts';
+import { reportCommand } from './cli/report-command.ts';
+import { roundCommand } from './cli/round-command.ts';
 import { ingestCommand } from './cli/ingest-command.ts';
 import { migrateCommand } from './cli/migrate-command.ts';
 import { replayCommand } from './cli/replay-command.ts';
@@ -11,7 +14,7 @@ import { statusCommand } from './cli/status-command.ts';
 import { RollbackError } from './operations/rollback.ts';
 import { DataDirInUseError } from './db/data-dir-lock.ts';
 
-const COMMANDS: Command[] = [startCommand, migrateCommand, statusCommand, ingestCommand, replayCommand, rollbackCommand];
+const COMMANDS: Command[] = [startCommand, migrateCommand, statusCommand, ingestCommand, replayCommand, rollbackCommand, roundCommand, evalCommand, reportCommand];
 
 function mainHelp(): string {
   return [

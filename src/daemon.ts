@@ -29,6 +29,8 @@ import { EVALUATION_SAMPLING } from './model/sampling.ts';
 import { workerEngine } from './model/worker-engine.ts';
 import { RoundRunner } from './rounds/round-runner.ts';
 import { Simulator } from './simulator/simulator.ts';
+import { readReportData } from './report/report-data.ts';
+import { renderReport } from './report/render-report.ts';
 import { DEFAULT_ROUND_TRAINING } from './trainer/opcd-round.ts';
 
 export interface Daemon {
@@ -100,8 +102,11 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
         return { status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType };
       },
     },
+    {
+      method: 'GET', path: '/report', handle: async () => ({ status: 200, body: renderReport(await readReportData(sql)), contentType: 'text/html; charset=utf-8' }),
+    },
     statusPageRoute({
-      sql, leader: () => leader,
+      sql, leader: () => leader, reportAvailable: () => true,
       kafka: () => (kafka ? kafka.intake.status() : null),
       ingestRate: () => (kafka ? kafka.intake.status().appendedPerSecond : 0),
     }),
@@ -177,6 +182,7 @@ function createLearning(config: Config, log: Logger, store: EventStore, metrics:
       if (p.step) {
         metrics.roundSteps.inc();
         metrics.roundLoss.set(p.step.loss);
+        metrics.roundTokensPerSecond.set(p.step.trainedTokens / Math.max(1e-3, p.step.timings.backwardMs / 1000));
         say?.(`round: train step ${p.step.step}/${p.step.of} loss ${p.step.loss.toFixed(4)} grad norm ${p.step.gradNorm.toFixed(3)} response tokens ${p.step.responseTokens.toFixed(1)} (sampling ${(p.step.timings.samplingMs / 1000).toFixed(1)} s, teacher ${(p.step.timings.teacherMs / 1000).toFixed(1)} s, backward ${(p.step.timings.backwardMs / 1000).toFixed(1)} s)`);
       } else {
         say?.(`round: ${p.stage}${p.done !== undefined ? ` ${p.done}${p.of !== undefined ? `/${p.of}` : ''}` : ''}${p.message ? ` (${p.message})` : ''}`);
@@ -200,9 +206,15 @@ function createLearning(config: Config, log: Logger, store: EventStore, metrics:
         if (o.after) { metrics.validationPassRate.set({ version: o.newVersion }, o.after.passRate); metrics.validationResponseTokens.set({ version: o.newVersion }, o.after.meanResponseTokens); }
         if (o.before) { metrics.validationPassRate.set({ version: o.baseVersion }, o.before.passRate); metrics.validationResponseTokens.set({ version: o.baseVersion }, o.before.meanResponseTokens); }
         for (const [stage, s] of Object.entries(o.seconds)) metrics.roundSeconds.inc({ stage }, s);
+        void engine.memory().then((m) => metrics.modelTensorBytes.set(m.bytes), () => {});
       },
       onRoundFailed: () => { metrics.roundsTotal.inc({ outcome: 'failed' }); metrics.roundStage.set(0); },
-      onModelLoaded: (_version, info) => { metrics.modelBackend.reset(); metrics.modelBackend.set({ backend: info.backend }, 1); },
+      onModelLoaded: (_version, info) => {
+        metrics.modelBackend.reset();
+        metrics.modelBackend.set({ backend: info.backend }, 1);
+        void engine.memory().then((m) => metrics.modelTensorBytes.set(m.bytes), () => {});
+      },
+      onRoundStarted: () => metrics.roundsStarted.inc(),
       onSimulatorBatch: (version, stats) => { metrics.simulatorEpisodes.inc({ version }, stats.episodes); metrics.simulatorPassRate.set({ version }, stats.passRate); },
     },
   });

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { ModelEngine } from '../model/model-engine.ts';
 import { readActiveModel } from '../projections/models/model-projection.ts';
 import { countInteractions, lastRoundEnd } from '../rounds/round-queries.ts';
-import { RoundRunner, recoverInterruptedRounds, type RoundOutcome, type RoundProgress } from '../rounds/round-runner.ts';
+import { RoundRunner, recoverInterruptedRounds, type RoundOutcome } from '../rounds/round-runner.ts';
 import { RoundScheduler } from '../rounds/round-scheduler.ts';
 import type { TriggerDecision, TriggerSettings, RoundTrigger } from '../rounds/round-trigger.ts';
 import type { Simulator } from '../simulator/simulator.ts';
@@ -22,7 +22,7 @@ import type { EventStore } from '../store/event-store.ts';
 export interface LearningLoopEvents {
   /** Human progress lines (npm start prints them). */
   say: (line: string) => void;
-  onRoundProgress?: (p: RoundProgress) => void;
+  onRoundStarted?: () => void;
   onRoundDone?: (o: RoundOutcome) => void;
   onRoundFailed?: (err: Error) => void;
   onSimulatorBatch?: (version: string, stats: EpisodeStats) => void;
@@ -113,6 +113,7 @@ export class LearningLoop {
     if (trigger === 'threshold' && this.lastFailure !== null && Date.now() - this.lastFailure < this.o.retryAfterFailureMs) return;
     const { events } = this.o;
     events.say(`round ${this.roundsHere + 1}: starting (${trigger})`);
+    events.onRoundStarted?.();
     this.roundRunning = this.o.runner.run(trigger).then((outcome) => {
       this.roundsHere++;
       this.lastFailure = null;

@@ -1,4 +1,5 @@
 /** The ModelEngine in this thread (tests, scripts, benchmarks): the daemon uses the worker instead. */
+import * as tf from '@tensorflow/tfjs-core';
 import type { ModelEngine } from './model-engine.ts';
 import { PolicyHost } from './policy-host.ts';
 
@@ -11,6 +12,7 @@ export function localEngine(host: PolicyHost = new PolicyHost()): ModelEngine {
       const r = host.trainRound(version, input, onStep);
       return { sha256: r.sha256, report: r.report };
     },
+    memory: async () => { const m = tf.memory(); return { tensors: m.numTensors, bytes: m.numBytes }; },
     close: async () => host.dispose(),
   };
 }

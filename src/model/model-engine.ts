@@ -18,5 +18,7 @@ export interface ModelEngine {
     input: { situations: string[]; knowledgeTexts: string[]; options: RoundTrainingOptions; outDir: string; checkpointDir: string },
     onStep?: (s: StepReport) => void,
   ): Promise<{ sha256: string; report: RoundTrainingReport }>;
+  /** Tensor memory held by the models (TensorFlow.js's own count). */
+  memory(): Promise<{ tensors: number; bytes: number }>;
   close(): Promise<void>;
 }

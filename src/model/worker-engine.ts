@@ -26,6 +26,7 @@ export function workerEngine(client: ModelClient = new ModelClient()): ModelEngi
         stepListeners.delete(id);
       }
     },
+    async memory() { const m = await client.request({ type: 'memory' }); return { tensors: m.tensors, bytes: m.bytes }; },
     close: () => client.close(),
   };
 }

@@ -60,6 +60,8 @@ export interface StepReport {
   gradNorm: number;
   /** Mean response tokens sampled this step. */
   responseTokens: number;
+  /** Tokens the student trained on this step (prompts and responses, padding excluded). */
+  trainedTokens: number;
   /** Milliseconds spent sampling, scoring with the teacher, and on the student's forward+backward+update. */
   timings: { samplingMs: number; teacherMs: number; backwardMs: number };
 }
@@ -142,6 +144,7 @@ export function trainRound(
       const report: StepReport = {
         step, of: o.steps, loss: r.loss, gradNorm: r.gradNorm,
         responseTokens: responses.reduce((n, x) => n + x.length, 0) / responses.length,
+        trainedTokens: studentBatch.mask.reduce((n, row) => n + row.reduce((a, b) => a + b, 0), 0),
         timings: { samplingMs: t1 - t0, teacherMs: t2 - t1, backwardMs: t3 - t2 },
       };
       steps.push(report);

@@ -1,0 +1,186 @@
+/**
+ * The learning benchmark (`npm run bench:learning`): the OEL loop with the shipped base model and
+ * the DEFAULT configuration (the settings table's defaults), on FrozenLake, through the same
+ * parts the daemon wires (simulator through the ingestion decoder, round runner, model engine),
+ * in this process and against a fresh PostgreSQL database.
+ *
+ * It reports, on the 128 held-out TEST seeds with no knowledge in context (unless named):
+ *   - pass rate and mean response tokens of the base model (round 0) and after each round;
+ *   - the base model WITH round-0 knowledge in context (the in-context baseline);
+ *   - the out-of-distribution pass rate (a world the loop never trains on) per version;
+ *   - two ablations of round 1: raw trajectories instead of extracted knowledge as the teacher's
+ *     context, and knowledge extracted by a different model version than the policy;
+ *   - the time of each round by stage.
+ * The baseline of every ratio is the base model's figure measured in this run.
+ *
+ * Env: BENCH_ROUNDS (3), BENCH_TEST_EPISODES (128), BENCH_ABLATIONS (1), OELD_BASE_MODEL_DIR.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config.ts';
+import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
+import { createProjections } from '../src/projections/all-projections.ts';
+import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
+import { gameByName, OOD_GAME } from '../src/envs/games.ts';
+import { TEST_SEEDS, VALIDATION_SEEDS } from '../src/envs/seed-ranges.ts';
+import { STREAMS } from '../src/events/streams.ts';
+import { evaluateVersion } from '../src/evaluation/evaluate.ts';
+import { localEngine } from '../src/model/local-engine.ts';
+import type { ModelEngine } from '../src/model/model-engine.ts';
+import { EVALUATION_SAMPLING } from '../src/model/sampling.ts';
+import { catchUpProjections } from '../src/operations/catch-up.ts';
+import { readKnowledgeVersion } from '../src/projections/knowledge/knowledge-queries.ts';
+import { RoundRunner, type RoundOutcome, type RoundSettings } from '../src/rounds/round-runner.ts';
+import type { EpisodeStats } from '../src/simulator/play-episodes.ts';
+import { Simulator } from '../src/simulator/simulator.ts';
+import { EventStore } from '../src/store/event-store.ts';
+import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
+import { randomUUID, createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { benchDatabase, emit, envInt, log } from './lib.ts';
+
+const ROUNDS = envInt('BENCH_ROUNDS', 3);
+const TEST_EPISODES = envInt('BENCH_TEST_EPISODES', 128);
+const ABLATIONS = process.env.BENCH_ABLATIONS !== '0';
+// The defaults, unless OELD_* variables say otherwise (the daemon reads the same ones).
+const config = loadConfig(process.env);
+const game = frozenLakeSpec();
+const ood = gameByName(OOD_GAME);
+const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-bench-learning-'));
+
+/** The daemon's round settings from the configuration defaults (see createLearning in src/daemon.ts). */
+const settings: RoundSettings = {
+  trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories,
+  tokenBudget: config.knowledgeTokenBudget, extractionMaxTokens: 64, teacherContext: config.teacherContext,
+  training: { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate },
+  evaluation: { game, seeds: { ...VALIDATION_SEEDS, count: config.evalEpisodes }, maxNewTokens: 24, gate: config.activationGate, tolerance: config.gateTolerance },
+};
+
+const pct = (s: EpisodeStats) => `${(100 * s.passRate).toFixed(1)}%`;
+const fmtStats = (s: EpisodeStats) => `pass ${pct(s)}, ${s.meanResponseTokens.toFixed(2)} response tokens, ${s.meanTurns.toFixed(2)} turns`;
+
+async function testEval(engine: ModelEngine, version: string, o: { knowledge?: { text: string; modelVersion: string; slot: number }; ood?: boolean } = {}) {
+  return (await evaluateVersion(engine, version, {
+    game: o.ood ? ood : game, seeds: { ...TEST_SEEDS, count: TEST_EPISODES }, split: 'test', maxNewTokens: 24,
+    ...(o.knowledge ? { knowledge: o.knowledge } : {}),
+  })).stats;
+}
+
+/** A fresh database with the base model published and active, and one simulator batch source. */
+async function world() {
+  const db = await benchDatabase();
+  await createProjectionSchema(db.sql, LIVE_SCHEMA, createProjections());
+  const store = new EventStore(db.sql);
+  const sha256 = createHash('sha256').update(readFileSync(join(config.baseModelDir, 'model.safetensors'))).digest('hex');
+  await store.append([{ streamId: STREAMS.models, events: [
+    { id: randomUUID(), type: 'ModelVersionPublished', data: { version: 'base', path: config.baseModelDir, sha256 } },
+    { id: randomUUID(), type: 'ModelVersionActivated', data: { version: 'base', reason: 'initial' } },
+  ] }]);
+  await catchUpProjections(db.sql);
+  return { db, store };
+}
+
+async function simulate(store: EventStore, engine: ModelEngine, version: string): Promise<{ stats: EpisodeStats; seconds: number }> {
+  const sim = new Simulator(store, engine, { game, batchSize: config.simulatorBatch, maxNewTokens: 24, maxEventBytes: config.maxEventBytes });
+  const t0 = performance.now();
+  const stats: EpisodeStats[] = [];
+  for (let n = 0; n < config.roundMinInteractions; n += config.simulatorBatch) stats.push(await sim.playBatch(version));
+  const episodes = stats.reduce((s, x) => s + x.episodes, 0);
+  return {
+    stats: { episodes, passRate: stats.reduce((s, x) => s + x.passRate * x.episodes, 0) / episodes, meanResponseTokens: stats.reduce((s, x) => s + x.meanResponseTokens * x.episodes, 0) / episodes, meanTurns: stats.reduce((s, x) => s + x.meanTurns * x.episodes, 0) / episodes },
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+const engine = localEngine();
+await engine.load('base', config.baseModelDir);
+log(`base model ${config.baseModelDir}; ${ROUNDS} rounds; ${TEST_EPISODES} test episodes per evaluation; defaults: ${JSON.stringify({ ...settings, evaluation: { ...settings.evaluation, game: game.id } })}`);
+
+const results: Record<string, unknown> = { settings: { ...settings, evaluation: { ...settings.evaluation!, game: game.id } } };
+const perVersion: { round: number; version: string; test: EpisodeStats; ood: EpisodeStats }[] = [];
+const base = { test: await testEval(engine, 'base'), ood: await testEval(engine, 'base', { ood: true }) };
+perVersion.push({ round: 0, version: 'base', ...base });
+log(`round 0 (base): test ${fmtStats(base.test)}; out-of-distribution ${fmtStats(base.ood)}`);
+
+const main = await world();
+const rounds: (RoundOutcome & { simulateSeconds: number; deploymentPassRate: number })[] = [];
+let withKnowledge: EpisodeStats | null = null;
+try {
+  let active = 'base';
+  for (let k = 1; k <= ROUNDS; k++) {
+    const sim = await simulate(main.store, engine, active);
+    log(`round ${k}: simulator played ${sim.stats.episodes} deployment episodes with ${active} (${fmtStats(sim.stats)}) in ${sim.seconds.toFixed(0)} s`);
+    const runner = new RoundRunner({
+      store: main.store, engine, artifactRoot, settings,
+      onProgress: (p) => { if (p.step && (p.step.step === 1 || p.step.step === p.step.of)) log(`  train step ${p.step.step}/${p.step.of}: loss ${p.step.loss.toFixed(4)}`); },
+    });
+    const outcome = await runner.run('threshold');
+    await catchUpProjections(main.db.sql);
+    rounds.push({ ...outcome, simulateSeconds: sim.seconds, deploymentPassRate: sim.stats.passRate });
+    const seconds = { simulate: sim.seconds, ...outcome.seconds };
+    log(`round ${k}: ${outcome.baseVersion} -> ${outcome.newVersion} ${outcome.activated ? 'activated' : 'NOT activated'}; validation ${outcome.before ? pct(outcome.before) : '-'} -> ${outcome.after ? pct(outcome.after) : '-'}; loss ${outcome.loss.first.toFixed(4)} -> ${outcome.loss.last.toFixed(4)}; ${outcome.knowledgeItems} items; seconds ${JSON.stringify(Object.fromEntries(Object.entries(seconds).map(([a, b]) => [a, +b.toFixed(1)])))}`);
+    if (k === 1) {
+      const kb = await readKnowledgeVersion(main.db.sql);
+      const pool = kb!.pools.find((p) => p.modelVersion === 'base' && p.slot === 0) ?? kb!.pools.find((p) => p.modelVersion === 'base');
+      if (pool) {
+        withKnowledge = await testEval(engine, 'base', { knowledge: { text: pool.text, modelVersion: 'base', slot: pool.slot } });
+        log(`base WITH round-0 knowledge (pool base#${pool.slot}, ${pool.items.length} items) in context: test ${fmtStats(withKnowledge)}`);
+        writeFileSync(join(artifactRoot, 'round0-knowledge.txt'), kb!.text);
+      }
+    }
+    const version = outcome.newVersion;
+    await engine.load(version, join(artifactRoot, 'models', version));
+    const test = await testEval(engine, version);
+    const oodStats = await testEval(engine, version, { ood: true });
+    perVersion.push({ round: k, version, test, ood: oodStats });
+    log(`round ${k} (${version}): test ${fmtStats(test)}; out-of-distribution ${fmtStats(oodStats)}`);
+    if (outcome.activated) active = version;
+  }
+} finally {
+  await main.db.drop();
+}
+
+const ablations: Record<string, EpisodeStats> = {};
+if (ABLATIONS && perVersion.length > 1) {
+  const variants: [string, Partial<RoundSettings>, string | null][] = [
+    ['raw trajectories as the teacher context', { teacherContext: 'raw' }, null],
+    [`knowledge extracted by another version (${perVersion[perVersion.length - 1]!.version})`, {}, perVersion[perVersion.length - 1]!.version],
+  ];
+  for (const [name, change, extractor] of variants) {
+    const w = await world();
+    try {
+      await simulate(w.store, engine, 'base');
+      const runner = new RoundRunner({
+        store: w.store, engine, artifactRoot, settings: { ...settings, ...change, evaluation: null },
+        ...(extractor ? { extractFnFor: async () => (prompts: string[], seed: number) => engine.complete(extractor, prompts, EVALUATION_SAMPLING, settings.extractionMaxTokens, seed) } : {}),
+      });
+      const outcome = await runner.run('manual');
+      await engine.load(outcome.newVersion, join(artifactRoot, 'models', outcome.newVersion));
+      ablations[name] = await testEval(engine, outcome.newVersion);
+      log(`ablation, round 1 with ${name}: test ${fmtStats(ablations[name]!)} (self-extracted knowledge: ${perVersion[1] ? fmtStats(perVersion[1].test) : '-'})`);
+    } finally {
+      await w.db.drop();
+    }
+  }
+}
+await engine.close();
+
+const r1 = perVersion[1]?.test;
+const last = perVersion[perVersion.length - 1]!.test;
+const totalSeconds = rounds.map((r) => r.simulateSeconds + Object.values(r.seconds).reduce((a, b) => a + b, 0));
+log('');
+log(`pass rate by round (test, no knowledge): ${perVersion.map((v) => `${v.round}: ${pct(v.test)}`).join(', ')}`);
+log(`response tokens by round: ${perVersion.map((v) => `${v.round}: ${v.test.meanResponseTokens.toFixed(2)}`).join(', ')}`);
+log(`out-of-distribution pass rate by round: ${perVersion.map((v) => `${v.round}: ${pct(v.ood)}`).join(', ')}`);
+if (r1) log(`goal round 1 >= base + 20 points: ${(100 * (r1.passRate - base.test.passRate)).toFixed(1)} points (${r1.passRate - base.test.passRate >= 0.2 ? 'met' : 'NOT met'}); ratio to base ${(r1.passRate / Math.max(base.test.passRate, 1e-9)).toFixed(2)}`);
+if (withKnowledge) log(`goal round ${ROUNDS} >= base with round-0 knowledge in context (${pct(withKnowledge)}): ${pct(last)} (${last.passRate >= withKnowledge.passRate ? 'met' : 'NOT met'})`);
+log(`goal response tokens do not grow: ${base.test.meanResponseTokens.toFixed(2)} -> ${last.meanResponseTokens.toFixed(2)} (${last.meanResponseTokens <= base.test.meanResponseTokens + 1e-9 ? 'met' : 'NOT met'})`);
+log(`goal out-of-distribution within 3 points of base (${pct(base.ood)}): ${perVersion.map((v) => pct(v.ood)).join(', ')} (${perVersion.every((v) => Math.abs(v.ood.passRate - base.ood.passRate) <= 0.03) ? 'met' : 'NOT met'})`);
+log(`goal one round <= 300 s: ${totalSeconds.map((s) => `${s.toFixed(0)} s`).join(', ')} (${totalSeconds.every((s) => s <= 300) ? 'met' : 'NOT met'})`);
+results.rounds = rounds.map((r, i) => ({ round: i + 1, version: r.newVersion, activated: r.activated, loss: r.loss, knowledgeItems: r.knowledgeItems, seconds: { simulate: r.simulateSeconds, ...r.seconds }, totalSeconds: totalSeconds[i] }));
+results.perVersion = perVersion;
+results.baseWithRound0Knowledge = withKnowledge;
+results.ablations = ablations;
+results.ratios = { round1PassToBase: r1 ? r1.passRate / Math.max(base.test.passRate, 1e-9) : null, lastTokensToBase: last.meanResponseTokens / base.test.meanResponseTokens };
+emit({ bench: 'learning', ...results });

@@ -1,0 +1,53 @@
+/** Reads what the HTML report shows from the event log and the projections (src/report/render-report.ts draws it). */
+import type { Queryable } from '../db/sql.ts';
+import type { EventDataMap } from '../events/schemas.ts';
+import { readActiveModel } from '../projections/models/model-projection.ts';
+import type { ReportData } from './render-report.ts';
+
+const MAX_KNOWLEDGE_POINTS = 400;
+
+export async function readReportData(q: Queryable, title = 'oeld learning report'): Promise<ReportData> {
+  const active = await readActiveModel(q);
+  const versions = await q.query<{ version: string; base_version: string | null; round_id: string | null; published_at: Date }>(
+    'SELECT version, base_version, round_id, published_at FROM model_versions ORDER BY global_position');
+  const evaluations = await q.query<{ data: EventDataMap['EvaluationRecorded']; recorded_at: Date }>(
+    `SELECT data, recorded_at FROM public.events WHERE type = 'EvaluationRecorded' ORDER BY global_position`);
+  const roundEvents = await q.query<{ type: string; data: Record<string, unknown>; recorded_at: Date }>(
+    `SELECT type, data, recorded_at FROM public.events WHERE type IN ('RoundStarted', 'RoundCompleted', 'RoundFailed') ORDER BY global_position`);
+  const knowledge = await q.query<{ version: string; item_count: number; tokens: number; recorded_at: Date }>(
+    'SELECT version, item_count, tokens, recorded_at FROM knowledge_versions ORDER BY version');
+
+  const rounds = new Map<string, ReportData['rounds'][number]>();
+  for (const e of roundEvents.rows) {
+    const id = e.data.roundId as string;
+    if (e.type === 'RoundStarted') {
+      const d = e.data as EventDataMap['RoundStarted'];
+      rounds.set(id, { roundId: id, status: 'running', baseModelVersion: d.baseModelVersion, newModelVersion: null, startedAt: e.recorded_at, finishedAt: null, curve: [], seconds: {}, error: null });
+      continue;
+    }
+    const r = rounds.get(id);
+    if (!r) continue;
+    r.finishedAt = e.recorded_at;
+    if (e.type === 'RoundCompleted') {
+      const d = e.data as EventDataMap['RoundCompleted'];
+      Object.assign(r, { status: 'completed', newModelVersion: d.newModelVersion ?? null, curve: d.curve ?? [], seconds: d.seconds ?? {} });
+    } else {
+      const d = e.data as EventDataMap['RoundFailed'];
+      Object.assign(r, { status: 'failed', error: `${d.stage}: ${d.error}` });
+    }
+  }
+  // A round adds one knowledge version per extraction: thin the series to keep the page light.
+  const every = Math.max(1, Math.ceil(knowledge.rows.length / MAX_KNOWLEDGE_POINTS));
+  const kRows = knowledge.rows.filter((_, i) => i % every === 0 || i === knowledge.rows.length - 1);
+  return {
+    generatedAt: new Date(),
+    title,
+    versions: versions.rows.map((v) => ({ version: v.version, baseVersion: v.base_version, roundId: v.round_id, publishedAt: v.published_at, active: v.version === active?.version })),
+    evaluations: evaluations.rows.map(({ data: d, recorded_at }) => ({
+      modelVersion: d.modelVersion, game: d.game, split: d.split, knowledge: d.knowledge ? `${d.knowledge.modelVersion}#${d.knowledge.slot}` : null,
+      episodes: d.episodes, passRate: d.passRate, meanResponseTokens: d.meanResponseTokens, meanTurns: d.meanTurns, recordedAt: recorded_at,
+    })),
+    rounds: [...rounds.values()],
+    knowledge: kRows.map((k) => ({ version: Number(k.version), items: Number(k.item_count), tokens: Number(k.tokens), recordedAt: k.recorded_at })),
+  };
+}
