@@ -261,7 +261,7 @@ describe('learning report page', () => {
     assertSound(page);
     const pass = chart(page, 'chart-pass-rate');
     assert.equal(circles(pass), 1);
-    assert.match(pass, /<circle class="pt" data-point="0" cx="262" cy="18"/, 'the single version sits mid-axis at 100%');
+    assert.match(pass, /<circle class="pt" data-point="0" cx="253" cy="18"/, 'the single version sits mid-axis at 100%');
     assert.match(pass, />100\.0%<\/text>/);
     for (const id of ['chart-response-tokens', 'chart-loss', 'chart-grad-norm', 'chart-knowledge-items', 'chart-knowledge-tokens']) {
       assert.equal(circles(chart(page, id)), 1, id);

@@ -1,8 +1,7 @@
 /**
- * The learning report: one self-contained HTML page (inline CSS, hand-written inline SVG charts, no scripts, fonts or
- * external assets) showing how model versions, training rounds and knowledge evolved. Operators open it from disk or
- * attach it to a ticket, so it must render offline, anywhere, exactly as generated. renderReport is pure; every string
- * from the event log goes through the escaping `html` tag, so markup in a version name or an error shows as text.
+ * The learning report: one self-contained HTML page (inline CSS and hand-written inline SVG; no scripts, fonts or
+ * external assets), because operators open it from disk or attach it to a ticket and it must render offline, as
+ * generated. renderReport is pure; every string from the event log is escaped by the `html` tag of the status page.
  */
 import { html, SafeHtml } from '../http/status-page.ts';
 
@@ -61,8 +60,8 @@ function tickFormat(step: number): (v: number) => string {
 // Scales and charts. Every coordinate written into the SVG goes through `px`, which never emits NaN or Infinity.
 
 const W = 640, H = 280;
-const PLOT = { left: 62, right: 462, top: 18, bottom: 230 };
-const LEGEND_X = 476;
+const PLOT = { left: 62, right: 444, top: 18, bottom: 230 };
+const LEGEND_X = 456;
 const LEGEND_ROW = 18;
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 /** Above this many points in a chart, points get no circle markers (the polyline and the table carry them). */
@@ -114,7 +113,7 @@ function linear([d0, d1]: [number, number], r0: number, r1: number): (v: number)
 /** Evenly spaced category positions; a single category sits in the middle. */
 function categoryPositions(n: number): (i: number) => number {
   const pad = 24;
-  return (i) => (false ? 0 : PLOT.left + pad + (i * (PLOT.right - PLOT.left - 2 * pad)) / (n - 1));
+  return (i) => (n <= 1 ? (PLOT.left + PLOT.right) / 2 : PLOT.left + pad + (i * (PLOT.right - PLOT.left - 2 * pad)) / (n - 1));
 }
 
 interface Point { x: number; y: number; tip: string; label?: string }
@@ -157,7 +156,7 @@ function legend(lines: Line[]): SafeHtml {
   const rest = lines.length - shown.length;
   return html`<g class="legend">${shown.map((l, i) => {
     const y = PLOT.top + 6 + i * LEGEND_ROW;
-    return html`<g class="legend-item"><line x1="${LEGEND_X}" x2="${LEGEND_X + 18}" y1="${px(y)}" y2="${px(y)}" stroke="${l.colour}" stroke-width="2.5"${l.dash ? html` stroke-dasharray="${l.dash}"` : ''}/><text x="${LEGEND_X + 24}" y="${px(y + 4)}">${clip(l.name, 24)}<title>${l.name}</title></text></g>`;
+    return html`<g class="legend-item"><line x1="${LEGEND_X}" x2="${LEGEND_X + 18}" y1="${px(y)}" y2="${px(y)}" stroke="${l.colour}" stroke-width="2.5"${l.dash ? html` stroke-dasharray="${l.dash}"` : ''}/><text x="${LEGEND_X + 22}" y="${px(y + 4)}">${clip(l.name, 28)}<title>${l.name}</title></text></g>`;
   })}${rest > 0 ? html`<text x="${LEGEND_X}" y="${px(PLOT.top + 10 + shown.length * LEGEND_ROW)}">+${rest} more (see table)</text>` : ''}</g>`;
 }
 
@@ -458,6 +457,7 @@ svg.chart text{font:11px system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;fi
 svg.chart text.axis-title{font-size:12px;fill:#1d2330}
 svg.chart text.pt-label{font-size:10px;font-weight:600}
 svg.chart text.sep-label{font-size:10px;fill:#7a8494}
+svg.chart .legend text{font-size:10px;fill:#1d2330}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#eef0f4;padding:1px 4px;border-radius:3px}
 table{border-collapse:collapse;margin-top:8px}
 th,td{text-align:left;padding:4px 10px;border-bottom:1px solid #eef0f4;font-variant-numeric:tabular-nums;overflow-wrap:anywhere;vertical-align:top}
