@@ -190,6 +190,11 @@ function createLearning(config: Config, log: Logger, store: EventStore, metrics:
       log.debug({ round: p }, 'round progress');
     },
   });
+  // Series that exist (at 0) from the start when learning is on: increase() and the alerts then see
+  // the first round, the first failure and the first round's seconds (a labelled counter born at 1
+  // shows no increase), and a daemon with learning off has no oeld_rounds_total series at all.
+  for (const outcome of ['completed', 'failed']) metrics.roundsTotal.inc({ outcome }, 0);
+  for (const stage of ROUND_SECONDS_STAGES) metrics.roundSeconds.inc({ stage }, 0);
   const loop = new LearningLoop({
     store, engine, runner, artifactRoot,
     simulator: simulatorOn ? new Simulator(store, engine, { game, batchSize: config.simulatorBatch, maxNewTokens: 24, maxEventBytes: config.maxEventBytes }) : null,
@@ -222,6 +227,8 @@ function createLearning(config: Config, log: Logger, store: EventStore, metrics:
 }
 
 const ROUND_STAGES = ['collect', 'extract', 'train', 'evaluate', 'record'] as const;
+/** The stages of oeld_round_seconds_total: the round's stages, and the training step's parts (train is their sum plus checkpointing). */
+const ROUND_SECONDS_STAGES = ['collect', 'extract', 'train', 'sampling', 'teacher', 'backward', 'evaluate', 'record'] as const;
 
 /** Kafka intake (every daemon is a group member) and the publication relay (run by the leader). */
 function startKafka(config: Config, log: Logger, store: EventStore, sql: Sql, metrics: ReturnType<typeof createMetrics>) {
