@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { createMetrics } from '../src/http/metrics.ts';
-import { uuidFromKey } from '../src/events/ids.ts';
+import { LIVE_SCHEMA } from '../src/projections/schema.ts';
+import { PUBLISHED_TYPES } from '../src/publication/outbox-relay.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
 import { spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';
@@ -12,11 +18,15 @@ import { badMessages, goodMessage } from './helpers/interaction-messages.ts';
 import { produce, testKafka } from './helpers/kafka-client.ts';
 import { startMockKafka, type MockKafka } from './helpers/mock-kafka.ts';
 import { promtool, startPrometheus, type Prometheus } from './helpers/prometheus.ts';
+import { makeTinyModel } from './helpers/tiny-model.ts';
 
 /**
  * The Grafana dashboard and the Prometheus alert rules (grafana/) against a live daemon: a real
  * Prometheus scrapes an `oeld start` child process fed through librdkafka's mock cluster, and
- * every panel query and every alert expression is evaluated by that Prometheus.
+ * every panel query and every alert expression is evaluated by that Prometheus. The daemon also
+ * runs the learning loop on a tiny model (the simulator plays it, one round trains and activates
+ * a new version), so the Learning panels have their figures; while that round trains, /healthz
+ * and /metrics keep answering.
  */
 
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -26,6 +36,10 @@ const JOB = 'oeld'; // the job name of grafana/prometheus.yml, which the alert r
 const MAX = 4096;
 const GOOD = 60;
 const REPEATS = 10;
+const ROUND_STEPS = 6;
+const BASE = 'base'; // OELD_BASE_MODEL_VERSION's default
+/** What the stand-in extraction endpoint answers: two experience items (the untrained tiny model writes none). */
+const EXTRACTION_ANSWER = '- EXPERIENCE ITEM: G is the goal.\n- EXPERIENCE ITEM: H is a hole.';
 
 /** What Grafana substitutes before sending a query, with the values of a 1 s scrape interval. */
 const GRAFANA_VARIABLES: Record<string, string> = {
@@ -119,6 +133,67 @@ function checkNames(expr: string, declared: Map<string, Set<string>>, legend?: s
   return problems;
 }
 
+/** An OpenAI-compatible extraction endpoint serving the model version `base`, on a free localhost port. */
+async function startExtractionEndpoint(): Promise<{ url: string; completions: () => number; close: () => Promise<void> }> {
+  let completions = 0;
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const json = (status: number, body: unknown) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)); };
+      if (req.method === 'GET' && req.url === '/v1/models') return json(200, { object: 'list', data: [{ id: BASE, object: 'model' }] });
+      if (req.method === 'POST' && req.url === '/v1/chat/completions') {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { model?: string; messages?: unknown[] };
+        if (body.model !== BASE || !Array.isArray(body.messages)) return json(400, { error: { message: `unexpected request: ${JSON.stringify(body).slice(0, 200)}` } });
+        completions++;
+        return json(200, { model: BASE, choices: [{ index: 0, message: { role: 'assistant', content: EXTRACTION_ANSWER }, finish_reason: 'stop' }], usage: { completion_tokens: 12 } });
+      }
+      return json(404, { error: { message: `no route ${req.method} ${req.url}` } });
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    completions: () => completions,
+    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+  };
+}
+
+interface Responsiveness { healthz: number; metrics: number; failures: string[]; slowestMs: number }
+
+/**
+ * From the line that starts round 1 until the line that ends it, fetches /healthz and /metrics
+ * over and over (each with a 10 s timeout) and counts what answered.
+ */
+async function probeDuringRound(daemon: DaemonProcess, url: string, timeoutMs: number): Promise<Responsiveness> {
+  await daemon.waitForLog(/round 1: starting/, timeoutMs);
+  let over = false;
+  const end = daemon.waitForLog(/round 1 done|round failed/, timeoutMs).finally(() => { over = true; });
+  end.catch(() => {});
+  const r: Responsiveness = { healthz: 0, metrics: 0, failures: [], slowestMs: 0 };
+  while (!over) {
+    for (const path of ['/healthz', '/metrics'] as const) {
+      const t0 = performance.now();
+      try {
+        const res = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(10_000) });
+        const body = await res.text();
+        if (res.status !== 200) r.failures.push(`${path}: HTTP ${res.status}`);
+        else if (path === '/healthz') r.healthz++;
+        else if (/^oeld_round_stage \d/m.test(body)) r.metrics++;
+        else r.failures.push(`${path}: no oeld_round_stage in the body`);
+      } catch (err) {
+        r.failures.push(`${path}: ${(err as Error).message}`);
+      }
+      r.slowestMs = Math.max(r.slowestMs, performance.now() - t0);
+    }
+    await sleep(100);
+  }
+  await end;
+  return r;
+}
+
 async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, describe?: () => string): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -135,6 +210,11 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
   let daemon: DaemonProcess;
   let prometheus: Prometheus;
   let daemonUrl: string;
+  let extractionEndpoint: Awaited<ReturnType<typeof startExtractionEndpoint>>;
+  let modelDir: string;
+  let dataDir: string;
+  let responsiveness: Promise<Responsiveness>;
+  let roundLine: string;
   const bad = badMessages('mon', MAX);
 
   before(async () => {
@@ -143,11 +223,21 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
     await kafka.createTopic('oel.interactions.dlq', 1);
     await kafka.createTopic('oel.model-versions', 1);
     db = await serverDatabase();
+    modelDir = await makeTinyModel();
+    dataDir = await mkdtemp(join(tmpdir(), 'oeld-monitoring-'));
+    extractionEndpoint = await startExtractionEndpoint();
     daemon = spawnDaemon({
       DATABASE_URL: db.url!, KAFKA_BROKERS: kafka.bootstrap, KAFKA_SESSION_TIMEOUT_MS: '6000',
-      OELD_MAX_EVENT_BYTES: String(MAX), OELD_PROJECTION_POLL_MS: '100', OELD_LOG_LEVEL: 'info',
+      OELD_MAX_EVENT_BYTES: String(MAX), OELD_PROJECTION_POLL_MS: '100', OELD_LOG_LEVEL: 'info', OELD_DATA_DIR: dataDir,
+      // The learning loop on a tiny model: the simulator (on although Kafka is configured) plays
+      // the base model, 8 interactions start a round, the round trains and activates a new version.
+      OELD_LEARNING: 'true', OELD_SIMULATOR: 'on', OELD_BASE_MODEL_DIR: modelDir, OELD_EXTRACTION_URL: extractionEndpoint.url,
+      OELD_SIMULATOR_BATCH: '8', OELD_ROUND_MIN_INTERACTIONS: '8', OELD_ROUND_TRAJECTORIES: '8', OELD_POOL_SLOTS: '2', OELD_POOL_TRAJECTORIES: '2',
+      OELD_ROUND_STEPS: String(ROUND_STEPS), OELD_ROUND_BATCH_SIZE: '4', OELD_EVAL_EPISODES: '4', OELD_MAX_ROUNDS: '1', OELD_ACTIVATION_GATE: 'false',
     });
     daemonUrl = await daemon.url();
+    responsiveness = probeDuringRound(daemon, daemonUrl, 240_000);
+    responsiveness.catch(() => {}); // awaited (and reported) by its own test
     // Scraping starts before the traffic, so every counter has samples before and after it.
     prometheus = await startPrometheus({ job: JOB, targets: [new URL(daemonUrl).host], ruleFiles: [ALERTS], intervalSeconds: 1 });
     await daemon.waitForLog(/Kafka intake started/, 30_000);
@@ -155,25 +245,41 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
     const client = testKafka(kafka.brokers);
     const good = Array.from({ length: GOOD }, (_, i) => ({ value: goodMessage(i) as string | Buffer | null }));
     await produce(client, 'oel.interactions', [...good, ...bad.map((b) => ({ value: b.value })), ...good.slice(0, REPEATS)]);
-    // Model and knowledge versions, appended straight into the store (as the trainer will): the
-    // leader's projections fold them and its outbox relay publishes them to oel.model-versions.
+    // A knowledge version appended straight into the store (the model versions come from the
+    // learning loop: the base model, then the round's): the leader's projections fold them and its
+    // outbox relay publishes them to oel.model-versions.
     const store = new EventStore(db.sql);
-    await store.append([{ streamId: 'models', events: [
-      { id: uuidFromKey('monitoring:pub-v1'), type: 'ModelVersionPublished', data: { version: 'v1', path: '/models/v1', sha256: 'a'.repeat(64) } },
-      { id: uuidFromKey('monitoring:act-v1'), type: 'ModelVersionActivated', data: { version: 'v1', reason: 'promoted' } },
-    ] }]);
     await store.append([{ streamId: 'knowledge', events: [extraction(1, { budget: 200, items: 3 })] }]);
+
+    // The round: threshold-triggered once the simulator has played 8 episodes of the base model.
+    roundLine = await daemon.waitForLog(/round 1 done|round failed/, 240_000);
+    assert.match(roundLine, /round 1 done/, `the round completes; daemon log:\n${daemon.stderr().slice(-4000)}`);
   });
 
   after(async () => {
     await prometheus?.stop();
     await daemon?.kill('SIGTERM');
+    await extractionEndpoint?.close();
     await db?.drop();
     await kafka?.stop();
+    if (modelDir) await rm(dirname(modelDir), { recursive: true, force: true });
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('answers /healthz and /metrics while a round trains (the round runs off the event loop)', async (t) => {
+    const r = await responsiveness;
+    t.diagnostic(`during the round: ${r.healthz} /healthz and ${r.metrics} /metrics answered, ${r.failures.length} failed, slowest ${r.slowestMs.toFixed(0)} ms`);
+    assert.deepEqual(r.failures, [], 'every scrape during the round completes');
+    // On the event loop (a local engine instead of the worker) the round lets through about 2 of each.
+    assert.ok(r.healthz >= 5 && r.metrics >= 5, `scrapes during the round: ${r.healthz} /healthz, ${r.metrics} /metrics (slowest ${r.slowestMs.toFixed(0)} ms)`);
+    assert.ok(extractionEndpoint.completions() > 0, 'the round extracted through OELD_EXTRACTION_URL');
   });
 
   it('promtool accepts the alert rules and the generated Prometheus config', async () => {
     assert.match(await promtool('check', 'rules', ALERTS), /SUCCESS: \d+ rules found/);
+    // The learning alerts' unit tests: when OeldRoundFailed and OeldNoRoundCompleted fire, and that
+    // a daemon with learning off or a fresh deployment fires neither.
+    assert.match(await promtool('test', 'rules', `${ROOT}grafana/alerts.test.yml`), /SUCCESS/);
     assert.match(await promtool('check', 'config', prometheus.configPath), /is valid prometheus config file syntax/);
     assert.match(await promtool('check', 'config', `${ROOT}grafana/prometheus.yml`), /is valid prometheus config file syntax/);
   });
@@ -199,7 +305,19 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
 
   it('every panel query of the dashboard returns series from the daemon', async () => {
     const { queries } = await loadDashboard();
-    assert.ok(queries.length >= 25, `${queries.length} panel queries`);
+    assert.ok(queries.length >= 50, `${queries.length} panel queries`);
+    // Every learning metric has a panel, in the Learning row.
+    const { dashboard: board } = await loadDashboard();
+    const rowOf = new Map<string, string>();
+    let row = '';
+    for (const p of board.panels) { if (p.type === 'row') row = p.title; else rowOf.set(p.title, row); }
+    for (const metric of ['oeld_rounds_started_total', 'oeld_rounds_total', 'oeld_round_stage', 'oeld_round_training_steps_total', 'oeld_round_loss',
+      'oeld_round_training_tokens_per_second', 'oeld_round_seconds_total', 'oeld_validation_pass_rate', 'oeld_validation_response_tokens',
+      'oeld_simulator_episodes_total', 'oeld_simulator_pass_rate', 'oeld_model_backend_info', 'oeld_model_tensor_bytes']) {
+      const panels = queries.filter((q) => new RegExp(`\\b${metric}\\b`).test(q.expr)).map((q) => q.panel);
+      assert.ok(panels.length > 0, `a panel shows ${metric}`);
+      assert.ok(panels.every((t) => rowOf.get(t)?.startsWith('Learning')), `${metric} is in the Learning row: ${panels.join(', ')}`);
+    }
     let empty: string[] = [];
     await waitFor('every panel query to return series', async () => {
       empty = [];
@@ -229,22 +347,63 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
       return r.data!.result.map((s) => ({ labels: s.metric, value: Number(s.value[1]) }));
     };
     const scalar = async (expr: string) => (await value(expr))[0]?.value;
+    const { rows: [pub] } = await db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE type = ANY($1)', [PUBLISHED_TYPES]);
+    const { rows: [kv] } = await db.sql.query<{ version: number; item_count: number }>(
+      `SELECT version, item_count FROM ${LIVE_SCHEMA}.knowledge_versions ORDER BY version DESC LIMIT 1`);
+    assert.ok(pub!.n >= 7, `${pub!.n} published events: base published and activated, the test's knowledge, the round's knowledge, its version published and activated`);
+    assert.ok(kv!.version >= 2, `knowledge version ${kv!.version}: the test's extraction and the round's`);
     await waitFor('the traffic to show in Prometheus', async () => (
       await scalar(`sum(oeld_ingest_messages_consumed_total{job="${JOB}"})`) === GOOD + bad.length + REPEATS
-      && await scalar(`max(oeld_outbox_published_total{job="${JOB}"})`) === 3
-      && await scalar(`max(oeld_knowledge_version{job="${JOB}"})`) === 1 ? true : undefined), 20_000);
+      && await scalar(`max(oeld_outbox_published_total{job="${JOB}"})`) === pub!.n
+      && await scalar(`max(oeld_knowledge_version{job="${JOB}"})`) === kv!.version
+      // a scrape after the round: its outcome and both versions' evaluation
+      && await scalar(`sum(oeld_rounds_total{job="${JOB}",outcome="completed"})`) === 1
+      && (await value(`oeld_validation_pass_rate{job="${JOB}"}`)).length === 2 ? true : undefined), 20_000);
     assert.equal(await scalar(`sum(oeld_ingest_messages_appended_total{job="${JOB}"})`), GOOD);
     assert.equal(await scalar(`sum(oeld_ingest_messages_deduplicated_total{job="${JOB}",by="event_id"})`), REPEATS);
     const reasons = Object.fromEntries((await value(`sum by (reason) (oeld_ingest_messages_dead_lettered_total{job="${JOB}"})`)).map((s) => [s.labels.reason, s.value]));
     const expected: Record<string, number> = {};
     for (const b of bad) expected[b.kind] = (expected[b.kind] ?? 0) + 1;
     assert.deepEqual(reasons, expected);
-    assert.deepEqual((await value(`oeld_model_active_info{job="${JOB}"}`)).map((s) => s.labels.version), ['v1']);
-    assert.equal(await scalar(`max(oeld_knowledge_items{job="${JOB}"})`), 3);
+    const newVersion = roundLine.match(/: (\S+) -> (\S+) \(activated\)/);
+    assert.ok(newVersion && newVersion[1] === BASE, `round line names base -> new version, activated: ${roundLine}`);
+    assert.deepEqual((await value(`oeld_model_active_info{job="${JOB}"}`)).map((s) => s.labels.version), [newVersion[2]]);
+    assert.equal(await scalar(`max(oeld_knowledge_items{job="${JOB}"})`), kv!.item_count);
     assert.equal(await scalar(`sum(oeld_leader{job="${JOB}"})`), 1);
-    const { rows: [head] } = await db.sql.query<{ n: number; head: number }>('SELECT count(*)::int AS n, max(global_position)::int AS head FROM events');
-    assert.equal(head!.n, GOOD + 3, 'the interactions, two model events and one knowledge event');
-    await waitFor('the head position to show', async () => (await scalar(`max(oeld_event_store_head_position{job="${JOB}"})`) === head!.head ? true : undefined), 10_000);
+    const { rows: [kafkaInteractions] } = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM events WHERE type = 'InteractionRecorded' AND data->>'modelVersion' = 'v0'`);
+    assert.equal(kafkaInteractions!.n, GOOD, 'the Kafka interactions, each once');
+    await waitFor('the head position to show', async () => {
+      const { rows: [head] } = await db.sql.query<{ head: number }>('SELECT max(global_position)::int AS head FROM events');
+      return await scalar(`max(oeld_event_store_head_position{job="${JOB}"})`) === head!.head ? true : undefined;
+    }, 10_000);
+
+    // The learning figures: one round started and completed, none failed, its steps, loss and
+    // speed; both versions evaluated; the simulator's batches; the model worker.
+    const sel = `job="${JOB}"`;
+    assert.equal(await scalar(`sum(oeld_rounds_started_total{${sel}})`), 1);
+    assert.deepEqual(Object.fromEntries((await value(`sum by (outcome) (oeld_rounds_total{${sel}})`)).map((s) => [s.labels.outcome, s.value])), { completed: 1, failed: 0 });
+    assert.equal(await scalar(`sum(oeld_round_training_steps_total{${sel}})`), ROUND_STEPS);
+    assert.equal(await scalar(`max(oeld_round_stage{${sel}})`), 0, 'no round running');
+    const loss = (await scalar(`max(oeld_round_loss{${sel}})`))!;
+    assert.ok(Number.isFinite(loss), `loss ${loss}`); // a sampled KL estimate: may dip below 0
+    assert.ok((await scalar(`max(oeld_round_training_tokens_per_second{${sel}})`))! > 0, 'training tokens / s');
+    const stageSeconds = Object.fromEntries((await value(`sum by (stage) (oeld_round_seconds_total{${sel}})`)).map((s) => [s.labels.stage, s.value]));
+    assert.deepEqual(Object.keys(stageSeconds).sort(), ['backward', 'collect', 'evaluate', 'extract', 'record', 'sampling', 'teacher', 'train']);
+    assert.ok(stageSeconds.train! > 0 && stageSeconds.backward! > 0 && stageSeconds.evaluate! > 0, JSON.stringify(stageSeconds));
+    assert.ok(stageSeconds.train! >= stageSeconds.sampling! + stageSeconds.teacher! + stageSeconds.backward! - 0.01, `train contains its parts: ${JSON.stringify(stageSeconds)}`);
+    for (const metric of ['oeld_validation_pass_rate', 'oeld_validation_response_tokens']) {
+      const byVersion = await value(`max by (version) (${metric}{${sel}})`);
+      assert.deepEqual(byVersion.map((s) => s.labels.version).sort(), [BASE, newVersion[2]].sort(), `${metric} for the old and the new version`);
+      for (const s of byVersion) assert.ok(s.value >= 0 && (metric.endsWith('pass_rate') ? s.value <= 1 : s.value > 0), `${metric}{version="${s.labels.version}"} = ${s.value}`);
+    }
+    const episodes = Object.fromEntries((await value(`sum by (version) (oeld_simulator_episodes_total{${sel}})`)).map((s) => [s.labels.version, s.value]));
+    assert.ok(episodes[BASE]! >= 8, `simulator episodes ${JSON.stringify(episodes)}`);
+    const simulatorPassRate = await value(`max by (version) (oeld_simulator_pass_rate{${sel}})`);
+    assert.ok(simulatorPassRate.some((s) => s.labels.version === BASE) && simulatorPassRate.every((s) => s.value >= 0 && s.value <= 1), JSON.stringify(simulatorPassRate));
+    const backends = await value(`oeld_model_backend_info{${sel}}`);
+    assert.equal(backends.length, 1);
+    assert.ok(backends[0]!.labels.backend, 'a backend name');
+    assert.ok((await scalar(`max(oeld_model_tensor_bytes{${sel}})`))! > 0, 'tensor memory');
   });
 
   it('every alert expression evaluates, and Prometheus evaluates every rule without error', async () => {
@@ -258,7 +417,7 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
       // moment while the daemon starts, e.g. oeld_leader is 0 before it wins the election).
       return all.length === count && all.every((x) => !x.lastEvaluation.startsWith('0001') && x.state === 'inactive') ? all : undefined;
     }, 15_000, () => 'rules not yet evaluated or not inactive');
-    assert.ok(rules.length >= 7, `${rules.length} alert rules`);
+    assert.ok(rules.length >= 10, `${rules.length} alert rules`);
     for (const rule of rules) {
       const r = await prometheus.query(rule.query);
       assert.equal(r.status, 'success', `alert ${rule.name}: ${rule.query}\n${r.error ?? ''}`);
@@ -267,7 +426,7 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
       assert.equal(rule.state, 'inactive', `alert ${rule.name} is ${rule.state}`);
     }
     const names = rules.map((r) => r.name);
-    for (const n of ['OeldIngestionStalled', 'OeldConsumerLagGrowing', 'OeldProjectionLagging', 'OeldDeadLettersSpiking', 'OeldEventLoopBlocked', 'OeldNoLeader', 'OeldOffsetsSkipped']) {
+    for (const n of ['OeldIngestionStalled', 'OeldConsumerLagGrowing', 'OeldProjectionLagging', 'OeldDeadLettersSpiking', 'OeldEventLoopBlocked', 'OeldNoLeader', 'OeldOffsetsSkipped', 'OeldRoundFailed', 'OeldNoRoundCompleted']) {
       assert.ok(names.includes(n), `alert ${n} exists`);
     }
   });
