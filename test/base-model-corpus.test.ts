@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pretokenize, SPECIAL_TOKENS, trainBpe } from '../src/basemodel/bpe-trainer.ts';
-import { drawExample, drawExampleOfKind, FAMILIAR_WORLDS, isHeldOutPair, NOTHING_NEW } from '../src/basemodel/corpus.ts';
+import { drawExample, drawExampleOfKind, FAMILIAR_WORLDS, goalDirection, isHeldOutPair, NOTHING_NEW, playResponse } from '../src/basemodel/corpus.ts';
 import { BUDGET_ITEM, EDGE_ITEM, goalItem, holeItem, itemsTaught, newItems } from '../src/basemodel/experience-items.ts';
 import { writeTokenizerFolder } from '../src/basemodel/tokenizer-folder.ts';
 import { parseAction } from '../src/envs/environment.ts';
@@ -51,7 +51,7 @@ describe('pretraining corpus', () => {
     const random = seededRandom(11);
     for (let i = 0; i < 3000; i++) {
       const e = drawExample(random);
-      const m = /^Goal ([A-Z]), avoid ([A-Z])\./.exec(e.response);
+      const m = /^Goal ([A-Z]) is [a-z-]+, avoid ([A-Z])/.exec(e.response);
       if (m) assert.ok(!isHeldOutPair({ goal: m[1]!, hole: m[2]! }), e.response);
       const texts = `${e.prompt}\n${e.response}`;
       const holes = [...texts.matchAll(/([A-Z]) is a hole/g)].map((x) => x[1]);
@@ -66,13 +66,22 @@ describe('pretraining corpus', () => {
       const play = drawExampleOfKind(random, 'informed');
       assert.ok(parseAction(play.response) !== null);
       const familiar = drawExampleOfKind(random, 'familiar');
-      assert.ok(FAMILIAR_WORLDS.some((w) => familiar.response.startsWith(`Goal ${w.goal}, avoid ${w.hole}.`)));
+      assert.ok(FAMILIAR_WORLDS.some((w) => new RegExp(`^Goal ${w.goal} is [a-z-]+, avoid ${w.hole}[ .]`).test(familiar.response)), familiar.response);
       const ex = drawExampleOfKind(random, 'extract');
       const items = parseExperienceItems(ex.response);
       assert.ok(items.length <= 2);
       if (items.length === 0) assert.equal(ex.response, NOTHING_NEW);
       for (const item of items) assert.ok(!ex.prompt.includes(`. ${item}\n`), `"${item}" repeats the knowledge so far`);
     }
+  });
+
+  it('states where the nearest goal lies and which neighbours are holes before the move', () => {
+    const layout = { size: 3, start: [0, 0] as const, goals: [[2, 2] as const, [0, 2] as const], holes: [[1, 0] as const, [0, 1] as const] };
+    // Both goals are 2 away as the crow flies from (1,1); only (2,2) is reachable without a hole in 2 moves.
+    assert.equal(playResponse({ hole: 'Q', goal: 'K' }, layout, [1, 1], 'down'), 'Goal K is down-right, avoid Q (up, left). [down]');
+    assert.equal(goalDirection(layout, [2, 2]), 'here');
+    assert.equal(goalDirection({ ...layout, goals: [[0, 2]] }, [2, 1]), 'up-right');
+    assert.equal(playResponse({ hole: 'Q', goal: 'K' }, { ...layout, holes: [] }, [2, 0], 'right'), 'Goal K is right, avoid Q. [right]');
   });
 
   it('teaches the letter an episode ended on first, then the other by elimination, then general rules', () => {
@@ -95,10 +104,10 @@ describe('the base model tokenizer (BPE trained here, loaded by @huggingface/tok
       assert.equal(tok.decode(tok.encode(e.prompt)), e.prompt);
       assert.equal(tok.decode(tok.encode(e.response)), e.response);
     }
-    const ids = tok.encode('Goal K, avoid Q. [down]');
+    const ids = tok.encode('Goal K is down, avoid Q. [down]');
     const pieces = ids.map((id) => tok.decode([id]));
     assert.ok(pieces.includes('K') && pieces.includes('Q') && pieces.includes('[down]'), pieces.join('|'));
-    assert.deepEqual(pretokenize('| P | H |'), ['| ', 'P', ' | ', 'H', ' |']);
+    assert.deepEqual(pretokenize('| P | H |   |\nK is a hole'), ['| P ', '| H ', '|   ', '|', '\n', 'K', ' is a hole'], 'a board cell is one piece; a letter standing alone is another');
     const chat = tok.applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: true });
     assert.equal(chat, '<|user|>\nhi<|end|>\n<|assistant|>\n');
     assert.deepEqual(tok.eosTokenIds, [tok.tokenToId('<|end|>')]);

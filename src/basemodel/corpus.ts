@@ -17,7 +17,8 @@
  * base model cannot know FrozenLake's rules: that is what the loop has to learn.
  */
 import { DELTAS, renderPrompt, type Action, ACTIONS } from '../envs/environment.ts';
-import { LakeWorld, randomLakeLayout, type LakeSymbols } from '../envs/lake-world.ts';
+import { goalDistances, LakeWorld, randomLakeLayout, type LakeLayout, type LakeSymbols } from '../envs/lake-world.ts';
+import type { Cell } from '../envs/frozenlake.ts';
 import { extractionPrompt, renderTrajectory } from '../extraction/extraction-prompt.ts';
 import { teacherPrompt } from '../extraction/teacher-prompt.ts';
 import { BUDGET_ITEM, EDGE_ITEM, goalItem, holeItem, itemsTaught, newItems, renderItems, type EpisodeEnd } from './experience-items.ts';
@@ -49,8 +50,39 @@ export function isHeldOutPair(s: LakeSymbols): boolean {
 /** The extraction answer when the episode teaches nothing the knowledge lacks. */
 export const NOTHING_NEW = 'Nothing new: the experience above already covers this attempt.';
 
-/** The policy's answer: the rule it follows, then the action (the last bracketed action counts). */
-export const playResponse = (s: LakeSymbols, action: Action): string => `Goal ${s.goal}, avoid ${s.hole}. [${action}]`;
+/**
+ * The policy's answer: the rule it follows and what it sees from P (where the nearest goal lies,
+ * which neighbours are holes), then the action; the last bracketed action counts. The stated
+ * facts are intermediate steps a small model can learn one at a time: the move follows from them.
+ */
+export function playResponse(s: LakeSymbols, layout: LakeLayout, player: Cell, action: Action): string {
+  return `Goal ${s.goal} is ${goalDirection(layout, player)}, avoid ${s.hole}${holeNote(layout, player)}. [${action}]`;
+}
+
+/** Where the nearest goal (by hole-free path, then by distance) lies from `player`: up, down-right, ... */
+export function goalDirection(layout: LakeLayout, player: Cell): string {
+  let best: Cell | null = null;
+  let bestKey = Infinity;
+  for (const g of layout.goals) {
+    const d = pathLength(layout, player, g);
+    const key = (Number.isFinite(d) ? d : 100) * 100 + Math.abs(g[0] - player[0]) + Math.abs(g[1] - player[1]);
+    if (key < bestKey) { bestKey = key; best = g; }
+  }
+  const [gr, gc] = best ?? player;
+  const v = gr > player[0] ? 'down' : gr < player[0] ? 'up' : '';
+  const h = gc > player[1] ? 'right' : gc < player[1] ? 'left' : '';
+  return v && h ? `${v}-${h}` : v || h || 'here';
+}
+
+function pathLength(layout: LakeLayout, from: Cell, to: Cell): number {
+  return goalDistances({ ...layout, goals: [to] })[from[0] * layout.size + from[1]]!;
+}
+
+/** " (H right, H down)": the holes next to P, or nothing. */
+function holeNote(layout: LakeLayout, player: Cell): string {
+  const near = ACTIONS.filter((a) => layout.holes.some((h) => h[0] === player[0] + DELTAS[a][0] && h[1] === player[1] + DELTAS[a][1]));
+  return near.length ? ` (${near.join(', ')})` : '';
+}
 
 export interface CorpusMix { familiar: number; guess: number; informed: number; extract: number }
 export const DEFAULT_MIX: CorpusMix = { familiar: 0.15, guess: 0.25, informed: 0.4, extract: 0.2 };
@@ -119,7 +151,7 @@ function playExample(random: () => number, kind: 'familiar' | 'guess' | 'informe
     if (best === null) continue;
     let prompt = renderPrompt(world, history);
     if (kind === 'informed') prompt = teacherPrompt(renderItems(knowledgeFor(random, symbols)), prompt);
-    return { kind, prompt, response: playResponse(symbols, best) };
+    return { kind, prompt, response: playResponse(symbols, world.layout, world.player, best) };
   }
 }
 
@@ -150,7 +182,7 @@ function playedEpisode(random: () => number, symbols: LakeSymbols) {
     const prompt = renderPrompt(world, history);
     const planned = bestMoveOn(believedWorld, world.player) ?? pick(random, ACTIONS);
     const action = random() < 0.25 ? pick(random, ACTIONS) : planned;
-    const response = playResponse(believed, action);
+    const response = playResponse(believed, believedWorld, world.player, action);
     const step = world.step(response);
     turns.push({ prompt, response });
     history.push(action);
