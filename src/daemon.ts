@@ -68,7 +68,8 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     ({ projection, error }) => { if (error) metrics.projectionErrors.inc({ projection: projection.name }); });
   // Every projection reports 0 errors from the start, so rates and alerts have a series to work on.
   for (const p of runner.projections) metrics.projectionErrors.inc({ projection: p.name }, 0);
-  store.onAppended((r) => {
+  store.onAppended((r, seconds) => {
+    metrics.appendSeconds.observe(seconds);
     if (r.duplicates.length) metrics.eventsDeduplicated.inc(r.duplicates.length);
     for (const e of r.appended) metrics.eventsAppended.inc({ type: e.type });
     if (r.appended.length) runner.notify();

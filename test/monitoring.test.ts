@@ -377,6 +377,22 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
       return await scalar(`max(oeld_event_store_head_position{job="${JOB}"})`) === head!.head ? true : undefined;
     }, 10_000);
 
+    // Every append this daemon committed is timed: the histogram counts them and its quantile is a
+    // real duration (the panel's p50/p99 take the same quantile over the buckets' rate).
+    assert.ok((await scalar(`sum(oeld_event_store_append_duration_seconds_count{job="${JOB}"})`))! > 0, 'appends timed');
+    const p99 = (await scalar(`histogram_quantile(0.99, sum by (le) (oeld_event_store_append_duration_seconds_bucket{job="${JOB}"}))`))!;
+    assert.ok(Number.isFinite(p99) && p99 > 0, `append p99 ${p99}`);
+    // The pool tokens per slot are those of the newest extracting version: the round's knowledge,
+    // extracted by the base model into its OELD_POOL_SLOTS (2) slots.
+    const { rows: slots } = await db.sql.query<{ slot: number; tokens: number }>(
+      `SELECT pool_slot AS slot, sum(tokens)::int AS tokens FROM ${LIVE_SCHEMA}.knowledge_items
+        WHERE valid_to IS NULL AND pool_model_version = $1 GROUP BY pool_slot`, [BASE]);
+    assert.ok(slots.length > 0 && slots.every((s) => s.tokens > 0), `the round's pools: ${JSON.stringify(slots)}`);
+    await waitFor('the pool tokens to show', async () => {
+      const shown = Object.fromEntries((await value(`max by (slot) (oeld_knowledge_pool_tokens{job="${JOB}"})`)).map((s) => [s.labels.slot, s.value]));
+      return JSON.stringify(shown) === JSON.stringify(Object.fromEntries(slots.map((s) => [String(s.slot), s.tokens]))) ? true : undefined;
+    }, 10_000, () => `expected ${JSON.stringify(slots)}`);
+
     // The learning figures: one round started and completed, none failed, its steps, loss and
     // speed; both versions evaluated; the simulator's batches; the model worker.
     const sel = `job="${JOB}"`;

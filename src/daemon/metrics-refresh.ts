@@ -29,6 +29,13 @@ export function createMetricsRefresher(q: Queryable, metrics: Metrics, outboxBac
     metrics.knowledgeVersion.set(Number(k?.version ?? 0));
     metrics.knowledgeItems.set(Number(k?.item_count ?? 0));
     metrics.knowledgeTokens.set(Number(k?.tokens ?? 0));
+    const { rows: pools } = await q.query<{ slot: number; tokens: string }>(
+      `SELECT pool_slot AS slot, sum(tokens) AS tokens FROM ${LIVE_SCHEMA}.knowledge_items
+        WHERE valid_to IS NULL AND pool_model_version = (
+          SELECT pool_model_version FROM ${LIVE_SCHEMA}.knowledge_items WHERE valid_to IS NULL ORDER BY seq DESC LIMIT 1)
+        GROUP BY pool_slot`);
+    metrics.knowledgePoolTokens.reset();
+    for (const p of pools) metrics.knowledgePoolTokens.set({ slot: String(p.slot) }, Number(p.tokens));
     const { rows: [a] } = await q.query<{ version: string }>(
       `SELECT version FROM ${LIVE_SCHEMA}.model_activations ORDER BY global_position DESC LIMIT 1`);
     metrics.modelActiveInfo.reset();

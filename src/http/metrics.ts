@@ -12,6 +12,8 @@ export function createMetrics() {
     registry,
     eventsAppended: new client.Counter({ name: 'oeld_events_appended_total', help: 'Events appended to the event store, by type.', labelNames: ['type'] as const, registers: [registry] }),
     eventsDeduplicated: new client.Counter({ name: 'oeld_events_deduplicated_total', help: 'Appends skipped because the event id was already stored with the same content.', registers: [registry] }),
+    appendSeconds: new client.Histogram({ name: 'oeld_event_store_append_duration_seconds', help: 'Time of one append transaction (validation excluded), from its first statement to its commit.', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
+    knowledgePoolTokens: new client.Gauge({ name: 'oeld_knowledge_pool_tokens', help: 'Tokens in each pool slot of the newest extracting model version (the latest round\'s knowledge).', labelNames: ['slot'] as const, registers: [registry] }),
     headPosition: new client.Gauge({ name: 'oeld_event_store_head_position', help: 'Highest global position in the event store.', registers: [registry] }),
     projectionPosition: new client.Gauge({ name: 'oeld_projection_checkpoint_position', help: 'Global position of each projection checkpoint.', labelNames: ['projection'] as const, registers: [registry] }),
     projectionLagEvents: new client.Gauge({ name: 'oeld_projection_lag_events', help: 'Head position minus checkpoint position, per projection.', labelNames: ['projection'] as const, registers: [registry] }),

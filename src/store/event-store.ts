@@ -12,7 +12,8 @@ export interface AppendOptions {
   alsoInTransaction?: (tx: Queryable, result: AppendResult) => Promise<void>;
 }
 
-export interface AppendListener { (result: AppendResult): void }
+/** Hears every committed append, with how long it took (seconds, from the first statement to the commit). */
+export interface AppendListener { (result: AppendResult, seconds: number): void }
 
 /** The event store: append (effectively once) and read in gap-safe global order. */
 export class EventStore {
@@ -24,6 +25,7 @@ export class EventStore {
   async append(requests: AppendRequest[], options: AppendOptions = {}): Promise<AppendResult> {
     // Two writers racing with the same new event id: the loser hits the unique index; on retry
     // it sees the winner's row and treats its copy as a duplicate.
+    const t0 = performance.now();
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await this.sql.transaction(async (tx) => {
@@ -32,7 +34,8 @@ export class EventStore {
           if (options.alsoInTransaction) await options.alsoInTransaction(tx, r);
           return r;
         });
-        for (const l of this.listeners) l(result);
+        const seconds = (performance.now() - t0) / 1000;
+        for (const l of this.listeners) l(result, seconds);
         return result;
       } catch (err) {
         if (attempt < 3 && isUniqueViolation(err, 'events_event_id_key')) continue;
@@ -47,12 +50,14 @@ export class EventStore {
    */
   async transact<T>(fn: (tx: Queryable, append: (requests: AppendRequest[], options?: { trusted?: boolean }) => Promise<AppendResult>) => Promise<T>): Promise<T> {
     const results: AppendResult[] = [];
+    const t0 = performance.now();
     const value = await this.sql.transaction((tx) => fn(tx, async (requests, options = {}) => {
       const r = await appendEvents(tx, requests, options);
       results.push(r);
       return r;
     }));
-    for (const r of results) for (const l of this.listeners) l(r);
+    const seconds = (performance.now() - t0) / 1000;
+    for (const r of results) for (const l of this.listeners) l(r, seconds);
     return value;
   }
 
