@@ -112,6 +112,7 @@ export class RoundRunner {
     const checkpointDir = join(this.d.artifactRoot, 'rounds', roundId);
     const seconds: Record<string, number> = {};
     let stage: RoundStage = 'collect';
+    let recorded = false;
     const timed = async <T>(s: RoundStage, fn: () => Promise<T>): Promise<T> => {
       stage = s;
       const t0 = performance.now();
@@ -184,7 +185,9 @@ export class RoundRunner {
           seconds,
         })] }]);
       }));
-      if (!activate) await engine.unload(newVersion);
+      recorded = true;
+      // The round is recorded: tidying up may fail without failing it (the version stays published).
+      if (!activate) await engine.unload(newVersion).catch(() => {});
       rmSync(checkpointDir, { recursive: true, force: true });
       return {
         roundId, baseVersion: active.version, newVersion, activated: activate, before, after, loss: trained.report.loss, seconds,
@@ -192,6 +195,7 @@ export class RoundRunner {
       };
     } catch (err) {
       const error = err as Error;
+      if (recorded) throw error;
       rmSync(outDir, { recursive: true, force: true });
       rmSync(checkpointDir, { recursive: true, force: true });
       await engine.unload(newVersion).catch(() => {});
