@@ -39,6 +39,8 @@ import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
 import { randomUUID, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { benchDatabase, emit, envInt, log } from './lib.ts';
+import { readReportData } from '../src/report/report-data.ts';
+import { renderReport } from '../src/report/render-report.ts';
 
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
 const TEST_EPISODES = envInt('BENCH_TEST_EPISODES', 128);
@@ -137,6 +139,18 @@ try {
     log(`round ${k} (${version}): test ${fmtStats(test)}; out-of-distribution ${fmtStats(oodStats)}`);
     if (outcome.activated) active = version;
   }
+  await catchUpProjections(main.db.sql);
+  const reportFile = process.env.BENCH_REPORT ?? join(artifactRoot, 'learning-report.html');
+  // The test evaluations above were not recorded as events; record them so the report shows them.
+  await main.store.append(perVersion.map((v) => ({
+    streamId: `evaluation-${v.version}`, expectedVersion: 'any' as const,
+    events: [{ stat: v.test, g: game.id }, { stat: v.ood, g: ood.id }].map(({ stat, g }) => ({ id: randomUUID(), type: 'EvaluationRecorded' as const, data: {
+      evaluationId: randomUUID(), modelVersion: v.version, game: g, split: 'test' as const, seeds: { start: TEST_SEEDS.start, count: TEST_EPISODES },
+      episodes: stat.episodes, passRate: stat.passRate, meanResponseTokens: stat.meanResponseTokens, meanTurns: stat.meanTurns,
+    } })),
+  })));
+  writeFileSync(reportFile, renderReport(await readReportData(main.db.sql, 'oeld bench:learning report')));
+  log(`report: ${reportFile}`);
 } finally {
   await main.db.drop();
 }
