@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ModelEngine } from '../model/model-engine.ts';
 import { readActiveModel } from '../projections/models/model-projection.ts';
-import { countInteractions, lastRoundEnd } from '../rounds/round-queries.ts';
+import { countInteractionsSince, lastRoundEnd } from '../rounds/round-queries.ts';
 import { RoundRunner, recoverInterruptedRounds, type RoundOutcome } from '../rounds/round-runner.ts';
 import { RoundScheduler } from '../rounds/round-scheduler.ts';
 import type { TriggerDecision, TriggerSettings, RoundTrigger } from '../rounds/round-trigger.ts';
@@ -94,14 +94,25 @@ export class LearningLoop {
     return this.scheduler.requestManual();
   }
 
+  /**
+   * Interactions the next round of the active version can learn from: those recorded after the
+   * last round that ended while it was active (a round the gate refused, or one that failed, has
+   * used the ones before; running it again on them would repeat it exactly).
+   */
+  private async freshInteractions(active: { version: string; activatedAt: Date }, lastEnd: Date | null): Promise<number> {
+    const since = lastEnd !== null && lastEnd > active.activatedAt ? lastEnd : null;
+    return countInteractionsSince(this.o.store.sql, active.version, since);
+  }
+
   private async triggerState() {
     const active = await readActiveModel(this.o.store.sql);
+    const lastEnd = await lastRoundEnd(this.o.store.sql);
     return {
       now: new Date(),
       roundRunning: this.roundRunning !== null,
       activeVersion: active?.version ?? null,
-      interactionsFromActive: active ? await countInteractions(this.o.store.sql, active.version) : 0,
-      lastRoundEndedAt: await lastRoundEnd(this.o.store.sql),
+      interactionsFromActive: active ? await this.freshInteractions(active, lastEnd) : 0,
+      lastRoundEndedAt: lastEnd,
       activeSince: active?.activatedAt ?? null,
       roundsCompletedHere: this.roundsHere,
     };
@@ -133,7 +144,7 @@ export class LearningLoop {
 
   private async simulatorHasWork(): Promise<boolean> {
     const active = await readActiveModel(this.o.store.sql);
-    return active !== null && await countInteractions(this.o.store.sql, active.version) < this.o.simulatorTarget;
+    return active !== null && await this.freshInteractions(active, await lastRoundEnd(this.o.store.sql)) < this.o.simulatorTarget;
   }
 
   private async simulate(): Promise<void> {

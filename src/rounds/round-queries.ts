@@ -20,6 +20,15 @@ export async function countInteractions(q: Queryable, modelVersion: string): Pro
   return Number(rows[0]!.n);
 }
 
+/** Interactions recorded from `modelVersion` after `since` (all of them when since is null). */
+export async function countInteractionsSince(q: Queryable, modelVersion: string, since: Date | null): Promise<number> {
+  if (since === null) return countInteractions(q, modelVersion);
+  const { rows } = await q.query<{ n: string }>(
+    `SELECT count(*) AS n FROM public.events
+      WHERE type = 'InteractionRecorded' AND data->>'modelVersion' = $1 AND recorded_at > $2`, [modelVersion, since]);
+  return Number(rows[0]!.n);
+}
+
 /** Rounds that started and never completed or failed: a process died in the middle of them. */
 export async function readUnfinishedRounds(q: Queryable): Promise<{ roundId: string; streamId: string; startedAt: Date }[]> {
   const { rows } = await q.query<{ round_id: string; stream_id: string; recorded_at: Date }>(
