@@ -20,6 +20,7 @@ import { readActiveModel } from '../src/projections/models/model-projection.ts';
 import { Projector } from '../src/projections/projector.ts';
 import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
 import { RoundFailedError, RoundRunner } from '../src/rounds/round-runner.ts';
+import { countInteractionsSince, lastRoundEnd } from '../src/rounds/round-queries.ts';
 import { Simulator } from '../src/simulator/simulator.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
@@ -127,6 +128,16 @@ describe('learning round (tiny model, PostgreSQL server)', () => {
     assert.ok(!existsSync(join(artifactRoot, 'rounds', outcome.roundId)), 'checkpoints are removed once the version is recorded');
     assert.ok(outcome.before !== null && outcome.after !== null);
     assert.equal(outcome.after!.episodes, 4);
+  });
+
+  it('counts only the interactions recorded after the last round as fresh experience for the next one', async () => {
+    const active = (await readActiveModel(db.sql))!;
+    await engine.load(active.version, active.path);
+    const before = await countInteractionsSince(db.sql, active.version, await lastRoundEnd(db.sql));
+    await new Simulator(store, engine, { game: frozenLakeSpec(), batchSize: 3, maxNewTokens: 6, maxEventBytes: 1 << 20 }).playBatch(active.version);
+    assert.equal(await countInteractionsSince(db.sql, active.version, await lastRoundEnd(db.sql)), before + 3);
+    assert.equal(await countInteractionsSince(db.sql, active.version, new Date(Date.now() + 60_000)), 0);
+    assert.equal(await countInteractionsSince(db.sql, active.version, null), before + 3);
   });
 
   it('a round that fails records RoundFailed with its stage, and publishes and extracts nothing', async () => {

@@ -4,7 +4,7 @@
  * ordinary one-line texts: the loop treats items it extracts as text and never parses them back.
  */
 import { itemKey } from '../extraction/parse-items.ts';
-import { ITEM_MARKER } from '../projections/knowledge/knowledge-base.ts';
+import { renderItemTexts } from '../projections/knowledge/knowledge-base.ts';
 
 export const holeItem = (s: string): string => `${s} is a hole: stepping on ${s} ends the game.`;
 export const goalItem = (s: string): string => `${s} is the goal: reaching ${s} wins the game.`;
@@ -12,7 +12,7 @@ export const EDGE_ITEM = 'Moving off the edge of the board is an invalid move.';
 export const BUDGET_ITEM = 'Only 5 moves are allowed, so take the shortest path.';
 
 /** Items as the teacher's knowledge text: one marked line each (what renderPool writes). */
-export const renderItems = (items: readonly string[]): string => items.map((t) => `${ITEM_MARKER}${t}`).join('\n');
+export const renderItems = renderItemTexts;
 
 /** What an episode's end showed: the letter of the cell it ended on, or how it ended otherwise. */
 export type EpisodeEnd =

@@ -11,7 +11,7 @@
 import { extractionPrompt, renderTrajectory, type TrajectorySource } from './extraction-prompt.ts';
 import { accumulateSlot, emptySlot, eventItemIdFor, slotTexts, toKnowledgeExtractedEvent, type KnowledgeExtractedData, type SlotState } from './accumulate-pool.ts';
 import { parseExperienceItems } from './parse-items.ts';
-import { renderItems } from '../basemodel/experience-items.ts';
+import { renderItemTexts } from '../projections/knowledge/knowledge-base.ts';
 import { seededRandom } from '../model/rng.ts';
 import type { Completion } from '../model/model-engine.ts';
 
@@ -75,7 +75,7 @@ export async function extractPool(trajectories: readonly Trajectory[], extract: 
   }
   return {
     events,
-    texts: states.map((s) => renderItems(slotTexts(s))),
+    texts: states.map((s) => renderItemTexts(slotTexts(s))),
     itemCounts: states.map((s) => s.items.length),
     emptyAnswers,
   };

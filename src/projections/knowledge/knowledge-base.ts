@@ -26,7 +26,10 @@ export const poolKey = (modelVersion: string, slot: number): string => `${modelV
 export const poolTokens = (pool: Pool): number => pool.items.reduce((n, i) => n + i.tokens, 0);
 
 /** The text a teacher sees: one marked line per item, oldest first. */
-export const renderPool = (pool: Pool): string => pool.items.map((i) => `${ITEM_MARKER}${i.text}`).join('\n');
+export const renderPool = (pool: Pool): string => renderItemTexts(pool.items.map((i) => i.text));
+
+/** Item texts as a knowledge text: one marked line each, oldest first (what the teacher reads). */
+export const renderItemTexts = (texts: readonly string[]): string => texts.map((t) => `${ITEM_MARKER}${t}`).join('\n');
 
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
