@@ -182,7 +182,7 @@ await engine.close();
 
 const r1 = perVersion[1]?.test;
 const last = perVersion[perVersion.length - 1]!.test;
-const totalSeconds = rounds.map((r) => r.simulateSeconds + Object.values(r.seconds).reduce((a, b) => a + b, 0));
+const totalSeconds = rounds.map((r) => r.simulateSeconds + r.totalSeconds);
 log('');
 log(`pass rate by round (test, no knowledge): ${perVersion.map((v) => `${v.round}: ${pct(v.test)}`).join(', ')}`);
 log(`response tokens by round: ${perVersion.map((v) => `${v.round}: ${v.test.meanResponseTokens.toFixed(2)}`).join(', ')}`);

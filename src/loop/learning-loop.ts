@@ -133,7 +133,7 @@ export class LearningLoop {
       const evalText = b && a
         ? `pass rate ${pct(b.passRate)} -> ${pct(a.passRate)}, response tokens ${b.meanResponseTokens.toFixed(2)} -> ${a.meanResponseTokens.toFixed(2)}, turns ${b.meanTurns.toFixed(2)} -> ${a.meanTurns.toFixed(2)} (validation, ${a.episodes} episodes, no knowledge in context)`
         : 'not evaluated';
-      events.say(`round ${this.roundsHere} done in ${Object.values(outcome.seconds).reduce((x, y) => x + y, 0).toFixed(0)} s: ${outcome.baseVersion} -> ${outcome.newVersion} ${outcome.activated ? '(activated)' : '(NOT activated: below the gate)'}; ${evalText}; loss ${outcome.loss.first.toFixed(4)} -> ${outcome.loss.last.toFixed(4)}; ${outcome.knowledgeItems} knowledge items`);
+      events.say(`round ${this.roundsHere} done in ${outcome.totalSeconds.toFixed(0)} s: ${outcome.baseVersion} -> ${outcome.newVersion} ${outcome.activated ? '(activated)' : '(NOT activated: below the gate)'}; ${evalText}; loss ${outcome.loss.first.toFixed(4)} -> ${outcome.loss.last.toFixed(4)}; ${outcome.knowledgeItems} knowledge items`);
       events.onRoundDone?.(outcome);
     }, (err: Error) => {
       this.lastFailure = Date.now();

@@ -64,7 +64,10 @@ export interface RoundOutcome {
   before: EpisodeStats | null;
   after: EpisodeStats | null;
   loss: { first: number; last: number; mean: number };
+  /** By stage: collect, extract, train (and its parts sampling, teacher, backward), evaluate, record. */
   seconds: Record<string, number>;
+  /** Wall time of the whole round. */
+  totalSeconds: number;
   knowledgeItems: number;
 }
 
@@ -111,6 +114,7 @@ export class RoundRunner {
     const outDir = join(this.d.artifactRoot, 'models', newVersion);
     const checkpointDir = join(this.d.artifactRoot, 'rounds', roundId);
     const seconds: Record<string, number> = {};
+    const roundStart = performance.now();
     let stage: RoundStage = 'collect';
     let recorded = false;
     const timed = async <T>(s: RoundStage, fn: () => Promise<T>): Promise<T> => {
@@ -191,7 +195,7 @@ export class RoundRunner {
       rmSync(checkpointDir, { recursive: true, force: true });
       return {
         roundId, baseVersion: active.version, newVersion, activated: activate, before, after, loss: trained.report.loss, seconds,
-        knowledgeItems: pool.itemCounts.reduce((a, b) => a + b, 0),
+        totalSeconds: (performance.now() - roundStart) / 1000, knowledgeItems: pool.itemCounts.reduce((a, b) => a + b, 0),
       };
     } catch (err) {
       const error = err as Error;
