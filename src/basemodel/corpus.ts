@@ -17,7 +17,7 @@
  * base model cannot know FrozenLake's rules: that is what the loop has to learn.
  */
 import { DELTAS, renderPrompt, type Action, ACTIONS } from '../envs/environment.ts';
-import { goalDistances, LakeWorld, randomLakeLayout, type LakeLayout, type LakeSymbols } from '../envs/lake-world.ts';
+import { bestMove, goalDistances, LakeWorld, randomLakeLayout, type LakeLayout, type LakeSymbols } from '../envs/lake-world.ts';
 import type { Cell } from '../envs/frozenlake.ts';
 import { extractionPrompt, renderTrajectory } from '../extraction/extraction-prompt.ts';
 import { teacherPrompt } from '../extraction/teacher-prompt.ts';
@@ -180,7 +180,7 @@ function playedEpisode(random: () => number, symbols: LakeSymbols) {
   const turns: { prompt: string; response: string }[] = [];
   for (;;) {
     const prompt = renderPrompt(world, history);
-    const planned = bestMoveOn(believedWorld, world.player) ?? pick(random, ACTIONS);
+    const planned = bestMove(believedWorld, world.player) ?? pick(random, ACTIONS);
     const action = random() < 0.25 ? pick(random, ACTIONS) : planned;
     const response = playResponse(believed, believedWorld, world.player, action);
     const step = world.step(response);
@@ -196,11 +196,6 @@ function playedEpisode(random: () => number, symbols: LakeSymbols) {
       return { turns, outcome: { success: step.success, reward: step.reward, feedback: step.feedback }, end };
     }
   }
-}
-
-function bestMoveOn(layout: LakeWorld['layout'], from: readonly [number, number]): Action | null {
-  const probe = new LakeWorld('probe', { ...layout, start: [from[0], from[1]] }, { hole: 'A', goal: 'B' });
-  return probe.bestMove();
 }
 
 function extractExample(random: () => number, symbols: LakeSymbols): Example {

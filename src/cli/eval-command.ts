@@ -2,7 +2,6 @@ import { gameByName } from '../envs/games.ts';
 import { TEST_SEEDS, VALIDATION_SEEDS } from '../envs/seed-ranges.ts';
 import { randomUUID } from 'node:crypto';
 import { evaluateVersion } from '../evaluation/evaluate.ts';
-import { initBackend } from '../model/backend.ts';
 import { localEngine } from '../model/local-engine.ts';
 import { catchUpProjections } from '../operations/catch-up.ts';
 import { readKnowledgeVersion } from '../projections/knowledge/knowledge-queries.ts';
@@ -36,7 +35,7 @@ export const evalCommand: Command = {
     const slot = v.slot === undefined ? 0 : Number(v.slot);
     if (!Number.isInteger(slot) || slot < 0) throw new UsageError(`--slot must be a non-negative integer, got ${JSON.stringify(v.slot)}`);
     const game = gameByName(typeof v.game === 'string' ? v.game : 'frozenlake');
-    const result = await withDatabase(ctx.env, async (sql, config) => {
+    const result = await withDatabase(ctx.env, async (sql) => {
       await catchUpProjections(sql);
       const model = await readModelVersion(sql, v.model as string);
       if (!model) throw new UsageError(`--model ${JSON.stringify(v.model)}: no such model version (oeld status lists them)`);
@@ -47,7 +46,6 @@ export const evalCommand: Command = {
         if (!pool) throw new UsageError(`--knowledge ${JSON.stringify(v.knowledge)} --slot ${slot}: the knowledge base has no such pool (its pools: ${kb?.pools.map((p) => `${p.modelVersion}#${p.slot}`).join(', ') || 'none'})`);
         knowledge = { text: pool.text, modelVersion: pool.modelVersion, slot };
       }
-      if (config.tfBackend) await initBackend({ force: config.tfBackend });
       const engine = localEngine();
       try {
         await engine.load(model.version, model.path);
