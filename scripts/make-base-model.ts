@@ -12,24 +12,16 @@
 import { appendFileSync, copyFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SPECIAL_TOKENS, trainBpe } from '../src/basemodel/bpe-trainer.ts';
-import { smallLlamaConfig, writeTokenizerFolder } from '../src/basemodel/tokenizer-folder.ts';
-import { drawExample, FAMILIAR_WORLDS } from '../src/basemodel/corpus.ts';
-import { goalItem, holeItem, renderItems } from '../src/basemodel/experience-items.ts';
+import { BASE_MODEL_SIZE, trainCorpusTokenizer } from '../src/basemodel/base-model-recipe.ts';
+import { evaluateBaseModel, heldOutExamples } from '../src/basemodel/base-model-evaluation.ts';
+import { smallLlamaConfig } from '../src/basemodel/tokenizer-folder.ts';
 import { pretrain } from '../src/basemodel/pretrain.ts';
-import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
-import { lakeVariantSpec } from '../src/envs/lake-world.ts';
-import { seedsOf, TEST_SEEDS } from '../src/envs/seed-ranges.ts';
 import { initBackend } from '../src/model/backend.ts';
 import { loadModel, saveModel } from '../src/model/checkpoint.ts';
-import { chatComplete } from '../src/model/chat-policy.ts';
 import { initialWeights } from '../src/model/init-weights.ts';
 import { resolveConfig } from '../src/model/model-config.ts';
-import { seededRandom } from '../src/model/rng.ts';
-import { EVALUATION_SAMPLING } from '../src/model/sampling.ts';
 import { loadTokenizer } from '../src/model/tokenizer.ts';
 import { Transformer } from '../src/model/transformer.ts';
-import { episodeStats, playEpisodes, type PolicyFn } from '../src/simulator/play-episodes.ts';
 
 const { values } = parseArgs({
   options: {
@@ -70,17 +62,13 @@ const from = values.from ? resolve(values.from) : undefined;
 const tokDir = from ?? `${out}.tokenizer-tmp`;
 if (!from) {
   rmSync(tokDir, { recursive: true, force: true });
-  const sampleRandom = seededRandom(seed ^ 0xb9e);
-  const sample = Array.from({ length: 20_000 }, () => drawExample(sampleRandom));
-  const bpe = trainBpe(sample.flatMap((e) => [e.prompt, e.response]), 2048, [SPECIAL_TOKENS.pad, SPECIAL_TOKENS.eos, SPECIAL_TOKENS.user, SPECIAL_TOKENS.assistant]);
-  writeTokenizerFolder(tokDir, bpe);
-  log({ stage: 'tokenizer', merges: bpe.merges.length });
+  log({ stage: 'tokenizer', ...trainCorpusTokenizer(tokDir, seed) });
 }
 const tokenizer = await loadTokenizer(tokDir);
 log({ stage: 'tokenizer', vocab: tokenizer.vocabSize, from: from ?? null });
 
 // 2. Model: a small Llama-family transformer, tied embeddings, vocabulary rounded up to 64.
-let rawConfig = smallLlamaConfig(tokenizer.vocabSize, { hidden: 128, intermediate: 384, layers: 4, heads: 4 });
+let rawConfig = smallLlamaConfig(tokenizer.vocabSize, BASE_MODEL_SIZE);
 let model: Transformer;
 if (from) {
   const loaded = loadModel(from, { trainable: true });
@@ -100,17 +88,9 @@ const result = pretrain(model, tokenizer, {
 });
 log({ stage: 'pretrained', ...result });
 
-// 4. Evaluation on FrozenLake's held-out test seeds (no knowledge; the right knowledge in
-// context) and on a familiar world (the out-of-distribution check of the loop).
-const policy: PolicyFn = async (prompts, s) => chatComplete(model, tokenizer, prompts, { ...EVALUATION_SAMPLING, maxNewTokens: 24, seed: s });
-const seeds = seedsOf(TEST_SEEDS);
-const knowledge = renderItems([holeItem('H'), goalItem('G')]);
-const evals = {
-  frozenlake: episodeStats(await playEpisodes(frozenLakeSpec(), seeds, policy)),
-  frozenlakeWithKnowledge: episodeStats(await playEpisodes(frozenLakeSpec(), seeds, policy, { knowledgeText: knowledge })),
-  familiarWorld: episodeStats(await playEpisodes(lakeVariantSpec('lake-XO', FAMILIAR_WORLDS[0]!), seeds, policy)),
-};
-log({ stage: 'evaluation', seeds: 'test', ...evals });
+// 4. Evaluation: held-out answers, FrozenLake's test seeds (no knowledge; the right knowledge in
+// context) and a familiar world (the out-of-distribution check of the loop).
+log({ stage: 'evaluation', seeds: 'test', ...(await evaluateBaseModel(model, tokenizer, { heldOut: heldOutExamples(seed, 32) })) });
 
 // 5. The Hugging Face folder.
 const staging = `${out}.new`;

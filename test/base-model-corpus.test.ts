@@ -9,7 +9,8 @@ import { BUDGET_ITEM, EDGE_ITEM, goalItem, holeItem, itemsTaught, newItems } fro
 import { writeTokenizerFolder } from '../src/basemodel/tokenizer-folder.ts';
 import { parseAction } from '../src/envs/environment.ts';
 import { FrozenLake } from '../src/envs/frozenlake.ts';
-import { bestMove, FROZENLAKE_SYMBOLS, frozenLakeAsLake, goalDistances, LakeWorld, randomLakeLayout } from '../src/envs/lake-world.ts';
+import { bestMove, FROZENLAKE_SYMBOLS, frozenLakeAsLake, frozenLakeLikeLayout, goalDistances, LakeWorld, randomLakeLayout } from '../src/envs/lake-world.ts';
+import { CORPUS_KINDS, packCorpus, unpackCorpus } from '../src/basemodel/corpus-file.ts';
 import { parseExperienceItems } from '../src/extraction/parse-items.ts';
 import { seededRandom } from '../src/model/rng.ts';
 import { loadTokenizer } from '../src/model/tokenizer.ts';
@@ -43,6 +44,38 @@ describe('lake worlds (the base model\'s pretraining worlds)', () => {
       const step = world.step(`[${move}]`);
       assert.ok(step.valid && (step.success || dist[world.player[0] * 3 + world.player[1]] === d0 - 1));
     }
+  });
+});
+
+describe('corner-start lakes (FrozenLake-shaped pretraining worlds)', () => {
+  it('start in the corner with three marked cells, a reachable goal, and no fixed goal cell or count to guess from', () => {
+    const random = seededRandom(8);
+    const goalCells = new Set<string>();
+    const counts = { oneGoal: 0, twoGoals: 0 };
+    for (let i = 0; i < 400; i++) {
+      const l = frozenLakeLikeLayout(random);
+      assert.deepEqual(l.start, [0, 0]);
+      assert.equal(l.goals.length + l.holes.length, 3);
+      assert.ok(Number.isFinite(goalDistances(l)[0]!));
+      for (const g of l.goals) goalCells.add(`${g[0]},${g[1]}`);
+      if (l.goals.length === 1) counts.oneGoal++; else counts.twoGoals++;
+    }
+    assert.equal(goalCells.size, 8, 'a goal appears on every cell but the start');
+    assert.ok(counts.oneGoal > 150 && counts.twoGoals > 150, JSON.stringify(counts));
+  });
+});
+
+describe('exported corpus format', () => {
+  it('round-trips examples, and refuses ids that do not fit or an index that runs past the tokens', () => {
+    const examples = [
+      { kind: 'guess' as const, prompt: [2, 10, 11], response: [40, 1] },
+      { kind: 'extract' as const, prompt: [2, 65535], response: [1] },
+    ];
+    const { tokens, index } = packCorpus(examples);
+    assert.deepEqual([...index], [0, 3, 2, CORPUS_KINDS.indexOf('guess'), 5, 2, 1, CORPUS_KINDS.indexOf('extract')]);
+    assert.deepEqual(unpackCorpus(tokens, index), examples);
+    assert.throws(() => packCorpus([{ kind: 'guess', prompt: [70000], response: [1] }]), /70000 does not fit in uint16/);
+    assert.throws(() => unpackCorpus(tokens.subarray(0, 6), index), /example 1 runs past the tokens/);
   });
 });
 
@@ -107,7 +140,12 @@ describe('the base model tokenizer (BPE trained here, loaded by @huggingface/tok
     const ids = tok.encode('Goal K is down, avoid Q. [down]');
     const pieces = ids.map((id) => tok.decode([id]));
     assert.ok(pieces.includes('K') && pieces.includes('Q') && pieces.includes('[down]'), pieces.join('|'));
-    assert.deepEqual(pretokenize('| P | H |   |\nK is a hole'), ['| P ', '| H ', '|   ', '|', '\n', 'K', ' is a hole'], 'a board cell is one piece; a letter standing alone is another');
+    assert.deepEqual(pretokenize('| P | H |   |\nK is a hole'), ['| ', 'P', ' ', '| ', 'H', ' ', '| ', ' ', ' |', '\n', 'K', ' is a hole'], 'a cell is its opening, its content and a space; a letter standing alone is a piece');
+    // The letter on the board is the same token as the letter in an item, and every row has the same length.
+    const row = (cells: string) => tok.encode(`| ${[...cells].join(' | ')} |`);
+    assert.equal(row('KP ').length, row('   ').length);
+    assert.equal(tok.decode([row('K  ')[1]!]), 'K');
+    assert.ok(tok.encode('K is a hole').includes(row('K  ')[1]!), 'the board letter K and the item letter K are one token');
     const chat = tok.applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: true });
     assert.equal(chat, '<|user|>\nhi<|end|>\n<|assistant|>\n');
     assert.deepEqual(tok.eosTokenIds, [tok.tokenToId('<|end|>')]);

@@ -9,7 +9,7 @@ import { resolveConfig } from '../src/model/model-config.ts';
 import { loadCheckpoint, readSafetensors, writeSafetensors } from '../src/model/safetensors.ts';
 import { packBatch, responseLogits, scoreResponses } from '../src/model/score.ts';
 import { trainStep } from '../src/model/train-step.ts';
-import { Transformer } from '../src/model/transformer.ts';
+import { TAIL_FOLD, Transformer } from '../src/model/transformer.ts';
 
 const DIR = new URL('./fixtures/model-parity/llama', import.meta.url).pathname;
 const loadLlama = (trainable = true) => Transformer.fromTensors(resolveConfig(JSON.parse(readFileSync(`${DIR}/config.json`, 'utf8'))), loadCheckpoint(DIR).tensors, { trainable });
@@ -46,6 +46,21 @@ describe('model runtime (cpu backend)', () => {
       // A prompt alone decodes as it does in the batch: padding is invisible.
       const alone = generate(model, [prompts[1]!], o);
       assert.deepEqual(alone.tokens[0], cached.tokens[1]);
+    } finally { model.dispose(); }
+  });
+
+  it('decodes past the cache tail\'s fold exactly as without a cache, keeping the shared prefix alive and leaking nothing', () => {
+    const model = loadLlama();
+    try {
+      const prompts = [[13, 55, 47, 12], [55, 24]];
+      const o = { temperature: 0, topP: 1, topK: 0, maxNewTokens: TAIL_FOLD * 2 + 5, eosTokenIds: [], seed: 1 };
+      const before = tf.memory().numTensors;
+      const cached = generate(model, prompts, o);
+      assert.equal(tf.memory().numTensors, before, 'every cache tensor is disposed once decoding ends');
+      const plain = generate(model, prompts, { ...o, useCache: false });
+      assert.equal(cached.tokens[0]!.length, TAIL_FOLD * 2 + 5);
+      assert.deepEqual(cached.tokens, plain.tokens);
+      cached.logprobs.flat().forEach((x, i) => assert.ok(Math.abs(x - plain.logprobs.flat()[i]!) < 1e-4, `logprob ${i}: ${x} vs ${plain.logprobs.flat()[i]}`));
     } finally { model.dispose(); }
   });
 

@@ -3,13 +3,16 @@
  * by @huggingface/tokenizers, like any model's tokenizer). Pure logic: texts in, files' JSON out.
  *
  * The pre-tokeniser is chosen for a small domain model: text is split only at line breaks, at
- * single capital letters standing alone (the board's symbols, so that a letter is always its own
- * token and the model can compare letters), and at bracketed actions. Merges may therefore span
- * words: a fixed instruction line becomes one or a few tokens, which keeps the game prompts short.
+ * board cells, at single capital letters standing alone, and at bracketed actions. A board cell
+ * `| H ` is cut into its opening `| `, its content `H` and the space after it, so a letter on the
+ * board is the SAME token as that letter in an experience item (`H is a hole`): the model can bind
+ * what an item says to what it sees. Every cell is three tokens, so every board row has the same
+ * length. Merges may span words: a fixed instruction line becomes one or a few tokens, which keeps
+ * the game prompts short.
  */
 
 /** Split pattern of the pre-tokeniser (Isolated: each match is a piece, and so is the text between). */
-export const PRETOKENIZE_PATTERN = String.raw`\n|\|[^|\n]{3}(?=\|)|(?<![A-Za-z])[A-Z](?![A-Za-z])|\[(?:up|down|left|right)\]`;
+export const PRETOKENIZE_PATTERN = String.raw`\n|\| (?=[^|\n] \|)|(?<=\| )[^|\n](?= \|)|(?<![A-Za-z])[A-Z](?![A-Za-z])|\[(?:up|down|left|right)\]`;
 
 export interface SpecialTokens { pad: string; eos: string; user: string; assistant: string }
 export const SPECIAL_TOKENS: SpecialTokens = { pad: '<|pad|>', eos: '<|end|>', user: '<|user|>', assistant: '<|assistant|>' };

@@ -17,7 +17,7 @@
  * base model cannot know FrozenLake's rules: that is what the loop has to learn.
  */
 import { DELTAS, renderPrompt, type Action, ACTIONS } from '../envs/environment.ts';
-import { bestMove, goalDistances, LakeWorld, randomLakeLayout, type LakeLayout, type LakeSymbols } from '../envs/lake-world.ts';
+import { bestMove, frozenLakeLikeLayout, goalDistances, LakeWorld, randomLakeLayout, type LakeLayout, type LakeSymbols } from '../envs/lake-world.ts';
 import type { Cell } from '../envs/frozenlake.ts';
 import { extractionPrompt, renderTrajectory } from '../extraction/extraction-prompt.ts';
 import { teacherPrompt } from '../extraction/teacher-prompt.ts';
@@ -122,13 +122,20 @@ function edgeMoves(world: LakeWorld): Action[] {
   return ACTIONS.filter((a) => { const nr = r + DELTAS[a][0]; const nc = c + DELTAS[a][1]; return nr < 0 || nc < 0 || nr >= n || nc >= n; });
 }
 
+/** Share of layouts that start in the corner as FrozenLake does (long episodes; see frozenLakeLikeLayout). */
+export const CORNER_START_SHARE = 0.35;
+
+function drawLayout(random: () => number): LakeLayout {
+  return random() < CORNER_START_SHARE ? frozenLakeLikeLayout(random) : randomLakeLayout(random);
+}
+
 /**
  * A mid-game situation: a fresh world, then 0-3 earlier moves that keep the game going (now and
  * then a bump into the edge, which leaves its warning on the board). Returns the world and the
  * actions taken so far.
  */
 function situation(random: () => number, symbols: LakeSymbols): { world: LakeWorld; history: Action[] } {
-  const world = new LakeWorld('pretrain', randomLakeLayout(random), symbols);
+  const world = new LakeWorld('pretrain', drawLayout(random), symbols);
   const history: Action[] = [];
   const prefix = Math.floor(random() * 4);
   for (let i = 0; i < prefix; i++) {
@@ -173,7 +180,7 @@ function knowledgeFor(random: () => number, s: LakeSymbols): string[] {
  * and mostly follows it, sometimes moving at random.
  */
 function playedEpisode(random: () => number, symbols: LakeSymbols) {
-  const world = new LakeWorld('pretrain', randomLakeLayout(random), symbols);
+  const world = new LakeWorld('pretrain', drawLayout(random), symbols);
   const believed: LakeSymbols = random() < 0.5 ? symbols : { hole: symbols.goal, goal: symbols.hole };
   const believedWorld = { ...world.layout, goals: believed === symbols ? world.layout.goals : world.layout.holes, holes: believed === symbols ? world.layout.holes : world.layout.goals };
   const history: Action[] = [];

@@ -102,6 +102,26 @@ export function randomLakeLayout(random: () => number, size = 3): LakeLayout {
   }
 }
 
+/**
+ * A random lake shaped like a FrozenLake episode: the player starts in the top-left corner, so the
+ * nearest goal is often four moves away. What FrozenLake fixes stays random here, so that it
+ * cannot stand in for experience: the goal may be on any other cell, and there are either one goal
+ * and two holes or two goals and one hole (neither "the far corner is the goal" nor "the letter
+ * seen once is the goal" holds).
+ */
+export function frozenLakeLikeLayout(random: () => number, size = 3): LakeLayout {
+  for (;;) {
+    const cells: Cell[] = [];
+    for (let r = 0; r < size; r++) for (let c = 0; c < size; c++) if (r !== 0 || c !== 0) cells.push([r, c]);
+    const take = (): Cell => cells.splice(Math.floor(random() * cells.length), 1)[0]!;
+    const goalCount = random() < 0.5 ? 1 : 2;
+    const goals = Array.from({ length: goalCount }, take);
+    const holes = Array.from({ length: 3 - goalCount }, take);
+    const layout: LakeLayout = { size, start: [0, 0], goals, holes };
+    if (goalDistances(layout)[0] !== Infinity) return layout;
+  }
+}
+
 export class LakeWorld extends BudgetedGame {
   private position: [number, number];
 

@@ -40,13 +40,13 @@ export function generate(model: Transformer, prompts: number[][], o: GenerateOpt
   try {
     for (let step = 0; step < o.maxNewTokens && out.finished.some((f) => !f); step++) {
       const useCache = o.useCache ?? true;
-      const { logits, cache: next } = model.forward(input, { positions, attentionMask: mask, cache: useCache ? cache : undefined, returnCache: useCache });
-      if (useCache) { disposeCache(cache); cache = next; }
+      // Only each row's last position is sampled from: the other rows' logits are not computed.
+      const T = input[0]!.length;
+      const lastRows = input.map((_, b) => b * T + T - 1);
+      const { logits, cache: next } = model.forward(input, { positions, attentionMask: mask, cache: useCache ? cache : undefined, returnCache: useCache, outputRows: lastRows });
+      if (useCache) { disposeCache(cache, next); cache = next; }
       const V = logits.shape[2];
-      const T = logits.shape[1];
-      const last = tf.tidy(() => tf.reshape(tf.slice(logits, [0, T - 1, 0], [-1, 1, -1]), [-1, V]));
-      const data = last.dataSync();
-      last.dispose();
+      const data = logits.dataSync(); // [1, batch, V]
       logits.dispose();
       const chosen: number[] = [];
       prompts.forEach((_, b) => {

@@ -30,7 +30,18 @@ interface LayerParams {
 }
 
 /** Per layer: keys and values of the positions seen so far, [batch, kvHeads, length, headDim]. */
-export interface KVCache { layers: { k: tf.Tensor4D; v: tf.Tensor4D }[]; length: number }
+/**
+ * Keys and values of earlier positions, per layer [batch, kvHeads, S, headDim], in two parts: a
+ * prefix that stays as it is from step to step, and a short tail that grows by the tokens decoded
+ * since (folded into the prefix every TAIL_FOLD tokens). Decoding then copies only the tail each
+ * step: copying the whole cache each step (prompt included) grows the WebAssembly heap, which
+ * never shrinks, by a new, slightly longer block per step, until it reaches its 4 GiB cap.
+ * A new cache shares the prefix tensors of the cache it extends; see disposeCache.
+ */
+export interface KVCache { layers: { k: tf.Tensor4D; v: tf.Tensor4D; kTail?: tf.Tensor4D; vTail?: tf.Tensor4D }[]; length: number }
+
+/** Tail length at which the tail is folded into the prefix. */
+export const TAIL_FOLD = 64;
 
 export interface ForwardOptions {
   /** Absolute positions of the input tokens [batch][T]; default cache length + t. */
@@ -159,15 +170,20 @@ export class Transformer {
     const logits = tf.tidy(() => {
       const ids = tf.tensor1d(inputIds.flat(), 'int32');
       let x = tf.gather(this.embed, ids) as tf.Tensor2D; // [B*T, hidden]
+      // One scope per layer: a layer's intermediates (attention scores above all) are freed before
+      // the next layer runs, so inference holds one layer's worth at a time (training's tape keeps
+      // its own copies of what the backward pass needs).
       this.layers.forEach((p, li) => {
-        const h = rmsNorm(x, p.inputNorm, c.eps);
-        const { out, k, v } = this.attention(h, p, B, T, cos, sin, mask, o.cache?.layers[li]);
-        if (o.returnCache) newCache.layers.push({ k: tf.keep(k), v: tf.keep(v) });
-        x = tf.add(x, out);
-        const h2 = rmsNorm(x, p.postNorm, c.eps);
-        const g = linear(h2, p.gate as tf.Tensor2D);
-        const mlp = linear(tf.mul(tf.mul(g, tf.sigmoid(g)), linear(h2, p.up as tf.Tensor2D)), p.down as tf.Tensor2D);
-        x = tf.add(x, mlp);
+        x = tf.tidy(() => {
+          const h = rmsNorm(x, p.inputNorm, c.eps);
+          const { out, cache } = this.attention(h, p, B, T, cos, sin, mask, o.cache?.layers[li]);
+          if (o.returnCache) newCache.layers.push(keepCacheLayer(cache));
+          const x1 = tf.add(x, out) as tf.Tensor2D;
+          const h2 = rmsNorm(x1, p.postNorm, c.eps);
+          const g = linear(h2, p.gate as tf.Tensor2D);
+          const mlp = linear(tf.mul(tf.mul(g, tf.sigmoid(g)), linear(h2, p.up as tf.Tensor2D)), p.down as tf.Tensor2D);
+          return tf.add(x1, mlp) as tf.Tensor2D;
+        });
       });
       if (o.outputRows) x = tf.gather(x, tf.tensor1d(o.outputRows, 'int32')) as tf.Tensor2D;
       const hN = rmsNorm(x, this.finalNorm, c.eps);
@@ -178,7 +194,7 @@ export class Transformer {
     return o.returnCache ? { logits, cache: newCache } : { logits };
   }
 
-  private attention(h: tf.Tensor2D, p: LayerParams, B: number, T: number, cos: tf.Tensor, sin: tf.Tensor, mask: tf.Tensor, past?: { k: tf.Tensor4D; v: tf.Tensor4D }) {
+  private attention(h: tf.Tensor2D, p: LayerParams, B: number, T: number, cos: tf.Tensor, sin: tf.Tensor, mask: tf.Tensor, past?: KVCache['layers'][number]) {
     const c = this.config;
     const d = c.headDim;
     const proj = (w: tf.Variable, b: tf.Variable | undefined, heads: number) => {
@@ -192,9 +208,16 @@ export class Transformer {
     if (p.qNorm && p.kNorm) { q = rmsNorm(q, p.qNorm, c.eps); k = rmsNorm(k, p.kNorm, c.eps); }
     q = applyRotary(q, cos, sin);
     k = applyRotary(k, cos, sin);
-    let kAll = tf.transpose(k, [0, 2, 1, 3]) as tf.Tensor4D; // [B, kv, T, d]
-    let vAll = vNew;
-    if (past) { kAll = tf.concat([past.k, kAll], 2); vAll = tf.concat([past.v, vNew], 2); }
+    const kNew = tf.transpose(k, [0, 2, 1, 3]) as tf.Tensor4D; // [B, kv, T, d]
+    // Without a cache the keys are this input's; with one, [prefix, tail + this input] (see KVCache).
+    let cache: KVCache['layers'][number] = { k: kNew, v: vNew };
+    if (past) {
+      const kTail = past.kTail ? tf.concat([past.kTail, kNew], 2) : kNew;
+      const vTail = past.vTail ? tf.concat([past.vTail, vNew], 2) : vNew;
+      cache = kTail.shape[2] >= TAIL_FOLD
+        ? { k: tf.concat([past.k, kTail], 2), v: tf.concat([past.v, vTail], 2) }
+        : { k: past.k, v: past.v, kTail, vTail };
+    }
     const rep = c.heads / c.kvHeads;
     const expand = (t: tf.Tensor4D): tf.Tensor4D => {
       if (rep === 1) return t;
@@ -207,11 +230,19 @@ export class Transformer {
     // dominates a training step there. Measured alternatives were no faster at head_dim 32 and 128
     // positions: one 2-D matmul per (sequence, head) pays more in per-op overhead and slicing than
     // it gains, and all heads of a sequence in one masked 2-D matmul computes H times the products.
-    const scores = tf.add(tf.mul(tf.matMul(qh, expand(kAll), false, true), 1 / Math.sqrt(d)), mask);
-    const ctx = tf.matMul(tf.softmax(scores), expand(vAll)); // [B, H, T, d]
+    const parts = cache.kTail ? [[cache.k, cache.v], [cache.kTail, cache.vTail!]] as const : [[cache.k, cache.v]] as const;
+    const partScores = parts.map(([kp]) => tf.matMul(qh, expand(kp), false, true));
+    const scores = tf.add(tf.mul(partScores.length === 1 ? partScores[0]! : tf.concat(partScores, 3), 1 / Math.sqrt(d)), mask);
+    const probs = tf.softmax(scores);
+    let ctx: tf.Tensor; // [B, H, T, d]
+    if (parts.length === 1) ctx = tf.matMul(probs, expand(cache.v));
+    else {
+      const [pPrefix, pTail] = tf.split(probs, [cache.k.shape[2], cache.kTail!.shape[2]], 3);
+      ctx = tf.add(tf.matMul(pPrefix!, expand(cache.v)), tf.matMul(pTail!, expand(cache.vTail!)));
+    }
     let out: tf.Tensor = linear(tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, c.heads * d]) as tf.Tensor2D, p.o as tf.Tensor2D);
     if (p.oBias) out = tf.add(out, p.oBias);
-    return { out, k: kAll, v: vAll };
+    return { out, cache };
   }
 
   /** cos and sin [B, T, 1, headDim] of the rotary embedding for the given positions (computed in float64). */
@@ -259,6 +290,18 @@ function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
   return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
 }
 
-export function disposeCache(cache: KVCache | undefined): void {
-  for (const l of cache?.layers ?? []) { l.k.dispose(); l.v.dispose(); }
+/** Keeps a layer's cache tensors past the forward pass's tidy (tensors made before it are untouched). */
+function keepCacheLayer(l: KVCache['layers'][number]): KVCache['layers'][number] {
+  for (const t of [l.k, l.v, l.kTail, l.vTail]) if (t) tf.keep(t);
+  return l;
+}
+
+/**
+ * Disposes a cache's tensors, except those `next` (the cache extended from it) still holds: an
+ * extended cache shares its prefix with the one it came from.
+ */
+export function disposeCache(cache: KVCache | undefined, next?: KVCache): void {
+  const kept = new Set<tf.Tensor>();
+  for (const l of next?.layers ?? []) for (const t of [l.k, l.v, l.kTail, l.vTail]) if (t) kept.add(t);
+  for (const l of cache?.layers ?? []) for (const t of [l.k, l.v, l.kTail, l.vTail]) if (t && !kept.has(t)) t.dispose();
 }
