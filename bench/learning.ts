@@ -31,8 +31,11 @@ import type { ModelEngine } from '../src/model/model-engine.ts';
 import { EVALUATION_SAMPLING } from '../src/model/sampling.ts';
 import { catchUpProjections } from '../src/operations/catch-up.ts';
 import { readKnowledgeVersion } from '../src/projections/knowledge/knowledge-queries.ts';
+import { readTrajectories } from '../src/rounds/round-queries.ts';
+import { renderTrajectory } from '../src/extraction/extraction-prompt.ts';
 import { RoundRunner, type RoundOutcome, type RoundSettings } from '../src/rounds/round-runner.ts';
-import type { EpisodeStats } from '../src/simulator/play-episodes.ts';
+import type { Episode, EpisodeStats } from '../src/simulator/play-episodes.ts';
+import { FROZENLAKE_SYMBOLS } from '../src/envs/lake-world.ts';
 import { Simulator } from '../src/simulator/simulator.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
@@ -62,11 +65,28 @@ const settings: RoundSettings = {
 const pct = (s: EpisodeStats) => `${(100 * s.passRate).toFixed(1)}%`;
 const fmtStats = (s: EpisodeStats) => `pass ${pct(s)}, ${s.meanResponseTokens.toFixed(2)} response tokens, ${s.meanTurns.toFixed(2)} turns`;
 
-async function testEval(engine: ModelEngine, version: string, o: { knowledge?: { text: string; modelVersion: string; slot: number }; ood?: boolean } = {}) {
-  return (await evaluateVersion(engine, version, {
+/**
+ * Which letter the answers call the goal ("Goal G is ..."): the share naming FrozenLake's goal G
+ * and its hole H. It shows what a round consolidated even where the pass rate does not move.
+ */
+function statedGoal(episodes: readonly Episode[]): { goal: number; hole: number } {
+  const said = episodes.flatMap((e) => e.turns.map((t) => /Goal ([A-Z])\b/.exec(t.response)?.[1]));
+  const share = (letter: string) => said.filter((x) => x === letter).length / Math.max(1, said.length);
+  return { goal: share(FROZENLAKE_SYMBOLS.goal), hole: share(FROZENLAKE_SYMBOLS.hole) };
+}
+const statedGoalByVersion: Record<string, { goal: number; hole: number }> = {};
+
+async function testEval(engine: ModelEngine, version: string, o: { knowledge?: { text: string; modelVersion: string; slot: number }; ood?: boolean; label?: string } = {}) {
+  const r = await evaluateVersion(engine, version, {
     game: o.ood ? ood : game, seeds: { ...TEST_SEEDS, count: TEST_EPISODES }, split: 'test', maxNewTokens: 24,
     ...(o.knowledge ? { knowledge: o.knowledge } : {}),
-  })).stats;
+  });
+  if (!o.ood && game.id === 'frozenlake') {
+    const label = o.label ?? (o.knowledge ? `${version} with knowledge` : version);
+    statedGoalByVersion[label] = statedGoal(r.episodes);
+    log(`  ${label}: answers calling G the goal ${(100 * statedGoalByVersion[label]!.goal).toFixed(0)}%, calling H the goal ${(100 * statedGoalByVersion[label]!.hole).toFixed(0)}%`);
+  }
+  return r.stats;
 }
 
 /** A fresh database with the base model published and active, and one simulator batch source. */
@@ -108,6 +128,7 @@ log(`round 0 (base): test ${fmtStats(base.test)}; out-of-distribution ${fmtStats
 const main = await world();
 const rounds: (RoundOutcome & { simulateSeconds: number; deploymentPassRate: number })[] = [];
 let withKnowledge: EpisodeStats | null = null;
+let withRawTrajectory: EpisodeStats | null = null;
 try {
   let active = 'base';
   for (let k = 1; k <= ROUNDS; k++) {
@@ -129,6 +150,12 @@ try {
         withKnowledge = await testEval(engine, 'base', { knowledge: { text: pool.text, modelVersion: 'base', slot: pool.slot } });
         log(`base WITH round-0 knowledge (pool base#${pool.slot}, ${pool.items.length} items) in context: test ${fmtStats(withKnowledge)}`);
         writeFileSync(join(artifactRoot, 'round0-knowledge.txt'), kb!.text);
+      }
+      // What the raw-trajectory ablation's teacher sees: one of round 0's trajectories in context.
+      const [trajectory] = await readTrajectories(main.db.sql, 'base', 1);
+      if (trajectory) {
+        withRawTrajectory = await testEval(engine, 'base', { knowledge: { text: renderTrajectory(trajectory.data), modelVersion: 'base', slot: -1 }, label: 'base with a raw trajectory' });
+        log(`base WITH one raw round-0 trajectory in context: test ${fmtStats(withRawTrajectory)}`);
       }
     }
     const version = outcome.newVersion;
@@ -171,7 +198,7 @@ if (ABLATIONS && perVersion.length > 1) {
       });
       const outcome = await runner.run('manual');
       await engine.load(outcome.newVersion, join(artifactRoot, 'models', outcome.newVersion));
-      ablations[name] = await testEval(engine, outcome.newVersion);
+      ablations[name] = await testEval(engine, outcome.newVersion, { label: `round 1 with ${name}` });
       log(`ablation, round 1 with ${name}: test ${fmtStats(ablations[name]!)} (self-extracted knowledge: ${perVersion[1] ? fmtStats(perVersion[1].test) : '-'})`);
     } finally {
       await w.db.drop();
@@ -195,6 +222,8 @@ log(`goal one round <= 300 s: ${totalSeconds.map((s) => `${s.toFixed(0)} s`).joi
 results.rounds = rounds.map((r, i) => ({ round: i + 1, version: r.newVersion, activated: r.activated, loss: r.loss, knowledgeItems: r.knowledgeItems, seconds: { simulate: r.simulateSeconds, ...r.seconds }, totalSeconds: totalSeconds[i] }));
 results.perVersion = perVersion;
 results.baseWithRound0Knowledge = withKnowledge;
+results.baseWithRawTrajectory = withRawTrajectory;
 results.ablations = ablations;
+results.statedGoal = statedGoalByVersion;
 results.ratios = { round1PassToBase: r1 ? r1.passRate / Math.max(base.test.passRate, 1e-9) : null, lastTokensToBase: last.meanResponseTokens / base.test.meanResponseTokens };
 emit({ bench: 'learning', ...results });

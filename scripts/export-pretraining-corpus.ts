@@ -5,7 +5,7 @@
  * format).
  *
  *   node --import tsx scripts/export-pretraining-corpus.ts --out .scratch/corpus [--examples 1600000] [--seed 20261127]
- *     [--mix familiar=0.15,guess=0.25,informed=0.4,extract=0.2]
+ *     [--mix familiar=0.15,guess=0.25,informed=0.4,extract=0.2] [--extraction-random-moves 0.25]
  *
  * About 4,000 examples/s on one core; 1.6 M examples (the shipped model's corpus) are 43 MB.
  */
@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { createGzip } from 'node:zlib';
 import { once } from 'node:events';
 import { BASE_MODEL_SIZE, trainCorpusTokenizer } from '../src/basemodel/base-model-recipe.ts';
-import { DEFAULT_MIX, drawExample, type CorpusMix } from '../src/basemodel/corpus.ts';
+import { DEFAULT_CORPUS_OPTIONS, DEFAULT_MIX, drawExample, type CorpusMix, type CorpusOptions } from '../src/basemodel/corpus.ts';
 import { CORPUS_KINDS, packCorpus, type EncodedExample } from '../src/basemodel/corpus-file.ts';
 import { smallLlamaConfig } from '../src/basemodel/tokenizer-folder.ts';
 import { chatPromptIds } from '../src/model/chat-policy.ts';
@@ -29,8 +29,13 @@ const { values } = parseArgs({
     examples: { type: 'string', default: '1600000' },
     seed: { type: 'string', default: '20261127' },
     mix: { type: 'string' },
+    'extraction-random-moves': { type: 'string', default: String(DEFAULT_CORPUS_OPTIONS.extractionRandomMoves) },
   },
 });
+const options: CorpusOptions = { extractionRandomMoves: Number(values['extraction-random-moves']) };
+if (!(options.extractionRandomMoves >= 0 && options.extractionRandomMoves <= 1)) {
+  throw new Error(`--extraction-random-moves must be a share between 0 and 1, got ${values['extraction-random-moves']}`);
+}
 
 /** "familiar=0.1,guess=0.3" over DEFAULT_MIX (the kinds not named keep their default weight). */
 function parseMix(text: string | undefined): CorpusMix {
@@ -83,7 +88,7 @@ const chunk = 20_000;
 for (let done = 0; done < count; done += chunk) {
   const encoded: EncodedExample[] = [];
   for (let i = done; i < Math.min(count, done + chunk); i++) {
-    const e = drawExample(random, mix);
+    const e = drawExample(random, mix, options);
     encoded.push({ kind: e.kind, prompt: chatPromptIds(tokenizer, e.prompt), response: [...tokenizer.encode(e.response), tokenizer.eosTokenIds[0]!] });
     perKind[e.kind]!++;
   }
@@ -101,6 +106,6 @@ process.stderr.write('\n');
 if (offset > 0xffffffff) throw new Error(`corpus: ${offset} tokens overflow the uint32 offsets; export fewer examples`);
 
 const sha = (f: string) => createHash('sha256').update(readFileSync(join(out, f))).digest('hex');
-const meta = { seed, mix, examples: count, tokens: totalTokens, kinds: CORPUS_KINDS, perKind, vocabSize: tokenizer.vocabSize, sha256: { 'tokens.u16.gz': sha('tokens.u16.gz'), 'index.u32.gz': sha('index.u32.gz') } };
+const meta = { seed, mix, options, examples: count, tokens: totalTokens, kinds: CORPUS_KINDS, perKind, vocabSize: tokenizer.vocabSize, sha256: { 'tokens.u16.gz': sha('tokens.u16.gz'), 'index.u32.gz': sha('index.u32.gz') } };
 writeFileSync(join(out, 'corpus.json'), `${JSON.stringify(meta, null, 2)}\n`);
 process.stderr.write(`${JSON.stringify(meta)}\n`);

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pretokenize, SPECIAL_TOKENS, trainBpe } from '../src/basemodel/bpe-trainer.ts';
-import { drawExample, drawExampleOfKind, FAMILIAR_WORLDS, goalDirection, isHeldOutPair, NOTHING_NEW, playResponse } from '../src/basemodel/corpus.ts';
+import { DEFAULT_CORPUS_OPTIONS, drawExample, drawExampleOfKind, FAMILIAR_WORLDS, goalDirection, isHeldOutPair, NOTHING_NEW, playResponse } from '../src/basemodel/corpus.ts';
 import { BUDGET_ITEM, EDGE_ITEM, goalItem, holeItem, itemsTaught, newItems } from '../src/basemodel/experience-items.ts';
 import { writeTokenizerFolder } from '../src/basemodel/tokenizer-folder.ts';
 import { parseAction } from '../src/envs/environment.ts';
@@ -80,6 +81,41 @@ describe('exported corpus format', () => {
 });
 
 describe('pretraining corpus', () => {
+  it('is still the corpus the shipped model was trained on (the first 2,000 examples of its seed, by hash)', () => {
+    // models/oeld-base was trained on drawExample's stream from seed 20261127 with the defaults.
+    // A change to the corpus changes this hash: retrain the model with it (models/README.md).
+    const random = seededRandom(20261127);
+    const hash = createHash('sha256');
+    for (let i = 0; i < 2000; i++) { const e = drawExample(random); hash.update(`${e.kind}\0${e.prompt}\0${e.response}\0`); }
+    assert.equal(hash.digest('hex'), '32b77e64d2742813672b6c12d311d63af63b3ee08c96e5e7c207358961357388');
+  });
+
+  it('lets extraction episodes follow the stated belief less, so that "what I said, and whether I won" predicts the items less', () => {
+    // The shortcut: a win means the letter I last called the goal is the goal, a loss that it is a
+    // hole. The share of extraction examples whose letter items all agree with it:
+    const shortcutRight = (extractionRandomMoves: number) => {
+      const random = seededRandom(21);
+      let right = 0;
+      let n = 0;
+      for (let i = 0; i < 1000; i++) {
+        const e = drawExampleOfKind(random, 'extract', { extractionRandomMoves });
+        const said = [...e.prompt.matchAll(/output: Goal ([A-Z])/g)].at(-1)?.[1];
+        const won = e.prompt.includes('Final result: success');
+        const items = [...e.response.matchAll(/([A-Z]) is (the goal|a hole)/g)];
+        if (!said || items.length === 0) continue;
+        n++;
+        if (items.every((m) => (m[1] === said) === ((m[2] === 'the goal') === won))) right++;
+      }
+      return right / n;
+    };
+    const followed = shortcutRight(0);
+    const shipped = shortcutRight(DEFAULT_CORPUS_OPTIONS.extractionRandomMoves);
+    const random = shortcutRight(1);
+    assert.ok(followed > 0.95, `a player that always follows its belief: the shortcut is right ${followed}`);
+    assert.ok(shipped > 0.85, `the shipped corpus (a quarter of the moves random): ${shipped}; the shortcut works there, and the model learned it`);
+    assert.ok(random < 0.6, `a random player: the shortcut is right only ${random}, about chance`);
+  });
+
   it('never shows the deployment world (hole H, goal G) in either role assignment', () => {
     const random = seededRandom(11);
     for (let i = 0; i < 3000; i++) {

@@ -87,6 +87,17 @@ function holeNote(layout: LakeLayout, player: Cell): string {
 export interface CorpusMix { familiar: number; guess: number; informed: number; extract: number }
 export const DEFAULT_MIX: CorpusMix = { familiar: 0.15, guess: 0.25, informed: 0.4, extract: 0.2 };
 
+/** Knobs of the corpus beyond its mix (the defaults made the shipped model's corpus). */
+export interface CorpusOptions {
+  /**
+   * Share of moves the player of an extraction episode makes at random instead of following the
+   * role assignment it states. The higher, the less its stated belief predicts how the episode
+   * ends, so the items must be read off the board (where it ended), not off what it said.
+   */
+  extractionRandomMoves: number;
+}
+export const DEFAULT_CORPUS_OPTIONS: CorpusOptions = { extractionRandomMoves: 0.25 };
+
 const pick = <T>(random: () => number, xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
 
 function shuffle<T>(random: () => number, xs: T[]): T[] {
@@ -179,7 +190,7 @@ function knowledgeFor(random: () => number, s: LakeSymbols): string[] {
  * An episode as the deployed model plays it: it believes some role assignment (right or wrong)
  * and mostly follows it, sometimes moving at random.
  */
-function playedEpisode(random: () => number, symbols: LakeSymbols) {
+function playedEpisode(random: () => number, symbols: LakeSymbols, randomMoves: number) {
   const world = new LakeWorld('pretrain', drawLayout(random), symbols);
   const believed: LakeSymbols = random() < 0.5 ? symbols : { hole: symbols.goal, goal: symbols.hole };
   const believedWorld = { ...world.layout, goals: believed === symbols ? world.layout.goals : world.layout.holes, holes: believed === symbols ? world.layout.holes : world.layout.goals };
@@ -188,7 +199,7 @@ function playedEpisode(random: () => number, symbols: LakeSymbols) {
   for (;;) {
     const prompt = renderPrompt(world, history);
     const planned = bestMove(believedWorld, world.player) ?? pick(random, ACTIONS);
-    const action = random() < 0.25 ? pick(random, ACTIONS) : planned;
+    const action = random() < randomMoves ? pick(random, ACTIONS) : planned;
     const response = playResponse(believed, believedWorld, world.player, action);
     const step = world.step(response);
     turns.push({ prompt, response });
@@ -205,8 +216,8 @@ function playedEpisode(random: () => number, symbols: LakeSymbols) {
   }
 }
 
-function extractExample(random: () => number, symbols: LakeSymbols): Example {
-  const episode = playedEpisode(random, symbols);
+function extractExample(random: () => number, symbols: LakeSymbols, o: CorpusOptions): Example {
+  const episode = playedEpisode(random, symbols, o.extractionRandomMoves);
   const possible = [holeItem(symbols.hole), goalItem(symbols.goal), EDGE_ITEM, BUDGET_ITEM];
   const soFar = shuffle(random, possible.filter(() => random() < 0.3));
   const fresh = newItems(itemsTaught(episode.end), soFar, 2);
@@ -217,12 +228,12 @@ function extractExample(random: () => number, symbols: LakeSymbols): Example {
 }
 
 /** One example of a given kind. */
-export function drawExampleOfKind(random: () => number, kind: Example['kind']): Example {
+export function drawExampleOfKind(random: () => number, kind: Example['kind'], o: CorpusOptions = DEFAULT_CORPUS_OPTIONS): Example {
   switch (kind) {
     case 'familiar': return playExample(random, 'familiar', pick(random, FAMILIAR_WORLDS));
     case 'guess': return playExample(random, 'guess', randomPair(random));
     case 'informed': return playExample(random, 'informed', randomPair(random));
-    case 'extract': return extractExample(random, randomPair(random));
+    case 'extract': return extractExample(random, randomPair(random), o);
   }
 }
 
@@ -235,6 +246,6 @@ export function drawKind(random: () => number, mix: CorpusMix = DEFAULT_MIX): Ex
 }
 
 /** One example of the mix, drawn with `random`. */
-export function drawExample(random: () => number, mix: CorpusMix = DEFAULT_MIX): Example {
-  return drawExampleOfKind(random, drawKind(random, mix));
+export function drawExample(random: () => number, mix: CorpusMix = DEFAULT_MIX, o: CorpusOptions = DEFAULT_CORPUS_OPTIONS): Example {
+  return drawExampleOfKind(random, drawKind(random, mix), o);
 }

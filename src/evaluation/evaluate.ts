@@ -9,7 +9,7 @@ import { seedsOf, type SeedRange } from '../envs/seed-ranges.ts';
 import type { EventDataMap } from '../events/schemas.ts';
 import type { ModelEngine } from '../model/model-engine.ts';
 import { EVALUATION_SAMPLING } from '../model/sampling.ts';
-import { episodeStats, playEpisodes, type EpisodeStats } from '../simulator/play-episodes.ts';
+import { episodeStats, playEpisodes, type Episode, type EpisodeStats } from '../simulator/play-episodes.ts';
 
 export interface EvaluateOptions {
   game: GameSpec;
@@ -23,13 +23,14 @@ export interface EvaluateOptions {
   onProgress?: (p: { episodesDone: number; episodes: number }) => void;
 }
 
-export async function evaluateVersion(engine: ModelEngine, version: string, o: EvaluateOptions): Promise<{ stats: EpisodeStats; event: EventDataMap['EvaluationRecorded'] }> {
+export async function evaluateVersion(engine: ModelEngine, version: string, o: EvaluateOptions): Promise<{ stats: EpisodeStats; episodes: Episode[]; event: EventDataMap['EvaluationRecorded'] }> {
   const episodes = await playEpisodes(o.game, seedsOf(o.seeds),
     (prompts, seed) => engine.complete(version, prompts, EVALUATION_SAMPLING, o.maxNewTokens, seed),
     { batchSize: o.batchSize ?? 64, ...(o.knowledge ? { knowledgeText: o.knowledge.text } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
   const stats = episodeStats(episodes);
   return {
     stats,
+    episodes,
     event: {
       evaluationId: randomUUID(),
       modelVersion: version,
