@@ -20,6 +20,41 @@ describe('backpressure', () => {
     assert.equal(backpressureDecision(true, 49, 100), 'resume');
   });
 
+  it('restarts a consumer the Kafka client gave up on (a non-retriable error in SyncGroup) and consumes everything', async () => {
+    const kafka = await startMockKafka(1);
+    await kafka.createTopic('in', 2);
+    await kafka.createTopic('dlq', 1);
+    const db = await serverDatabase();
+    const client = testKafka(kafka.brokers);
+    const metrics = createMetrics();
+    const crashes: boolean[] = [];
+    let intake!: KafkaIntake;
+    const consumer = new KafkajsBatchConsumer(client, 'in', 'crash', 6000, {
+      onRebalance: (a) => intake.onRebalance(a),
+      onCrash: (e, restarting) => { crashes.push(restarting); intake.onCrash(e, restarting); },
+    });
+    const publisher = new KafkajsPublisher(client);
+    intake = new KafkaIntake(new EventStore(db.sql), consumer, publisher,
+      { groupId: 'crash', topic: 'in', deadLetterTopic: 'dlq', maxEventBytes: 65536, pauseLagEvents: 1_000_000, restartDelayMs: 200 },
+      metrics, createLogger('silent'), async () => 0);
+    const stored = async () => (await db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events')).rows[0]!.n;
+    try {
+      await produce(client, 'in', Array.from({ length: 40 }, (_, i) => ({ value: goodMessage(i) })));
+      // SyncGroup (API key 14) answered with INVALID_REQUEST (42): kafkajs crashes without restarting.
+      await kafka.failRequests(14, 1, 42);
+      await intake.start();
+      for (let i = 0; i < 150 && (await stored()) < 40; i++) await sleep(100);
+      assert.deepEqual(crashes, [false], 'the client gave up once, and did not restart by itself');
+      assert.equal(await stored(), 40, 'oeld restarted the consumer, which consumed every message');
+      assert.match(await metrics.registry.metrics(), /^oeld_ingest_consumer_crashes_total 1$/m);
+    } finally {
+      await intake.stop();
+      await publisher.close();
+      await db.drop();
+      await kafka.stop();
+    }
+  });
+
   it('stops Kafka intake while the store is behind and picks up where it left off', async () => {
     const kafka = await startMockKafka(1);
     await kafka.createTopic('in', 2);

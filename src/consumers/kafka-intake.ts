@@ -9,6 +9,9 @@ import type { BatchConsumer, Publisher } from './message-bus.ts';
 
 export interface IntakeStatus { paused: boolean; assigned: { topic: string; partition: number }[]; lagEvents: number; appendedPerSecond: number }
 
+/** Longest wait before restarting a consumer the Kafka client gave up on (the wait doubles from restartDelayMs). */
+const MAX_RESTART_DELAY_MS = 30_000;
+
 /**
  * The Kafka side of ingestion: a consumer-group member feeding ingestBatch, with metrics and
  * backpressure (pausing from outside the handler when the projections fall behind).
@@ -19,17 +22,22 @@ export class KafkaIntake {
   private assigned: { topic: string; partition: number }[] = [];
   private lagEvents = 0;
   private readonly appended = new RateWindow();
+  private stopped = false;
+  private restartTimer?: NodeJS.Timeout;
+  private restartDelayMs: number;
 
   constructor(
     private readonly store: EventStore,
     private readonly consumer: BatchConsumer,
     private readonly publisher: Publisher,
-    private readonly options: InteractionsConsumerOptions & { pauseLagEvents: number; topic: string },
+    private readonly options: InteractionsConsumerOptions & { pauseLagEvents: number; topic: string; restartDelayMs?: number },
     private readonly metrics: Metrics,
     private readonly log: Logger,
     /** How far the slowest projection is behind the head, in events. */
     private readonly lag: () => Promise<number>,
-  ) {}
+  ) {
+    this.restartDelayMs = options.restartDelayMs ?? 1000;
+  }
 
   onRebalance(assigned: { topic: string; partition: number }[]): void {
     this.assigned = assigned;
@@ -39,35 +47,59 @@ export class KafkaIntake {
     this.log.info({ assigned: assigned.map((a) => a.partition) }, 'consumer group rebalanced');
   }
 
+  /**
+   * kafkajs restarts its consumer after a retriable error, and gives up after a non-retriable one
+   * (an INVALID_REQUEST answer to SyncGroup during a rebalance, for one). A daemon that gave up too
+   * would stay up and consume nothing; so oeld restarts the consumer itself, waiting 1 s, then
+   * twice as long each time up to 30 s, and from 1 s again once a batch has gone through.
+   */
   onCrash(error: Error, restarting: boolean): void {
     this.metrics.ingestCrashes.inc();
     this.log.error({ err: error, restarting }, 'Kafka consumer crashed');
+    if (!restarting && !this.stopped) this.scheduleRestart();
+  }
+
+  private scheduleRestart(): void {
+    const delay = this.restartDelayMs;
+    this.restartDelayMs = Math.min(MAX_RESTART_DELAY_MS, delay * 2);
+    this.log.warn({ inMs: delay }, 'the Kafka client gave up on the consumer: restarting it');
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      if (this.stopped) return;
+      this.consumer.start(this.handleBatch).then(
+        () => this.log.info('Kafka consumer restarted'),
+        (err) => { this.log.error({ err }, 'Kafka consumer restart failed'); if (!this.stopped) this.scheduleRestart(); },
+      );
+    }, delay);
   }
 
   async start(): Promise<void> {
     await this.publisher.connect();
-    await this.consumer.start(async (batch) => {
-      const end = this.metrics.ingestBatchSeconds.startTimer();
-      const r = await ingestBatch(this.store, this.publisher, this.options, batch);
-      end();
-      this.metrics.ingestConsumed.inc(r.consumed);
-      this.metrics.ingestAppended.inc(r.appended);
-      this.appended.add(r.appended);
-      if (r.alreadyStored) this.metrics.ingestDeduplicated.inc({ by: 'offset' }, r.alreadyStored);
-      if (r.duplicates) this.metrics.ingestDeduplicated.inc({ by: 'event_id' }, r.duplicates);
-      for (const d of r.deadLettered) this.metrics.ingestDeadLettered.inc({ reason: d.kind });
-      if (r.skippedOffsets) {
-        this.metrics.ingestOffsetsSkipped.inc(r.skippedOffsets);
-        this.log.error({ partition: batch.partition, firstDelivered: batch.messages[0]!.offset, missing: r.skippedOffsets },
-          'offsets skipped: messages were deleted (retention) or compacted before oeld consumed them; intake is falling behind the topic retention');
-      }
-      if (r.deadLettered.length) this.log.warn({ partition: batch.partition, deadLettered: r.deadLettered }, 'bad messages dead-lettered');
-      const last = BigInt(batch.messages.at(-1)!.offset);
-      this.metrics.ingestLag.set({ partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - last - 1n)));
-    });
+    await this.consumer.start(this.handleBatch);
     this.timer = setInterval(() => { void this.checkBackpressure(); }, 1000);
     this.lagTimer = setInterval(() => { void this.refreshLag(); }, 5000);
   }
+
+  private readonly handleBatch: Parameters<BatchConsumer['start']>[0] = async (batch) => {
+    const end = this.metrics.ingestBatchSeconds.startTimer();
+    const r = await ingestBatch(this.store, this.publisher, this.options, batch);
+    end();
+    this.metrics.ingestConsumed.inc(r.consumed);
+    this.metrics.ingestAppended.inc(r.appended);
+    this.appended.add(r.appended);
+    if (r.alreadyStored) this.metrics.ingestDeduplicated.inc({ by: 'offset' }, r.alreadyStored);
+    if (r.duplicates) this.metrics.ingestDeduplicated.inc({ by: 'event_id' }, r.duplicates);
+    for (const d of r.deadLettered) this.metrics.ingestDeadLettered.inc({ reason: d.kind });
+    if (r.skippedOffsets) {
+      this.metrics.ingestOffsetsSkipped.inc(r.skippedOffsets);
+      this.log.error({ partition: batch.partition, firstDelivered: batch.messages[0]!.offset, missing: r.skippedOffsets },
+        'offsets skipped: messages were deleted (retention) or compacted before oeld consumed them; intake is falling behind the topic retention');
+    }
+    if (r.deadLettered.length) this.log.warn({ partition: batch.partition, deadLettered: r.deadLettered }, 'bad messages dead-lettered');
+    const last = BigInt(batch.messages.at(-1)!.offset);
+    this.metrics.ingestLag.set({ partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - last - 1n)));
+    this.restartDelayMs = this.options.restartDelayMs ?? 1000;
+  };
 
   private async checkBackpressure(): Promise<void> {
     try {
@@ -107,6 +139,8 @@ export class KafkaIntake {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
     clearInterval(this.timer);
     clearInterval(this.lagTimer);
     await this.consumer.stop();

@@ -32,7 +32,7 @@ export function createMetrics() {
     ingestBatchSeconds: new client.Histogram({ name: 'oeld_ingest_batch_duration_seconds', help: 'Time to make one partition batch durable (decode, validate, append, commit).', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
     ingestLag: new client.Gauge({ name: 'oeld_ingest_consumer_lag_messages', help: 'Messages in the topic not yet in the event store, per assigned partition (refreshed every 5 s from the brokers).', labelNames: ['partition'] as const, registers: [registry] }),
     ingestRebalances: new client.Counter({ name: 'oeld_ingest_rebalances_total', help: 'Consumer group rebalances this daemon took part in.', registers: [registry] }),
-    ingestCrashes: new client.Counter({ name: 'oeld_ingest_consumer_crashes_total', help: 'Consumer crashes (kafkajs restarts the consumer after most).', registers: [registry] }),
+    ingestCrashes: new client.Counter({ name: 'oeld_ingest_consumer_crashes_total', help: 'Consumer crashes: kafkajs restarts the consumer after a retriable error, oeld after any other (1 s, doubling to 30 s).', registers: [registry] }),
     ingestPausedPartitions: new client.Gauge({ name: 'oeld_ingest_paused_partitions', help: 'Assigned partitions paused by backpressure (0 when flowing).', registers: [registry] }),
     outboxBacklog: new client.Gauge({ name: 'oeld_outbox_backlog_events', help: 'Events of published types not yet relayed to the model-versions topic.', registers: [registry] }),
     outboxPublished: new client.Counter({ name: 'oeld_outbox_published_total', help: 'Events relayed to the model-versions topic (resends after a crash included).', registers: [registry] }),
