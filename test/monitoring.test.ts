@@ -388,10 +388,14 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
       `SELECT pool_slot AS slot, sum(tokens)::int AS tokens FROM ${LIVE_SCHEMA}.knowledge_items
         WHERE valid_to IS NULL AND pool_model_version = $1 GROUP BY pool_slot`, [BASE]);
     assert.ok(slots.length > 0 && slots.every((s) => s.tokens > 0), `the round's pools: ${JSON.stringify(slots)}`);
+    // (The wait is long because CI shares 2 cores with the simulator, which keeps playing after the
+    // round: a scrape that misses its 1 s timeout leaves no series until the next one succeeds.)
+    let shownPools = '';
     await waitFor('the pool tokens to show', async () => {
       const shown = Object.fromEntries((await value(`max by (slot) (oeld_knowledge_pool_tokens{job="${JOB}"})`)).map((s) => [s.labels.slot, s.value]));
+      shownPools = `${JSON.stringify(shown)}, up ${JSON.stringify(await value(`up{job="${JOB}"}`))}`;
       return JSON.stringify(shown) === JSON.stringify(Object.fromEntries(slots.map((s) => [String(s.slot), s.tokens]))) ? true : undefined;
-    }, 10_000, () => `expected ${JSON.stringify(slots)}`);
+    }, 30_000, () => `expected ${JSON.stringify(slots)}, shown ${shownPools}`);
 
     // The learning figures: one round started and completed, none failed, its steps, loss and
     // speed; both versions evaluated; the simulator's batches; the model worker.
