@@ -2,15 +2,9 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { backpressureDecision } from '../src/consumers/backpressure.ts';
-import { KafkaIntake } from '../src/consumers/kafka-intake.ts';
-import { KafkajsBatchConsumer, KafkajsPublisher } from '../src/consumers/kafkajs-bus.ts';
-import { createMetrics } from '../src/http/metrics.ts';
-import { createLogger } from '../src/log.ts';
-import { EventStore } from '../src/store/event-store.ts';
-import { serverDatabase } from './helpers/databases.ts';
 import { goodMessage } from './helpers/interaction-messages.ts';
-import { produce, testKafka } from './helpers/kafka-client.ts';
-import { startMockKafka } from './helpers/mock-kafka.ts';
+import { produce } from './helpers/kafka-client.ts';
+import { intakeOnMockKafka } from './helpers/mock-intake.ts';
 
 describe('backpressure', () => {
   it('pauses above the limit and resumes only below half of it', () => {
@@ -20,55 +14,9 @@ describe('backpressure', () => {
     assert.equal(backpressureDecision(true, 49, 100), 'resume');
   });
 
-  it('restarts a consumer the Kafka client gave up on (a non-retriable error in SyncGroup) and consumes everything', async () => {
-    const kafka = await startMockKafka(1);
-    await kafka.createTopic('in', 2);
-    await kafka.createTopic('dlq', 1);
-    const db = await serverDatabase();
-    const client = testKafka(kafka.brokers);
-    const metrics = createMetrics();
-    const crashes: boolean[] = [];
-    let intake!: KafkaIntake;
-    const consumer = new KafkajsBatchConsumer(client, 'in', 'crash', 6000, {
-      onRebalance: (a) => intake.onRebalance(a),
-      onCrash: (e, restarting) => { crashes.push(restarting); intake.onCrash(e, restarting); },
-    });
-    const publisher = new KafkajsPublisher(client);
-    intake = new KafkaIntake(new EventStore(db.sql), consumer, publisher,
-      { groupId: 'crash', topic: 'in', deadLetterTopic: 'dlq', maxEventBytes: 65536, pauseLagEvents: 1_000_000, restartDelayMs: 200 },
-      metrics, createLogger('silent'), async () => 0);
-    const stored = async () => (await db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events')).rows[0]!.n;
-    try {
-      await produce(client, 'in', Array.from({ length: 40 }, (_, i) => ({ value: goodMessage(i) })));
-      // SyncGroup (API key 14) answered with INVALID_REQUEST (42): kafkajs crashes without restarting.
-      await kafka.failRequests(14, 1, 42);
-      await intake.start();
-      for (let i = 0; i < 150 && (await stored()) < 40; i++) await sleep(100);
-      assert.deepEqual(crashes, [false], 'the client gave up once, and did not restart by itself');
-      assert.equal(await stored(), 40, 'oeld restarted the consumer, which consumed every message');
-      assert.match(await metrics.registry.metrics(), /^oeld_ingest_consumer_crashes_total 1$/m);
-    } finally {
-      await intake.stop();
-      await publisher.close();
-      await db.drop();
-      await kafka.stop();
-    }
-  });
-
   it('stops Kafka intake while the store is behind and picks up where it left off', async () => {
-    const kafka = await startMockKafka(1);
-    await kafka.createTopic('in', 2);
-    await kafka.createTopic('dlq', 1);
-    const db = await serverDatabase();
-    const client = testKafka(kafka.brokers);
-    const metrics = createMetrics();
     let lag = 0;
-    let intake!: KafkaIntake;
-    const consumer = new KafkajsBatchConsumer(client, 'in', 'bp', 6000, { onRebalance: (a) => intake.onRebalance(a) });
-    const publisher = new KafkajsPublisher(client);
-    intake = new KafkaIntake(new EventStore(db.sql), consumer, publisher, { groupId: 'bp', topic: 'in', deadLetterTopic: 'dlq', maxEventBytes: 65536, pauseLagEvents: 100 },
-      metrics, createLogger('silent'), async () => lag);
-    const stored = async () => (await db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events')).rows[0]!.n;
+    const { client, metrics, intake, stored, close } = await intakeOnMockKafka('bp', { pauseLagEvents: 100, lag: () => lag });
     try {
       await intake.start();
       await produce(client, 'in', Array.from({ length: 50 }, (_, i) => ({ value: goodMessage(i) })));
@@ -92,10 +40,7 @@ describe('backpressure', () => {
       assert.equal(intake.status().paused, false);
       assert.match(await metrics.registry.metrics(), /^oeld_ingest_paused_partitions 0$/m);
     } finally {
-      await intake.stop();
-      await publisher.close();
-      await db.drop();
-      await kafka.stop();
+      await close();
     }
   });
 });
