@@ -10,7 +10,8 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { evaluateBaseModel, heldOutExamples } from '../src/basemodel/base-model-evaluation.ts';
+import { evaluateBaseModel } from '../src/basemodel/base-model-evaluation.ts';
+import { heldOutExamples } from '../src/basemodel/corpus.ts';
 import { initBackend } from '../src/model/backend.ts';
 import { loadModel } from '../src/model/checkpoint.ts';
 import { loadTokenizer } from '../src/model/tokenizer.ts';
@@ -39,7 +40,7 @@ if (existsSync(refsFile)) {
   const { references } = JSON.parse(readFileSync(refsFile, 'utf8')) as { references: { kind: string; ids: number[]; logits: number[] }[] };
   let worst = 0;
   for (const r of references) {
-    const logits = tf.tidy(() => model.forward([r.ids]).logits.slice([0, r.ids.length - 1, 0], [1, 1, -1]).dataSync());
+    const logits = tf.tidy(() => tf.slice(model.forward([r.ids]).logits, [0, r.ids.length - 1, 0], [1, 1, -1]).dataSync());
     if (logits.length < r.logits.length) throw new Error(`reference logits: ${r.kind} has ${r.logits.length} logits, the model ${logits.length}`);
     r.logits.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - logits[i]!)); });
   }

@@ -4,24 +4,17 @@
  * two right items in context, and on the familiar-letter variant (the loop's out-of-distribution
  * check).
  */
-import { FAMILIAR_WORLDS, drawExampleOfKind, type Example } from './corpus.ts';
+import { FAMILIAR_WORLDS, type Example } from './corpus.ts';
 import { goalItem, holeItem, renderItems } from './experience-items.ts';
 import { heldOutAccuracy } from './pretrain.ts';
 import { frozenLakeSpec } from '../envs/frozenlake.ts';
 import { lakeVariantSpec } from '../envs/lake-world.ts';
 import { seedsOf, TEST_SEEDS } from '../envs/seed-ranges.ts';
 import { chatComplete } from '../model/chat-policy.ts';
-import { seededRandom } from '../model/rng.ts';
 import { EVALUATION_SAMPLING } from '../model/sampling.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { episodeStats, playEpisodes, type PolicyFn } from '../simulator/play-episodes.ts';
-
-/** Held-out examples: a stream of their own (seed ^ 0x5eed), `perKind` of each kind. */
-export function heldOutExamples(seed: number, perKind: number): Example[] {
-  const random = seededRandom(seed ^ 0x5eed);
-  return (['familiar', 'guess', 'informed', 'extract'] as const).flatMap((k) => Array.from({ length: perKind }, () => drawExampleOfKind(random, k)));
-}
 
 export async function evaluateBaseModel(model: Transformer, tokenizer: Tokenizer, o: { heldOut: readonly Example[] }) {
   const policy: PolicyFn = async (prompts, s) => chatComplete(model, tokenizer, prompts, { ...EVALUATION_SAMPLING, maxNewTokens: 24, seed: s });

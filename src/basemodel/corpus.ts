@@ -23,6 +23,7 @@ import { extractionPrompt, renderTrajectory } from '../extraction/extraction-pro
 import { teacherPrompt } from '../extraction/teacher-prompt.ts';
 import { BUDGET_ITEM, EDGE_ITEM, goalItem, holeItem, itemsTaught, newItems, renderItems, type EpisodeEnd } from './experience-items.ts';
 import { ITEM_MARKER } from '../projections/knowledge/knowledge-base.ts';
+import { seededRandom } from '../model/rng.ts';
 
 export interface Example {
   kind: 'familiar' | 'guess' | 'informed' | 'extract';
@@ -248,4 +249,13 @@ export function drawKind(random: () => number, mix: CorpusMix = DEFAULT_MIX): Ex
 /** One example of the mix, drawn with `random`. */
 export function drawExample(random: () => number, mix: CorpusMix = DEFAULT_MIX, o: CorpusOptions = DEFAULT_CORPUS_OPTIONS): Example {
   return drawExampleOfKind(random, drawKind(random, mix), o);
+}
+
+/**
+ * Held-out examples for checking a model: a stream of their own (seed ^ 0x5eed, never the
+ * training stream's), `perKind` of each kind in `kinds`, kind by kind.
+ */
+export function heldOutExamples(seed: number, perKind: number, kinds: readonly Example['kind'][] = ['familiar', 'guess', 'informed', 'extract']): Example[] {
+  const random = seededRandom(seed ^ 0x5eed);
+  return kinds.flatMap((k) => Array.from({ length: perKind }, () => drawExampleOfKind(random, k)));
 }

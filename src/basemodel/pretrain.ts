@@ -13,7 +13,7 @@ import { packBatch, responseLogits } from '../model/score.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { trainStep } from '../model/train-step.ts';
 import type { Transformer } from '../model/transformer.ts';
-import { DEFAULT_MIX, drawExampleOfKind, drawKind, type CorpusMix, type Example } from './corpus.ts';
+import { DEFAULT_MIX, drawExampleOfKind, drawKind, heldOutExamples, type CorpusMix, type Example } from './corpus.ts';
 
 export interface PretrainOptions {
   seed: number;
@@ -65,11 +65,9 @@ export interface PretrainResult { steps: number; seconds: number; finalLoss: num
 
 export function pretrain(model: Transformer, tokenizer: Tokenizer, o: PretrainOptions): PretrainResult {
   const random = seededRandom(o.seed);
-  const heldOutRandom = seededRandom(o.seed ^ 0x5eed);
   const mix = o.mix ?? DEFAULT_MIX;
   const kinds = (Object.keys(mix) as Example['kind'][]).filter((k) => mix[k] > 0);
-  const perKind = Math.max(1, Math.floor(o.evalExamples / kinds.length));
-  const heldOut = kinds.flatMap((k) => Array.from({ length: perKind }, () => drawExampleOfKind(heldOutRandom, k)));
+  const heldOut = heldOutExamples(o.seed, Math.max(1, Math.floor(o.evalExamples / kinds.length)), kinds);
   const optimizer = new AdamW({ learningRate: o.learningRate, weightDecay: 0.01 });
   const t0 = performance.now();
   let tokens = 0;
