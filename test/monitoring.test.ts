@@ -226,6 +226,12 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
     modelDir = await makeTinyModel();
     dataDir = await mkdtemp(join(tmpdir(), 'oeld-monitoring-'));
     extractionEndpoint = await startExtractionEndpoint();
+    // A knowledge version appended straight into the store before the daemon starts (the model
+    // versions come from the learning loop: the base model, then the round's): the leader's
+    // projections fold it and its outbox relay publishes it to oel.model-versions. Appended first,
+    // so the round's pools are always the newest (appended after the daemon started, it could land
+    // after a fast round, and the pool-tokens gauge rightly showed this pool instead).
+    await new EventStore(db.sql).append([{ streamId: 'knowledge', events: [extraction(1, { budget: 200, items: 3 })] }]);
     daemon = spawnDaemon({
       DATABASE_URL: db.url!, KAFKA_BROKERS: kafka.bootstrap, KAFKA_SESSION_TIMEOUT_MS: '6000',
       OELD_MAX_EVENT_BYTES: String(MAX), OELD_PROJECTION_POLL_MS: '100', OELD_LOG_LEVEL: 'info', OELD_DATA_DIR: dataDir,
@@ -245,11 +251,6 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
     const client = testKafka(kafka.brokers);
     const good = Array.from({ length: GOOD }, (_, i) => ({ value: goodMessage(i) as string | Buffer | null }));
     await produce(client, 'oel.interactions', [...good, ...bad.map((b) => ({ value: b.value })), ...good.slice(0, REPEATS)]);
-    // A knowledge version appended straight into the store (the model versions come from the
-    // learning loop: the base model, then the round's): the leader's projections fold them and its
-    // outbox relay publishes them to oel.model-versions.
-    const store = new EventStore(db.sql);
-    await store.append([{ streamId: 'knowledge', events: [extraction(1, { budget: 200, items: 3 })] }]);
 
     // The round: threshold-triggered once the simulator has played 8 episodes of the base model.
     roundLine = await daemon.waitForLog(/round 1 done|round failed/, 240_000);
