@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { evaluateBaseModel } from '../src/basemodel/base-model-evaluation.ts';
-import { heldOutExamples } from '../src/basemodel/corpus.ts';
+import { DEFAULT_CORPUS_OPTIONS, heldOutExamples, type CorpusOptions } from '../src/basemodel/corpus.ts';
 import { initBackend } from '../src/model/backend.ts';
 import { loadModel } from '../src/model/checkpoint.ts';
 import { loadTokenizer } from '../src/model/tokenizer.ts';
@@ -49,5 +49,12 @@ if (existsSync(refsFile)) {
   if (!(worst <= tolerance)) throw new Error(`reference logits: this runtime differs from PyTorch by ${worst} (tolerance ${tolerance}); the model is not the one trained`);
 }
 
-const result = await evaluateBaseModel(model, tokenizer, { heldOut: heldOutExamples(Number(values.seed), Number(values['held-out-per-kind'])) });
-log({ stage: 'evaluation', seeds: 'test', ...result });
+// The held-out examples are drawn with the options of the model's own corpus (its answer format).
+const corpusFile = join(dir, 'pretraining-corpus.json');
+const corpusOptions: CorpusOptions = {
+  ...DEFAULT_CORPUS_OPTIONS,
+  ...(existsSync(corpusFile) ? (JSON.parse(readFileSync(corpusFile, 'utf8')) as { options?: Partial<CorpusOptions> }).options : {}),
+};
+const heldOut = heldOutExamples(Number(values.seed), Number(values['held-out-per-kind']), undefined, corpusOptions);
+const result = await evaluateBaseModel(model, tokenizer, { heldOut });
+log({ stage: 'evaluation', seeds: 'test', corpusOptions, ...result });

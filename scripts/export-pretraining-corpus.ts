@@ -5,7 +5,7 @@
  * format).
  *
  *   node --import tsx scripts/export-pretraining-corpus.ts --out .scratch/corpus [--examples 1600000] [--seed 20261127]
- *     [--mix familiar=0.15,guess=0.25,informed=0.4,extract=0.2] [--extraction-random-moves 0.25]
+ *     [--mix familiar=0.15,guess=0.25,informed=0.4,extract=0.2] [--extraction-random-moves 0.25] [--state-positions]
  *
  * About 4,000 examples/s on one core; 1.6 M examples (the shipped model's corpus) are 43 MB.
  */
@@ -30,9 +30,10 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '20261127' },
     mix: { type: 'string' },
     'extraction-random-moves': { type: 'string', default: String(DEFAULT_CORPUS_OPTIONS.extractionRandomMoves) },
+    'state-positions': { type: 'boolean', default: DEFAULT_CORPUS_OPTIONS.statePositions },
   },
 });
-const options: CorpusOptions = { extractionRandomMoves: Number(values['extraction-random-moves']) };
+const options: CorpusOptions = { extractionRandomMoves: Number(values['extraction-random-moves']), statePositions: values['state-positions'] };
 if (!(options.extractionRandomMoves >= 0 && options.extractionRandomMoves <= 1)) {
   throw new Error(`--extraction-random-moves must be a share between 0 and 1, got ${values['extraction-random-moves']}`);
 }

@@ -290,6 +290,8 @@ def save(model, reason):
     os.replace(tmp, os.path.join(args.out, 'model.safetensors'))
     for name in ('tokenizer.json', 'tokenizer_config.json', 'generation_config.json'):
         shutil.copyfile(os.path.join(args.corpus, name), os.path.join(args.out, name))
+    # What it was trained on (the corpus options fix the answer format evaluate-base-model.ts expects).
+    shutil.copyfile(os.path.join(args.corpus, 'corpus.json'), os.path.join(args.out, 'pretraining-corpus.json'))
     with open(os.path.join(args.out, 'config.json'), 'w') as f:
         json.dump(config, f, indent=2)
         f.write('\n')

@@ -98,7 +98,7 @@ describe('pretraining corpus', () => {
       let right = 0;
       let n = 0;
       for (let i = 0; i < 1000; i++) {
-        const e = drawExampleOfKind(random, 'extract', { extractionRandomMoves });
+        const e = drawExampleOfKind(random, 'extract', { ...DEFAULT_CORPUS_OPTIONS, extractionRandomMoves });
         const said = [...e.prompt.matchAll(/output: Goal ([A-Z])/g)].at(-1)?.[1];
         const won = e.prompt.includes('Final result: success');
         const items = [...e.response.matchAll(/([A-Z]) is (the goal|a hole)/g)];
@@ -151,6 +151,9 @@ describe('pretraining corpus', () => {
     assert.equal(goalDirection(layout, [2, 2]), 'here');
     assert.equal(goalDirection({ ...layout, goals: [[0, 2]] }, [2, 1]), 'up-right');
     assert.equal(playResponse({ hole: 'Q', goal: 'K' }, { ...layout, holes: [] }, [2, 0], 'right'), 'Goal K is right, avoid Q. [right]');
+    // With statePositions the answer names the goal's cell it heads for and the player's (row,column from 1).
+    assert.equal(playResponse({ hole: 'Q', goal: 'K' }, layout, [1, 1], 'down', true), 'Goal K at 3,3 from 2,2 is down-right, avoid Q (up, left). [down]');
+    assert.equal(playResponse({ hole: 'Q', goal: 'K' }, { ...layout, goals: [] }, [1, 2], 'left', true), 'Goal K at 2,3 from 2,3 is here, avoid Q. [left]');
   });
 
   it('teaches the letter an episode ended on first, then the other by elimination, then general rules', () => {

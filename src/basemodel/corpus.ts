@@ -56,12 +56,16 @@ export const NOTHING_NEW = 'Nothing new: the experience above already covers thi
  * which neighbours are holes), then the action; the last bracketed action counts. The stated
  * facts are intermediate steps a small model can learn one at a time: the move follows from them.
  */
-export function playResponse(s: LakeSymbols, layout: LakeLayout, player: Cell, action: Action): string {
-  return `Goal ${s.goal} is ${goalDirection(layout, player)}, avoid ${s.hole}${holeNote(layout, player)}. [${action}]`;
+export function playResponse(s: LakeSymbols, layout: LakeLayout, player: Cell, action: Action, statePositions = false): string {
+  const where = statePositions ? ` at ${cellName(nearestGoal(layout, player))} from ${cellName(player)}` : '';
+  return `Goal ${s.goal}${where} is ${goalDirection(layout, player)}, avoid ${s.hole}${holeNote(layout, player)}. [${action}]`;
 }
 
-/** Where the nearest goal (by hole-free path, then by distance) lies from `player`: up, down-right, ... */
-export function goalDirection(layout: LakeLayout, player: Cell): string {
+/** "2,3": row 2, column 3, counted from 1 at the top left. */
+const cellName = ([r, c]: Cell): string => `${r + 1},${c + 1}`;
+
+/** The nearest goal (by hole-free path, then by distance) from `player`; `player` when there is none. */
+export function nearestGoal(layout: LakeLayout, player: Cell): Cell {
   let best: Cell | null = null;
   let bestKey = Infinity;
   for (const g of layout.goals) {
@@ -69,7 +73,12 @@ export function goalDirection(layout: LakeLayout, player: Cell): string {
     const key = (Number.isFinite(d) ? d : 100) * 100 + Math.abs(g[0] - player[0]) + Math.abs(g[1] - player[1]);
     if (key < bestKey) { bestKey = key; best = g; }
   }
-  const [gr, gc] = best ?? player;
+  return best ?? player;
+}
+
+/** Where the nearest goal lies from `player`: up, down-right, ..., here. */
+export function goalDirection(layout: LakeLayout, player: Cell): string {
+  const [gr, gc] = nearestGoal(layout, player);
   const v = gr > player[0] ? 'down' : gr < player[0] ? 'up' : '';
   const h = gc > player[1] ? 'right' : gc < player[1] ? 'left' : '';
   return v && h ? `${v}-${h}` : v || h || 'here';
@@ -96,8 +105,14 @@ export interface CorpusOptions {
    * ends, so the items must be read off the board (where it ended), not off what it said.
    */
   extractionRandomMoves: number;
+  /**
+   * The answer names the cell of the goal it heads for and the player's own ("Goal K at 3,2 from
+   * 1,1 is down-right"): a step between reading the goal's letter and the direction, so that
+   * finding a letter named only in context is learned on its own.
+   */
+  statePositions: boolean;
 }
-export const DEFAULT_CORPUS_OPTIONS: CorpusOptions = { extractionRandomMoves: 0.25 };
+export const DEFAULT_CORPUS_OPTIONS: CorpusOptions = { extractionRandomMoves: 0.25, statePositions: false };
 
 const pick = <T>(random: () => number, xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
 
@@ -163,14 +178,14 @@ function situation(random: () => number, symbols: LakeSymbols): { world: LakeWor
   return { world, history };
 }
 
-function playExample(random: () => number, kind: 'familiar' | 'guess' | 'informed', symbols: LakeSymbols): Example {
+function playExample(random: () => number, kind: 'familiar' | 'guess' | 'informed', symbols: LakeSymbols, o: CorpusOptions): Example {
   for (;;) {
     const { world, history } = situation(random, symbols);
     const best = world.bestMove();
     if (best === null) continue;
     let prompt = renderPrompt(world, history);
     if (kind === 'informed') prompt = teacherPrompt(renderItems(knowledgeFor(random, symbols)), prompt);
-    return { kind, prompt, response: playResponse(symbols, world.layout, world.player, best) };
+    return { kind, prompt, response: playResponse(symbols, world.layout, world.player, best, o.statePositions) };
   }
 }
 
@@ -191,7 +206,7 @@ function knowledgeFor(random: () => number, s: LakeSymbols): string[] {
  * An episode as the deployed model plays it: it believes some role assignment (right or wrong)
  * and mostly follows it, sometimes moving at random.
  */
-function playedEpisode(random: () => number, symbols: LakeSymbols, randomMoves: number) {
+function playedEpisode(random: () => number, symbols: LakeSymbols, o: CorpusOptions) {
   const world = new LakeWorld('pretrain', drawLayout(random), symbols);
   const believed: LakeSymbols = random() < 0.5 ? symbols : { hole: symbols.goal, goal: symbols.hole };
   const believedWorld = { ...world.layout, goals: believed === symbols ? world.layout.goals : world.layout.holes, holes: believed === symbols ? world.layout.holes : world.layout.goals };
@@ -200,8 +215,8 @@ function playedEpisode(random: () => number, symbols: LakeSymbols, randomMoves: 
   for (;;) {
     const prompt = renderPrompt(world, history);
     const planned = bestMove(believedWorld, world.player) ?? pick(random, ACTIONS);
-    const action = random() < randomMoves ? pick(random, ACTIONS) : planned;
-    const response = playResponse(believed, believedWorld, world.player, action);
+    const action = random() < o.extractionRandomMoves ? pick(random, ACTIONS) : planned;
+    const response = playResponse(believed, believedWorld, world.player, action, o.statePositions);
     const step = world.step(response);
     turns.push({ prompt, response });
     history.push(action);
@@ -218,7 +233,7 @@ function playedEpisode(random: () => number, symbols: LakeSymbols, randomMoves: 
 }
 
 function extractExample(random: () => number, symbols: LakeSymbols, o: CorpusOptions): Example {
-  const episode = playedEpisode(random, symbols, o.extractionRandomMoves);
+  const episode = playedEpisode(random, symbols, o);
   const possible = [holeItem(symbols.hole), goalItem(symbols.goal), EDGE_ITEM, BUDGET_ITEM];
   const soFar = shuffle(random, possible.filter(() => random() < 0.3));
   const fresh = newItems(itemsTaught(episode.end), soFar, 2);
@@ -231,9 +246,9 @@ function extractExample(random: () => number, symbols: LakeSymbols, o: CorpusOpt
 /** One example of a given kind. */
 export function drawExampleOfKind(random: () => number, kind: Example['kind'], o: CorpusOptions = DEFAULT_CORPUS_OPTIONS): Example {
   switch (kind) {
-    case 'familiar': return playExample(random, 'familiar', pick(random, FAMILIAR_WORLDS));
-    case 'guess': return playExample(random, 'guess', randomPair(random));
-    case 'informed': return playExample(random, 'informed', randomPair(random));
+    case 'familiar': return playExample(random, 'familiar', pick(random, FAMILIAR_WORLDS), o);
+    case 'guess': return playExample(random, 'guess', randomPair(random), o);
+    case 'informed': return playExample(random, 'informed', randomPair(random), o);
     case 'extract': return extractExample(random, randomPair(random), o);
   }
 }
@@ -255,7 +270,8 @@ export function drawExample(random: () => number, mix: CorpusMix = DEFAULT_MIX, 
  * Held-out examples for checking a model: a stream of their own (seed ^ 0x5eed, never the
  * training stream's), `perKind` of each kind in `kinds`, kind by kind.
  */
-export function heldOutExamples(seed: number, perKind: number, kinds: readonly Example['kind'][] = ['familiar', 'guess', 'informed', 'extract']): Example[] {
+export function heldOutExamples(seed: number, perKind: number, kinds: readonly Example['kind'][] = ['familiar', 'guess', 'informed', 'extract'],
+  o: CorpusOptions = DEFAULT_CORPUS_OPTIONS): Example[] {
   const random = seededRandom(seed ^ 0x5eed);
-  return kinds.flatMap((k) => Array.from({ length: perKind }, () => drawExampleOfKind(random, k)));
+  return kinds.flatMap((k) => Array.from({ length: perKind }, () => drawExampleOfKind(random, k, o)));
 }
