@@ -9,12 +9,13 @@
  * Deterministic for a given seed and step count on one backend; --minutes stops early (the log
  * says where).
  */
-import { appendFileSync, copyFileSync, renameSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BASE_MODEL_SIZE, trainCorpusTokenizer } from '../src/basemodel/base-model-recipe.ts';
 import { evaluateBaseModel } from '../src/basemodel/base-model-evaluation.ts';
 import { heldOutExamples } from '../src/basemodel/corpus.ts';
+import { CORPUS_ARG_OPTIONS, corpusFromArgs } from '../src/basemodel/corpus-args.ts';
 import { smallLlamaConfig } from '../src/basemodel/tokenizer-folder.ts';
 import { pretrain } from '../src/basemodel/pretrain.ts';
 import { initBackend } from '../src/model/backend.ts';
@@ -35,8 +36,10 @@ const { values } = parseArgs({
     from: { type: 'string' },
     'learning-rate': { type: 'string', default: '0.002' },
     warmup: { type: 'string', default: '100' },
+    ...CORPUS_ARG_OPTIONS,
   },
 });
+const corpus = corpusFromArgs(values);
 const out = resolve(values.out!);
 const seed = Number(values.seed);
 const steps = Number(values.steps);
@@ -47,8 +50,10 @@ for (const [name, v] of Object.entries({ seed, steps, minutes, batchSize })) {
 }
 
 const logFile = `${out}.training-log.jsonl`;
-// A continuation (--from) appends to the log of the run it continues.
+// A continuation (--from) appends to the log of the run it continues (the folder's own log when
+// that run was made elsewhere, e.g. by scripts/pretrain-gpu.py).
 if (!values.from) rmSync(logFile, { force: true });
+else if (!existsSync(logFile) && existsSync(join(resolve(values.from), 'training-log.jsonl'))) copyFileSync(join(resolve(values.from), 'training-log.jsonl'), logFile);
 const log = (record: Record<string, unknown>) => {
   const line = JSON.stringify({ time: new Date().toISOString(), ...record });
   appendFileSync(logFile, `${line}\n`);
@@ -82,7 +87,9 @@ if (from) {
 log({ stage: 'model', parameters: model.parameterCount(), config: rawConfig });
 
 // 3. Pretraining.
+log({ stage: 'corpus', mix: corpus.mix, options: corpus.options });
 const result = pretrain(model, tokenizer, {
+  mix: corpus.mix, corpus: corpus.options,
   seed: from ? seed + 1 : seed, steps, batchSize, tokensPerBatch: 2560, learningRate: Number(values['learning-rate']), minLearningRate: 1e-4, warmupSteps: Number(values.warmup),
   evalEvery: 250, evalExamples: 128, ...(minutes > 0 ? { maxSeconds: minutes * 60 } : {}),
   log: (r) => log({ stage: 'pretrain', ...r }),
@@ -91,7 +98,7 @@ log({ stage: 'pretrained', ...result });
 
 // 4. Evaluation: held-out answers, FrozenLake's test seeds (no knowledge; the right knowledge in
 // context) and a familiar world (the out-of-distribution check of the loop).
-log({ stage: 'evaluation', seeds: 'test', ...(await evaluateBaseModel(model, tokenizer, { heldOut: heldOutExamples(seed, 32) })) });
+log({ stage: 'evaluation', seeds: 'test', ...(await evaluateBaseModel(model, tokenizer, { heldOut: heldOutExamples(seed, 32, undefined, corpus.options) })) });
 
 // 5. The Hugging Face folder.
 const staging = `${out}.new`;
@@ -101,4 +108,6 @@ if (!from) rmSync(tokDir, { recursive: true, force: true });
 rmSync(out, { recursive: true, force: true });
 renameSync(staging, out);
 copyFileSync(logFile, join(out, 'training-log.jsonl'));
+// A folder pretrained elsewhere keeps the description of the corpus it was pretrained on.
+if (from && existsSync(join(from, 'pretraining-corpus.json'))) copyFileSync(join(from, 'pretraining-corpus.json'), join(out, 'pretraining-corpus.json'));
 log({ stage: 'saved', dir: out, sha256: saved.sha256, files: saved.files });

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pretokenize, SPECIAL_TOKENS, trainBpe } from '../src/basemodel/bpe-trainer.ts';
-import { DEFAULT_CORPUS_OPTIONS, drawExample, drawExampleOfKind, FAMILIAR_WORLDS, goalDirection, isHeldOutPair, NOTHING_NEW, playResponse } from '../src/basemodel/corpus.ts';
+import { trainCorpusTokenizer } from '../src/basemodel/base-model-recipe.ts';
+import { DEFAULT_CORPUS_OPTIONS, drawExample, drawExampleOfKind, FAMILIAR_WORLDS, firstLetterIsGoal, goalDirection, isHeldOutPair, NOTHING_NEW, playResponse } from '../src/basemodel/corpus.ts';
 import { BUDGET_ITEM, EDGE_ITEM, goalItem, holeItem, itemsTaught, newItems } from '../src/basemodel/experience-items.ts';
 import { writeTokenizerFolder } from '../src/basemodel/tokenizer-folder.ts';
 import { parseAction } from '../src/envs/environment.ts';
@@ -82,12 +83,14 @@ describe('exported corpus format', () => {
 
 describe('pretraining corpus', () => {
   it('is still the corpus the shipped model was trained on (the first 2,000 examples of its seed, by hash)', () => {
-    // models/oeld-base was trained on drawExample's stream from seed 20261127 with the defaults.
-    // A change to the corpus changes this hash: retrain the model with it (models/README.md).
+    // The recipe of models/oeld-base: drawExample's stream from seed 20261127 with DEFAULT_MIX and
+    // DEFAULT_CORPUS_OPTIONS (its GPU stage's exported corpus is pinned by the sha256 in its
+    // pretraining-corpus.json; models/README.md says which options each stage used). A change to
+    // the corpus changes this hash: retrain the model with it.
     const random = seededRandom(20261127);
     const hash = createHash('sha256');
     for (let i = 0; i < 2000; i++) { const e = drawExample(random); hash.update(`${e.kind}\0${e.prompt}\0${e.response}\0`); }
-    assert.equal(hash.digest('hex'), '32b77e64d2742813672b6c12d311d63af63b3ee08c96e5e7c207358961357388');
+    assert.equal(hash.digest('hex'), 'f82c710e3d8dcebdd1ffc84a4a6d2a0b148c5e6bb309ccfdfb79cb7d9d8a1f65');
   });
 
   it('lets extraction episodes follow the stated belief less, so that "what I said, and whether I won" predicts the items less', () => {
@@ -109,18 +112,66 @@ describe('pretraining corpus', () => {
       return right / n;
     };
     const followed = shortcutRight(0);
+    const quarter = shortcutRight(0.25);
     const shipped = shortcutRight(DEFAULT_CORPUS_OPTIONS.extractionRandomMoves);
-    const random = shortcutRight(1);
     assert.ok(followed > 0.95, `a player that always follows its belief: the shortcut is right ${followed}`);
-    assert.ok(shipped > 0.85, `the shipped corpus (a quarter of the moves random): ${shipped}; the shortcut works there, and the model learned it`);
-    assert.ok(random < 0.6, `a random player: the shortcut is right only ${random}, about chance`);
+    assert.ok(quarter > 0.85, `a quarter of the moves random (the first GPU model's corpus): ${quarter}; the shortcut works there, and that model learned it`);
+    assert.ok(shipped < 0.6, `the shipped recipe (every move random): the shortcut is right only ${shipped}, about chance`);
+  });
+
+  it('does not let the letter seen fewer times on the board give the goal away (balancedCounts)', () => {
+    // An informed example's board has the goal letter and the hole letter (its answer follows the
+    // real rules); where their counts differ, the share of examples whose goal is the rarer letter. Unbalanced random lakes have more
+    // holes than goals, which taught the first GPU model to call FrozenLake's single G the goal
+    // without experience (88% of its test episodes passed).
+    const rarerIsGoal = (balancedCounts: boolean) => {
+      const random = seededRandom(5);
+      let rarer = 0;
+      let n = 0;
+      for (let i = 0; i < 3000; i++) {
+        const e = drawExampleOfKind(random, 'informed', { ...DEFAULT_CORPUS_OPTIONS, balancedCounts });
+        const goal = /^Goal ([A-Z])/.exec(e.response)![1]!;
+        const counts = new Map<string, number>();
+        for (const line of e.prompt.split('\n').filter((l) => l.startsWith('| '))) {
+          for (const [, letter] of line.matchAll(/\| ([A-Z]) /g)) if (letter !== 'P') counts.set(letter!, (counts.get(letter!) ?? 0) + 1);
+        }
+        assert.ok(counts.has(goal) && counts.size === 2, `two letters on the board, the goal among them: ${[...counts]} in\n${e.prompt}`);
+        const [[a, na], [b, nb]] = [...counts] as [[string, number], [string, number]];
+        if (na === nb) continue;
+        n++;
+        if (goal === (na < nb ? a : b)) rarer++;
+      }
+      return rarer / n;
+    };
+    const balanced = rarerIsGoal(true);
+    const unbalanced = rarerIsGoal(false);
+    assert.ok(Math.abs(balanced - 0.5) < 0.05, `balanced counts: the rarer letter is the goal in ${balanced} (chance is 0.5)`);
+    assert.ok(unbalanced > 0.58, `unbalanced counts: the rarer letter is the goal in ${unbalanced}`);
+  });
+
+  it('answers a guess (no knowledge) by the convention "the first letter in reading order is the goal"', () => {
+    const random = seededRandom(8);
+    const stated = { first: 0, other: 0 };
+    for (let i = 0; i < 500; i++) {
+      const e = drawExampleOfKind(random, 'guess');
+      const letters = e.prompt.split('\n').filter((l) => l.startsWith('| ')).flatMap((l) => [...l.matchAll(/\| ([A-Z]) /g)].map((m) => m[1]!)).filter((x) => x !== 'P');
+      const goal = /^Goal ([A-Z]) at/.exec(e.response)![1];
+      if (goal === letters[0]) stated.first++; else stated.other++;
+      assert.notEqual(parseAction(e.response), null, e.response);
+    }
+    assert.deepEqual(stated, { first: 500, other: 0 });
+    // The convention is right only when the first letter happens to be a goal.
+    const layout = { size: 3, start: [0, 0] as const, goals: [[2, 2] as const], holes: [[0, 2] as const, [2, 0] as const] };
+    assert.equal(firstLetterIsGoal(layout), false);
+    assert.equal(firstLetterIsGoal({ ...layout, goals: [[0, 1] as const] }), true);
   });
 
   it('never shows the deployment world (hole H, goal G) in either role assignment', () => {
     const random = seededRandom(11);
     for (let i = 0; i < 3000; i++) {
       const e = drawExample(random);
-      const m = /^Goal ([A-Z]) is [a-z-]+, avoid ([A-Z])/.exec(e.response);
+      const m = /^Goal ([A-Z])(?: at \d,\d from \d,\d)? is [a-z-]+, avoid ([A-Z])/.exec(e.response);
+      assert.ok(m || e.kind === 'extract', `a play answer in the expected format: ${e.response}`);
       if (m) assert.ok(!isHeldOutPair({ goal: m[1]!, hole: m[2]! }), e.response);
       const texts = `${e.prompt}\n${e.response}`;
       const holes = [...texts.matchAll(/([A-Z]) is a hole/g)].map((x) => x[1]);
@@ -135,7 +186,7 @@ describe('pretraining corpus', () => {
       const play = drawExampleOfKind(random, 'informed');
       assert.ok(parseAction(play.response) !== null);
       const familiar = drawExampleOfKind(random, 'familiar');
-      assert.ok(FAMILIAR_WORLDS.some((w) => new RegExp(`^Goal ${w.goal} is [a-z-]+, avoid ${w.hole}[ .]`).test(familiar.response)), familiar.response);
+      assert.ok(FAMILIAR_WORLDS.some((w) => new RegExp(`^Goal ${w.goal} at \\d,\\d from \\d,\\d is [a-z-]+, avoid ${w.hole}[ .]`).test(familiar.response)), familiar.response);
       const ex = drawExampleOfKind(random, 'extract');
       const items = parseExperienceItems(ex.response);
       assert.ok(items.length <= 2);
@@ -189,5 +240,15 @@ describe('the base model tokenizer (BPE trained here, loaded by @huggingface/tok
     assert.equal(chat, '<|user|>\nhi<|end|>\n<|assistant|>\n');
     assert.deepEqual(tok.eosTokenIds, [tok.tokenToId('<|end|>')]);
     assert.equal(tok.encode(chat).filter((id) => tok.specialTokenIds.has(id)).length, 3);
+  });
+
+  it('is reproduced byte for byte by trainCorpusTokenizer from the seed (the shipped tokenizer.json)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oeld-tok-'));
+    trainCorpusTokenizer(dir, 20261127);
+    assert.equal(readFileSync(join(dir, 'tokenizer.json'), 'utf8'), readFileSync('models/oeld-base/tokenizer.json', 'utf8'));
+    // The answer format's position note is made of its own tokens: letters, digits, " at ", " from ".
+    const tok = await loadTokenizer(dir);
+    const pieces = tok.encode('Goal K at 3,3 from 2,2 is down-right, avoid Q. [down]').map((id) => tok.decode([id]));
+    assert.deepEqual(pieces.slice(0, 10), ['Goal ', 'K', ' at ', '3', ',', '3', ' from ', '2', ',', '2']);
   });
 });

@@ -61,6 +61,14 @@ export function playResponse(s: LakeSymbols, layout: LakeLayout, player: Cell, a
   return `Goal ${s.goal}${where} is ${goalDirection(layout, player)}, avoid ${s.hole}${holeNote(layout, player)}. [${action}]`;
 }
 
+/** Whether the first marked cell in reading order (row by row, left to right) is a goal. */
+export function firstLetterIsGoal(layout: LakeLayout): boolean {
+  const order = ([r, c]: Cell) => r * layout.size + c;
+  const firstGoal = Math.min(...layout.goals.map(order));
+  const firstHole = Math.min(...layout.holes.map(order));
+  return firstGoal < firstHole;
+}
+
 /** "2,3": row 2, column 3, counted from 1 at the top left. */
 const cellName = ([r, c]: Cell): string => `${r + 1},${c + 1}`;
 
@@ -95,7 +103,7 @@ function holeNote(layout: LakeLayout, player: Cell): string {
 }
 
 export interface CorpusMix { familiar: number; guess: number; informed: number; extract: number }
-export const DEFAULT_MIX: CorpusMix = { familiar: 0.15, guess: 0.25, informed: 0.4, extract: 0.2 };
+export const DEFAULT_MIX: CorpusMix = { familiar: 0.05, guess: 0.15, informed: 0.6, extract: 0.2 };
 
 /** Knobs of the corpus beyond its mix (the defaults made the shipped model's corpus). */
 export interface CorpusOptions {
@@ -111,8 +119,19 @@ export interface CorpusOptions {
    * finding a letter named only in context is learned on its own.
    */
   statePositions: boolean;
+  /** Random lakes draw their goal and hole counts alike (balancedLakeLayout). */
+  balancedCounts: boolean;
+  /**
+   * How a `guess` example (no knowledge) answers. 'truth': the move the real rules call for,
+   * which cannot be known, so the model learns whatever prior the corpus leaves it, and for a
+   * letter pair it never saw that prior is an arbitrary extrapolation (one GPU model called
+   * FrozenLake's G the goal in 98% of its answers, another in 41%). 'first-letter': a fixed
+   * convention, "the letter seen first in reading order is the goal", so that the base model's
+   * behaviour without experience is the same for every pair, known, and right only by chance.
+   */
+  guess: 'truth' | 'first-letter';
 }
-export const DEFAULT_CORPUS_OPTIONS: CorpusOptions = { extractionRandomMoves: 0.25, statePositions: false };
+export const DEFAULT_CORPUS_OPTIONS: CorpusOptions = { extractionRandomMoves: 1, statePositions: true, balancedCounts: true, guess: 'first-letter' };
 
 const pick = <T>(random: () => number, xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
 
@@ -152,8 +171,31 @@ function edgeMoves(world: LakeWorld): Action[] {
 /** Share of layouts that start in the corner as FrozenLake does (long episodes; see frozenLakeLikeLayout). */
 export const CORNER_START_SHARE = 0.35;
 
-function drawLayout(random: () => number): LakeLayout {
-  return random() < CORNER_START_SHARE ? frozenLakeLikeLayout(random) : randomLakeLayout(random);
+function drawLayout(random: () => number, o: CorpusOptions): LakeLayout {
+  if (random() < CORNER_START_SHARE) return frozenLakeLikeLayout(random);
+  return o.balancedCounts ? balancedLakeLayout(random) : randomLakeLayout(random);
+}
+
+/**
+ * A random lake like randomLakeLayout's (1-2 of one letter, 1-3 of the other) but with the two
+ * counts given to goal and hole at random, so that how often a letter occurs says nothing about
+ * its role. (randomLakeLayout has more holes than goals on average: a model learns "the letter
+ * seen once is the goal", which answers FrozenLake without any experience.)
+ */
+export function balancedLakeLayout(random: () => number, size = 3): LakeLayout {
+  for (;;) {
+    const cells: Cell[] = [];
+    for (let r = 0; r < size; r++) for (let c = 0; c < size; c++) cells.push([r, c]);
+    const take = (): Cell => cells.splice(Math.floor(random() * cells.length), 1)[0]!;
+    const start = take();
+    const few = 1 + Math.floor(random() * 2);
+    const many = 1 + Math.floor(random() * 3);
+    const [goalCount, holeCount] = random() < 0.5 ? [few, many] : [many, few];
+    const goals = Array.from({ length: goalCount }, take);
+    const holes = Array.from({ length: holeCount }, take);
+    const layout: LakeLayout = { size, start, goals, holes };
+    if (goalDistances(layout)[start[0] * size + start[1]] !== Infinity) return layout;
+  }
 }
 
 /**
@@ -161,8 +203,8 @@ function drawLayout(random: () => number): LakeLayout {
  * then a bump into the edge, which leaves its warning on the board). Returns the world and the
  * actions taken so far.
  */
-function situation(random: () => number, symbols: LakeSymbols): { world: LakeWorld; history: Action[] } {
-  const world = new LakeWorld('pretrain', drawLayout(random), symbols);
+function situation(random: () => number, symbols: LakeSymbols, o: CorpusOptions): { world: LakeWorld; history: Action[] } {
+  const world = new LakeWorld('pretrain', drawLayout(random, o), symbols);
   const history: Action[] = [];
   const prefix = Math.floor(random() * 4);
   for (let i = 0; i < prefix; i++) {
@@ -180,11 +222,19 @@ function situation(random: () => number, symbols: LakeSymbols): { world: LakeWor
 
 function playExample(random: () => number, kind: 'familiar' | 'guess' | 'informed', symbols: LakeSymbols, o: CorpusOptions): Example {
   for (;;) {
-    const { world, history } = situation(random, symbols);
+    const { world, history } = situation(random, symbols, o);
     const best = world.bestMove();
     if (best === null) continue;
     let prompt = renderPrompt(world, history);
     if (kind === 'informed') prompt = teacherPrompt(renderItems(knowledgeFor(random, symbols)), prompt);
+    if (kind === 'guess' && o.guess === 'first-letter') {
+      // The convention's belief, and the best move in the world as it believes it to be.
+      const believed = firstLetterIsGoal(world.layout) ? symbols : { hole: symbols.goal, goal: symbols.hole };
+      const believedLayout = believed === symbols ? world.layout : { ...world.layout, goals: world.layout.holes, holes: world.layout.goals };
+      const move = bestMove(believedLayout, world.player);
+      if (move === null) continue;
+      return { kind, prompt, response: playResponse(believed, believedLayout, world.player, move, o.statePositions) };
+    }
     return { kind, prompt, response: playResponse(symbols, world.layout, world.player, best, o.statePositions) };
   }
 }
@@ -207,7 +257,7 @@ function knowledgeFor(random: () => number, s: LakeSymbols): string[] {
  * and mostly follows it, sometimes moving at random.
  */
 function playedEpisode(random: () => number, symbols: LakeSymbols, o: CorpusOptions) {
-  const world = new LakeWorld('pretrain', drawLayout(random), symbols);
+  const world = new LakeWorld('pretrain', drawLayout(random, o), symbols);
   const believed: LakeSymbols = random() < 0.5 ? symbols : { hole: symbols.goal, goal: symbols.hole };
   const believedWorld = { ...world.layout, goals: believed === symbols ? world.layout.goals : world.layout.holes, holes: believed === symbols ? world.layout.holes : world.layout.goals };
   const history: Action[] = [];

@@ -13,7 +13,7 @@ import { packBatch, responseLogits } from '../model/score.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { trainStep } from '../model/train-step.ts';
 import type { Transformer } from '../model/transformer.ts';
-import { DEFAULT_MIX, drawExampleOfKind, drawKind, heldOutExamples, type CorpusMix, type Example } from './corpus.ts';
+import { DEFAULT_CORPUS_OPTIONS, DEFAULT_MIX, drawExampleOfKind, drawKind, heldOutExamples, type CorpusMix, type CorpusOptions, type Example } from './corpus.ts';
 
 export interface PretrainOptions {
   seed: number;
@@ -26,6 +26,7 @@ export interface PretrainOptions {
   minLearningRate: number;
   warmupSteps: number;
   mix?: CorpusMix;
+  corpus?: CorpusOptions;
   /** Held-out check every this many steps (0: never). */
   evalEvery: number;
   evalExamples: number;
@@ -55,7 +56,7 @@ export function heldOutAccuracy(model: Transformer, tokenizer: Tokenizer, exampl
   for (const e of examples) byKind.set(e.kind, [...(byKind.get(e.kind) ?? []), e]);
   const out: Record<string, number> = {};
   for (const [kind, es] of byKind) {
-    const answers = chatComplete(model, tokenizer, es.map((e) => e.prompt), { temperature: 0, topP: 1, topK: 0, maxNewTokens: kind === 'extract' ? 48 : 16, seed: 1 });
+    const answers = chatComplete(model, tokenizer, es.map((e) => e.prompt), { temperature: 0, topP: 1, topK: 0, maxNewTokens: kind === 'extract' ? 48 : 24, seed: 1 });
     out[kind] = es.filter((e, i) => answerCorrect(e, answers[i]!.text)).length / es.length;
   }
   return out;
@@ -67,7 +68,8 @@ export function pretrain(model: Transformer, tokenizer: Tokenizer, o: PretrainOp
   const random = seededRandom(o.seed);
   const mix = o.mix ?? DEFAULT_MIX;
   const kinds = (Object.keys(mix) as Example['kind'][]).filter((k) => mix[k] > 0);
-  const heldOut = heldOutExamples(o.seed, Math.max(1, Math.floor(o.evalExamples / kinds.length)), kinds);
+  const corpus = o.corpus ?? DEFAULT_CORPUS_OPTIONS;
+  const heldOut = heldOutExamples(o.seed, Math.max(1, Math.floor(o.evalExamples / kinds.length)), kinds, corpus);
   const optimizer = new AdamW({ learningRate: o.learningRate, weightDecay: 0.01 });
   const t0 = performance.now();
   let tokens = 0;
@@ -82,7 +84,7 @@ export function pretrain(model: Transformer, tokenizer: Tokenizer, o: PretrainOp
       const encoded: { prompt: number[]; response: number[] }[] = [];
       let longest = 0;
       while (encoded.length < o.batchSize) {
-        const e = encodeExample(tokenizer, drawExampleOfKind(random, kind));
+        const e = encodeExample(tokenizer, drawExampleOfKind(random, kind, corpus));
         const length = e.prompt.length + e.response.length;
         if (encoded.length > 0 && Math.max(longest, length) * (encoded.length + 1) > o.tokensPerBatch) break;
         encoded.push(e);
