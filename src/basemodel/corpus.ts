@@ -7,8 +7,8 @@
  * hole, which is the goal, where the player starts, how many of each). Four kinds of example:
  *   - `familiar`: a few fixed worlds, no knowledge in the prompt. The model learns their rules by
  *     heart; the out-of-distribution check plays one of them.
- *   - `guess`: a random letter pair, no knowledge. The right move cannot be known, so the model
- *     learns to guess: this is how it behaves on the deployment world.
+ *   - `guess`: a random letter pair, no knowledge. The roles cannot be known, so the answer follows
+ *     a fixed convention (CorpusOptions.guess): this is how it behaves on the deployment world.
  *   - `informed`: a random letter pair with experience items in the teacher's format. The model
  *     learns to read items and act on them.
  *   - `extract`: a played episode in the extraction prompt, with some knowledge so far; the
