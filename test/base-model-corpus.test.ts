@@ -81,6 +81,10 @@ describe('exported corpus format', () => {
   });
 });
 
+/** The letters on a prompt's board other than the player's, in reading order. */
+const boardLetters = (prompt: string): string[] => prompt.split('\n').filter((l) => l.startsWith('| '))
+  .flatMap((l) => [...l.matchAll(/\| ([A-Z]) /g)].map((m) => m[1]!)).filter((x) => x !== 'P');
+
 describe('pretraining corpus', () => {
   it('is still the corpus the shipped model was trained on (the first 2,000 examples of its seed, by hash)', () => {
     // The recipe of models/oeld-base: drawExample's stream from seed 20261127 with DEFAULT_MIX and
@@ -121,9 +125,9 @@ describe('pretraining corpus', () => {
 
   it('does not let the letter seen fewer times on the board give the goal away (balancedCounts)', () => {
     // An informed example's board has the goal letter and the hole letter (its answer follows the
-    // real rules); where their counts differ, the share of examples whose goal is the rarer letter. Unbalanced random lakes have more
-    // holes than goals, which taught the first GPU model to call FrozenLake's single G the goal
-    // without experience (88% of its test episodes passed).
+    // real rules); where their counts differ, the share of examples whose goal is the rarer letter.
+    // Unbalanced random lakes have more holes than goals: "the letter seen once is the goal" would
+    // answer FrozenLake (one G, two H) without experience.
     const rarerIsGoal = (balancedCounts: boolean) => {
       const random = seededRandom(5);
       let rarer = 0;
@@ -132,9 +136,7 @@ describe('pretraining corpus', () => {
         const e = drawExampleOfKind(random, 'informed', { ...DEFAULT_CORPUS_OPTIONS, balancedCounts });
         const goal = /^Goal ([A-Z])/.exec(e.response)![1]!;
         const counts = new Map<string, number>();
-        for (const line of e.prompt.split('\n').filter((l) => l.startsWith('| '))) {
-          for (const [, letter] of line.matchAll(/\| ([A-Z]) /g)) if (letter !== 'P') counts.set(letter!, (counts.get(letter!) ?? 0) + 1);
-        }
+        for (const letter of boardLetters(e.prompt)) counts.set(letter, (counts.get(letter) ?? 0) + 1);
         assert.ok(counts.has(goal) && counts.size === 2, `two letters on the board, the goal among them: ${[...counts]} in\n${e.prompt}`);
         const [[a, na], [b, nb]] = [...counts] as [[string, number], [string, number]];
         if (na === nb) continue;
@@ -154,7 +156,7 @@ describe('pretraining corpus', () => {
     const stated = { first: 0, other: 0 };
     for (let i = 0; i < 500; i++) {
       const e = drawExampleOfKind(random, 'guess');
-      const letters = e.prompt.split('\n').filter((l) => l.startsWith('| ')).flatMap((l) => [...l.matchAll(/\| ([A-Z]) /g)].map((m) => m[1]!)).filter((x) => x !== 'P');
+      const letters = boardLetters(e.prompt);
       const goal = /^Goal ([A-Z]) at/.exec(e.response)![1];
       if (goal === letters[0]) stated.first++; else stated.other++;
       assert.notEqual(parseAction(e.response), null, e.response);
