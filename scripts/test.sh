@@ -6,6 +6,7 @@ bash scripts/ensure-postgres.sh
 bash scripts/ensure-kafka-mock.sh
 bash scripts/ensure-chromium.sh
 bash scripts/ensure-prometheus.sh
+bash scripts/ensure-wasm-toolchain.sh
 echo "== type check"
 npx tsc -p tsconfig.json
 echo "== tests"

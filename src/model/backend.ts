@@ -36,6 +36,7 @@ import os from 'node:os';
 import path from 'node:path';
 import workerThreads from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
+import { installWasmBatchMatMul } from './wasm-batch-matmul.ts';
 import { registerWasmJsKernels } from './wasm-kernels.ts';
 
 export { tf };
@@ -43,6 +44,8 @@ export { tf };
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 export const BACKEND_ENV = 'OELD_TF_BACKEND';
+/** `tfjs` keeps the wasm backend's own BatchMatMul (oeld's SIMD kernel is the default: `oeld`). */
+export const WASM_MATMUL_ENV = 'OELD_WASM_MATMUL';
 
 export interface InitBackendOptions {
   /** Use only this backend; throw if it is unavailable or fails its self-test. Overrides OELD_TF_BACKEND. */
@@ -55,7 +58,7 @@ export interface InitBackendOptions {
     /** Replaces `import(specifier)` for the backend packages (e.g. to simulate a missing one). */
     importModule?: (specifier: string) => Promise<unknown>;
     /** Sees, and may replace, each self-test matmul result before it is checked. */
-    selfTestResult?: (backend: BackendName, test: '2x2' | '64x64', values: Float32Array) => Float32Array;
+    selfTestResult?: (backend: BackendName, test: SelfTest, values: Float32Array) => Float32Array;
   };
 }
 
@@ -99,6 +102,7 @@ export function parseBackendName(value: string, source: string): BackendName {
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   const log = options.log ?? (() => {});
+  wasmMatmulChoice(); // a bad value fails here, not as a skipped backend
   const envValue = process.env[BACKEND_ENV];
   const forced = options.force
     ?? (envValue !== undefined && envValue.trim() !== '' ? parseBackendName(envValue, BACKEND_ENV) : undefined);
@@ -153,8 +157,13 @@ async function tryBackend(name: BackendName, options: InitBackendOptions): Promi
       const wasm = await importBackendPackage(name, options) as typeof import('@tensorflow/tfjs-backend-wasm');
       const { threads, build } = await startWasm(wasm, options);
       registerWasmJsKernels();
+      let matmul = `batched and transposed matmuls on tfjs's own kernel (${WASM_MATMUL_ENV}=tfjs)`;
+      if (wasmMatmulChoice() === 'oeld') {
+        const bmm = installWasmBatchMatMul(threads);
+        matmul = `batched and transposed matmuls on oeld's SIMD kernel (${bmm.threads} thread${bmm.threads === 1 ? '' : 's'})`;
+      }
       selfTest(name, options);
-      return { detail: `${PACKAGES.wasm} ${build}, ${threads} thread${threads === 1 ? '' : 's'}`, threads };
+      return { detail: `${PACKAGES.wasm} ${build}, ${threads} thread${threads === 1 ? '' : 's'}; ${matmul}`, threads };
     }
     case 'cpu': {
       await importBackendPackage(name, options);
@@ -165,6 +174,13 @@ async function tryBackend(name: BackendName, options: InitBackendOptions): Promi
       return { detail: `${PACKAGES.cpu}, plain JavaScript`, threads: 1 };
     }
   }
+}
+
+function wasmMatmulChoice(): 'oeld' | 'tfjs' {
+  const v = (process.env[WASM_MATMUL_ENV] ?? '').trim();
+  if (v === '' || v === 'oeld') return 'oeld';
+  if (v === 'tfjs') return 'tfjs';
+  throw new Error(`${WASM_MATMUL_ENV} must be oeld or tfjs, got ${JSON.stringify(v)}`);
 }
 
 async function importBackendPackage(name: BackendName, options: InitBackendOptions): Promise<unknown> {
@@ -353,20 +369,31 @@ function matmulReference(a: Float32Array, b: Float32Array, n: number): Float64Ar
  */
 function selfTest(name: BackendName, options: InitBackendOptions): void {
   const hook = options.testHooks?.selfTestResult;
-  const run = (test: '2x2' | '64x64', a: Float32Array, b: Float32Array, n: number): Float32Array => {
-    const values = tf.tidy(() => tf.matMul(tf.tensor2d(a, [n, n]), tf.tensor2d(b, [n, n])).dataSync() as Float32Array);
+  const run = (test: SelfTest, f: () => tf.Tensor): Float32Array => {
+    const values = tf.tidy(() => f().dataSync() as Float32Array);
     return hook ? hook(name, test, Float32Array.from(values)) : values;
   };
-  const small = run('2x2', Float32Array.of(1, 2, 3, 4), Float32Array.of(5, 6, 7, 8), 2);
+  const small = run('2x2', () => tf.matMul(tf.tensor2d([1, 2, 3, 4], [2, 2]), tf.tensor2d([5, 6, 7, 8], [2, 2])));
   const expected = [19, 22, 43, 50];
   if (small.length !== 4 || expected.some((v, i) => Math.abs(small[i]! - v) > 1e-6)) {
     throw new Unavailable(`self-test failed: [[1,2],[3,4]] @ [[5,6],[7,8]] gave ${JSON.stringify(Array.from(small))}, expected [19,22,43,50]`);
   }
   const n = 64;
-  const a = seededValues(n * n, 1);
-  const b = seededValues(n * n, 2);
-  const got = run('64x64', a, b, n);
-  const want = matmulReference(a, b, n);
+  const a = seededValues(2 * n * n, 1);
+  const b = seededValues(2 * n * n, 2);
+  // Plain 2-D (XNNPACK on wasm), then batched with b transposed (oeld's SIMD kernel on wasm).
+  const plain = run('64x64', () => tf.matMul(tf.tensor2d(a.subarray(0, n * n), [n, n]), tf.tensor2d(b.subarray(0, n * n), [n, n])));
+  compare('64x64 matmul', plain, matmulReference(a.subarray(0, n * n), b.subarray(0, n * n), n), n);
+  const batched = run('batched', () => tf.matMul(tf.tensor3d(a, [2, n, n]), tf.tensor3d(b, [2, n, n]), false, true));
+  for (let i = 0; i < 2; i++) {
+    const bt = transposeSquare(b.subarray(i * n * n, (i + 1) * n * n), n);
+    compare(`batched transposed matmul (batch ${i} of 2, 64x64)`, batched.subarray(i * n * n, (i + 1) * n * n), matmulReference(a.subarray(i * n * n, (i + 1) * n * n), bt, n), n);
+  }
+}
+
+export type SelfTest = '2x2' | '64x64' | 'batched';
+
+function compare(what: string, got: Float32Array, want: Float64Array | Float32Array, n: number): void {
   let worst = 0;
   let at = 0;
   for (let i = 0; i < want.length; i++) {
@@ -374,8 +401,14 @@ function selfTest(name: BackendName, options: InitBackendOptions): void {
     if (!(d <= worst)) { worst = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d; at = i; }
   }
   if (got.length !== want.length || !(worst <= 1e-4)) {
-    throw new Unavailable(`self-test failed: 64x64 matmul differs from the JavaScript reference by ${worst} at [${Math.floor(at / n)},${at % n}] (tolerance 1e-4)`);
+    throw new Unavailable(`self-test failed: ${what} differs from the JavaScript reference by ${worst} at [${Math.floor(at / n)},${at % n}] (tolerance 1e-4)`);
   }
+}
+
+function transposeSquare(m: Float32Array, n: number): Float32Array {
+  const t = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) t[j * n + i] = m[i * n + j]!;
+  return t;
 }
 
 function firstLine(s: string): string {

@@ -5,21 +5,8 @@ import { tensorNames, type ResolvedConfig } from './model-config.ts';
 /** A float32 tensor as checkpoints hold it: Hugging Face orientation ([out, in] for linear layers). */
 export interface HostTensor { shape: number[]; data: Float32Array }
 
-/**
- * y = x @ w for 2-D x [n, in] and w [in, out], with a gradient made only of plain 2-D matmuls
- * (explicit transposes): on the WebAssembly backend only those reach the fast XNNPACK kernels,
- * while matMul's built-in gradient uses transposed matmuls that fall to a loop 12-20x slower.
- */
-export const linear = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor2D, save: tf.GradSaveFunc) => {
-  save([x, w]);
-  return {
-    value: tf.matMul(x, w),
-    gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-      const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy)];
-    },
-  };
-}) as never) as (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
+/** y = x @ w for 2-D x [n, in] and w [in, out]. */
+export const linear = (x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D => tf.matMul(x, w);
 
 interface LayerParams {
   inputNorm: tf.Variable; postNorm: tf.Variable;
@@ -74,6 +61,7 @@ export class Transformer {
   readonly finalNorm: tf.Variable;
   readonly lmHead?: tf.Variable;
   private readonly invFreq: Float64Array;
+  private readonly rotateHalf: tf.Tensor2D;
 
   private constructor(readonly config: ResolvedConfig, tensors: (name: string) => tf.Tensor | undefined, readonly trainable: boolean, readonly id: string) {
     const need = (name: string, transpose = false): tf.Variable => {
@@ -100,6 +88,7 @@ export class Transformer {
     });
     this.finalNorm = need(tensorNames.finalNorm);
     if (!c.tiedEmbeddings) this.lmHead = need(tensorNames.lmHead, true);
+    this.rotateHalf = tf.keep(rotateHalfMatrix(c.headDim)); // kept: a model may be built inside a tidy
     this.invFreq = Float64Array.from({ length: c.headDim / 2 }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / c.headDim));
   }
 
@@ -206,8 +195,8 @@ export class Transformer {
     let k = proj(p.k, p.kBias, c.kvHeads);
     const vNew = tf.transpose(proj(p.v, p.vBias, c.kvHeads), [0, 2, 1, 3]) as tf.Tensor4D; // [B, kv, T, d]
     if (p.qNorm && p.kNorm) { q = rmsNorm(q, p.qNorm, c.eps); k = rmsNorm(k, p.kNorm, c.eps); }
-    q = applyRotary(q, cos, sin);
-    k = applyRotary(k, cos, sin);
+    q = applyRotary(q, cos, sin, this.rotateHalf);
+    k = applyRotary(k, cos, sin, this.rotateHalf);
     const kNew = tf.transpose(k, [0, 2, 1, 3]) as tf.Tensor4D; // [B, kv, T, d]
     // Without a cache the keys are this input's; with one, [prefix, tail + this input] (see KVCache).
     let cache: KVCache['layers'][number] = { k: kNew, v: vNew };
@@ -274,7 +263,10 @@ export class Transformer {
     return tf.tensor4d(m, [B, 1, T, S]);
   }
 
-  dispose(): void { for (const v of this.variables) v.dispose(); }
+  dispose(): void {
+    for (const v of this.variables) v.dispose();
+    this.rotateHalf.dispose();
+  }
 }
 
 /** x / sqrt(mean(x^2) + eps) * w over the last axis. */
@@ -282,12 +274,26 @@ export function rmsNorm<T extends tf.Tensor>(x: T, w: tf.Tensor, eps: number): T
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w) as T;
 }
 
-/** Hugging Face convention: x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1]. */
-function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
+/**
+ * Hugging Face convention: x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1], with
+ * rotate_half as a matmul by a signed permutation (rotateHalfMatrix): one plain 2-D matmul, and
+ * its gradient one more, where split, negate and concat (and their gradients) were six copies.
+ */
+function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, rotateHalf: tf.Tensor2D): tf.Tensor {
   const d = x.shape[3]!;
-  const [x1, x2] = tf.split(x, [d / 2, d / 2], 3);
-  const rotated = tf.concat([tf.neg(x2!), x1!], 3);
+  const rotated = tf.reshape(tf.matMul(tf.reshape(x, [-1, d]) as tf.Tensor2D, rotateHalf), x.shape);
   return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
+}
+
+/** R [d, d] with x @ R = rotate_half(x) = [-x[half:], x[:half]]. */
+export function rotateHalfMatrix(d: number): tf.Tensor2D {
+  const half = d / 2;
+  const r = new Float32Array(d * d);
+  for (let j = 0; j < half; j++) {
+    r[(j + half) * d + j] = -1; // column j < half reads -x[j + half]
+    r[j * d + j + half] = 1; // column j + half reads x[j]
+  }
+  return tf.tensor2d(r, [d, d]);
 }
 
 /** Keeps a layer's cache tensors past the forward pass's tidy (tensors made before it are untouched). */

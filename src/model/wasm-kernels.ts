@@ -1,6 +1,6 @@
 /**
  * Kernels that @tensorflow/tfjs-backend-wasm 4.22 lacks and that training needs, computed in
- * JavaScript over the tensors' data.
+ * JavaScript over the tensors' data; and two it has that copy where no copy is needed.
  *
  * Of the kernels the CPU backend has, the wasm backend lacks UnsortedSegmentSum, Einsum, the
  * complex/FFT family, the ragged ops, and the conv/depthwise backprop filters. Only
@@ -67,12 +67,110 @@ export const wasmJsKernels: readonly KernelConfig[] = [
   { kernelName: tf.UnsortedSegmentSum, backendName: 'wasm', kernelFunc: unsortedSegmentSum },
 ];
 
-/** Registers each JS kernel the wasm backend does not already have (idempotent). */
+/** The subset of BackendWasm that the zero-copy kernels use. */
+interface RefCountingBackend { incRef(dataId: object): void }
+
+/**
+ * Identity, and Cast to the dtype the tensor already has, as a new reference to the same data
+ * (as the CPU backend does, and as the wasm backend's own Reshape does). The wasm backend copies
+ * instead, and the engine clones every tensor it saves for the backward pass through Identity,
+ * and the gradient of Multiply casts float32 to float32: a few hundred copies per training step.
+ * Sharing is safe because tfjs never writes into a tensor's data after making it (a variable's
+ * assign takes new data).
+ */
+const identityNoCopy = (x: TensorInfo, backend: unknown): TensorInfo => {
+  (backend as RefCountingBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+};
+
+/**
+ * out[i, ...] = x[indices[i], ...]: rows copied whole. The wasm backend's GatherV2 computes every
+ * element's source index separately, and an embedding lookup took 20 ms for 2,048 rows of 128.
+ */
+export function gatherRows(x: NumericArray, indices: ArrayLike<number>, rowSize: number, out: NumericArray): void {
+  for (let i = 0; i < indices.length; i++) {
+    const r = indices[i]!;
+    out.set(x.subarray(r * rowSize, (r + 1) * rowSize), i * rowSize);
+  }
+}
+
+/** Throws, naming the first index outside [0, rows). */
+export function checkGatherIndices(indices: ArrayLike<number>, rows: number): void {
+  for (let i = 0; i < indices.length; i++) {
+    const r = indices[i]!;
+    if (!(r >= 0 && r < rows)) throw new Error(`GatherV2: index ${r} at position ${i} is outside [0, ${rows})`);
+  }
+}
+
+interface HeapBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): NumericArray | Uint8Array;
+}
+
+/** Replacement kernels (each falls back to the backend's own kernel where it does not apply). */
+function replacementKernels(original: (name: string) => KernelConfig): KernelConfig[] {
+  const identity = original(tf.Identity);
+  const cast = original(tf.Cast);
+  const gather = original(tf.GatherV2);
+  return [
+    {
+      kernelName: tf.GatherV2, backendName: 'wasm',
+      kernelFunc: (args) => {
+        const { x, indices } = args.inputs as { x: TensorInfo; indices: TensorInfo };
+        const { axis, batchDims } = args.attrs as unknown as { axis: number; batchDims: number };
+        const rank = x.shape.length;
+        const rowsAxis = axis < 0 ? axis + rank : axis;
+        if (rowsAxis !== 0 || (batchDims ?? 0) !== 0 || rank < 1 || (x.dtype !== 'float32' && x.dtype !== 'int32') || indices.dtype !== 'int32') return gather.kernelFunc(args);
+        const backend = args.backend as unknown as HeapBackend;
+        const rowSize = x.shape.slice(1).reduce((a, b) => a * b, 1);
+        checkGatherIndices(backend.typedArrayFromHeap(indices) as Int32Array, x.shape[0]!);
+        const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+        // Views made after makeOutput, which may grow (and so detach) the heap.
+        gatherRows(backend.typedArrayFromHeap(x) as NumericArray, backend.typedArrayFromHeap(indices) as Int32Array, rowSize, backend.typedArrayFromHeap(out) as NumericArray);
+        return out;
+      },
+    },
+    {
+      kernelName: tf.Identity, backendName: 'wasm',
+      kernelFunc: (args) => {
+        const { x } = args.inputs as { x: TensorInfo };
+        return x.dtype === 'string' ? identity.kernelFunc(args) : identityNoCopy(x, args.backend);
+      },
+    },
+    {
+      kernelName: tf.Cast, backendName: 'wasm',
+      kernelFunc: (args) => {
+        const { x } = args.inputs as { x: TensorInfo };
+        const { dtype } = args.attrs as unknown as { dtype: tf.DataType };
+        return dtype === x.dtype && dtype !== 'string' ? identityNoCopy(x, args.backend) : cast.kernelFunc(args);
+      },
+    },
+  ];
+}
+
+const replaced = new Set<string>();
+
+/**
+ * Registers each JS kernel the wasm backend does not already have, and the zero-copy Identity
+ * and Cast (idempotent). Returns the names of the kernels it registered this time.
+ */
 export function registerWasmJsKernels(): string[] {
   const added: string[] = [];
   for (const k of wasmJsKernels) {
     if (tf.getKernel(k.kernelName, k.backendName)) continue;
     tf.registerKernel(k);
+    added.push(k.kernelName);
+  }
+  const original = (name: string): KernelConfig => {
+    const k = tf.getKernel(name, 'wasm');
+    if (!k) throw new Error(`the wasm backend has no ${name} kernel to fall back to`);
+    return k;
+  };
+  for (const k of replacementKernels(original)) {
+    if (replaced.has(k.kernelName)) continue;
+    tf.unregisterKernel(k.kernelName, 'wasm');
+    tf.registerKernel(k);
+    replaced.add(k.kernelName);
     added.push(k.kernelName);
   }
   return added;

@@ -1,0 +1,40 @@
+/**
+ * How a BatchMatMul call maps onto the project's SIMD kernel (src/model/native/batch-matmul.c):
+ * the 3-D view [batch, M, N] = op(a)[batchA, M, K] @ op(b)[batchB, K, N], or why the call stays
+ * with tfjs's own kernel. Pure shape logic, apart from the I/O in wasm-batch-matmul.ts.
+ */
+export interface BatchMatMulPlan {
+  batch: number; batchA: number; batchB: number;
+  M: number; K: number; N: number;
+  outShape: number[];
+}
+
+export type PlanResult = { plan: BatchMatMulPlan } | { fallback: string };
+
+const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+
+export function planBatchMatMul(aShape: readonly number[], bShape: readonly number[], transposeA: boolean, transposeB: boolean): PlanResult {
+  const ra = aShape.length;
+  const rb = bShape.length;
+  if (ra < 2 || rb < 2) return { fallback: `rank below 2 (a [${aShape}], b [${bShape}])` };
+  const M = transposeA ? aShape[ra - 1]! : aShape[ra - 2]!;
+  const K = transposeA ? aShape[ra - 2]! : aShape[ra - 1]!;
+  const Kb = transposeB ? bShape[rb - 1]! : bShape[rb - 2]!;
+  const N = transposeB ? bShape[rb - 2]! : bShape[rb - 1]!;
+  if (K !== Kb) return { fallback: `inner dimensions differ (${K} and ${Kb})` };
+  const outerA = aShape.slice(0, -2);
+  const outerB = bShape.slice(0, -2);
+  const batchA = size(outerA);
+  const batchB = size(outerB);
+  // Batch dimensions: equal, or one side a single matrix (broadcast). Anything else (e.g. [2, 1]
+  // against [1, 3]) is left to tfjs.
+  let outer: number[];
+  if (batchB === 1 && outerA.length >= outerB.length) outer = outerA.slice();
+  else if (batchA === 1 && outerB.length >= outerA.length) outer = outerB.slice();
+  else if (outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i])) outer = outerA.slice();
+  else return { fallback: `batch dimensions [${outerA}] and [${outerB}] need a general broadcast` };
+  const batch = size(outer);
+  if (M === 0 || N === 0 || K === 0 || batch === 0) return { fallback: 'an empty dimension' };
+  if (batch === 1 && !transposeA && !transposeB) return { fallback: 'a plain 2-D matmul (XNNPACK is at least as fast)' };
+  return { plan: { batch, batchA, batchB, M, K, N, outShape: [...outer, M, N] } };
+}

@@ -1,0 +1,224 @@
+/**
+ * The project's kernels on the tfjs WebAssembly backend: the SIMD BatchMatMul
+ * (src/model/native/batch-matmul.c through src/model/wasm-batch-matmul.ts), the row-copy
+ * GatherV2 and the zero-copy Identity and Cast (src/model/wasm-kernels.ts).
+ *
+ * Results are checked against a float64 JavaScript reference over shapes that exercise every
+ * edge of the kernel: rows not a multiple of its 4-row block, columns not a multiple of its
+ * 8-column panel, depths past its 256-deep pass, both transposes, broadcast batches, and calls
+ * large enough to be split with the helper thread (by batches and by rows).
+ */
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initBackend, tf } from '../src/model/backend.ts';
+import '../src/model/register-gradients.ts';
+import { planBatchMatMul } from '../src/model/batch-matmul-plan.ts';
+import { installWasmBatchMatMul, nativeModulePath, SPLIT_MIN_MACS, type WasmBatchMatMulInfo } from '../src/model/wasm-batch-matmul.ts';
+import { checkGatherIndices } from '../src/model/wasm-kernels.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+describe('planBatchMatMul (which calls the SIMD kernel takes)', () => {
+  it('leaves plain 2-D matmuls to XNNPACK and takes transposed and batched ones', () => {
+    assert.match((planBatchMatMul([4, 5], [5, 6], false, false) as { fallback: string }).fallback, /plain 2-D/);
+    assert.deepEqual(planBatchMatMul([5, 4], [5, 6], true, false), { plan: { batch: 1, batchA: 1, batchB: 1, M: 4, K: 5, N: 6, outShape: [4, 6] } });
+    assert.deepEqual(planBatchMatMul([2, 3, 4, 5], [2, 3, 6, 5], false, true), { plan: { batch: 6, batchA: 6, batchB: 6, M: 4, K: 5, N: 6, outShape: [2, 3, 4, 6] } });
+  });
+
+  it('broadcasts a single matrix against a batch, and leaves general broadcasts to tfjs', () => {
+    assert.deepEqual(planBatchMatMul([3, 4, 5], [5, 6], false, false), { plan: { batch: 3, batchA: 3, batchB: 1, M: 4, K: 5, N: 6, outShape: [3, 4, 6] } });
+    assert.deepEqual(planBatchMatMul([1, 4, 5], [2, 3, 5, 6], false, false), { plan: { batch: 6, batchA: 1, batchB: 6, M: 4, K: 5, N: 6, outShape: [2, 3, 4, 6] } });
+    assert.match((planBatchMatMul([2, 1, 4, 5], [1, 3, 5, 6], false, false) as { fallback: string }).fallback, /general broadcast/);
+  });
+
+  it('leaves empty shapes and mismatched depths to tfjs (which reports them)', () => {
+    assert.match((planBatchMatMul([2, 0, 5], [2, 5, 6], false, false) as { fallback: string }).fallback, /empty/);
+    assert.match((planBatchMatMul([2, 4, 5], [2, 7, 6], false, false) as { fallback: string }).fallback, /inner dimensions differ \(5 and 7\)/);
+  });
+});
+
+describe('SIMD BatchMatMul on the wasm backend', () => {
+  let info: WasmBatchMatMulInfo;
+  before(async () => {
+    const b = await initBackend({ force: 'wasm', log: () => {} });
+    info = installWasmBatchMatMul(b.threads ?? 1);
+  });
+
+  /** Deterministic values in [-1, 1). */
+  const values = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 1000 + i * 0.7311) * 0.999);
+
+  /** float64 reference of op(a) @ op(b) per batch, with a batch of 1 broadcast. */
+  function reference(a: Float32Array, b: Float32Array, batchA: number, batchB: number, M: number, K: number, N: number, ta: boolean, tb: boolean): Float64Array {
+    const batch = Math.max(batchA, batchB);
+    const out = new Float64Array(batch * M * N);
+    for (let z = 0; z < batch; z++) {
+      const ao = (batchA === 1 ? 0 : z) * M * K;
+      const bo = (batchB === 1 ? 0 : z) * K * N;
+      for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += a[ao + (ta ? k * M + i : i * K + k)]! * b[bo + (tb ? j * K + k : k * N + j)]!;
+        out[z * M * N + i * N + j] = s;
+      }
+    }
+    return out;
+  }
+
+  function check(batchA: number, batchB: number, M: number, K: number, N: number, ta: boolean, tb: boolean, seed: number): void {
+    const a = values(batchA * M * K, seed);
+    const b = values(batchB * K * N, seed + 1);
+    const aShape = [...(batchA > 1 ? [batchA] : []), ...(ta ? [K, M] : [M, K])];
+    const bShape = [...(batchB > 1 || batchA > 1 ? [batchB] : []), ...(tb ? [N, K] : [K, N])];
+    const before = info.calls.own;
+    const got = tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb).dataSync() as Float32Array);
+    const planned = 'plan' in planBatchMatMul(aShape, bShape, ta, tb);
+    assert.equal(info.calls.own - before, planned ? 1 : 0, `kernel use for a [${aShape}] b [${bShape}] ta ${ta} tb ${tb}`);
+    const want = reference(a, b, batchA, batchB, M, K, N, ta, tb);
+    assert.equal(got.length, want.length);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (1 + Math.abs(want[i]!)));
+    assert.ok(worst < 1e-5, `a [${aShape}] b [${bShape}] ta ${ta} tb ${tb}: worst relative error ${worst}`);
+  }
+
+  it('matches a float64 reference at every edge of the 4x8 block and the 256-deep pass, both transposes', () => {
+    let seed = 1;
+    for (const [M, K, N] of [[1, 1, 1], [3, 7, 5], [4, 4, 8], [5, 9, 9], [17, 3, 33], [6, 256, 7], [9, 257, 16], [4, 600, 11]] as const) {
+      for (const ta of [false, true]) for (const tb of [false, true]) {
+        check(1, 1, M, K, N, ta, tb, seed++);
+        check(3, 3, M, K, N, ta, tb, seed++);
+      }
+    }
+  });
+
+  it('broadcasts a single matrix on either side', () => {
+    check(3, 1, 5, 300, 9, false, true, 101);
+    check(1, 4, 6, 10, 13, true, false, 102);
+  });
+
+  it('splits large calls with the helper thread, by batches and by rows, with the same results', { skip: os.availableParallelism() < 2 && 'one CPU' }, () => {
+    assert.equal(info.threads, 2, 'the helper thread runs where the backend has 2 or more threads');
+    // By batches (odd count), and by rows (one batch, rows not a multiple of 8).
+    assert.ok(5 * 64 * 64 * 64 >= SPLIT_MIN_MACS);
+    check(5, 5, 64, 64, 64, false, true, 201);
+    assert.ok(1 * 203 * 300 * 40 >= SPLIT_MIN_MACS);
+    check(1, 1, 203, 300, 40, true, false, 202);
+    check(1, 1, 203, 300, 40, false, true, 203);
+  });
+
+  it('writes nothing but its output and scratch (the module on a memory of its own, filled with a guard pattern)', () => {
+    const memory = new WebAssembly.Memory({ initial: 4, maximum: 65536 });
+    const ex = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(nativeModulePath(false))), { env: { memory } }).exports;
+    const run = ex.batch_matmul as (...args: number[]) => void;
+    const scratchFloats = (ex.scratch_floats as (K: number, N: number) => number)(300, 13);
+    const [Z, M, K, N] = [3, 9, 300, 13];
+    const f = new Float32Array(memory.buffer);
+    f.fill(-7.25);
+    const A = 1024; const B = A + Z * M * K + 64; const OUT = B + Z * K * N + 64; const S = OUT + Z * M * N + 64;
+    f.set(values(Z * M * K, 401), A);
+    f.set(values(Z * K * N, 402), B);
+    const before = Float32Array.from(f);
+    run(A * 4, B * 4, OUT * 4, S * 4, 0, Z, 0, M, Z, Z, M, K, N, 0, 0);
+    for (let i = 0; i < f.length; i++) {
+      const inOut = i >= OUT && i < OUT + Z * M * N;
+      const inScratch = i >= S && i < S + scratchFloats;
+      if (!inOut && !inScratch && f[i] !== before[i]) assert.fail(`float ${i} changed (${before[i]} -> ${f[i]}); output [${OUT}, ${OUT + Z * M * N}), scratch [${S}, ${S + scratchFloats})`);
+    }
+    const want = reference(f.subarray(A, A + Z * M * K), f.subarray(B, B + Z * K * N), Z, Z, M, K, N, false, false);
+    want.forEach((v, i) => assert.ok(Math.abs(f[OUT + i]! - v) < 1e-4));
+  });
+
+  it('gradients through transposed and batched matmuls match the float64 reference', () => {
+    // d/da sum(w * (a @ b^T)) = w @ b and d/db = w^T @ a, per batch.
+    const [Z, M, K, N] = [2, 5, 6, 7];
+    const a = values(Z * M * K, 301);
+    const b = values(Z * N * K, 302);
+    const w = values(Z * M * N, 303);
+    const [ga, gb] = tf.tidy(() => tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, false, true), tf.tensor(w, [Z, M, N]))))(
+      [tf.tensor(a, [Z, M, K]), tf.tensor(b, [Z, N, K])]).map((g) => g.dataSync() as Float32Array));
+    const wantA = reference(w, b, Z, Z, M, N, K, false, false);
+    const wantB = reference(w, a, Z, Z, N, M, K, true, false);
+    ga!.forEach((v, i) => assert.ok(Math.abs(v - wantA[i]!) < 1e-5, `grad a[${i}] ${v} vs ${wantA[i]}`));
+    gb!.forEach((v, i) => assert.ok(Math.abs(v - wantB[i]!) < 1e-5, `grad b[${i}] ${v} vs ${wantB[i]}`));
+  });
+
+  it('the committed .wasm files are what scripts/build-native.sh makes from the committed source', () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'oeld-native-'));
+    execFileSync('bash', [path.join(root, 'scripts/build-native.sh'), out], { stdio: 'pipe' });
+    for (const shared of [true, false]) {
+      const committed = readFileSync(nativeModulePath(shared));
+      const built = readFileSync(path.join(out, path.basename(fileURLToPath(nativeModulePath(shared)))));
+      assert.ok(committed.equals(built), `${path.basename(fileURLToPath(nativeModulePath(shared)))} differs from a fresh build: run bash scripts/build-native.sh and commit the result`);
+    }
+  });
+});
+
+describe('OELD_WASM_MATMUL', () => {
+  it('rejects a value other than oeld or tfjs, naming the variable and the value', async () => {
+    const saved = process.env.OELD_WASM_MATMUL;
+    process.env.OELD_WASM_MATMUL = 'fast';
+    try {
+      await assert.rejects(initBackend({ force: 'wasm', log: () => {} }), /OELD_WASM_MATMUL must be oeld or tfjs, got "fast"/);
+    } finally {
+      if (saved === undefined) delete process.env.OELD_WASM_MATMUL; else process.env.OELD_WASM_MATMUL = saved;
+    }
+  });
+
+  it('tfjs keeps the kernel tfjs ships (in a fresh process: the choice is made when the backend starts)', () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'oeld-matmul-choice-')), 'choice.mts');
+    writeFileSync(file, `
+      import { initBackend, tf } from ${JSON.stringify(path.join(root, 'src/model/backend.ts'))};
+      const info = await initBackend({ force: 'wasm' });
+      const r = tf.matMul(tf.ones([2, 3, 4]), tf.ones([2, 4, 5])).dataSync();
+      console.log(JSON.stringify({ detail: info.detail, sum: r.reduce((a, b) => a + b, 0) }));`);
+    const out = execFileSync(process.execPath, ['--import', 'tsx', file], { cwd: root, env: { ...process.env, OELD_WASM_MATMUL: 'tfjs' }, encoding: 'utf8' });
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { detail: string; sum: number };
+    assert.match(r.detail, /tfjs's own kernel \(OELD_WASM_MATMUL=tfjs\)/);
+    assert.equal(r.sum, 2 * 3 * 5 * 4);
+  });
+});
+
+describe('row-copy GatherV2 and zero-copy Identity/Cast on the wasm backend', () => {
+  before(async () => { await initBackend({ force: 'wasm', log: () => {} }); });
+
+  it('gathers rows (any trailing shape, int32 and float32), and other axes still work', () => {
+    const x = tf.tensor3d(Array.from({ length: 4 * 2 * 3 }, (_, i) => i), [4, 2, 3]);
+    const g = tf.gather(x, tf.tensor2d([[3, 0], [3, 1]], [2, 2], 'int32'));
+    assert.deepEqual(g.shape, [2, 2, 2, 3]);
+    assert.deepEqual(Array.from(g.dataSync()).slice(0, 12), [18, 19, 20, 21, 22, 23, 0, 1, 2, 3, 4, 5]);
+    const xi = tf.tensor2d([[1, 2], [3, 4], [5, 6]], [3, 2], 'int32');
+    const gi = tf.gather(xi, tf.tensor1d([2, 2, 0], 'int32'));
+    assert.equal(gi.dtype, 'int32');
+    assert.deepEqual(gi.arraySync(), [[5, 6], [5, 6], [1, 2]]);
+    assert.deepEqual(tf.gather(xi, tf.tensor1d([1, 0, 1], 'int32'), 1).arraySync(), [[2, 1, 2], [4, 3, 4], [6, 5, 6]]);
+    tf.dispose([x, g, xi, gi]);
+  });
+
+  it('rejects an index outside the table, naming it and its position', () => {
+    assert.throws(() => checkGatherIndices([0, 2, 5, 1], 5), /index 5 at position 2 is outside \[0, 5\)/);
+    const x = tf.tensor2d([[1], [2]]);
+    assert.throws(() => tf.gather(x, tf.tensor1d([0, -1], 'int32')), /index -1 at position 1 is outside \[0, 2\)/);
+    x.dispose();
+  });
+
+  it('an Identity or same-dtype Cast shares the data and outlives its source; memory is freed with the last one', () => {
+    const buffers = () => (tf.memory() as { numDataBuffers: number }).numDataBuffers;
+    const start = buffers();
+    const a = tf.tensor1d([1, 2, 3]);
+    const c = tf.clone(a);
+    const d = tf.cast(a, 'float32');
+    const i = tf.cast(a, 'int32');
+    assert.equal(buffers() - start, 2, 'the clone and the same-dtype cast add no data buffer; the int32 cast does');
+    a.dispose();
+    assert.deepEqual(Array.from(c.dataSync()), [1, 2, 3]);
+    c.dispose();
+    assert.deepEqual(Array.from(d.dataSync()), [1, 2, 3]);
+    assert.deepEqual(Array.from(i.dataSync()), [1, 2, 3]);
+    d.dispose();
+    i.dispose();
+    assert.equal(buffers(), start);
+  });
+});
