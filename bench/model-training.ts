@@ -1,10 +1,16 @@
 /**
  * Training and decoding speed of the model runtime on the backend initBackend picks (wasm here).
- * Training: tokens/s for ~1M and ~5M parameter models at sequence 128, batch 16 (BENCH_TRAIN_STEPS
- * steps after one warm-up), and model FLOPs utilisation against the backend's own plain 2-D matmul
- * figure measured in the same run. Decoding: new tokens/s with and without the KV cache, 256 new
- * tokens (BENCH_DECODE_TOKENS), batch 1 and 32.
+ *
+ * Training: tokens/s for ~1M and ~5M parameter models at sequence 128, batch 16
+ * (BENCH_TRAIN_STEPS steps after one warm-up; the figure is their mean, the median step is shown
+ * too), and model FLOPs utilisation against the backend's own plain 2-D matmul figure measured in
+ * the same run. On wasm, a second baseline: the same training in a child process with
+ * OELD_WASM_MATMUL=tfjs (tfjs's own BatchMatMul instead of oeld's SIMD kernel;
+ * BENCH_TRAIN_BASELINE=0 skips it), and the ratio. Decoding: new tokens/s with and without the KV
+ * cache, 256 new tokens (BENCH_DECODE_TOKENS), batch 1 and 32.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW } from '../src/model/adamw.ts';
 import { initBackend } from '../src/model/backend.ts';
@@ -14,15 +20,20 @@ import { resolveConfig } from '../src/model/model-config.ts';
 import { packBatch, responseLogits } from '../src/model/score.ts';
 import { trainStep } from '../src/model/train-step.ts';
 import { Transformer } from '../src/model/transformer.ts';
+import { installWasmBatchMatMul } from '../src/model/wasm-batch-matmul.ts';
 import { emit, envInt, fmt, log, round } from './lib.ts';
 
-const STEPS = envInt('BENCH_TRAIN_STEPS', 3);
+const STEPS = envInt('BENCH_TRAIN_STEPS', 5);
 const DECODE = envInt('BENCH_DECODE_TOKENS', 256);
+/** Set in the baseline child: training only. */
+const CHILD = process.env.BENCH_TRAIN_CHILD === '1';
 const SEQ = 128;
 const BATCH = 16;
 
-const backend = await initBackend({ log: (m) => log(m) });
-log(`backend: ${backend.name} (${backend.detail})`);
+const backend = await initBackend({ log: (m) => { if (!CHILD) log(m); } });
+if (!CHILD) log(`backend: ${backend.name} (${backend.detail})`);
+const ownKernel = backend.name === 'wasm' && process.env.OELD_WASM_MATMUL !== 'tfjs';
+const kernelCalls = ownKernel ? installWasmBatchMatMul(backend.threads ?? 1).calls : undefined;
 
 function matmulGflops(n: number): number {
   const a = tf.randomNormal([n, n]);
@@ -35,15 +46,31 @@ function matmulGflops(n: number): number {
   a.dispose(); b.dispose();
   return (2 * n ** 3 * reps) / s / 1e9;
 }
-const peak = matmulGflops(512);
-log(`plain 2-D matmul 512x512: ${peak.toFixed(1)} GFLOP/s (the utilisation baseline)`);
+const peak = CHILD ? 0 : matmulGflops(512);
+if (!CHILD) log(`plain 2-D matmul 512x512: ${peak.toFixed(1)} GFLOP/s (the utilisation baseline)`);
 
 const sizes = {
   '1M': { model_type: 'llama', vocab_size: 512, hidden_size: 128, intermediate_size: 384, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 4, tie_word_embeddings: true },
   '5M': { model_type: 'llama', vocab_size: 512, hidden_size: 256, intermediate_size: 768, num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 8, tie_word_embeddings: true },
 };
+type Label = keyof typeof sizes;
+
+/** Training speed with tfjs's own BatchMatMul, measured in a child process (2 steps: it is slow). */
+function baseline(): Record<string, number> | undefined {
+  if (!ownKernel || process.env.BENCH_TRAIN_BASELINE === '0') return undefined;
+  log('baseline: the same training with OELD_WASM_MATMUL=tfjs, in a child process ...');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
+    env: { ...process.env, OELD_WASM_MATMUL: 'tfjs', BENCH_TRAIN_CHILD: '1', BENCH_TRAIN_STEPS: '2' }, encoding: 'utf8',
+  });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('CHILD '));
+  if (r.status !== 0 || !line) { log(`baseline failed (exit ${r.status}): ${r.stderr.slice(-500)}`); return undefined; }
+  return JSON.parse(line.slice(6)) as Record<string, number>;
+}
+
 const results: Record<string, unknown> = {};
-for (const [label, raw] of Object.entries(sizes)) {
+const childFigures: Record<string, number> = {};
+const base = CHILD ? undefined : baseline();
+for (const [label, raw] of Object.entries(sizes) as [Label, (typeof sizes)[Label]][]) {
   const config = resolveConfig(raw);
   const model = Transformer.fromTensors(config, initialWeights(config, 1));
   const params = model.parameterCount();
@@ -57,31 +84,48 @@ for (const [label, raw] of Object.entries(sizes)) {
     return tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(tf.tensor1d(targets, 'int32'), config.vocabSize)), 1))) as tf.Scalar;
   });
   trainStep(model, opt, loss);
-  const t0 = performance.now();
-  for (let i = 0; i < STEPS; i++) trainStep(model, opt, loss);
-  const s = (performance.now() - t0) / 1000;
+  const before = kernelCalls ? { ...kernelCalls } : undefined;
+  const steps: number[] = [];
+  for (let i = 0; i < STEPS; i++) {
+    const t = performance.now();
+    trainStep(model, opt, loss);
+    steps.push((performance.now() - t) / 1000);
+  }
+  const s = steps.reduce((a, b) => a + b, 0);
   const tokensPerS = (STEPS * BATCH * SEQ) / s;
+  opt.dispose();
+  if (CHILD) {
+    childFigures[label] = tokensPerS;
+    model.dispose();
+    continue;
+  }
+  const median = [...steps].sort((a, b) => a - b)[steps.length >> 1]!;
   // 6 FLOPs per parameter per token (forward + backward), plus attention's 12 * layers * seq * hidden.
   const flopsPerToken = 6 * params + 12 * config.layers * SEQ * config.hidden;
   const mfu = (tokensPerS * flopsPerToken) / (peak * 1e9);
-  log(`train ${label} (${fmt(params)} params): ${fmt(tokensPerS)} tokens/s, ${(s / STEPS).toFixed(2)} s/step, utilisation ${(100 * mfu).toFixed(1)}% of the plain-matmul figure (goal: ${label === '1M' ? '3,000' : '1,000'} tokens/s, 30%)`);
-  results[`train_${label}`] = { params, tokensPerS: round(tokensPerS), utilisation: round(mfu, 3) };
-  opt.dispose();
+  const vsTfjs = base?.[label] ? tokensPerS / base[label] : undefined;
+  const calls = kernelCalls && before ? ` (matmuls per step: ${(kernelCalls.own - before.own) / STEPS} on oeld's kernel, ${(kernelCalls.tfjs - before.tfjs) / STEPS} on XNNPACK)` : '';
+  log(`train ${label} (${fmt(params)} params): ${fmt(tokensPerS)} tokens/s, ${(s / STEPS).toFixed(2)} s/step (median ${median.toFixed(2)}), utilisation ${(100 * mfu).toFixed(1)}% of the plain-matmul figure`
+    + `${vsTfjs ? `; tfjs's own BatchMatMul: ${fmt(base![label]!)} tokens/s, ratio ${vsTfjs.toFixed(2)}` : ''} (goal: ${label === '1M' ? '3,000' : '1,000'} tokens/s, 30%)${calls}`);
+  results[`train_${label}`] = { params, tokensPerS: round(tokensPerS), medianStepS: round(median, 3), utilisation: round(mfu, 3), ...(vsTfjs ? { tfjsKernelTokensPerS: round(base![label]!), ratio: round(vsTfjs, 2) } : {}) };
 
   if (label === '1M') {
     for (const b of [1, 32]) {
       const ps = Array.from({ length: b }, (_, i) => [1 + (i % 100), 2, 3]);
       const o = { temperature: 0.7, topP: 1, topK: 0, maxNewTokens: DECODE, eosTokenIds: [], seed: 1 };
+      const perCache: Record<string, number> = {};
       for (const useCache of [true, false]) {
         const t1 = performance.now();
         const g = generate(model, ps, { ...o, useCache });
         const secs = (performance.now() - t1) / 1000;
         const n = g.tokens.flat().length;
-        log(`decode ${label} batch ${b} ${useCache ? 'with' : 'without'} KV cache: ${fmt(n / secs)} new tokens/s (${n} tokens in ${secs.toFixed(1)} s)`);
+        perCache[useCache ? 'cache' : 'nocache'] = n / secs;
+        log(`decode ${label} batch ${b} ${useCache ? 'with' : 'without'} KV cache: ${fmt(n / secs)} new tokens/s (${n} tokens in ${secs.toFixed(1)} s)${useCache ? '' : `; the cache is ${(perCache.cache! / perCache.nocache!).toFixed(1)}x faster`}`);
         results[`decode_b${b}_${useCache ? 'cache' : 'nocache'}`] = round(n / secs);
       }
     }
   }
   model.dispose();
 }
-emit({ name: 'model-training', backend: backend.name, matmulGflops: round(peak, 1), ...results });
+if (CHILD) console.log(`CHILD ${JSON.stringify(childFigures)}`);
+else emit({ name: 'model-training', backend: backend.name, matmulGflops: round(peak, 1), ...results });

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { initBackend, tf } from '../src/model/backend.ts';
 import '../src/model/register-gradients.ts';
 import { planBatchMatMul } from '../src/model/batch-matmul-plan.ts';
-import { installWasmBatchMatMul, nativeModulePath, SPLIT_MIN_MACS, type WasmBatchMatMulInfo } from '../src/model/wasm-batch-matmul.ts';
+import { installWasmBatchMatMul, nativeModulePath, relaxedSimdAvailable, SPLIT_MIN_MACS, type WasmBatchMatMulInfo } from '../src/model/wasm-batch-matmul.ts';
 import { checkGatherIndices } from '../src/model/wasm-kernels.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -109,9 +109,15 @@ describe('SIMD BatchMatMul on the wasm backend', () => {
     check(1, 1, 203, 300, 40, false, true, 203);
   });
 
-  it('writes nothing but its output and scratch (the module on a memory of its own, filled with a guard pattern)', () => {
+  it('uses the relaxed SIMD build (fused multiply-add) where the runtime has it', () => {
+    assert.equal(relaxedSimdAvailable(), true, 'Node 20 compiles relaxed SIMD once its V8 flag is set');
+    assert.equal(info.simd, 'relaxed');
+  });
+
+  for (const simd of ['simd', 'relaxed'] as const) it(`${simd} build: writes nothing but its output and scratch, and its result is right (the module on a memory of its own, filled with a guard pattern)`, () => {
+    assert.ok(relaxedSimdAvailable());
     const memory = new WebAssembly.Memory({ initial: 4, maximum: 65536 });
-    const ex = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(nativeModulePath(false))), { env: { memory } }).exports;
+    const ex = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(nativeModulePath(false, simd))), { env: { memory } }).exports;
     const run = ex.batch_matmul as (...args: number[]) => void;
     const scratchFloats = (ex.scratch_floats as (K: number, N: number) => number)(300, 13);
     const [Z, M, K, N] = [3, 9, 300, 13];
@@ -148,20 +154,21 @@ describe('SIMD BatchMatMul on the wasm backend', () => {
   it('the committed .wasm files are what scripts/build-native.sh makes from the committed source', () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'oeld-native-'));
     execFileSync('bash', [path.join(root, 'scripts/build-native.sh'), out], { stdio: 'pipe' });
-    for (const shared of [true, false]) {
-      const committed = readFileSync(nativeModulePath(shared));
-      const built = readFileSync(path.join(out, path.basename(fileURLToPath(nativeModulePath(shared)))));
-      assert.ok(committed.equals(built), `${path.basename(fileURLToPath(nativeModulePath(shared)))} differs from a fresh build: run bash scripts/build-native.sh and commit the result`);
+    for (const shared of [true, false]) for (const simd of ['simd', 'relaxed'] as const) {
+      const name = path.basename(fileURLToPath(nativeModulePath(shared, simd)));
+      const committed = readFileSync(nativeModulePath(shared, simd));
+      const built = readFileSync(path.join(out, name));
+      assert.ok(committed.equals(built), `${name} differs from a fresh build: run bash scripts/build-native.sh and commit the result`);
     }
   });
 });
 
 describe('OELD_WASM_MATMUL', () => {
-  it('rejects a value other than oeld or tfjs, naming the variable and the value', async () => {
+  it('rejects a value it does not know, naming the variable and the value', async () => {
     const saved = process.env.OELD_WASM_MATMUL;
     process.env.OELD_WASM_MATMUL = 'fast';
     try {
-      await assert.rejects(initBackend({ force: 'wasm', log: () => {} }), /OELD_WASM_MATMUL must be oeld or tfjs, got "fast"/);
+      await assert.rejects(initBackend({ force: 'wasm', log: () => {} }), /OELD_WASM_MATMUL must be one of oeld, oeld-simd128, tfjs, got "fast"/);
     } finally {
       if (saved === undefined) delete process.env.OELD_WASM_MATMUL; else process.env.OELD_WASM_MATMUL = saved;
     }

@@ -44,7 +44,12 @@ export { tf };
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 export const BACKEND_ENV = 'OELD_TF_BACKEND';
-/** `tfjs` keeps the wasm backend's own BatchMatMul (oeld's SIMD kernel is the default: `oeld`). */
+/**
+ * The wasm backend's batched and transposed matmuls: `oeld` (default) oeld's SIMD kernel, with
+ * relaxed SIMD's fused multiply-add where the runtime has it; `oeld-simd128` the same kernel
+ * without it (results then identical from machine to machine); `tfjs` tfjs's own kernel (10x
+ * slower training; for comparison).
+ */
 export const WASM_MATMUL_ENV = 'OELD_WASM_MATMUL';
 
 export interface InitBackendOptions {
@@ -158,9 +163,11 @@ async function tryBackend(name: BackendName, options: InitBackendOptions): Promi
       const { threads, build } = await startWasm(wasm, options);
       registerWasmJsKernels();
       let matmul = `batched and transposed matmuls on tfjs's own kernel (${WASM_MATMUL_ENV}=tfjs)`;
-      if (wasmMatmulChoice() === 'oeld') {
-        const bmm = installWasmBatchMatMul(threads);
-        matmul = `batched and transposed matmuls on oeld's SIMD kernel (${bmm.threads} thread${bmm.threads === 1 ? '' : 's'})`;
+      const choice = wasmMatmulChoice();
+      if (choice !== 'tfjs') {
+        const bmm = installWasmBatchMatMul(threads, choice === 'oeld-simd128' ? 'simd' : undefined);
+        const flavour = bmm.simd === 'relaxed' ? 'relaxed SIMD, fused multiply-add' : 'SIMD128';
+        matmul = `batched and transposed matmuls on oeld's kernel (${flavour}, ${bmm.threads} thread${bmm.threads === 1 ? '' : 's'})`;
       }
       selfTest(name, options);
       return { detail: `${PACKAGES.wasm} ${build}, ${threads} thread${threads === 1 ? '' : 's'}; ${matmul}`, threads };
@@ -176,11 +183,14 @@ async function tryBackend(name: BackendName, options: InitBackendOptions): Promi
   }
 }
 
-function wasmMatmulChoice(): 'oeld' | 'tfjs' {
+const WASM_MATMUL_CHOICES = ['oeld', 'oeld-simd128', 'tfjs'] as const;
+
+function wasmMatmulChoice(): (typeof WASM_MATMUL_CHOICES)[number] {
   const v = (process.env[WASM_MATMUL_ENV] ?? '').trim();
-  if (v === '' || v === 'oeld') return 'oeld';
-  if (v === 'tfjs') return 'tfjs';
-  throw new Error(`${WASM_MATMUL_ENV} must be oeld or tfjs, got ${JSON.stringify(v)}`);
+  if (v === '') return 'oeld';
+  const found = WASM_MATMUL_CHOICES.find((c) => c === v);
+  if (!found) throw new Error(`${WASM_MATMUL_ENV} must be one of ${WASM_MATMUL_CHOICES.join(', ')}, got ${JSON.stringify(v)}`);
+  return found;
 }
 
 async function importBackendPackage(name: BackendName, options: InitBackendOptions): Promise<unknown> {

@@ -15,6 +15,7 @@
  * control block in that memory.
  */
 import { readFileSync } from 'node:fs';
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchMatMulAttrs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
@@ -47,36 +48,51 @@ const ARGS = 2;
 export interface WasmBatchMatMulInfo {
   /** Threads that compute one call (the main thread, plus the helper). */
   threads: number;
+  /** The build in use: relaxed SIMD's fused multiply-add where the runtime has it, else SIMD128. */
+  simd: SimdFlavour;
   /** Calls this kernel computed, and calls it passed to tfjs's own kernel (counters, for tests and the benchmark). */
   calls: { own: number; tfjs: number };
 }
 
 let installed: WasmBatchMatMulInfo | undefined;
 
-/** Where the .wasm builds are; tests point this at a fresh build. */
-export function nativeModulePath(shared: boolean): URL {
-  return new URL(`./native/batch-matmul-${shared ? 'shared' : 'plain'}.wasm`, import.meta.url);
+export type SimdFlavour = 'relaxed' | 'simd';
+
+/** The committed build for a memory (shared or not) and an instruction set. */
+export function nativeModulePath(shared: boolean, simd: SimdFlavour): URL {
+  return new URL(`./native/batch-matmul-${shared ? 'shared' : 'plain'}-${simd}.wasm`, import.meta.url);
+}
+
+/**
+ * Whether this runtime compiles relaxed SIMD. Node 20's V8 (11.3) has it behind a flag, which is
+ * set here (it only affects modules compiled afterwards); later V8s have it on by default.
+ */
+export function relaxedSimdAvailable(): boolean {
+  const bytes = readFileSync(nativeModulePath(false, 'relaxed'));
+  if (WebAssembly.validate(bytes)) return true;
+  try { v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); } catch { return false; }
+  return WebAssembly.validate(bytes);
 }
 
 /**
  * Replaces the wasm backend's BatchMatMul (idempotent; the backend must be active). `threads`
  * above 1 starts the helper thread, where the backend's memory is shared.
  */
-export function installWasmBatchMatMul(threads: number): WasmBatchMatMulInfo {
+export function installWasmBatchMatMul(threads: number, simd: SimdFlavour = relaxedSimdAvailable() ? 'relaxed' : 'simd'): WasmBatchMatMulInfo {
   if (installed) return installed;
   const backend = tf.findBackend('wasm') as unknown as WasmBackend | null;
   if (!backend) throw new Error('installWasmBatchMatMul: the wasm backend has not started');
   const memory = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
   if (!(memory instanceof WebAssembly.Memory)) throw new Error('installWasmBatchMatMul: the wasm backend does not expose its memory (tfjs-backend-wasm version changed?)');
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  const module = new WebAssembly.Module(readFileSync(nativeModulePath(shared)));
+  const module = new WebAssembly.Module(readFileSync(nativeModulePath(shared, simd)));
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
   const kernel: Kernel = { run: exports.batch_matmul as KernelFn, scratchFloats: exports.scratch_floats as (K: number, N: number) => number };
   const original = tf.getKernel(tf.BatchMatMul, 'wasm');
   if (!original) throw new Error('installWasmBatchMatMul: the wasm backend has no BatchMatMul kernel to fall back to');
 
   const helper = shared && threads > 1 ? startHelper(module, memory, backend.wasm) : undefined;
-  const info: WasmBatchMatMulInfo = { threads: helper ? 2 : 1, calls: { own: 0, tfjs: 0 } };
+  const info: WasmBatchMatMulInfo = { threads: helper ? 2 : 1, simd, calls: { own: 0, tfjs: 0 } };
 
   const offset = (t: TensorInfo): number => {
     const d = backend.dataIdMap.get(t.dataId);
@@ -86,7 +102,7 @@ export function installWasmBatchMatMul(threads: number): WasmBatchMatMulInfo {
   const kernelFunc: KernelFunc = (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
-    const planned = a.dtype === 'float32' && b.dtype === 'float32' ? planBatchMatMul(a.shape, b.shape, transposeA, transposeB) : { fallback: 'dtype' };
+    const planned = a.dtype === 'float32' && b.dtype === 'float32' ? planBatchMatMul(a.shape, b.shape, transposeA, transposeB, simd === 'relaxed') : { fallback: 'dtype' };
     if (!('plan' in planned)) {
       info.calls.tfjs++;
       return original.kernelFunc(args);

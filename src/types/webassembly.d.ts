@@ -11,6 +11,7 @@ declare namespace WebAssembly {
   class Module {
     constructor(bytes: ArrayBufferView | ArrayBuffer);
   }
+  function validate(bytes: ArrayBufferView | ArrayBuffer): boolean;
   class Instance {
     constructor(module: Module, imports?: Record<string, Record<string, unknown>>);
     readonly exports: Record<string, unknown>;

@@ -15,6 +15,17 @@
  */
 #include <wasm_simd128.h>
 
+/*
+ * a * b + c. Built with RELAXED (and -mrelaxed-simd), one f32x4.relaxed_madd: a fused
+ * multiply-add where the CPU has one (x86 FMA3), else a multiply and an add; so results may differ
+ * in the last bit from one machine to another. Without, always a multiply and an add.
+ */
+#ifdef RELAXED
+#define MADD(a, b, c) ((v128_t)__builtin_wasm_relaxed_madd_f32x4((__f32x4)(a), (__f32x4)(b), (__f32x4)(c)))
+#else
+#define MADD(a, b, c) wasm_f32x4_add((c), wasm_f32x4_mul((a), (b)))
+#endif
+
 typedef unsigned int u32;
 
 /* Transposes the 4x4 block r0..r3 (rows of 4) in place: r0 becomes column 0, and so on. */
@@ -115,10 +126,10 @@ static void matmul_block(const float *a, const float *panel, float *c, u32 r0, u
         v128_t x1 = wasm_f32x4_splat(a1[ak]);
         v128_t x2 = wasm_f32x4_splat(a2[ak]);
         v128_t x3 = wasm_f32x4_splat(a3[ak]);
-        c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x0, b0)); c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x0, b1));
-        c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(x1, b0)); c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(x1, b1));
-        c20 = wasm_f32x4_add(c20, wasm_f32x4_mul(x2, b0)); c21 = wasm_f32x4_add(c21, wasm_f32x4_mul(x2, b1));
-        c30 = wasm_f32x4_add(c30, wasm_f32x4_mul(x3, b0)); c31 = wasm_f32x4_add(c31, wasm_f32x4_mul(x3, b1));
+        c00 = MADD(x0, b0, c00); c01 = MADD(x0, b1, c01);
+        c10 = MADD(x1, b0, c10); c11 = MADD(x1, b1, c11);
+        c20 = MADD(x2, b0, c20); c21 = MADD(x2, b1, c21);
+        c30 = MADD(x3, b0, c30); c31 = MADD(x3, b1, c31);
       }
       u32 j0 = p * 8;
       u32 w = N - j0 < 8 ? N - j0 : 8;
@@ -135,8 +146,8 @@ static void matmul_block(const float *a, const float *panel, float *c, u32 r0, u
       v128_t c00 = wasm_f32x4_splat(0), c01 = c00;
       for (u32 k = 0; k < kc; k++) {
         v128_t x0 = wasm_f32x4_splat(a0[k * sak]);
-        c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x0, wasm_v128_load(bp + k * 8)));
-        c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x0, wasm_v128_load(bp + k * 8 + 4)));
+        c00 = MADD(x0, wasm_v128_load(bp + k * 8), c00);
+        c01 = MADD(x0, wasm_v128_load(bp + k * 8 + 4), c01);
       }
       u32 j0 = p * 8;
       u32 w = N - j0 < 8 ? N - j0 : 8;
