@@ -77,6 +77,7 @@ export const SETTINGS = {
   leaderRetryMs: { name: 'OELD_LEADER_RETRY_MS', default: '2000', description: 'How often a follower tries to become the leader (milliseconds).', parse: int(50, 600_000) },
   shutdownTimeoutMs: { name: 'OELD_SHUTDOWN_TIMEOUT_MS', default: '10000', description: 'Longest wait for in-flight work at shutdown before it is abandoned uncommitted.', parse: int(0, 600_000) },
   tfBackend: { name: 'OELD_TF_BACKEND', default: undefined, description: 'Force a TensorFlow.js backend: tensorflow-gpu, tensorflow, wasm or cpu. Unset: the first that works, in that order (read by the model runtime).', parse: oneOf('tensorflow-gpu', 'tensorflow', 'wasm', 'cpu') },
+  wasmMatmul: { name: 'OELD_WASM_MATMUL', default: 'oeld', description: 'Matmuls on the WebAssembly backend: oeld (oeld\'s SIMD kernel, with relaxed SIMD\'s fused multiply-add where the runtime has it), oeld-simd128 (the same without it: results identical from machine to machine), tfjs (tfjs\'s own kernels; training about 10x slower). Read by the model runtime.', parse: oneOf('oeld', 'oeld-simd128', 'tfjs') },
   kafkaBrokers: { name: 'KAFKA_BROKERS', default: undefined, description: 'Kafka bootstrap brokers, host:port[,host:port...]. Unset: no Kafka (interactions come from `oeld ingest`).', parse: brokerList },
   kafkaClientId: { name: 'KAFKA_CLIENT_ID', default: 'oeld', description: 'Kafka client id.', parse: str },
   kafkaGroupId: { name: 'KAFKA_GROUP_ID', default: 'oeld', description: 'Consumer group of the interactions consumer.', parse: str },

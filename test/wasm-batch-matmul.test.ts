@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend, tf } from '../src/model/backend.ts';
 import '../src/model/register-gradients.ts';
-import { planBatchMatMul } from '../src/model/batch-matmul-plan.ts';
+import { PLAIN_MIN_ROWS, planBatchMatMul } from '../src/model/batch-matmul-plan.ts';
 import { installWasmBatchMatMul, nativeModulePath, relaxedSimdAvailable, SPLIT_MIN_MACS, type WasmBatchMatMulInfo } from '../src/model/wasm-batch-matmul.ts';
 import { checkGatherIndices } from '../src/model/wasm-kernels.ts';
 
@@ -28,6 +28,11 @@ describe('planBatchMatMul (which calls the SIMD kernel takes)', () => {
     assert.match((planBatchMatMul([4, 5], [5, 6], false, false) as { fallback: string }).fallback, /plain 2-D/);
     assert.deepEqual(planBatchMatMul([5, 4], [5, 6], true, false), { plan: { batch: 1, batchA: 1, batchB: 1, M: 4, K: 5, N: 6, outShape: [4, 6] } });
     assert.deepEqual(planBatchMatMul([2, 3, 4, 5], [2, 3, 6, 5], false, true), { plan: { batch: 6, batchA: 6, batchB: 6, M: 4, K: 5, N: 6, outShape: [2, 3, 4, 6] } });
+  });
+
+  it('with takePlain (relaxed SIMD), takes plain 2-D matmuls from PLAIN_MIN_ROWS rows up', () => {
+    assert.deepEqual(planBatchMatMul([PLAIN_MIN_ROWS, 5], [5, 6], false, false, true), { plan: { batch: 1, batchA: 1, batchB: 1, M: PLAIN_MIN_ROWS, K: 5, N: 6, outShape: [PLAIN_MIN_ROWS, 6] } });
+    assert.match((planBatchMatMul([PLAIN_MIN_ROWS - 1, 5], [5, 6], false, false, true) as { fallback: string }).fallback, /XNNPACK keeps its packed weights/);
   });
 
   it('broadcasts a single matrix against a batch, and leaves general broadcasts to tfjs', () => {
@@ -75,7 +80,7 @@ describe('SIMD BatchMatMul on the wasm backend', () => {
     const bShape = [...(batchB > 1 || batchA > 1 ? [batchB] : []), ...(tb ? [N, K] : [K, N])];
     const before = info.calls.own;
     const got = tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb).dataSync() as Float32Array);
-    const planned = 'plan' in planBatchMatMul(aShape, bShape, ta, tb);
+    const planned = 'plan' in planBatchMatMul(aShape, bShape, ta, tb, info.simd === 'relaxed');
     assert.equal(info.calls.own - before, planned ? 1 : 0, `kernel use for a [${aShape}] b [${bShape}] ta ${ta} tb ${tb}`);
     const want = reference(a, b, batchA, batchB, M, K, N, ta, tb);
     assert.equal(got.length, want.length);

@@ -14,8 +14,16 @@ export type PlanResult = { plan: BatchMatMulPlan } | { fallback: string };
 const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
 /**
- * `takePlain`: take plain 2-D matmuls too (with relaxed SIMD's fused multiply-add the kernel is
- * faster than XNNPACK's; without, about as fast, and those stay with XNNPACK).
+ * Rows below which a plain 2-D matmul stays with XNNPACK even when `takePlain`: XNNPACK keeps the
+ * packed form of a right-hand matrix it has seen (a weight, at every decoding step), while this
+ * kernel packs it at every call, which costs as much as the product itself when a is a few rows.
+ */
+export const PLAIN_MIN_ROWS = 64;
+
+/**
+ * `takePlain`: take plain 2-D matmuls of PLAIN_MIN_ROWS rows or more too (with relaxed SIMD's
+ * fused multiply-add the kernel is faster than XNNPACK's; without, about as fast, and those stay
+ * with XNNPACK).
  */
 export function planBatchMatMul(aShape: readonly number[], bShape: readonly number[], transposeA: boolean, transposeB: boolean, takePlain = false): PlanResult {
   const ra = aShape.length;
@@ -39,6 +47,8 @@ export function planBatchMatMul(aShape: readonly number[], bShape: readonly numb
   else return { fallback: `batch dimensions [${outerA}] and [${outerB}] need a general broadcast` };
   const batch = size(outer);
   if (M === 0 || N === 0 || K === 0 || batch === 0) return { fallback: 'an empty dimension' };
-  if (!takePlain && batch === 1 && !transposeA && !transposeB) return { fallback: 'a plain 2-D matmul (left to XNNPACK)' };
+  if (batch === 1 && !transposeA && !transposeB && (!takePlain || M < PLAIN_MIN_ROWS)) {
+    return { fallback: takePlain ? `a plain 2-D matmul of ${M} rows (below ${PLAIN_MIN_ROWS}: XNNPACK keeps its packed weights)` : 'a plain 2-D matmul (left to XNNPACK)' };
+  }
   return { plan: { batch, batchA, batchB, M, K, N, outShape: [...outer, M, N] } };
 }
