@@ -47,7 +47,7 @@ function matmulGflops(n: number): number {
   return (2 * n ** 3 * reps) / s / 1e9;
 }
 const peak = CHILD ? 0 : matmulGflops(512);
-if (!CHILD) log(`plain 2-D matmul 512x512: ${peak.toFixed(1)} GFLOP/s (the utilisation baseline)`);
+if (!CHILD) log(`plain 2-D matmul 512x512: ${peak.toFixed(1)} GFLOP/s (the utilisation baseline; on wasm, the kernel planBatchMatMul picks for it)`);
 
 const sizes = {
   '1M': { model_type: 'llama', vocab_size: 512, hidden_size: 128, intermediate_size: 384, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 4, tie_word_embeddings: true },

@@ -5,7 +5,10 @@ import { tensorNames, type ResolvedConfig } from './model-config.ts';
 /** A float32 tensor as checkpoints hold it: Hugging Face orientation ([out, in] for linear layers). */
 export interface HostTensor { shape: number[]; data: Float32Array }
 
-/** y = x @ w for 2-D x [n, in] and w [in, out]. */
+/**
+ * y = x @ w for 2-D x [n, in] and w [in, out]. Its gradient's transposed matmuls run on oeld's
+ * SIMD kernel on the WebAssembly backend (wasm-batch-matmul.ts), as fast as plain ones.
+ */
 export const linear = (x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D => tf.matMul(x, w);
 
 interface LayerParams {
@@ -215,10 +218,8 @@ export class Transformer {
       return tf.reshape(tf.tile(tf.reshape(t, [b, kv, 1, s * d]), [1, 1, rep, 1]), [b, kv * rep, s, d]) as tf.Tensor4D;
     };
     const qh = tf.transpose(q, [0, 2, 1, 3]); // [B, H, T, d]
-    // Batched matmuls take the WebAssembly backend's slow loop (about 1.7 GFLOP/s), and attention
-    // dominates a training step there. Measured alternatives were no faster at head_dim 32 and 128
-    // positions: one 2-D matmul per (sequence, head) pays more in per-op overhead and slicing than
-    // it gains, and all heads of a sequence in one masked 2-D matmul computes H times the products.
+    // Batched matmuls (here and in their gradients): on the WebAssembly backend, oeld's SIMD kernel
+    // (wasm-batch-matmul.ts); tfjs's own takes a scalar loop 10-20x slower.
     const parts = cache.kTail ? [[cache.k, cache.v], [cache.kTail, cache.vTail!]] as const : [[cache.k, cache.v]] as const;
     const partScores = parts.map(([kp]) => tf.matMul(qh, expand(kp), false, true));
     const scores = tf.add(tf.mul(partScores.length === 1 ? partScores[0]! : tf.concat(partScores, 3), 1 / Math.sqrt(d)), mask);

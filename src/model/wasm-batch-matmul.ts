@@ -8,8 +8,8 @@
  * memory, so it reads and writes the tensors where tfjs keeps them (no copies).
  *
  * installWasmBatchMatMul replaces the backend's BatchMatMul kernel with one that hands the calls
- * planBatchMatMul accepts to that module and every other call (plain 2-D matmuls, general
- * broadcasts, empty shapes) to tfjs's own kernel. With more than one thread, a helper worker
+ * planBatchMatMul accepts to that module and every other call (plain 2-D matmuls where XNNPACK is
+ * as fast, general broadcasts, empty shapes) to tfjs's own kernel. With more than one thread, a helper worker
  * thread instantiates the same module on the same shared memory and computes half of each large
  * call (by batches, or by rows when there is one batch); the two meet through Atomics on a small
  * control block in that memory.
@@ -41,7 +41,10 @@ type KernelFn = (a: number, b: number, out: number, scratch: number, first: numb
 /** A call below this many multiply-adds is not split (waking the helper costs tens of microseconds). */
 export const SPLIT_MIN_MACS = 1 << 19;
 
-/** Control block, Int32 slots: [0] call sequence (main -> helper; -1 stops it), [1] done sequence (helper -> main; negated on error), [2..] arguments. */
+/**
+ * Control block, Int32 slots: [0] call sequence (main -> helper), [1] done sequence (helper ->
+ * main; negated on error), [2..] arguments. The helper is unref'd and ends with the process.
+ */
 const CTRL_INTS = 20;
 const ARGS = 2;
 
@@ -177,7 +180,6 @@ for (;;) {
   v = new Int32Array(memory.buffer, ctrl, ${CTRL_INTS});
   const next = Atomics.load(v, 0);
   if (next === seq) continue;
-  if (next < 0) break;
   seq = next;
   const x = v.slice(${ARGS}, ${ARGS + 15});
   let result = seq;
