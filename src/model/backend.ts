@@ -391,7 +391,7 @@ function selfTest(name: BackendName, options: InitBackendOptions): void {
   const n = 64;
   const a = seededValues(2 * n * n, 1);
   const b = seededValues(2 * n * n, 2);
-  // Plain 2-D (XNNPACK on wasm), then batched with b transposed (oeld's SIMD kernel on wasm).
+  // Plain 2-D, then batched with b transposed (on wasm, the second always takes oeld's kernel).
   const plain = run('64x64', () => tf.matMul(tf.tensor2d(a.subarray(0, n * n), [n, n]), tf.tensor2d(b.subarray(0, n * n), [n, n])));
   compare('64x64 matmul', plain, matmulReference(a.subarray(0, n * n), b.subarray(0, n * n), n), n);
   const batched = run('batched', () => tf.matMul(tf.tensor3d(a, [2, n, n]), tf.tensor3d(b, [2, n, n]), false, true));
