@@ -106,12 +106,14 @@ describe('SIMD BatchMatMul on the wasm backend', () => {
 
   it('splits large calls with the helper thread, by batches and by rows, with the same results', { skip: os.availableParallelism() < 2 && 'one CPU' }, () => {
     assert.equal(info.threads, 2, 'the helper thread runs where the backend has 2 or more threads');
+    const splitBefore = info.calls.split;
     // By batches (odd count), and by rows (one batch, rows not a multiple of 8).
     assert.ok(5 * 64 * 64 * 64 >= SPLIT_MIN_MACS);
     check(5, 5, 64, 64, 64, false, true, 201);
     assert.ok(1 * 203 * 300 * 40 >= SPLIT_MIN_MACS);
     check(1, 1, 203, 300, 40, true, false, 202);
     check(1, 1, 203, 300, 40, false, true, 203);
+    assert.equal(info.calls.split - splitBefore, 3, 'each of the three calls was shared with the helper');
   });
 
   it('uses the relaxed SIMD build (fused multiply-add) where the runtime has it', () => {

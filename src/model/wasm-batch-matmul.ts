@@ -53,8 +53,11 @@ export interface WasmBatchMatMulInfo {
   threads: number;
   /** The build in use: relaxed SIMD's fused multiply-add where the runtime has it, else SIMD128. */
   simd: SimdFlavour;
-  /** Calls this kernel computed, and calls it passed to tfjs's own kernel (counters, for tests and the benchmark). */
-  calls: { own: number; tfjs: number };
+  /**
+   * Calls this kernel computed (`split` of them shared with the helper thread), and calls it
+   * passed to tfjs's own kernel (counters, for tests and the benchmark).
+   */
+  calls: { own: number; split: number; tfjs: number };
 }
 
 let installed: WasmBatchMatMulInfo | undefined;
@@ -95,7 +98,7 @@ export function installWasmBatchMatMul(threads: number, simd: SimdFlavour = rela
   if (!original) throw new Error('installWasmBatchMatMul: the wasm backend has no BatchMatMul kernel to fall back to');
 
   const helper = shared && threads > 1 ? startHelper(module, memory, backend.wasm) : undefined;
-  const info: WasmBatchMatMulInfo = { threads: helper ? 2 : 1, simd, calls: { own: 0, tfjs: 0 } };
+  const info: WasmBatchMatMulInfo = { threads: helper ? 2 : 1, simd, calls: { own: 0, split: 0, tfjs: 0 } };
 
   const offset = (t: TensorInfo): number => {
     const d = backend.dataIdMap.get(t.dataId);
@@ -113,7 +116,7 @@ export function installWasmBatchMatMul(threads: number, simd: SimdFlavour = rela
     info.calls.own++;
     const p = planned.plan;
     const out = backend.makeOutput(p.outShape, 'float32');
-    run(kernel, helper, backend.wasm, p, offset(a), offset(b), offset(out), transposeA, transposeB);
+    if (run(kernel, helper, backend.wasm, p, offset(a), offset(b), offset(out), transposeA, transposeB)) info.calls.split++;
     return out;
   };
 
@@ -125,7 +128,8 @@ export function installWasmBatchMatMul(threads: number, simd: SimdFlavour = rela
 
 interface Helper { ctrl: number; memory: WebAssembly.Memory; seq: number; worker: Worker; failed?: string }
 
-function run(kernel: Kernel, helper: Helper | undefined, em: EmscriptenModule, p: BatchMatMulPlan, a: number, b: number, out: number, ta: boolean, tb: boolean): void {
+/** Computes one call; true when the helper thread computed part of it. */
+function run(kernel: Kernel, helper: Helper | undefined, em: EmscriptenModule, p: BatchMatMulPlan, a: number, b: number, out: number, ta: boolean, tb: boolean): boolean {
   const scratchBytes = kernel.scratchFloats(p.K, p.N) * 4;
   const macs = p.batch * p.M * p.K * p.N;
   const split = helper && !helper.failed && macs >= SPLIT_MIN_MACS && (p.batch >= 2 || p.M >= 8);
@@ -153,6 +157,7 @@ function run(kernel: Kernel, helper: Helper | undefined, em: EmscriptenModule, p
       em._free(scratch);
     }
   }
+  return Boolean(split);
 }
 
 function waitForHelper(h: Helper): void {
