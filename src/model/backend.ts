@@ -37,6 +37,7 @@ import path from 'node:path';
 import workerThreads from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { installWasmBatchMatMul } from './wasm-batch-matmul.ts';
+import { installWasmElementwise } from './wasm-elementwise.ts';
 import { registerWasmJsKernels } from './wasm-kernels.ts';
 
 export { tf };
@@ -162,6 +163,7 @@ async function tryBackend(name: BackendName, options: InitBackendOptions): Promi
       const wasm = await importBackendPackage(name, options) as typeof import('@tensorflow/tfjs-backend-wasm');
       const { threads, build } = await startWasm(wasm, options);
       registerWasmJsKernels();
+      installWasmElementwise();
       let matmul = `batched and transposed matmuls on tfjs's own kernel (${WASM_MATMUL_ENV}=tfjs)`;
       const choice = wasmMatmulChoice();
       if (choice !== 'tfjs') {

@@ -1,7 +1,8 @@
 /**
  * The project's kernels on the tfjs WebAssembly backend: the SIMD BatchMatMul
- * (src/model/native/batch-matmul.c through src/model/wasm-batch-matmul.ts), the row-copy
- * GatherV2 and the zero-copy Identity and Cast (src/model/wasm-kernels.ts).
+ * (src/model/native/batch-matmul.c through src/model/wasm-batch-matmul.ts), the SIMD Exp and
+ * Sigmoid (native/elementwise.c through wasm-elementwise.ts), the row-copy GatherV2 and the
+ * zero-copy Identity and Cast (src/model/wasm-kernels.ts).
  *
  * Results are checked against a float64 JavaScript reference over shapes that exercise every
  * edge of the kernel: rows not a multiple of its 4-row block, columns not a multiple of its
@@ -11,7 +12,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,7 @@ import { initBackend, tf } from '../src/model/backend.ts';
 import '../src/model/register-gradients.ts';
 import { PLAIN_MIN_ROWS, planBatchMatMul } from '../src/model/batch-matmul-plan.ts';
 import { installWasmBatchMatMul, nativeModulePath, relaxedSimdAvailable, SPLIT_MIN_MACS, type WasmBatchMatMulInfo } from '../src/model/wasm-batch-matmul.ts';
+import { elementwiseModulePath } from '../src/model/wasm-elementwise.ts';
 import { checkGatherIndices } from '../src/model/wasm-kernels.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -161,11 +163,12 @@ describe('SIMD BatchMatMul on the wasm backend', () => {
   it('the committed .wasm files are what scripts/build-native.sh makes from the committed source', () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'oeld-native-'));
     execFileSync('bash', [path.join(root, 'scripts/build-native.sh'), out], { stdio: 'pipe' });
-    for (const shared of [true, false]) for (const simd of ['simd', 'relaxed'] as const) {
-      const name = path.basename(fileURLToPath(nativeModulePath(shared, simd)));
-      const committed = readFileSync(nativeModulePath(shared, simd));
-      const built = readFileSync(path.join(out, name));
-      assert.ok(committed.equals(built), `${name} differs from a fresh build: run bash scripts/build-native.sh and commit the result`);
+    const dir = path.dirname(fileURLToPath(nativeModulePath(false, 'simd')));
+    const wasmIn = (d: string) => readdirSync(d).filter((f) => f.endsWith('.wasm')).sort();
+    assert.deepEqual(wasmIn(dir), wasmIn(out), 'the committed .wasm files are the ones the script makes');
+    assert.ok(wasmIn(dir).length >= 6);
+    for (const name of wasmIn(out)) {
+      assert.ok(readFileSync(path.join(dir, name)).equals(readFileSync(path.join(out, name))), `${name} differs from a fresh build: run bash scripts/build-native.sh and commit the result`);
     }
   });
 });
@@ -192,6 +195,52 @@ describe('OELD_WASM_MATMUL', () => {
     const r = JSON.parse(out.trim().split('\n').pop()!) as { detail: string; sum: number };
     assert.match(r.detail, /tfjs's own kernel \(OELD_WASM_MATMUL=tfjs\)/);
     assert.equal(r.sum, 2 * 3 * 5 * 4);
+  });
+});
+
+describe('SIMD Exp and Sigmoid on the wasm backend', () => {
+  before(async () => { await initBackend({ force: 'wasm', log: () => {} }); });
+
+  it('exp: within 5e-7 relative of float64 exp over its whole range, and right at the edges', () => {
+    const n = 200_003; // not a multiple of 16 or 4: the tail loops run too
+    const xs = Float32Array.from({ length: n }, (_, i) => -110 + (200 * i) / n);
+    const got = tf.tidy(() => tf.exp(tf.tensor1d(xs)).dataSync() as Float32Array);
+    let worst = 0;
+    xs.forEach((x, i) => {
+      const want = Math.exp(x);
+      if (want >= 1.1754944e-38 && want <= 3.4e38) worst = Math.max(worst, Math.abs(got[i]! - want) / want);
+      else if (want < 1.1754944e-38) assert.ok(Math.abs(got[i]! - want) <= 1e-44, `exp(${x}) = ${got[i]} (subnormal range)`);
+    });
+    assert.ok(worst < 5e-7, `worst relative error ${worst}`);
+    const edge = Array.from(tf.tidy(() => tf.exp(tf.tensor1d([0, -0, Infinity, -Infinity, NaN, 88.73, -104, -103.9, 1e-30])).dataSync()));
+    assert.deepEqual(edge.slice(0, 4), [1, 1, Infinity, 0]);
+    assert.ok(Number.isNaN(edge[4]));
+    assert.deepEqual(edge.slice(5), [Infinity, 0, Math.fround(Math.exp(-103.9)), 1]);
+  });
+
+  it('sigmoid: within 2e-7 of float64, 0 and 1 at the infinities, NaN for NaN', () => {
+    const xs = Float32Array.from({ length: 10_001 }, (_, i) => -60 + (120 * i) / 10_000);
+    const got = tf.tidy(() => tf.sigmoid(tf.tensor1d(xs)).dataSync() as Float32Array);
+    xs.forEach((x, i) => assert.ok(Math.abs(got[i]! - 1 / (1 + Math.exp(-x))) < 2e-7, `sigmoid(${x}) = ${got[i]}`));
+    const edge = Array.from(tf.tidy(() => tf.sigmoid(tf.tensor1d([Infinity, -Infinity, NaN, 0])).dataSync()));
+    assert.deepEqual([edge[0], edge[1], edge[3]], [1, 0, 0.5]);
+    assert.ok(Number.isNaN(edge[2]));
+  });
+
+  it('the module writes nothing but its output (guard-filled memory of its own)', () => {
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: 65536 });
+    const ex = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(elementwiseModulePath(false))), { env: { memory } }).exports;
+    const f = new Float32Array(memory.buffer);
+    f.fill(-7.25);
+    const X = 1024; const n = 37; const OUT = X + n + 16;
+    for (let i = 0; i < n; i++) f[X + i] = (i - 18) / 3;
+    for (const name of ['exp_f32', 'sigmoid_f32']) {
+      const before = Float32Array.from(f);
+      (ex[name] as (x: number, out: number, n: number) => void)(X * 4, OUT * 4, n);
+      for (let i = 0; i < f.length; i++) if ((i < OUT || i >= OUT + n) && f[i] !== before[i]) assert.fail(`${name} changed float ${i}`);
+      const want = (x: number) => (name === 'exp_f32' ? Math.exp(x) : 1 / (1 + Math.exp(-x)));
+      for (let i = 0; i < n; i++) assert.ok(Math.abs(f[OUT + i]! - want(f[X + i]!)) <= 1e-6 * (1 + want(f[X + i]!)));
+    }
   });
 });
 
