@@ -20,6 +20,7 @@ import { initBackend, tf } from '../src/model/backend.ts';
 import '../src/model/register-gradients.ts';
 import { PLAIN_MIN_ROWS, planBatchMatMul } from '../src/model/batch-matmul-plan.ts';
 import { installWasmBatchMatMul, nativeModulePath, relaxedSimdAvailable, SPLIT_MIN_MACS, type WasmBatchMatMulInfo } from '../src/model/wasm-batch-matmul.ts';
+import { swiglu } from '../src/model/swiglu.ts';
 import { elementwiseModulePath } from '../src/model/wasm-elementwise.ts';
 import { checkGatherIndices } from '../src/model/wasm-kernels.ts';
 
@@ -198,7 +199,7 @@ describe('OELD_WASM_MATMUL', () => {
   });
 });
 
-describe('SIMD Exp and Sigmoid on the wasm backend', () => {
+describe('SIMD Exp, Sigmoid and fused SwiGLU on the wasm backend', () => {
   before(async () => { await initBackend({ force: 'wasm', log: () => {} }); });
 
   it('exp: within 5e-7 relative of float64 exp over its whole range, and right at the edges', () => {
@@ -225,6 +226,29 @@ describe('SIMD Exp and Sigmoid on the wasm backend', () => {
     const edge = Array.from(tf.tidy(() => tf.sigmoid(tf.tensor1d([Infinity, -Infinity, NaN, 0])).dataSync()));
     assert.deepEqual([edge[0], edge[1], edge[3]], [1, 0, 0.5]);
     assert.ok(Number.isNaN(edge[2]));
+  });
+
+  it('fused SwiGLU: value and both gradients match float64 (odd sizes, so the tail loops run too)', async () => {
+    const [R, C] = [7, 13];
+    const g = Float32Array.from({ length: R * C }, (_, i) => Math.sin(i * 1.37) * 6);
+    const u = Float32Array.from({ length: R * C }, (_, i) => Math.cos(i * 0.71) * 2);
+    const w = Float32Array.from({ length: R * C }, (_, i) => Math.sin(i * 0.29 + 1));
+    let value: Float32Array = new Float32Array(0); let dg: Float32Array = new Float32Array(0); let du: Float32Array = new Float32Array(0);
+    const profile = await tf.profile(() => {
+      value = tf.tidy(() => swiglu(tf.tensor2d(g, [R, C]), tf.tensor2d(u, [R, C])).dataSync() as Float32Array);
+      [dg, du] = tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(swiglu(a, b), tf.tensor2d(w, [R, C]))))(
+        [tf.tensor2d(g, [R, C]), tf.tensor2d(u, [R, C])]).map((t) => t.dataSync() as Float32Array)) as [Float32Array, Float32Array];
+    });
+    const names = profile.kernels.map((k) => k.name);
+    assert.ok(names.includes('OeldSwiGLU') && names.includes('OeldSwiGLUGrad'), `the fused kernels ran: ${[...new Set(names)].join(', ')}`);
+    for (let i = 0; i < R * C; i++) {
+      const s = 1 / (1 + Math.exp(-g[i]!));
+      const silu = g[i]! * s;
+      assert.ok(Math.abs(value[i]! - silu * u[i]!) < 1e-5 * (1 + Math.abs(silu * u[i]!)), `value ${i}`);
+      assert.ok(Math.abs(du[i]! - w[i]! * silu) < 1e-5 * (1 + Math.abs(w[i]! * silu)), `du ${i}`);
+      const want = w[i]! * u[i]! * (s + silu * (1 - s));
+      assert.ok(Math.abs(dg[i]! - want) < 1e-5 * (1 + Math.abs(want)), `dg ${i}: ${dg[i]} vs ${want}`);
+    }
   });
 
   it('the module writes nothing but its output (guard-filled memory of its own)', () => {

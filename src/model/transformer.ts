@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import './register-gradients.ts';
 import { tensorNames, type ResolvedConfig } from './model-config.ts';
+import { swiglu } from './swiglu.ts';
 
 /** A float32 tensor as checkpoints hold it: Hugging Face orientation ([out, in] for linear layers). */
 export interface HostTensor { shape: number[]; data: Float32Array }
@@ -173,7 +174,7 @@ export class Transformer {
           const x1 = tf.add(x, out) as tf.Tensor2D;
           const h2 = rmsNorm(x1, p.postNorm, c.eps);
           const g = linear(h2, p.gate as tf.Tensor2D);
-          const mlp = linear(tf.mul(tf.mul(g, tf.sigmoid(g)), linear(h2, p.up as tf.Tensor2D)), p.down as tf.Tensor2D);
+          const mlp = linear(swiglu(g, linear(h2, p.up as tf.Tensor2D)), p.down as tf.Tensor2D);
           return tf.add(x1, mlp) as tf.Tensor2D;
         });
       });

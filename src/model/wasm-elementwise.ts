@@ -1,9 +1,13 @@
 /**
- * Exp and Sigmoid for the tfjs WebAssembly backend from src/model/native/elementwise.c: SIMD,
- * about 3 ns per element where the backend's own take 13 (a scalar libm call each). Exp is in
- * every log-softmax (the training losses, over the whole vocabulary at every response position),
- * Sigmoid in every SwiGLU. Like the matmul kernel, the module imports the backend's memory and
- * works on the tensors where they are. float32 only; other dtypes go to the backend's kernels.
+ * Kernels for the tfjs WebAssembly backend from src/model/native/elementwise.c:
+ * - Exp and Sigmoid, replacing the backend's: SIMD, about 3 ns per element where the backend's
+ *   take 13 (a scalar libm call each). Exp is in every log-softmax (the training losses, over the
+ *   whole vocabulary at every response position). float32 only; other dtypes go to the
+ *   backend's kernels.
+ * - OeldSwiGLU and OeldSwiGLUGrad, new: silu(g) * u and its gradient in one pass each (swiglu.ts
+ *   uses them on wasm).
+ * Like the matmul kernel, the module imports the backend's memory and works on the tensors where
+ * they are.
  */
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
@@ -16,6 +20,9 @@ interface WasmBackend {
 }
 
 type Unary = (x: number, out: number, n: number) => void;
+
+export const SWIGLU = 'OeldSwiGLU';
+export const SWIGLU_GRAD = 'OeldSwiGLUGrad';
 
 /** The committed build for a memory (shared or not). */
 export function elementwiseModulePath(shared: boolean): URL {
@@ -56,5 +63,35 @@ export function installWasmElementwise(): void {
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel(config);
   }
+  const sameShape = (what: string, ...ts: TensorInfo[]): number => {
+    const shape = ts[0]!.shape;
+    if (ts.some((t) => t.dtype !== 'float32' || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
+      throw new Error(`${what}: inputs must be float32 of one shape, got ${ts.map((t) => `${t.dtype}[${t.shape}]`).join(', ')}`);
+    }
+    return shape.reduce((a, b) => a * b, 1);
+  };
+  const swiglu = exports.swiglu_f32 as (g: number, u: number, out: number, n: number) => void;
+  const swigluGrad = exports.swiglu_grad_f32 as (g: number, u: number, dy: number, dg: number, du: number, n: number) => void;
+  tf.registerKernel({
+    kernelName: SWIGLU, backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { g, u } = args.inputs as { g: TensorInfo; u: TensorInfo };
+      const n = sameShape(SWIGLU, g, u);
+      const out = backend.makeOutput(g.shape, 'float32');
+      if (n > 0) swiglu(offset(g), offset(u), offset(out), n);
+      return out;
+    },
+  });
+  tf.registerKernel({
+    kernelName: SWIGLU_GRAD, backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { g, u, dy } = args.inputs as { g: TensorInfo; u: TensorInfo; dy: TensorInfo };
+      const n = sameShape(SWIGLU_GRAD, g, u, dy);
+      const dg = backend.makeOutput(g.shape, 'float32');
+      const du = backend.makeOutput(g.shape, 'float32');
+      if (n > 0) swigluGrad(offset(g), offset(u), offset(dy), offset(dg), offset(du), n);
+      return [dg, du];
+    },
+  });
   installed = true;
 }
