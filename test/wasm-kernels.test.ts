@@ -20,6 +20,7 @@ import { initBackend, tf } from '../src/model/backend.ts';
 import '../src/model/register-gradients.ts';
 import { PLAIN_MIN_ROWS, planBatchMatMul } from '../src/model/batch-matmul-plan.ts';
 import { installWasmBatchMatMul, nativeModulePath, relaxedSimdAvailable, SPLIT_MIN_MACS, type WasmBatchMatMulInfo } from '../src/model/wasm-batch-matmul.ts';
+import { rmsNorm } from '../src/model/rms-norm.ts';
 import { swiglu } from '../src/model/swiglu.ts';
 import { elementwiseModulePath } from '../src/model/wasm-elementwise.ts';
 import { checkGatherIndices } from '../src/model/wasm-kernels.ts';
@@ -199,7 +200,7 @@ describe('OELD_WASM_MATMUL', () => {
   });
 });
 
-describe('SIMD Exp, Sigmoid and fused SwiGLU on the wasm backend', () => {
+describe('SIMD Exp and Sigmoid, fused SwiGLU and RMSNorm on the wasm backend', () => {
   before(async () => { await initBackend({ force: 'wasm', log: () => {} }); });
 
   it('exp: within 5e-7 relative of float64 exp over its whole range, and right at the edges', () => {
@@ -249,6 +250,36 @@ describe('SIMD Exp, Sigmoid and fused SwiGLU on the wasm backend', () => {
       const want = w[i]! * u[i]! * (s + silu * (1 - s));
       assert.ok(Math.abs(dg[i]! - want) < 1e-5 * (1 + Math.abs(want)), `dg ${i}: ${dg[i]} vs ${want}`);
     }
+  });
+
+  it('fused RMSNorm over the last axis: value and both gradients match float64 (rank 3, odd width)', async () => {
+    const [A, B, H] = [5, 3, 37];
+    const eps = 1e-6;
+    const x = Float32Array.from({ length: A * B * H }, (_, i) => Math.sin(i * 0.77) * 3);
+    const w = Float32Array.from({ length: H }, (_, i) => 0.5 + Math.cos(i));
+    const k = Float32Array.from({ length: A * B * H }, (_, i) => Math.sin(i * 0.31 + 2));
+    let y: Float32Array = new Float32Array(0); let dx: Float32Array = new Float32Array(0); let dw: Float32Array = new Float32Array(0);
+    const profile = await tf.profile(() => {
+      y = tf.tidy(() => rmsNorm(tf.tensor3d(x, [A, B, H]), tf.tensor1d(w), eps).dataSync() as Float32Array);
+      [dx, dw] = tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(rmsNorm(a, b, eps), tf.tensor3d(k, [A, B, H]))))(
+        [tf.tensor3d(x, [A, B, H]), tf.tensor1d(w)]).map((t) => t.dataSync() as Float32Array)) as [Float32Array, Float32Array];
+    });
+    const names = profile.kernels.map((p) => p.name);
+    assert.ok(names.includes('OeldRMSNorm') && names.includes('OeldRMSNormGrad'), `the fused kernels ran: ${[...new Set(names)].join(', ')}`);
+    const wantDw = new Float64Array(H);
+    for (let r = 0; r < A * B; r++) {
+      const row = Array.from(x.subarray(r * H, (r + 1) * H));
+      const inv = 1 / Math.sqrt(row.reduce((s, v) => s + v * v, 0) / H + eps);
+      const sgx = row.reduce((s, v, j) => s + k[r * H + j]! * w[j]! * v, 0);
+      row.forEach((v, j) => {
+        const i = r * H + j;
+        assert.ok(Math.abs(y[i]! - v * inv * w[j]!) < 1e-5, `y ${i}`);
+        const want = inv * k[i]! * w[j]! - v * inv ** 3 * sgx / H;
+        assert.ok(Math.abs(dx[i]! - want) < 1e-5 * (1 + Math.abs(want)), `dx ${i}: ${dx[i]} vs ${want}`);
+        wantDw[j]! += k[i]! * v * inv;
+      });
+    }
+    wantDw.forEach((v, j) => assert.ok(Math.abs(dw[j]! - v) < 1e-4 * (1 + Math.abs(v)), `dw ${j}: ${dw[j]} vs ${v}`));
   });
 
   it('the module writes nothing but its output (guard-filled memory of its own)', () => {

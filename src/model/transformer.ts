@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import './register-gradients.ts';
 import { tensorNames, type ResolvedConfig } from './model-config.ts';
+import { rmsNorm } from './rms-norm.ts';
 import { swiglu } from './swiglu.ts';
 
 /** A float32 tensor as checkpoints hold it: Hugging Face orientation ([out, in] for linear layers). */
@@ -271,10 +272,6 @@ export class Transformer {
   }
 }
 
-/** x / sqrt(mean(x^2) + eps) * w over the last axis. */
-export function rmsNorm<T extends tf.Tensor>(x: T, w: tf.Tensor, eps: number): T {
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w) as T;
-}
 
 /**
  * Hugging Face convention: x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1], with

@@ -110,3 +110,68 @@ void swiglu_grad_f32(const float *g, const float *u, const float *dy, float *dg,
     dg[i] = dy[i] * u[i] * (s + silu * (1.0f - s));
   }
 }
+
+static inline float hsum(v128_t v) {
+  return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3);
+}
+
+/* Sum of a[j] * b[j] for j < H. */
+static inline float dot(const float *a, const float *b, u32 H) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  u32 j = 0;
+  for (; j + 4 <= H; j += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(a + j), wasm_v128_load(b + j)));
+  float s = hsum(acc);
+  for (; j < H; j++) s += a[j] * b[j];
+  return s;
+}
+
+static inline float inv_rms(const float *x, u32 H, float eps) {
+  return 1.0f / __builtin_sqrtf(dot(x, x, H) / (float)H + eps);
+}
+
+/* RMSNorm over rows of H: out[r, j] = x[r, j] * inv[r] * w[j], inv[r] = 1 / sqrt(mean(x[r]^2) + eps). */
+__attribute__((export_name("rmsnorm_f32")))
+void rmsnorm_f32(const float *x, const float *w, float *out, u32 rows, u32 H, float eps) {
+  for (u32 r = 0; r < rows; r++) {
+    const float *xr = x + r * H;
+    float *o = out + r * H;
+    v128_t inv = wasm_f32x4_splat(inv_rms(xr, H, eps));
+    u32 j = 0;
+    for (; j + 4 <= H; j += 4) wasm_v128_store(o + j, wasm_f32x4_mul(wasm_f32x4_mul(wasm_v128_load(xr + j), inv), wasm_v128_load(w + j)));
+    float s = wasm_f32x4_extract_lane(inv, 0);
+    for (; j < H; j++) o[j] = xr[j] * s * w[j];
+  }
+}
+
+/*
+ * Its gradient, given dy: dw[j] = sum over r of dy[r, j] x[r, j] inv[r], and with
+ * gw = dy * w: dx[r, j] = inv[r] gw[r, j] - x[r, j] inv[r]^3 / H * sum over j of gw[r, j] x[r, j].
+ */
+__attribute__((export_name("rmsnorm_grad_f32")))
+void rmsnorm_grad_f32(const float *x, const float *w, const float *dy, float *dx, float *dw, u32 rows, u32 H, float eps) {
+  for (u32 j = 0; j < H; j++) dw[j] = 0.0f;
+  for (u32 r = 0; r < rows; r++) {
+    const float *xr = x + r * H;
+    const float *dyr = dy + r * H;
+    float *dxr = dx + r * H;
+    float inv = inv_rms(xr, H, eps);
+    /* sum of gw * x = sum of dy * w * x */
+    v128_t acc = wasm_f32x4_splat(0.0f);
+    u32 j = 0;
+    for (; j + 4 <= H; j += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_mul(wasm_v128_load(dyr + j), wasm_v128_load(w + j)), wasm_v128_load(xr + j)));
+    float sgx = hsum(acc);
+    for (; j < H; j++) sgx += dyr[j] * w[j] * xr[j];
+    float c = inv * inv * inv * sgx / (float)H;
+    v128_t invv = wasm_f32x4_splat(inv), cv = wasm_f32x4_splat(c);
+    j = 0;
+    for (; j + 4 <= H; j += 4) {
+      v128_t xv = wasm_v128_load(xr + j), dv = wasm_v128_load(dyr + j);
+      wasm_v128_store(dxr + j, wasm_f32x4_sub(wasm_f32x4_mul(invv, wasm_f32x4_mul(dv, wasm_v128_load(w + j))), wasm_f32x4_mul(xv, cv)));
+      wasm_v128_store(dw + j, wasm_f32x4_add(wasm_v128_load(dw + j), wasm_f32x4_mul(wasm_f32x4_mul(dv, xv), invv)));
+    }
+    for (; j < H; j++) {
+      dxr[j] = inv * dyr[j] * w[j] - xr[j] * c;
+      dw[j] += dyr[j] * xr[j] * inv;
+    }
+  }
+}
