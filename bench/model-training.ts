@@ -23,7 +23,7 @@ import { Transformer } from '../src/model/transformer.ts';
 import { installWasmBatchMatMul } from '../src/model/wasm-batch-matmul.ts';
 import { emit, envInt, fmt, log, round } from './lib.ts';
 
-const STEPS = envInt('BENCH_TRAIN_STEPS', 5);
+const STEPS = envInt('BENCH_TRAIN_STEPS', 10);
 const DECODE = envInt('BENCH_DECODE_TOKENS', 256);
 /** Set in the baseline child: training only. */
 const CHILD = process.env.BENCH_TRAIN_CHILD === '1';
