@@ -35,7 +35,7 @@ export function elementwiseModulePath(shared: boolean): URL {
 
 let installed = false;
 
-/** Replaces the wasm backend's Exp and Sigmoid (idempotent; the backend must have started). */
+/** Replaces the wasm backend's Exp and Sigmoid and registers the fused kernels (idempotent; the backend must have started). */
 export function installWasmElementwise(): void {
   if (installed) return;
   const backend = tf.findBackend('wasm') as unknown as WasmBackend | null;
