@@ -20,19 +20,9 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchMatMulAttrs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { planBatchMatMul, type BatchMatMulPlan } from './batch-matmul-plan.ts';
+import { wasmHeap, type WasmBackend } from './wasm-heap.ts';
 
-/** What the backend's Emscripten module exposes that this kernel uses. */
-interface EmscriptenModule {
-  wasmMemory?: WebAssembly.Memory;
-  asm?: { memory?: WebAssembly.Memory };
-  _malloc(bytes: number): number;
-  _free(ptr: number): void;
-}
-interface WasmBackend {
-  wasm: EmscriptenModule;
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-}
+type EmscriptenModule = WasmBackend['wasm'];
 
 interface Kernel { run: KernelFn; scratchFloats(K: number, N: number): number }
 type KernelFn = (a: number, b: number, out: number, scratch: number, first: number, last: number, rowFirst: number, rowLast: number,
@@ -86,11 +76,7 @@ export function relaxedSimdAvailable(): boolean {
  */
 export function installWasmBatchMatMul(threads: number, simd: SimdFlavour = relaxedSimdAvailable() ? 'relaxed' : 'simd'): WasmBatchMatMulInfo {
   if (installed) return installed;
-  const backend = tf.findBackend('wasm') as unknown as WasmBackend | null;
-  if (!backend) throw new Error('installWasmBatchMatMul: the wasm backend has not started');
-  const memory = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) throw new Error('installWasmBatchMatMul: the wasm backend does not expose its memory (tfjs-backend-wasm version changed?)');
-  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const { backend, memory, shared, offset } = wasmHeap('BatchMatMul');
   const module = new WebAssembly.Module(readFileSync(nativeModulePath(shared, simd)));
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
   const kernel: Kernel = { run: exports.batch_matmul as KernelFn, scratchFloats: exports.scratch_floats as (K: number, N: number) => number };
@@ -100,11 +86,6 @@ export function installWasmBatchMatMul(threads: number, simd: SimdFlavour = rela
   const helper = shared && threads > 1 ? startHelper(module, memory, backend.wasm) : undefined;
   const info: WasmBatchMatMulInfo = { threads: helper ? 2 : 1, simd, calls: { own: 0, split: 0, tfjs: 0 } };
 
-  const offset = (t: TensorInfo): number => {
-    const d = backend.dataIdMap.get(t.dataId);
-    if (!d) throw new Error('BatchMatMul: input tensor has no data on the wasm backend');
-    return d.memoryOffset;
-  };
   const kernelFunc: KernelFunc = (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;

@@ -14,12 +14,7 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
-
-interface WasmBackend {
-  wasm: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory } };
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-}
+import { wasmHeap } from './wasm-heap.ts';
 
 type Unary = (x: number, out: number, n: number) => void;
 
@@ -38,17 +33,8 @@ let installed = false;
 /** Replaces the wasm backend's Exp and Sigmoid and registers the fused kernels (idempotent; the backend must have started). */
 export function installWasmElementwise(): void {
   if (installed) return;
-  const backend = tf.findBackend('wasm') as unknown as WasmBackend | null;
-  if (!backend) throw new Error('installWasmElementwise: the wasm backend has not started');
-  const memory = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) throw new Error('installWasmElementwise: the wasm backend does not expose its memory (tfjs-backend-wasm version changed?)');
-  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const { backend, memory, shared, offset } = wasmHeap('oeld elementwise kernels');
   const exports = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(elementwiseModulePath(shared))), { env: { memory } }).exports;
-  const offset = (t: TensorInfo): number => {
-    const d = backend.dataIdMap.get(t.dataId);
-    if (!d) throw new Error('elementwise kernel: input tensor has no data on the wasm backend');
-    return d.memoryOffset;
-  };
   const kernels: [string, Unary][] = [[tf.Exp, exports.exp_f32 as Unary], [tf.Sigmoid, exports.sigmoid_f32 as Unary]];
   for (const [name, f] of kernels) {
     const original = tf.getKernel(name, 'wasm');
