@@ -48,7 +48,7 @@ export const BACKEND_ENV = 'OELD_TF_BACKEND';
 /**
  * The wasm backend's batched and transposed matmuls: `oeld` (default) oeld's SIMD kernel, with
  * relaxed SIMD's fused multiply-add where the runtime has it; `oeld-simd128` the same kernel
- * without it (results then identical from machine to machine); `tfjs` tfjs's own kernel (10x
+ * without it (no fused multiply-add, so no rounding that depends on the CPU); `tfjs` tfjs's own kernel (10x
  * slower training; for comparison).
  */
 export const WASM_MATMUL_ENV = 'OELD_WASM_MATMUL';

@@ -7,7 +7,7 @@ import { SWIGLU, SWIGLU_GRAD } from './wasm-elementwise.ts';
  * composite takes three kernels forward and about eight backward; elsewhere, the composite.
  */
 export function swiglu<T extends tf.Tensor>(g: T, u: T): T {
-  if (tf.getBackend() === 'wasm' && tf.getKernel(SWIGLU, 'wasm')) return fused(g, u) as T;
+  if (tf.getBackend() === 'wasm' && tf.getKernel(SWIGLU, 'wasm') && g.dtype === 'float32' && u.dtype === 'float32') return fused(g, u) as T;
   return tf.mul(tf.mul(g, tf.sigmoid(g)), u);
 }
 

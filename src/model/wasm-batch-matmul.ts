@@ -71,11 +71,13 @@ export function relaxedSimdAvailable(): boolean {
 }
 
 /**
- * Replaces the wasm backend's BatchMatMul (idempotent; the backend must be active). `threads`
- * above 1 starts the helper thread, where the backend's memory is shared.
+ * Replaces the wasm backend's BatchMatMul (idempotent: a later call returns the first one's info,
+ * whatever it asks; the backend must be active). `threads` above 1 starts the helper thread, where
+ * the backend's memory is shared. `choice` defaults to relaxed SIMD where the runtime has it.
  */
-export function installWasmBatchMatMul(threads: number, simd: SimdFlavour = relaxedSimdAvailable() ? 'relaxed' : 'simd'): WasmBatchMatMulInfo {
+export function installWasmBatchMatMul(threads: number, choice?: SimdFlavour): WasmBatchMatMulInfo {
   if (installed) return installed;
+  const simd = choice ?? (relaxedSimdAvailable() ? 'relaxed' : 'simd');
   const { backend, memory, shared, offset } = wasmHeap('BatchMatMul');
   const module = new WebAssembly.Module(readFileSync(nativeModulePath(shared, simd)));
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
