@@ -8,8 +8,9 @@
  * plain matmul) and batched-loop (one 2-D matmul per batch entry, then tf.stack). Each
  * configuration runs in a child process of its own (a wasm backend's thread count is fixed once
  * it has started): tensorflow-gpu and tensorflow (reported as unavailable where tfjs-node is not
- * installed), wasm with 1 thread and with one per core (oeld's kernel, relaxed SIMD where the
- * runtime has it), wasm on every core with OELD_WASM_MATMUL=oeld-simd128 and =tfjs (tfjs's own
+ * installed), wasm with 1 thread and with one per core (the default kernel: oeld's native CPU
+ * matmul where its addon is built), wasm on every core with OELD_WASM_MATMUL=wasm (oeld's
+ * WebAssembly kernel, relaxed SIMD where the runtime has it), =wasm-simd128 and =tfjs (tfjs's own
  * kernels: the baseline of oeld's), and cpu (plain JS) at a small size only.
  * NumPy runs three ways: with the OPENBLAS_* environment as it is, with OPENBLAS_CORETYPE=SkylakeX,
  * and with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; the fastest is taken as the limit (the
@@ -208,10 +209,10 @@ async function main(): Promise<void> {
   log();
 
   // The backends, each in a child process.
-  // wasm with oeld's kernel (relaxed SIMD where available) on 1 thread and on every core, then on
-  // every core without the fused multiply-add, and with tfjs's own kernels: the baseline.
+  // wasm with the default kernel on 1 thread and on every core, then on every core with oeld's
+  // WebAssembly kernel, without its fused multiply-add, and with tfjs's own kernels: the baseline.
   const all = cores > 1 ? cores : 1;
-  const configs = ['tensorflow-gpu:0', 'tensorflow:0', 'wasm:1', ...(cores > 1 ? [`wasm:${cores}`] : []), `wasm:${all}:oeld-simd128`, `wasm:${all}:tfjs`, 'cpu:1'];
+  const configs = ['tensorflow-gpu:0', 'tensorflow:0', 'wasm:1', ...(cores > 1 ? [`wasm:${cores}`] : []), `wasm:${all}:wasm`, `wasm:${all}:wasm-simd128`, `wasm:${all}:tfjs`, 'cpu:1'];
   const results: ChildResult[] = [];
   for (const spec of configs) {
     const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {

@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 
 if [[ -z "${OELD_BENCH_DATABASE_URL:-}" ]]; then bash scripts/ensure-postgres.sh; fi
 bash scripts/ensure-kafka-mock.sh
+node scripts/build-cpu-addon.mjs --optional
 
 if (($# > 0)); then
   benches=("$@")

@@ -26,6 +26,9 @@ import { elementwiseModulePath } from '../src/model/wasm-elementwise.ts';
 import { checkGatherIndices } from '../src/model/wasm-kernels.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// This file tests oeld's WebAssembly kernel; the native CPU matmul (the default where its addon is
+// built) has test/cpu-kernels.test.ts. The choice is read when the backend starts.
+process.env.OELD_WASM_MATMUL = 'wasm';
 
 describe('planBatchMatMul (which calls the SIMD kernel takes)', () => {
   it('leaves plain 2-D matmuls to XNNPACK and takes transposed and batched ones', () => {
@@ -84,7 +87,7 @@ describe('SIMD BatchMatMul on the wasm backend', () => {
     const bShape = [...(batchB > 1 || batchA > 1 ? [batchB] : []), ...(tb ? [N, K] : [K, N])];
     const before = info.calls.own;
     const got = tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb).dataSync() as Float32Array);
-    const planned = 'plan' in planBatchMatMul(aShape, bShape, ta, tb, info.simd === 'relaxed');
+    const planned = 'plan' in planBatchMatMul(aShape, bShape, ta, tb, info.kernel === 'relaxed');
     assert.equal(info.calls.own - before, planned ? 1 : 0, `kernel use for a [${aShape}] b [${bShape}] ta ${ta} tb ${tb}`);
     const want = reference(a, b, batchA, batchB, M, K, N, ta, tb);
     assert.equal(got.length, want.length);
@@ -122,7 +125,7 @@ describe('SIMD BatchMatMul on the wasm backend', () => {
 
   it('uses the relaxed SIMD build (fused multiply-add) where the runtime has it', () => {
     assert.equal(relaxedSimdAvailable(), true, 'Node 20 compiles relaxed SIMD once its V8 flag is set');
-    assert.equal(info.simd, 'relaxed');
+    assert.equal(info.kernel, 'relaxed');
   });
 
   for (const simd of ['simd', 'relaxed'] as const) it(`${simd} build: writes nothing but its output and scratch, and its result is right (the module on a memory of its own, filled with a guard pattern)`, () => {
@@ -180,7 +183,7 @@ describe('OELD_WASM_MATMUL', () => {
     const saved = process.env.OELD_WASM_MATMUL;
     process.env.OELD_WASM_MATMUL = 'fast';
     try {
-      await assert.rejects(initBackend({ force: 'wasm', log: () => {} }), /OELD_WASM_MATMUL must be one of oeld, oeld-simd128, tfjs, got "fast"/);
+      await assert.rejects(initBackend({ force: 'wasm', log: () => {} }), /OELD_WASM_MATMUL must be one of auto, native, wasm, wasm-simd128, tfjs, got "fast"/);
     } finally {
       if (saved === undefined) delete process.env.OELD_WASM_MATMUL; else process.env.OELD_WASM_MATMUL = saved;
     }
@@ -195,7 +198,7 @@ describe('OELD_WASM_MATMUL', () => {
       console.log(JSON.stringify({ detail: info.detail, sum: r.reduce((a, b) => a + b, 0) }));`);
     const out = execFileSync(process.execPath, ['--import', 'tsx', file], { cwd: root, env: { ...process.env, OELD_WASM_MATMUL: 'tfjs' }, encoding: 'utf8' });
     const r = JSON.parse(out.trim().split('\n').pop()!) as { detail: string; sum: number };
-    assert.match(r.detail, /tfjs's own kernel \(OELD_WASM_MATMUL=tfjs\)/);
+    assert.match(r.detail, /tfjs's own kernels \(OELD_WASM_MATMUL=tfjs\)/);
     assert.equal(r.sum, 2 * 3 * 5 * 4);
   });
 });

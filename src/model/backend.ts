@@ -36,6 +36,7 @@ import os from 'node:os';
 import path from 'node:path';
 import workerThreads from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
+import { loadCpuKernels } from './cpu-kernels.ts';
 import { installWasmBatchMatMul } from './wasm-batch-matmul.ts';
 import { installWasmElementwise } from './wasm-elementwise.ts';
 import { registerWasmJsKernels } from './wasm-kernels.ts';
@@ -46,10 +47,12 @@ export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 export const BACKEND_ENV = 'OELD_TF_BACKEND';
 /**
- * The wasm backend's batched and transposed matmuls: `oeld` (default) oeld's SIMD kernel, with
- * relaxed SIMD's fused multiply-add where the runtime has it; `oeld-simd128` the same kernel
- * without it (no fused multiply-add, so no rounding that depends on the CPU); `tfjs` tfjs's own kernel (10x
- * slower training; for comparison).
+ * The wasm backend's matmuls: `auto` (default) the native CPU matmul where its addon is built,
+ * else `wasm`; `native` the native CPU matmul (cpu-kernels.ts), failing closed where it is not
+ * built; `wasm` oeld's WebAssembly SIMD kernel, with relaxed SIMD's fused multiply-add where the
+ * runtime has it; `wasm-simd128` the same kernel without it (no fused multiply-add, so no
+ * rounding that depends on the CPU); `tfjs` tfjs's own kernels (10x slower training; for
+ * comparison).
  */
 export const WASM_MATMUL_ENV = 'OELD_WASM_MATMUL';
 
@@ -164,12 +167,18 @@ async function tryBackend(name: BackendName, options: InitBackendOptions): Promi
       const { threads, build } = await startWasm(wasm, options);
       registerWasmJsKernels();
       installWasmElementwise();
-      let matmul = `batched and transposed matmuls on tfjs's own kernel (${WASM_MATMUL_ENV}=tfjs)`;
+      let matmul = `matmuls on tfjs's own kernels (${WASM_MATMUL_ENV}=tfjs)`;
       const choice = wasmMatmulChoice();
       if (choice !== 'tfjs') {
-        const bmm = installWasmBatchMatMul(threads, choice === 'oeld-simd128' ? 'simd' : undefined);
-        const flavour = bmm.simd === 'relaxed' ? 'relaxed SIMD, fused multiply-add' : 'SIMD128';
-        matmul = `batched and transposed matmuls on oeld's kernel (${flavour}, ${bmm.threads} thread${bmm.threads === 1 ? '' : 's'})`;
+        const bmm = installWasmBatchMatMul(threads, choice === 'auto' ? undefined : choice === 'native' ? 'native' : choice === 'wasm-simd128' ? 'simd' : 'relaxed');
+        const threadsUsed = `${bmm.threads} thread${bmm.threads === 1 ? '' : 's'}`;
+        if (bmm.kernel === 'native') {
+          matmul = `matmuls on oeld's native CPU kernel (${bmm.isa}, ${threadsUsed})`;
+        } else {
+          const flavour = bmm.kernel === 'relaxed' ? 'relaxed SIMD, fused multiply-add' : 'SIMD128';
+          const why = choice === 'auto' ? `; the native CPU matmul is ${(loadCpuKernels() as { reason?: string }).reason ?? 'not in use'}` : '';
+          matmul = `batched and transposed matmuls on oeld's WebAssembly kernel (${flavour}, ${threadsUsed})${why}`;
+        }
       }
       selfTest(name, options);
       return { detail: `${PACKAGES.wasm} ${build}, ${threads} thread${threads === 1 ? '' : 's'}; ${matmul}`, threads };
@@ -185,11 +194,11 @@ async function tryBackend(name: BackendName, options: InitBackendOptions): Promi
   }
 }
 
-const WASM_MATMUL_CHOICES = ['oeld', 'oeld-simd128', 'tfjs'] as const;
+const WASM_MATMUL_CHOICES = ['auto', 'native', 'wasm', 'wasm-simd128', 'tfjs'] as const;
 
 function wasmMatmulChoice(): (typeof WASM_MATMUL_CHOICES)[number] {
   const v = (process.env[WASM_MATMUL_ENV] ?? '').trim();
-  if (v === '') return 'oeld';
+  if (v === '') return 'auto';
   const found = WASM_MATMUL_CHOICES.find((c) => c === v);
   if (!found) throw new Error(`${WASM_MATMUL_ENV} must be one of ${WASM_MATMUL_CHOICES.join(', ')}, got ${JSON.stringify(v)}`);
   return found;

@@ -8,11 +8,13 @@
  * memory, so it reads and writes the tensors where tfjs keeps them (no copies).
  *
  * installWasmBatchMatMul replaces the backend's BatchMatMul kernel with one that hands the calls
- * planBatchMatMul accepts to that module and every other call (plain 2-D matmuls where XNNPACK is
- * as fast, general broadcasts, empty shapes) to tfjs's own kernel. With more than one thread, a helper worker
- * thread instantiates the same module on the same shared memory and computes half of each large
- * call (by batches, or by rows when there is one batch); the two meet through Atomics on a small
- * control block in that memory.
+ * planBatchMatMul accepts to one of oeld's kernels and every other call (plain 2-D matmuls of few
+ * rows, where XNNPACK keeps its packed weights; general broadcasts; empty shapes) to tfjs's own:
+ * - `native`: the native CPU matmul (cpu-kernels.ts), on the same memory, with its own threads;
+ * - `relaxed` or `simd`: that module. With more than one thread, a helper worker thread
+ *   instantiates the same module on the same shared memory and computes half of each large call
+ *   (by batches, or by rows when there is one batch); the two meet through Atomics on a small
+ *   control block in that memory.
  */
 import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
@@ -20,6 +22,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchMatMulAttrs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { planBatchMatMul, type BatchMatMulPlan } from './batch-matmul-plan.ts';
+import { loadCpuKernels } from './cpu-kernels.ts';
 import { wasmHeap, type WasmBackend } from './wasm-heap.ts';
 
 type EmscriptenModule = WasmBackend['wasm'];
@@ -41,10 +44,14 @@ const ARGS = 2;
 export interface WasmBatchMatMulInfo {
   /** Threads that compute one call (the main thread, plus the helper). */
   threads: number;
-  /** The build in use: relaxed SIMD's fused multiply-add where the runtime has it, else SIMD128. */
-  simd: SimdFlavour;
   /**
-   * Calls this kernel computed (`split` of them shared with the helper thread), and calls it
+   * The kernel in use: `native` (the native CPU matmul, `isa` naming its instruction set), else
+   * the WebAssembly build: relaxed SIMD's fused multiply-add where the runtime has it, else SIMD128.
+   */
+  kernel: MatMulKernel;
+  isa?: string;
+  /**
+   * Calls this kernel computed (`split` of them shared with another thread), and calls it
    * passed to tfjs's own kernel (counters, for tests and the benchmark).
    */
   calls: { own: number; split: number; tfjs: number };
@@ -53,6 +60,7 @@ export interface WasmBatchMatMulInfo {
 let installed: WasmBatchMatMulInfo | undefined;
 
 export type SimdFlavour = 'relaxed' | 'simd';
+export type MatMulKernel = 'native' | SimdFlavour;
 
 /** The committed build for a memory (shared or not) and an instruction set. */
 export function nativeModulePath(shared: boolean, simd: SimdFlavour): URL {
@@ -72,26 +80,48 @@ export function relaxedSimdAvailable(): boolean {
 
 /**
  * Replaces the wasm backend's BatchMatMul (idempotent: a later call returns the first one's info,
- * whatever it asks; the backend must be active). `threads` above 1 starts the helper thread, where
- * the backend's memory is shared. `choice` defaults to relaxed SIMD where the runtime has it.
+ * whatever it asks; the backend must be active). `choice` defaults to the native CPU matmul where
+ * its addon loads, else to the WebAssembly kernel; `native` throws, with the reason, where the
+ * addon does not load; `relaxed` is the WebAssembly kernel with relaxed SIMD where the runtime has
+ * it (else SIMD128), `simd` the SIMD128 build. `threads`: the native pool's size, or, above 1 and where
+ * the backend's memory is shared, starts the WebAssembly kernel's helper thread.
  */
-export function installWasmBatchMatMul(threads: number, choice?: SimdFlavour): WasmBatchMatMulInfo {
+export function installWasmBatchMatMul(threads: number, choice?: MatMulKernel): WasmBatchMatMulInfo {
   if (installed) return installed;
-  const simd = choice ?? (relaxedSimdAvailable() ? 'relaxed' : 'simd');
+  const cpu = choice === undefined || choice === 'native' ? loadCpuKernels() : undefined;
+  if (choice === 'native' && cpu && 'reason' in cpu) throw new Error(`installWasmBatchMatMul: the native CPU matmul is ${cpu.reason}`);
+  const native = cpu && 'kernels' in cpu ? cpu.kernels : undefined;
+  const kernelName: MatMulKernel = native ? 'native' : choice !== 'simd' && relaxedSimdAvailable() ? 'relaxed' : 'simd';
   const { backend, memory, shared, offset } = wasmHeap('BatchMatMul');
-  const module = new WebAssembly.Module(readFileSync(nativeModulePath(shared, simd)));
-  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-  const kernel: Kernel = { run: exports.batch_matmul as KernelFn, scratchFloats: exports.scratch_floats as (K: number, N: number) => number };
   const original = tf.getKernel(tf.BatchMatMul, 'wasm');
   if (!original) throw new Error('installWasmBatchMatMul: the wasm backend has no BatchMatMul kernel to fall back to');
 
-  const helper = shared && threads > 1 ? startHelper(module, memory, backend.wasm) : undefined;
-  const info: WasmBatchMatMulInfo = { threads: helper ? 2 : 1, simd, calls: { own: 0, split: 0, tfjs: 0 } };
+  let compute: (p: BatchMatMulPlan, a: number, b: number, out: number, ta: boolean, tb: boolean) => boolean;
+  let info: WasmBatchMatMulInfo;
+  if (native) {
+    native.setThreads(Math.max(1, threads));
+    info = { threads: native.threads(), kernel: 'native', isa: native.isa(), calls: { own: 0, split: 0, tfjs: 0 } };
+    let view = new Uint8Array(memory.buffer);
+    compute = (p, a, b, out, ta, tb) => {
+      // The memory's buffer is replaced when it grows.
+      if (view.buffer !== memory.buffer) view = new Uint8Array(memory.buffer);
+      return native.batchMatMul(view, a, b, out, p.batch, p.batchA, p.batchB, p.M, p.K, p.N, ta ? 1 : 0, tb ? 1 : 0) > 1;
+    };
+  } else {
+    const module = new WebAssembly.Module(readFileSync(nativeModulePath(shared, kernelName as SimdFlavour)));
+    const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
+    const kernel: Kernel = { run: exports.batch_matmul as KernelFn, scratchFloats: exports.scratch_floats as (K: number, N: number) => number };
+    const helper = shared && threads > 1 ? startHelper(module, memory, backend.wasm) : undefined;
+    info = { threads: helper ? 2 : 1, kernel: kernelName, calls: { own: 0, split: 0, tfjs: 0 } };
+    compute = (p, a, b, out, ta, tb) => run(kernel, helper, backend.wasm, p, a, b, out, ta, tb);
+  }
+  // The native kernel and the relaxed-SIMD build are faster than XNNPACK on plain matmuls too.
+  const takePlain = kernelName !== 'simd';
 
   const kernelFunc: KernelFunc = (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
-    const planned = a.dtype === 'float32' && b.dtype === 'float32' ? planBatchMatMul(a.shape, b.shape, transposeA, transposeB, simd === 'relaxed') : { fallback: 'dtype' };
+    const planned = a.dtype === 'float32' && b.dtype === 'float32' ? planBatchMatMul(a.shape, b.shape, transposeA, transposeB, takePlain) : { fallback: 'dtype' };
     if (!('plan' in planned)) {
       info.calls.tfjs++;
       return original.kernelFunc(args);
@@ -99,7 +129,7 @@ export function installWasmBatchMatMul(threads: number, choice?: SimdFlavour): W
     info.calls.own++;
     const p = planned.plan;
     const out = backend.makeOutput(p.outShape, 'float32');
-    if (run(kernel, helper, backend.wasm, p, offset(a), offset(b), offset(out), transposeA, transposeB)) info.calls.split++;
+    if (compute(p, offset(a), offset(b), offset(out), transposeA, transposeB)) info.calls.split++;
     return out;
   };
 

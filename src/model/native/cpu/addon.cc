@@ -1,0 +1,279 @@
+/*
+ * oeld's native CPU matmul, a Node-API addon for the tfjs WebAssembly backend: it computes
+ * BatchMatMul on the tensors where tfjs keeps them, in the wasm memory, handed over as a
+ * Uint8Array on the memory's buffer plus byte offsets. Every offset and extent is checked against
+ * that view before anything is touched.
+ *
+ * JS interface:
+ *   batchMatMul(heap, a, b, out, batch, batchA, batchB, M, K, N, ta, tb) -> threads used
+ *     for each batch index i < batch: out[i] = op(a[batchA == 1 ? 0 : i]) @ op(b[batchB == 1 ? 0 : i]),
+ *     op(a) [M, K], op(b) [K, N] (see gemm.h); out is overwritten.
+ *   isa() -> the instruction set in use; isas() -> those this CPU has, widest first;
+ *   useIsa(name) -> switches (tests, benchmarks); threads() / setThreads(n).
+ */
+#include <node_api.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gemm.h"
+#include "thread-pool.h"
+
+namespace oeld {
+namespace {
+
+struct Isa {
+  const char *name;
+  void (*gemm)(const GemmBlock &, float *);
+  size_t (*scratch)(int, int);
+  bool supported;
+};
+
+std::vector<Isa> &isaTable() {
+  static std::vector<Isa> table = [] {
+    std::vector<Isa> t;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    t.push_back({"avx512", gemm_avx512, gemm_scratch_floats_avx512, (bool)__builtin_cpu_supports("avx512f")});
+    t.push_back({"avx2", gemm_avx2, gemm_scratch_floats_avx2,
+                 (bool)__builtin_cpu_supports("avx2") && (bool)__builtin_cpu_supports("fma")});
+#endif
+    t.push_back({"generic", gemm_generic, gemm_scratch_floats_generic, true});
+    return t;
+  }();
+  return table;
+}
+
+const Isa *current = nullptr;
+
+ThreadPool &pool() {
+  // Never destroyed: its threads must not be joined by static destructors at exit.
+  static ThreadPool *p = [] {
+    auto *q = new ThreadPool();
+    unsigned n = std::thread::hardware_concurrency();
+    q->resize(n == 0 ? 1 : static_cast<int>(n));
+    return q;
+  }();
+  return *p;
+}
+
+/* Scratch of the calling thread, 64-byte aligned, grown on demand and kept. */
+float *scratchFor(size_t floats) {
+  struct Buffer {
+    float *p = nullptr;
+    size_t n = 0;
+    ~Buffer() { std::free(p); }
+  };
+  thread_local Buffer buf;
+  if (buf.n < floats) {
+    std::free(buf.p);
+    size_t bytes = ((floats * sizeof(float) + 63) / 64) * 64;
+    buf.p = static_cast<float *>(std::aligned_alloc(64, bytes));
+    buf.n = buf.p ? floats : 0;
+  }
+  return buf.p;
+}
+
+/* A call below this many multiply-adds runs on the calling thread alone. */
+constexpr double SPLIT_MIN_MACS = 1 << 20;
+
+struct Call {
+  const uint8_t *heap;
+  uint8_t *mheap;
+  uint64_t a, b, out;
+  int batch, batchA, batchB, M, K, N;
+  bool ta, tb;
+};
+
+/* Batches [b0, b1), rows [i0, i1), columns [j0, j1) of every batch in range. */
+void compute(const Call &c, int b0, int b1, int i0, int i1, int j0, int j1) {
+  float *scratch = scratchFor(current->scratch(c.K, j1 - j0));
+  if (!scratch) return;
+  size_t mk = (size_t)c.M * c.K, kn = (size_t)c.K * c.N, mn = (size_t)c.M * c.N;
+  for (int i = b0; i < b1; i++) {
+    GemmBlock g;
+    g.a = reinterpret_cast<const float *>(c.heap + c.a) + (c.batchA == 1 ? 0 : i * mk);
+    g.b = reinterpret_cast<const float *>(c.heap + c.b) + (c.batchB == 1 ? 0 : i * kn);
+    g.c = reinterpret_cast<float *>(c.mheap + c.out) + i * mn;
+    g.M = c.M; g.N = c.N; g.K = c.K; g.ta = c.ta; g.tb = c.tb;
+    g.i0 = i0; g.i1 = i1; g.j0 = j0; g.j1 = j1;
+    current->gemm(g, scratch);
+  }
+}
+
+/* Splits a call over the pool: by batches, else by rows, else by columns. Returns threads used. */
+int runCall(const Call &c) {
+  ThreadPool &p = pool();
+  int T = p.size();
+  double macs = (double)c.batch * c.M * c.K * c.N;
+  if (T > 1 && macs >= SPLIT_MIN_MACS) {
+    std::function<void(int)> part;
+    if (c.batch >= T) {
+      part = [&](int t) { compute(c, (int)((int64_t)c.batch * t / T), (int)((int64_t)c.batch * (t + 1) / T), 0, c.M, 0, c.N); };
+    } else if (c.M >= 32 * T) {
+      auto cut = [&](int t) { return t == T ? c.M : (int)(((int64_t)c.M * t / T) / 16 * 16); };
+      part = [&, cut](int t) { compute(c, 0, c.batch, cut(t), cut(t + 1), 0, c.N); };
+    } else if (c.N >= 64 * T) {
+      auto cut = [&](int t) { return t == T ? c.N : (int)(((int64_t)c.N * t / T) / 32 * 32); };
+      part = [&, cut](int t) { compute(c, 0, c.batch, 0, c.M, cut(t), cut(t + 1)); };
+    }
+    if (part && p.run(T, part)) return T;
+  }
+  compute(c, 0, c.batch, 0, c.M, 0, c.N);
+  return 1;
+}
+
+napi_value throwError(napi_env env, const std::string &msg, bool range = true) {
+  if (range) napi_throw_range_error(env, nullptr, msg.c_str());
+  else napi_throw_type_error(env, nullptr, msg.c_str());
+  return nullptr;
+}
+
+bool getInt(napi_env env, napi_value v, const char *name, int64_t &out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d <= 9007199254740991.0) || d != (double)(int64_t)d) {
+    std::string msg = std::string("batchMatMul: ") + name + " must be a non-negative integer";
+    if (napi_get_value_double(env, v, &d) == napi_ok) msg += ", got " + std::to_string(d);
+    napi_throw_range_error(env, nullptr, msg.c_str());
+    return false;
+  }
+  out = (int64_t)d;
+  return true;
+}
+
+napi_value BatchMatMul(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 12) return throwError(env, "batchMatMul: expected 12 arguments, got " + std::to_string(argc), false);
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  napi_value ab;
+  size_t byteOffset;
+  bool isTa = false;
+  napi_is_typedarray(env, argv[0], &isTa);
+  if (!isTa || napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &byteOffset) != napi_ok || type != napi_uint8_array) {
+    return throwError(env, "batchMatMul: heap must be a Uint8Array over the wasm memory", false);
+  }
+  static const char *names[] = {"heap", "a", "b", "out", "batch", "batchA", "batchB", "M", "K", "N", "ta", "tb"};
+  int64_t v[12];
+  for (int i = 1; i < 12; i++) if (!getInt(env, argv[i], names[i], v[i])) return nullptr;
+  int64_t a = v[1], b = v[2], out = v[3], batch = v[4], batchA = v[5], batchB = v[6], M = v[7], K = v[8], N = v[9];
+  for (int i = 4; i < 10; i++) {
+    if (v[i] > INT32_MAX) return throwError(env, std::string("batchMatMul: ") + names[i] + " = " + std::to_string(v[i]) + " is too large");
+  }
+  if (batchA != 1 && batchA != batch) return throwError(env, "batchMatMul: batchA must be 1 or batch (" + std::to_string(batch) + "), got " + std::to_string(batchA));
+  if (batchB != 1 && batchB != batch) return throwError(env, "batchMatMul: batchB must be 1 or batch (" + std::to_string(batch) + "), got " + std::to_string(batchB));
+  const int64_t len = (int64_t)length;
+  auto within = [&](const char *name, int64_t off, int64_t floats) -> bool {
+    if (off % 4 != 0) { throwError(env, std::string("batchMatMul: ") + name + " offset " + std::to_string(off) + " is not a multiple of 4"); return false; }
+    if (off > len || floats * 4 > len - off) {
+      throwError(env, std::string("batchMatMul: ") + name + " [" + std::to_string(off) + ", " + std::to_string(off + floats * 4) +
+                          ") lies outside the heap (" + std::to_string(len) + " bytes)");
+      return false;
+    }
+    return true;
+  };
+  if (!within("a", a, batchA * M * K) || !within("b", b, batchB * K * N) || !within("out", out, batch * M * N)) return nullptr;
+  int64_t outEnd = out + batch * M * N * 4;
+  if (batch * M * N > 0 && ((a < outEnd && out < a + batchA * M * K * 4) || (b < outEnd && out < b + batchB * K * N * 4))) {
+    return throwError(env, "batchMatMul: out overlaps an input");
+  }
+  napi_value result;
+  if (batch == 0 || M == 0 || N == 0) {
+    napi_create_int32(env, 0, &result);
+    return result;
+  }
+  uint8_t *heap = static_cast<uint8_t *>(data);
+  if (K == 0) {
+    for (int64_t i = 0; i < batch * M * N; i++) reinterpret_cast<float *>(heap + out)[i] = 0.0f;
+    napi_create_int32(env, 1, &result);
+    return result;
+  }
+  if (v[10] > 1 || v[11] > 1) return throwError(env, "batchMatMul: ta and tb must be 0 or 1, got " + std::to_string(v[10]) + " and " + std::to_string(v[11]));
+  bool ta = v[10] == 1, tb = v[11] == 1;
+  Call c{heap, heap, (uint64_t)a, (uint64_t)b, (uint64_t)out, (int)batch, (int)batchA, (int)batchB, (int)M, (int)K, (int)N, ta, tb};
+  int used = runCall(c);
+  napi_create_int32(env, used, &result);
+  return result;
+}
+
+napi_value IsaName(napi_env env, napi_callback_info) {
+  napi_value r;
+  napi_create_string_utf8(env, current->name, NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+napi_value Isas(napi_env env, napi_callback_info) {
+  napi_value arr;
+  napi_create_array(env, &arr);
+  uint32_t n = 0;
+  for (auto &i : isaTable()) {
+    if (!i.supported) continue;
+    napi_value s;
+    napi_create_string_utf8(env, i.name, NAPI_AUTO_LENGTH, &s);
+    napi_set_element(env, arr, n++, s);
+  }
+  return arr;
+}
+
+napi_value UseIsa(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  char name[32] = {0};
+  size_t got = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &got) != napi_ok) {
+    return throwError(env, "useIsa: expected an instruction set name", false);
+  }
+  for (auto &i : isaTable()) {
+    if (std::string(i.name) != name) continue;
+    if (!i.supported) return throwError(env, std::string("useIsa: this CPU has no ") + name);
+    current = &i;
+    return nullptr;
+  }
+  return throwError(env, std::string("useIsa: unknown instruction set \"") + name + "\" (avx512, avx2, generic)");
+}
+
+napi_value Threads(napi_env env, napi_callback_info) {
+  napi_value r;
+  napi_create_int32(env, pool().size(), &r);
+  return r;
+}
+
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int64_t n;
+  if (argc < 1 || !getInt(env, argv[0], "threads", n)) return nullptr;
+  if (n < 1 || n > 256) return throwError(env, "setThreads: threads must be 1 to 256, got " + std::to_string(n));
+  pool().resize((int)n);
+  return nullptr;
+}
+
+}  // namespace
+}  // namespace oeld
+
+NAPI_MODULE_INIT() {
+  using namespace oeld;
+  if (!current) {
+    for (auto &i : isaTable()) {
+      if (i.supported) { current = &i; break; }
+    }
+  }
+  struct Fn { const char *name; napi_callback cb; } fns[] = {
+      {"batchMatMul", BatchMatMul}, {"isa", IsaName}, {"isas", Isas}, {"useIsa", UseIsa}, {"threads", Threads}, {"setThreads", SetThreads},
+  };
+  for (auto &f : fns) {
+    napi_value fn;
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn);
+    napi_set_named_property(env, exports, f.name, fn);
+  }
+  return exports;
+}

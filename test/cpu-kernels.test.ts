@@ -1,0 +1,265 @@
+/**
+ * oeld's native CPU matmul (src/model/native/cpu/, loaded by src/model/cpu-kernels.ts), which
+ * computes the wasm backend's matmuls by default where its addon is built. scripts/test.sh builds
+ * the addon before the tests, so here it must load: a missing addon fails these tests rather than
+ * skipping them.
+ *
+ * The addon is tested directly, on guard-filled memory of its own, for every instruction set this
+ * CPU has, against a float64 reference over shapes that reach every edge of its blocking (rows past
+ * and short of the 12-, 6- and 4-row register blocks and the row block of packed a, columns past
+ * and short of the 32-, 16- and 8-column panels, depths past the 256-deep slice, both transposes,
+ * broadcast batches), on one thread and split over two (by batches, rows and columns); then its
+ * argument checks; then through tfjs (the backend's BatchMatMul and its gradients); then two JS
+ * threads calling it at once.
+ */
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { initBackend, tf } from '../src/model/backend.ts';
+import '../src/model/register-gradients.ts';
+import { CPU_ADDON_PATH, loadCpuKernels, type CpuKernels } from '../src/model/cpu-kernels.ts';
+import { installWasmBatchMatMul, type WasmBatchMatMulInfo } from '../src/model/wasm-batch-matmul.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function kernels(): CpuKernels {
+  const r = loadCpuKernels();
+  if ('reason' in r) assert.fail(`the native CPU matmul must be built for these tests (scripts/test.sh builds it): ${r.reason}`);
+  return r.kernels;
+}
+
+/** Deterministic values in [-1, 1). */
+const values = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 1000 + i * 0.7311) * 0.999);
+
+/** float64 reference of op(a) @ op(b) per batch, a batch of 1 broadcast. */
+function reference(a: Float32Array, b: Float32Array, batch: number, batchA: number, batchB: number, M: number, K: number, N: number, ta: boolean, tb: boolean): Float64Array {
+  const out = new Float64Array(batch * M * N);
+  for (let z = 0; z < batch; z++) {
+    const ao = (batchA === 1 ? 0 : z) * M * K;
+    const bo = (batchB === 1 ? 0 : z) * K * N;
+    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a[ao + (ta ? k * M + i : i * K + k)]! * b[bo + (tb ? j * K + k : k * N + j)]!;
+      out[z * M * N + i * N + j] = s;
+    }
+  }
+  return out;
+}
+
+const GUARD = -7.25;
+
+/**
+ * One call on a guard-filled heap of its own; checks the result against the reference and that
+ * nothing outside the output changed. Returns the threads the addon used.
+ */
+function check(k: CpuKernels, batch: number, batchA: number, batchB: number, M: number, K: number, N: number, ta: boolean, tb: boolean, seed: number): number {
+  const pad = 37; // floats of guard between the regions (an odd count: offsets not 64-byte aligned)
+  const A = 16; const B = A + batchA * M * K + pad; const OUT = B + batchB * K * N + pad; const END = OUT + batch * M * N + pad;
+  const heap = new Uint8Array(END * 4);
+  const f = new Float32Array(heap.buffer);
+  f.fill(GUARD);
+  const a = values(batchA * M * K, seed);
+  const b = values(batchB * K * N, seed + 1);
+  f.set(a, A);
+  f.set(b, B);
+  const used = k.batchMatMul(heap, A * 4, B * 4, OUT * 4, batch, batchA, batchB, M, K, N, ta ? 1 : 0, tb ? 1 : 0);
+  const what = `${k.isa()} batch ${batch} (${batchA}, ${batchB}) M ${M} K ${K} N ${N} ta ${ta} tb ${tb}`;
+  const want = reference(a, b, batch, batchA, batchB, M, K, N, ta, tb);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(f[OUT + i]! - want[i]!) / (1 + Math.abs(want[i]!)));
+  assert.ok(worst < 1e-5, `${what}: worst relative error ${worst}`);
+  for (let i = 0; i < END; i++) {
+    if (i >= OUT && i < OUT + batch * M * N) continue;
+    const expected = i >= A && i < A + a.length ? a[i - A] : i >= B && i < B + b.length ? b[i - B] : GUARD;
+    if (f[i] !== expected) assert.fail(`${what}: float ${i} changed (${expected} -> ${f[i]})`);
+  }
+  return used;
+}
+
+describe('native CPU matmul: results', () => {
+  let k: CpuKernels;
+  before(() => { k = kernels(); });
+
+  it('loads, with the widest instruction set this CPU has', () => {
+    const isas = k.isas();
+    assert.ok(isas.length >= 1 && isas.at(-1) === 'generic', `isas: ${isas}`);
+    assert.equal(k.isa(), isas[0]);
+  });
+
+  it('matches a float64 reference at every edge of the blocking, for every instruction set, on one thread', () => {
+    const isa = k.isa();
+    k.setThreads(1);
+    try {
+      for (const name of k.isas()) {
+        k.useIsa(name);
+        let seed = 1;
+        for (const [M, K, N] of [[1, 1, 1], [3, 7, 5], [4, 4, 8], [5, 9, 9], [6, 3, 16], [12, 5, 32], [13, 31, 33], [25, 256, 17], [7, 257, 48], [200, 40, 3], [9, 600, 70]] as const) {
+          for (const ta of [false, true]) for (const tb of [false, true]) {
+            assert.equal(check(k, 1, 1, 1, M, K, N, ta, tb, seed++), 1);
+          }
+        }
+        check(k, 3, 3, 3, 11, 300, 21, true, false, 50);
+        check(k, 3, 3, 1, 5, 20, 9, false, true, 51);
+        check(k, 4, 1, 4, 6, 10, 13, true, true, 52);
+      }
+    } finally {
+      k.useIsa(isa);
+      k.setThreads(2);
+    }
+  });
+
+  it('splits a large call over its threads by batches, rows or columns, with the same results', () => {
+    assert.equal(k.threads(), 2);
+    for (const name of k.isas()) {
+      k.useIsa(name);
+      assert.equal(check(k, 5, 5, 5, 64, 64, 64, false, true, 60), 2, 'by batches (an odd count)');
+      assert.equal(check(k, 1, 1, 1, 203, 300, 40, true, false, 61), 2, 'by rows (not a multiple of the block)');
+      assert.equal(check(k, 1, 1, 1, 40, 300, 203, false, true, 62), 2, 'by columns (too few rows to split)');
+      assert.equal(check(k, 2, 1, 2, 16, 300, 300, false, false, 63), 2, 'a broadcast a');
+    }
+    k.useIsa(k.isas()[0]!);
+  });
+
+  it('zero depth gives zeros; an empty output writes nothing', () => {
+    const heap = new Uint8Array(64);
+    const f = new Float32Array(heap.buffer);
+    f.fill(GUARD);
+    k.batchMatMul(heap, 0, 0, 16, 2, 2, 2, 1, 0, 2, 0, 0);
+    assert.deepEqual([...f.subarray(4, 8)], [0, 0, 0, 0]);
+    assert.equal(f[8], GUARD);
+    assert.equal(k.batchMatMul(heap, 0, 0, 0, 0, 1, 1, 3, 3, 3, 0, 0), 0);
+  });
+
+  it('works on a shared wasm memory, and after the memory grows', () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
+    const fill = (): Float32Array => { const f = new Float32Array(memory.buffer); f.set([1, 2, 3, 4], 0); f.set([5, 6, 7, 8], 4); return f; };
+    let f = fill();
+    k.batchMatMul(new Uint8Array(memory.buffer), 0, 16, 32, 1, 1, 1, 2, 2, 2, 0, 0);
+    assert.deepEqual([...f.subarray(8, 12)], [19, 22, 43, 50]);
+    memory.grow(2);
+    f = fill();
+    k.batchMatMul(new Uint8Array(memory.buffer), 0, 16, 3 * 65536 - 16, 1, 1, 1, 2, 2, 2, 1, 1);
+    assert.deepEqual([...f.subarray(3 * 16384 - 4)], [23, 31, 34, 46]);
+  });
+});
+
+describe('native CPU matmul: argument checks (each names the argument and its value)', () => {
+  let k: CpuKernels;
+  before(() => { k = kernels(); });
+  const heap = new Uint8Array(1024);
+  const call = (...args: unknown[]) => () => (k.batchMatMul as (...a: unknown[]) => number)(...args);
+
+  it('rejects a region outside the heap, a misaligned offset, overlapping output and bad batch counts', () => {
+    assert.throws(call(heap, 0, 64, 1016, 1, 1, 1, 2, 2, 2, 0, 0), /out \[1016, 1032\) lies outside the heap \(1024 bytes\)/);
+    assert.throws(call(heap, 0, 64, 128, 1, 1, 1, 2, 16, 16, 0, 0), /b \[64, 1088\) lies outside the heap/);
+    assert.throws(call(heap, 2, 64, 128, 1, 1, 1, 2, 2, 2, 0, 0), /a offset 2 is not a multiple of 4/);
+    assert.throws(call(heap, 0, 64, 8, 1, 1, 1, 2, 2, 2, 0, 0), /out overlaps an input/);
+    assert.throws(call(heap, 0, 64, 128, 3, 2, 1, 2, 2, 2, 0, 0), /batchA must be 1 or batch \(3\), got 2/);
+    assert.throws(call(heap, 0, 64, 128, 1, 1, 1, -2, 2, 2, 0, 0), /M must be a non-negative integer, got -2/);
+    assert.throws(call(heap, 0, 64, 128, 1, 1, 1, 2, 2.5, 2, 0, 0), /K must be a non-negative integer, got 2\.5/);
+    assert.throws(call(heap, 0, 64, 128, 1, 1, 1, 2, 2, 2, 2, 0), /ta and tb must be 0 or 1, got 2 and 0/);
+    assert.throws(call(new Float32Array(256), 0, 64, 128, 1, 1, 1, 2, 2, 2, 0, 0), /heap must be a Uint8Array/);
+    assert.throws(call(heap, 0, 64), /expected 12 arguments, got 3/);
+    assert.throws(() => k.useIsa('sse9'), /unknown instruction set "sse9"/);
+    assert.throws(() => k.setThreads(0), /threads must be 1 to 256, got 0/);
+  });
+});
+
+describe('native CPU matmul on the wasm backend (OELD_WASM_MATMUL=native)', () => {
+  let info: WasmBatchMatMulInfo;
+  let detail: string;
+  before(async () => {
+    process.env.OELD_WASM_MATMUL = 'native';
+    const b = await initBackend({ force: 'wasm', log: () => {} });
+    detail = b.detail;
+    info = installWasmBatchMatMul(b.threads ?? 1);
+  });
+
+  it('is the backend\'s BatchMatMul, named in the backend\'s detail', () => {
+    assert.equal(info.kernel, 'native');
+    assert.equal(info.isa, kernels().isa());
+    assert.match(detail, new RegExp(`matmuls on oeld's native CPU kernel \\(${info.isa}, 2 threads\\)`));
+  });
+
+  it('tf.matMul: batched, transposed, broadcast and plain calls match the float64 reference', () => {
+    let seed = 100;
+    for (const [aShape, bShape, ta, tb] of [
+      [[3, 17, 40], [3, 40, 9], false, false], [[2, 40, 17], [2, 9, 40], true, true], [[4, 5, 300], [300, 7], false, false],
+      [[70, 33], [33, 65], false, false], [[33, 70], [65, 33], true, true],
+    ] as [number[], number[], boolean, boolean][]) {
+      const a = values(aShape.reduce((x, y) => x * y, 1), seed++);
+      const b = values(bShape.reduce((x, y) => x * y, 1), seed++);
+      const before = info.calls.own;
+      const got = tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb).dataSync() as Float32Array);
+      assert.equal(info.calls.own - before, 1, `a [${aShape}] b [${bShape}] went to the native kernel`);
+      const M = ta ? aShape.at(-1)! : aShape.at(-2)!; const K = ta ? aShape.at(-2)! : aShape.at(-1)!; const N = tb ? bShape.at(-2)! : bShape.at(-1)!;
+      const batchA = aShape.slice(0, -2).reduce((x, y) => x * y, 1); const batchB = bShape.slice(0, -2).reduce((x, y) => x * y, 1);
+      const want = reference(a, b, Math.max(batchA, batchB), batchA, batchB, M, K, N, ta, tb);
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (1 + Math.abs(want[i]!)));
+      assert.ok(worst < 1e-5, `a [${aShape}] b [${bShape}]: worst relative error ${worst}`);
+    }
+  });
+
+  it('gradients of a batched transposed matmul match the float64 reference', () => {
+    const [Z, M, K, N] = [2, 13, 70, 9];
+    const a = values(Z * M * K, 7); const b = values(Z * N * K, 8); const w = values(Z * M * N, 9);
+    const [ga, gb] = tf.tidy(() => {
+      const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, false, true), tf.tensor(w, [Z, M, N]))));
+      return g([tf.tensor(a, [Z, M, K]), tf.tensor(b, [Z, N, K])]).map((t) => t.dataSync() as Float32Array);
+    });
+    // d/da = w @ b, d/db = w^T @ a, per batch.
+    const wantA = reference(w, b, Z, Z, Z, M, N, K, false, false);
+    const wantB = reference(w, a, Z, Z, Z, N, M, K, true, false);
+    for (const [got, want, name] of [[ga!, wantA, 'a'], [gb!, wantB, 'b']] as const) {
+      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-4 * (1 + Math.abs(want[i]!)), `d/d${name}[${i}]: ${got[i]} vs ${want[i]}`);
+    }
+  });
+});
+
+describe('native CPU matmul: two JS threads at once', () => {
+  it('both get right results (one runs on the pool, the other alone while the pool is busy)', async () => {
+    const n = 160;
+    const a = values(n * n, 11); const b = values(n * n, 12);
+    const want = reference(a, b, 1, 1, 1, n, n, n, false, false);
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const k = require(workerData.path);
+      const { a, b, n, reps } = workerData;
+      const heap = new Uint8Array(3 * n * n * 4);
+      const f = new Float32Array(heap.buffer);
+      f.set(a, 0); f.set(b, n * n);
+      const sums = [];
+      for (let r = 0; r < reps; r++) {
+        f.fill(0, 2 * n * n);
+        k.batchMatMul(heap, 0, n * n * 4, 2 * n * n * 4, 1, 1, 1, n, n, n, 0, 0);
+        sums.push(Array.from(f.subarray(2 * n * n)));
+      }
+      parentPort.postMessage(sums);`;
+    const run = (): Promise<number[][]> => new Promise((resolve, reject) => {
+      const w = new Worker(source, { eval: true, workerData: { path: CPU_ADDON_PATH, a, b, n, reps: 30 } });
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    const results = await Promise.all([run(), run()]);
+    for (const runs of results) for (const got of runs) {
+      for (let i = 0; i < want.length; i += 97) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-4 * (1 + Math.abs(want[i]!)), `element ${i}: ${got[i]} vs ${want[i]}`);
+    }
+  });
+});
+
+describe('scripts/build-cpu-addon.mjs', () => {
+  it('without a compiler: --optional says why and exits 0; without it, exits 1 naming the reason', () => {
+    const script = path.join(root, 'scripts/build-cpu-addon.mjs');
+    const env = { ...process.env, CXX: '/nonexistent/g++' };
+    const optional = spawnSync(process.execPath, [script, '--optional'], { env, encoding: 'utf8' });
+    assert.equal(optional.status, 0);
+    assert.match(optional.stderr, /the native CPU matmul was not built \(no C\+\+ compiler: `\/nonexistent\/g\+\+ --version` failed/);
+    const strict = spawnSync(process.execPath, [script], { env, encoding: 'utf8' });
+    assert.equal(strict.status, 1);
+    assert.match(strict.stderr, /build-cpu-addon: no C\+\+ compiler/);
+  });
+});
