@@ -22,7 +22,8 @@ import { PLAIN_MIN_ROWS, planBatchMatMul } from '../src/model/batch-matmul-plan.
 import { installWasmBatchMatMul, nativeModulePath, relaxedSimdAvailable, SPLIT_MIN_MACS, type WasmBatchMatMulInfo } from '../src/model/wasm-batch-matmul.ts';
 import { rmsNorm } from '../src/model/rms-norm.ts';
 import { swiglu } from '../src/model/swiglu.ts';
-import { elementwiseModulePath } from '../src/model/wasm-elementwise.ts';
+import { AdamW } from '../src/model/adamw.ts';
+import { elementwiseModulePath, wasmSumOfSquares } from '../src/model/wasm-elementwise.ts';
 import { checkGatherIndices } from '../src/model/wasm-kernels.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -341,5 +342,65 @@ describe('row-copy GatherV2 and zero-copy Identity/Cast on the wasm backend', ()
     d.dispose();
     i.dispose();
     assert.equal(buffers(), start);
+  });
+});
+
+describe('fused AdamW and the gradient norm on the wasm backend', () => {
+  before(async () => { await initBackend({ force: 'wasm', log: () => {} }); });
+  const n = 1003; // not a multiple of 4: the tail loop runs too
+  const start = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37));
+  const gradAt = (t: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.11 + t) * (i % 7 === 0 ? 1e-4 : 2));
+
+  /** Three steps of `opt` on one parameter, gradients scaled by 0.5. */
+  function steps(opt: AdamW): Float32Array {
+    const p = tf.tidy(() => tf.variable(tf.tensor1d(start)));
+    for (let t = 0; t < 3; t++) {
+      const g = tf.tensor1d(gradAt(t));
+      opt.apply(new Map([[p, g]]), 0.5);
+      g.dispose();
+    }
+    const out = p.dataSync() as Float32Array;
+    p.dispose();
+    opt.dispose();
+    return out;
+  }
+
+  it('three steps with a scaled gradient match float64 and the composite, one OeldAdamW kernel per parameter and step', async () => {
+    const o = { learningRate: 0.01, weightDecay: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+    let fused: Float32Array = new Float32Array(0);
+    const profile = await tf.profile(() => { fused = steps(new AdamW(o)); });
+    const before = tf.memory().numTensors;
+    steps(new AdamW(o));
+    assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+    const names = profile.kernels.map((k) => k.name);
+    assert.equal(names.filter((k) => k === 'OeldAdamW').length, 3);
+    assert.ok(!names.includes('Sqrt') && !names.includes('RealDiv'), `no composite ops ran: ${[...new Set(names)].join(', ')}`);
+    const composite = steps(new AdamW({ ...o, fused: false }));
+    const p = Float64Array.from(start); const m = new Float64Array(n); const v = new Float64Array(n);
+    for (let t = 1; t <= 3; t++) {
+      const g = gradAt(t - 1);
+      for (let i = 0; i < n; i++) {
+        const gi = g[i]! * 0.5;
+        m[i] = o.beta1 * m[i]! + (1 - o.beta1) * gi;
+        v[i] = o.beta2 * v[i]! + (1 - o.beta2) * gi * gi;
+        p[i] = p[i]! - o.learningRate * ((m[i]! / (1 - o.beta1 ** t)) / (Math.sqrt(v[i]! / (1 - o.beta2 ** t)) + o.epsilon) + o.weightDecay * p[i]!);
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      assert.ok(Math.abs(fused[i]! - p[i]!) < 2e-6, `p[${i}]: fused ${fused[i]} vs float64 ${p[i]}`);
+      assert.ok(Math.abs(fused[i]! - composite[i]!) < 2e-6, `p[${i}]: fused ${fused[i]} vs composite ${composite[i]}`);
+    }
+  });
+
+  it('the sum of squares is read in place in float64', () => {
+    const xs = Float32Array.from({ length: 100_003 }, (_, i) => Math.sin(i * 0.013) * (i % 3 === 0 ? 1e3 : 1e-3));
+    const t = tf.tensor1d(xs);
+    let want = 0;
+    for (const x of xs) want += x * x;
+    const got = wasmSumOfSquares(t)!;
+    assert.ok(Math.abs(got - want) <= 1e-12 * want, `${got} vs ${want}`);
+    assert.equal(wasmSumOfSquares(tf.tensor1d([], 'float32')), 0);
+    assert.equal(wasmSumOfSquares(tf.tensor1d([1, 2], 'int32')), undefined, 'float32 only');
+    t.dispose();
   });
 });

@@ -8,6 +8,10 @@
  *   uses them on wasm).
  * - OeldRMSNorm and OeldRMSNormGrad, new: RMSNorm over the last axis and its gradient (x and w),
  *   one kernel each where tfjs's ops take six forward and about fifteen backward (rms-norm.ts).
+ * - OeldAdamW, new: one AdamW step of one parameter (p, m and v out, the gradient scaled first),
+ *   one kernel where adamw.ts's composite takes fifteen.
+ * - wasmSumOfSquares: the sum of a float32 tensor's squares, in float64, read in place (the global
+ *   gradient norm; no kernel, the caller wants the number).
  * Like the matmul kernel, the module imports the backend's memory and works on the tensors where
  * they are.
  */
@@ -22,6 +26,17 @@ export const SWIGLU = 'OeldSwiGLU';
 export const SWIGLU_GRAD = 'OeldSwiGLUGrad';
 export const RMS_NORM = 'OeldRMSNorm';
 export const RMS_NORM_GRAD = 'OeldRMSNormGrad';
+export const ADAMW = 'OeldAdamW';
+
+/** OeldAdamW's attributes: the hyper-parameters, the bias corrections of this step and the gradient's scale. */
+export interface AdamWKernelAttrs { lr: number; beta1: number; beta2: number; epsilon: number; weightDecay: number; c1: number; c2: number; gradScale: number }
+
+let sumSquares: ((t: TensorInfo) => number) | undefined;
+
+/** Sum of the squares of a float32 tensor on the wasm backend, or undefined where the module is not installed. */
+export function wasmSumOfSquares(t: TensorInfo): number | undefined {
+  return sumSquares && t.dtype === 'float32' ? sumSquares(t) : undefined;
+}
 
 /** The committed build for a memory (shared or not). */
 export function elementwiseModulePath(shared: boolean): URL {
@@ -117,5 +132,23 @@ export function installWasmElementwise(): void {
       return [dx, dw];
     },
   });
+  const adamw = exports.adamw_f32 as (p: number, g: number, m: number, v: number, po: number, mo: number, vo: number, n: number,
+    lr: number, b1: number, b2: number, eps: number, wd: number, c1: number, c2: number, gs: number) => void;
+  tf.registerKernel({
+    kernelName: ADAMW, backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { p, g, m, v } = args.inputs as { p: TensorInfo; g: TensorInfo; m: TensorInfo; v: TensorInfo };
+      const a = args.attrs as unknown as AdamWKernelAttrs;
+      const n = sameShape(ADAMW, p, g, m, v);
+      const [po, mo, vo] = [0, 1, 2].map(() => backend.makeOutput(p.shape, 'float32'));
+      if (n > 0) adamw(offset(p), offset(g), offset(m), offset(v), offset(po!), offset(mo!), offset(vo!), n, a.lr, a.beta1, a.beta2, a.epsilon, a.weightDecay, a.c1, a.c2, a.gradScale);
+      return [po!, mo!, vo!];
+    },
+  });
+  const sumSq = exports.sum_squares_f32 as (x: number, n: number) => number;
+  sumSquares = (t) => {
+    const n = t.shape.reduce((x, y) => x * y, 1);
+    return n === 0 ? 0 : sumSq(offset(t), n);
+  };
   installed = true;
 }

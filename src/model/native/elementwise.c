@@ -175,3 +175,57 @@ void rmsnorm_grad_f32(const float *x, const float *w, const float *dy, float *dx
     }
   }
 }
+
+/*
+ * One AdamW step (as torch.optim.AdamW) on n parameters, the gradient first scaled by gs (global
+ * norm clipping):
+ *   m' = b1 m + (1 - b1) g,  v' = b2 v + (1 - b2) g^2,
+ *   p' = p - lr ((m' / c1) / (sqrt(v' / c2) + eps) + wd p),   c1 = 1 - b1^t, c2 = 1 - b2^t.
+ * The same operations in the same order as adamw.ts's composite, in float32; outputs may not alias
+ * inputs.
+ */
+__attribute__((export_name("adamw_f32")))
+void adamw_f32(const float *p, const float *g, const float *m, const float *v, float *po, float *mo, float *vo, u32 n,
+               float lr, float b1, float b2, float eps, float wd, float c1, float c2, float gs) {
+  v128_t B1 = wasm_f32x4_splat(b1), B1c = wasm_f32x4_splat(1.0f - b1), B2 = wasm_f32x4_splat(b2), B2c = wasm_f32x4_splat(1.0f - b2);
+  v128_t LR = wasm_f32x4_splat(lr), EPS = wasm_f32x4_splat(eps), WD = wasm_f32x4_splat(wd), C1 = wasm_f32x4_splat(c1), C2 = wasm_f32x4_splat(c2), GS = wasm_f32x4_splat(gs);
+  u32 i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t gv = wasm_f32x4_mul(wasm_v128_load(g + i), GS);
+    v128_t pv = wasm_v128_load(p + i);
+    v128_t m1 = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(m + i), B1), wasm_f32x4_mul(gv, B1c));
+    v128_t v1 = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(v + i), B2), wasm_f32x4_mul(wasm_f32x4_mul(gv, gv), B2c));
+    v128_t den = wasm_f32x4_add(wasm_f32x4_sqrt(wasm_f32x4_div(v1, C2)), EPS);
+    v128_t upd = wasm_f32x4_add(wasm_f32x4_div(wasm_f32x4_div(m1, C1), den), wasm_f32x4_mul(pv, WD));
+    wasm_v128_store(mo + i, m1);
+    wasm_v128_store(vo + i, v1);
+    wasm_v128_store(po + i, wasm_f32x4_sub(pv, wasm_f32x4_mul(upd, LR)));
+  }
+  for (; i < n; i++) {
+    float gi = g[i] * gs;
+    float m1 = m[i] * b1 + gi * (1.0f - b1);
+    float v1 = v[i] * b2 + gi * gi * (1.0f - b2);
+    float upd = (m1 / c1) / (__builtin_sqrtf(v1 / c2) + eps) + p[i] * wd;
+    mo[i] = m1;
+    vo[i] = v1;
+    po[i] = p[i] - upd * lr;
+  }
+}
+
+/* Sum of x[i]^2 for i < n, accumulated in float64. */
+__attribute__((export_name("sum_squares_f32")))
+double sum_squares_f32(const float *x, u32 n) {
+  v128_t acc0 = wasm_f64x2_splat(0.0), acc1 = wasm_f64x2_splat(0.0);
+  u32 i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t xv = wasm_v128_load(x + i);
+    v128_t lo = wasm_f64x2_promote_low_f32x4(xv);
+    v128_t hi = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(xv, xv, 2, 3, 0, 1));
+    acc0 = wasm_f64x2_add(acc0, wasm_f64x2_mul(lo, lo));
+    acc1 = wasm_f64x2_add(acc1, wasm_f64x2_mul(hi, hi));
+  }
+  v128_t acc = wasm_f64x2_add(acc0, acc1);
+  double s = wasm_f64x2_extract_lane(acc, 0) + wasm_f64x2_extract_lane(acc, 1);
+  for (; i < n; i++) s += (double)x[i] * (double)x[i];
+  return s;
+}
