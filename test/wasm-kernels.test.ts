@@ -23,6 +23,7 @@ import { installWasmBatchMatMul, nativeModulePath, relaxedSimdAvailable, SPLIT_M
 import { rmsNorm } from '../src/model/rms-norm.ts';
 import { swiglu } from '../src/model/swiglu.ts';
 import { AdamW } from '../src/model/adamw.ts';
+import { scaledMaskedSoftmax } from '../src/model/attention-softmax.ts';
 import { elementwiseModulePath, wasmSumOfSquares } from '../src/model/wasm-elementwise.ts';
 import { checkGatherIndices } from '../src/model/wasm-kernels.ts';
 
@@ -291,16 +292,64 @@ describe('SIMD Exp and Sigmoid, fused SwiGLU and RMSNorm on the wasm backend', (
     const ex = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(elementwiseModulePath(false))), { env: { memory } }).exports;
     const f = new Float32Array(memory.buffer);
     f.fill(-7.25);
-    const X = 1024; const n = 37; const OUT = X + n + 16;
-    for (let i = 0; i < n; i++) f[X + i] = (i - 18) / 3;
+    const X = 1024; const n = 37; const OUT = X + 3 * n + 16; const P = OUT + 3 * n + 16;
+    for (let i = 0; i < 3 * n; i++) f[X + i] = ((i % n) - 18) / 3;
+    const unchangedBut = (name: string, before: Float32Array, from: number, count: number): void => {
+      for (let i = 0; i < f.length; i++) if ((i < from || i >= from + count) && f[i] !== before[i]) assert.fail(`${name} changed float ${i}`);
+    };
     for (const name of ['exp_f32', 'sigmoid_f32']) {
       const before = Float32Array.from(f);
       (ex[name] as (x: number, out: number, n: number) => void)(X * 4, OUT * 4, n);
-      for (let i = 0; i < f.length; i++) if ((i < OUT || i >= OUT + n) && f[i] !== before[i]) assert.fail(`${name} changed float ${i}`);
+      unchangedBut(name, before, OUT, n);
       const want = (x: number) => (name === 'exp_f32' ? Math.exp(x) : 1 / (1 + Math.exp(-x)));
       for (let i = 0; i < n; i++) assert.ok(Math.abs(f[OUT + i]! - want(f[X + i]!)) <= 1e-6 * (1 + want(f[X + i]!)));
     }
+    // The attention softmax's gradient: 3 rows of 37 (past the 4-wide loop).
+    for (let i = 0; i < 3 * n; i++) f[P + i] = ((i * 7) % 11) / 40; // any values do for the arithmetic
+    const before = Float32Array.from(f);
+    (ex.scaled_softmax_grad_f32 as (...a: number[]) => void)(P * 4, X * 4, OUT * 4, 3, n, 0.5);
+    unchangedBut('scaled_softmax_grad_f32', before, OUT, 3 * n);
+    for (let r = 0; r < 3; r++) {
+      let dot = 0;
+      for (let j = 0; j < n; j++) dot += f[P + r * n + j]! * f[X + r * n + j]!;
+      for (let j = 0; j < n; j++) {
+        const want = 0.5 * f[P + r * n + j]! * (f[X + r * n + j]! - dot);
+        assert.ok(Math.abs(f[OUT + r * n + j]! - want) < 1e-6, `row ${r} column ${j}: ${f[OUT + r * n + j]} vs ${want}`);
+      }
+    }
   });
+
+  it('attention softmax (scale, mask, softmax): value and gradient match float64, the gradient one fused kernel', async () => {
+    const [B, H, T, S] = [2, 3, 5, 7];
+    const scale = 0.37;
+    const x = Float32Array.from({ length: B * H * T * S }, (_, i) => Math.sin(i * 0.91) * 4);
+    const w = Float32Array.from({ length: B * H * T * S }, (_, i) => Math.cos(i * 0.53));
+    const mask = Float32Array.from({ length: B * T * S }, (_, i) => ((i % S) > ((i / S | 0) % T) + 1 ? -1e9 : 0));
+    let value: Float32Array = new Float32Array(0); let dx: Float32Array = new Float32Array(0);
+    const profile = await tf.profile(() => {
+      const m = tf.tensor4d(mask, [B, 1, T, S]);
+      value = tf.tidy(() => scaledMaskedSoftmax(tf.tensor4d(x, [B, H, T, S]), m, scale).dataSync() as Float32Array);
+      dx = tf.tidy(() => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(scaledMaskedSoftmax(a as tf.Tensor4D, m, scale), tf.tensor4d(w, [B, H, T, S]))))(tf.tensor4d(x, [B, H, T, S])).dataSync() as Float32Array);
+      m.dispose();
+    });
+    const names = profile.kernels.map((k) => k.name);
+    assert.ok(names.includes('OeldScaledSoftmaxGrad') && names.filter((k) => k === 'Sum').length <= 1, `the fused gradient ran (no Sum but the loss's): ${[...new Set(names)].join(', ')}`);
+    for (let row = 0; row < B * H * T; row++) {
+      const b = Math.floor(row / (H * T)); const t = row % T;
+      const z = Array.from({ length: S }, (_, j) => x[row * S + j]! * scale + mask[(b * T + t) * S + j]!);
+      const m = Math.max(...z);
+      const e = z.map((v) => Math.exp(v - m));
+      const sum = e.reduce((a, v) => a + v, 0);
+      const p = e.map((v) => v / sum);
+      const dot = p.reduce((a, v, j) => a + v * w[row * S + j]!, 0);
+      for (let j = 0; j < S; j++) {
+        assert.ok(Math.abs(value[row * S + j]! - p[j]!) < 1e-6, `value ${row},${j}: ${value[row * S + j]} vs ${p[j]}`);
+        const want = scale * p[j]! * (w[row * S + j]! - dot);
+        assert.ok(Math.abs(dx[row * S + j]! - want) < 1e-6, `dx ${row},${j}: ${dx[row * S + j]} vs ${want}`);
+      }
+    }
+  });
+
 });
 
 describe('row-copy GatherV2 and zero-copy Identity/Cast on the wasm backend', () => {

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import './register-gradients.ts';
 import { tensorNames, type ResolvedConfig } from './model-config.ts';
 import { rmsNorm } from './rms-norm.ts';
+import { scaledMaskedSoftmax } from './attention-softmax.ts';
 import { swiglu } from './swiglu.ts';
 
 /** A float32 tensor as checkpoints hold it: Hugging Face orientation ([out, in] for linear layers). */
@@ -224,8 +225,7 @@ export class Transformer {
     // (wasm-batch-matmul.ts); tfjs's own takes a scalar loop 10-20x slower.
     const parts = cache.kTail ? [[cache.k, cache.v], [cache.kTail, cache.vTail!]] as const : [[cache.k, cache.v]] as const;
     const partScores = parts.map(([kp]) => tf.matMul(qh, expand(kp), false, true));
-    const scores = tf.add(tf.mul(partScores.length === 1 ? partScores[0]! : tf.concat(partScores, 3), 1 / Math.sqrt(d)), mask);
-    const probs = tf.softmax(scores);
+    const probs = scaledMaskedSoftmax((partScores.length === 1 ? partScores[0]! : tf.concat(partScores, 3)) as tf.Tensor4D, mask as tf.Tensor4D, 1 / Math.sqrt(d));
     let ctx: tf.Tensor; // [B, H, T, d]
     if (parts.length === 1) ctx = tf.matMul(probs, expand(cache.v));
     else {

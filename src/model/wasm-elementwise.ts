@@ -10,6 +10,9 @@
  *   one kernel each where tfjs's ops take six forward and about fifteen backward (rms-norm.ts).
  * - OeldAdamW, new: one AdamW step of one parameter (p, m and v out, the gradient scaled first),
  *   one kernel where adamw.ts's composite takes fifteen.
+ * - OeldScaledSoftmaxGrad, new: the gradient of attention's softmax(scores * scale + mask), one
+ *   kernel where tfjs's take about six, each a pass over the largest tensors of a step
+ *   (attention-softmax.ts).
  * - wasmSumOfSquares: the sum of a float32 tensor's squares, in float64, read in place (the global
  *   gradient norm; no kernel, the caller wants the number).
  * Like the matmul kernel, the module imports the backend's memory and works on the tensors where
@@ -27,6 +30,7 @@ export const SWIGLU_GRAD = 'OeldSwiGLUGrad';
 export const RMS_NORM = 'OeldRMSNorm';
 export const RMS_NORM_GRAD = 'OeldRMSNormGrad';
 export const ADAMW = 'OeldAdamW';
+export const SCALED_SOFTMAX_GRAD = 'OeldScaledSoftmaxGrad';
 
 /** OeldAdamW's attributes: the hyper-parameters, the bias corrections of this step and the gradient's scale. */
 export interface AdamWKernelAttrs { lr: number; beta1: number; beta2: number; epsilon: number; weightDecay: number; c1: number; c2: number; gradScale: number }
@@ -143,6 +147,19 @@ export function installWasmElementwise(): void {
       const [po, mo, vo] = [0, 1, 2].map(() => backend.makeOutput(p.shape, 'float32'));
       if (n > 0) adamw(offset(p), offset(g), offset(m), offset(v), offset(po!), offset(mo!), offset(vo!), n, a.lr, a.beta1, a.beta2, a.epsilon, a.weightDecay, a.c1, a.c2, a.gradScale);
       return [po!, mo!, vo!];
+    },
+  });
+  const scaledSoftmaxGrad = exports.scaled_softmax_grad_f32 as (p: number, dp: number, dx: number, rows: number, S: number, scale: number) => void;
+  tf.registerKernel({
+    kernelName: SCALED_SOFTMAX_GRAD, backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { p, dp } = args.inputs as { p: TensorInfo; dp: TensorInfo };
+      const { scale } = args.attrs as unknown as { scale: number };
+      const n = sameShape(SCALED_SOFTMAX_GRAD, p, dp);
+      const S = p.shape[p.shape.length - 1] ?? 0;
+      const dx = backend.makeOutput(p.shape, 'float32');
+      if (n > 0) scaledSoftmaxGrad(offset(p), offset(dp), offset(dx), n / S, S, scale);
+      return dx;
     },
   });
   const sumSq = exports.sum_squares_f32 as (x: number, n: number) => number;

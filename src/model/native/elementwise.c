@@ -229,3 +229,23 @@ double sum_squares_f32(const float *x, u32 n) {
   for (; i < n; i++) s += (double)x[i] * (double)x[i];
   return s;
 }
+
+/*
+ * The gradient of softmax(x * scale + mask) (attention's probabilities p) with respect to x, given
+ * dp: scale * p * (dp - sum(dp * p)) per row of S.
+ */
+__attribute__((export_name("scaled_softmax_grad_f32")))
+void scaled_softmax_grad_f32(const float *p, const float *dp, float *dx, u32 rows, u32 S, float scale) {
+  for (u32 r = 0; r < rows; r++) {
+    const float *pr = p + r * S, *dr = dp + r * S;
+    float *o = dx + r * S;
+    float s = dot(pr, dr, S);
+    v128_t sv = wasm_f32x4_splat(s), sc = wasm_f32x4_splat(scale);
+    u32 j = 0;
+    for (; j + 4 <= S; j += 4) {
+      v128_t pv = wasm_v128_load(pr + j);
+      wasm_v128_store(o + j, wasm_f32x4_mul(sc, wasm_f32x4_mul(pv, wasm_f32x4_sub(wasm_v128_load(dr + j), sv))));
+    }
+    for (; j < S; j++) o[j] = scale * (pr[j] * (dr[j] - s));
+  }
+}
