@@ -24,6 +24,7 @@ import { rmsNorm } from '../src/model/rms-norm.ts';
 import { swiglu } from '../src/model/swiglu.ts';
 import { AdamW } from '../src/model/adamw.ts';
 import { scaledMaskedSoftmax } from '../src/model/attention-softmax.ts';
+import { applyRotary, rotateHalfMatrix } from '../src/model/rotary.ts';
 import { elementwiseModulePath, wasmSumOfSquares } from '../src/model/wasm-elementwise.ts';
 import { checkGatherIndices } from '../src/model/wasm-kernels.ts';
 
@@ -316,6 +317,41 @@ describe('SIMD Exp and Sigmoid, fused SwiGLU and RMSNorm on the wasm backend', (
         const want = 0.5 * f[P + r * n + j]! * (f[X + r * n + j]! - dot);
         assert.ok(Math.abs(f[OUT + r * n + j]! - want) < 1e-6, `row ${r} column ${j}: ${f[OUT + r * n + j]} vs ${want}`);
       }
+    }
+    // The rotary embedding: 2 rows of 3 heads of 10 (X as x, P as cos and sin, each [2, 10]).
+    const beforeRope = Float32Array.from(f);
+    (ex.rope_f32 as (...a: number[]) => void)(X * 4, P * 4, (P + 20) * 4, OUT * 4, 2, 3, 10, 1);
+    unchangedBut('rope_f32', beforeRope, OUT, 60);
+  });
+
+  it('rotary embedding: value and gradient match float64, one OeldRoPE kernel each way (head size 10: the halves past the 4-wide loop)', async () => {
+    const [B, T, H, d] = [2, 3, 4, 10];
+    const half = d / 2;
+    const x = Float32Array.from({ length: B * T * H * d }, (_, i) => Math.sin(i * 0.77));
+    const w = Float32Array.from({ length: B * T * H * d }, (_, i) => Math.cos(i * 0.41));
+    const angle = (r: number, i: number): number => (r + 1) * 0.3 * (i % half + 1);
+    const cos = Float32Array.from({ length: B * T * d }, (_, i) => Math.cos(angle(Math.floor(i / d), i % d)));
+    const sin = Float32Array.from({ length: B * T * d }, (_, i) => Math.sin(angle(Math.floor(i / d), i % d)));
+    let value: Float32Array = new Float32Array(0); let dx: Float32Array = new Float32Array(0);
+    const profile = await tf.profile(() => {
+      const [c, s2] = [tf.tensor4d(cos, [B, T, 1, d]), tf.tensor4d(sin, [B, T, 1, d])];
+      const r = rotateHalfMatrix(d);
+      value = tf.tidy(() => applyRotary(tf.tensor4d(x, [B, T, H, d]), c, s2, r).dataSync() as Float32Array);
+      dx = tf.tidy(() => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(applyRotary(a, c, s2, r), tf.tensor4d(w, [B, T, H, d]))))(tf.tensor4d(x, [B, T, H, d])).dataSync() as Float32Array);
+      tf.dispose([c, s2, r]);
+    });
+    const names = profile.kernels.map((k) => k.name);
+    assert.equal(names.filter((k) => k === 'OeldRoPE').length, 3, `forward, then forward and backward: ${[...new Set(names)].join(', ')}`);
+    assert.ok(!names.includes('BatchMatMul'), 'no rotate_half matmul');
+    for (let row = 0; row < B * T; row++) for (let h = 0; h < H; h++) for (let i = 0; i < d; i++) {
+      const at = (row * H + h) * d;
+      const c = cos[row * d + i]!; const s = sin[row * d + i]!;
+      const rot = i < half ? -x[at + i + half]! : x[at + i - half]!;
+      const want = x[at + i]! * c + rot * s;
+      assert.ok(Math.abs(value[at + i]! - want) < 1e-6, `value ${row},${h},${i}: ${value[at + i]} vs ${want}`);
+      // d/dx[i] of sum(w * (x cos + rotate_half(x) sin)) = w[i] cos[i] + (i < half ? w[i + half] sin[i + half] : -w[i - half] sin[i - half])
+      const g = w[at + i]! * c + (i < half ? w[at + i + half]! * sin[row * d + i + half]! : -w[at + i - half]! * sin[row * d + i - half]!);
+      assert.ok(Math.abs(dx[at + i]! - g) < 1e-6, `dx ${row},${h},${i}: ${dx[at + i]} vs ${g}`);
     }
   });
 

@@ -3,6 +3,7 @@ import './register-gradients.ts';
 import { tensorNames, type ResolvedConfig } from './model-config.ts';
 import { rmsNorm } from './rms-norm.ts';
 import { scaledMaskedSoftmax } from './attention-softmax.ts';
+import { applyRotary, rotateHalfMatrix } from './rotary.ts';
 import { swiglu } from './swiglu.ts';
 
 /** A float32 tensor as checkpoints hold it: Hugging Face orientation ([out, in] for linear layers). */
@@ -272,28 +273,6 @@ export class Transformer {
   }
 }
 
-
-/**
- * Hugging Face convention: x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1], with
- * rotate_half as a matmul by a signed permutation (rotateHalfMatrix): one plain 2-D matmul, and
- * its gradient one more, where split, negate and concat (and their gradients) were six copies.
- */
-function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, rotateHalf: tf.Tensor2D): tf.Tensor {
-  const d = x.shape[3]!;
-  const rotated = tf.reshape(tf.matMul(tf.reshape(x, [-1, d]) as tf.Tensor2D, rotateHalf), x.shape);
-  return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
-}
-
-/** R [d, d] with x @ R = rotate_half(x) = [-x[half:], x[:half]]. */
-export function rotateHalfMatrix(d: number): tf.Tensor2D {
-  const half = d / 2;
-  const r = new Float32Array(d * d);
-  for (let j = 0; j < half; j++) {
-    r[(j + half) * d + j] = -1; // column j < half reads -x[j + half]
-    r[j * d + j + half] = 1; // column j + half reads x[j]
-  }
-  return tf.tensor2d(r, [d, d]);
-}
 
 /** Keeps a layer's cache tensors past the forward pass's tidy (tensors made before it are untouched). */
 function keepCacheLayer(l: KVCache['layers'][number]): KVCache['layers'][number] {

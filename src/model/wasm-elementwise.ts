@@ -13,6 +13,8 @@
  * - OeldScaledSoftmaxGrad, new: the gradient of attention's softmax(scores * scale + mask), one
  *   kernel where tfjs's take about six, each a pass over the largest tensors of a step
  *   (attention-softmax.ts).
+ * - OeldRoPE, new: the rotary position embedding (sign 1) or its gradient (sign -1), one kernel
+ *   where rotary.ts's composite takes a matmul and three elementwise ops each way.
  * - wasmSumOfSquares: the sum of a float32 tensor's squares, in float64, read in place (the global
  *   gradient norm; no kernel, the caller wants the number).
  * Like the matmul kernel, the module imports the backend's memory and works on the tensors where
@@ -31,6 +33,7 @@ export const RMS_NORM = 'OeldRMSNorm';
 export const RMS_NORM_GRAD = 'OeldRMSNormGrad';
 export const ADAMW = 'OeldAdamW';
 export const SCALED_SOFTMAX_GRAD = 'OeldScaledSoftmaxGrad';
+export const ROPE = 'OeldRoPE';
 
 /** OeldAdamW's attributes: the hyper-parameters, the bias corrections of this step and the gradient's scale. */
 export interface AdamWKernelAttrs { lr: number; beta1: number; beta2: number; epsilon: number; weightDecay: number; c1: number; c2: number; gradScale: number }
@@ -160,6 +163,22 @@ export function installWasmElementwise(): void {
       const dx = backend.makeOutput(p.shape, 'float32');
       if (n > 0) scaledSoftmaxGrad(offset(p), offset(dp), offset(dx), n / S, S, scale);
       return dx;
+    },
+  });
+  const rope = exports.rope_f32 as (x: number, cos: number, sin: number, out: number, rows: number, H: number, d: number, sign: number) => void;
+  tf.registerKernel({
+    kernelName: ROPE, backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { x, cos, sin } = args.inputs as { x: TensorInfo; cos: TensorInfo; sin: TensorInfo };
+      const { sign } = args.attrs as unknown as { sign: number };
+      const [B, T, H, d] = x.shape as [number, number, number, number];
+      const table = [B, T, 1, d];
+      if (x.dtype !== 'float32' || x.shape.length !== 4 || d % 2 !== 0 || [cos, sin].some((t) => t.dtype !== 'float32' || t.shape.length !== 4 || t.shape.some((n, i) => n !== table[i]))) {
+        throw new Error(`${ROPE}: x must be float32 [B, T, heads, d] with d even, cos and sin float32 [B, T, 1, d], got ${x.dtype}[${x.shape}], ${cos.dtype}[${cos.shape}], ${sin.dtype}[${sin.shape}]`);
+      }
+      const out = backend.makeOutput(x.shape, 'float32');
+      if (B * T * H * d > 0) rope(offset(x), offset(cos), offset(sin), offset(out), B * T, H, d, sign);
+      return out;
     },
   });
   const sumSq = exports.sum_squares_f32 as (x: number, n: number) => number;

@@ -249,3 +249,35 @@ void scaled_softmax_grad_f32(const float *p, const float *dp, float *dx, u32 row
     for (; j < S; j++) o[j] = scale * (pr[j] * (dr[j] - s));
   }
 }
+
+/*
+ * Rotary position embedding (the Hugging Face convention), for x [rows, H, d] and cos, sin
+ * [rows, d] shared by the H heads, each half of a row equal to the other (cos = [c, c]):
+ *   out = x * cos + sign * rotate_half(x) * sin,   rotate_half([x1, x2]) = [-x2, x1].
+ * sign = 1 is the embedding; sign = -1 its gradient (rotate_half's transpose is minus itself, and
+ * the halves of sin are equal). d is even; out may not be x.
+ */
+__attribute__((export_name("rope_f32")))
+void rope_f32(const float *x, const float *cs, const float *sn, float *out, u32 rows, u32 H, u32 d, float sign) {
+  u32 half = d / 2;
+  v128_t sg = wasm_f32x4_splat(sign);
+  for (u32 r = 0; r < rows; r++) {
+    const float *c = cs + r * d, *s = sn + r * d;
+    for (u32 h = 0; h < H; h++) {
+      const float *xr = x + (r * H + h) * d;
+      float *o = out + (r * H + h) * d;
+      u32 i = 0;
+      for (; i + 4 <= half; i += 4) {
+        v128_t x1 = wasm_v128_load(xr + i), x2 = wasm_v128_load(xr + half + i);
+        v128_t ss = wasm_f32x4_mul(wasm_v128_load(s + i), sg);
+        wasm_v128_store(o + i, wasm_f32x4_sub(wasm_f32x4_mul(x1, wasm_v128_load(c + i)), wasm_f32x4_mul(x2, ss)));
+        wasm_v128_store(o + half + i, wasm_f32x4_add(wasm_f32x4_mul(x2, wasm_v128_load(c + half + i)), wasm_f32x4_mul(x1, ss)));
+      }
+      for (; i < half; i++) {
+        float x1 = xr[i], x2 = xr[half + i], ss = s[i] * sign;
+        o[i] = x1 * c[i] - x2 * ss;
+        o[half + i] = x2 * c[half + i] + x1 * ss;
+      }
+    }
+  }
+}
