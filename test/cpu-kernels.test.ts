@@ -6,8 +6,9 @@
  *
  * The addon is tested directly, on guard-filled memory of its own, for every instruction set this
  * CPU has, against a float64 reference over shapes that reach every edge of its blocking (rows past
- * and short of the 6- and 4-row register blocks and the row block of packed a, columns past and
- * short of the 64-, 16- and 8-column panels, depths past the 256-deep slice, both transposes,
+ * and short of the 12-, 6- and 4-row register blocks and the row block of packed a, columns past
+ * and short of the 64-, 32-, 16- and 8-column panels (AVX-512 takes its 12 x 32 build for blocks
+ * of 32 columns or fewer), depths past the 256-deep slice, both transposes,
  * broadcast batches), on one thread and split over two (by batches, rows and columns); then its
  * argument checks; then through tfjs (the backend's BatchMatMul and its gradients); then two JS
  * threads calling it at once.

@@ -31,6 +31,10 @@ struct Isa {
   void (*gemm)(const GemmBlock &, float *);
   size_t (*scratch)(int, int);
   bool supported;
+  /* Where set: the build for blocks of at most narrowMaxN columns. */
+  void (*narrowGemm)(const GemmBlock &, float *) = nullptr;
+  size_t (*narrowScratch)(int, int) = nullptr;
+  int narrowMaxN = 0;
 };
 
 std::vector<Isa> &isaTable() {
@@ -38,7 +42,8 @@ std::vector<Isa> &isaTable() {
     std::vector<Isa> t;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    t.push_back({"avx512", gemm_avx512, gemm_scratch_floats_avx512, (bool)__builtin_cpu_supports("avx512f")});
+    t.push_back({"avx512", gemm_avx512, gemm_scratch_floats_avx512, (bool)__builtin_cpu_supports("avx512f"),
+                 gemm_avx512_narrow, gemm_scratch_floats_avx512_narrow, 32});
     t.push_back({"avx2", gemm_avx2, gemm_scratch_floats_avx2,
                  (bool)__builtin_cpu_supports("avx2") && (bool)__builtin_cpu_supports("fma")});
 #endif
@@ -91,7 +96,9 @@ struct Call {
 
 /* Batches [b0, b1), rows [i0, i1), columns [j0, j1) of every batch in range. */
 void compute(const Call &c, int b0, int b1, int i0, int i1, int j0, int j1) {
-  float *scratch = scratchFor(current->scratch(c.K, j1 - j0));
+  bool narrow = current->narrowGemm && j1 - j0 <= current->narrowMaxN;
+  auto gemm = narrow ? current->narrowGemm : current->gemm;
+  float *scratch = scratchFor((narrow ? current->narrowScratch : current->scratch)(c.K, j1 - j0));
   if (!scratch) return;
   size_t mk = (size_t)c.M * c.K, kn = (size_t)c.K * c.N, mn = (size_t)c.M * c.N;
   for (int i = b0; i < b1; i++) {
@@ -101,7 +108,7 @@ void compute(const Call &c, int b0, int b1, int i0, int i1, int j0, int j1) {
     g.c = reinterpret_cast<float *>(c.mheap + c.out) + i * mn;
     g.M = c.M; g.N = c.N; g.K = c.K; g.ta = c.ta; g.tb = c.tb;
     g.i0 = i0; g.i1 = i1; g.j0 = j0; g.j1 = j1;
-    current->gemm(g, scratch);
+    gemm(g, scratch);
   }
 }
 

@@ -6,7 +6,8 @@
  * accumulated into).
  *
  * The same blocked algorithm is compiled once per instruction set (gemm-kernel.inc); the addon
- * picks the widest the CPU has at load time.
+ * picks the widest the CPU has at load time. AVX-512 has a second build for blocks of 32 columns
+ * or fewer (_narrow), whose panel is half as wide.
  */
 #pragma once
 #include <cstddef>
@@ -24,11 +25,13 @@ struct GemmBlock {
 
 /* Floats of scratch one call needs for a given depth and width (packed a and b). */
 size_t gemm_scratch_floats_avx512(int K, int N);
+size_t gemm_scratch_floats_avx512_narrow(int K, int N);
 size_t gemm_scratch_floats_avx2(int K, int N);
 size_t gemm_scratch_floats_generic(int K, int N);
 
 /* `scratch` holds gemm_scratch_floats_*(K, j1 - j0) floats, 64-byte aligned. */
 void gemm_avx512(const GemmBlock &g, float *scratch);
+void gemm_avx512_narrow(const GemmBlock &g, float *scratch);
 void gemm_avx2(const GemmBlock &g, float *scratch);
 void gemm_generic(const GemmBlock &g, float *scratch);
 
