@@ -404,6 +404,15 @@ describe('row-copy GatherV2 and zero-copy Identity/Cast on the wasm backend', ()
     tf.dispose([x, g, xi, gi]);
   });
 
+  it('the gradient of a gather (UnsortedSegmentSum, in place on the heap) adds the rows of repeated indices', () => {
+    const table = tf.tensor2d([[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]]);
+    const idx = tf.tensor1d([2, 0, 2, 3, 2], 'int32');
+    const w = tf.tensor2d([[1, 1, 1], [2, 2, 2], [3, 3, 3], [4, 4, 4], [5, 5, 5]]);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, idx), w)))(table);
+    assert.deepEqual(g.arraySync(), [[2, 2, 2], [0, 0, 0], [9, 9, 9], [4, 4, 4]]);
+    tf.dispose([table, idx, w, g]);
+  });
+
   it('rejects an index outside the table, naming it and its position', () => {
     assert.throws(() => checkGatherIndices([0, 2, 5, 1], 5), /index 5 at position 2 is outside \[0, 5\)/);
     const x = tf.tensor2d([[1], [2]]);

@@ -20,8 +20,11 @@ type NumericArray = Float32Array | Int32Array;
  */
 export function unsortedSegmentSumValues(
   x: ArrayLike<number>, segmentIds: ArrayLike<number>, inner: number, numSegments: number, dtype: 'float32' | 'int32',
+  /** Where to write (numSegments * inner values; it is zeroed first), e.g. a view of the wasm heap. */
+  into?: NumericArray,
 ): NumericArray {
-  const out = dtype === 'int32' ? new Int32Array(numSegments * inner) : new Float32Array(numSegments * inner);
+  const out = into ?? (dtype === 'int32' ? new Int32Array(numSegments * inner) : new Float32Array(numSegments * inner));
+  out.fill(0);
   for (let i = 0; i < segmentIds.length; i++) {
     const s = segmentIds[i]!;
     if (!(s >= 0 && s < numSegments)) continue;
@@ -52,11 +55,20 @@ const unsortedSegmentSum: KernelFunc = ({ inputs, attrs, backend }) => {
   }
   const innerShape = x.shape.slice(idsRank);
   const inner = innerShape.reduce((a, b) => a * b, 1);
+  const outShape = [numSegments, ...innerShape];
+  const heap = backend as unknown as Partial<HeapBackend>;
+  if (heap.typedArrayFromHeap && heap.makeOutput) {
+    // The wasm backend: read and write the heap in place (no copies).
+    const out = heap.makeOutput(outShape, x.dtype);
+    // Views made after makeOutput, which may grow (and so detach) the heap.
+    unsortedSegmentSumValues(heap.typedArrayFromHeap(x) as NumericArray, heap.typedArrayFromHeap(segmentIds) as Int32Array, inner, numSegments, x.dtype,
+      heap.typedArrayFromHeap(out) as NumericArray);
+    return out;
+  }
   const host = backend as unknown as HostBackend;
   const xv = host.readSync(x.dataId) as NumericArray;
   const ids = host.readSync(segmentIds.dataId) as NumericArray;
   const out = unsortedSegmentSumValues(xv, ids, inner, numSegments, x.dtype);
-  const outShape = [numSegments, ...innerShape];
   if (host.makeOutput) return host.makeOutput(outShape, x.dtype, undefined, out);
   if (host.makeTensorInfo) return host.makeTensorInfo(outShape, x.dtype, out);
   throw new Error('UnsortedSegmentSum: backend can neither makeOutput nor makeTensorInfo');
