@@ -7,7 +7,7 @@ bash scripts/ensure-kafka-mock.sh
 bash scripts/ensure-chromium.sh
 bash scripts/ensure-prometheus.sh
 bash scripts/ensure-wasm-toolchain.sh
-node scripts/build-cpu-addon.mjs
+bash scripts/ensure-cpu-addon.sh
 echo "== type check"
 npx tsc -p tsconfig.json
 echo "== tests"

@@ -157,6 +157,8 @@ describe('native CPU matmul: argument checks (each names the argument and its va
     assert.throws(call(heap, 0, 64, 1016, 1, 1, 1, 2, 2, 2, 0, 0), /out \[1016, 1032\) lies outside the heap \(1024 bytes\)/);
     assert.throws(call(heap, 0, 64, 128, 1, 1, 1, 2, 16, 16, 0, 0), /b \[64, 1088\) lies outside the heap/);
     assert.throws(call(heap, 2, 64, 128, 1, 1, 1, 2, 2, 2, 0, 0), /a offset 2 is not a multiple of 4/);
+    const big = 2 ** 31 - 1; // extents that overflow 64 bits are outside the heap, not wrapped around
+    assert.throws(call(heap, 0, 64, 128, big, big, 1, big, big, 1, 0, 0), /a \[0, beyond 2\^63\) lies outside the heap/);
     assert.throws(call(heap, 0, 64, 8, 1, 1, 1, 2, 2, 2, 0, 0), /out overlaps an input/);
     assert.throws(call(heap, 0, 64, 128, 3, 2, 1, 2, 2, 2, 0, 0), /batchA must be 1 or batch \(3\), got 2/);
     assert.throws(call(heap, 0, 64, 128, 1, 1, 1, -2, 2, 2, 0, 0), /M must be a non-negative integer, got -2/);

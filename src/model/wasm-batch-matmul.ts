@@ -42,7 +42,7 @@ const CTRL_INTS = 20;
 const ARGS = 2;
 
 export interface WasmBatchMatMulInfo {
-  /** Threads that compute one call (the main thread, plus the helper). */
+  /** Threads that compute one call: the native pool's size, or the main thread plus the helper. */
   threads: number;
   /**
    * The kernel in use: `native` (the native CPU matmul, `isa` naming its instruction set), else
@@ -83,8 +83,8 @@ export function relaxedSimdAvailable(): boolean {
  * whatever it asks; the backend must be active). `choice` defaults to the native CPU matmul where
  * its addon loads, else to the WebAssembly kernel; `native` throws, with the reason, where the
  * addon does not load; `relaxed` is the WebAssembly kernel with relaxed SIMD where the runtime has
- * it (else SIMD128), `simd` the SIMD128 build. `threads`: the native pool's size, or, above 1 and where
- * the backend's memory is shared, starts the WebAssembly kernel's helper thread.
+ * it (else SIMD128), `simd` the SIMD128 build. `threads`: the native pool's size, or, above 1 and
+ * where the backend's memory is shared, starts the WebAssembly kernel's helper thread.
  */
 export function installWasmBatchMatMul(threads: number, choice?: MatMulKernel): WasmBatchMatMulInfo {
   if (installed) return installed;

@@ -13,6 +13,7 @@
  */
 #include <node_api.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -94,12 +95,12 @@ struct Call {
   bool ta, tb;
 };
 
-/* Batches [b0, b1), rows [i0, i1), columns [j0, j1) of every batch in range. */
-void compute(const Call &c, int b0, int b1, int i0, int i1, int j0, int j1) {
+/* Batches [b0, b1), rows [i0, i1), columns [j0, j1) of every batch in range; false when no scratch could be allocated. */
+bool compute(const Call &c, int b0, int b1, int i0, int i1, int j0, int j1) {
   bool narrow = current->narrowGemm && j1 - j0 <= current->narrowMaxN;
   auto gemm = narrow ? current->narrowGemm : current->gemm;
   float *scratch = scratchFor((narrow ? current->narrowScratch : current->scratch)(c.K, j1 - j0));
-  if (!scratch) return;
+  if (!scratch) return false;
   size_t mk = (size_t)c.M * c.K, kn = (size_t)c.K * c.N, mn = (size_t)c.M * c.N;
   for (int i = b0; i < b1; i++) {
     GemmBlock g;
@@ -110,28 +111,38 @@ void compute(const Call &c, int b0, int b1, int i0, int i1, int j0, int j1) {
     g.i0 = i0; g.i1 = i1; g.j0 = j0; g.j1 = j1;
     gemm(g, scratch);
   }
+  return true;
 }
 
-/* Splits a call over the pool: by batches, else by rows, else by columns. Returns threads used. */
+/*
+ * Splits a call over the pool: by batches, else by rows, else by columns. Returns the threads
+ * used, or 0 when a thread could not allocate its scratch.
+ */
 int runCall(const Call &c) {
   ThreadPool &p = pool();
   int T = p.size();
   double macs = (double)c.batch * c.M * c.K * c.N;
   if (T > 1 && macs >= SPLIT_MIN_MACS) {
+    std::atomic<bool> ok{true};
     std::function<void(int)> part;
     if (c.batch >= T) {
-      part = [&](int t) { compute(c, (int)((int64_t)c.batch * t / T), (int)((int64_t)c.batch * (t + 1) / T), 0, c.M, 0, c.N); };
+      part = [&](int t) { if (!compute(c, (int)((int64_t)c.batch * t / T), (int)((int64_t)c.batch * (t + 1) / T), 0, c.M, 0, c.N)) ok = false; };
     } else if (c.M >= 32 * T) {
       auto cut = [&](int t) { return t == T ? c.M : (int)(((int64_t)c.M * t / T) / 16 * 16); };
-      part = [&, cut](int t) { compute(c, 0, c.batch, cut(t), cut(t + 1), 0, c.N); };
+      part = [&, cut](int t) { if (!compute(c, 0, c.batch, cut(t), cut(t + 1), 0, c.N)) ok = false; };
     } else if (c.N >= 64 * T) {
       auto cut = [&](int t) { return t == T ? c.N : (int)(((int64_t)c.N * t / T) / 32 * 32); };
-      part = [&, cut](int t) { compute(c, 0, c.batch, 0, c.M, cut(t), cut(t + 1)); };
+      part = [&, cut](int t) { if (!compute(c, 0, c.batch, 0, c.M, cut(t), cut(t + 1))) ok = false; };
     }
-    if (part && p.run(T, part)) return T;
+    if (part && p.run(T, part)) return ok ? T : 0;
   }
-  compute(c, 0, c.batch, 0, c.M, 0, c.N);
-  return 1;
+  return compute(c, 0, c.batch, 0, c.M, 0, c.N) ? 1 : 0;
+}
+
+/* x * y, or INT64_MAX where it would overflow (x, y >= 0). */
+int64_t mulSat(int64_t x, int64_t y) {
+  if (x == 0 || y == 0) return 0;
+  return x > INT64_MAX / y ? INT64_MAX : x * y;
 }
 
 napi_value throwError(napi_env env, const std::string &msg, bool range = true) {
@@ -176,19 +187,22 @@ napi_value BatchMatMul(napi_env env, napi_callback_info info) {
   }
   if (batchA != 1 && batchA != batch) return throwError(env, "batchMatMul: batchA must be 1 or batch (" + std::to_string(batch) + "), got " + std::to_string(batchA));
   if (batchB != 1 && batchB != batch) return throwError(env, "batchMatMul: batchB must be 1 or batch (" + std::to_string(batch) + "), got " + std::to_string(batchB));
+  if (v[10] > 1 || v[11] > 1) return throwError(env, "batchMatMul: ta and tb must be 0 or 1, got " + std::to_string(v[10]) + " and " + std::to_string(v[11]));
   const int64_t len = (int64_t)length;
-  auto within = [&](const char *name, int64_t off, int64_t floats) -> bool {
+  // Extents in bytes, saturating: a product too large for 64 bits is outside any heap.
+  const int64_t aBytes = mulSat(mulSat(mulSat(batchA, M), K), 4), bBytes = mulSat(mulSat(mulSat(batchB, K), N), 4);
+  const int64_t outBytes = mulSat(mulSat(mulSat(batch, M), N), 4);
+  auto within = [&](const char *name, int64_t off, int64_t bytes) -> bool {
     if (off % 4 != 0) { throwError(env, std::string("batchMatMul: ") + name + " offset " + std::to_string(off) + " is not a multiple of 4"); return false; }
-    if (off > len || floats * 4 > len - off) {
-      throwError(env, std::string("batchMatMul: ") + name + " [" + std::to_string(off) + ", " + std::to_string(off + floats * 4) +
+    if (off > len || bytes > len - off) {
+      throwError(env, std::string("batchMatMul: ") + name + " [" + std::to_string(off) + ", " + (bytes == INT64_MAX ? std::string("beyond 2^63") : std::to_string(off + bytes)) +
                           ") lies outside the heap (" + std::to_string(len) + " bytes)");
       return false;
     }
     return true;
   };
-  if (!within("a", a, batchA * M * K) || !within("b", b, batchB * K * N) || !within("out", out, batch * M * N)) return nullptr;
-  int64_t outEnd = out + batch * M * N * 4;
-  if (batch * M * N > 0 && ((a < outEnd && out < a + batchA * M * K * 4) || (b < outEnd && out < b + batchB * K * N * 4))) {
+  if (!within("a", a, aBytes) || !within("b", b, bBytes) || !within("out", out, outBytes)) return nullptr;
+  if (outBytes > 0 && ((a < out + outBytes && out < a + aBytes) || (b < out + outBytes && out < b + bBytes))) {
     return throwError(env, "batchMatMul: out overlaps an input");
   }
   napi_value result;
@@ -202,10 +216,10 @@ napi_value BatchMatMul(napi_env env, napi_callback_info info) {
     napi_create_int32(env, 1, &result);
     return result;
   }
-  if (v[10] > 1 || v[11] > 1) return throwError(env, "batchMatMul: ta and tb must be 0 or 1, got " + std::to_string(v[10]) + " and " + std::to_string(v[11]));
   bool ta = v[10] == 1, tb = v[11] == 1;
   Call c{heap, heap, (uint64_t)a, (uint64_t)b, (uint64_t)out, (int)batch, (int)batchA, (int)batchB, (int)M, (int)K, (int)N, ta, tb};
   int used = runCall(c);
+  if (used == 0) return throwError(env, "batchMatMul: out of memory for the packing scratch (K " + std::to_string(K) + ", N " + std::to_string(N) + ")", false);
   napi_create_int32(env, used, &result);
   return result;
 }
