@@ -22,29 +22,67 @@ export function logSoftmax(logits: ArrayLike<number>, temperature: number): Floa
  * Picks the next token from one row of logits. Returns the token and its log-probability under
  * the temperature-scaled full distribution (before top-k/top-p truncation), which is what a
  * teacher-forced scorer at the same temperature computes.
+ *
+ * Tokens are taken in descending log-probability (ties: lower index first), truncated to the top
+ * k and then to the smallest prefix whose probability reaches top-p; one uniform draw walks the
+ * kept prefix. That order's first PREFIX entries come from one pass over the vocabulary, and the
+ * whole order is sorted only when a walk goes past them (a full sort for every token took most of
+ * a decoding step at a vocabulary of 512).
  */
 export function sampleToken(logits: ArrayLike<number>, o: SamplingOptions, random: () => number): { token: number; logprob: number } {
   const lp = logSoftmax(logits, o.temperature);
+  const n = lp.length;
   if (o.temperature <= 0) {
     let best = 0;
-    for (let i = 1; i < lp.length; i++) if (lp[i]! > lp[best]!) best = i;
+    for (let i = 1; i < n; i++) if (lp[i]! > lp[best]!) best = i;
     return { token: best, logprob: lp[best]! };
   }
-  let order = Array.from(lp.keys()).sort((a, b) => lp[b]! - lp[a]! || a - b);
-  if (o.topK > 0) order = order.slice(0, o.topK);
+  const limit = o.topK > 0 ? Math.min(o.topK, n) : n;
+  let order = topOrder(lp, Math.min(limit, PREFIX));
+  const at = (j: number): number => {
+    if (j >= order.length) order = fullOrder(lp).slice(0, limit);
+    return order[j]!;
+  };
+  let keep = limit;
   if (o.topP < 1) {
     let cum = 0;
-    let keep = 0;
-    while (keep < order.length && (keep === 0 || cum < o.topP)) cum += Math.exp(lp[order[keep++]!]!);
-    order = order.slice(0, keep);
+    keep = 0;
+    while (keep < limit && (keep === 0 || cum < o.topP)) cum += Math.exp(lp[at(keep++)]!);
   }
   let total = 0;
-  for (const i of order) total += Math.exp(lp[i]!);
+  if (keep === n) for (let i = 0; i < n; i++) total += Math.exp(lp[i]!); // every token: any order
+  else for (let j = 0; j < keep; j++) total += Math.exp(lp[at(j)]!);
   let r = random() * total;
-  for (const i of order) {
+  for (let j = 0; j < keep; j++) {
+    const i = at(j);
     r -= Math.exp(lp[i]!);
     if (r <= 0) return { token: i, logprob: lp[i]! };
   }
-  const last = order[order.length - 1]!;
+  const last = at(keep - 1);
   return { token: last, logprob: lp[last]! };
+}
+
+/** Entries of the descending order found in one pass before sorting the rest. */
+const PREFIX = 32;
+
+/** Every index by descending lp, ties by ascending index. */
+export function fullOrder(lp: Float64Array): number[] {
+  return Array.from(lp.keys()).sort((a, b) => lp[b]! - lp[a]! || a - b);
+}
+
+/** The first k entries of fullOrder(lp), in one pass (insertion into a list of at most k). */
+export function topOrder(lp: Float64Array, k: number): number[] {
+  const top: number[] = [];
+  if (k <= 0) return top;
+  for (let i = 0; i < lp.length; i++) {
+    const v = lp[i]!;
+    if (top.length === k) {
+      if (!(v > lp[top[k - 1]!]!)) continue; // not above the k-th (on a tie the lower index stays)
+      top.pop();
+    }
+    let pos = top.length;
+    while (pos > 0 && v > lp[top[pos - 1]!]!) pos--;
+    top.splice(pos, 0, i);
+  }
+  return top;
 }
