@@ -5,13 +5,13 @@
  * skipping them.
  *
  * The addon is tested directly, on guard-filled memory of its own, for every instruction set this
- * CPU has, against a float64 reference over shapes that reach every edge of its blocking (rows past
- * and short of the 12-, 6- and 4-row register blocks and the row block of packed a, columns past
- * and short of the 64-, 32-, 16- and 8-column panels (AVX-512 takes its 12 x 32 build for blocks
- * of 32 columns or fewer), depths past the 256-deep slice, both transposes,
- * broadcast batches), on one thread and split over two (by batches, rows and columns); then its
- * argument checks; then through tfjs (the backend's BatchMatMul and its gradients); then two JS
- * threads calling it at once.
+ * CPU has, against a float64 reference over shapes that reach every edge of its blocking: rows past
+ * and short of the 12-, 6- and 4-row register blocks and of the 192-row block, columns past and
+ * short of the 64-, 32-, 16- and 8-column panels (AVX-512 takes its 12 x 32 build for blocks of 32
+ * columns or fewer), b packed or read in place (a of 32 rows or fewer), depths past the 256-deep
+ * slice, both transposes, broadcast batches; on one thread and split over two (by batches, rows and
+ * columns). Then its argument checks; then through tfjs (the backend's BatchMatMul and its
+ * gradients); then two JS threads calling it at once.
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -120,6 +120,7 @@ describe('native CPU matmul: results', () => {
       assert.equal(check(k, 1, 1, 1, 203, 300, 40, true, false, 61), 2, 'by rows (not a multiple of the block)');
       assert.equal(check(k, 1, 1, 1, 40, 300, 203, false, true, 62), 2, 'by columns (too few rows to split)');
       assert.equal(check(k, 2, 1, 2, 16, 300, 300, false, false, 63), 2, 'a broadcast a');
+      assert.equal(check(k, 1, 1, 1, 20, 300, 200, false, false, 64), 2, 'few rows (b read in place, not packed), by columns');
     }
     k.useIsa(k.isas()[0]!);
   });
@@ -191,7 +192,7 @@ describe('native CPU matmul on the wasm backend (OELD_WASM_MATMUL=native)', () =
     let seed = 100;
     for (const [aShape, bShape, ta, tb] of [
       [[3, 17, 40], [3, 40, 9], false, false], [[2, 40, 17], [2, 9, 40], true, true], [[4, 5, 300], [300, 7], false, false],
-      [[70, 33], [33, 65], false, false], [[33, 70], [65, 33], true, true],
+      [[70, 33], [33, 65], false, false], [[33, 70], [65, 33], true, true], [[3, 40], [40, 70], false, false], [[1, 300], [300, 130], false, false],
     ] as [number[], number[], boolean, boolean][]) {
       const a = values(aShape.reduce((x, y) => x * y, 1), seed++);
       const b = values(bShape.reduce((x, y) => x * y, 1), seed++);

@@ -21,11 +21,12 @@ const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1
 export const PLAIN_MIN_ROWS = 64;
 
 /**
- * `takePlain`: take plain 2-D matmuls of PLAIN_MIN_ROWS rows or more too (with relaxed SIMD's
- * fused multiply-add the kernel is faster than XNNPACK's; without, about as fast, and those stay
- * with XNNPACK).
+ * `takePlain`: take plain 2-D matmuls of `minRows` rows or more too (with relaxed SIMD's fused
+ * multiply-add the WebAssembly kernel is faster than XNNPACK's from PLAIN_MIN_ROWS rows; without,
+ * about as fast, and those stay with XNNPACK; the native kernel is faster at any size, reading a
+ * weight in place where a has few rows, and takes them all).
  */
-export function planBatchMatMul(aShape: readonly number[], bShape: readonly number[], transposeA: boolean, transposeB: boolean, takePlain = false): PlanResult {
+export function planBatchMatMul(aShape: readonly number[], bShape: readonly number[], transposeA: boolean, transposeB: boolean, takePlain = false, minRows = PLAIN_MIN_ROWS): PlanResult {
   const ra = aShape.length;
   const rb = bShape.length;
   if (ra < 2 || rb < 2) return { fallback: `rank below 2 (a [${aShape}], b [${bShape}])` };
@@ -47,8 +48,8 @@ export function planBatchMatMul(aShape: readonly number[], bShape: readonly numb
   else return { fallback: `batch dimensions [${outerA}] and [${outerB}] need a general broadcast` };
   const batch = size(outer);
   if (M === 0 || N === 0 || K === 0 || batch === 0) return { fallback: 'an empty dimension' };
-  if (batch === 1 && !transposeA && !transposeB && (!takePlain || M < PLAIN_MIN_ROWS)) {
-    return { fallback: takePlain ? `a plain 2-D matmul of ${M} rows (below ${PLAIN_MIN_ROWS}: XNNPACK keeps its packed weights)` : 'a plain 2-D matmul (left to XNNPACK)' };
+  if (batch === 1 && !transposeA && !transposeB && (!takePlain || M < minRows)) {
+    return { fallback: takePlain ? `a plain 2-D matmul of ${M} rows (below ${minRows}: XNNPACK keeps its packed weights)` : 'a plain 2-D matmul (left to XNNPACK)' };
   }
   return { plan: { batch, batchA, batchB, M, K, N, outShape: [...outer, M, N] } };
 }

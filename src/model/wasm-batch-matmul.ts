@@ -8,8 +8,9 @@
  * memory, so it reads and writes the tensors where tfjs keeps them (no copies).
  *
  * installWasmBatchMatMul replaces the backend's BatchMatMul kernel with one that hands the calls
- * planBatchMatMul accepts to one of oeld's kernels and every other call (plain 2-D matmuls of few
- * rows, where XNNPACK keeps its packed weights; general broadcasts; empty shapes) to tfjs's own:
+ * planBatchMatMul accepts to one of oeld's kernels and every other call (general broadcasts, empty
+ * shapes; for the WebAssembly kernel, plain 2-D matmuls of few rows, where XNNPACK keeps its
+ * packed weights) to tfjs's own:
  * - `native`: the native CPU matmul (cpu-kernels.ts), on the same memory, with its own threads;
  * - `relaxed` or `simd`: that module. With more than one thread, a helper worker thread
  *   instantiates the same module on the same shared memory and computes half of each large call
@@ -21,7 +22,7 @@ import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchMatMulAttrs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { planBatchMatMul, type BatchMatMulPlan } from './batch-matmul-plan.ts';
+import { PLAIN_MIN_ROWS, planBatchMatMul, type BatchMatMulPlan } from './batch-matmul-plan.ts';
 import { loadCpuKernels } from './cpu-kernels.ts';
 import { wasmHeap, type WasmBackend } from './wasm-heap.ts';
 
@@ -115,13 +116,15 @@ export function installWasmBatchMatMul(threads: number, choice?: MatMulKernel): 
     info = { threads: helper ? 2 : 1, kernel: kernelName, calls: { own: 0, split: 0, tfjs: 0 } };
     compute = (p, a, b, out, ta, tb) => run(kernel, helper, backend.wasm, p, a, b, out, ta, tb);
   }
-  // The native kernel and the relaxed-SIMD build are faster than XNNPACK on plain matmuls too.
+  // The native kernel and the relaxed-SIMD build are faster than XNNPACK on plain matmuls too: the
+  // native one at every size (measured: 2-4x on decoding's few rows), the other from PLAIN_MIN_ROWS.
   const takePlain = kernelName !== 'simd';
+  const minRows = kernelName === 'native' ? 1 : PLAIN_MIN_ROWS;
 
   const kernelFunc: KernelFunc = (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
-    const planned = a.dtype === 'float32' && b.dtype === 'float32' ? planBatchMatMul(a.shape, b.shape, transposeA, transposeB, takePlain) : { fallback: 'dtype' };
+    const planned = a.dtype === 'float32' && b.dtype === 'float32' ? planBatchMatMul(a.shape, b.shape, transposeA, transposeB, takePlain, minRows) : { fallback: 'dtype' };
     if (!('plan' in planned)) {
       info.calls.tfjs++;
       return original.kernelFunc(args);

@@ -1,9 +1,11 @@
 /*
  * A fixed set of worker threads that run the parts of one job, the calling thread running part 0.
- * Workers sleep on a condition variable between jobs. One job at a time: a second caller (another
- * JS thread using the addon) finds the pool busy and computes its call alone.
+ * Between jobs a worker spins for a short while, then sleeps on a condition variable; the caller
+ * waits for the parts the same way. One job at a time: a second caller (another JS thread using
+ * the addon) finds the pool busy and computes its call alone.
  */
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -36,8 +38,8 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   const std::function<void(int)> *job_ = nullptr;
   int parts_ = 0;
-  int pending_ = 0;
-  unsigned generation_ = 0;
+  std::atomic<int> pending_{0};
+  std::atomic<unsigned> generation_{0};
   int stopBelow_ = 1 << 30;  // workers with id >= this leave their loop
 };
 
