@@ -23,6 +23,7 @@ import { initBackend, tf } from '../src/model/backend.ts';
 import '../src/model/register-gradients.ts';
 import { CPU_ADDON_PATH, loadCpuKernels, type CpuKernels } from '../src/model/cpu-kernels.ts';
 import { installWasmBatchMatMul, type WasmBatchMatMulInfo } from '../src/model/wasm-batch-matmul.ts';
+import { referenceMatMul, values } from './helpers/matmul-reference.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -30,24 +31,6 @@ function kernels(): CpuKernels {
   const r = loadCpuKernels();
   if ('reason' in r) assert.fail(`the native CPU matmul must be built for these tests (scripts/test.sh builds it): ${r.reason}`);
   return r.kernels;
-}
-
-/** Deterministic values in [-1, 1). */
-const values = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 1000 + i * 0.7311) * 0.999);
-
-/** float64 reference of op(a) @ op(b) per batch, a batch of 1 broadcast. */
-function reference(a: Float32Array, b: Float32Array, batch: number, batchA: number, batchB: number, M: number, K: number, N: number, ta: boolean, tb: boolean): Float64Array {
-  const out = new Float64Array(batch * M * N);
-  for (let z = 0; z < batch; z++) {
-    const ao = (batchA === 1 ? 0 : z) * M * K;
-    const bo = (batchB === 1 ? 0 : z) * K * N;
-    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
-      let s = 0;
-      for (let k = 0; k < K; k++) s += a[ao + (ta ? k * M + i : i * K + k)]! * b[bo + (tb ? j * K + k : k * N + j)]!;
-      out[z * M * N + i * N + j] = s;
-    }
-  }
-  return out;
 }
 
 const GUARD = -7.25;
@@ -68,7 +51,7 @@ function check(k: CpuKernels, batch: number, batchA: number, batchB: number, M: 
   f.set(b, B);
   const used = k.batchMatMul(heap, A * 4, B * 4, OUT * 4, batch, batchA, batchB, M, K, N, ta ? 1 : 0, tb ? 1 : 0);
   const what = `${k.isa()} batch ${batch} (${batchA}, ${batchB}) M ${M} K ${K} N ${N} ta ${ta} tb ${tb}`;
-  const want = reference(a, b, batch, batchA, batchB, M, K, N, ta, tb);
+  const want = referenceMatMul(a, b, batchA, batchB, M, K, N, ta, tb);
   let worst = 0;
   for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(f[OUT + i]! - want[i]!) / (1 + Math.abs(want[i]!)));
   assert.ok(worst < 1e-5, `${what}: worst relative error ${worst}`);
@@ -201,7 +184,7 @@ describe('native CPU matmul on the wasm backend (OELD_WASM_MATMUL=native)', () =
       assert.equal(info.calls.own - before, 1, `a [${aShape}] b [${bShape}] went to the native kernel`);
       const M = ta ? aShape.at(-1)! : aShape.at(-2)!; const K = ta ? aShape.at(-2)! : aShape.at(-1)!; const N = tb ? bShape.at(-2)! : bShape.at(-1)!;
       const batchA = aShape.slice(0, -2).reduce((x, y) => x * y, 1); const batchB = bShape.slice(0, -2).reduce((x, y) => x * y, 1);
-      const want = reference(a, b, Math.max(batchA, batchB), batchA, batchB, M, K, N, ta, tb);
+      const want = referenceMatMul(a, b, batchA, batchB, M, K, N, ta, tb);
       let worst = 0;
       for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (1 + Math.abs(want[i]!)));
       assert.ok(worst < 1e-5, `a [${aShape}] b [${bShape}]: worst relative error ${worst}`);
@@ -216,8 +199,8 @@ describe('native CPU matmul on the wasm backend (OELD_WASM_MATMUL=native)', () =
       return g([tf.tensor(a, [Z, M, K]), tf.tensor(b, [Z, N, K])]).map((t) => t.dataSync() as Float32Array);
     });
     // d/da = w @ b, d/db = w^T @ a, per batch.
-    const wantA = reference(w, b, Z, Z, Z, M, N, K, false, false);
-    const wantB = reference(w, a, Z, Z, Z, N, M, K, true, false);
+    const wantA = referenceMatMul(w, b, Z, Z, M, N, K, false, false);
+    const wantB = referenceMatMul(w, a, Z, Z, N, M, K, true, false);
     for (const [got, want, name] of [[ga!, wantA, 'a'], [gb!, wantB, 'b']] as const) {
       for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-4 * (1 + Math.abs(want[i]!)), `d/d${name}[${i}]: ${got[i]} vs ${want[i]}`);
     }
@@ -228,7 +211,7 @@ describe('native CPU matmul: two JS threads at once', () => {
   it('both get right results (one runs on the pool, the other alone while the pool is busy)', async () => {
     const n = 160;
     const a = values(n * n, 11); const b = values(n * n, 12);
-    const want = reference(a, b, 1, 1, 1, n, n, n, false, false);
+    const want = referenceMatMul(a, b, 1, 1, n, n, n, false, false);
     const source = `
       const { parentPort, workerData } = require('node:worker_threads');
       const k = require(workerData.path);

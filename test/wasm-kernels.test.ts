@@ -27,6 +27,7 @@ import { scaledMaskedSoftmax } from '../src/model/attention-softmax.ts';
 import { applyRotary, rotateHalfMatrix } from '../src/model/rotary.ts';
 import { elementwiseModulePath, wasmSumOfSquares } from '../src/model/wasm-elementwise.ts';
 import { checkGatherIndices } from '../src/model/wasm-kernels.ts';
+import { referenceMatMul, values } from './helpers/matmul-reference.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // This file tests oeld's WebAssembly kernel; the native CPU matmul (the default where its addon is
@@ -64,25 +65,6 @@ describe('SIMD BatchMatMul on the wasm backend', () => {
     info = installWasmBatchMatMul(b.threads ?? 1);
   });
 
-  /** Deterministic values in [-1, 1). */
-  const values = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 1000 + i * 0.7311) * 0.999);
-
-  /** float64 reference of op(a) @ op(b) per batch, with a batch of 1 broadcast. */
-  function reference(a: Float32Array, b: Float32Array, batchA: number, batchB: number, M: number, K: number, N: number, ta: boolean, tb: boolean): Float64Array {
-    const batch = Math.max(batchA, batchB);
-    const out = new Float64Array(batch * M * N);
-    for (let z = 0; z < batch; z++) {
-      const ao = (batchA === 1 ? 0 : z) * M * K;
-      const bo = (batchB === 1 ? 0 : z) * K * N;
-      for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
-        let s = 0;
-        for (let k = 0; k < K; k++) s += a[ao + (ta ? k * M + i : i * K + k)]! * b[bo + (tb ? j * K + k : k * N + j)]!;
-        out[z * M * N + i * N + j] = s;
-      }
-    }
-    return out;
-  }
-
   function check(batchA: number, batchB: number, M: number, K: number, N: number, ta: boolean, tb: boolean, seed: number): void {
     const a = values(batchA * M * K, seed);
     const b = values(batchB * K * N, seed + 1);
@@ -92,7 +74,7 @@ describe('SIMD BatchMatMul on the wasm backend', () => {
     const got = tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb).dataSync() as Float32Array);
     const planned = 'plan' in planBatchMatMul(aShape, bShape, ta, tb, info.kernel === 'relaxed');
     assert.equal(info.calls.own - before, planned ? 1 : 0, `kernel use for a [${aShape}] b [${bShape}] ta ${ta} tb ${tb}`);
-    const want = reference(a, b, batchA, batchB, M, K, N, ta, tb);
+    const want = referenceMatMul(a, b, batchA, batchB, M, K, N, ta, tb);
     assert.equal(got.length, want.length);
     let worst = 0;
     for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (1 + Math.abs(want[i]!)));
@@ -150,7 +132,7 @@ describe('SIMD BatchMatMul on the wasm backend', () => {
       const inScratch = i >= S && i < S + scratchFloats;
       if (!inOut && !inScratch && f[i] !== before[i]) assert.fail(`float ${i} changed (${before[i]} -> ${f[i]}); output [${OUT}, ${OUT + Z * M * N}), scratch [${S}, ${S + scratchFloats})`);
     }
-    const want = reference(f.subarray(A, A + Z * M * K), f.subarray(B, B + Z * K * N), Z, Z, M, K, N, false, false);
+    const want = referenceMatMul(f.subarray(A, A + Z * M * K), f.subarray(B, B + Z * K * N), Z, Z, M, K, N, false, false);
     want.forEach((v, i) => assert.ok(Math.abs(f[OUT + i]! - v) < 1e-4));
   });
 
@@ -162,8 +144,8 @@ describe('SIMD BatchMatMul on the wasm backend', () => {
     const w = values(Z * M * N, 303);
     const [ga, gb] = tf.tidy(() => tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, false, true), tf.tensor(w, [Z, M, N]))))(
       [tf.tensor(a, [Z, M, K]), tf.tensor(b, [Z, N, K])]).map((g) => g.dataSync() as Float32Array));
-    const wantA = reference(w, b, Z, Z, M, N, K, false, false);
-    const wantB = reference(w, a, Z, Z, N, M, K, true, false);
+    const wantA = referenceMatMul(w, b, Z, Z, M, N, K, false, false);
+    const wantB = referenceMatMul(w, a, Z, Z, N, M, K, true, false);
     ga!.forEach((v, i) => assert.ok(Math.abs(v - wantA[i]!) < 1e-5, `grad a[${i}] ${v} vs ${wantA[i]}`));
     gb!.forEach((v, i) => assert.ok(Math.abs(v - wantB[i]!) < 1e-5, `grad b[${i}] ${v} vs ${wantB[i]}`));
   });

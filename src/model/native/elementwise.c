@@ -1,9 +1,10 @@
 /*
  * Elementwise float32 kernels with WebAssembly SIMD, for the tfjs WebAssembly backend: exp and
  * sigmoid (the backend's own compute each element with a scalar libm call, about 13 ns per
- * element; these take about 3), and SwiGLU's gate silu(g) * u with its gradient, each one pass
- * where tfjs's ops take three forward and about eight backward. Like batch-matmul.c, the module
- * imports the backend's memory and has no stack and no data of its own.
+ * element; these take about 3); SwiGLU's gate silu(g) * u, RMSNorm and the rotary embedding, one
+ * pass each way where tfjs's ops take several; attention's softmax gradient; an AdamW step; a sum
+ * of squares. Like batch-matmul.c, the module imports the backend's memory and has no stack and no
+ * data of its own.
  *
  * exp(x) = 2^n * p(r), n = round(x / ln 2), r = x - n ln 2 (in two parts, Cody-Waite), p a degree-6
  * Taylor polynomial on |r| <= ln 2 / 2 (relative error below 2e-7). 2^n is applied in two halves so
