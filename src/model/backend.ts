@@ -51,8 +51,8 @@ export const BACKEND_ENV = 'OELD_TF_BACKEND';
  * else `wasm`; `native` the native CPU matmul (cpu-kernels.ts), failing closed where it is not
  * built; `wasm` oeld's WebAssembly SIMD kernel, with relaxed SIMD's fused multiply-add where the
  * runtime has it; `wasm-simd128` the same kernel without it (no fused multiply-add, so no
- * rounding that depends on the CPU); `tfjs` tfjs's own kernels (10x slower training; for
- * comparison).
+ * rounding that depends on the CPU); `tfjs` tfjs's own kernels (training 15-18x slower than
+ * `wasm`; for comparison).
  */
 export const WASM_MATMUL_ENV = 'OELD_WASM_MATMUL';
 
