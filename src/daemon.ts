@@ -215,7 +215,8 @@ function createLearning(config: Config, log: Logger, store: EventStore, metrics:
         void engine.memory().then((m) => metrics.modelTensorBytes.set(m.bytes), () => {});
       },
       onRoundFailed: () => { metrics.roundsTotal.inc({ outcome: 'failed' }); metrics.roundStage.set(0); },
-      onModelLoaded: (_version, info) => {
+      onModelLoaded: (version, info) => {
+        log.info({ version, parameters: info.parameters, backend: info.backend }, `model ${version} loaded on the ${info.backend} backend (${info.parameters} parameters)`);
         metrics.modelBackend.reset();
         metrics.modelBackend.set({ backend: info.backend }, 1);
         void engine.memory().then((m) => metrics.modelTensorBytes.set(m.bytes), () => {});
