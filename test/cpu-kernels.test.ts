@@ -10,8 +10,9 @@
  * short of the 64-, 32-, 16- and 8-column panels (AVX-512 takes its 12 x 32 build for blocks of 32
  * columns or fewer), b packed or read in place (a of 32 rows or fewer), depths past the 256-deep
  * slice, both transposes, broadcast batches; on one thread and split over two (by batches, rows and
- * columns). Then its argument checks; then through tfjs (the backend's BatchMatMul and its
- * gradients); then two JS threads calling it at once.
+ * columns). Then its argument checks; the native SwiGLU (float64 reference, tails, NaN, guard
+ * memory, every instruction set); then through tfjs (the backend's BatchMatMul and its gradients,
+ * and SwiGLU); then two JS threads calling it at once.
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +23,7 @@ import { Worker } from 'node:worker_threads';
 import { initBackend, tf } from '../src/model/backend.ts';
 import '../src/model/register-gradients.ts';
 import { CPU_ADDON_PATH, loadCpuKernels, type CpuKernels } from '../src/model/cpu-kernels.ts';
+import { swiglu } from '../src/model/swiglu.ts';
 import { installWasmBatchMatMul, type WasmBatchMatMulInfo } from '../src/model/wasm-batch-matmul.ts';
 import { referenceMatMul, values } from './helpers/matmul-reference.ts';
 
@@ -131,6 +133,62 @@ describe('native CPU matmul: results', () => {
   });
 });
 
+describe('native SwiGLU', () => {
+  let k: CpuKernels;
+  before(() => { k = kernels(); });
+
+  /** g, u, dy with a tail past every vector width, large and NaN gates; float64 references. */
+  const n = 70_001;
+  const g = Float32Array.from({ length: n }, (_, i) => (i === 5 ? -200 : i === 6 ? 200 : i === 7 ? NaN : Math.sin(i * 1.37) * 12));
+  const u = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.71) * 2);
+  const dy = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.29 + 1));
+
+  it('value and gradient match float64 for every instruction set, on guard-filled memory, split over two threads', () => {
+    const isa = k.isa();
+    try {
+      for (const name of k.isas()) {
+        k.useIsa(name);
+        for (const len of [n, 13]) { // 13: shorter than one AVX-512 vector, on one thread
+          const pad = 19; const G = 8; const U = G + len + pad; const DY = U + len + pad; const O1 = DY + len + pad; const O2 = O1 + len + pad; const END = O2 + len + pad;
+          const heap = new Uint8Array(END * 4);
+          const f = new Float32Array(heap.buffer);
+          f.fill(GUARD);
+          f.set(g.subarray(0, len), G); f.set(u.subarray(0, len), U); f.set(dy.subarray(0, len), DY);
+          const before = Float32Array.from(f);
+          assert.equal(k.swiglu(heap, G * 4, U * 4, O1 * 4, len), len === n ? 2 : 1);
+          for (let i = 0; i < len; i++) {
+            const s = 1 / (1 + Math.exp(-g[i]!)); const want = g[i]! * s * u[i]!;
+            if (Number.isNaN(g[i])) assert.ok(Number.isNaN(f[O1 + i]), 'NaN stays NaN');
+            else assert.ok(Math.abs(f[O1 + i]! - want) <= 1e-6 * (1 + Math.abs(want)), `${name} value ${i}: ${f[O1 + i]} vs ${want}`);
+          }
+          assert.equal(k.swigluGrad(heap, G * 4, U * 4, DY * 4, O1 * 4, O2 * 4, len), len === n ? 2 : 1);
+          for (let i = 0; i < len; i++) {
+            if (Number.isNaN(g[i])) continue;
+            const s = 1 / (1 + Math.exp(-g[i]!)); const silu = g[i]! * s;
+            const dg = dy[i]! * u[i]! * (s + silu * (1 - s)); const du = dy[i]! * silu;
+            assert.ok(Math.abs(f[O1 + i]! - dg) <= 1e-6 * (1 + Math.abs(dg)), `${name} dg ${i}: ${f[O1 + i]} vs ${dg}`);
+            assert.ok(Math.abs(f[O2 + i]! - du) <= 1e-6 * (1 + Math.abs(du)), `${name} du ${i}: ${f[O2 + i]} vs ${du}`);
+          }
+          for (let i = 0; i < END; i++) {
+            if ((i >= O1 && i < O1 + len) || (i >= O2 && i < O2 + len)) continue;
+            if (!Object.is(f[i], before[i])) assert.fail(`${name}: float ${i} outside the outputs changed`);
+          }
+        }
+      }
+    } finally {
+      k.useIsa(isa);
+    }
+  });
+
+  it('rejects a region outside the heap and an output overlapping an input, naming them', () => {
+    const heap = new Uint8Array(400);
+    assert.throws(() => k.swiglu(heap, 0, 40, 380, 10), /swiglu: region 2 \[380, \+40\) is misaligned or outside the heap \(400 bytes\)/);
+    assert.throws(() => k.swiglu(heap, 0, 40, 20, 10), /swiglu: output region 2 overlaps region 0/);
+    assert.throws(() => k.swigluGrad(heap, 0, 40, 80, 120, 140, 10), /swigluGrad: output region 3 overlaps region 4/);
+    assert.throws(() => (k.swiglu as (...a: unknown[]) => number)(heap, 0, 40), /swiglu: expected 5 arguments, got 3/);
+  });
+});
+
 describe('native CPU matmul: argument checks (each names the argument and its value)', () => {
   let k: CpuKernels;
   before(() => { k = kernels(); });
@@ -188,6 +246,34 @@ describe('native CPU matmul on the wasm backend (OELD_WASM_MATMUL=native)', () =
       let worst = 0;
       for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (1 + Math.abs(want[i]!)));
       assert.ok(worst < 1e-5, `a [${aShape}] b [${bShape}]: worst relative error ${worst}`);
+    }
+  });
+
+  it('SwiGLU (swiglu.ts) runs on the native kernels, value and gradients as float64', () => {
+    const native = kernels();
+    const calls = { swiglu: 0, swigluGrad: 0 };
+    const [f1, f2] = [native.swiglu, native.swigluGrad];
+    native.swiglu = (...a) => { calls.swiglu++; return f1(...a); };
+    native.swigluGrad = (...a) => { calls.swigluGrad++; return f2(...a); };
+    try {
+      const [R, C] = [7, 13];
+      const g = values(R * C, 31).map((x) => x * 6); const u = values(R * C, 32); const w = values(R * C, 33);
+      const [value, dg, du] = tf.tidy(() => {
+        const v = swiglu(tf.tensor2d(g, [R, C]), tf.tensor2d(u, [R, C])).dataSync() as Float32Array;
+        const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(swiglu(a, b), tf.tensor2d(w, [R, C]))))([tf.tensor2d(g, [R, C]), tf.tensor2d(u, [R, C])]);
+        return [v, ...grads.map((t) => t.dataSync() as Float32Array)];
+      }) as Float32Array[];
+      assert.deepEqual(calls, { swiglu: 2, swigluGrad: 1 }, 'forward twice (value, then under the tape), backward once');
+      for (let i = 0; i < R * C; i++) {
+        const s = 1 / (1 + Math.exp(-g[i]!)); const silu = g[i]! * s;
+        assert.ok(Math.abs(value![i]! - silu * u[i]!) < 1e-6, `value ${i}`);
+        assert.ok(Math.abs(du![i]! - w[i]! * silu) < 1e-6, `du ${i}`);
+        const want = w[i]! * u[i]! * (s + silu * (1 - s));
+        assert.ok(Math.abs(dg![i]! - want) < 1e-6, `dg ${i}: ${dg![i]} vs ${want}`);
+      }
+    } finally {
+      native.swiglu = f1;
+      native.swigluGrad = f2;
     }
   });
 

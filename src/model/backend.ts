@@ -166,9 +166,11 @@ async function tryBackend(name: BackendName, options: InitBackendOptions): Promi
       const wasm = await importBackendPackage(name, options) as typeof import('@tensorflow/tfjs-backend-wasm');
       const { threads, build } = await startWasm(wasm, options);
       registerWasmJsKernels();
-      installWasmElementwise();
-      let matmul = `matmuls on tfjs's own kernels (${WASM_MATMUL_ENV}=tfjs)`;
       const choice = wasmMatmulChoice();
+      // The native kernels, where they take the matmuls, take SwiGLU too.
+      const cpu = choice === 'auto' || choice === 'native' ? loadCpuKernels() : undefined;
+      installWasmElementwise(cpu && 'kernels' in cpu ? cpu.kernels : undefined);
+      let matmul = `matmuls on tfjs's own kernels (${WASM_MATMUL_ENV}=tfjs)`;
       if (choice !== 'tfjs') {
         const bmm = installWasmBatchMatMul(threads, choice === 'auto' ? undefined : choice === 'native' ? 'native' : choice === 'wasm-simd128' ? 'simd' : 'relaxed');
         const threadsUsed = `${bmm.threads} thread${bmm.threads === 1 ? '' : 's'}`;

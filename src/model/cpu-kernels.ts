@@ -1,5 +1,5 @@
 /**
- * oeld's native CPU matmul (src/model/native/cpu/, a Node-API addon built by
+ * oeld's native CPU matmul, and SwiGLU (src/model/native/cpu/, a Node-API addon built by
  * scripts/build-cpu-addon.mjs into .build/oeld-cpu-kernels.node at `npm ci` and before
  * `npm start`, `npm test` and `npm run bench`). It computes the wasm backend's BatchMatMul on the
  * tensors in the wasm memory with the CPU's widest vectors (AVX-512, AVX2 with FMA, or 4-wide SSE
@@ -18,6 +18,10 @@ export interface CpuKernels {
    * the threads that computed the call.
    */
   batchMatMul(heap: Uint8Array, a: number, b: number, out: number, batch: number, batchA: number, batchB: number, M: number, K: number, N: number, ta: number, tb: number): number;
+  /** out = silu(g) * u over n floats (byte offsets into heap); returns the threads used. */
+  swiglu(heap: Uint8Array, g: number, u: number, out: number, n: number): number;
+  /** Its gradient given dy: dg and du. */
+  swigluGrad(heap: Uint8Array, g: number, u: number, dy: number, dg: number, du: number, n: number): number;
   /** The instruction set in use: avx512, avx2 or generic. */
   isa(): string;
   /** Those this CPU has, widest first. */

@@ -93,7 +93,7 @@ export function installWasmBatchMatMul(threads: number, choice?: MatMulKernel): 
   if (choice === 'native' && cpu && 'reason' in cpu) throw new Error(`installWasmBatchMatMul: the native CPU matmul is ${cpu.reason}`);
   const native = cpu && 'kernels' in cpu ? cpu.kernels : undefined;
   const kernelName: MatMulKernel = native ? 'native' : choice !== 'simd' && relaxedSimdAvailable() ? 'relaxed' : 'simd';
-  const { backend, memory, shared, offset } = wasmHeap('BatchMatMul');
+  const { backend, memory, shared, offset, bytes } = wasmHeap('BatchMatMul');
   const original = tf.getKernel(tf.BatchMatMul, 'wasm');
   if (!original) throw new Error('installWasmBatchMatMul: the wasm backend has no BatchMatMul kernel to fall back to');
 
@@ -102,12 +102,7 @@ export function installWasmBatchMatMul(threads: number, choice?: MatMulKernel): 
   if (native) {
     native.setThreads(Math.max(1, threads));
     info = { threads: native.threads(), kernel: 'native', isa: native.isa(), calls: { own: 0, split: 0, tfjs: 0 } };
-    let view = new Uint8Array(memory.buffer);
-    compute = (p, a, b, out, ta, tb) => {
-      // The memory's buffer is replaced when it grows.
-      if (view.buffer !== memory.buffer) view = new Uint8Array(memory.buffer);
-      return native.batchMatMul(view, a, b, out, p.batch, p.batchA, p.batchB, p.M, p.K, p.N, ta ? 1 : 0, tb ? 1 : 0) > 1;
-    };
+    compute = (p, a, b, out, ta, tb) => native.batchMatMul(bytes(), a, b, out, p.batch, p.batchA, p.batchB, p.M, p.K, p.N, ta ? 1 : 0, tb ? 1 : 0) > 1;
   } else {
     const module = new WebAssembly.Module(readFileSync(nativeModulePath(shared, kernelName as SimdFlavour)));
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;

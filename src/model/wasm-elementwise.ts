@@ -5,7 +5,7 @@
  *   whole vocabulary at every response position). float32 only; other dtypes go to the
  *   backend's kernels.
  * - OeldSwiGLU and OeldSwiGLUGrad, new: silu(g) * u and its gradient in one pass each (swiglu.ts
- *   uses them on wasm).
+ *   uses them on wasm); on the native CPU kernels where the backend uses them.
  * - OeldRMSNorm and OeldRMSNormGrad, new: RMSNorm over the last axis and its gradient (x and w),
  *   one kernel each where tfjs's ops take six forward and about fifteen backward (rms-norm.ts).
  * - OeldAdamW, new: one AdamW step of one parameter (p, m and v out, the gradient scaled first),
@@ -23,6 +23,7 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
+import type { CpuKernels } from './cpu-kernels.ts';
 import { wasmHeap } from './wasm-heap.ts';
 
 type Unary = (x: number, out: number, n: number) => void;
@@ -52,10 +53,15 @@ export function elementwiseModulePath(shared: boolean): URL {
 
 let installed = false;
 
-/** Replaces the wasm backend's Exp and Sigmoid and registers the fused kernels (idempotent; the backend must have started). */
-export function installWasmElementwise(): void {
+/**
+ * Replaces the wasm backend's Exp and Sigmoid and registers the fused kernels (idempotent; the
+ * backend must have started). With `native` (the native CPU kernels, where the backend uses them
+ * for its matmuls), SwiGLU and its gradient run there: AVX-512 or AVX2 on every core, about ten
+ * times the WebAssembly version.
+ */
+export function installWasmElementwise(native?: CpuKernels): void {
   if (installed) return;
-  const { backend, memory, shared, offset } = wasmHeap('oeld elementwise kernels');
+  const { backend, memory, shared, offset, bytes } = wasmHeap('oeld elementwise kernels');
   const exports = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(elementwiseModulePath(shared))), { env: { memory } }).exports;
   const kernels: [string, Unary][] = [[tf.Exp, exports.exp_f32 as Unary], [tf.Sigmoid, exports.sigmoid_f32 as Unary]];
   for (const [name, f] of kernels) {
@@ -82,8 +88,12 @@ export function installWasmElementwise(): void {
     }
     return shape.reduce((a, b) => a * b, 1);
   };
-  const swiglu = exports.swiglu_f32 as (g: number, u: number, out: number, n: number) => void;
-  const swigluGrad = exports.swiglu_grad_f32 as (g: number, u: number, dy: number, dg: number, du: number, n: number) => void;
+  const swiglu = native
+    ? (g: number, u: number, out: number, n: number): void => { native.swiglu(bytes(), g, u, out, n); }
+    : exports.swiglu_f32 as (g: number, u: number, out: number, n: number) => void;
+  const swigluGrad = native
+    ? (g: number, u: number, dy: number, dg: number, du: number, n: number): void => { native.swigluGrad(bytes(), g, u, dy, dg, du, n); }
+    : exports.swiglu_grad_f32 as (g: number, u: number, dy: number, dg: number, du: number, n: number) => void;
   tf.registerKernel({
     kernelName: SWIGLU, backendName: 'wasm',
     kernelFunc: (args) => {

@@ -21,6 +21,8 @@ export interface WasmHeap {
   shared: boolean;
   /** Byte offset of a tensor's data in that memory. */
   offset(t: TensorInfo): number;
+  /** A Uint8Array over the whole memory, made anew when the memory has grown (for the native kernels). */
+  bytes(): Uint8Array;
 }
 
 /** The started wasm backend's memory and tensor offsets; `who` names the caller in errors. */
@@ -35,5 +37,8 @@ export function wasmHeap(who: string): WasmHeap {
     if (!d) throw new Error(`${who}: a tensor has no data on the wasm backend`);
     return d.memoryOffset;
   };
-  return { backend, memory, shared, offset };
+  let view = new Uint8Array(memory.buffer);
+  // The memory's buffer is replaced when it grows.
+  const bytes = (): Uint8Array => (view.buffer === memory.buffer ? view : (view = new Uint8Array(memory.buffer)));
+  return { backend, memory, shared, offset, bytes };
 }

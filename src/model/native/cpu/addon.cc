@@ -8,6 +8,8 @@
  *   batchMatMul(heap, a, b, out, batch, batchA, batchB, M, K, N, ta, tb) -> threads used
  *     for each batch index i < batch: out[i] = op(a[batchA == 1 ? 0 : i]) @ op(b[batchB == 1 ? 0 : i]),
  *     op(a) [M, K], op(b) [K, N] (see gemm.h); out is overwritten.
+ *   swiglu(heap, g, u, out, n): out = silu(g) * u over n floats; swigluGrad(heap, g, u, dy, dg,
+ *     du, n): its gradient (elementwise.h). Offsets checked the same way; outputs may not overlap.
  *   isa() -> the instruction set in use; isas() -> those this CPU has, widest first;
  *   useIsa(name) -> switches (tests, benchmarks); threads() / setThreads(n).
  */
@@ -21,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "elementwise.h"
 #include "gemm.h"
 #include "thread-pool.h"
 
@@ -32,6 +35,8 @@ struct Isa {
   void (*gemm)(const GemmBlock &, float *);
   size_t (*scratch)(int, int);
   bool supported;
+  void (*swiglu)(const float *, const float *, float *, size_t);
+  void (*swigluGrad)(const float *, const float *, const float *, float *, float *, size_t);
   /* Where set: the build for blocks of at most narrowMaxN columns. */
   void (*narrowGemm)(const GemmBlock &, float *) = nullptr;
   size_t (*narrowScratch)(int, int) = nullptr;
@@ -44,11 +49,11 @@ std::vector<Isa> &isaTable() {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     t.push_back({"avx512", gemm_avx512, gemm_scratch_floats_avx512, (bool)__builtin_cpu_supports("avx512f"),
-                 gemm_avx512_narrow, gemm_scratch_floats_avx512_narrow, 32});
+                 swiglu_avx512, swiglu_grad_avx512, gemm_avx512_narrow, gemm_scratch_floats_avx512_narrow, 32});
     t.push_back({"avx2", gemm_avx2, gemm_scratch_floats_avx2,
-                 (bool)__builtin_cpu_supports("avx2") && (bool)__builtin_cpu_supports("fma")});
+                 (bool)__builtin_cpu_supports("avx2") && (bool)__builtin_cpu_supports("fma"), swiglu_avx2, swiglu_grad_avx2});
 #endif
-    t.push_back({"generic", gemm_generic, gemm_scratch_floats_generic, true});
+    t.push_back({"generic", gemm_generic, gemm_scratch_floats_generic, true, swiglu_generic, swiglu_grad_generic});
     return t;
   }();
   return table;
@@ -224,6 +229,90 @@ napi_value BatchMatMul(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* Elementwise calls at least this long are split over the pool. */
+constexpr int64_t SPLIT_MIN_FLOATS = 1 << 16;
+
+/*
+ * Reads the heap view and the offsets of an elementwise call (names[0] is the heap; the last
+ * argument is n), checks every region of n floats against the heap and the outputs (the last
+ * `outputs` regions) against every other region. Returns false, with an exception pending, on a
+ * bad call.
+ */
+bool elementwiseArgs(napi_env env, napi_callback_info info, const char *fn, size_t regions, size_t outputs, uint8_t *&heap, int64_t *offsets, int64_t &n) {
+  size_t argc = 8;
+  napi_value argv[8];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != regions + 2) { throwError(env, std::string(fn) + ": expected " + std::to_string(regions + 2) + " arguments, got " + std::to_string(argc), false); return false; }
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  napi_value ab;
+  size_t byteOffset;
+  bool isTa = false;
+  napi_is_typedarray(env, argv[0], &isTa);
+  if (!isTa || napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &byteOffset) != napi_ok || type != napi_uint8_array) {
+    throwError(env, std::string(fn) + ": heap must be a Uint8Array over the wasm memory", false);
+    return false;
+  }
+  for (size_t i = 0; i < regions; i++) if (!getInt(env, argv[1 + i], "offset", offsets[i])) return false;
+  if (!getInt(env, argv[1 + regions], "n", n)) return false;
+  const int64_t len = (int64_t)length, bytes = mulSat(n, 4);
+  for (size_t i = 0; i < regions; i++) {
+    if (offsets[i] % 4 != 0 || offsets[i] > len || bytes > len - offsets[i]) {
+      throwError(env, std::string(fn) + ": region " + std::to_string(i) + " [" + std::to_string(offsets[i]) + ", +" + std::to_string(bytes) +
+                          ") is misaligned or outside the heap (" + std::to_string(len) + " bytes)");
+      return false;
+    }
+  }
+  for (size_t o = regions - outputs; o < regions; o++)
+    for (size_t i = 0; i < regions; i++)
+      if (i != o && bytes > 0 && offsets[i] < offsets[o] + bytes && offsets[o] < offsets[i] + bytes) {
+        throwError(env, std::string(fn) + ": output region " + std::to_string(o) + " overlaps region " + std::to_string(i));
+        return false;
+      }
+  heap = static_cast<uint8_t *>(data);
+  return true;
+}
+
+/* Runs f(first, count) over [0, n), split over the pool for long calls; returns the threads used. */
+template <typename F>
+int elementwiseRun(int64_t n, F f) {
+  ThreadPool &p = pool();
+  int T = p.size();
+  if (T > 1 && n >= SPLIT_MIN_FLOATS) {
+    auto cut = [&](int t) { return t == T ? n : n * t / T / 64 * 64; };
+    std::function<void(int)> part = [&](int t) { f((size_t)cut(t), (size_t)(cut(t + 1) - cut(t))); };
+    if (p.run(T, part)) return T;
+  }
+  f(0, (size_t)n);
+  return 1;
+}
+
+napi_value Swiglu(napi_env env, napi_callback_info info) {
+  uint8_t *heap;
+  int64_t o[3], n;
+  if (!elementwiseArgs(env, info, "swiglu", 3, 1, heap, o, n)) return nullptr;
+  const float *g = reinterpret_cast<const float *>(heap + o[0]), *u = reinterpret_cast<const float *>(heap + o[1]);
+  float *out = reinterpret_cast<float *>(heap + o[2]);
+  int used = elementwiseRun(n, [&](size_t i, size_t c) { current->swiglu(g + i, u + i, out + i, c); });
+  napi_value r;
+  napi_create_int32(env, used, &r);
+  return r;
+}
+
+napi_value SwigluGrad(napi_env env, napi_callback_info info) {
+  uint8_t *heap;
+  int64_t o[5], n;
+  if (!elementwiseArgs(env, info, "swigluGrad", 5, 2, heap, o, n)) return nullptr;
+  const float *g = reinterpret_cast<const float *>(heap + o[0]), *u = reinterpret_cast<const float *>(heap + o[1]);
+  const float *dy = reinterpret_cast<const float *>(heap + o[2]);
+  float *dg = reinterpret_cast<float *>(heap + o[3]), *du = reinterpret_cast<float *>(heap + o[4]);
+  int used = elementwiseRun(n, [&](size_t i, size_t c) { current->swigluGrad(g + i, u + i, dy + i, dg + i, du + i, c); });
+  napi_value r;
+  napi_create_int32(env, used, &r);
+  return r;
+}
+
 napi_value IsaName(napi_env env, napi_callback_info) {
   napi_value r;
   napi_create_string_utf8(env, current->name, NAPI_AUTO_LENGTH, &r);
@@ -289,7 +378,7 @@ NAPI_MODULE_INIT() {
     }
   }
   struct Fn { const char *name; napi_callback cb; } fns[] = {
-      {"batchMatMul", BatchMatMul}, {"isa", IsaName}, {"isas", Isas}, {"useIsa", UseIsa}, {"threads", Threads}, {"setThreads", SetThreads},
+      {"batchMatMul", BatchMatMul}, {"swiglu", Swiglu}, {"swigluGrad", SwigluGrad}, {"isa", IsaName}, {"isas", Isas}, {"useIsa", UseIsa}, {"threads", Threads}, {"setThreads", SetThreads},
   };
   for (auto &f : fns) {
     napi_value fn;
