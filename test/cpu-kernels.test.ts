@@ -186,6 +186,7 @@ describe('native SwiGLU', () => {
     assert.throws(() => k.swiglu(heap, 0, 40, 20, 10), /swiglu: output region 2 overlaps region 0/);
     assert.throws(() => k.swigluGrad(heap, 0, 40, 80, 120, 140, 10), /swigluGrad: output region 3 overlaps region 4/);
     assert.throws(() => (k.swiglu as (...a: unknown[]) => number)(heap, 0, 40), /swiglu: expected 5 arguments, got 3/);
+    assert.throws(() => k.swiglu(heap, 0, -40, 80, 10), /swiglu: the offset of region 1 must be a non-negative integer, got -40/);
   });
 });
 

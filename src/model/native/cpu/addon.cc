@@ -159,7 +159,7 @@ napi_value throwError(napi_env env, const std::string &msg, bool range = true) {
 bool getInt(napi_env env, napi_value v, const char *name, int64_t &out) {
   double d;
   if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d <= 9007199254740991.0) || d != (double)(int64_t)d) {
-    std::string msg = std::string("batchMatMul: ") + name + " must be a non-negative integer";
+    std::string msg = std::string(name) + " must be a non-negative integer";
     if (napi_get_value_double(env, v, &d) == napi_ok) msg += ", got " + std::to_string(d);
     napi_throw_range_error(env, nullptr, msg.c_str());
     return false;
@@ -185,7 +185,10 @@ napi_value BatchMatMul(napi_env env, napi_callback_info info) {
   }
   static const char *names[] = {"heap", "a", "b", "out", "batch", "batchA", "batchB", "M", "K", "N", "ta", "tb"};
   int64_t v[12];
-  for (int i = 1; i < 12; i++) if (!getInt(env, argv[i], names[i], v[i])) return nullptr;
+  for (int i = 1; i < 12; i++) {
+    std::string name = std::string("batchMatMul: ") + names[i];
+    if (!getInt(env, argv[i], name.c_str(), v[i])) return nullptr;
+  }
   int64_t a = v[1], b = v[2], out = v[3], batch = v[4], batchA = v[5], batchB = v[6], M = v[7], K = v[8], N = v[9];
   for (int i = 4; i < 10; i++) {
     if (v[i] > INT32_MAX) return throwError(env, std::string("batchMatMul: ") + names[i] + " = " + std::to_string(v[i]) + " is too large");
@@ -254,8 +257,11 @@ bool elementwiseArgs(napi_env env, napi_callback_info info, const char *fn, size
     throwError(env, std::string(fn) + ": heap must be a Uint8Array over the wasm memory", false);
     return false;
   }
-  for (size_t i = 0; i < regions; i++) if (!getInt(env, argv[1 + i], "offset", offsets[i])) return false;
-  if (!getInt(env, argv[1 + regions], "n", n)) return false;
+  for (size_t i = 0; i < regions; i++) {
+    std::string name = std::string(fn) + ": the offset of region " + std::to_string(i);
+    if (!getInt(env, argv[1 + i], name.c_str(), offsets[i])) return false;
+  }
+  if (!getInt(env, argv[1 + regions], (std::string(fn) + ": n").c_str(), n)) return false;
   const int64_t len = (int64_t)length, bytes = mulSat(n, 4);
   for (size_t i = 0; i < regions; i++) {
     if (offsets[i] % 4 != 0 || offsets[i] > len || bytes > len - offsets[i]) {
@@ -361,7 +367,7 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   int64_t n;
-  if (argc < 1 || !getInt(env, argv[0], "threads", n)) return nullptr;
+  if (argc < 1 || !getInt(env, argv[0], "setThreads: threads", n)) return nullptr;
   if (n < 1 || n > 256) return throwError(env, "setThreads: threads must be 1 to 256, got " + std::to_string(n));
   pool().resize((int)n);
   return nullptr;
