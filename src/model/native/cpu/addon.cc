@@ -168,21 +168,28 @@ bool getInt(napi_env env, napi_value v, const char *name, int64_t &out) {
   return true;
 }
 
+/* The heap argument: a Uint8Array over the wasm memory; its bytes and length. False, with a TypeError pending, otherwise. */
+bool heapArg(napi_env env, napi_value v, const char *fn, void *&data, size_t &length) {
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t byteOffset;
+  bool isTa = false;
+  napi_is_typedarray(env, v, &isTa);
+  if (!isTa || napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &byteOffset) != napi_ok || type != napi_uint8_array) {
+    throwError(env, std::string(fn) + ": heap must be a Uint8Array over the wasm memory", false);
+    return false;
+  }
+  return true;
+}
+
 napi_value BatchMatMul(napi_env env, napi_callback_info info) {
   size_t argc = 12;
   napi_value argv[12];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   if (argc != 12) return throwError(env, "batchMatMul: expected 12 arguments, got " + std::to_string(argc), false);
-  napi_typedarray_type type;
   size_t length;
   void *data;
-  napi_value ab;
-  size_t byteOffset;
-  bool isTa = false;
-  napi_is_typedarray(env, argv[0], &isTa);
-  if (!isTa || napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &byteOffset) != napi_ok || type != napi_uint8_array) {
-    return throwError(env, "batchMatMul: heap must be a Uint8Array over the wasm memory", false);
-  }
+  if (!heapArg(env, argv[0], "batchMatMul", data, length)) return nullptr;
   static const char *names[] = {"heap", "a", "b", "out", "batch", "batchA", "batchB", "M", "K", "N", "ta", "tb"};
   int64_t v[12];
   for (int i = 1; i < 12; i++) {
@@ -246,17 +253,9 @@ bool elementwiseArgs(napi_env env, napi_callback_info info, const char *fn, size
   napi_value argv[8];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   if (argc != regions + 2) { throwError(env, std::string(fn) + ": expected " + std::to_string(regions + 2) + " arguments, got " + std::to_string(argc), false); return false; }
-  napi_typedarray_type type;
   size_t length;
   void *data;
-  napi_value ab;
-  size_t byteOffset;
-  bool isTa = false;
-  napi_is_typedarray(env, argv[0], &isTa);
-  if (!isTa || napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &byteOffset) != napi_ok || type != napi_uint8_array) {
-    throwError(env, std::string(fn) + ": heap must be a Uint8Array over the wasm memory", false);
-    return false;
-  }
+  if (!heapArg(env, argv[0], fn, data, length)) return false;
   for (size_t i = 0; i < regions; i++) {
     std::string name = std::string(fn) + ": the offset of region " + std::to_string(i);
     if (!getInt(env, argv[1 + i], name.c_str(), offsets[i])) return false;
