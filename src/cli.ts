@@ -13,6 +13,10 @@ import { startCommand } from './cli/start-command.ts';
 import { statusCommand } from './cli/status-command.ts';
 import { RollbackError } from './operations/rollback.ts';
 import { DataDirInUseError } from './db/data-dir-lock.ts';
+import { isTransientDatabaseError } from './db/transient-errors.ts';
+
+/** The exit status of a command that lost its database (documented in `oeld help`). */
+export const EXIT_DATABASE_AWAY = 4;
 
 const COMMANDS: Command[] = [startCommand, migrateCommand, statusCommand, ingestCommand, replayCommand, rollbackCommand, roundCommand, evalCommand, reportCommand];
 
@@ -26,6 +30,9 @@ function mainHelp(): string {
     `  ${'help'.padEnd(10)} this text; \`oeld help <command>\` or \`oeld <command> --help\` for one command; \`oeld help config\` for settings`,
     '',
     'Every command takes --json for machine-readable output.',
+    '',
+    'Exit status: 0 done, 1 failed, 2 bad usage or configuration, 3 done with rejected input (ingest),',
+    '4 the database went away (what was committed stays; run the same command again to finish).',
   ].join('\n');
 }
 
@@ -63,6 +70,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     ctx = { ...ctx, json: Boolean(values.json) };
     return await command.run(values as Record<string, string | boolean | undefined>, positionals, ctx);
   } catch (err) {
+    if (isTransientDatabaseError(err)) {
+      const line = `the database went away (${(err as Error).message}); what was committed stays: run the same command again to finish`;
+      if (ctx.json) process.stdout.write(`${JSON.stringify({ error: line })}\n`);
+      process.stderr.write(`oeld ${name}: ${line}\n`);
+      return EXIT_DATABASE_AWAY;
+    }
     const known = err instanceof UsageError || err instanceof ConfigError || err instanceof ValidationError || err instanceof RollbackError || err instanceof DataDirInUseError
       || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     const message = (err as Error).message;

@@ -2,6 +2,8 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { describeDatabase, openDatabase } from './db/open-database.ts';
+import { DatabaseProbe } from './db/database-probe.ts';
+import { withTimeout } from './db/transient-errors.ts';
 import { Leadership } from './daemon/leader.ts';
 import { createMetricsRefresher } from './daemon/metrics-refresh.ts';
 import { createAdminRoutes } from './http/admin-routes.ts';
@@ -51,7 +53,7 @@ export interface DaemonOptions {
 
 export async function startDaemon(config: Config, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
   log.info({ database: describeDatabase(config) }, 'opening database');
-  const sql = await openDatabase(config);
+  const sql = await openDatabase(config, (err) => log.warn({ err: err.message }, 'a database connection was lost; it is replaced on next use'));
   try {
     const applied = await migrate(sql);
     if (applied.length) log.info({ applied }, 'migrations applied');
@@ -75,6 +77,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     if (r.appended.length) runner.notify();
   });
   const refreshMetrics = createMetricsRefresher(sql, metrics, kafka ? () => kafka.relay.backlog() : undefined);
+  const probe = watchDatabase(sql, config.readinessTimeoutMs, metrics, log);
   let ready = false;
   let leader = false;
   const learning = config.learning ? createLearning(config, log, store, metrics, options.say) : undefined;
@@ -93,13 +96,15 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     { method: 'GET', path: '/healthz', handle: async () => ({ status: 200, body: { ok: true } }) },
     {
       method: 'GET', path: '/readyz', handle: async () => {
-        await sql.query('SELECT 1');
+        const db = await probe.check();
+        if (!db.up) return { status: 503, body: { ready: false, database: `unreachable: ${db.error}` } };
         return ready ? { status: 200, body: { ready: true, leader } } : { status: 503, body: { ready: false } };
       },
     },
     {
       method: 'GET', path: '/metrics', handle: async () => {
-        await refreshMetrics().catch((err) => log.warn({ err }, 'metrics refresh failed'));
+        // A scrape answers in time even while the database is away, with the gauges it last read.
+        await withTimeout(refreshMetrics(), config.readinessTimeoutMs * 2, 'metrics refresh').catch((err) => log.warn({ err: (err as Error).message }, 'metrics refresh failed'));
         return { status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType };
       },
     },
@@ -124,6 +129,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   log.info({ url, admin: config.adminToken ? 'on' : 'off (no OELD_ADMIN_TOKEN)' }, 'HTTP server listening');
 
   const leadership = new Leadership(sql, log, config.leaderRetryMs);
+  const probing = setInterval(() => { void probe.check(); }, 2000);
   leadership.start(async (signal) => {
     const stale = await staleProjections(sql, runner.projections);
     if (stale.length) await rebuild(`projection definitions changed: ${stale.join(', ')}`);
@@ -140,6 +146,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     url, store,
     stop: () => stopping ??= (async () => {
       ready = false;
+      clearInterval(probing);
       await kafka?.stop();
       log.info('shutting down: intake stopped');
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
@@ -154,6 +161,21 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
       log.info('stopped');
     })(),
   };
+}
+
+/**
+ * Probes the database every 2 s (and on each /readyz): the oeld_database_up gauge, and one log
+ * line when it goes away and one when it is back, with how long it was gone.
+ */
+function watchDatabase(sql: Sql, timeoutMs: number, metrics: ReturnType<typeof createMetrics>, log: Logger): DatabaseProbe {
+  const probe = new DatabaseProbe(sql, timeoutMs);
+  let downSince: number | undefined;
+  probe.onResult((r) => {
+    metrics.databaseUp.set(r.up ? 1 : 0);
+    if (!r.up && downSince === undefined) { downSince = Date.now(); log.error({ error: r.error }, 'the database is not answering: /readyz answers 503 until it does'); }
+    if (r.up && downSince !== undefined) { log.info({ awayMs: Date.now() - downSince }, 'the database answers again'); downSince = undefined; }
+  });
+  return probe;
 }
 
 /** The learning loop (run by the leader): model worker, simulator, round runner, trigger. */
@@ -198,7 +220,7 @@ function createLearning(config: Config, log: Logger, store: EventStore, metrics:
   for (const stage of ROUND_SECONDS_STAGES) metrics.roundSeconds.inc({ stage }, 0);
   const loop = new LearningLoop({
     store, engine, runner, artifactRoot,
-    simulator: simulatorOn ? new Simulator(store, engine, { game, batchSize: config.simulatorBatch, maxNewTokens: 24, maxEventBytes: config.maxEventBytes }) : null,
+    simulator: simulatorOn ? new Simulator(store, engine, { game, batchSize: config.simulatorBatch, maxNewTokens: 24, maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }) : null,
     trigger: { minInteractions: config.roundMinInteractions, minIntervalSeconds: config.roundMinIntervalS, poolTrajectories: config.poolTrajectories, maxRounds: config.maxRounds },
     ...(config.roundCron ? { roundCron: config.roundCron } : {}),
     baseModel: { dir: config.baseModelDir, version: config.baseModelVersion },
@@ -247,7 +269,8 @@ function startKafka(config: Config, log: Logger, store: EventStore, sql: Sql, me
     return Math.max(0, Number(rows[0]?.lag ?? 0));
   };
   intake = new KafkaIntake(store, consumer, publisher, {
-    groupId: config.kafkaGroupId, topic: config.kafkaInteractionsTopic, deadLetterTopic: config.kafkaDeadLetterTopic, maxEventBytes: config.maxEventBytes, pauseLagEvents: config.pauseLagEvents,
+    groupId: config.kafkaGroupId, topic: config.kafkaInteractionsTopic, deadLetterTopic: config.kafkaDeadLetterTopic, pauseLagEvents: config.pauseLagEvents,
+    maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth, deadLetterCopyMaxBytes: config.deadLetterCopyMaxBytes,
   }, metrics, log, slowestProjectionLag);
   const relay = new OutboxRelay(sql, publisher, config.kafkaModelVersionsTopic);
   let stopped = false;

@@ -11,6 +11,7 @@ import { EventStore } from '../src/store/event-store.ts';
 import { BACKENDS, type TestDatabase } from './helpers/databases.ts';
 
 const MAX = 8192;
+const LIMITS = { maxBytes: MAX, maxDepth: 64 };
 const NASTY = `'); DROP TABLE events; -- \\ " $1 %s \`x\` ; /* */ E'\\x00'`;
 const dir = mkdtempSync(join(tmpdir(), 'oeld-ingest-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -55,7 +56,8 @@ function fixture(): { lines: { bytes: Buffer; good?: true; bad?: RegExp; eol?: s
       /* 18 */ { bytes: Buffer.from('   \t') },
       /* 19 */ { bytes: json({ ...turnLine(19), schemaVersion: '1' }), bad: /schemaVersion: must be an integer/ },
       /* 20 */ { bytes: Buffer.from('\u0000{}'), bad: /^invalid JSON: / }, // V8 quotes the NUL in its message: the reason must still be storable
-      /* 21 */ { bytes: json(turnLine(21)), good: true, eol: '' }, // no trailing newline
+      /* 21 */ { bytes: json(chat) }, // line 12 again, explicit id and all: a duplicate, though its source (the line number) differs
+      /* 22 */ { bytes: json(turnLine(22)), good: true, eol: '' }, // no trailing newline
     ],
   };
 }
@@ -71,26 +73,26 @@ describe('decodeInteractionLine', () => {
   const origin = { file: '/data/in/x.jsonl', line: 3 };
   it('derives a stable id from the bytes and a file source from the origin', () => {
     const bytes = json(turnLine(1));
-    const r = decodeInteractionLine(bytes, origin, MAX);
+    const r = decodeInteractionLine(bytes, origin, LIMITS);
     assert.ok(r.ok);
     assert.equal(r.event.id, lineEventId(bytes));
-    assert.equal(r.idDerived, true);
     assert.equal(r.event.type, 'InteractionRecorded');
     assert.equal(r.event.schemaVersion, 1);
     assert.deepEqual(r.event.data.source, { kind: 'file', file: 'x.jsonl', line: 3 });
-    const again = decodeInteractionLine(Buffer.from(bytes), { ...origin, line: 9 }, MAX);
+    const again = decodeInteractionLine(Buffer.from(bytes), { ...origin, line: 9 }, LIMITS);
     assert.ok(again.ok && again.event.id === r.event.id);
   });
-  it('keeps an explicit id (lower-cased) and an explicit source', () => {
-    const r = decodeInteractionLine(json({ ...turnLine(2), id: EXPLICIT_ID.toUpperCase(), source: { kind: 'http' } }), origin, MAX);
+  it('keeps an explicit id (lower-cased); an input\'s own source is only its claim, kept apart', () => {
+    const claim = { kind: 'simulator', episodeSeed: 7 };
+    const r = decodeInteractionLine(json({ ...turnLine(2), id: EXPLICIT_ID.toUpperCase(), source: claim }), origin, LIMITS);
     assert.ok(r.ok);
     assert.equal(r.event.id, EXPLICIT_ID);
-    assert.equal(r.idDerived, false);
-    assert.deepEqual(r.event.data.source, { kind: 'http' });
+    assert.deepEqual(r.event.data.source, { kind: 'file', file: 'x.jsonl', line: 3 });
+    assert.deepEqual(r.event.data.claimedSource, claim);
     assert.ok(!('id' in r.event.data));
   });
   it('gives a reason naming the cause', () => {
-    const reason = (b: Buffer, max = MAX): string => { const r = decodeInteractionLine(b, origin, max); assert.ok(!r.ok); return r.reason; };
+    const reason = (b: Buffer, max = MAX): string => { const r = decodeInteractionLine(b, origin, { ...LIMITS, maxBytes: max }); assert.ok(!r.ok); return r.reason; };
     assert.equal(reason(json(turnLine(1)), 10), `line is ${json(turnLine(1)).length} bytes, over the limit of 10 bytes (OELD_MAX_EVENT_BYTES)`);
     assert.equal(reason(Buffer.from([0x7b, 0xc0, 0x7d])), 'invalid UTF-8');
     assert.match(reason(Buffer.from('{"a":')), /^invalid JSON: /);
@@ -99,6 +101,7 @@ describe('decodeInteractionLine', () => {
     assert.match(reason(json(turnLine(1, { messages: [{ role: 'user', content: 'hi' }] }))), /exactly one of turns/);
     assert.match(reason(json(turnLine(1, { outcome: { reward: 'high' } }))), /data\.outcome\.reward: .*\(got "high"\)/);
     assert.match(reason(json({ ...turnLine(1), schemaVersion: 7 })), /unknown schema version .*\(got 7\)/);
+    assert.equal(reason(Buffer.from(`{"a":${'['.repeat(65)}${']'.repeat(65)}}`)), 'line nests arrays and objects more than 64 levels deep (OELD_MAX_JSON_DEPTH)');
   });
 });
 
@@ -137,27 +140,31 @@ for (const backend of BACKENDS) {
       const bad = lines.map((l, i) => ({ ...l, n: i + 1 })).filter((l) => l.bad);
       assert.equal(report.lines, lines.length);
       assert.equal(report.appended, good.length);
-      assert.equal(report.duplicates, 1, 'line 17 repeats line 1 byte for byte');
+      assert.equal(report.duplicates, 2, 'line 17 repeats line 1 byte for byte, line 21 repeats line 12');
       assert.deepEqual(report.rejected.map((r) => r.line), bad.map((l) => l.n));
       for (const l of bad) assert.match(report.rejected.find((r) => r.line === l.n)!.reason, l.bad!, `line ${l.n}`);
       assert.equal(report.rejectedCount, bad.length);
       assert.equal(report.deadLettered, bad.length);
       assert.ok(progress.length > 1);
-      assert.deepEqual(progress.at(-1), { lines: lines.length, appended: good.length, duplicates: 1, rejected: bad.length });
+      assert.deepEqual(progress.at(-1), { lines: lines.length, appended: good.length, duplicates: 2, rejected: bad.length });
 
       // The events table holds the good lines verbatim, nothing else.
       const { rows } = await db.sql.query<{ id: string; stream_id: string; data: Record<string, unknown> }>(
         "SELECT event_id AS id, stream_id, data FROM events WHERE type = 'InteractionRecorded' ORDER BY global_position");
       assert.equal(rows.length, good.length);
       const expected = good.map((l) => {
-        const { id, schemaVersion, ...data } = JSON.parse(l.bytes.toString()) as Record<string, unknown>;
+        const { id, schemaVersion, source: claimed, ...data } = JSON.parse(l.bytes.toString()) as Record<string, unknown>;
         void schemaVersion;
-        return { id: typeof id === 'string' ? id.toLowerCase() : lineEventId(l.bytes), data: { source: { kind: 'file', file: basename(path), line: l.n }, ...data } };
+        return {
+          id: typeof id === 'string' ? id.toLowerCase() : lineEventId(l.bytes),
+          data: { ...data, source: { kind: 'file', file: basename(path), line: l.n }, ...(claimed === undefined ? {} : { claimedSource: claimed }) },
+        };
       });
       assert.deepEqual(rows.map((r) => ({ id: r.id, data: r.data })), expected);
       const nasty = rows.find((r) => r.data.taskId === NASTY)!;
       assert.equal(nasty.stream_id, `interaction-${NASTY}`);
-      assert.deepEqual(nasty.data, JSON.parse(lines[1]!.bytes.toString()));
+      const { source: claimed, ...nastyLine } = JSON.parse(lines[1]!.bytes.toString()) as Record<string, unknown>;
+      assert.deepEqual(nasty.data, { ...nastyLine, source: { kind: 'file', file: basename(path), line: 2 }, claimedSource: claimed }, 'the line\'s own source is its claim, kept apart');
 
       // Every bad line is a dead letter with its origin, reason and (storable) raw text.
       const letters = await db.sql.query<{ origin: string; reason: string; payload: string | null }>(
@@ -176,8 +183,10 @@ for (const backend of BACKENDS) {
 
       const again = await importJsonl(store, path, { maxEventBytes: MAX });
       assert.equal(again.appended, 0);
-      assert.equal(again.duplicates, good.length + 1);
+      assert.equal(again.duplicates, good.length + 2);
       assert.deepEqual(again.rejected.map((r) => r.line), bad.map((l) => l.n));
+      assert.equal(again.deadLettered, 0, 'a re-import records no dead letter twice');
+      assert.equal(await countDeadLetters(db.sql, DEAD_LETTER_SOURCE), bad.length);
       const count = await db.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE type = 'InteractionRecorded'");
       assert.equal(count.rows[0]!.n, good.length);
     });

@@ -4,6 +4,7 @@ import type { EventStore } from '../store/event-store.ts';
 import { backpressureDecision } from './backpressure.ts';
 import { RateWindow } from './rate-window.ts';
 import { storedNextOffsets } from './kafka-offsets.ts';
+import { isTransientDatabaseError } from '../db/transient-errors.ts';
 import { ingestBatch, type InteractionsConsumerOptions } from './interactions-consumer.ts';
 import type { BatchConsumer, Publisher } from './message-bus.ts';
 
@@ -80,9 +81,9 @@ export class KafkaIntake {
     this.lagTimer = setInterval(() => { void this.refreshLag(); }, 5000);
   }
 
-  private readonly handleBatch: Parameters<BatchConsumer['start']>[0] = async (batch) => {
+  private readonly handleBatch: Parameters<BatchConsumer['start']>[0] = async (batch, heartbeat) => {
     const end = this.metrics.ingestBatchSeconds.startTimer();
-    const r = await ingestBatch(this.store, this.publisher, this.options, batch);
+    const r = await this.ingestWhileDatabaseAway(batch, heartbeat);
     end();
     this.metrics.ingestConsumed.inc(r.consumed);
     this.metrics.ingestAppended.inc(r.appended);
@@ -96,10 +97,37 @@ export class KafkaIntake {
         'offsets skipped: messages were deleted (retention) or compacted before oeld consumed them; intake is falling behind the topic retention');
     }
     if (r.deadLettered.length) this.log.warn({ partition: batch.partition, deadLettered: r.deadLettered }, 'bad messages dead-lettered');
+    if (r.copiesRefused.length) {
+      this.metrics.ingestDeadLetterCopiesRefused.inc(r.copiesRefused.length);
+      this.log.error({ partition: batch.partition, topic: this.options.deadLetterTopic, refused: r.copiesRefused },
+        'the dead-letter topic refused copies: the dead letters are in the dead_letters table only (column copy_error)');
+    }
     const last = BigInt(batch.messages.at(-1)!.offset);
     this.metrics.ingestLag.set({ partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - last - 1n)));
     this.restartDelayMs = this.options.restartDelayMs ?? 1000;
   };
+
+  /**
+   * ingestBatch, tried again while the database is away (a restart, a failover, a silent network):
+   * every 100 ms, doubling to 1 s, heartbeating the group in between so the partition stays this
+   * member's. The batch then commits within about a second of the database's return, with no
+   * consumer restart and no rebalance. Other errors go to kafkajs as before.
+   */
+  private async ingestWhileDatabaseAway(batch: Parameters<typeof ingestBatch>[3], heartbeat: () => Promise<void>) {
+    for (let failures = 0; ; failures++) {
+      try {
+        const r = await ingestBatch(this.store, this.publisher, this.options, batch);
+        if (failures) this.log.info({ partition: batch.partition, attempts: failures + 1 }, 'the database is back: batch stored');
+        return r;
+      } catch (err) {
+        if (this.stopped || !isTransientDatabaseError(err)) throw err;
+        this.metrics.ingestBatchRetries.inc();
+        if (failures === 0) this.log.warn({ err, partition: batch.partition }, 'the database is away: retrying the batch until it returns');
+        await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** failures)));
+        await heartbeat();
+      }
+    }
+  }
 
   private async checkBackpressure(): Promise<void> {
     try {

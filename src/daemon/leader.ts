@@ -1,19 +1,22 @@
 import type { Sql } from '../db/sql.ts';
 import type { Logger } from '../log.ts';
+import { withTimeout } from '../db/transient-errors.ts';
 
 export const LEADER_LOCK = 'oeld:leader';
 
 /**
  * Leader election by a session-level advisory lock held on a dedicated connection: only the
  * leader runs projections and rounds. If that connection dies the lock is gone, so the leader
- * checks its session and steps down (stopping its work) as soon as the check fails.
+ * checks its session and steps down (stopping its work) as soon as the check fails or goes
+ * unanswered for `checkTimeoutMs` (a silent network: the server may already have given the lock
+ * to another daemon). Election is retried every `retryMs` for as long as the daemon runs.
  */
 export class Leadership {
   private stopped = false;
   private wake?: () => void;
   private done?: Promise<void>;
 
-  constructor(private readonly sql: Sql, private readonly log: Logger, private readonly retryMs: number) {}
+  constructor(private readonly sql: Sql, private readonly log: Logger, private readonly retryMs: number, private readonly checkTimeoutMs = Math.max(1000, retryMs)) {}
 
   /** Runs `lead` while leader; `lead` receives a signal that aborts when leadership is lost or stop() is called. */
   start(lead: (signal: AbortSignal) => Promise<void>, onChange: (leader: boolean) => void): void {
@@ -21,7 +24,7 @@ export class Leadership {
       while (!this.stopped) {
         try {
           await this.sql.session(async (s) => {
-            const { rows } = await s.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [LEADER_LOCK]);
+            const { rows } = await withTimeout(s.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [LEADER_LOCK]), this.checkTimeoutMs, 'leader election');
             if (!rows[0]?.ok) return;
             const abort = new AbortController();
             onChange(true);
@@ -30,7 +33,7 @@ export class Leadership {
             try {
               while (!this.stopped) {
                 await this.sleep(this.retryMs);
-                await s.query('SELECT 1');
+                await withTimeout(s.query('SELECT 1'), this.checkTimeoutMs, 'leader session check');
               }
             } catch (err) {
               this.log.error({ err }, 'leader session lost; stepping down');
@@ -38,7 +41,7 @@ export class Leadership {
               abort.abort();
               await work;
               onChange(false);
-              await s.query('SELECT pg_advisory_unlock(hashtext($1))', [LEADER_LOCK]).catch(() => {});
+              await withTimeout(s.query('SELECT pg_advisory_unlock(hashtext($1))', [LEADER_LOCK]), this.checkTimeoutMs, 'leader unlock').catch(() => {});
             }
           });
         } catch (err) {

@@ -41,7 +41,8 @@ export async function migrate(sql: Sql, files = readMigrations()): Promise<strin
         try {
           // The store's tables live in public whatever the connection's search path (which puts the
           // projection schema first); a table created there would be dropped by the next replay.
-          await s.exec(`BEGIN;\nSET LOCAL search_path TO public;\n${f.sql}\n;INSERT INTO public.oeld_migrations (name, checksum) VALUES ('${f.name}', '${f.checksum}');\nCOMMIT;`);
+          // An index over a long log may take longer than the daemon's statement timeout.
+          await s.exec(`BEGIN;\nSET LOCAL search_path TO public;\nSET LOCAL statement_timeout = 0;\n${f.sql}\n;INSERT INTO public.oeld_migrations (name, checksum) VALUES ('${f.name}', '${f.checksum}');\nCOMMIT;`);
         } catch (err) {
           await s.exec('ROLLBACK').catch(() => {});
           throw new Error(`migration ${f.name} failed: ${(err as Error).message}`);

@@ -6,8 +6,16 @@ import { openPostgres } from './pg-sql.ts';
 import type { Sql } from './sql.ts';
 
 /** The server when DATABASE_URL is set, else embedded PGlite under the data directory (locked to this process). */
-export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'dbPoolMax'>): Promise<Sql> {
-  if (config.databaseUrl) return openPostgres(config.databaseUrl, { max: config.dbPoolMax });
+export async function openDatabase(
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'dbPoolMax' | 'dbConnectTimeoutMs' | 'dbStatementTimeoutMs' | 'dbQueryTimeoutMs'>,
+  onConnectionError?: (err: Error) => void,
+): Promise<Sql> {
+  if (config.databaseUrl) {
+    return openPostgres(config.databaseUrl, {
+      max: config.dbPoolMax, connectTimeoutMs: config.dbConnectTimeoutMs, statementTimeoutMs: config.dbStatementTimeoutMs, queryTimeoutMs: config.dbQueryTimeoutMs,
+      ...(onConnectionError ? { onConnectionError } : {}),
+    });
+  }
   const dir = join(config.dataDir, 'pglite');
   const unlock = lockDataDir(dir);
   try {

@@ -32,7 +32,10 @@ const source = z.discriminatedUnion('kind', [
 
 export const InteractionRecordedV1 = z.object({
   interactionId: id,
+  /** Where oeld's intake got it (set by the intake, never by the input). */
   source,
+  /** A `source` field the input itself carried: its own claim, kept apart from the intake's. */
+  claimedSource: z.json().optional(),
   modelVersion,
   taskId: z.string().min(1).max(200),
   turns: z.array(turn).min(1).max(1000).optional(),

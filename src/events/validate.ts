@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { preview } from './preview.ts';
 import { EVENT_SCHEMAS, type EventDataMap, type EventType } from './schemas.ts';
 
 /** Rejected input: the message names the field and the offending value. */
@@ -9,11 +10,6 @@ export class ValidationError extends Error {
   }
 }
 
-export function preview(value: unknown): string {
-  let s: string;
-  try { s = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value); } catch { s = String(value); }
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
-}
 
 function pathOf(path: readonly PropertyKey[]): string {
   return path.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), '');

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import type { Sql } from '../db/sql.ts';
+import { preview } from '../events/preview.ts';
+import { KnowledgeBaseRolledBackV1, ModelVersionActivatedV1 } from '../events/schemas.ts';
 import { rollbackKnowledge, rollbackModel, RollbackError } from '../operations/rollback.ts';
 import { readStatus } from '../operations/status.ts';
 import type { ReplayOptions, ReplayResult } from '../projections/replay.ts';
@@ -16,10 +18,11 @@ interface AdminDeps {
   requestRound?: () => Promise<{ start: boolean; reason: string }>;
 }
 
+// The fields an event will carry are checked by that event's own schemas, as input from anywhere is.
 const RollbackBody = z.object({
-  knowledge: z.number().int().min(0).optional(),
-  model: z.string().min(1).optional(),
-  reason: z.string().max(2000).optional(),
+  knowledge: KnowledgeBaseRolledBackV1.shape.toVersion.optional(),
+  model: ModelVersionActivatedV1.shape.version.optional(),
+  reason: z.string().max(2000).refine((r) => !r.includes('\u0000') && r.isWellFormed(), 'must not contain U+0000 or lone surrogates').optional(),
 }).strict().refine((b) => (b.knowledge === undefined) !== (b.model === undefined), { message: 'give exactly one of knowledge (a version number) or model (a version name)' });
 const ReplayBody = z.object({ untilPosition: z.number().int().min(0).optional(), untilTime: z.iso.datetime({ offset: true }).optional() }).strict();
 
@@ -27,7 +30,7 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
   if (!r.success) {
     const i = r.error.issues[0]!;
-    throw new HttpError(400, `${i.path.join('.') || 'body'}: ${i.message}${'input' in i && i.input !== undefined ? ` (got ${JSON.stringify(i.input)})` : ''}`);
+    throw new HttpError(400, `${i.path.join('.') || 'body'}: ${i.message}${'input' in i && i.input !== undefined ? ` (got ${preview(i.input)})` : ''}`);
   }
   return r.data;
 }

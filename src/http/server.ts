@@ -1,5 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { isTransientDatabaseError } from '../db/transient-errors.ts';
+import { jsonNestingDepth } from '../events/json-depth.ts';
+import { ValidationError } from '../events/validate.ts';
 import type { Logger } from '../log.ts';
 
 export interface Route {
@@ -14,6 +17,7 @@ export class HttpError extends Error {
 }
 
 const MAX_BODY = 1024 * 1024;
+const MAX_BODY_DEPTH = 64;
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
@@ -24,7 +28,9 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     chunks.push(c);
   }
   if (size === 0) return {};
-  try { return JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch (err) { throw new HttpError(400, `body is not JSON: ${(err as Error).message}`); }
+  const bytes = Buffer.concat(chunks);
+  if (jsonNestingDepth(bytes, MAX_BODY_DEPTH) > MAX_BODY_DEPTH) throw new HttpError(400, `body nests arrays and objects more than ${MAX_BODY_DEPTH} levels deep`);
+  try { return JSON.parse(bytes.toString('utf8')); } catch (err) { throw new HttpError(400, `body is not JSON: ${(err as Error).message}`); }
 }
 
 function authorised(req: IncomingMessage, token: string): boolean {
@@ -56,9 +62,18 @@ export function createHttpServer(routes: Route[], adminToken: string | undefined
       const r = await route.handle(body, req);
       send(r.status, r.body, r.contentType);
     } catch (err) {
-      const status = err instanceof HttpError ? err.status : (err as { status?: number }).status ?? 500;
-      if (status >= 500) log.error({ err, path }, 'request failed');
-      send(status, { error: (err as Error).message });
+      // Our own messages (HttpError, ValidationError) go to the client; anything else stays in the
+      // log, under an id the client is given: internal errors can quote SQL, input and paths.
+      if (err instanceof HttpError) { send(err.status, { error: err.message }); return; }
+      if (err instanceof ValidationError) { send(400, { error: err.message }); return; }
+      const requestId = randomUUID();
+      if (isTransientDatabaseError(err)) {
+        log.warn({ err, path, requestId }, 'request failed: the database is away');
+        send(503, { error: `the database is not answering; try again shortly (request ${requestId})` });
+        return;
+      }
+      log.error({ err, path, requestId }, 'request failed');
+      send(500, { error: `internal error (request ${requestId}): the daemon's log has the details` });
     }
   });
 }

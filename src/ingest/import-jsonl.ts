@@ -4,13 +4,15 @@ import { resolve } from 'node:path';
 import type { NewEvent } from '../events/envelope.ts';
 import { STREAMS } from '../events/streams.ts';
 import type { EventStore } from '../store/event-store.ts';
-import { deadLetterPayload, MAX_PAYLOAD_BYTES, recordDeadLetters, type DeadLetter } from './dead-letters.ts';
-import { decodeInteractionLine, oversizeReason } from './decode-interaction.ts';
+import { deadLetterKey, deadLetterPayload, MAX_PAYLOAD_BYTES, recordDeadLetters, type DeadLetter } from './dead-letters.ts';
+import { DEFAULT_MAX_JSON_DEPTH, decodeInteractionLine, oversizeReason } from './decode-interaction.ts';
 
 export interface ImportProgress { lines: number; appended: number; duplicates: number; rejected: number }
 
 export interface ImportOptions {
   maxEventBytes: number;
+  /** Deepest nesting of arrays and objects a line may have (default DEFAULT_MAX_JSON_DEPTH). */
+  maxJsonDepth?: number;
   batchSize?: number;
   onProgress?: (p: ImportProgress) => void;
 }
@@ -19,11 +21,12 @@ export interface ImportReport {
   /** Lines read, blank ones included (so the last line number). */
   lines: number;
   appended: number;
-  /** Events already stored with the same content (a re-import), or a byte-identical line seen before. */
+  /** Events already stored with the same content, where they were found aside (a re-import, a line repeated). */
   duplicates: number;
   /** The first 1000 rejected lines; rejectedCount has them all. */
   rejected: { line: number; reason: string }[];
   rejectedCount: number;
+  /** Rejected lines newly recorded in dead_letters (a re-import finds its earlier ones recorded). */
   deadLettered: number;
 }
 
@@ -74,8 +77,8 @@ export async function* readLines(path: string, keepBytes: number, chunkBytes = 1
 
 const isBlank = (b: Buffer): boolean => b.every((c) => c === 0x20 || c === 0x09);
 
-interface Pending { line: RawLine; event: NewEvent<'InteractionRecorded'>; idDerived: boolean }
-interface Rejected { line: number; reason: string; payload: string | null }
+interface Pending { line: RawLine; event: NewEvent<'InteractionRecorded'> }
+interface Rejected { line: number; reason: string; payload: string | null; key: string }
 
 /**
  * Imports InteractionRecorded events from a JSONL file. Valid lines are appended in batches;
@@ -89,38 +92,39 @@ export async function importJsonl(store: EventStore, path: string, options: Impo
   let events: Pending[] = [];
   let rejects: Rejected[] = [];
   const pendingIds = new Set<string>();
-  const letter = (r: Rejected): DeadLetter => ({ source: DEAD_LETTER_SOURCE, origin: `${file}:${r.line}`, reason: r.reason, payload: r.payload });
+  const origin = (line: number): string => `${file}:${line}`;
+  const letter = (r: Rejected): DeadLetter => ({ source: DEAD_LETTER_SOURCE, origin: origin(r.line), reason: r.reason, payload: r.payload, key: r.key });
+  const limits = { maxBytes: options.maxEventBytes, maxDepth: options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH };
 
   const flush = async (): Promise<void> => {
     if (events.length === 0 && rejects.length === 0) return;
     const batch = events, bad = rejects;
     events = []; rejects = []; pendingIds.clear();
     const byId = new Map(batch.map((p) => [p.event.id, p]));
-    let conflicts: Rejected[] = [], sameBytes = 0;
+    let conflicts: Rejected[] = [], recorded = 0;
     const result = await store.append(
       batch.map((p) => ({ streamId: STREAMS.interaction(p.event.data.interactionId), events: [p.event] })),
       {
         trusted: true,
         onConflict: 'report',
         alsoInTransaction: async (tx, r) => {
-          conflicts = []; sameBytes = 0; // reset: the store may retry the transaction
+          conflicts = []; // reset: the store may retry the transaction
           for (const c of r.conflicts) {
             const p = byId.get(c.id)!;
-            // A derived id is a hash of the line's bytes: the same line seen at another line number.
-            if (p.idDerived) sameBytes++;
-            else conflicts.push({ line: p.line.number, reason: `id ${c.id} is already stored: ${c.reason}`, payload: await rawPayload(file, p.line) });
+            const payload = await rawPayload(file, p.line);
+            conflicts.push({ line: p.line.number, reason: `id ${c.id} is already stored: ${c.reason}`, payload, key: deadLetterKey(DEAD_LETTER_SOURCE, origin(p.line.number), payload) });
           }
-          await recordDeadLetters(tx, [...bad, ...conflicts].map(letter));
+          recorded = await recordDeadLetters(tx, [...bad, ...conflicts].map(letter));
         },
       },
     );
     report.appended += result.appended.length;
-    report.duplicates += result.duplicates.length + sameBytes;
+    report.duplicates += result.duplicates.length;
     for (const r of [...bad, ...conflicts].sort((a, b) => a.line - b.line)) {
       if (report.rejected.length < MAX_LISTED) report.rejected.push({ line: r.line, reason: r.reason });
     }
     report.rejectedCount += bad.length + conflicts.length;
-    report.deadLettered += bad.length + conflicts.length;
+    report.deadLettered += recorded;
     options.onProgress?.({ lines: report.lines, appended: report.appended, duplicates: report.duplicates, rejected: report.rejectedCount });
   };
 
@@ -131,14 +135,14 @@ export async function importJsonl(store: EventStore, path: string, options: Impo
     if (isBlank(line.bytes)) continue;
     const decoded = line.size > line.bytes.length
       ? { ok: false as const, kind: 'oversize' as const, reason: oversizeReason(line.size, options.maxEventBytes) }
-      : decodeInteractionLine(line.bytes, { file, line: line.number }, options.maxEventBytes);
+      : decodeInteractionLine(line.bytes, { file, line: line.number }, limits);
     if (!decoded.ok) {
-      rejects.push({ line: line.number, reason: decoded.reason, payload: deadLetterPayload(line.bytes) });
+      rejects.push({ line: line.number, reason: decoded.reason, payload: deadLetterPayload(line.bytes), key: deadLetterKey(DEAD_LETTER_SOURCE, origin(line.number), line.bytes) });
     } else {
       // One append may not carry an id twice: flush first, the store then reports it as a duplicate or conflict.
       if (pendingIds.has(decoded.event.id)) await flush();
       pendingIds.add(decoded.event.id);
-      events.push({ line, event: decoded.event, idDerived: decoded.idDerived });
+      events.push({ line, event: decoded.event });
     }
     if (events.length >= batchSize || rejects.length >= batchSize) await flush();
   }

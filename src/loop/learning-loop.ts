@@ -16,6 +16,7 @@ import { RoundScheduler } from '../rounds/round-scheduler.ts';
 import type { TriggerDecision, TriggerSettings, RoundTrigger } from '../rounds/round-trigger.ts';
 import type { Simulator } from '../simulator/simulator.ts';
 import type { EpisodeStats } from '../simulator/play-episodes.ts';
+import { isTransientDatabaseError } from '../db/transient-errors.ts';
 import { STREAMS } from '../events/streams.ts';
 import type { EventStore } from '../store/event-store.ts';
 
@@ -62,9 +63,12 @@ export class LearningLoop {
   /** Runs until `signal` aborts (leadership lost or shutdown). */
   async run(signal: AbortSignal): Promise<void> {
     const { store, events } = this.o;
-    const interrupted = await recoverInterruptedRounds(store, this.o.artifactRoot);
-    if (interrupted.length) events.say(`marked ${interrupted.length} interrupted round(s) as failed: ${interrupted.join(', ')}`);
-    await this.ensureActiveModel();
+    const started = await this.retryWhileDatabaseAway(signal, 'the learning loop could not start', async () => {
+      const interrupted = await recoverInterruptedRounds(store, this.o.artifactRoot);
+      if (interrupted.length) events.say(`marked ${interrupted.length} interrupted round(s) as failed: ${interrupted.join(', ')}`);
+      await this.ensureActiveModel();
+    });
+    if (!started) return;
     this.scheduler = new RoundScheduler({
       settings: this.o.trigger,
       ...(this.o.roundCron ? { roundExpression: this.o.roundCron } : {}),
@@ -75,17 +79,35 @@ export class LearningLoop {
     this.scheduler.start();
     try {
       while (!signal.aborted) {
-        if (this.o.simulator && !this.roundRunning && await this.simulatorHasWork()) {
-          await this.simulate();
-        } else {
-          await sleep(500, signal);
-        }
+        const worked = await this.retryWhileDatabaseAway(signal, 'the simulator failed', async () => {
+          if (this.o.simulator && !this.roundRunning && await this.simulatorHasWork()) { await this.simulate(); return true; }
+          return false;
+        });
+        if (!worked) await sleep(500, signal);
       }
     } finally {
       await this.scheduler.stop();
       this.scheduler = null;
       await this.roundRunning;
     }
+  }
+
+  /**
+   * Runs fn until it succeeds, waiting while the database is away (1 s, doubling to 5 s); other
+   * errors end the loop as before. Resolves to fn's value, or undefined when the signal aborted.
+   */
+  private async retryWhileDatabaseAway<T>(signal: AbortSignal, what: string, fn: () => Promise<T>): Promise<T | undefined> {
+    for (let failures = 0; !signal.aborted; failures++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isTransientDatabaseError(err) || signal.aborted) throw err;
+        const waitMs = Math.min(5000, 1000 * 2 ** failures);
+        if (failures === 0) this.o.events.say(`${what}: the database is away (${(err as Error).message}); retrying every ${waitMs / 1000}-5 s`);
+        await sleep(waitMs, signal);
+      }
+    }
+    return undefined;
   }
 
   /** The manual trigger (CLI / admin API): starts a round now if one can start. */

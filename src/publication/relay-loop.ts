@@ -13,7 +13,7 @@ export async function runRelay(relay: OutboxRelay, signal: AbortSignal, pollMs: 
       if (!r.caughtUp) wait = 0;
     } catch (err) {
       failures++;
-      wait = Math.min(30_000, 250 * 2 ** Math.min(failures, 7));
+      wait = Math.min(5000, 250 * 2 ** Math.min(failures, 7));
       log.error({ err, retryInMs: wait }, 'outbox relay failed; retrying from its checkpoint');
     }
     if (wait) await new Promise<void>((resolve) => {

@@ -11,8 +11,8 @@ import { DEPLOYMENT_SEEDS, seedAt } from '../envs/seed-ranges.ts';
 import { uuidFromKey } from '../events/ids.ts';
 import type { EventDataMap } from '../events/schemas.ts';
 import { STREAMS } from '../events/streams.ts';
-import { decodeInteraction } from '../ingest/decode-interaction.ts';
-import { deadLetterPayload, recordDeadLetters, type DeadLetter } from '../ingest/dead-letters.ts';
+import { DEFAULT_MAX_JSON_DEPTH, decodeInteraction } from '../ingest/decode-interaction.ts';
+import { deadLetterKey, deadLetterPayload, recordDeadLetters, type DeadLetter } from '../ingest/dead-letters.ts';
 import type { AppendRequest } from '../store/append-events.ts';
 import type { ModelEngine } from '../model/model-engine.ts';
 import { DEPLOYMENT_SAMPLING } from '../model/sampling.ts';
@@ -26,13 +26,13 @@ export interface SimulatorOptions {
   batchSize: number;
   maxNewTokens: number;
   maxEventBytes: number;
+  maxJsonDepth?: number;
 }
 
-/** An episode as the message a production system would send (the InteractionRecorded data). */
-export function episodeMessage(e: Episode, modelVersion: string): EventDataMap['InteractionRecorded'] {
+/** An episode as the message a production system would send (the InteractionRecorded data less the source, which the intake sets). */
+export function episodeMessage(e: Episode, modelVersion: string): Omit<EventDataMap['InteractionRecorded'], 'source'> {
   return {
     interactionId: uuidFromKey(`simulator:${e.gameId}:${modelVersion}:${e.seed}`),
-    source: { kind: 'simulator', episodeSeed: e.seed },
     modelVersion,
     taskId: e.gameId,
     turns: e.turns.map((t) => ({ prompt: t.prompt, response: t.response, action: t.action })),
@@ -56,15 +56,19 @@ export class Simulator {
       (prompts, seed) => this.engine.complete(version, prompts, DEPLOYMENT_SAMPLING, this.o.maxNewTokens, seed),
       onProgress ? { onProgress } : {});
     const requests: AppendRequest[] = [];
+    const limits = { maxBytes: this.o.maxEventBytes, maxDepth: this.o.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH };
     const rejected: DeadLetter[] = [];
     for (const e of episodes) {
       const bytes = Buffer.from(JSON.stringify(episodeMessage(e, version)));
-      const decoded = decodeInteraction(bytes, { kind: 'simulator', episodeSeed: e.seed }, this.o.maxEventBytes, 'simulated episode');
+      const decoded = decodeInteraction(bytes, { kind: 'simulator', episodeSeed: e.seed }, limits, 'simulated episode');
       // What ingestion refuses (a model can write U+0000, which PostgreSQL cannot store) is a dead letter, as from Kafka.
       if (decoded.ok) requests.push({ streamId: STREAMS.interaction(decoded.event.data.interactionId), expectedVersion: 'any', events: [decoded.event] });
-      else rejected.push({ source: 'simulator', origin: `${this.o.game.id} seed ${e.seed}`, reason: `${decoded.kind}: ${decoded.reason}`, payload: deadLetterPayload(bytes) });
+      else {
+        const origin = `${this.o.game.id} seed ${e.seed}`;
+        rejected.push({ source: 'simulator', origin, reason: `${decoded.kind}: ${decoded.reason}`, payload: deadLetterPayload(bytes), key: deadLetterKey('simulator', origin, bytes) });
+      }
     }
-    await this.store.append(requests, { trusted: true, alsoInTransaction: (tx) => recordDeadLetters(tx, rejected) });
+    await this.store.append(requests, { trusted: true, alsoInTransaction: async (tx) => { await recordDeadLetters(tx, rejected); } });
     this.next += episodes.length;
     return episodeStats(episodes);
   }

@@ -1,5 +1,5 @@
-import { canonicalJson } from '../events/canonical-json.ts';
 import type { NewEvent } from '../events/envelope.ts';
+import { idempotenceKey } from '../events/idempotence.ts';
 import { isUuid } from '../events/ids.ts';
 import { CURRENT_SCHEMA_VERSION, type EventType } from '../events/schemas.ts';
 import { validateEventData, ValidationError } from '../events/validate.ts';
@@ -18,7 +18,7 @@ export interface AppendRequest {
 export interface AppendResult {
   /** Appended events with their global positions, in append order. */
   appended: { id: string; type: EventType; globalPosition: number }[];
-  /** Event ids already in the store with the same content: a redelivery, skipped. */
+  /** Event ids already in the store with the same content (provenance aside: events/idempotence.ts): a redelivery, skipped. */
   duplicates: string[];
   /** Event ids already in the store with different content: reported, not written. */
   conflicts: { id: string; reason: string }[];
@@ -150,7 +150,7 @@ export async function appendEvents(tx: Queryable, requests: AppendRequest[], opt
         const prior = stored.get(r.id);
         if (!prior) return true;
         const [, type, schemaVersion, storedData] = prior;
-        if (type === r.type && schemaVersion === r.schemaVersion && canonicalJson(storedData) === canonicalJson(JSON.parse(JSON.stringify(r.data)))) {
+        if (idempotenceKey(type, schemaVersion, storedData) === idempotenceKey(r.type, r.schemaVersion, JSON.parse(JSON.stringify(r.data)))) {
           result.duplicates.push(r.id);
         } else {
           result.conflicts.push({ id: r.id, reason: type !== r.type ? `stored as ${type}, sent as ${r.type}` : 'same id, different data' });

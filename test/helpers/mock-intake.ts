@@ -12,6 +12,7 @@ import { testKafka } from './kafka-client.ts';
 import { startMockKafka } from './mock-kafka.ts';
 
 export async function intakeOnMockKafka(group: string, o: {
+  deadLetterCopyMaxBytes?: number;
   pauseLagEvents: number;
   restartDelayMs?: number;
   /** The projections' lag the intake sees, in events. */
@@ -31,7 +32,7 @@ export async function intakeOnMockKafka(group: string, o: {
   });
   const publisher = new KafkajsPublisher(client);
   intake = new KafkaIntake(new EventStore(db.sql), consumer, publisher, {
-    groupId: group, topic: 'in', deadLetterTopic: 'dlq', maxEventBytes: 65536, pauseLagEvents: o.pauseLagEvents,
+    groupId: group, topic: 'in', deadLetterTopic: 'dlq', maxEventBytes: 65536, maxJsonDepth: 64, deadLetterCopyMaxBytes: o.deadLetterCopyMaxBytes ?? 262144, pauseLagEvents: o.pauseLagEvents,
     ...(o.restartDelayMs !== undefined ? { restartDelayMs: o.restartDelayMs } : {}),
   }, metrics, createLogger('silent'), async () => o.lag());
   return {
