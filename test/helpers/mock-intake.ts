@@ -37,6 +37,7 @@ export async function intakeOnMockKafka(group: string, o: {
   }, metrics, createLogger('silent'), async () => o.lag());
   return {
     kafka, client, metrics, intake,
+    db,
     stored: async () => (await db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events')).rows[0]!.n,
     async close() {
       await intake.stop();
