@@ -78,6 +78,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   });
   const refreshMetrics = createMetricsRefresher(sql, metrics, kafka ? () => kafka.relay.backlog() : undefined);
   const probe = watchDatabase(sql, config.readinessTimeoutMs, metrics, log);
+  await probe.check();
   let ready = false;
   let leader = false;
   const learning = config.learning ? createLearning(config, log, store, metrics, options.say) : undefined;

@@ -278,7 +278,7 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
 
   it('promtool accepts the alert rules and the generated Prometheus config', async () => {
     assert.match(await promtool('check', 'rules', ALERTS), /SUCCESS: \d+ rules found/);
-    // The learning alerts' unit tests: when OeldRoundFailed and OeldNoRoundCompleted fire, and that
+    // The alerts' unit tests: when OeldRoundFailed, OeldNoRoundCompleted, OeldDeadLetterCopiesRefused and OeldDatabaseDown fire, and that
     // a daemon with learning off or a fresh deployment fires neither.
     assert.match(await promtool('test', 'rules', `${ROOT}grafana/alerts.test.yml`), /SUCCESS/);
     assert.match(await promtool('check', 'config', prometheus.configPath), /is valid prometheus config file syntax/);
@@ -447,7 +447,7 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
       assert.equal(rule.state, 'inactive', `alert ${rule.name} is ${rule.state}`);
     }
     const names = rules.map((r) => r.name);
-    for (const n of ['OeldIngestionStalled', 'OeldConsumerLagGrowing', 'OeldProjectionLagging', 'OeldDeadLettersSpiking', 'OeldEventLoopBlocked', 'OeldNoLeader', 'OeldOffsetsSkipped', 'OeldRoundFailed', 'OeldNoRoundCompleted']) {
+    for (const n of ['OeldIngestionStalled', 'OeldConsumerLagGrowing', 'OeldProjectionLagging', 'OeldDeadLettersSpiking', 'OeldEventLoopBlocked', 'OeldNoLeader', 'OeldOffsetsSkipped', 'OeldRoundFailed', 'OeldNoRoundCompleted', 'OeldDeadLetterCopiesRefused', 'OeldDatabaseDown']) {
       assert.ok(names.includes(n), `alert ${n} exists`);
     }
   });
