@@ -96,6 +96,7 @@ export const SETTINGS = {
   kafkaTls: { name: 'KAFKA_TLS', default: 'false', description: 'Connect to the brokers over TLS.', parse: bool },
   kafkaTlsCaFile: { name: 'KAFKA_TLS_CA_FILE', default: undefined, description: 'PEM file of the CA that signed the brokers\' certificates (default: the system CAs).', parse: (raw: string) => resolve(raw) },
   kafkaSessionTimeoutMs: { name: 'KAFKA_SESSION_TIMEOUT_MS', default: '30000', description: 'Consumer group session (and rebalance) timeout: how soon a dead member\'s partitions move to others.', parse: int(1000, 600_000) },
+  kafkaFetchMaxWaitMs: { name: 'KAFKA_FETCH_MAX_WAIT_MS', default: '5000', description: 'Longest a fetch waits at the broker for new messages (kafkajs maxWaitTimeInMs). Lower: less latency on a quiet topic, more requests.', parse: int(10, 60_000) },
   pauseLagEvents: { name: 'OELD_PAUSE_LAG_EVENTS', default: '200000', description: 'Pause Kafka intake when a projection is this many events behind; resume below half of it.', parse: int(1, 1_000_000_000) },
   baseModelDir: { name: 'OELD_BASE_MODEL_DIR', default: 'models/oeld-base', description: 'Hugging Face folder of the model published and activated as the first version when none is active (relative: to the oeld directory).', parse: installPath },
   baseModelVersion: { name: 'OELD_BASE_MODEL_VERSION', default: 'base', description: 'Version name the base model is published under.', parse: (raw: string) => { if (!/^[A-Za-z0-9._:-]{1,60}$/.test(raw)) throw new Error('expected letters, digits and . _ : - (at most 60)'); return raw; } },

@@ -263,7 +263,7 @@ function startKafka(config: Config, log: Logger, store: EventStore, sql: Sql, me
   const consumer = new KafkajsBatchConsumer(client, config.kafkaInteractionsTopic, config.kafkaGroupId, config.kafkaSessionTimeoutMs, {
     onRebalance: (a) => intake.onRebalance(a),
     onCrash: (e, restarting) => intake.onCrash(e, restarting),
-  });
+  }, config.kafkaFetchMaxWaitMs);
   const slowestProjectionLag = async () => {
     const { rows } = await sql.query<{ lag: number | null }>(
       `SELECT (SELECT max(global_position) FROM events) - min(global_position) AS lag FROM ${LIVE_SCHEMA}.projection_checkpoints`);

@@ -32,9 +32,9 @@ export class KafkajsBatchConsumer implements BatchConsumer {
   private readonly admin: Admin;
   private adminConnected?: Promise<void>;
 
-  constructor(kafka: Kafka, private readonly topic: string, groupId: string, sessionTimeoutMs: number, events: ConsumerEvents = {}) {
+  constructor(kafka: Kafka, private readonly topic: string, groupId: string, sessionTimeoutMs: number, events: ConsumerEvents = {}, fetchMaxWaitMs = 5000) {
     this.consumer = kafka.consumer({
-      groupId, sessionTimeout: sessionTimeoutMs, rebalanceTimeout: sessionTimeoutMs,
+      groupId, sessionTimeout: sessionTimeoutMs, rebalanceTimeout: sessionTimeoutMs, maxWaitTimeInMs: fetchMaxWaitMs,
       heartbeatInterval: Math.max(100, Math.floor(sessionTimeoutMs / 10)), maxBytesPerPartition: 4 * 1024 * 1024,
     });
     const { GROUP_JOIN, CRASH } = this.consumer.events;

@@ -122,7 +122,7 @@ export function* fuzzInputs(seed: number, count: number): Generator<{ family: st
       const text = JSON.stringify(record).replace(/:0(?=[,}\]])/, `:${r() < 0.05 ? deep(r) : randomText(r, int(r, 70))}`);
       yield { family: 'replace', bytes: Buffer.from(text) };
     } else if (roll < 0.75) {
-      let b = Buffer.from(JSON.stringify(record));
+      let b: Buffer = Buffer.from(JSON.stringify(record));
       for (let k = 1 + int(r, 3); k > 0; k--) b = mutateBytes(r, b);
       yield { family: 'mutate', bytes: b };
     } else if (roll < 0.85) yield { family: 'encoding', bytes: pick(r, ENCODINGS)(JSON.stringify(record)) };
