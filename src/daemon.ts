@@ -2,8 +2,8 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { describeDatabase, openDatabase } from './db/open-database.ts';
-import { DatabaseProbe } from './db/database-probe.ts';
 import { withTimeout } from './db/transient-errors.ts';
+import { watchDatabase } from './daemon/database-watch.ts';
 import { Leadership } from './daemon/leader.ts';
 import { createMetricsRefresher } from './daemon/metrics-refresh.ts';
 import { createAdminRoutes } from './http/admin-routes.ts';
@@ -77,8 +77,8 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     if (r.appended.length) runner.notify();
   });
   const refreshMetrics = createMetricsRefresher(sql, metrics, kafka ? () => kafka.relay.backlog() : undefined);
-  const probe = watchDatabase(sql, config.readinessTimeoutMs, metrics, log);
-  await probe.check();
+  const database = watchDatabase(sql, config.readinessTimeoutMs, metrics, log);
+  await database.check();
   let ready = false;
   let leader = false;
   const learning = config.learning ? createLearning(config, log, store, metrics, options.say) : undefined;
@@ -97,7 +97,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     { method: 'GET', path: '/healthz', handle: async () => ({ status: 200, body: { ok: true } }) },
     {
       method: 'GET', path: '/readyz', handle: async () => {
-        const db = await probe.check();
+        const db = await database.check();
         if (!db.up) return { status: 503, body: { ready: false, database: `unreachable: ${db.error}` } };
         return ready ? { status: 200, body: { ready: true, leader } } : { status: 503, body: { ready: false } };
       },
@@ -105,7 +105,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     {
       method: 'GET', path: '/metrics', handle: async () => {
         // A scrape answers in time even while the database is away, with the gauges it last read.
-        await withTimeout(refreshMetrics(), config.readinessTimeoutMs * 2, 'metrics refresh').catch((err) => log.warn({ err: (err as Error).message }, 'metrics refresh failed'));
+        await withTimeout(refreshMetrics(), Math.max(5000, 2 * config.readinessTimeoutMs), 'metrics refresh').catch((err) => log.warn({ err: (err as Error).message }, 'metrics refresh failed'));
         return { status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType };
       },
     },
@@ -130,7 +130,6 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   log.info({ url, admin: config.adminToken ? 'on' : 'off (no OELD_ADMIN_TOKEN)' }, 'HTTP server listening');
 
   const leadership = new Leadership(sql, log, config.leaderRetryMs);
-  const probing = setInterval(() => { void probe.check(); }, 2000);
   leadership.start(async (signal) => {
     const stale = await staleProjections(sql, runner.projections);
     if (stale.length) await rebuild(`projection definitions changed: ${stale.join(', ')}`);
@@ -147,7 +146,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     url, store,
     stop: () => stopping ??= (async () => {
       ready = false;
-      clearInterval(probing);
+      database.stop();
       await kafka?.stop();
       log.info('shutting down: intake stopped');
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
@@ -162,21 +161,6 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
       log.info('stopped');
     })(),
   };
-}
-
-/**
- * Probes the database every 2 s (and on each /readyz): the oeld_database_up gauge, and one log
- * line when it goes away and one when it is back, with how long it was gone.
- */
-function watchDatabase(sql: Sql, timeoutMs: number, metrics: ReturnType<typeof createMetrics>, log: Logger): DatabaseProbe {
-  const probe = new DatabaseProbe(sql, timeoutMs);
-  let downSince: number | undefined;
-  probe.onResult((r) => {
-    metrics.databaseUp.set(r.up ? 1 : 0);
-    if (!r.up && downSince === undefined) { downSince = Date.now(); log.error({ error: r.error }, 'the database is not answering: /readyz answers 503 until it does'); }
-    if (r.up && downSince !== undefined) { log.info({ awayMs: Date.now() - downSince }, 'the database answers again'); downSince = undefined; }
-  });
-  return probe;
 }
 
 /** The learning loop (run by the leader): model worker, simulator, round runner, trigger. */

@@ -109,6 +109,17 @@ describe('daemon HTTP surface', () => {
     const bad = await admin('/admin/rollback', { knowledge: 'one' });
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as { error: string }).error, /knowledge/);
+    // Admin input is checked by the event schemas (a version name with U+0000 used to reach
+    // PostgreSQL and come back as a 500 quoting its error).
+    const nul = await admin('/admin/rollback', { model: 'v\u0000x' });
+    assert.equal(nul.status, 400);
+    assert.match(((await nul.json()) as { error: string }).error, /^model: model versions use letters, digits/);
+    const nulReason = await admin('/admin/rollback', { knowledge: 1, reason: 'a\u0000b' });
+    assert.equal(nulReason.status, 400);
+    assert.match(((await nulReason.json()) as { error: string }).error, /^reason: must not contain U\+0000/);
+    const deep = await fetch(`${daemon.url}/admin/rollback`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: `{"model":${'['.repeat(10_000)}${']'.repeat(10_000)}}` });
+    assert.equal(deep.status, 400);
+    assert.match(((await deep.json()) as { error: string }).error, /more than 64 levels deep/);
     assert.equal((await admin('/admin/rollback', { knowledge: 7 })).status, 409);
     assert.equal((await admin('/admin/rollback', { model: 'v0' })).status, 409, 'already active');
     const ok = await admin('/admin/rollback', { knowledge: 1 });

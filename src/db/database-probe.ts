@@ -9,15 +9,17 @@ export type ProbeResult = { up: true; ms: number } | { up: false; error: string 
  */
 export class DatabaseProbe {
   private inFlight?: Promise<ProbeResult>;
-  private last: ProbeResult | undefined;
-  private readonly listeners: ((r: ProbeResult, previous: ProbeResult | undefined) => void)[] = [];
+  private readonly listeners: ((r: ProbeResult) => void)[] = [];
 
   constructor(private readonly sql: Sql, private readonly timeoutMs: number) {}
 
-  /** Hears every probe's result with the one before it (for a gauge, and for logging the changes). */
-  onResult(l: (r: ProbeResult, previous: ProbeResult | undefined) => void): void { this.listeners.push(l); }
+  /** Hears every probe's result (for a gauge, and for logging the changes). */
+  onResult(l: (r: ProbeResult) => void): void { this.listeners.push(l); }
 
   check(): Promise<ProbeResult> {
+    // The embedded database lives in this process and cannot be away; its one session may be busy
+    // with a long transaction (a replay), which is not an outage.
+    if (this.sql.kind === 'pglite') return Promise.resolve(this.report({ up: true, ms: 0 }));
     this.inFlight ??= (async (): Promise<ProbeResult> => {
       const t0 = performance.now();
       try {
@@ -28,11 +30,11 @@ export class DatabaseProbe {
       }
     })().finally(() => { this.inFlight = undefined; });
     const timedOut: ProbeResult = { up: false, error: `no answer within ${this.timeoutMs} ms` };
-    return withTimeout(this.inFlight, this.timeoutMs, 'readiness probe').catch(() => timedOut).then((r) => {
-      const previous = this.last;
-      this.last = r;
-      for (const l of this.listeners) l(r, previous);
-      return r;
-    });
+    return withTimeout(this.inFlight, this.timeoutMs, 'readiness probe').catch(() => timedOut).then((r) => this.report(r));
+  }
+
+  private report(r: ProbeResult): ProbeResult {
+    for (const l of this.listeners) l(r);
+    return r;
   }
 }
