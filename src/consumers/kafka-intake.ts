@@ -109,12 +109,15 @@ export class KafkaIntake {
 
   /**
    * ingestBatch, tried again while the database is away (a restart, a failover, a silent network):
-   * every 100 ms, doubling to 1 s, heartbeating the group in between so the partition stays this
+   * every 100 ms, doubling to 1 s, heartbeating the group throughout so the partition stays this
    * member's. The batch then commits within about a second of the database's return, with no
    * consumer restart and no rebalance. Other errors go to kafkajs as before.
    */
   private async ingestWhileDatabaseAway(batch: Parameters<typeof ingestBatch>[3], heartbeat: () => Promise<void>) {
     for (let failures = 0; ; failures++) {
+      // A query may wait on a silent network up to OELD_DB_QUERY_TIMEOUT_MS, longer than the
+      // group's session: heartbeat meanwhile (kafkajs sends one per heartbeat interval at most).
+      const beating = setInterval(() => { heartbeat().catch(() => {}); }, 1000);
       try {
         const r = await ingestBatch(this.store, this.publisher, this.options, batch);
         if (failures) this.log.info({ partition: batch.partition, attempts: failures + 1 }, 'the database is back: batch stored');
@@ -125,6 +128,8 @@ export class KafkaIntake {
         if (failures === 0) this.log.warn({ err, partition: batch.partition }, 'the database is away: retrying the batch until it returns');
         await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** failures)));
         await heartbeat();
+      } finally {
+        clearInterval(beating);
       }
     }
   }

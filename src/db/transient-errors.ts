@@ -16,7 +16,6 @@ const TRANSIENT_MESSAGES = [
   /is not queryable/i,
   /the database is not answering/i,
   /Client has encountered a connection error/i,
-  /Cannot use a pool after calling end/i,
 ];
 
 export function isTransientDatabaseError(err: unknown): boolean {
