@@ -86,3 +86,23 @@ describe('a dead-letter topic that refuses copies', () => {
     }
   });
 });
+
+describe('what counts as a refusal of a dead-letter copy', () => {
+  it('the broker answering an error counts; a broker that does not answer does not (the batch is tried again)', async () => {
+    // kafkajs's own error classes (a CommonJS module: its classes hang off the default export).
+    const k = (await import('kafkajs')).default as unknown as Record<string, new (...args: unknown[]) => Error>;
+    const KafkaJSProtocolError = k.KafkaJSProtocolError!, KafkaJSNumberOfRetriesExceeded = k.KafkaJSNumberOfRetriesExceeded!;
+    const KafkaJSConnectionError = k.KafkaJSConnectionError!, KafkaJSAggregateError = k.KafkaJSAggregateError!;
+    const { isRefusal } = await import('../src/consumers/dead-letter-copies.ts');
+    const tooLarge = new KafkaJSProtocolError({ message: 'The request included a message larger than the max message size the server will accept', type: 'MESSAGE_TOO_LARGE', code: 10, retriable: false });
+    const notEnoughReplicas = new KafkaJSProtocolError({ message: 'Messages are rejected since there are fewer in-sync replicas than required', type: 'NOT_ENOUGH_REPLICAS', code: 19, retriable: true });
+    const down = new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:9092');
+    assert.equal(isRefusal(tooLarge), true);
+    assert.equal(isRefusal(new KafkaJSNumberOfRetriesExceeded(notEnoughReplicas, { retryCount: 8, retryTime: 5000 })), true);
+    assert.equal(isRefusal(down), false);
+    assert.equal(isRefusal(new KafkaJSNumberOfRetriesExceeded(down, { retryCount: 8, retryTime: 5000 })), false);
+    assert.equal(isRefusal(new KafkaJSAggregateError('several', [tooLarge, tooLarge])), true);
+    assert.equal(isRefusal(new KafkaJSAggregateError('several', [tooLarge, down])), false);
+    assert.equal(isRefusal(new Error('other')), false);
+  });
+});

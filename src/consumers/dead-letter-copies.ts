@@ -15,25 +15,46 @@ export interface CopyOptions {
 const SEND_BUDGET_BYTES = 512 * 1024;
 
 /**
- * Copies rejected messages to the dead-letter topic, each cut to `deadLetterCopyMaxBytes`, in sends of at
- * most SEND_BUDGET_BYTES. A send the broker refuses is retried one message at a time, and a message
- * it still refuses is given up on: the result maps its index to the refusal, so the caller records
- * it with the dead letter and the batch goes on. A refused copy never holds up valid messages.
+ * Copies rejected messages to the dead-letter topic, each cut to `deadLetterCopyMaxBytes`, in
+ * sends of at most SEND_BUDGET_BYTES. A send the broker refuses is retried one message at a time,
+ * and a message it still refuses is given up on: the result maps its index to the refusal, so the
+ * caller records it with the dead letter and the batch goes on. A refused copy never holds up
+ * valid messages. A broker that does not answer at all (after the client's retries) is not a
+ * refusal: that error fails the batch, which is tried again, as intake from the same cluster would.
  */
 export async function copyToDeadLetterTopic(publisher: Publisher, o: CopyOptions, topic: string, partition: number, rejected: RejectedMessage[]): Promise<Map<number, string>> {
   const refused = new Map<number, string>();
   const copies = rejected.map((r) => deadLetterCopy(o, topic, partition, r));
+  const sendOne = async (i: number): Promise<void> => {
+    try {
+      await publisher.send(o.deadLetterTopic, [copies[i]!]);
+    } catch (err) {
+      if (!isRefusal(err)) throw err;
+      refused.set(i, errorText(err));
+    }
+  };
   for (const group of sendGroups(copies)) {
     try {
       await publisher.send(o.deadLetterTopic, group.map((i) => copies[i]!));
     } catch (err) {
-      for (const i of group) {
-        if (group.length === 1) { refused.set(i, errorText(err)); continue; }
-        try { await publisher.send(o.deadLetterTopic, [copies[i]!]); } catch (one) { refused.set(i, errorText(one)); }
-      }
+      if (!isRefusal(err)) throw err;
+      for (const i of group) await sendOne(i);
     }
   }
   return refused;
+}
+
+/**
+ * The broker answered, with an error that sending again will not cure (kafkajs's protocol errors
+ * that are not retriable, such as MESSAGE_TOO_LARGE or TOPIC_AUTHORIZATION_FAILED; or retriable
+ * ones it kept answering until the client's retries ran out).
+ */
+export function isRefusal(err: unknown): boolean {
+  const e = err as { name?: string; cause?: unknown; errors?: unknown[] };
+  if (e?.name === 'KafkaJSProtocolError') return true;
+  if (e?.name === 'KafkaJSNumberOfRetriesExceeded') return isRefusal(e.cause);
+  if (e?.name === 'KafkaJSAggregateError' && Array.isArray(e.errors)) return e.errors.length > 0 && e.errors.every(isRefusal);
+  return false;
 }
 
 /** Indexes of `copies` grouped into sends of at most SEND_BUDGET_BYTES (a larger copy alone). */
