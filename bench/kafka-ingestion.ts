@@ -13,7 +13,7 @@ import { EventStore } from '../src/store/event-store.ts';
 import { interaction } from '../test/helpers/events.ts';
 import { spawnDaemon } from '../test/helpers/daemon-process.ts';
 import { produce, testKafka } from '../test/helpers/kafka-client.ts';
-import { startMockKafka } from '../test/helpers/mock-kafka.ts';
+import { createOeldTopics, startMockKafka } from '../test/helpers/mock-kafka.ts';
 import { benchDatabase, emit, envInt, fmt, log, round } from './lib.ts';
 
 const N = envInt('BENCH_KAFKA_N', 200_000);
@@ -23,9 +23,7 @@ const PARTITIONS = envInt('BENCH_KAFKA_PARTITIONS', 64);
 const rssMb = (pid: number) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)![1]) / 1024;
 
 const kafka = await startMockKafka(3);
-await kafka.createTopic('oel.interactions', PARTITIONS);
-await kafka.createTopic('oel.interactions.dlq', 1);
-await kafka.createTopic('oel.model-versions', 1);
+await createOeldTopics(kafka, PARTITIONS);
 const db = await benchDatabase();
 const baselineDb = await benchDatabase();
 try {

@@ -6,7 +6,7 @@ import { SERVER_URL, serverDatabase, type TestDatabase } from './helpers/databas
 import { spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';
 import { produce, testKafka } from './helpers/kafka-client.ts';
 import { badMessages, goodMessage } from './helpers/interaction-messages.ts';
-import { startMockKafka, type MockKafka } from './helpers/mock-kafka.ts';
+import { createOeldTopics, startMockKafka, type MockKafka } from './helpers/mock-kafka.ts';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
 
 const MAX = 4096;
@@ -72,9 +72,7 @@ describe('database faults are weather', () => {
 
   before(async () => {
     kafka = await startMockKafka(1);
-    await kafka.createTopic('oel.interactions', 4);
-    await kafka.createTopic('oel.interactions.dlq', 1);
-    await kafka.createTopic('oel.model-versions', 1);
+    await createOeldTopics(kafka, 4);
     db = await serverDatabase();
     proxy = await startTcpProxy('127.0.0.1', Number(new URL(SERVER_URL).port || 5432));
     daemon = spawnDaemon({

@@ -5,16 +5,14 @@ import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
 import { spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';
 import { produce, readTopic, testKafka } from './helpers/kafka-client.ts';
 import { badMessages, goodMessage } from './helpers/interaction-messages.ts';
-import { startMockKafka, type MockKafka } from './helpers/mock-kafka.ts';
+import { createOeldTopics, startMockKafka, type MockKafka } from './helpers/mock-kafka.ts';
 
 const MAX = 4096;
 const PARTITIONS = 6;
 
 async function setup(): Promise<{ kafka: MockKafka; db: TestDatabase; env: Record<string, string> }> {
   const kafka = await startMockKafka(3);
-  await kafka.createTopic('oel.interactions', PARTITIONS);
-  await kafka.createTopic('oel.interactions.dlq', 1);
-  await kafka.createTopic('oel.model-versions', 1);
+  await createOeldTopics(kafka, PARTITIONS);
   const db = await serverDatabase();
   return {
     kafka, db,

@@ -5,7 +5,7 @@ import { loadConfig } from '../src/config.ts';
 import { startDaemon, type Daemon } from '../src/daemon.ts';
 import { createLogger } from '../src/log.ts';
 import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
-import { startMockKafka, type MockKafka } from './helpers/mock-kafka.ts';
+import { createOeldTopics, startMockKafka, type MockKafka } from './helpers/mock-kafka.ts';
 import { produce, readTopic, testKafka } from './helpers/kafka-client.ts';
 import { badMessages, goodMessage } from './helpers/interaction-messages.ts';
 import { uuidFromKey } from '../src/events/ids.ts';
@@ -24,9 +24,7 @@ describe('Kafka ingestion into the event store (in-process daemon)', () => {
   let daemon: Daemon;
   before(async () => {
     kafka = await startMockKafka(3);
-    await kafka.createTopic('oel.interactions', 4);
-    await kafka.createTopic('oel.interactions.dlq', 1);
-    await kafka.createTopic('oel.model-versions', 1);
+    await createOeldTopics(kafka, 4);
     db = await serverDatabase();
     daemon = await startDaemon(loadConfig({ OELD_LEARNING: 'false',
       DATABASE_URL: db.url, OELD_HTTP_PORT: '0', KAFKA_BROKERS: kafka.bootstrap, KAFKA_SESSION_TIMEOUT_MS: '6000',

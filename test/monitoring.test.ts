@@ -16,7 +16,7 @@ import { spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';
 import { extraction } from './helpers/events.ts';
 import { badMessages, goodMessage } from './helpers/interaction-messages.ts';
 import { produce, testKafka } from './helpers/kafka-client.ts';
-import { startMockKafka, type MockKafka } from './helpers/mock-kafka.ts';
+import { createOeldTopics, startMockKafka, type MockKafka } from './helpers/mock-kafka.ts';
 import { promtool, startPrometheus, type Prometheus } from './helpers/prometheus.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
@@ -219,9 +219,7 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
 
   before(async () => {
     kafka = await startMockKafka(1);
-    await kafka.createTopic('oel.interactions', 2);
-    await kafka.createTopic('oel.interactions.dlq', 1);
-    await kafka.createTopic('oel.model-versions', 1);
+    await createOeldTopics(kafka, 2);
     db = await serverDatabase();
     modelDir = await makeTinyModel();
     dataDir = await mkdtemp(join(tmpdir(), 'oeld-monitoring-'));

@@ -8,22 +8,14 @@ import { canonicalJson } from '../../src/events/canonical-json.ts';
 import { isUuid } from '../../src/events/ids.ts';
 import { validateEventData } from '../../src/events/validate.ts';
 import { decodeInteraction, type DecodeLimits, type InteractionSource } from '../../src/ingest/decode-interaction.ts';
+import { seededRandom } from '../../src/model/rng.ts';
 
 export const FUZZ_LIMITS: DecodeLimits = { maxBytes: 64 * 1024, maxDepth: 64 };
 const SOURCE: InteractionSource = { kind: 'kafka', topic: 'fuzz', partition: 0, offset: '7' };
 const KINDS = new Set(['oversize', 'too_deep', 'invalid_utf8', 'invalid_json', 'not_an_object', 'unknown_schema', 'invalid_field', 'conflict', 'decoder_error']);
 
-/** mulberry32: small, fast, and the same sequence everywhere for a seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The inputs' random source, from a seed (mulberry32, as the model's sampling uses). */
+export const rng = seededRandom;
 
 type Rand = () => number;
 const int = (r: Rand, n: number): number => Math.floor(r() * n);

@@ -50,3 +50,10 @@ export async function startMockKafka(brokers = 3): Promise<MockKafka> {
     },
   };
 }
+
+/** The three topics a daemon uses, with its default names: interactions (with `partitions`), dead letters, model versions. */
+export async function createOeldTopics(kafka: MockKafka, partitions: number): Promise<void> {
+  await kafka.createTopic('oel.interactions', partitions);
+  await kafka.createTopic('oel.interactions.dlq', 1);
+  await kafka.createTopic('oel.model-versions', 1);
+}
