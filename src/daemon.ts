@@ -7,6 +7,7 @@ import { watchDatabase } from './daemon/database-watch.ts';
 import { Leadership } from './daemon/leader.ts';
 import { createMetricsRefresher } from './daemon/metrics-refresh.ts';
 import { createAdminRoutes } from './http/admin-routes.ts';
+import { intakeRoute } from './http/intake-route.ts';
 import { createMetrics } from './http/metrics.ts';
 import { statusPageRoute } from './http/status-page.ts';
 import { createHttpServer, type Route } from './http/server.ts';
@@ -117,6 +118,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
       kafka: () => (kafka ? kafka.intake.status() : null),
       ingestRate: () => (kafka ? kafka.intake.status().appendedPerSecond : 0),
     }),
+    intakeRoute(store, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }),
     ...createAdminRoutes({ sql, store, leader: () => leader, extraStatus: () => ({ kafka: kafka ? kafka.intake.status() : null }), replay: (until) => until ? runner.exclusive(() => replay(sql, createProjections, until)) : rebuild('admin API'),
       ...(learning ? { requestRound: () => learning.loop.requestRound() } : {}) }),
   ];

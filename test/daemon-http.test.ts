@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -134,6 +135,29 @@ describe('daemon HTTP surface', () => {
     const round = await admin('/admin/rounds', {});
     assert.equal(round.status, 409);
     assert.match(((await round.json()) as { error: string }).error, /OELD_LEARNING=false/);
+  });
+
+  it('takes interactions over HTTP through the same decoder: poison lines are dead letters, a retry adds nothing', async () => {
+    const poison = readFileSync(new URL('./fixtures/decoder/deep-array-in-messages.json', import.meta.url));
+    const line = (i: number) => JSON.stringify({ interactionId: `h-${i}`, modelVersion: 'v0', taskId: 'chat', messages: [{ role: 'user', content: `hi ${i}` }], source: { kind: 'simulator', episodeSeed: i } });
+    const body = Buffer.concat([Buffer.from(`${line(1)}\n${line(2)}\r\n`), poison, Buffer.from(`\n{"interactionId": \n\n${line(3)}`)]);
+    const post = async () => {
+      const r = await fetch(`${daemon.url}/admin/interactions`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-ndjson' }, body });
+      return { status: r.status, report: await r.json() as { lines: number; appended: number; duplicates: number; rejected: { line: number; reason: string }[]; deadLettered: number } };
+    };
+    const first = await post();
+    assert.equal(first.status, 422);
+    assert.deepEqual({ ...first.report, rejected: first.report.rejected.map((x) => x.line) }, { lines: 6, appended: 3, duplicates: 0, rejected: [3, 4], rejectedCount: 2, deadLettered: 2 });
+    assert.match(first.report.rejected[0]!.reason, /more than 64 levels deep/);
+    const { rows } = await db.sql.query<{ source: unknown; claimed: unknown }>(
+      "SELECT data->'source' AS source, data->'claimedSource' AS claimed FROM events WHERE data->>'interactionId' = 'h-2'");
+    assert.deepEqual(rows, [{ source: { kind: 'http' }, claimed: { kind: 'simulator', episodeSeed: 2 } }], 'the intake sets the source; the body\'s own is its claim');
+    const again = await post();
+    assert.deepEqual([again.report.appended, again.report.duplicates, again.report.deadLettered], [0, 3, 0]);
+    const one = await fetch(`${daemon.url}/admin/interactions`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: line(4) });
+    assert.equal(one.status, 200);
+    assert.equal(((await one.json()) as { appended: number }).appended, 1);
+    assert.equal((await fetch(`${daemon.url}/admin/interactions`, { method: 'POST', body: line(5) })).status, 401);
   });
 
   it('has no admin API without a token', async () => {

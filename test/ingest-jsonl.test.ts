@@ -5,7 +5,11 @@ import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { uuidFromKey } from '../src/events/ids.ts';
 import { countDeadLetters, deadLetterPayload } from '../src/ingest/dead-letters.ts';
-import { decodeInteractionLine, lineEventId } from '../src/ingest/decode-interaction.ts';
+import { decodeInteraction, lineEventId, type DecodeLimits } from '../src/ingest/decode-interaction.ts';
+
+/** A line of a file as the file importer decodes it. */
+const decodeInteractionLine = (bytes: Buffer, origin: { file: string; line: number }, limits: DecodeLimits) =>
+  decodeInteraction(bytes, { kind: 'file', file: basename(origin.file), line: origin.line }, limits, 'line');
 import { DEAD_LETTER_SOURCE, importJsonl, readLines, type ImportProgress } from '../src/ingest/import-jsonl.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { BACKENDS, type TestDatabase } from './helpers/databases.ts';
@@ -69,7 +73,7 @@ function writeFixture(name: string): { path: string; lines: ReturnType<typeof fi
   return { path, lines };
 }
 
-describe('decodeInteractionLine', () => {
+describe('decoding a line of a file', () => {
   const origin = { file: '/data/in/x.jsonl', line: 3 };
   it('derives a stable id from the bytes and a file source from the origin', () => {
     const bytes = json(turnLine(1));

@@ -9,6 +9,8 @@ export interface Route {
   method: 'GET' | 'POST';
   path: string;
   admin?: boolean;
+  /** The handler gets the body's bytes as they came (a Buffer of at most maxBytes), not parsed JSON. */
+  rawBody?: { maxBytes: number };
   handle: (body: unknown, req: IncomingMessage) => Promise<{ status: number; body: unknown; contentType?: string }>;
 }
 
@@ -19,16 +21,20 @@ export class HttpError extends Error {
 const MAX_BODY = 1024 * 1024;
 const MAX_BODY_DEPTH = 64;
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
     size += c.length;
-    if (size > MAX_BODY) throw new HttpError(413, `request body over ${MAX_BODY} bytes`);
+    if (size > maxBytes) throw new HttpError(413, `request body over ${maxBytes} bytes`);
     chunks.push(c);
   }
-  if (size === 0) return {};
-  const bytes = Buffer.concat(chunks);
+  return Buffer.concat(chunks);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const bytes = await readBody(req, MAX_BODY);
+  if (bytes.length === 0) return {};
   if (jsonNestingDepth(bytes, MAX_BODY_DEPTH) > MAX_BODY_DEPTH) throw new HttpError(400, `body nests arrays and objects more than ${MAX_BODY_DEPTH} levels deep`);
   try { return JSON.parse(bytes.toString('utf8')); } catch (err) { throw new HttpError(400, `body is not JSON: ${(err as Error).message}`); }
 }
@@ -58,7 +64,7 @@ export function createHttpServer(routes: Route[], adminToken: string | undefined
       if (!candidates.length) throw new HttpError(404, `no route ${path}`);
       if (!route) throw new HttpError(405, `${req.method} not allowed on ${path}`);
       if (route.admin && !authorised(req, adminToken!)) throw new HttpError(401, 'missing or wrong bearer token');
-      const body = req.method === 'POST' ? await readJson(req) : undefined;
+      const body = req.method !== 'POST' ? undefined : route.rawBody ? await readBody(req, route.rawBody.maxBytes) : await readJson(req);
       const r = await route.handle(body, req);
       send(r.status, r.body, r.contentType);
     } catch (err) {

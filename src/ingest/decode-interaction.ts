@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { basename } from 'node:path';
 import type { NewEvent } from '../events/envelope.ts';
 import { isUuid, uuidFromKey } from '../events/ids.ts';
 import { jsonNestingDepth } from '../events/json-depth.ts';
@@ -31,11 +30,6 @@ export const oversizeReason = (size: number, maxBytes: number, what = 'line'): s
 /** The event id of an input without an `id`: a hash of its bytes, so re-importing a file is a no-op. */
 export const lineEventId = (bytes: Buffer): string =>
   uuidFromKey(`file-line:${createHash('sha256').update(bytes).digest('hex')}`);
-
-/** One JSONL line (without its line terminator) to an InteractionRecorded event, or the reason it cannot be one. */
-export function decodeInteractionLine(bytes: Buffer, origin: { file: string; line: number }, limits: DecodeLimits): DecodeResult {
-  return decodeInteraction(bytes, { kind: 'file', file: basename(origin.file), line: origin.line }, limits, 'line');
-}
 
 /**
  * Raw bytes (a file line, a Kafka message value, an HTTP body, a simulated episode) to an

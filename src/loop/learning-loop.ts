@@ -67,8 +67,9 @@ export class LearningLoop {
       const interrupted = await recoverInterruptedRounds(store, this.o.artifactRoot);
       if (interrupted.length) events.say(`marked ${interrupted.length} interrupted round(s) as failed: ${interrupted.join(', ')}`);
       await this.ensureActiveModel();
+      return true;
     });
-    if (!started) return;
+    if (!started) return; // the signal aborted while the database was away
     this.scheduler = new RoundScheduler({
       settings: this.o.trigger,
       ...(this.o.roundCron ? { roundExpression: this.o.roundCron } : {}),
