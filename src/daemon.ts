@@ -66,7 +66,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const metrics = createMetrics();
   const store = new EventStore(sql);
   const kafka = config.kafkaBrokers ? startKafka(config, log, store, sql, metrics) : undefined;
-  if (!kafka) log.info('no Kafka brokers configured (KAFKA_BROKERS): interactions arrive through `oeld ingest`; nothing is published');
+  if (!kafka) log.info('no Kafka brokers configured (KAFKA_BROKERS): interactions arrive through `oeld ingest` or POST /admin/interactions; nothing is published');
   const runner = new ProjectionRunner(sql, createProjections, { batchSize: config.projectionBatch, pollMs: config.projectionPollMs }, log,
     ({ projection, error }) => { if (error) metrics.projectionErrors.inc({ projection: projection.name }); });
   // Every projection reports 0 errors from the start, so rates and alerts have a series to work on.
