@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -8,6 +11,7 @@ import { produce, testKafka } from './helpers/kafka-client.ts';
 import { badMessages, goodMessage } from './helpers/interaction-messages.ts';
 import { createOeldTopics, startMockKafka, type MockKafka } from './helpers/mock-kafka.ts';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
+import { makeTinyModel } from './helpers/tiny-model.ts';
 
 const MAX = 4096;
 
@@ -50,11 +54,12 @@ async function terminateDaemonConnections(database: string): Promise<number> {
 
 describe('database faults are weather', () => {
   let kafka: MockKafka, db: TestDatabase, proxy: TcpProxy, daemon: DaemonProcess, url: string;
+  const dataDir = mkdtempSync(join(tmpdir(), 'oeld-faults-'));
   const bad = badMessages('f', MAX);
   let good = 0;
   const counts = async () => {
     const { rows: [e] } = await db.sql.query<{ n: number; d: number }>(
-      "SELECT count(*)::int AS n, count(DISTINCT data->>'interactionId')::int AS d FROM events WHERE type = 'InteractionRecorded'");
+      "SELECT count(*)::int AS n, count(DISTINCT data->>'interactionId')::int AS d FROM events WHERE type = 'InteractionRecorded' AND data->'source'->>'kind' = 'kafka'");
     const { rows: [l] } = await db.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM dead_letters WHERE source = 'kafka'");
     return { events: e!.n, distinct: e!.d, deadLetters: l!.n };
   };
@@ -78,6 +83,10 @@ describe('database faults are weather', () => {
     daemon = spawnDaemon({
       DATABASE_URL: proxy.url(db.url!), KAFKA_BROKERS: kafka.bootstrap, KAFKA_SESSION_TIMEOUT_MS: '6000', OELD_MAX_EVENT_BYTES: String(MAX),
       OELD_DB_CONNECT_TIMEOUT_MS: '1000', OELD_DB_STATEMENT_TIMEOUT_MS: '2500', OELD_DB_QUERY_TIMEOUT_MS: '3000', OELD_LEADER_RETRY_MS: '500',
+      // The learning loop too, on a tiny model: the simulator plays on (no round: the threshold is
+      // out of reach) and must keep playing after every outage.
+      OELD_LEARNING: 'true', OELD_SIMULATOR: 'on', OELD_BASE_MODEL_DIR: await makeTinyModel(dataDir), OELD_DATA_DIR: dataDir,
+      OELD_SIMULATOR_BATCH: '4', OELD_ROUND_MIN_INTERACTIONS: '100000000', OELD_EVAL_EPISODES: '0',
     });
     url = await daemon.url();
     await untilReady(url, 200);
@@ -88,6 +97,7 @@ describe('database faults are weather', () => {
     await proxy?.close();
     await db?.drop();
     await kafka?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('restarts and server-side terminations during a stream: no exit, /readyz 503 within a second, exact counts after', async (t) => {
@@ -130,6 +140,12 @@ describe('database faults are weather', () => {
     assert.equal(daemon.child.exitCode, null, `the daemon exited:\n${daemon.stderr().slice(-2000)}`);
     // The leader stepped down while its session was silent, and a leader runs again.
     assert.match(daemon.stderr(), /leader session lost; stepping down/);
+    // The learning loop waited out every outage: the simulator still records episodes.
+    const simulated = async () => (await db.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE data->'source'->>'kind' = 'simulator'")).rows[0]!.n;
+    const before = await simulated();
+    for (let i = 0; i < 300 && (await simulated()) <= before; i++) await sleep(100);
+    assert.ok((await simulated()) > before, 'the simulator plays on after the outages');
+    assert.doesNotMatch(daemon.stderr(), /the learning loop stopped/);
     const status = await (await fetch(`${url}/readyz`)).json() as { leader: boolean };
     for (let i = 0; i < 100 && !status.leader; i++) { await sleep(100); Object.assign(status, await (await fetch(`${url}/readyz`)).json()); }
     assert.equal(status.leader, true);

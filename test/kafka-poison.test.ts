@@ -98,7 +98,8 @@ describe('what counts as a refusal of a dead-letter copy', () => {
     const notEnoughReplicas = new KafkaJSProtocolError({ message: 'Messages are rejected since there are fewer in-sync replicas than required', type: 'NOT_ENOUGH_REPLICAS', code: 19, retriable: true });
     const down = new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:9092');
     assert.equal(isRefusal(tooLarge), true);
-    assert.equal(isRefusal(new KafkaJSNumberOfRetriesExceeded(notEnoughReplicas, { retryCount: 8, retryTime: 5000 })), true);
+    assert.equal(isRefusal(notEnoughReplicas), false, 'a retriable answer is an outage');
+    assert.equal(isRefusal(new KafkaJSNumberOfRetriesExceeded(notEnoughReplicas, { retryCount: 8, retryTime: 5000 })), false);
     assert.equal(isRefusal(down), false);
     assert.equal(isRefusal(new KafkaJSNumberOfRetriesExceeded(down, { retryCount: 8, retryTime: 5000 })), false);
     assert.equal(isRefusal(new KafkaJSAggregateError('several', [tooLarge, tooLarge])), true);

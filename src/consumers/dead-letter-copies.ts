@@ -19,8 +19,8 @@ const SEND_BUDGET_BYTES = 512 * 1024;
  * sends of at most SEND_BUDGET_BYTES. A send the broker refuses is retried one message at a time,
  * and a message it still refuses is given up on: the result maps its index to the refusal, so the
  * caller records it with the dead letter and the batch goes on. A refused copy never holds up
- * valid messages. A broker that does not answer at all (after the client's retries) is not a
- * refusal: that error fails the batch, which is tried again, as intake from the same cluster would.
+ * valid messages. An outage is not a refusal (isRefusal): it fails the batch, which is tried
+ * again, as before.
  */
 export async function copyToDeadLetterTopic(publisher: Publisher, o: CopyOptions, topic: string, partition: number, rejected: RejectedMessage[]): Promise<Map<number, string>> {
   const refused = new Map<number, string>();
@@ -45,14 +45,14 @@ export async function copyToDeadLetterTopic(publisher: Publisher, o: CopyOptions
 }
 
 /**
- * The broker answered, with an error that sending again will not cure (kafkajs's protocol errors
- * that are not retriable, such as MESSAGE_TOO_LARGE or TOPIC_AUTHORIZATION_FAILED; or retriable
- * ones it kept answering until the client's retries ran out).
+ * The broker answered with an error that sending again will not cure: one of kafkajs's protocol
+ * errors marked not retriable (MESSAGE_TOO_LARGE, INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED...).
+ * Retriable ones (no leader during an election, not enough replicas) that outlasted the client's
+ * retries are an outage, like a broker that does not answer.
  */
 export function isRefusal(err: unknown): boolean {
-  const e = err as { name?: string; cause?: unknown; errors?: unknown[] };
-  if (e?.name === 'KafkaJSProtocolError') return true;
-  if (e?.name === 'KafkaJSNumberOfRetriesExceeded') return isRefusal(e.cause);
+  const e = err as { name?: string; retriable?: boolean; errors?: unknown[] };
+  if (e?.name === 'KafkaJSProtocolError') return e.retriable === false;
   if (e?.name === 'KafkaJSAggregateError' && Array.isArray(e.errors)) return e.errors.length > 0 && e.errors.every(isRefusal);
   return false;
 }

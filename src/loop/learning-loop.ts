@@ -95,14 +95,15 @@ export class LearningLoop {
 
   /**
    * Runs fn until it succeeds, waiting while the database is away (1 s, doubling to 5 s); other
-   * errors end the loop as before. Resolves to fn's value, or undefined when the signal aborted.
+   * errors end the loop as before. Resolves to fn's value, or undefined once the signal aborted.
    */
   private async retryWhileDatabaseAway<T>(signal: AbortSignal, what: string, fn: () => Promise<T>): Promise<T | undefined> {
     for (let failures = 0; !signal.aborted; failures++) {
       try {
         return await fn();
       } catch (err) {
-        if (!isTransientDatabaseError(err) || signal.aborted) throw err;
+        if (signal.aborted) return undefined; // leadership lost (or shutdown): the loop ends here either way
+        if (!isTransientDatabaseError(err)) throw err;
         const waitMs = Math.min(5000, 1000 * 2 ** failures);
         if (failures === 0) this.o.events.say(`${what}: the database is away (${(err as Error).message}); retrying every ${waitMs / 1000}-5 s`);
         await sleep(waitMs, signal);
