@@ -24,7 +24,7 @@ export class Leadership {
       while (!this.stopped) {
         try {
           await this.sql.session(async (s) => {
-            const { rows } = await withTimeout(s.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [LEADER_LOCK]), this.checkTimeoutMs, 'leader election');
+            const { rows } = await this.timed(s.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [LEADER_LOCK]), 'leader election');
             if (!rows[0]?.ok) return;
             const abort = new AbortController();
             onChange(true);
@@ -33,7 +33,7 @@ export class Leadership {
             try {
               while (!this.stopped) {
                 await this.sleep(this.retryMs);
-                await withTimeout(s.query('SELECT 1'), this.checkTimeoutMs, 'leader session check');
+                await this.timed(s.query('SELECT 1'), 'leader session check');
               }
             } catch (err) {
               this.log.error({ err }, 'leader session lost; stepping down');
@@ -41,7 +41,7 @@ export class Leadership {
               abort.abort();
               await work;
               onChange(false);
-              await withTimeout(s.query('SELECT pg_advisory_unlock(hashtext($1))', [LEADER_LOCK]), this.checkTimeoutMs, 'leader unlock').catch(() => {});
+              await this.timed(s.query('SELECT pg_advisory_unlock(hashtext($1))', [LEADER_LOCK]), 'leader unlock').catch(() => {});
             }
           });
         } catch (err) {
@@ -50,6 +50,14 @@ export class Leadership {
         if (!this.stopped) await this.sleep(this.retryMs);
       }
     })();
+  }
+
+  /**
+   * A session query given at most checkTimeoutMs. Not on the embedded database: its one session
+   * cannot be lost, and a long transaction ahead of the check (a replay) is no reason to step down.
+   */
+  private timed<T>(query: Promise<T>, what: string): Promise<T> {
+    return this.sql.kind === 'pglite' ? query : withTimeout(query, this.checkTimeoutMs, what);
   }
 
   private sleep(ms: number): Promise<void> {
