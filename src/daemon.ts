@@ -14,6 +14,7 @@ import { createHttpServer, type Route } from './http/server.ts';
 import type { Logger } from './log.ts';
 import { createProjections } from './projections/all-projections.ts';
 import { ProjectionRunner } from './projections/projection-runner.ts';
+import { slowestProjectionLag } from './projections/checkpoints.ts';
 import { replay } from './projections/replay.ts';
 import { createProjectionSchema, LIVE_SCHEMA, staleProjections } from './projections/schema.ts';
 import { EventStore } from './store/event-store.ts';
@@ -250,15 +251,10 @@ function startKafka(config: Config, log: Logger, store: EventStore, sql: Sql, me
     onRebalance: (a) => intake.onRebalance(a),
     onCrash: (e, restarting) => intake.onCrash(e, restarting),
   }, config.kafkaFetchMaxWaitMs);
-  const slowestProjectionLag = async () => {
-    const { rows } = await sql.query<{ lag: number | null }>(
-      `SELECT (SELECT max(global_position) FROM events) - min(global_position) AS lag FROM ${LIVE_SCHEMA}.projection_checkpoints`);
-    return Math.max(0, Number(rows[0]?.lag ?? 0));
-  };
   intake = new KafkaIntake(store, consumer, publisher, {
     groupId: config.kafkaGroupId, topic: config.kafkaInteractionsTopic, deadLetterTopic: config.kafkaDeadLetterTopic, pauseLagEvents: config.pauseLagEvents,
     maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth, deadLetterCopyMaxBytes: config.deadLetterCopyMaxBytes,
-  }, metrics, log, slowestProjectionLag);
+  }, metrics, log, () => slowestProjectionLag(sql));
   const relay = new OutboxRelay(sql, publisher, config.kafkaModelVersionsTopic);
   let stopped = false;
   // Brokers may be down at start: keep trying in the background instead of failing the daemon.

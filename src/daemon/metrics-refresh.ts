@@ -1,6 +1,8 @@
 import type { Queryable } from '../db/sql.ts';
 import type { Metrics } from '../http/metrics.ts';
+import { readCheckpoints } from '../projections/checkpoints.ts';
 import { LIVE_SCHEMA } from '../projections/schema.ts';
+import { ageOfFirstEventAfter, headPosition } from '../store/log-queries.ts';
 
 /**
  * Gauges that describe stored state are read from the database at scrape time (at most once a
@@ -10,19 +12,12 @@ export function createMetricsRefresher(q: Queryable, metrics: Metrics, outboxBac
   let last = 0;
   let inFlight: Promise<void> | undefined;
   const refresh = async () => {
-    const { rows: [head] } = await q.query<{ head: number | null }>('SELECT max(global_position) AS head FROM events');
-    const headPosition = Number(head?.head ?? 0);
-    metrics.headPosition.set(headPosition);
-    const { rows: cps } = await q.query<{ name: string; global_position: number; lag_s: number | null }>(
-      `SELECT c.name, c.global_position,
-              (SELECT extract(epoch FROM clock_timestamp() - e.recorded_at) FROM events e
-                WHERE (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position)
-                ORDER BY e.transaction_id, e.global_position LIMIT 1)::float8 AS lag_s
-         FROM ${LIVE_SCHEMA}.projection_checkpoints c`);
-    for (const c of cps) {
-      metrics.projectionPosition.set({ projection: c.name }, Number(c.global_position));
-      metrics.projectionLagEvents.set({ projection: c.name }, Math.max(0, headPosition - Number(c.global_position)));
-      metrics.projectionLagSeconds.set({ projection: c.name }, Math.max(0, Number(c.lag_s ?? 0)));
+    const head = await headPosition(q);
+    metrics.headPosition.set(head);
+    for (const c of await readCheckpoints(q)) {
+      metrics.projectionPosition.set({ projection: c.name }, c.checkpoint.globalPosition);
+      metrics.projectionLagEvents.set({ projection: c.name }, Math.max(0, head - c.checkpoint.globalPosition));
+      metrics.projectionLagSeconds.set({ projection: c.name }, await ageOfFirstEventAfter(q, c.checkpoint));
     }
     const { rows: [k] } = await q.query<{ version: number; item_count: number; tokens: number }>(
       `SELECT version, item_count, tokens FROM ${LIVE_SCHEMA}.knowledge_versions ORDER BY version DESC LIMIT 1`);

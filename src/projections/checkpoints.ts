@@ -1,11 +1,27 @@
 import type { Queryable } from '../db/sql.ts';
+import { headPosition } from '../store/log-queries.ts';
 import type { Checkpoint } from '../store/read-events.ts';
+import { LIVE_SCHEMA } from './schema.ts';
 
 export class CheckpointConflictError extends Error {
   constructor(readonly projection: string, readonly expected: Checkpoint) {
     super(`projection ${projection}: checkpoint moved under us (expected ${expected.transactionId}/${expected.globalPosition}); is a second projector running?`);
     this.name = 'CheckpointConflictError';
   }
+}
+
+/** Every live projection's checkpoint, by name. */
+export async function readCheckpoints(q: Queryable): Promise<{ name: string; checkpoint: Checkpoint }[]> {
+  const { rows } = await q.query<{ name: string; transaction_id: string; global_position: number }>(
+    `SELECT name, transaction_id::text AS transaction_id, global_position FROM ${LIVE_SCHEMA}.projection_checkpoints ORDER BY name`);
+  return rows.map((r) => ({ name: r.name, checkpoint: { transactionId: r.transaction_id, globalPosition: Number(r.global_position) } }));
+}
+
+/** How many events the slowest projection is behind the head of the log. */
+export async function slowestProjectionLag(q: Queryable): Promise<number> {
+  const checkpoints = await readCheckpoints(q);
+  if (checkpoints.length === 0) return 0;
+  return Math.max(0, (await headPosition(q)) - Math.min(...checkpoints.map((c) => c.checkpoint.globalPosition)));
 }
 
 export async function loadCheckpoint(q: Queryable, name: string): Promise<Checkpoint> {

@@ -2,6 +2,7 @@ import type { Queryable, Sql } from '../db/sql.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { EventType } from '../events/schemas.ts';
 import type { OutboundMessage, Publisher } from '../consumers/message-bus.ts';
+import { countEventsAfter } from '../store/log-queries.ts';
 import { readEventsBatch, START, type Checkpoint } from '../store/read-events.ts';
 
 /** What leaves through the model-versions topic: model registry changes and knowledge versions. */
@@ -70,9 +71,6 @@ export class OutboxRelay {
   /** Events of the published types not yet relayed. */
   async backlog(): Promise<number> {
     const at = await this.checkpoint(this.sql);
-    const { rows } = await this.sql.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM events WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint) AND type = ANY($3::text[])`,
-      [at.transactionId, at.globalPosition, PUBLISHED_TYPES]);
-    return Number(rows[0]?.n ?? 0);
+    return countEventsAfter(this.sql, at, PUBLISHED_TYPES);
   }
 }

@@ -2,6 +2,7 @@
 import type { Queryable } from '../db/sql.ts';
 import type { EventDataMap } from '../events/schemas.ts';
 import { readActiveModel } from '../projections/models/model-projection.ts';
+import { readEventsOfTypes } from '../store/log-queries.ts';
 import type { ReportData } from './render-report.ts';
 
 const MAX_KNOWLEDGE_POINTS = 400;
@@ -10,10 +11,8 @@ export async function readReportData(q: Queryable, title = 'oeld learning report
   const active = await readActiveModel(q);
   const versions = await q.query<{ version: string; base_version: string | null; round_id: string | null; published_at: Date }>(
     'SELECT version, base_version, round_id, published_at FROM model_versions ORDER BY global_position');
-  const evaluations = await q.query<{ data: EventDataMap['EvaluationRecorded']; recorded_at: Date }>(
-    `SELECT data, recorded_at FROM public.events WHERE type = 'EvaluationRecorded' ORDER BY global_position`);
-  const roundEvents = await q.query<{ type: string; data: Record<string, unknown>; recorded_at: Date }>(
-    `SELECT type, data, recorded_at FROM public.events WHERE type IN ('RoundStarted', 'RoundCompleted', 'RoundFailed') ORDER BY global_position`);
+  const evaluations = { rows: (await readEventsOfTypes(q, ['EvaluationRecorded'])).map((e) => ({ data: e.data as EventDataMap['EvaluationRecorded'], recorded_at: e.recordedAt })) };
+  const roundEvents = { rows: (await readEventsOfTypes(q, ['RoundStarted', 'RoundCompleted', 'RoundFailed'])).map((e) => ({ type: e.type, data: e.data as Record<string, unknown>, recorded_at: e.recordedAt })) };
   const knowledge = await q.query<{ version: string; item_count: number; tokens: number; recorded_at: Date }>(
     'SELECT version, item_count, tokens, recorded_at FROM knowledge_versions ORDER BY version');
 

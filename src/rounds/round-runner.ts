@@ -28,6 +28,7 @@ import { readKnowledgeVersion } from '../projections/knowledge/knowledge-queries
 import { approximateTokens } from '../projections/knowledge/tokens.ts';
 import type { EpisodeStats } from '../simulator/play-episodes.ts';
 import type { EventStore } from '../store/event-store.ts';
+import { countEvents } from '../store/log-queries.ts';
 import type { RoundTrainingOptions, StepReport } from '../trainer/opcd-round.ts';
 import { readTrajectories, readUnfinishedRounds } from './round-queries.ts';
 
@@ -209,8 +210,7 @@ export class RoundRunner {
   }
 
   private async roundNumber(): Promise<number> {
-    const { rows } = await this.d.store.sql.query<{ n: string }>(`SELECT count(*) AS n FROM public.events WHERE type = 'RoundCompleted'`);
-    return Number(rows[0]!.n);
+    return countEvents(this.d.store.sql, ['RoundCompleted']);
   }
 }
 

@@ -1,7 +1,8 @@
 import type { Queryable, Sql } from '../db/sql.ts';
 import { appendEvents, type AppendRequest, type AppendResult } from './append-events.ts';
 import { DuplicateEventConflictError, isUniqueViolation } from './errors.ts';
-import { headPosition, readEventsBatch, type Batch, type ReadOptions } from './read-events.ts';
+import { headPosition } from './log-queries.ts';
+import { readEventsBatch, type Batch, type ReadOptions } from './read-events.ts';
 
 export interface AppendOptions {
   /** Events were validated by the caller (ingestion validates to dead-letter bad input). */

@@ -78,9 +78,3 @@ export async function readEventsBatch(q: Queryable, o: ReadOptions): Promise<Bat
   else if (high) next = { transactionId: String(high.transaction_id), globalPosition: Number(high.global_position) };
   return { events, next, caughtUp: !full };
 }
-
-/** The newest global position written (committed or not yet visible): for lag figures. */
-export async function headPosition(q: Queryable): Promise<number> {
-  const { rows } = await q.query<{ head: number | null }>('SELECT max(global_position) AS head FROM events');
-  return Number(rows[0]?.head ?? 0);
-}
