@@ -2,14 +2,14 @@
  * The sequential accumulation of one pool slot (docs/oel-method.md, step 3) as a pure reducer:
  * the extractor walks N trajectories in order; after each, the new items are APPENDED and then the
  * OLDEST items are dropped until the slot fits its token budget (the cap keeps the newest items).
- * The rule is the one the knowledge projection folds (knowledge-base.ts `accumulate`), so a slot
- * recorded as one KnowledgeExtracted event per trajectory replays to exactly this state.
+ * The cap is the knowledge projection's own rule (knowledge-base.ts `capOldestFirst`, imported),
+ * so a slot recorded as one KnowledgeExtracted event per trajectory replays to exactly this state.
  */
 import { canonicalJson } from '../events/canonical-json.ts';
 import { uuidFromKey } from '../events/ids.ts';
 import type { EventDataMap } from '../events/schemas.ts';
 import { validateEventData } from '../events/validate.ts';
-import { sha256 } from '../projections/knowledge/knowledge-base.ts';
+import { capOldestFirst, sha256 } from '../projections/knowledge/knowledge-base.ts';
 import { approximateTokens } from '../projections/knowledge/tokens.ts';
 import { cleanItemText, itemKey } from './parse-items.ts';
 
@@ -83,11 +83,8 @@ export function accumulateSlot(state: SlotState, newItems: readonly string[], op
     held.add(key);
     added.push({ id: idFor(text, added.length), text, tokens: itemTokens(text, options.countTokens) });
   }
-  const items = [...state.items, ...added];
-  let total = items.reduce((n, i) => n + i.tokens, 0);
-  let drop = 0;
-  while (total > options.tokenBudget && drop < items.length) total -= items[drop++]!.tokens;
-  return { state: { items: items.slice(drop) }, added, dropped: items.slice(0, drop) };
+  const { kept, dropped } = capOldestFirst([...state.items, ...added], options.tokenBudget);
+  return { state: { items: kept }, added, dropped };
 }
 
 /** What identifies the items of one extraction: who extracted them, for which slot, from what. */

@@ -54,13 +54,21 @@ export function knowledgeHash(poolHashes: Iterable<[key: string, hash: string]>)
 export const poolHash = (pool: Pool): string => sha256(renderPool(pool));
 
 /**
- * The OEL accumulation rule: append the new items, then drop the OLDEST items until the pool
- * fits its token budget. Returns the items that were dropped.
+ * The OEL accumulation rule, the one place it is written: after new items are appended (oldest
+ * first), the OLDEST are dropped until the tokens fit the budget. The knowledge projection's fold
+ * and the extractor's slot reducer (extraction/accumulate-pool.ts) both apply it, so a slot
+ * recorded as events replays to exactly the state the extractor saw.
  */
-export function accumulate(pool: Pool, added: KnowledgeItem[], tokenBudget: number): KnowledgeItem[] {
-  pool.items.push(...added);
-  let total = poolTokens(pool);
+export function capOldestFirst<T extends { tokens: number }>(items: readonly T[], tokenBudget: number): { kept: T[]; dropped: T[] } {
+  let total = items.reduce((n, i) => n + i.tokens, 0);
   let drop = 0;
-  while (total > tokenBudget && drop < pool.items.length) total -= pool.items[drop++]!.tokens;
-  return pool.items.splice(0, drop);
+  while (total > tokenBudget && drop < items.length) total -= items[drop++]!.tokens;
+  return { kept: items.slice(drop), dropped: items.slice(0, drop) };
+}
+
+/** Appends `added` to the pool and applies the accumulation rule. Returns the items that were dropped. */
+export function accumulate(pool: Pool, added: KnowledgeItem[], tokenBudget: number): KnowledgeItem[] {
+  const { kept, dropped } = capOldestFirst([...pool.items, ...added], tokenBudget);
+  pool.items = kept;
+  return dropped;
 }
