@@ -59,7 +59,7 @@ const settings: RoundSettings = {
   trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories,
   tokenBudget: config.knowledgeTokenBudget, extractionMaxTokens: 64, teacherContext: config.teacherContext,
   training: { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate },
-  evaluation: { game, seeds: { ...VALIDATION_SEEDS, count: config.evalEpisodes }, maxNewTokens: 24, gate: config.activationGate, tolerance: config.gateTolerance },
+  evaluation: { game, seeds: { ...VALIDATION_SEEDS, count: config.evalEpisodes }, maxNewTokens: game.responseTokens, gate: config.activationGate, tolerance: config.gateTolerance },
 };
 
 const pct = (s: EpisodeStats) => `${(100 * s.passRate).toFixed(1)}%`;
@@ -78,7 +78,7 @@ const statedGoalByVersion: Record<string, { goal: number; hole: number }> = {};
 
 async function testEval(engine: ModelEngine, version: string, o: { knowledge?: { text: string; modelVersion: string; slot: number }; ood?: boolean; label?: string } = {}) {
   const r = await evaluateVersion(engine, version, {
-    game: o.ood ? ood : game, seeds: { ...TEST_SEEDS, count: TEST_EPISODES }, split: 'test', maxNewTokens: 24,
+    game: o.ood ? ood : game, seeds: { ...TEST_SEEDS, count: TEST_EPISODES }, split: 'test', maxNewTokens: (o.ood ? ood : game).responseTokens,
     ...(o.knowledge ? { knowledge: o.knowledge } : {}),
   });
   if (!o.ood && game.id === 'frozenlake') {

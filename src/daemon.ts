@@ -177,9 +177,9 @@ function createLearning(config: Config, log: Logger, store: EventStore, metrics:
     settings: {
       trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories,
       tokenBudget: config.knowledgeTokenBudget, extractionMaxTokens: 64, teacherContext: config.teacherContext,
-      training: { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate },
+      training: { ...DEFAULT_ROUND_TRAINING, maxNewTokens: game.responseTokens, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate },
       evaluation: config.evalEpisodes > 0
-        ? { game, seeds: { ...VALIDATION_SEEDS, count: config.evalEpisodes }, maxNewTokens: 24, gate: config.activationGate, tolerance: config.gateTolerance }
+        ? { game, seeds: { ...VALIDATION_SEEDS, count: config.evalEpisodes }, maxNewTokens: game.responseTokens, gate: config.activationGate, tolerance: config.gateTolerance }
         : null,
     },
     ...(config.extractionUrl ? {
@@ -208,7 +208,7 @@ function createLearning(config: Config, log: Logger, store: EventStore, metrics:
   for (const stage of ROUND_SECONDS_STAGES) metrics.roundSeconds.inc({ stage }, 0);
   const loop = new LearningLoop({
     store, engine, runner, artifactRoot,
-    simulator: simulatorOn ? new Simulator(store, engine, { game, batchSize: config.simulatorBatch, maxNewTokens: 24, maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }) : null,
+    simulator: simulatorOn ? new Simulator(store, engine, { game, batchSize: config.simulatorBatch, maxNewTokens: game.responseTokens, maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }) : null,
     trigger: { minInteractions: config.roundMinInteractions, minIntervalSeconds: config.roundMinIntervalS, poolTrajectories: config.poolTrajectories, maxRounds: config.maxRounds },
     ...(config.roundCron ? { roundCron: config.roundCron } : {}),
     baseModel: { dir: config.baseModelDir, version: config.baseModelVersion },

@@ -17,7 +17,8 @@ import type { Transformer } from '../model/transformer.ts';
 import { episodeStats, playEpisodes, type PolicyFn } from '../simulator/play-episodes.ts';
 
 export async function evaluateBaseModel(model: Transformer, tokenizer: Tokenizer, o: { heldOut: readonly Example[] }) {
-  const policy: PolicyFn = async (prompts, s) => chatComplete(model, tokenizer, prompts, { ...EVALUATION_SAMPLING, maxNewTokens: 24, seed: s });
+  // The lake games share one answer length (GRID_GAME_RESPONSE_TOKENS), so one policy plays them all.
+  const policy: PolicyFn = async (prompts, s) => chatComplete(model, tokenizer, prompts, { ...EVALUATION_SAMPLING, maxNewTokens: frozenLakeSpec().responseTokens, seed: s });
   const seeds = seedsOf(TEST_SEEDS);
   const knowledge = renderItems([holeItem('H'), goalItem('G')]);
   return {

@@ -50,7 +50,7 @@ export const evalCommand: Command = {
       try {
         await engine.load(model.version, model.path);
         const r = await evaluateVersion(engine, model.version, {
-          game, seeds: { ...range, count: episodes }, split, maxNewTokens: 24, ...(knowledge ? { knowledge } : {}),
+          game, seeds: { ...range, count: episodes }, split, maxNewTokens: game.responseTokens, ...(knowledge ? { knowledge } : {}),
           onProgress: (p) => { if (!ctx.json) process.stderr.write(`\r${p.episodesDone}/${p.episodes} episodes`); },
         });
         if (!ctx.json) process.stderr.write('\n');

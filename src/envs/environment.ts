@@ -36,7 +36,12 @@ export interface GameSpec {
   create(seed: number): TextGame;
   /** The generic instruction the model sees; it never says what the symbols mean. */
   hiddenRulesPrompt: string;
+  /** Tokens one answer may take when a model plays the game (simulator, evaluation, a round's sampling). */
+  responseTokens: number;
 }
+
+/** The grid games' answer length: a short reasoning and a bracketed move fit well within it. */
+export const GRID_GAME_RESPONSE_TOKENS = 24;
 
 /** Defaults shared by the games: at most 5 model calls, two invalid moves in a row end the game. */
 export const DEFAULT_MAX_CALLS = 5;

@@ -4,7 +4,7 @@
  * the goal ends it (success, reward 1.0); a wall bump is an invalid move.
  */
 import { seededRandom } from '../model/rng.ts';
-import { BudgetedGame, DELTAS, GENERIC_INSTRUCTION, type Action, type GameSpec, type MoveOutcome, type TurnRules } from './environment.ts';
+import { BudgetedGame, DELTAS, GENERIC_INSTRUCTION, GRID_GAME_RESPONSE_TOKENS, type Action, type GameSpec, type MoveOutcome, type TurnRules } from './environment.ts';
 
 export const FROZENLAKE_SIZE = 3;
 export const FROZENLAKE_HOLES = 2;
@@ -115,5 +115,5 @@ export class FrozenLake extends BudgetedGame {
 }
 
 export function frozenLakeSpec(rules: TurnRules = {}): GameSpec {
-  return { id: 'frozenlake', create: (seed) => new FrozenLake(seed, rules), hiddenRulesPrompt: GENERIC_INSTRUCTION };
+  return { id: 'frozenlake', create: (seed) => new FrozenLake(seed, rules), hiddenRulesPrompt: GENERIC_INSTRUCTION, responseTokens: GRID_GAME_RESPONSE_TOKENS };
 }

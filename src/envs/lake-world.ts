@@ -5,7 +5,7 @@
  * pretrained on such worlds (src/basemodel/), and deployed on FrozenLake itself, whose letter
  * pair (hole H, goal G) is held out of pretraining. Pure, seeded logic.
  */
-import { BudgetedGame, DELTAS, ACTIONS, GENERIC_INSTRUCTION, type Action, type GameSpec, type MoveOutcome, type TurnRules } from './environment.ts';
+import { BudgetedGame, DELTAS, ACTIONS, GENERIC_INSTRUCTION, GRID_GAME_RESPONSE_TOKENS, type Action, type GameSpec, type MoveOutcome, type TurnRules } from './environment.ts';
 import { generateFrozenLake, type Cell } from './frozenlake.ts';
 
 export interface LakeSymbols {
@@ -183,7 +183,7 @@ export class LakeWorld extends BudgetedGame {
  */
 export function lakeVariantSpec(id: string, symbols: LakeSymbols, rules: TurnRules = {}): GameSpec {
   checkSymbols(symbols);
-  return { id, create: (seed) => new LakeWorld(`${id}-${seed}`, frozenLakeAsLake(seed), symbols, rules), hiddenRulesPrompt: GENERIC_INSTRUCTION };
+  return { id, create: (seed) => new LakeWorld(`${id}-${seed}`, frozenLakeAsLake(seed), symbols, rules), hiddenRulesPrompt: GENERIC_INSTRUCTION, responseTokens: GRID_GAME_RESPONSE_TOKENS };
 }
 
 export { ACTIONS };

@@ -7,7 +7,7 @@
  * invalid move. Success (reward 1.0) when every box is on a target.
  */
 import { seededRandom } from '../model/rng.ts';
-import { ACTIONS, BudgetedGame, DELTAS, GENERIC_INSTRUCTION, type Action, type GameSpec, type MoveOutcome, type TurnRules } from './environment.ts';
+import { ACTIONS, BudgetedGame, DELTAS, GENERIC_INSTRUCTION, GRID_GAME_RESPONSE_TOKENS, type Action, type GameSpec, type MoveOutcome, type TurnRules } from './environment.ts';
 
 export const SOKOBAN_SIZE = 6;
 /** Reverse moves per generated puzzle: the forward solution is at most this long. */
@@ -172,5 +172,5 @@ export function parseSokobanBoard(text: string): SokobanLayout {
 }
 
 export function sokobanSpec(options: SokobanOptions = {}): GameSpec {
-  return { id: 'sokoban', create: (seed) => new Sokoban(seed, options), hiddenRulesPrompt: GENERIC_INSTRUCTION };
+  return { id: 'sokoban', create: (seed) => new Sokoban(seed, options), hiddenRulesPrompt: GENERIC_INSTRUCTION, responseTokens: GRID_GAME_RESPONSE_TOKENS };
 }
