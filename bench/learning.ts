@@ -138,6 +138,7 @@ try {
       store: main.store, engine, artifactRoot, settings,
       onProgress: (p) => { if (p.step && (p.step.step === 1 || p.step.step === p.step.of)) log(`  train step ${p.step.step}/${p.step.of}: loss ${p.step.loss.toFixed(4)}`); },
     });
+    await catchUpProjections(main.db.sql); // the round finds its trajectories through the trajectories projection
     const outcome = await runner.run('threshold');
     await catchUpProjections(main.db.sql);
     rounds.push({ ...outcome, simulateSeconds: sim.seconds, deploymentPassRate: sim.stats.passRate });
@@ -192,6 +193,7 @@ if (ABLATIONS && perVersion.length > 1) {
     const w = await world();
     try {
       await simulate(w.store, engine, 'base');
+      await catchUpProjections(w.db.sql);
       const runner = new RoundRunner({
         store: w.store, engine, artifactRoot, settings: { ...settings, ...change, evaluation: null },
         ...(extractor ? { extractFnFor: async () => (prompts: string[], seed: number) => engine.complete(extractor, prompts, EVALUATION_SAMPLING, settings.extractionMaxTokens, seed) } : {}),

@@ -129,7 +129,7 @@ describe('daemon HTTP surface', () => {
     assert.equal(replayed.status, 200);
     const r = await replayed.json() as { swapped: boolean; hashes: Record<string, string> };
     assert.equal(r.swapped, true);
-    assert.deepEqual(Object.keys(r.hashes).sort(), ['knowledge', 'models', 'rounds']);
+    assert.deepEqual(Object.keys(r.hashes).sort(), ['knowledge', 'models', 'rounds', 'trajectories']);
     for (let i = 0; i < 100 && status.knowledge.version < 3; i++) { await sleep(30); status = await (await admin('/admin/status')).json() as typeof status; }
     assert.equal(status.knowledge.version, 3);
     const round = await admin('/admin/rounds', {});

@@ -20,7 +20,7 @@ import { readActiveModel } from '../src/projections/models/model-projection.ts';
 import { Projector } from '../src/projections/projector.ts';
 import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
 import { RoundFailedError, RoundRunner } from '../src/rounds/round-runner.ts';
-import { countInteractionsSince, lastRoundEnd } from '../src/rounds/round-queries.ts';
+import { countFreshInteractions, readLastRoundEnd } from '../src/projections/trajectories/trajectory-queries.ts';
 import { Simulator } from '../src/simulator/simulator.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
@@ -92,6 +92,7 @@ describe('learning round (tiny model, PostgreSQL server)', () => {
     const seen: string[] = [];
     const progress: string[] = [];
     const runner = new RoundRunner({ store, engine, artifactRoot, settings: TINY_ROUND, extractFnFor: scriptedExtractor(seen), onProgress: (p) => progress.push(p.stage) });
+    await catchUp(); // the round finds its trajectories through the trajectories projection
     const outcome = await runner.run('manual');
     await catchUp();
 
@@ -133,11 +134,12 @@ describe('learning round (tiny model, PostgreSQL server)', () => {
   it('counts only the interactions recorded after the last round as fresh experience for the next one', async () => {
     const active = (await readActiveModel(db.sql))!;
     await engine.load(active.version, active.path);
-    const before = await countInteractionsSince(db.sql, active.version, await lastRoundEnd(db.sql));
+    await catchUp();
+    const before = await countFreshInteractions(db.sql, active.version);
     await new Simulator(store, engine, { game: frozenLakeSpec(), batchSize: 3, maxNewTokens: 6, maxEventBytes: 1 << 20 }).playBatch(active.version);
-    assert.equal(await countInteractionsSince(db.sql, active.version, await lastRoundEnd(db.sql)), before + 3);
-    assert.equal(await countInteractionsSince(db.sql, active.version, new Date(Date.now() + 60_000)), 0);
-    assert.equal(await countInteractionsSince(db.sql, active.version, null), before + 3);
+    await catchUp();
+    assert.equal(await countFreshInteractions(db.sql, active.version), before + 3);
+    assert.equal(await countFreshInteractions(db.sql, 'a-version-never-seen'), 0);
   });
 
   it('a round that fails records RoundFailed with its stage, and publishes and extracts nothing', async () => {
@@ -156,5 +158,12 @@ describe('learning round (tiny model, PostgreSQL server)', () => {
     assert.deepEqual(added, ['RoundStarted', 'RoundFailed']);
     assert.equal((await readKnowledgeVersion(db.sql))!.version, before!.version);
     assert.equal((await readActiveModel(db.sql))!.version, active!.version);
+    // The failed round used what came before it: nothing is fresh until new interactions arrive.
+    const last = await readLastRoundEnd(db.sql);
+    assert.equal(last?.roundId, ((await allEvents(store)).filter((e) => e.type === 'RoundFailed').at(-1)!.data as { roundId: string }).roundId);
+    assert.equal(await countFreshInteractions(db.sql, active!.version), 0);
+    await new Simulator(store, engine, { game: frozenLakeSpec(), batchSize: 2, maxNewTokens: 6, maxEventBytes: 1 << 20 }).playBatch(active!.version);
+    await catchUp();
+    assert.equal(await countFreshInteractions(db.sql, active!.version), 2);
   });
 });

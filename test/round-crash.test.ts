@@ -46,6 +46,7 @@ describe('a process killed in the middle of a round', () => {
     const engine = localEngine();
     await engine.load('tiny', modelDir);
     await new Simulator(store, engine, { game: frozenLakeSpec(), batchSize: 8, maxNewTokens: 6, maxEventBytes: 1 << 20 }).playBatch('tiny');
+    await catchUp(); // the rounds find these trajectories through the trajectories projection
     await engine.close();
   });
   after(async () => { await db.drop(); });

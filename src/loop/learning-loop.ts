@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ModelEngine } from '../model/model-engine.ts';
 import { readActiveModel } from '../projections/models/model-projection.ts';
-import { countInteractionsSince, lastRoundEnd } from '../rounds/round-queries.ts';
-import { RoundRunner, recoverInterruptedRounds, type RoundOutcome } from '../rounds/round-runner.ts';
+import { countFreshInteractions, readLastRoundEnd } from '../projections/trajectories/trajectory-queries.ts';
+import { RoundFailedError, RoundRunner, recoverInterruptedRounds, type RoundOutcome } from '../rounds/round-runner.ts';
 import { RoundScheduler } from '../rounds/round-scheduler.ts';
 import type { TriggerDecision, TriggerSettings, RoundTrigger } from '../rounds/round-trigger.ts';
 import type { Simulator } from '../simulator/simulator.ts';
@@ -120,22 +120,22 @@ export class LearningLoop {
 
   /**
    * Interactions the next round of the active version can learn from: those recorded after the
-   * last round that ended while it was active (a round the gate refused, or one that failed, has
-   * used the ones before; running it again on them would repeat it exactly).
+   * newest round ended (a round the gate refused, or one that failed, has used the ones before;
+   * running it again on them would repeat it exactly). Read from the trajectories projection.
    */
-  private async freshInteractions(active: { version: string; activatedAt: Date }, lastEnd: Date | null): Promise<number> {
-    const since = lastEnd !== null && lastEnd > active.activatedAt ? lastEnd : null;
-    return countInteractionsSince(this.o.store.sql, active.version, since);
+  private freshInteractions(active: { version: string }): Promise<number> {
+    return countFreshInteractions(this.o.store.sql, active.version);
   }
 
   private async triggerState() {
     const active = await readActiveModel(this.o.store.sql);
-    const lastEnd = await lastRoundEnd(this.o.store.sql);
+    // The counts and the round end come from one projection, so they agree with each other.
+    const lastEnd = (await readLastRoundEnd(this.o.store.sql))?.endedAt ?? null;
     return {
       now: new Date(),
       roundRunning: this.roundRunning !== null,
       activeVersion: active?.version ?? null,
-      interactionsFromActive: active ? await this.freshInteractions(active, lastEnd) : 0,
+      interactionsFromActive: active ? await this.freshInteractions(active) : 0,
       lastRoundEndedAt: lastEnd,
       activeSince: active?.activatedAt ?? null,
       roundsCompletedHere: this.roundsHere,
@@ -159,16 +159,32 @@ export class LearningLoop {
         : 'not evaluated';
       events.say(`round ${this.roundsHere} done in ${outcome.totalSeconds.toFixed(0)} s: ${outcome.baseVersion} -> ${outcome.newVersion} ${outcome.activated ? '(activated)' : '(NOT activated: below the gate)'}; ${evalText}; loss ${outcome.loss.first.toFixed(4)} -> ${outcome.loss.last.toFixed(4)}; ${outcome.knowledgeItems} knowledge items`);
       events.onRoundDone?.(outcome);
+      return outcome.roundId;
     }, (err: Error) => {
       this.lastFailure = Date.now();
       events.say(`round failed: ${err.message}${trigger === 'threshold' ? `; the next threshold round waits ${(this.o.retryAfterFailureMs / 1000).toFixed(0)} s` : ''}`);
       events.onRoundFailed?.(err);
-    }).finally(() => { this.roundRunning = null; });
+      return err instanceof RoundFailedError ? err.roundId : null;
+    }).then((roundId) => this.untilRoundEndFolded(roundId)).finally(() => { this.roundRunning = null; });
+  }
+
+  /**
+   * Waits (at most 30 s) until the trajectories projection has folded this round's end: until
+   * then its counts still include what the round used, and a check could start the same round
+   * again. A round whose end could not be recorded is not waited for long.
+   */
+  private async untilRoundEndFolded(roundId: string | null): Promise<void> {
+    if (roundId === null) return;
+    for (let i = 0; i < 300; i++) {
+      const folded = await readLastRoundEnd(this.o.store.sql).catch(() => null);
+      if (folded?.roundId === roundId) return;
+      await sleep(100);
+    }
   }
 
   private async simulatorHasWork(): Promise<boolean> {
     const active = await readActiveModel(this.o.store.sql);
-    return active !== null && await this.freshInteractions(active, await lastRoundEnd(this.o.store.sql)) < this.o.simulatorTarget;
+    return active !== null && await this.freshInteractions(active) < this.o.simulatorTarget;
   }
 
   private async simulate(): Promise<void> {

@@ -1,18 +1,18 @@
-/** What the round runner and the trigger ask of the event log, in the rounds' own terms (src/store/log-queries.ts runs the SQL). */
+/** What the round runner, the trigger and the simulator read: the trajectories projection for what to learn from, the log for the rest. */
 import type { Queryable } from '../db/sql.ts';
 import type { EventDataMap } from '../events/schemas.ts';
-import { countInteractions, lastRecordedAt, openStreams, readNewestTrajectories } from '../store/log-queries.ts';
+import { newestTrajectoryEventIds, readLastRoundEnd } from '../projections/trajectories/trajectory-queries.ts';
+import { countInteractions, openStreams, readEventsByIds } from '../store/log-queries.ts';
 
 export interface LoggedTrajectory { id: string; data: EventDataMap['InteractionRecorded'] }
 
 /** The newest `limit` trajectories (interactions with turns) produced by `modelVersion`, oldest first. */
 export async function readTrajectories(q: Queryable, modelVersion: string, limit: number): Promise<LoggedTrajectory[]> {
-  return (await readNewestTrajectories(q, { modelVersion }, limit)).map((data) => ({ id: data.interactionId, data }));
-}
-
-/** Interactions recorded from `modelVersion` after `since` (all of them when since is null). */
-export function countInteractionsSince(q: Queryable, modelVersion: string, since: Date | null): Promise<number> {
-  return countInteractions(q, { modelVersion, since });
+  const events = await readEventsByIds(q, await newestTrajectoryEventIds(q, modelVersion, limit));
+  return events.map((e) => {
+    const data = e.data as EventDataMap['InteractionRecorded'];
+    return { id: data.interactionId, data };
+  });
 }
 
 /** Rounds that started and never completed or failed: a process died in the middle of them. */
@@ -21,12 +21,15 @@ export async function readUnfinishedRounds(q: Queryable): Promise<{ roundId: str
   return started.map((e) => ({ roundId: (e.data as EventDataMap['RoundStarted']).roundId, streamId: e.streamId, startedAt: e.recordedAt }));
 }
 
-/** When the newest round ended (completed or failed), or null. */
-export function lastRoundEnd(q: Queryable): Promise<Date | null> {
-  return lastRecordedAt(q, ['RoundCompleted', 'RoundFailed']);
+/** When the newest round ended (completed or failed), as the trajectories projection has folded it, or null. */
+export async function lastRoundEnd(q: Queryable): Promise<Date | null> {
+  return (await readLastRoundEnd(q))?.endedAt ?? null;
 }
 
-/** Simulator episodes recorded so far (the next episode's deployment seed index). */
+/**
+ * Simulator episodes recorded so far (the next episode's deployment seed index). Counted in the log,
+ * not the projection: read once at start, it must be exact even while the projection catches up.
+ */
 export function countSimulatorEpisodes(q: Queryable): Promise<number> {
   return countInteractions(q, { sourceKind: 'simulator' });
 }

@@ -45,6 +45,13 @@ export async function readEventsOfTypes(q: Queryable, types: readonly EventType[
   return rows.map(toRecorded);
 }
 
+/** The events with these ids, in global order (ids not in the log are left out). */
+export async function readEventsByIds(q: Queryable, ids: readonly string[]): Promise<RecordedEvent[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await q.query<Parameters<typeof toRecorded>[0]>('SELECT * FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY global_position', [ids]);
+  return rows.map(toRecorded);
+}
+
 /** When the newest event of the given types was recorded, or null. */
 export async function lastRecordedAt(q: Queryable, types: readonly EventType[]): Promise<Date | null> {
   const { rows } = await q.query<{ at: Date | null }>('SELECT max(recorded_at) AS at FROM events WHERE type = ANY($1::text[])', [types]);
