@@ -1,9 +1,10 @@
 -- One row per interaction: the task and model version that produced it, its shape (game turns or
 -- chat messages), its intake, and where its event is. Rounds find a version's newest trajectories
 -- here and read their events from the store.
+-- Keyed by global position: rows arrive in increasing order, so inserts append to the key's index.
 CREATE TABLE IF NOT EXISTS trajectories (
-  event_id        uuid        PRIMARY KEY,
-  global_position bigint      NOT NULL,
+  global_position bigint      PRIMARY KEY,
+  event_id        uuid        NOT NULL,
   interaction_id  text        NOT NULL,
   task_id         text        NOT NULL,
   model_version   text        NOT NULL,

@@ -15,7 +15,7 @@ export class TrajectoryProjection implements Projection {
   readonly types = ['InteractionRecorded', 'RoundCompleted', 'RoundFailed'] as const;
   readonly ddl = DDL;
   readonly tables = [
-    { name: 'trajectories', orderBy: 'event_id' },
+    { name: 'trajectories', orderBy: 'global_position' },
     { name: 'trajectory_counts', orderBy: 'model_version, task_id, source_kind' },
     { name: 'trajectory_last_round', orderBy: 'only_row' },
   ] as const;
@@ -43,16 +43,25 @@ export class TrajectoryProjection implements Projection {
 
 async function insertInteractions(tx: Queryable, events: RecordedEvent<'InteractionRecorded'>[]): Promise<void> {
   if (events.length === 0) return;
+  // The projector hands each event over exactly once (its checkpoint moves in this transaction), so
+  // the counts are summed here, and a row that already exists is an error, not something to skip.
   await tx.query(
-    `WITH ins AS (
-       INSERT INTO trajectories (event_id, global_position, interaction_id, task_id, model_version, shape, source_kind, recorded_at)
-       SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
-       ON CONFLICT (event_id) DO NOTHING
-       RETURNING model_version, task_id, source_kind)
-     INSERT INTO trajectory_counts (model_version, task_id, source_kind, recorded)
-     SELECT model_version, task_id, source_kind, count(*) FROM ins GROUP BY 1, 2, 3
-     ON CONFLICT (model_version, task_id, source_kind) DO UPDATE SET recorded = trajectory_counts.recorded + excluded.recorded`,
+    `INSERT INTO trajectories (event_id, global_position, interaction_id, task_id, model_version, shape, source_kind, recorded_at)
+     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])`,
     [events.map((e) => e.id), events.map((e) => e.globalPosition), events.map((e) => e.data.interactionId), events.map((e) => e.data.taskId),
       events.map((e) => e.data.modelVersion), events.map((e) => (e.data.turns ? 'turns' : 'messages')), events.map((e) => e.data.source.kind),
       events.map((e) => e.recordedAt.toISOString())]);
+  const counts = new Map<string, { version: string; task: string; source: string; n: number }>();
+  for (const e of events) {
+    const key = JSON.stringify([e.data.modelVersion, e.data.taskId, e.data.source.kind]);
+    const c = counts.get(key) ?? { version: e.data.modelVersion, task: e.data.taskId, source: e.data.source.kind, n: 0 };
+    c.n++;
+    counts.set(key, c);
+  }
+  const groups = [...counts.values()];
+  await tx.query(
+    `INSERT INTO trajectory_counts (model_version, task_id, source_kind, recorded)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+     ON CONFLICT (model_version, task_id, source_kind) DO UPDATE SET recorded = trajectory_counts.recorded + excluded.recorded`,
+    [groups.map((g) => g.version), groups.map((g) => g.task), groups.map((g) => g.source), groups.map((g) => g.n)]);
 }
