@@ -13,8 +13,9 @@
  *
  * Baseline in the same run: a plain sequential read of the whole table, SELECT * FROM events
  * through a server-side cursor fetched 5,000 rows at a time by pg (rows parsed: jsonb to objects).
- * Today no projection reads InteractionRecorded, so the replay fetches ~2% of the rows and the
- * ratio is above 1; a projection of interactions would bring it towards the baseline.
+ * Since the trajectories projection (which reads every InteractionRecorded) the replay fetches
+ * nearly every row, as the baseline does, and also writes one row per interaction: the ratio is
+ * below 1 (before it, the replay fetched ~2% of the rows and the ratio was 2.7-3.8).
  *
  *   BENCH_REPLAY_N        events in the log               (default 1000000)
  *   BENCH_REPLAY_CHUNK    events per filling INSERT       (default 100000)

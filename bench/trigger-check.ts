@@ -45,7 +45,7 @@ async function populate(sql: Sql, n: number): Promise<void> {
     VALUES (md5('bench-round')::uuid, 'round-bench', 1, 'RoundCompleted', 1, '{"roundId": "bench", "steps": 1}', now())`);
   await write(roundAt + 1, n);
   await createProjectionSchema(sql, LIVE_SCHEMA, createProjections());
-  await sql.query(`INSERT INTO ${LIVE_SCHEMA}.trajectories
+  await sql.query(`INSERT INTO ${LIVE_SCHEMA}.trajectories (event_id, global_position, interaction_id, task_id, model_version, shape, source_kind, recorded_at)
     SELECT event_id, global_position, data->>'interactionId', data->>'taskId', data->>'modelVersion', 'turns', data->'source'->>'kind', recorded_at
       FROM events WHERE type = 'InteractionRecorded'`);
   await sql.query(`INSERT INTO ${LIVE_SCHEMA}.trajectory_counts
