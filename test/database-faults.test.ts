@@ -123,6 +123,10 @@ describe('database faults are weather', () => {
   it('a network black hole, idle and under traffic: /readyz 503 within a second, recovery, exact counts', async (t) => {
     proxy.blackHole();
     await untilReady(url, 503);
+    // /metrics still answers (with the gauges it last read from the database), and says the database is down.
+    const scrape = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(8000) });
+    assert.equal(scrape.status, 200);
+    assert.match(await scrape.text(), /^oeld_database_up 0$/m);
     await sleep(4000); // past the query timeout: the daemon drops the silent connections
     proxy.up();
     const idle = await untilReady(url, 200);

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { uuidFromKey } from '../src/events/ids.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import {
-  ageOfFirstEventAfter, countEvents, countEventsAfter, countInteractions, headPosition, lastRecordedAt, openStreams, readEventsOfTypes, readNewestTrajectories,
+  ageOfFirstEventAfter, countEvents, countEventsAfter, countInteractions, headPosition, lastRecordedAt, openStreams, readEventsOfTypes,
 } from '../src/store/log-queries.ts';
 import { readEventsBatch, START } from '../src/store/read-events.ts';
 import { BACKENDS, type TestDatabase } from './helpers/databases.ts';
@@ -49,14 +49,13 @@ for (const backend of BACKENDS) {
       assert.deepEqual((await openStreams(db.sql, 'RoundStarted', ['RoundCompleted', 'RoundFailed'])).map((e) => e.streamId), ['round-b']);
     });
 
-    it('filters interactions by model version, time and intake, and reads the newest trajectories oldest first', async () => {
+    it('filters interactions by model version, time and intake', async () => {
       assert.equal(await countInteractions(db.sql), 6);
       assert.equal(await countInteractions(db.sql, { modelVersion: 'v0' }), 4);
       assert.equal(await countInteractions(db.sql, { modelVersion: 'v0', since: before3 }), 0);
       assert.equal(await countInteractions(db.sql, { modelVersion: 'v0', since: null }), 4);
       assert.equal(await countInteractions(db.sql, { sourceKind: 'simulator' }), 5);
       assert.equal(await countInteractions(db.sql, { sourceKind: 'http' }), 1);
-      assert.deepEqual((await readNewestTrajectories(db.sql, { modelVersion: 'v0' }, 2)).map((d) => d.interactionId), ['test-1', 'test-2'], 'the chat is not a trajectory');
     });
   });
 }

@@ -71,7 +71,7 @@ function sendGroups(copies: OutboundMessage[]): number[][] {
   return groups;
 }
 
-export function deadLetterCopy(o: CopyOptions, topic: string, partition: number, r: RejectedMessage): OutboundMessage {
+function deadLetterCopy(o: CopyOptions, topic: string, partition: number, r: RejectedMessage): OutboundMessage {
   const value = r.message.value;
   const cut = value !== null && value.length > o.deadLetterCopyMaxBytes;
   return {

@@ -1,7 +1,7 @@
 /** What the round runner, the trigger and the simulator read: the trajectories projection for what to learn from, the log for the rest. */
 import type { Queryable } from '../db/sql.ts';
 import type { EventDataMap } from '../events/schemas.ts';
-import { newestTrajectoryEventIds, readLastRoundEnd } from '../projections/trajectories/trajectory-queries.ts';
+import { newestTrajectoryEventIds } from '../projections/trajectories/trajectory-queries.ts';
 import { countInteractions, openStreams, readEventsByIds } from '../store/log-queries.ts';
 
 export interface LoggedTrajectory { id: string; data: EventDataMap['InteractionRecorded'] }
@@ -19,11 +19,6 @@ export async function readTrajectories(q: Queryable, modelVersion: string, limit
 export async function readUnfinishedRounds(q: Queryable): Promise<{ roundId: string; streamId: string; startedAt: Date }[]> {
   const started = await openStreams(q, 'RoundStarted', ['RoundCompleted', 'RoundFailed']);
   return started.map((e) => ({ roundId: (e.data as EventDataMap['RoundStarted']).roundId, streamId: e.streamId, startedAt: e.recordedAt }));
-}
-
-/** When the newest round ended (completed or failed), as the trajectories projection has folded it, or null. */
-export async function lastRoundEnd(q: Queryable): Promise<Date | null> {
-  return (await readLastRoundEnd(q))?.endedAt ?? null;
 }
 
 /**

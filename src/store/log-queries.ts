@@ -90,13 +90,3 @@ export async function countInteractions(q: Queryable, f: InteractionFilter = {})
   const { rows } = await q.query<{ n: number }>(`SELECT count(*)::bigint AS n FROM events WHERE ${interactionWhere(f, params)}`, params);
   return Number(rows[0]?.n ?? 0);
 }
-
-/** The newest `limit` game trajectories (interactions with turns) that match the filter, oldest first. */
-export async function readNewestTrajectories(q: Queryable, f: InteractionFilter, limit: number): Promise<EventDataMap['InteractionRecorded'][]> {
-  const params: unknown[] = [];
-  const where = interactionWhere(f, params);
-  params.push(limit);
-  const { rows } = await q.query<{ data: EventDataMap['InteractionRecorded'] }>(
-    `SELECT data FROM events WHERE ${where} AND data ? 'turns' ORDER BY global_position DESC LIMIT $${params.length}`, params);
-  return rows.reverse().map((r) => r.data);
-}
