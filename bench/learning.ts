@@ -38,6 +38,9 @@ import type { Episode, EpisodeStats } from '../src/simulator/play-episodes.ts';
 import { FROZENLAKE_SYMBOLS } from '../src/envs/lake-world.ts';
 import { Simulator } from '../src/simulator/simulator.ts';
 import { EventStore } from '../src/store/event-store.ts';
+import { GameGate } from '../src/evaluation/game-gate.ts';
+import { loadTasks } from '../src/tasks/task-config.ts';
+import type { GameTask } from '../src/tasks/task.ts';
 import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
 import { randomUUID, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -57,10 +60,12 @@ const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-bench-learning-'));
 /** The daemon's round settings from the configuration defaults (see createLearning in src/daemon.ts). */
 const settings: RoundSettings = {
   trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories,
-  tokenBudget: config.knowledgeTokenBudget, extractionMaxTokens: 64, teacherContext: config.teacherContext,
+  tokenBudget: config.knowledgeTokenBudget, teacherContext: config.teacherContext,
   training: { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate },
-  evaluation: { game, seeds: { ...VALIDATION_SEEDS, count: config.evalEpisodes }, maxNewTokens: game.responseTokens, gate: config.activationGate, tolerance: config.gateTolerance },
 };
+/** The game task as the daemon builds it, and its gate's settings. */
+const task = loadTasks(['frozenlake'], undefined, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile })[0] as GameTask;
+const gateSettings = { seeds: { ...VALIDATION_SEEDS, count: config.evalEpisodes }, gate: config.activationGate, tolerance: config.gateTolerance };
 
 const pct = (s: EpisodeStats) => `${(100 * s.passRate).toFixed(1)}%`;
 const fmtStats = (s: EpisodeStats) => `pass ${pct(s)}, ${s.meanResponseTokens.toFixed(2)} response tokens, ${s.meanTurns.toFixed(2)} turns`;
@@ -117,9 +122,11 @@ async function simulate(store: EventStore, engine: ModelEngine, version: string)
 
 const engine = localEngine();
 await engine.load('base', config.baseModelDir);
-log(`base model ${config.baseModelDir}; ${ROUNDS} rounds; ${TEST_EPISODES} test episodes per evaluation; defaults: ${JSON.stringify({ ...settings, evaluation: { ...settings.evaluation, game: game.id } })}`);
+log(`base model ${config.baseModelDir}; ${ROUNDS} rounds; ${TEST_EPISODES} test episodes per evaluation; defaults: ${JSON.stringify({ ...settings, gate: gateSettings, task: task.id })}`);
 
-const results: Record<string, unknown> = { settings: { ...settings, evaluation: { ...settings.evaluation!, game: game.id } } };
+const results: Record<string, unknown> = { settings: { ...settings, gate: gateSettings, task: task.id } };
+// One gate for the whole run, as in the daemon: a version's validation statistics are played once.
+const gate = new GameGate(engine, task, gateSettings);
 const perVersion: { round: number; version: string; test: EpisodeStats; ood: EpisodeStats }[] = [];
 const base = { test: await testEval(engine, 'base'), ood: await testEval(engine, 'base', { ood: true }) };
 perVersion.push({ round: 0, version: 'base', ...base });
@@ -135,7 +142,7 @@ try {
     const sim = await simulate(main.store, engine, active);
     log(`round ${k}: simulator played ${sim.stats.episodes} deployment episodes with ${active} (${fmtStats(sim.stats)}) in ${sim.seconds.toFixed(0)} s`);
     const runner = new RoundRunner({
-      store: main.store, engine, artifactRoot, settings,
+      store: main.store, engine, artifactRoot, settings, task, gate,
       onProgress: (p) => { if (p.step && (p.step.step === 1 || p.step.step === p.step.of)) log(`  train step ${p.step.step}/${p.step.of}: loss ${p.step.loss.toFixed(4)}`); },
     });
     await catchUpProjections(main.db.sql); // the round finds its trajectories through the trajectories projection
@@ -153,7 +160,7 @@ try {
         writeFileSync(join(artifactRoot, 'round0-knowledge.txt'), kb!.text);
       }
       // What the raw-trajectory ablation's teacher sees: one of round 0's trajectories in context.
-      const [trajectory] = await readTrajectories(main.db.sql, 'base', 1);
+      const [trajectory] = await readTrajectories(main.db.sql, task.id, 'base', 1);
       if (trajectory) {
         withRawTrajectory = await testEval(engine, 'base', { knowledge: { text: renderTrajectory(trajectory.data), modelVersion: 'base', slot: -1 }, label: 'base with a raw trajectory' });
         log(`base WITH one raw round-0 trajectory in context: test ${fmtStats(withRawTrajectory)}`);
@@ -173,7 +180,7 @@ try {
   await main.store.append(perVersion.map((v) => ({
     streamId: `evaluation-${v.version}`, expectedVersion: 'any' as const,
     events: [{ stat: v.test, g: game.id }, { stat: v.ood, g: ood.id }].map(({ stat, g }) => ({ id: randomUUID(), type: 'EvaluationRecorded' as const, data: {
-      evaluationId: randomUUID(), modelVersion: v.version, game: g, split: 'test' as const, seeds: { start: TEST_SEEDS.start, count: TEST_EPISODES },
+      kind: 'game' as const, taskId: g, evaluationId: randomUUID(), modelVersion: v.version, game: g, split: 'test' as const, seeds: { start: TEST_SEEDS.start, count: TEST_EPISODES },
       episodes: stat.episodes, passRate: stat.passRate, meanResponseTokens: stat.meanResponseTokens, meanTurns: stat.meanTurns,
     } })),
   })));
@@ -195,8 +202,8 @@ if (ABLATIONS && perVersion.length > 1) {
       await simulate(w.store, engine, 'base');
       await catchUpProjections(w.db.sql);
       const runner = new RoundRunner({
-        store: w.store, engine, artifactRoot, settings: { ...settings, ...change, evaluation: null },
-        ...(extractor ? { extractFnFor: async () => (prompts: string[], seed: number) => engine.complete(extractor, prompts, EVALUATION_SAMPLING, settings.extractionMaxTokens, seed) } : {}),
+        store: w.store, engine, artifactRoot, settings: { ...settings, ...change }, task, gate: null,
+        ...(extractor ? { extractFnFor: async () => (prompts: string[], seed: number) => engine.complete(extractor, prompts, EVALUATION_SAMPLING, task.extractionTokens, seed) } : {}),
       });
       const outcome = await runner.run('manual');
       await engine.load(outcome.newVersion, join(artifactRoot, 'models', outcome.newVersion));

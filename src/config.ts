@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { parseTaskIds } from './tasks/task-config.ts';
 
 /**
  * Every setting oeld reads, from environment variables. This table is the single source: the
@@ -103,7 +104,11 @@ export const SETTINGS = {
   learning: { name: 'OELD_LEARNING', default: 'true', description: 'Run the learning loop on the leader: rounds of extraction and context distillation when the thresholds are met.', parse: bool },
   simulator: { name: 'OELD_SIMULATOR', default: 'auto', description: 'Built-in user side (the FrozenLake simulator) playing the active model: on, off, or auto (on when no KAFKA_BROKERS).', parse: oneOf('auto', 'on', 'off') },
   simulatorBatch: { name: 'OELD_SIMULATOR_BATCH', default: '32', description: 'Episodes the simulator plays per batch.', parse: int(1, 4096) },
-  roundMinInteractions: { name: 'OELD_ROUND_MIN_INTERACTIONS', default: '64', description: 'Interactions from the active version that trigger a round.', parse: int(1, 100_000_000) },
+  tasks: { name: 'OELD_TASKS', default: 'frozenlake,chat', description: 'Tasks the loop learns, comma-separated, in trigger order: a built-in game (frozenlake, sokoban; the simulator plays the first) or any other id, a chat task learning from logged conversations with that taskId. Interactions without a taskId belong to the task chat.', parse: parseTaskIds },
+  tasksFile: { name: 'OELD_TASKS_FILE', default: undefined, description: 'JSON file with per-task settings, {"<task id>": {...}}: responseTokens, extractionTokens, templateVariables (e.g. {"enable_thinking": false}), knowledgePlacement (user or system), minInteractions, and for chat tasks heldOutPercent (1-50, default 10), gatePrompts (32), maxRetentionKl, anchorPromptsFile (docs/chat-learning.md).', parse: (raw: string) => resolve(raw) },
+  anchorPromptsFile: { name: 'OELD_ANCHOR_PROMPTS_FILE', default: 'config/anchor-prompts.jsonl', description: 'Anchor prompts of the chat gate\'s retention check (one JSON string or {"messages": [...]} per line; relative: to the oeld directory).', parse: installPath },
+  retentionMaxKl: { name: 'OELD_RETENTION_MAX_KL', default: '0.05', description: 'Chat gate: the largest token-mean KL of a candidate from the round-start version on the anchor prompts.', parse: float(0, 100) },
+  roundMinInteractions: { name: 'OELD_ROUND_MIN_INTERACTIONS', default: '64', description: 'New usable interactions of a task from the active version that trigger its round (a task\'s minInteractions in OELD_TASKS_FILE overrides it).', parse: int(1, 100_000_000) },
   roundMinIntervalS: { name: 'OELD_ROUND_MIN_INTERVAL_S', default: '0', description: 'Seconds between the end of one round and the start of the next threshold round.', parse: int(0, 100_000_000) },
   roundCron: { name: 'OELD_ROUND_CRON', default: undefined, description: 'Cron expression (node-cron, optional seconds field) that also starts rounds, e.g. "0 3 * * *".', parse: str },
   maxRounds: { name: 'OELD_MAX_ROUNDS', default: '0', description: 'Rounds this process runs before it stops triggering (0: no limit).', parse: int(0, 1_000_000) },

@@ -25,13 +25,15 @@ import { OutboxRelay } from './publication/outbox-relay.ts';
 import { runRelay } from './publication/relay-loop.ts';
 import type { Sql } from './db/sql.ts';
 import { join } from 'node:path';
-import { frozenLakeSpec } from './envs/frozenlake.ts';
-import { VALIDATION_SEEDS } from './envs/seed-ranges.ts';
+import { createGate } from './evaluation/task-gate.ts';
 import { openAiExtractFn } from './extraction/openai-endpoint.ts';
 import { LearningLoop } from './loop/learning-loop.ts';
 import { EVALUATION_SAMPLING } from './model/sampling.ts';
 import { workerEngine } from './model/worker-engine.ts';
-import { RoundRunner } from './rounds/round-runner.ts';
+import { RoundRunner, type RoundProgress, type RoundSettings } from './rounds/round-runner.ts';
+import { loadTasks } from './tasks/task-config.ts';
+import type { GameTask, Task } from './tasks/task.ts';
+import { readAnchorPrompts } from './evaluation/anchor-prompts.ts';
 import { Simulator } from './simulator/simulator.ts';
 import { readReportData } from './report/report-data.ts';
 import { renderReport } from './report/render-report.ts';
@@ -54,6 +56,9 @@ export interface DaemonOptions {
 }
 
 export async function startDaemon(config: Config, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
+  // Tasks and their files are checked before anything starts: a bad one stops the daemon with its name.
+  const tasks = config.learning ? loadTasks(config.tasks, config.tasksFile, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile }) : [];
+  for (const t of tasks) if (t.kind === 'chat') readAnchorPrompts(t.anchorPromptsFile);
   log.info({ database: describeDatabase(config) }, 'opening database');
   const sql = await openDatabase(config, (err) => log.warn({ err: err.message }, 'a database connection was lost; it is replaced on next use'));
   try {
@@ -83,7 +88,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   await database.check();
   let ready = false;
   let leader = false;
-  const learning = config.learning ? createLearning(config, log, store, metrics, options.say) : undefined;
+  const learning = config.learning ? createLearning(config, tasks, log, store, metrics, options.say) : undefined;
 
   const rebuild = (reason: string) => runner.exclusive(async () => {
     log.info({ reason }, 'replaying the event log into fresh projection tables');
@@ -121,7 +126,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     }),
     intakeRoute(store, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }),
     ...createAdminRoutes({ sql, store, leader: () => leader, extraStatus: () => ({ kafka: kafka ? kafka.intake.status() : null }), replay: (until) => until ? runner.exclusive(() => replay(sql, createProjections, until)) : rebuild('admin API'),
-      ...(learning ? { requestRound: () => learning.loop.requestRound() } : {}) }),
+      ...(learning ? { requestRound: (taskId?: string) => learning.loop.requestRound(taskId) } : {}) }),
   ];
   const server = createHttpServer(routes, config.adminToken, log);
   await new Promise<void>((resolve, reject) => {
@@ -166,54 +171,52 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   };
 }
 
-/** The learning loop (run by the leader): model worker, simulator, round runner, trigger. */
-function createLearning(config: Config, log: Logger, store: EventStore, metrics: ReturnType<typeof createMetrics>, say?: (line: string) => void) {
+/** The learning loop (run by the leader): model worker, tasks with their round runners and gates, simulator, trigger. */
+function createLearning(config: Config, tasks: Task[], log: Logger, store: EventStore, metrics: ReturnType<typeof createMetrics>, say?: (line: string) => void) {
   const engine = workerEngine();
   const artifactRoot = join(config.dataDir, 'artifacts');
-  const game = frozenLakeSpec();
-  const simulatorOn = config.simulator === 'on' || (config.simulator === 'auto' && !config.kafkaBrokers);
-  const runner = new RoundRunner({
-    store, engine, artifactRoot,
-    settings: {
-      trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories,
-      tokenBudget: config.knowledgeTokenBudget, extractionMaxTokens: 64, teacherContext: config.teacherContext,
-      training: { ...DEFAULT_ROUND_TRAINING, maxNewTokens: game.responseTokens, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate },
-      evaluation: config.evalEpisodes > 0
-        ? { game, seeds: { ...VALIDATION_SEEDS, count: config.evalEpisodes }, maxNewTokens: game.responseTokens, gate: config.activationGate, tolerance: config.gateTolerance }
-        : null,
-    },
-    ...(config.extractionUrl ? {
-      extractFnFor: (version: string) => openAiExtractFn({
-        baseUrl: config.extractionUrl!, modelVersion: version, sampling: EVALUATION_SAMPLING, maxTokens: 64,
-        ...(config.extractionApiKey ? { apiKey: config.extractionApiKey } : {}),
-      }),
-    } : {}),
-    onProgress: (p) => {
-      metrics.roundStage.set(ROUND_STAGES.indexOf(p.stage) + 1);
-      if (p.step) {
-        metrics.roundSteps.inc();
-        metrics.roundLoss.set(p.step.loss);
-        metrics.roundTokensPerSecond.set(p.step.trainedTokens / Math.max(1e-3, p.step.timings.backwardMs / 1000));
-        say?.(`round: train step ${p.step.step}/${p.step.of} loss ${p.step.loss.toFixed(4)} grad norm ${p.step.gradNorm.toFixed(3)} response tokens ${p.step.responseTokens.toFixed(1)} (sampling ${(p.step.timings.samplingMs / 1000).toFixed(1)} s, teacher ${(p.step.timings.teacherMs / 1000).toFixed(1)} s, backward ${(p.step.timings.backwardMs / 1000).toFixed(1)} s)`);
-      } else {
-        say?.(`round: ${p.stage}${p.done !== undefined ? ` ${p.done}${p.of !== undefined ? `/${p.of}` : ''}` : ''}${p.message ? ` (${p.message})` : ''}`);
-      }
-      log.debug({ round: p }, 'round progress');
-    },
-  });
+  const gameTask = tasks.find((t): t is GameTask => t.kind === 'game');
+  if (config.simulator === 'on' && !gameTask) throw new Error(`OELD_SIMULATOR=on: the simulator plays a game task, and OELD_TASKS=${JSON.stringify(config.tasks.join(','))} names none`);
+  const simulatorOn = gameTask !== undefined && (config.simulator === 'on' || (config.simulator === 'auto' && !config.kafkaBrokers));
+  const training = { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate };
+  const settings: RoundSettings = {
+    trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories,
+    tokenBudget: config.knowledgeTokenBudget, teacherContext: config.teacherContext, training,
+  };
+  const runners = tasks.map((task) => ({
+    task,
+    runner: new RoundRunner({
+      store, engine, artifactRoot, task, settings,
+      gate: config.evalEpisodes > 0 ? createGate(engine, store, task, {
+        gameEpisodes: config.evalEpisodes, gate: config.activationGate, gameTolerance: config.gateTolerance,
+        temperature: training.temperature, topK: training.topK, seed: training.seed,
+      }) : null,
+      ...(config.extractionUrl ? {
+        extractFnFor: (version: string) => openAiExtractFn({
+          baseUrl: config.extractionUrl!, modelVersion: version, sampling: EVALUATION_SAMPLING, maxTokens: task.extractionTokens,
+          ...(config.extractionApiKey ? { apiKey: config.extractionApiKey } : {}),
+        }),
+      } : {}),
+      onProgress: (p) => reportRoundProgress(p, metrics, log, say),
+    }),
+  }));
+  log.info({ tasks: tasks.map((t) => `${t.id} (${t.kind})`), simulator: simulatorOn ? gameTask!.id : 'off' }, `learning tasks: ${tasks.map((t) => `${t.id} (${t.kind})`).join(', ')}`);
   // Series that exist (at 0) from the start when learning is on: increase() and the alerts then see
   // the first round, the first failure and the first round's seconds (a labelled counter born at 1
   // shows no increase), and a daemon with learning off has no oeld_rounds_total series at all.
   for (const outcome of ['completed', 'failed']) metrics.roundsTotal.inc({ outcome }, 0);
   for (const stage of ROUND_SECONDS_STAGES) metrics.roundSeconds.inc({ stage }, 0);
   const loop = new LearningLoop({
-    store, engine, runner, artifactRoot,
-    simulator: simulatorOn ? new Simulator(store, engine, { game, batchSize: config.simulatorBatch, maxNewTokens: game.responseTokens, maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }) : null,
+    store, engine, tasks: runners, artifactRoot,
+    simulator: simulatorOn ? {
+      task: gameTask!,
+      simulator: new Simulator(store, engine, { game: gameTask!.game, batchSize: config.simulatorBatch, maxNewTokens: gameTask!.responseTokens, maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }),
+    } : null,
     trigger: { minInteractions: config.roundMinInteractions, minIntervalSeconds: config.roundMinIntervalS, poolTrajectories: config.poolTrajectories, maxRounds: config.maxRounds },
     ...(config.roundCron ? { roundCron: config.roundCron } : {}),
     baseModel: { dir: config.baseModelDir, version: config.baseModelVersion },
     retryAfterFailureMs: 60_000,
-    simulatorTarget: Math.max(config.roundMinInteractions, config.roundTrajectories, config.poolTrajectories),
+    simulatorTarget: Math.max(gameTask?.minInteractions ?? config.roundMinInteractions, config.roundTrajectories, config.poolTrajectories),
     events: {
       say: (line) => { log.info(line); say?.(line); },
       onRoundDone: (o) => {
@@ -235,7 +238,21 @@ function createLearning(config: Config, log: Logger, store: EventStore, metrics:
       onSimulatorBatch: (version, stats) => { metrics.simulatorEpisodes.inc({ version }, stats.episodes); metrics.simulatorPassRate.set({ version }, stats.passRate); },
     },
   });
-  return { engine, loop };
+  return { engine, loop, tasks };
+}
+
+/** A round's progress: the stage gauge, the step metrics, and a line for `oeld start`. */
+function reportRoundProgress(p: RoundProgress, metrics: ReturnType<typeof createMetrics>, log: Logger, say?: (line: string) => void): void {
+  metrics.roundStage.set(ROUND_STAGES.indexOf(p.stage) + 1);
+  if (p.step) {
+    metrics.roundSteps.inc();
+    metrics.roundLoss.set(p.step.loss);
+    metrics.roundTokensPerSecond.set(p.step.trainedTokens / Math.max(1e-3, p.step.timings.backwardMs / 1000));
+    say?.(`round: train step ${p.step.step}/${p.step.of} loss ${p.step.loss.toFixed(4)} grad norm ${p.step.gradNorm.toFixed(3)} response tokens ${p.step.responseTokens.toFixed(1)} (sampling ${(p.step.timings.samplingMs / 1000).toFixed(1)} s, teacher ${(p.step.timings.teacherMs / 1000).toFixed(1)} s, backward ${(p.step.timings.backwardMs / 1000).toFixed(1)} s)`);
+  } else {
+    say?.(`round: ${p.stage}${p.done !== undefined ? ` ${p.done}${p.of !== undefined ? `/${p.of}` : ''}` : ''}${p.message ? ` (${p.message})` : ''}`);
+  }
+  log.debug({ round: p }, 'round progress');
 }
 
 const ROUND_STAGES = ['collect', 'extract', 'train', 'evaluate', 'record'] as const;

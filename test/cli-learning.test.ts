@@ -50,7 +50,9 @@ describe('oeld eval, report and round', () => {
     assert.deepEqual(out.seeds, { start: 1_000_000, count: 3 });
     const events = (await new EventStore(db.sql).read({ after: START, limit: 1000 })).events.filter((e) => e.type === 'EvaluationRecorded') as RecordedEvent<'EvaluationRecorded'>[];
     assert.equal(events.length, 1);
-    assert.equal(events[0]!.data.passRate, out.passRate);
+    const recorded = events[0]!.data;
+    assert.equal(recorded.kind, 'game');
+    assert.equal(recorded.kind === 'game' ? recorded.passRate : null, out.passRate);
     const ood = await oeld(['eval', '--model', 'tiny', '--episodes', '2', '--game', 'lake-XO', '--split', 'validation'], env);
     assert.equal(ood.code, 0, ood.stderr);
     assert.match(ood.stdout, /game +lake-XO, validation seeds 2000000\.\.2000001/);

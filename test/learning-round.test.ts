@@ -25,7 +25,7 @@ import { Simulator } from '../src/simulator/simulator.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
-import { scriptedExtractor, TINY_ROUND } from './helpers/round-settings.ts';
+import { scriptedExtractor, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
 async function allEvents(store: EventStore): Promise<RecordedEvent[]> {
@@ -91,7 +91,7 @@ describe('learning round (tiny model, PostgreSQL server)', () => {
     const before = await readKnowledgeVersion(db.sql);
     const seen: string[] = [];
     const progress: string[] = [];
-    const runner = new RoundRunner({ store, engine, artifactRoot, settings: TINY_ROUND, extractFnFor: scriptedExtractor(seen), onProgress: (p) => progress.push(p.stage) });
+    const runner = new RoundRunner({ store, engine, artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor(seen), onProgress: (p) => progress.push(p.stage) });
     await catchUp(); // the round finds its trajectories through the trajectories projection
     const outcome = await runner.run('manual');
     await catchUp();
@@ -135,11 +135,11 @@ describe('learning round (tiny model, PostgreSQL server)', () => {
     const active = (await readActiveModel(db.sql))!;
     await engine.load(active.version, active.path);
     await catchUp();
-    const before = await countFreshInteractions(db.sql, active.version);
+    const before = await countFreshInteractions(db.sql, 'frozenlake', active.version);
     await new Simulator(store, engine, { game: frozenLakeSpec(), batchSize: 3, maxNewTokens: 6, maxEventBytes: 1 << 20 }).playBatch(active.version);
     await catchUp();
-    assert.equal(await countFreshInteractions(db.sql, active.version), before + 3);
-    assert.equal(await countFreshInteractions(db.sql, 'a-version-never-seen'), 0);
+    assert.equal(await countFreshInteractions(db.sql, 'frozenlake', active.version), before + 3);
+    assert.equal(await countFreshInteractions(db.sql, 'frozenlake', 'a-version-never-seen'), 0);
   });
 
   it('a round that fails records RoundFailed with its stage, and publishes and extracts nothing', async () => {
@@ -149,7 +149,7 @@ describe('learning round (tiny model, PostgreSQL server)', () => {
     const before = await readKnowledgeVersion(db.sql);
     const countBefore = (await allEvents(store)).length;
     const runner = new RoundRunner({
-      store, engine, artifactRoot, settings: TINY_ROUND,
+      store, engine, artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND,
       extractFnFor: async () => async (prompts) => prompts.map(() => ({ text: 'no marked line here', tokens: 4 })),
     });
     await assert.rejects(runner.run('manual'), (err: unknown) => err instanceof RoundFailedError && err.stage === 'extract' && /no experience items/.test(err.message));
@@ -159,11 +159,11 @@ describe('learning round (tiny model, PostgreSQL server)', () => {
     assert.equal((await readKnowledgeVersion(db.sql))!.version, before!.version);
     assert.equal((await readActiveModel(db.sql))!.version, active!.version);
     // The failed round used what came before it: nothing is fresh until new interactions arrive.
-    const last = await readLastRoundEnd(db.sql);
+    const last = await readLastRoundEnd(db.sql, 'frozenlake');
     assert.equal(last?.roundId, ((await allEvents(store)).filter((e) => e.type === 'RoundFailed').at(-1)!.data as { roundId: string }).roundId);
-    assert.equal(await countFreshInteractions(db.sql, active!.version), 0);
+    assert.equal(await countFreshInteractions(db.sql, 'frozenlake', active!.version), 0);
     await new Simulator(store, engine, { game: frozenLakeSpec(), batchSize: 2, maxNewTokens: 6, maxEventBytes: 1 << 20 }).playBatch(active!.version);
     await catchUp();
-    assert.equal(await countFreshInteractions(db.sql, active!.version), 2);
+    assert.equal(await countFreshInteractions(db.sql, 'frozenlake', active!.version), 2);
   });
 });

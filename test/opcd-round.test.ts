@@ -11,6 +11,7 @@ import { loadModel } from '../src/model/checkpoint.ts';
 import { localEngine } from '../src/model/local-engine.ts';
 import { loadTokenizer } from '../src/model/tokenizer.ts';
 import { checkRoundTrainingOptions, DEFAULT_ROUND_TRAINING, trainRound } from '../src/trainer/opcd-round.ts';
+import { userPrompt } from '../src/model/chat-prompt.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
 const situations = Array.from({ length: 6 }, (_, i) => renderPrompt(new FrozenLake(i), []));
@@ -23,7 +24,7 @@ describe('a consolidation round on a tiny model', () => {
     // With no knowledge the teacher's prompt is the student's, so the two differ only by weights.
     const { model } = loadModel(dir, { trainable: true, id: 'frozen-check' });
     const tokenizer = await loadTokenizer(dir);
-    const r = trainRound(model, tokenizer, situations, [], { ...DEFAULT_ROUND_TRAINING, steps: 4, batchSize: 3, maxNewTokens: 5, learningRate: 0.05, topK: 10_000 });
+    const r = trainRound(model, tokenizer, situations.map(userPrompt), [], { ...DEFAULT_ROUND_TRAINING, steps: 4, batchSize: 3, maxNewTokens: 5, learningRate: 0.05, topK: 10_000 });
     model.dispose();
     assert.ok(Math.abs(r.steps[0]!.loss) < 1e-5, `step 1: student = teacher, loss ${r.steps[0]!.loss}`);
     // A self-updating teacher (teacher = current weights) would keep the loss at 0.
@@ -41,7 +42,7 @@ describe('a consolidation round on a tiny model', () => {
       const out = mkdtempSync(join(tmpdir(), 'oeld-round-'));
       const steps: number[] = [];
       const r = await engine.trainRound('v0', {
-        situations, knowledgeTexts: ['- EXPERIENCE ITEM: H is a hole.', '- EXPERIENCE ITEM: G is the goal.'],
+        situations: situations.map(userPrompt), knowledgeTexts: ['- EXPERIENCE ITEM: H is a hole.', '- EXPERIENCE ITEM: G is the goal.'],
         options: { ...DEFAULT_ROUND_TRAINING, steps: 3, batchSize: 3, maxNewTokens: 5, learningRate: 0.05 },
         outDir: join(out, 'v1'), checkpointDir: join(out, 'ckpt'),
       }, (s) => steps.push(s.step));

@@ -19,7 +19,7 @@ import { Simulator } from '../src/simulator/simulator.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
-import { scriptedExtractor, TINY_ROUND } from './helpers/round-settings.ts';
+import { scriptedExtractor, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -82,7 +82,7 @@ describe('a process killed in the middle of a round', () => {
 
     const engine = localEngine();
     try {
-      const outcome = await new RoundRunner({ store, engine, artifactRoot, settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual');
+      const outcome = await new RoundRunner({ store, engine, artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual');
       await catchUp();
       assert.equal((await readActiveModel(db.sql))!.version, outcome.newVersion);
       assert.ok((await readKnowledgeVersion(db.sql))!.version > knowledgeBefore);

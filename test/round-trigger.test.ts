@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import cron from 'node-cron';
 import { RoundScheduler, type RoundSchedulerOptions } from '../src/rounds/round-scheduler.ts';
-import { checkTriggerSettings, decideRound, type TriggerCause, type TriggerSettings, type TriggerState } from '../src/rounds/round-trigger.ts';
+import { checkTriggerSettings, decideRound, decideTaskRound, type TaskTrigger, type TriggerCause, type TriggerSettings, type TriggerState } from '../src/rounds/round-trigger.ts';
 
 const NOW = new Date('2025-01-01T12:00:00Z');
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000);
@@ -130,23 +130,23 @@ function fakeDaemon(opts: { interactions?: number; stateDelayMs?: number; kickof
     kickedOff: 0,
     errors: [] as Error[],
     decisions: [] as { start: boolean; cause: string; reason: string }[],
+    settings: { minInteractions: 10, minIntervalSeconds: 0, poolTrajectories: 0, maxRounds: 0 } as TriggerSettings,
   };
   const options: RoundSchedulerOptions = {
     checkExpression: '* * * * * *',
-    settings: { minInteractions: 10, minIntervalSeconds: 0, poolTrajectories: 0, maxRounds: 0 },
     state: async () => {
       f.stateCalls++;
       f.stateActive++;
       f.maxStateActive = Math.max(f.maxStateActive, f.stateActive);
       try {
         if (opts.stateDelayMs) await sleep(opts.stateDelayMs);
-        return { ...state, now: new Date(), roundRunning: f.running, interactionsFromActive: f.interactions, lastRoundEndedAt: null, activeSince: null };
+        return [{ taskId: 'game', settings: f.settings, state: { ...state, now: new Date(), roundRunning: f.running, interactionsFromActive: f.interactions, lastRoundEndedAt: null, activeSince: null } }];
       } finally {
         f.stateActive--;
       }
     },
     // Kicking off takes a while; only when it resolves is the round visible as running.
-    startRound: async (trigger, reason) => {
+    startRound: async (_taskId, trigger, reason) => {
       f.startCalls.push({ trigger, reason });
       if (opts.kickoffMs) await sleep(opts.kickoffMs);
       f.running = true;
@@ -159,7 +159,7 @@ function fakeDaemon(opts: { interactions?: number; stateDelayMs?: number; kickof
 }
 
 describe('RoundScheduler', () => {
-  it('rejects an invalid OELD_ROUND_CRON expression, naming the variable and the value', () => {
+  it('rejects an invalid OELD_ROUND_CRON expression, naming the variable and the value', async () => {
     const { options } = fakeDaemon();
     for (const expr of ['61 * * * *', 'every night', '']) {
       assert.throws(() => new RoundScheduler({ ...options, roundExpression: expr }), (e: unknown) => {
@@ -170,7 +170,10 @@ describe('RoundScheduler', () => {
       });
     }
     assert.throws(() => new RoundScheduler({ ...options, checkExpression: 'nope' }), /nope/);
-    assert.throws(() => new RoundScheduler({ ...options, settings: { ...options.settings, minInteractions: 0 } }), /minInteractions.*got 0/);
+    // Settings come with each task's state: a bad one fails the check that reads it, naming the field.
+    const { f: bad, options: badOptions } = fakeDaemon();
+    bad.settings = { ...bad.settings, minInteractions: 0 };
+    await assert.rejects(new RoundScheduler(badOptions).requestManual(), /minInteractions.*got 0/);
     // A valid expression is accepted (and nothing is scheduled until start()).
     new RoundScheduler({ ...options, roundExpression: '0 3 * * *' });
   });
@@ -274,7 +277,7 @@ describe('RoundScheduler', () => {
 
       f.interactions = 1;
       const d = await s.requestManual();
-      assert.deepEqual(d, { start: true, trigger: 'manual', reason: 'manual request with 1 interaction from version base' });
+      assert.deepEqual(d, { start: true, taskId: 'game', trigger: 'manual', reason: 'task game: manual request with 1 interaction from version base' });
       // Resolved once the round was kicked off.
       assert.equal(f.kickedOff, 1);
       assert.deepEqual(f.startCalls.map((c) => c.trigger), ['manual']);
@@ -306,5 +309,30 @@ describe('RoundScheduler', () => {
       await assert.rejects(s.requestManual(), /trainer unavailable/);
       await s.stop();
     });
+  });
+});
+
+describe('decideTaskRound', () => {
+  const t = (taskId: string, interactions: number): TaskTrigger => ({ taskId, settings, state: { ...state, interactionsFromActive: interactions, lastRoundEndedAt: null, activeSince: null } });
+  it('starts the first task whose round may start, and names it', () => {
+    const d = decideTaskRound([t('game', 3), t('support', 70)], 'check');
+    assert.equal(d.start, true);
+    assert.equal(d.start && d.taskId, 'support');
+    assert.match(d.reason, /^task support: threshold met: 70 of 64/);
+  });
+  it('lists every task\'s reason when none may start', () => {
+    const d = decideTaskRound([t('game', 3), t('support', 5)], 'check');
+    assert.equal(d.start, false);
+    assert.match(d.reason, /game: waiting for interactions: 3 of 64.*; support: waiting for interactions: 5 of 64/);
+  });
+  it('limits a manual request to the task it names, and refuses an unknown one with the known ones', () => {
+    const d = decideTaskRound([t('game', 3), t('support', 0)], 'manual', 'support');
+    assert.equal(d.start, false);
+    assert.match(d.reason, /task support: manual round needs at least 1 interaction/);
+    const g = decideTaskRound([t('game', 3), t('support', 0)], 'manual', 'game');
+    assert.equal(g.start && g.taskId, 'game');
+    const u = decideTaskRound([t('game', 3)], 'manual', 'nope');
+    assert.equal(u.start, false);
+    assert.match(u.reason, /no task "nope" is configured \(tasks: game\)/);
   });
 });

@@ -8,7 +8,8 @@ import { Projector } from '../src/projections/projector.ts';
 import { replay } from '../src/projections/replay.ts';
 import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
 import { TrajectoryProjection } from '../src/projections/trajectories/trajectory-projection.ts';
-import { countFreshInteractions, newestTrajectoryEventIds, readLastRoundEnd } from '../src/projections/trajectories/trajectory-queries.ts';
+import { countFreshInteractions, heldOutEventIds, newestTrajectoryEventIds, readInteractionCounts, readLastRoundEnd } from '../src/projections/trajectories/trajectory-queries.ts';
+import { isHeldOut } from '../src/tasks/held-out.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { BACKENDS, type TestDatabase } from './helpers/databases.ts';
 import { interaction } from './helpers/events.ts';
@@ -17,8 +18,9 @@ const chat = (i: number, model: string): NewEvent<'InteractionRecorded'> => {
   const { turns: _turns, ...data } = interaction(i, { model, prefix: 'chat' }).data;
   return { id: uuidFromKey(`chat:${i}`), type: 'InteractionRecorded', data: { ...data, source: { kind: 'http' }, taskId: 'support', messages: [{ role: 'user', content: 'hi' }] } };
 };
-const roundEnd = (roundId: string, type: 'RoundCompleted' | 'RoundFailed'): NewEvent[] => [
-  { id: uuidFromKey(`${roundId}:start`), type: 'RoundStarted', data: { roundId, trigger: 'threshold', baseModelVersion: 'v0', knowledgeVersion: 0, config: {} } },
+/** A round's start and end; without a task it is a round from before tasks (it ends every task's). */
+const roundEnd = (roundId: string, type: 'RoundCompleted' | 'RoundFailed', taskId?: string): NewEvent[] => [
+  { id: uuidFromKey(`${roundId}:start`), type: 'RoundStarted', data: { roundId, trigger: 'threshold', ...(taskId ? { taskId } : {}), baseModelVersion: 'v0', knowledgeVersion: 0, config: {} } },
   type === 'RoundCompleted'
     ? { id: uuidFromKey(`${roundId}:end`), type, data: { roundId, steps: 1 } }
     : { id: uuidFromKey(`${roundId}:end`), type, data: { roundId, stage: 'extract', error: 'no items' } },
@@ -45,28 +47,55 @@ for (const backend of BACKENDS) {
     });
     after(async () => { await db.drop(); });
 
-    it('counts what came after the newest round end, per version, and finds the newest trajectories', async () => {
+    it('counts what came after the newest round end, per task and version, and finds the newest trajectories', async () => {
       // Batches of 2: the round's end falls inside a batch, and its snapshot must still sit at its place.
       await new Projector(db.sql, new TrajectoryProjection(), { batchSize: 2 }).catchUp();
-      assert.equal(await countFreshInteractions(db.sql, 'v0'), 3, 'two game trajectories and a chat after round a');
-      assert.equal(await countFreshInteractions(db.sql, 'v1'), 1);
-      assert.equal(await countFreshInteractions(db.sql, 'v2'), 0);
-      assert.equal((await readLastRoundEnd(db.sql))?.roundId, 'a');
-      assert.deepEqual(await newestTrajectoryEventIds(db.sql, 'v0', 10), ids.v0, 'all game trajectories, oldest first; chats are not');
-      assert.deepEqual(await newestTrajectoryEventIds(db.sql, 'v0', 2), ids.v0!.slice(-2));
+      assert.equal(await countFreshInteractions(db.sql, 'frozenlake', 'v0'), 2, 'two game trajectories after round a (from before tasks: it ended every task)');
+      assert.equal(await countFreshInteractions(db.sql, 'support', 'v0'), 1, 'one chat after round a');
+      assert.equal(await countFreshInteractions(db.sql, 'frozenlake', 'v1'), 1);
+      assert.equal(await countFreshInteractions(db.sql, 'frozenlake', 'v2'), 0);
+      assert.equal((await readLastRoundEnd(db.sql, 'frozenlake'))?.roundId, 'a');
+      assert.equal((await readLastRoundEnd(db.sql, 'support'))?.roundId, 'a');
+      assert.deepEqual(await newestTrajectoryEventIds(db.sql, 'frozenlake', 'v0', 10), ids.v0, 'all game trajectories, oldest first; chats are another task');
+      assert.deepEqual(await newestTrajectoryEventIds(db.sql, 'frozenlake', 'v0', 2), ids.v0!.slice(-2));
 
-      await store.append([{ streamId: 'round-b', events: roundEnd('b', 'RoundCompleted') }]);
+      // A round of the chat task ends only that task's counts.
+      await store.append([{ streamId: 'round-b', events: roundEnd('b', 'RoundCompleted', 'support') }]);
       await new Projector(db.sql, new TrajectoryProjection()).catchUp();
-      assert.equal(await countFreshInteractions(db.sql, 'v0'), 0);
-      assert.equal(await countFreshInteractions(db.sql, 'v1'), 0);
-      assert.equal((await readLastRoundEnd(db.sql))?.roundId, 'b');
+      assert.equal(await countFreshInteractions(db.sql, 'support', 'v0'), 0);
+      assert.equal(await countFreshInteractions(db.sql, 'frozenlake', 'v0'), 2, 'the game task still has its fresh trajectories');
+      assert.equal((await readLastRoundEnd(db.sql, 'support'))?.roundId, 'b');
+      assert.equal((await readLastRoundEnd(db.sql, 'frozenlake'))?.roundId, 'a');
+      await store.append([{ streamId: 'round-c', events: roundEnd('c', 'RoundFailed', 'frozenlake') }]);
+      await new Projector(db.sql, new TrajectoryProjection()).catchUp();
+      assert.equal(await countFreshInteractions(db.sql, 'frozenlake', 'v0'), 0);
+      assert.equal(await countFreshInteractions(db.sql, 'frozenlake', 'v1'), 0);
+      assert.equal((await readLastRoundEnd(db.sql, 'frozenlake'))?.roundId, 'c');
+    });
+
+    it('keeps a held-out split by a hash of the interaction id: counted apart, never among the trajectories to learn from', async () => {
+      const chats = Array.from({ length: 300 }, (_, i) => chat(100 + i, 'v0'));
+      await store.append([{ streamId: 'chats-many', events: chats }]);
+      await new Projector(db.sql, new TrajectoryProjection()).catchUp();
+      const heldOut = chats.filter((e) => isHeldOut(e.data.interactionId, 10));
+      assert.ok(heldOut.length > 10 && heldOut.length < 60, `about 10% of 300 held out, got ${heldOut.length}`);
+      assert.equal(await countFreshInteractions(db.sql, 'support', 'v0', 10), 300 - heldOut.length);
+      assert.equal(await countFreshInteractions(db.sql, 'support', 'v0', 0), 300);
+      const mine = new Set(chats.map((e) => e.id));
+      const learnable = new Set((await newestTrajectoryEventIds(db.sql, 'support', 'v0', 1000, 10)).filter((id) => mine.has(id)));
+      assert.equal(learnable.size, 300 - heldOut.length);
+      assert.ok(heldOut.every((e) => !learnable.has(e.id)), 'no held-out chat is among the trajectories a round reads');
+      assert.deepEqual(new Set((await heldOutEventIds(db.sql, 'support', 10, 1000)).filter((id) => mine.has(id))), new Set(heldOut.map((e) => e.id)));
+      const counts = await readInteractionCounts(db.sql, new Map([['support', 10]]));
+      const support = counts.filter((c) => c.taskId === 'support');
+      assert.deepEqual(support.map((c) => [c.heldOut, c.fresh]), [[false, 300 - heldOut.length], [true, heldOut.length]]);
     });
 
     it('a replay rebuilds the same tables', async () => {
       const live = await projectionHashes(db.sql, LIVE_SCHEMA, createProjections());
       const rebuilt = await replay(db.sql, createProjections);
       assert.equal(rebuilt.hashes.trajectories, live.trajectories);
-      assert.equal(await countFreshInteractions(db.sql, 'v0'), 0);
+      assert.equal(await countFreshInteractions(db.sql, 'frozenlake', 'v0'), 0);
     });
   });
 }

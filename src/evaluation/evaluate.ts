@@ -11,6 +11,8 @@ import type { ModelEngine } from '../model/model-engine.ts';
 import { EVALUATION_SAMPLING } from '../model/sampling.ts';
 import { episodeStats, playEpisodes, type Episode, type EpisodeStats } from '../simulator/play-episodes.ts';
 
+export type GameEvaluation = Extract<EventDataMap['EvaluationRecorded'], { kind: 'game' }>;
+
 export interface EvaluateOptions {
   game: GameSpec;
   seeds: SeedRange;
@@ -23,7 +25,7 @@ export interface EvaluateOptions {
   onProgress?: (p: { episodesDone: number; episodes: number }) => void;
 }
 
-export async function evaluateVersion(engine: ModelEngine, version: string, o: EvaluateOptions): Promise<{ stats: EpisodeStats; episodes: Episode[]; event: EventDataMap['EvaluationRecorded'] }> {
+export async function evaluateVersion(engine: ModelEngine, version: string, o: EvaluateOptions): Promise<{ stats: EpisodeStats; episodes: Episode[]; event: GameEvaluation }> {
   const episodes = await playEpisodes(o.game, seedsOf(o.seeds),
     (prompts, seed) => engine.complete(version, prompts, EVALUATION_SAMPLING, o.maxNewTokens, seed),
     { batchSize: o.batchSize ?? 64, ...(o.knowledge ? { knowledgeText: o.knowledge.text } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
@@ -32,6 +34,8 @@ export async function evaluateVersion(engine: ModelEngine, version: string, o: E
     stats,
     episodes,
     event: {
+      kind: 'game',
+      taskId: o.game.id,
       evaluationId: randomUUID(),
       modelVersion: version,
       game: o.game.id,

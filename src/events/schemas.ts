@@ -69,6 +69,8 @@ export const KnowledgeBaseRolledBackV1 = z.object({
 export const RoundStartedV1 = z.object({
   roundId: id,
   trigger: z.enum(['threshold', 'cron', 'manual']),
+  /** The task the round learns (absent in rounds from before tasks: they learned from every interaction). */
+  taskId: id.optional(),
   baseModelVersion: modelVersion,
   knowledgeVersion: z.number().int().min(0),
   config: z.record(z.string(), z.unknown()),
@@ -127,6 +129,35 @@ export const EvaluationRecordedV1 = z.object({
   roundId: id.optional(),
 });
 
+/**
+ * Version 2: every evaluation names its task and kind. A game evaluation is version 1's record;
+ * a chat task's gate records two measurements in KL (lower is better): the distillation gap on
+ * held-out logs (the version without knowledge against the round-start teacher with the task's
+ * knowledge) and retention on anchor prompts (the version against the round-start version).
+ */
+const klMeasurement = {
+  evaluationId: id,
+  modelVersion,
+  taskId: id,
+  /** Prompts measured on, and the reply tokens the token-mean KL is over. */
+  prompts: z.number().int().min(1),
+  tokens: z.number().int().min(0),
+  meanKl: z.number().finite().min(0),
+  roundId: id.optional(),
+};
+export const EvaluationRecordedV2 = z.discriminatedUnion('kind', [
+  EvaluationRecordedV1.extend({ kind: z.literal('game'), taskId: id }),
+  z.object({ kind: z.literal('distillation-gap'), ...klMeasurement, teacherVersion: modelVersion, knowledgeTexts: z.number().int().min(1) }),
+  z.object({ kind: z.literal('retention'), ...klMeasurement, referenceVersion: modelVersion }),
+]);
+
+/** A version-1 evaluation (a game's, before tasks) read as version 2. */
+export function upcastEvaluation(schemaVersion: number, data: unknown): z.infer<typeof EvaluationRecordedV2> {
+  if (schemaVersion >= 2) return data as z.infer<typeof EvaluationRecordedV2>;
+  const v1 = data as z.infer<typeof EvaluationRecordedV1>;
+  return { ...v1, kind: 'game', taskId: v1.game };
+}
+
 export const EVENT_SCHEMAS = {
   InteractionRecorded: { 1: InteractionRecordedV1 },
   KnowledgeExtracted: { 1: KnowledgeExtractedV1 },
@@ -137,7 +168,7 @@ export const EVENT_SCHEMAS = {
   RoundFailed: { 1: RoundFailedV1 },
   ModelVersionPublished: { 1: ModelVersionPublishedV1 },
   ModelVersionActivated: { 1: ModelVersionActivatedV1 },
-  EvaluationRecorded: { 1: EvaluationRecordedV1 },
+  EvaluationRecorded: { 1: EvaluationRecordedV1, 2: EvaluationRecordedV2 },
 } as const;
 
 export type EventType = keyof typeof EVENT_SCHEMAS;
@@ -153,7 +184,7 @@ export interface EventDataMap {
   RoundFailed: z.infer<typeof RoundFailedV1>;
   ModelVersionPublished: z.infer<typeof ModelVersionPublishedV1>;
   ModelVersionActivated: z.infer<typeof ModelVersionActivatedV1>;
-  EvaluationRecorded: z.infer<typeof EvaluationRecordedV1>;
+  EvaluationRecorded: z.infer<typeof EvaluationRecordedV2>;
 }
 
 /** The current schema version written for each type. */

@@ -15,7 +15,7 @@ interface AdminDeps {
   extraStatus: () => Record<string, unknown>;
   replay: (until?: Pick<ReplayOptions, 'untilPosition' | 'untilTime'>) => Promise<ReplayResult>;
   /** The manual round trigger; undefined when the learning loop is off. */
-  requestRound?: () => Promise<{ start: boolean; reason: string }>;
+  requestRound?: (taskId?: string) => Promise<{ start: boolean; reason: string; taskId?: string }>;
 }
 
 // The fields an event will carry are checked by that event's own schemas, as input from anywhere is.
@@ -24,6 +24,7 @@ const RollbackBody = z.object({
   model: ModelVersionActivatedV1.shape.version.optional(),
   reason: z.string().max(2000).refine((r) => !r.includes('\u0000') && r.isWellFormed(), 'must not contain U+0000 or lone surrogates').optional(),
 }).strict().refine((b) => (b.knowledge === undefined) !== (b.model === undefined), { message: 'give exactly one of knowledge (a version number) or model (a version name)' });
+const RoundBody = z.object({ task: z.string().min(1).max(200).optional() }).strict();
 const ReplayBody = z.object({ untilPosition: z.number().int().min(0).optional(), untilTime: z.iso.datetime({ offset: true }).optional() }).strict();
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -62,9 +63,10 @@ export function createAdminRoutes(d: AdminDeps): Route[] {
     },
     {
       method: 'POST', path: '/admin/rounds', admin: true,
-      handle: async () => {
+      handle: async (body) => {
+        const b = parse(RoundBody, body ?? {});
         if (!d.requestRound) throw new HttpError(409, 'the learning loop is off (OELD_LEARNING=false)');
-        const decision = await d.requestRound();
+        const decision = await d.requestRound(b.task);
         // 202: the round runs in the background; 409: it could not start now (the reason says why).
         return { status: decision.start ? 202 : 409, body: decision };
       },

@@ -13,7 +13,8 @@ import { readActiveModel } from '../projections/models/model-projection.ts';
 import { countFreshInteractions, readLastRoundEnd } from '../projections/trajectories/trajectory-queries.ts';
 import { RoundFailedError, RoundRunner, recoverInterruptedRounds, type RoundOutcome } from '../rounds/round-runner.ts';
 import { RoundScheduler } from '../rounds/round-scheduler.ts';
-import type { TriggerDecision, TriggerSettings, RoundTrigger } from '../rounds/round-trigger.ts';
+import type { RoundTrigger, TaskTrigger, TaskTriggerDecision, TriggerSettings } from '../rounds/round-trigger.ts';
+import { heldOutPercentOf, type Task } from '../tasks/task.ts';
 import type { Simulator } from '../simulator/simulator.ts';
 import type { EpisodeStats } from '../simulator/play-episodes.ts';
 import { isTransientDatabaseError } from '../db/transient-errors.ts';
@@ -33,8 +34,10 @@ export interface LearningLoopEvents {
 export interface LearningLoopOptions {
   store: EventStore;
   engine: ModelEngine;
-  runner: RoundRunner;
-  simulator: Simulator | null;
+  /** The tasks rounds learn, each with its round runner, in trigger order. */
+  tasks: { task: Task; runner: RoundRunner }[];
+  /** The built-in user side and the (game) task it plays. */
+  simulator: { simulator: Simulator; task: Task } | null;
   artifactRoot: string;
   trigger: TriggerSettings;
   roundCron?: string;
@@ -71,10 +74,9 @@ export class LearningLoop {
     });
     if (!started) return; // the signal aborted while the database was away
     this.scheduler = new RoundScheduler({
-      settings: this.o.trigger,
       ...(this.o.roundCron ? { roundExpression: this.o.roundCron } : {}),
       state: () => this.triggerState(),
-      startRound: async (trigger) => { this.startRound(trigger); },
+      startRound: async (taskId, trigger) => { this.startRound(taskId, trigger); },
       onError: (err) => events.say(`round trigger check failed: ${err.message}`),
     });
     this.scheduler.start();
@@ -113,9 +115,9 @@ export class LearningLoop {
   }
 
   /** The manual trigger (CLI / admin API): starts a round now if one can start. */
-  async requestRound(): Promise<TriggerDecision> {
+  async requestRound(taskId?: string): Promise<TaskTriggerDecision> {
     if (!this.scheduler) return { start: false, reason: 'this daemon is not the leader (or the learning loop is off)' };
-    return this.scheduler.requestManual();
+    return this.scheduler.requestManual(taskId);
   }
 
   /**
@@ -123,41 +125,44 @@ export class LearningLoop {
    * newest round ended (a round the gate refused, or one that failed, has used the ones before;
    * running it again on them would repeat it exactly). Read from the trajectories projection.
    */
-  private freshInteractions(active: { version: string }): Promise<number> {
-    return countFreshInteractions(this.o.store.sql, active.version);
+  private freshInteractions(task: Task, active: { version: string }): Promise<number> {
+    return countFreshInteractions(this.o.store.sql, task.id, active.version, heldOutPercentOf(task));
   }
 
-  private async triggerState() {
+  /** Each task's trigger state: its counts and its round end come from one projection, so they agree. */
+  private async triggerState(): Promise<TaskTrigger[]> {
     const active = await readActiveModel(this.o.store.sql);
-    // The counts and the round end come from one projection, so they agree with each other.
-    const lastEnd = (await readLastRoundEnd(this.o.store.sql))?.endedAt ?? null;
-    return {
-      now: new Date(),
-      roundRunning: this.roundRunning !== null,
-      activeVersion: active?.version ?? null,
-      interactionsFromActive: active ? await this.freshInteractions(active) : 0,
-      lastRoundEndedAt: lastEnd,
-      activeSince: active?.activatedAt ?? null,
-      roundsCompletedHere: this.roundsHere,
-    };
+    const states: TaskTrigger[] = [];
+    for (const { task } of this.o.tasks) {
+      states.push({
+        taskId: task.id,
+        settings: { ...this.o.trigger, minInteractions: task.minInteractions },
+        state: {
+          now: new Date(),
+          roundRunning: this.roundRunning !== null,
+          activeVersion: active?.version ?? null,
+          interactionsFromActive: active ? await this.freshInteractions(task, active) : 0,
+          lastRoundEndedAt: (await readLastRoundEnd(this.o.store.sql, task.id))?.endedAt ?? null,
+          activeSince: active?.activatedAt ?? null,
+          roundsCompletedHere: this.roundsHere,
+        },
+      });
+    }
+    return states;
   }
 
-  private startRound(trigger: RoundTrigger): void {
-    if (this.roundRunning) return;
+  private startRound(taskId: string, trigger: RoundTrigger): void {
+    const entry = this.o.tasks.find((t) => t.task.id === taskId);
+    if (this.roundRunning || !entry) return;
     // After a failure, threshold checks wait before trying again (a cron or manual trigger does not).
     if (trigger === 'threshold' && this.lastFailure !== null && Date.now() - this.lastFailure < this.o.retryAfterFailureMs) return;
     const { events } = this.o;
-    events.say(`round ${this.roundsHere + 1}: starting (${trigger})`);
+    events.say(`round ${this.roundsHere + 1}: starting (task ${taskId}, ${trigger})`);
     events.onRoundStarted?.();
-    this.roundRunning = this.o.runner.run(trigger).then((outcome) => {
+    this.roundRunning = entry.runner.run(trigger).then((outcome) => {
       this.roundsHere++;
       this.lastFailure = null;
-      const b = outcome.before;
-      const a = outcome.after;
-      const evalText = b && a
-        ? `pass rate ${pct(b.passRate)} -> ${pct(a.passRate)}, response tokens ${b.meanResponseTokens.toFixed(2)} -> ${a.meanResponseTokens.toFixed(2)}, turns ${b.meanTurns.toFixed(2)} -> ${a.meanTurns.toFixed(2)} (validation, ${a.episodes} episodes, no knowledge in context)`
-        : 'not evaluated';
-      events.say(`round ${this.roundsHere} done in ${outcome.totalSeconds.toFixed(0)} s: ${outcome.baseVersion} -> ${outcome.newVersion} ${outcome.activated ? '(activated)' : '(NOT activated: below the gate)'}; ${evalText}; loss ${outcome.loss.first.toFixed(4)} -> ${outcome.loss.last.toFixed(4)}; ${outcome.knowledgeItems} knowledge items`);
+      events.say(`round ${this.roundsHere} (task ${taskId}) done in ${outcome.totalSeconds.toFixed(0)} s: ${outcome.baseVersion} -> ${outcome.newVersion} ${outcome.activated ? '(activated)' : '(NOT activated: refused by the gate)'}; ${evaluationText(outcome)}; loss ${outcome.loss.first.toFixed(4)} -> ${outcome.loss.last.toFixed(4)}; ${outcome.knowledgeItems} knowledge items`);
       events.onRoundDone?.(outcome);
       return outcome.roundId;
     }, (err: Error) => {
@@ -165,7 +170,7 @@ export class LearningLoop {
       events.say(`round failed: ${err.message}${trigger === 'threshold' ? `; the next threshold round waits ${(this.o.retryAfterFailureMs / 1000).toFixed(0)} s` : ''}`);
       events.onRoundFailed?.(err);
       return err instanceof RoundFailedError ? err.roundId : null;
-    }).then((roundId) => this.untilRoundEndFolded(roundId)).finally(() => { this.roundRunning = null; });
+    }).then((roundId) => this.untilRoundEndFolded(roundId, taskId)).finally(() => { this.roundRunning = null; });
   }
 
   /**
@@ -173,10 +178,10 @@ export class LearningLoop {
    * then its counts still include what the round used, and a check could start the same round
    * again. A round whose end could not be recorded is not waited for long.
    */
-  private async untilRoundEndFolded(roundId: string | null): Promise<void> {
+  private async untilRoundEndFolded(roundId: string | null, taskId: string): Promise<void> {
     if (roundId === null) return;
     for (let i = 0; i < 300; i++) {
-      const folded = await readLastRoundEnd(this.o.store.sql).catch(() => null);
+      const folded = await readLastRoundEnd(this.o.store.sql, taskId).catch(() => null);
       if (folded?.roundId === roundId) return;
       await sleep(100);
     }
@@ -184,7 +189,7 @@ export class LearningLoop {
 
   private async simulatorHasWork(): Promise<boolean> {
     const active = await readActiveModel(this.o.store.sql);
-    return active !== null && await this.freshInteractions(active) < this.o.simulatorTarget;
+    return active !== null && this.o.simulator !== null && await this.freshInteractions(this.o.simulator.task, active) < this.o.simulatorTarget;
   }
 
   private async simulate(): Promise<void> {
@@ -195,7 +200,7 @@ export class LearningLoop {
       this.loaded.add(active.version);
       this.o.events.onModelLoaded?.(active.version, info);
     }
-    const stats = await this.o.simulator.playBatch(active.version);
+    const stats = await this.o.simulator.simulator.playBatch(active.version);
     this.o.events.say(`simulator: ${stats.episodes} episodes with ${active.version}: pass rate ${pct(stats.passRate)}, ${stats.meanResponseTokens.toFixed(2)} response tokens, ${stats.meanTurns.toFixed(2)} turns`);
     this.o.events.onSimulatorBatch?.(active.version, stats);
   }
@@ -215,6 +220,16 @@ export class LearningLoop {
     // The projection folds the activation shortly; wait for it so the first checks see a version.
     for (let i = 0; i < 100 && !(await readActiveModel(this.o.store.sql)); i++) await sleep(100);
   }
+}
+
+/** The gate's figures in one clause: a game's pass rates, or a chat task's checks with their numbers. */
+function evaluationText(o: RoundOutcome): string {
+  const b = o.before;
+  const a = o.after;
+  if (b && a) {
+    return `pass rate ${pct(b.passRate)} -> ${pct(a.passRate)}, response tokens ${b.meanResponseTokens.toFixed(2)} -> ${a.meanResponseTokens.toFixed(2)}, turns ${b.meanTurns.toFixed(2)} -> ${a.meanTurns.toFixed(2)} (validation, ${a.episodes} episodes, no knowledge in context)`;
+  }
+  return o.gateReasons.length ? o.gateReasons.join(', ') : 'not evaluated';
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

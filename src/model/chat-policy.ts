@@ -1,7 +1,8 @@
 /**
- * A chat model as a text policy: each prompt becomes one user message in the model's chat
- * template, the answer is sampled (batched, KV cache) and decoded without special tokens.
+ * A chat model as a text policy: each prompt (a string is one user message) is written with the
+ * model's chat template, the answer is sampled (batched, KV cache) and decoded without special tokens.
  */
+import { promptIds, userPrompt, type Prompt, type TemplateVariables } from './chat-prompt.ts';
 import { generate } from './generate.ts';
 import type { SamplingOptions } from './sampling.ts';
 import type { Tokenizer } from './tokenizer.ts';
@@ -11,17 +12,18 @@ export interface ChatCompletion { text: string; tokens: number; ids: number[]; p
 
 /** The prompt's ids: one user message and the assistant's opening, as the chat template writes them. */
 export function chatPromptIds(tokenizer: Tokenizer, prompt: string): number[] {
-  return tokenizer.encode(tokenizer.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true }));
+  return promptIds(tokenizer, userPrompt(prompt));
 }
 
 export function chatComplete(
   model: Transformer,
   tokenizer: Tokenizer,
-  prompts: string[],
+  prompts: (string | Prompt)[],
   o: SamplingOptions & { maxNewTokens: number; seed: number },
+  templateVariables?: TemplateVariables,
 ): ChatCompletion[] {
   if (prompts.length === 0) return [];
-  const promptIds = prompts.map((p) => chatPromptIds(tokenizer, p));
-  const g = generate(model, promptIds, { ...o, eosTokenIds: [...tokenizer.eosTokenIds], padTokenId: tokenizer.padTokenId ?? 0 });
-  return g.tokens.map((ids, i) => ({ text: tokenizer.decode(ids, true), tokens: ids.length, ids, promptIds: promptIds[i]! }));
+  const ids = prompts.map((p) => promptIds(tokenizer, typeof p === 'string' ? userPrompt(p) : p, templateVariables));
+  const g = generate(model, ids, { ...o, eosTokenIds: [...tokenizer.eosTokenIds], padTokenId: tokenizer.padTokenId ?? 0 });
+  return g.tokens.map((out, i) => ({ text: tokenizer.decode(out, true), tokens: out.length, ids: out, promptIds: ids[i]! }));
 }

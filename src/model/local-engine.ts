@@ -7,7 +7,8 @@ export function localEngine(host: PolicyHost = new PolicyHost()): ModelEngine {
   return {
     load: (version, dir) => host.load(version, dir),
     unload: async (version) => host.unload(version),
-    complete: async (version, prompts, sampling, maxNewTokens, seed) => host.complete(version, prompts, sampling, maxNewTokens, seed),
+    complete: async (version, prompts, sampling, maxNewTokens, seed, templateVariables) => host.complete(version, prompts, sampling, maxNewTokens, seed, templateVariables),
+    measureKl: async (student, teacher, pairs, options) => host.measureKl(student, teacher, pairs, options),
     trainRound: async (version, input, onStep) => {
       const r = host.trainRound(version, input, onStep);
       return { sha256: r.sha256, report: r.report };

@@ -2,22 +2,30 @@
  * What the learning loop needs from models, whatever runs them: the worker thread in the daemon
  * (worker-engine.ts), or a model in this thread (tests, scripts). Keyed by model version.
  */
+import type { KlMeasurement, KlPair, MeasureKlOptions } from '../trainer/measure-kl.ts';
 import type { RoundTrainingOptions, RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
+import type { Prompt, TemplateVariables } from './chat-prompt.ts';
 import type { SamplingOptions } from './sampling.ts';
 
 export interface Completion { text: string; tokens: number }
+
+/** A round's training job: the logged prompts, the knowledge pool, the options, where the new version and the checkpoints go. */
+export interface TrainRoundInput { situations: Prompt[]; knowledgeTexts: string[]; options: RoundTrainingOptions; outDir: string; checkpointDir: string }
 
 export interface ModelEngine {
   /** Loads (or reloads) the model folder `dir` as version `version`. */
   load(version: string, dir: string): Promise<{ parameters: number; backend: string }>;
   unload(version: string): Promise<void>;
-  complete(version: string, prompts: string[], sampling: SamplingOptions, maxNewTokens: number, seed: number): Promise<Completion[]>;
+  /** Answers each prompt (a string is one user message); templateVariables go to the chat template (e.g. enable_thinking). */
+  complete(version: string, prompts: (string | Prompt)[], sampling: SamplingOptions, maxNewTokens: number, seed: number, templateVariables?: TemplateVariables): Promise<Completion[]>;
   /** Trains a copy of `version` (which stays as it is) and writes it to outDir. */
   trainRound(
     version: string,
-    input: { situations: string[]; knowledgeTexts: string[]; options: RoundTrainingOptions; outDir: string; checkpointDir: string },
+    input: TrainRoundInput,
     onStep?: (s: StepReport) => void,
   ): Promise<{ sha256: string; report: RoundTrainingReport }>;
+  /** Token-mean reverse KL of `teacher` from `student` on the student's sampled replies (trainer/measure-kl.ts). */
+  measureKl(student: string, teacher: string, pairs: KlPair[], options: MeasureKlOptions): Promise<KlMeasurement>;
   /** Tensor memory held by the models (TensorFlow.js's own count). */
   memory(): Promise<{ tensors: number; bytes: number }>;
   close(): Promise<void>;

@@ -66,7 +66,9 @@ async function handle(r: WorkerRequest): Promise<WorkerResult> {
       host.unload(r.key);
       return { type: 'unloadPolicy' };
     case 'complete':
-      return { type: 'complete', completions: host.complete(r.key, r.prompts, r.sampling, r.maxNewTokens, r.seed) };
+      return { type: 'complete', completions: host.complete(r.key, r.prompts, r.sampling, r.maxNewTokens, r.seed, r.templateVariables) };
+    case 'measureKl':
+      return { type: 'measureKl', measurement: host.measureKl(r.student, r.teacher, r.pairs, r.options) };
     case 'trainRound': {
       const t = host.trainRound(r.key, r, (s) => send({ id: -1, progress: { request: r.id, step: s.step, of: s.of, loss: s.loss, report: s } }));
       return { type: 'trainRound', sha256: t.sha256, files: t.files, report: t.report };

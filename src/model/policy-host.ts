@@ -4,11 +4,13 @@
  */
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { trainRound, type RoundTrainingOptions, type RoundTrainingReport, type StepReport } from '../trainer/opcd-round.ts';
+import { measureKl, type KlMeasurement, type KlPair, type MeasureKlOptions } from '../trainer/measure-kl.ts';
+import { trainRound, type RoundTrainingReport, type StepReport } from '../trainer/opcd-round.ts';
 import { initBackend } from './backend.ts';
 import { chatComplete } from './chat-policy.ts';
 import { loadModel, saveModel, type LoadedModel } from './checkpoint.ts';
-import type { Completion } from './model-engine.ts';
+import type { Prompt, TemplateVariables } from './chat-prompt.ts';
+import type { Completion, TrainRoundInput } from './model-engine.ts';
 import type { SamplingOptions } from './sampling.ts';
 import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
 import type { Transformer } from './transformer.ts';
@@ -40,15 +42,20 @@ export class PolicyHost {
     this.policies.delete(key);
   }
 
-  complete(key: string, prompts: string[], sampling: SamplingOptions, maxNewTokens: number, seed: number): Completion[] {
+  complete(key: string, prompts: (string | Prompt)[], sampling: SamplingOptions, maxNewTokens: number, seed: number, templateVariables?: TemplateVariables): Completion[] {
     const p = this.get(key);
-    return chatComplete(p.model.model, p.tokenizer, prompts, { ...sampling, maxNewTokens, seed }).map((c) => ({ text: c.text, tokens: c.tokens }));
+    return chatComplete(p.model.model, p.tokenizer, prompts, { ...sampling, maxNewTokens, seed }, templateVariables).map((c) => ({ text: c.text, tokens: c.tokens }));
+  }
+
+  measureKl(studentKey: string, teacherKey: string, pairs: KlPair[], options: MeasureKlOptions): KlMeasurement {
+    const s = this.get(studentKey);
+    return measureKl(s.model.model, this.get(teacherKey).model.model, s.tokenizer, pairs, options);
   }
 
   /** Trains a copy of `key` (left unchanged) and writes it to outDir; checkpoints go to checkpointDir. */
   trainRound(
     key: string,
-    input: { situations: string[]; knowledgeTexts: string[]; options: RoundTrainingOptions; outDir: string; checkpointDir: string },
+    input: TrainRoundInput,
     onStep?: (s: StepReport) => void,
   ): { sha256: string; files: string[]; report: RoundTrainingReport } {
     const p = this.get(key);

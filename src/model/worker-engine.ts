@@ -11,9 +11,12 @@ export function workerEngine(client: ModelClient = new ModelClient()): ModelEngi
       return { parameters: r.parameters, backend: r.backend };
     },
     async unload(version) { await client.request({ type: 'unloadPolicy', key: version }); },
-    async complete(version, prompts, sampling, maxNewTokens, seed) {
+    async complete(version, prompts, sampling, maxNewTokens, seed, templateVariables) {
       if (prompts.length === 0) return [];
-      return (await client.request({ type: 'complete', key: version, prompts, sampling, maxNewTokens, seed })).completions;
+      return (await client.request({ type: 'complete', key: version, prompts, sampling, maxNewTokens, seed, ...(templateVariables ? { templateVariables } : {}) })).completions;
+    },
+    async measureKl(student, teacher, pairs, options) {
+      return (await client.request({ type: 'measureKl', student, teacher, pairs, options })).measurement;
     },
     async trainRound(version, input, onStep) {
       // Request ids are assigned in order by the client; progress names the request it belongs to.

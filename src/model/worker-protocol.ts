@@ -1,4 +1,7 @@
-import type { RoundTrainingOptions, RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
+import type { KlMeasurement, KlPair, MeasureKlOptions } from '../trainer/measure-kl.ts';
+import type { RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
+import type { Prompt, TemplateVariables } from './chat-prompt.ts';
+import type { TrainRoundInput } from './model-engine.ts';
 import type { Generation, GenerateOptions } from './generate.ts';
 import type { SamplingOptions } from './sampling.ts';
 
@@ -19,12 +22,14 @@ export type WorkerRequest =
   | { id: number; type: 'loadPolicy'; key: string; dir: string }
   | { id: number; type: 'unloadPolicy'; key: string }
   /** Answer prompts (user messages) with policy `key`. */
-  | { id: number; type: 'complete'; key: string; prompts: string[]; sampling: SamplingOptions; maxNewTokens: number; seed: number }
+  | { id: number; type: 'complete'; key: string; prompts: (string | Prompt)[]; sampling: SamplingOptions; maxNewTokens: number; seed: number; templateVariables?: TemplateVariables }
+  /** The token-mean KL of policy `teacher` from policy `student` on the student's replies. */
+  | { id: number; type: 'measureKl'; student: string; teacher: string; pairs: KlPair[]; options: MeasureKlOptions }
   /**
    * One consolidation round from policy `key` (left unchanged): a trainable copy is trained and
    * written to `outDir` (checkpoints under `checkpointDir`). Progress goes out after each step.
    */
-  | { id: number; type: 'trainRound'; key: string; situations: string[]; knowledgeTexts: string[]; options: RoundTrainingOptions; outDir: string; checkpointDir: string };
+  | ({ id: number; type: 'trainRound'; key: string } & TrainRoundInput);
 
 export type WorkerResult =
   | { type: 'init'; backend: string }
@@ -37,6 +42,7 @@ export type WorkerResult =
   | { type: 'loadPolicy'; parameters: number; backend: string }
   | { type: 'unloadPolicy' }
   | { type: 'complete'; completions: { text: string; tokens: number }[] }
+  | { type: 'measureKl'; measurement: KlMeasurement }
   | { type: 'trainRound'; sha256: string; files: string[]; report: RoundTrainingReport };
 
 export type WorkerResponse =

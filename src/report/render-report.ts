@@ -12,6 +12,8 @@ export interface ReportData {
   evaluations: { modelVersion: string; game: string; split: 'validation' | 'test'; knowledge: string | null /* e.g. "base#0" when knowledge was in context, null otherwise */; episodes: number; passRate: number /* 0..1 */; meanResponseTokens: number; meanTurns: number; recordedAt: Date }[];
   rounds: { roundId: string; status: 'running' | 'completed' | 'failed'; baseModelVersion: string; newModelVersion: string | null; startedAt: Date; finishedAt: Date | null; curve: { step: number; loss: number; gradNorm?: number; responseTokens?: number }[]; seconds: Record<string, number>; error: string | null }[];
   knowledge: { version: number; items: number; tokens: number; recordedAt: Date }[];
+  /** Chat tasks' gate measurements (token-mean KL; lower is better). */
+  measurements?: { kind: 'distillation-gap' | 'retention'; taskId: string; modelVersion: string; against: string; prompts: number; tokens: number; meanKl: number; roundId: string | null; recordedAt: Date }[];
 }
 
 type Evaluation = ReportData['evaluations'][number];

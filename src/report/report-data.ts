@@ -1,6 +1,6 @@
 /** Reads what the HTML report shows from the event log and the projections (src/report/render-report.ts draws it). */
 import type { Queryable } from '../db/sql.ts';
-import type { EventDataMap } from '../events/schemas.ts';
+import { upcastEvaluation, type EventDataMap } from '../events/schemas.ts';
 import { readActiveModel } from '../projections/models/model-projection.ts';
 import { readEventsOfTypes } from '../store/log-queries.ts';
 import type { ReportData } from './render-report.ts';
@@ -11,7 +11,7 @@ export async function readReportData(q: Queryable, title = 'oeld learning report
   const active = await readActiveModel(q);
   const versions = await q.query<{ version: string; base_version: string | null; round_id: string | null; published_at: Date }>(
     'SELECT version, base_version, round_id, published_at FROM model_versions ORDER BY global_position');
-  const evaluations = { rows: (await readEventsOfTypes(q, ['EvaluationRecorded'])).map((e) => ({ data: e.data as EventDataMap['EvaluationRecorded'], recorded_at: e.recordedAt })) };
+  const evaluations = { rows: (await readEventsOfTypes(q, ['EvaluationRecorded'])).map((e) => ({ data: upcastEvaluation(e.schemaVersion, e.data), recorded_at: e.recordedAt })) };
   const roundEvents = { rows: (await readEventsOfTypes(q, ['RoundStarted', 'RoundCompleted', 'RoundFailed'])).map((e) => ({ type: e.type, data: e.data as Record<string, unknown>, recorded_at: e.recordedAt })) };
   const knowledge = await q.query<{ version: string; item_count: number; tokens: number; recorded_at: Date }>(
     'SELECT version, item_count, tokens, recorded_at FROM knowledge_versions ORDER BY version');
@@ -42,10 +42,14 @@ export async function readReportData(q: Queryable, title = 'oeld learning report
     generatedAt: new Date(),
     title,
     versions: versions.rows.map((v) => ({ version: v.version, baseVersion: v.base_version, roundId: v.round_id, publishedAt: v.published_at, active: v.version === active?.version })),
-    evaluations: evaluations.rows.map(({ data: d, recorded_at }) => ({
+    evaluations: evaluations.rows.flatMap(({ data: d, recorded_at }) => d.kind !== 'game' ? [] : [{
       modelVersion: d.modelVersion, game: d.game, split: d.split, knowledge: d.knowledge ? `${d.knowledge.modelVersion}#${d.knowledge.slot}` : null,
       episodes: d.episodes, passRate: d.passRate, meanResponseTokens: d.meanResponseTokens, meanTurns: d.meanTurns, recordedAt: recorded_at,
-    })),
+    }]),
+    measurements: evaluations.rows.flatMap(({ data: d, recorded_at }) => d.kind === 'game' ? [] : [{
+      kind: d.kind, taskId: d.taskId, modelVersion: d.modelVersion, against: d.kind === 'retention' ? d.referenceVersion : d.teacherVersion,
+      prompts: d.prompts, tokens: d.tokens, meanKl: d.meanKl, roundId: d.roundId ?? null, recordedAt: recorded_at,
+    }]),
     rounds: [...rounds.values()],
     knowledge: kRows.map((k) => ({ version: Number(k.version), items: Number(k.item_count), tokens: Number(k.tokens), recordedAt: k.recorded_at })),
   };

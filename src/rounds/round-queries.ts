@@ -1,18 +1,35 @@
 /** What the round runner, the trigger and the simulator read: the trajectories projection for what to learn from, the log for the rest. */
 import type { Queryable } from '../db/sql.ts';
 import type { EventDataMap } from '../events/schemas.ts';
-import { newestTrajectoryEventIds } from '../projections/trajectories/trajectory-queries.ts';
+import type { Prompt } from '../model/chat-prompt.ts';
+import { heldOutEventIds, newestTrajectoryEventIds } from '../projections/trajectories/trajectory-queries.ts';
 import { countInteractions, openStreams, readEventsByIds } from '../store/log-queries.ts';
+import { trainingPrompts } from '../tasks/training-prompts.ts';
 
 export interface LoggedTrajectory { id: string; data: EventDataMap['InteractionRecorded'] }
 
-/** The newest `limit` trajectories (interactions with turns) produced by `modelVersion`, oldest first. */
-export async function readTrajectories(q: Queryable, modelVersion: string, limit: number): Promise<LoggedTrajectory[]> {
-  const events = await readEventsByIds(q, await newestTrajectoryEventIds(q, modelVersion, limit));
-  return events.map((e) => {
-    const data = e.data as EventDataMap['InteractionRecorded'];
-    return { id: data.interactionId, data };
-  });
+const asTrajectory = (data: unknown): LoggedTrajectory => {
+  const d = data as EventDataMap['InteractionRecorded'];
+  return { id: d.interactionId, data: d };
+};
+
+/** The newest `limit` trajectories of a task produced by `modelVersion`, outside its held-out split, oldest first. */
+export async function readTrajectories(q: Queryable, taskId: string, modelVersion: string, limit: number, heldOutPercent = 0): Promise<LoggedTrajectory[]> {
+  const events = await readEventsByIds(q, await newestTrajectoryEventIds(q, taskId, modelVersion, limit, heldOutPercent));
+  return events.map((e) => asTrajectory(e.data));
+}
+
+/** Prompts (one per assistant turn) of a task's newest held-out logs, newest log first, at most `limit`. */
+export async function readHeldOutPrompts(q: Queryable, taskId: string, heldOutPercent: number, limit: number): Promise<Prompt[]> {
+  const ids = await heldOutEventIds(q, taskId, heldOutPercent, limit);
+  const byId = new Map((await readEventsByIds(q, ids)).map((e) => [e.id, e]));
+  const prompts: Prompt[] = [];
+  for (const id of ids) {
+    const e = byId.get(id);
+    if (e) prompts.push(...trainingPrompts(asTrajectory(e.data).data).reverse());
+    if (prompts.length >= limit) break;
+  }
+  return prompts.slice(0, limit);
 }
 
 /** Rounds that started and never completed or failed: a process died in the middle of them. */

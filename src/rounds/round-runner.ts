@@ -1,7 +1,8 @@
 /**
- * One OEL round, start to finish: read the active version's trajectories, extract the knowledge
- * pool with that same version, consolidate it by context distillation into a new version,
- * evaluate old and new on the validation seeds, and record the outcome.
+ * One OEL round of one task, start to finish, as named stages over a round context: collect the
+ * active version's trajectories of the task, extract the knowledge pool with that same version,
+ * train (consolidate the pool by context distillation into a new version), evaluate it with the
+ * task's gate, decide, and record the outcome.
  *
  * Crash safety: RoundStarted is the only event written before the work. Everything the round
  * produces (the KnowledgeExtracted events, the published and maybe activated model version, the
@@ -13,14 +14,13 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { GameSpec } from '../envs/environment.ts';
-import type { SeedRange } from '../envs/seed-ranges.ts';
 import type { NewEvent } from '../events/envelope.ts';
 import { STREAMS } from '../events/streams.ts';
+import type { GateContext, GateResult } from '../evaluation/gate.ts';
 import { knowledgeExtractedEventId } from '../extraction/accumulate-pool.ts';
-import { extractPool, type ExtractFn } from '../extraction/extract-pool.ts';
+import { extractPool, type ExtractedPool, type ExtractFn } from '../extraction/extract-pool.ts';
 import { renderTrajectory } from '../extraction/extraction-prompt.ts';
-import { evaluateVersion } from '../evaluation/evaluate.ts';
+import type { Prompt } from '../model/chat-prompt.ts';
 import type { ModelEngine } from '../model/model-engine.ts';
 import { EVALUATION_SAMPLING } from '../model/sampling.ts';
 import { readActiveModel } from '../projections/models/model-projection.ts';
@@ -29,8 +29,10 @@ import { approximateTokens } from '../projections/knowledge/tokens.ts';
 import type { EpisodeStats } from '../simulator/play-episodes.ts';
 import type { EventStore } from '../store/event-store.ts';
 import { countEvents } from '../store/log-queries.ts';
-import type { RoundTrainingOptions, StepReport } from '../trainer/opcd-round.ts';
-import { readTrajectories, readUnfinishedRounds } from './round-queries.ts';
+import { heldOutPercentOf, type Task } from '../tasks/task.ts';
+import { trainingPrompts } from '../tasks/training-prompts.ts';
+import type { RoundTrainingOptions, RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
+import { readTrajectories, readUnfinishedRounds, type LoggedTrajectory } from './round-queries.ts';
 
 export interface RoundSettings {
   /** The newest trajectories of the active version a round learns from. */
@@ -38,19 +40,20 @@ export interface RoundSettings {
   poolSlots: number;
   poolTrajectories: number;
   tokenBudget: number;
-  extractionMaxTokens: number;
   /** What the teacher sees: extracted knowledge, or raw trajectories (the paper's ablation). */
   teacherContext: 'knowledge' | 'raw';
+  /** The task sets maxNewTokens, knowledgePlacement and templateVariables. */
   training: RoundTrainingOptions;
-  /** Evaluation of the old and new version on validation seeds; null: none (activate always). */
-  evaluation: { game: GameSpec; seeds: SeedRange; maxNewTokens: number; gate: boolean; tolerance: number } | null;
 }
+
+/** A task's evaluation of a candidate against the round-start version (game-gate.ts, chat-gate.ts). */
+export interface RoundGate { evaluate(ctx: GateContext): Promise<GateResult> }
 
 export type RoundStage = 'collect' | 'extract' | 'train' | 'evaluate' | 'record';
 
 export interface RoundProgress {
   stage: RoundStage;
-  /** Extraction: trajectory position; training: optimiser step; evaluation: episodes done. */
+  /** Extraction: trajectory position; training: optimiser step; evaluation: episodes or measurements done. */
   done?: number;
   of?: number;
   step?: StepReport;
@@ -59,17 +62,22 @@ export interface RoundProgress {
 
 export interface RoundOutcome {
   roundId: string;
+  taskId: string;
   baseVersion: string;
   newVersion: string;
   activated: boolean;
+  /** The gate's checks, one line each ([] without evaluation). */
+  gateReasons: string[];
   before: EpisodeStats | null;
   after: EpisodeStats | null;
+  chat: GateResult['chat'];
   loss: { first: number; last: number; mean: number };
   /** By stage: collect, extract, train (and its parts sampling, teacher, backward), evaluate, record. */
   seconds: Record<string, number>;
   /** Wall time of the whole round. */
   totalSeconds: number;
   knowledgeItems: number;
+  trainingPrompts: number;
 }
 
 export interface RoundRunnerDeps {
@@ -77,7 +85,10 @@ export interface RoundRunnerDeps {
   engine: ModelEngine;
   /** Model versions go to <artifactRoot>/models/<version>, checkpoints to <artifactRoot>/rounds/<roundId>. */
   artifactRoot: string;
+  task: Task;
   settings: RoundSettings;
+  /** The task's gate; null: no evaluation, the new version is activated. */
+  gate: RoundGate | null;
   /** Extraction by another route than the engine (an OpenAI-compatible endpoint), per version. */
   extractFnFor?: (version: string) => Promise<ExtractFn>;
   onProgress?: (p: RoundProgress) => void;
@@ -92,126 +103,172 @@ export class RoundFailedError extends Error {
 
 const roundEvent = <T extends NewEvent['type']>(type: T, data: NewEvent<T>['data']): NewEvent<T> => ({ id: randomUUID(), type, data });
 
-export class RoundRunner {
-  /** Validation statistics per version (a version never changes, nor do its seeds). */
-  private readonly evaluated = new Map<string, EpisodeStats>();
+/** What the stages share: the round's identity and what each stage leaves for the next. */
+interface RoundContext {
+  roundId: string;
+  stream: string;
+  active: { version: string; path: string };
+  newVersion: string;
+  outDir: string;
+  checkpointDir: string;
+  training: RoundTrainingOptions;
+  trajectories: LoggedTrajectory[];
+  pool: ExtractedPool;
+  knowledgeTexts: string[];
+  prompts: Prompt[];
+  trained: { sha256: string; report: RoundTrainingReport };
+  gate: GateResult | null;
+  activate: boolean;
+  seconds: Record<string, number>;
+}
 
+export class RoundRunner {
   constructor(private readonly d: RoundRunnerDeps) {}
 
+  private progress(p: RoundProgress): void { this.d.onProgress?.(p); }
+
   async run(trigger: 'threshold' | 'cron' | 'manual'): Promise<RoundOutcome> {
-    const { store, engine, settings } = this.d;
-    const progress = this.d.onProgress ?? (() => {});
+    const { store, engine, settings, task } = this.d;
     const active = await readActiveModel(store.sql);
     if (!active) throw new Error('no active model version: publish and activate one first');
     const knowledge = await readKnowledgeVersion(store.sql);
     const roundId = randomUUID();
-    const stream = STREAMS.round(roundId);
-    await store.append([{ streamId: stream, expectedVersion: 'no_stream', events: [roundEvent('RoundStarted', {
-      roundId, trigger, baseModelVersion: active.version, knowledgeVersion: knowledge?.version ?? 0,
-      config: { ...settings, evaluation: settings.evaluation ? { ...settings.evaluation, game: settings.evaluation.game.id } : null },
+    const training: RoundTrainingOptions = {
+      ...settings.training, maxNewTokens: task.responseTokens, knowledgePlacement: task.knowledgePlacement,
+      ...(Object.keys(task.templateVariables).length ? { templateVariables: task.templateVariables } : {}),
+    };
+    const ctx = {
+      roundId, stream: STREAMS.round(roundId), active, training, seconds: {},
+      newVersion: `${active.version.replace(/-r\d+-[0-9a-f]{8}$/, '')}-r${(await this.roundNumber()) + 1}-${roundId.slice(0, 8)}`,
+    } as Partial<RoundContext> as RoundContext;
+    ctx.outDir = join(this.d.artifactRoot, 'models', ctx.newVersion);
+    ctx.checkpointDir = join(this.d.artifactRoot, 'rounds', roundId);
+    await store.append([{ streamId: ctx.stream, expectedVersion: 'no_stream', events: [roundEvent('RoundStarted', {
+      roundId, trigger, taskId: task.id, baseModelVersion: active.version, knowledgeVersion: knowledge?.version ?? 0,
+      config: { ...settings, training, task: taskSummary(task) },
     })] }]);
 
-    const newVersion = `${active.version.replace(/-r\d+-[0-9a-f]{8}$/, '')}-r${(await this.roundNumber()) + 1}-${roundId.slice(0, 8)}`;
-    const outDir = join(this.d.artifactRoot, 'models', newVersion);
-    const checkpointDir = join(this.d.artifactRoot, 'rounds', roundId);
-    const seconds: Record<string, number> = {};
     const roundStart = performance.now();
     let stage: RoundStage = 'collect';
     let recorded = false;
-    const timed = async <T>(s: RoundStage, fn: () => Promise<T>): Promise<T> => {
+    const timed = async (s: RoundStage, fn: () => Promise<void>): Promise<void> => {
       stage = s;
       const t0 = performance.now();
-      try { return await fn(); } finally { seconds[s] = (performance.now() - t0) / 1000; }
+      try { await fn(); } finally { ctx.seconds[s] = (performance.now() - t0) / 1000; }
     };
     try {
       await engine.load(active.version, active.path);
-      const trajectories = await timed('collect', () => readTrajectories(store.sql, active.version, settings.trajectoriesPerRound));
-      if (trajectories.length === 0) throw new Error(`no trajectories from version ${active.version} to learn from`);
-      progress({ stage: 'collect', done: trajectories.length, message: `${trajectories.length} trajectories from ${active.version}` });
-
-      const extractFn: ExtractFn = this.d.extractFnFor
-        ? await this.d.extractFnFor(active.version)
-        : (prompts, seed) => engine.complete(active.version, prompts, EVALUATION_SAMPLING, settings.extractionMaxTokens, seed);
-      const pool = await timed('extract', async () => {
-        if (settings.teacherContext === 'raw') {
-          // The ablation: the teacher reads raw trajectories instead of extracted items.
-          const texts = trajectories.slice(-settings.poolSlots).map((t) => renderTrajectory(t.data));
-          return { events: [], texts, itemCounts: texts.map(() => 0), emptyAnswers: 0 };
-        }
-        return extractPool(trajectories, extractFn, {
-          extractingModelVersion: active.version, slots: settings.poolSlots, trajectoriesPerSlot: settings.poolTrajectories,
-          tokenBudget: settings.tokenBudget, countTokens: approximateTokens, seed: settings.training.seed,
-          onProgress: (p) => progress({ stage: 'extract', done: p.position, of: p.of, message: `${p.items} items in ${settings.poolSlots} slots` }),
-        });
-      });
-      const knowledgeTexts = pool.texts.filter((t) => t.trim().length > 0);
-      if (knowledgeTexts.length === 0) throw new Error(`extraction produced no experience items (${pool.emptyAnswers} answers had no marked line)`);
-
-      const situations = trajectories.flatMap((t) => t.data.turns!.map((turn) => turn.prompt));
-      const trained = await timed('train', () => engine.trainRound(active.version, {
-        situations, knowledgeTexts, options: settings.training, outDir, checkpointDir,
-      }, (s) => progress({ stage: 'train', done: s.step, of: s.of, step: s })));
-      for (const [k, ms] of Object.entries(trained.report.timings)) seconds[k.replace(/Ms$/, '')] = ms / 1000;
-
-      let before: EpisodeStats | null = null;
-      let after: EpisodeStats | null = null;
-      const evaluations: NewEvent<'EvaluationRecorded'>[] = [];
-      const ev = settings.evaluation;
-      if (ev) {
-        await timed('evaluate', async () => {
-          await engine.load(newVersion, outDir);
-          const run = async (version: string) => {
-            const r = await evaluateVersion(engine, version, {
-              game: ev.game, seeds: ev.seeds, split: 'validation', maxNewTokens: ev.maxNewTokens, roundId,
-              onProgress: (p) => progress({ stage: 'evaluate', done: p.episodesDone, of: p.episodes, message: version }),
-            });
-            evaluations.push(roundEvent('EvaluationRecorded', r.event));
-            return r.stats;
-          };
-          before = this.evaluated.get(active.version) ?? await run(active.version);
-          this.evaluated.set(active.version, before);
-          after = await run(newVersion);
-          this.evaluated.set(newVersion, after);
-        });
-      }
-      const activate = !ev || !ev.gate || (after !== null && before !== null && (after as EpisodeStats).passRate >= (before as EpisodeStats).passRate - ev.tolerance);
-
-      await timed('record', () => store.transact(async (_tx, append) => {
-        if (pool.events.length > 0) {
-          await append([{ streamId: STREAMS.knowledge, expectedVersion: 'any', events: pool.events.map((data) => ({ id: knowledgeExtractedEventId(data), type: 'KnowledgeExtracted' as const, data })) }]);
-        }
-        const modelEvents: NewEvent[] = [roundEvent('ModelVersionPublished', { version: newVersion, path: outDir, sha256: trained.sha256, baseVersion: active.version, roundId })];
-        if (activate) modelEvents.push(roundEvent('ModelVersionActivated', { version: newVersion, reason: 'promoted', previousVersion: active.version }));
-        await append([{ streamId: STREAMS.models, expectedVersion: 'any', events: modelEvents }]);
-        await append([{ streamId: stream, expectedVersion: 'any', events: [...evaluations, roundEvent('RoundCompleted', {
-          roundId, newModelVersion: newVersion, steps: trained.report.steps.length, lossSummary: trained.report.loss,
-          ...(ev ? { evaluation: { before, after, activated: activate } } : {}),
-          curve: trained.report.steps.map((s) => ({ step: s.step, loss: s.loss, gradNorm: s.gradNorm, responseTokens: s.responseTokens })),
-          seconds,
-        })] }]);
-      }));
+      await timed('collect', () => this.collect(ctx));
+      await timed('extract', () => this.extract(ctx));
+      await timed('train', () => this.train(ctx));
+      await timed('evaluate', () => this.evaluate(ctx));
+      this.decide(ctx);
+      await timed('record', () => this.record(ctx));
       recorded = true;
       // The round is recorded: tidying up may fail without failing it (the version stays published).
-      if (!activate) await engine.unload(newVersion).catch(() => {});
-      rmSync(checkpointDir, { recursive: true, force: true });
+      if (!ctx.activate) await engine.unload(ctx.newVersion).catch(() => {});
+      rmSync(ctx.checkpointDir, { recursive: true, force: true });
       return {
-        roundId, baseVersion: active.version, newVersion, activated: activate, before, after, loss: trained.report.loss, seconds,
-        totalSeconds: (performance.now() - roundStart) / 1000, knowledgeItems: pool.itemCounts.reduce((a, b) => a + b, 0),
+        roundId, taskId: task.id, baseVersion: active.version, newVersion: ctx.newVersion, activated: ctx.activate,
+        gateReasons: ctx.gate?.reasons ?? [], before: ctx.gate?.before ?? null, after: ctx.gate?.after ?? null, chat: ctx.gate?.chat ?? null,
+        loss: ctx.trained.report.loss, seconds: ctx.seconds, totalSeconds: (performance.now() - roundStart) / 1000,
+        knowledgeItems: ctx.pool.itemCounts.reduce((a, b) => a + b, 0), trainingPrompts: ctx.prompts.length,
       };
     } catch (err) {
       const error = err as Error;
       if (recorded) throw error;
-      rmSync(outDir, { recursive: true, force: true });
-      rmSync(checkpointDir, { recursive: true, force: true });
-      await engine.unload(newVersion).catch(() => {});
-      await store.append([{ streamId: stream, expectedVersion: 'any', events: [roundEvent('RoundFailed', { roundId, stage, error: error.message.slice(0, 10_000) })] }]);
+      rmSync(ctx.outDir, { recursive: true, force: true });
+      rmSync(ctx.checkpointDir, { recursive: true, force: true });
+      await engine.unload(ctx.newVersion).catch(() => {});
+      await store.append([{ streamId: ctx.stream, expectedVersion: 'any', events: [roundEvent('RoundFailed', { roundId, stage, error: error.message.slice(0, 10_000) })] }]);
       throw new RoundFailedError(roundId, stage, error);
     }
+  }
+
+  /** collect: the newest trajectories of the task from the active version, outside the held-out split, and their prompts. */
+  private async collect(ctx: RoundContext): Promise<void> {
+    const { task, settings } = this.d;
+    ctx.trajectories = await readTrajectories(this.d.store.sql, task.id, ctx.active.version, settings.trajectoriesPerRound, heldOutPercentOf(task));
+    if (ctx.trajectories.length === 0) throw new Error(`no trajectories of task ${task.id} from version ${ctx.active.version} to learn from`);
+    ctx.prompts = ctx.trajectories.flatMap((t) => trainingPrompts(t.data));
+    if (ctx.prompts.length === 0) throw new Error(`the ${ctx.trajectories.length} trajectories of task ${task.id} have no assistant turn to train on`);
+    this.progress({ stage: 'collect', done: ctx.trajectories.length, message: `${ctx.trajectories.length} trajectories of task ${task.id} from ${ctx.active.version}, ${ctx.prompts.length} prompts` });
+  }
+
+  /** extract: the knowledge pool, written by the version that acted (on-policy), or raw trajectories in the ablation. */
+  private async extract(ctx: RoundContext): Promise<void> {
+    const { engine, settings, task } = this.d;
+    const variables = Object.keys(task.templateVariables).length ? task.templateVariables : undefined;
+    const extractFn: ExtractFn = this.d.extractFnFor
+      ? await this.d.extractFnFor(ctx.active.version)
+      : (prompts, seed) => engine.complete(ctx.active.version, prompts, EVALUATION_SAMPLING, task.extractionTokens, seed, variables);
+    if (settings.teacherContext === 'raw') {
+      const texts = ctx.trajectories.slice(-settings.poolSlots).map((t) => renderTrajectory(t.data));
+      ctx.pool = { events: [], texts, itemCounts: texts.map(() => 0), emptyAnswers: 0 };
+    } else {
+      ctx.pool = await extractPool(ctx.trajectories, extractFn, {
+        extractingModelVersion: ctx.active.version, slots: settings.poolSlots, trajectoriesPerSlot: settings.poolTrajectories,
+        tokenBudget: settings.tokenBudget, countTokens: approximateTokens, seed: settings.training.seed,
+        onProgress: (p) => this.progress({ stage: 'extract', done: p.position, of: p.of, message: `${p.items} items in ${settings.poolSlots} slots` }),
+      });
+    }
+    ctx.knowledgeTexts = ctx.pool.texts.filter((t) => t.trim().length > 0);
+    if (ctx.knowledgeTexts.length === 0) throw new Error(`extraction produced no experience items (${ctx.pool.emptyAnswers} answers had no marked line)`);
+  }
+
+  /** train: context distillation of the pool into a copy of the active version, written to the new version's folder. */
+  private async train(ctx: RoundContext): Promise<void> {
+    ctx.trained = await this.d.engine.trainRound(ctx.active.version, {
+      situations: ctx.prompts, knowledgeTexts: ctx.knowledgeTexts, options: ctx.training, outDir: ctx.outDir, checkpointDir: ctx.checkpointDir,
+    }, (s) => this.progress({ stage: 'train', done: s.step, of: s.of, step: s }));
+    for (const [k, ms] of Object.entries(ctx.trained.report.timings)) ctx.seconds[k.replace(/Ms$/, '')] = ms / 1000;
+  }
+
+  /** evaluate: the task's gate compares the candidate with the round-start version. */
+  private async evaluate(ctx: RoundContext): Promise<void> {
+    if (!this.d.gate) { ctx.gate = null; return; }
+    await this.d.engine.load(ctx.newVersion, ctx.outDir);
+    ctx.gate = await this.d.gate.evaluate({
+      roundId: ctx.roundId, baseVersion: ctx.active.version, candidateVersion: ctx.newVersion, knowledgeTexts: ctx.knowledgeTexts,
+      onProgress: (p) => this.progress({ stage: 'evaluate', done: p.done, of: p.of, message: p.message }),
+    });
+  }
+
+  /** decide: activate when the gate passed (or there is none); a refused version stays published. */
+  private decide(ctx: RoundContext): void {
+    ctx.activate = ctx.gate === null || ctx.gate.passed;
+  }
+
+  /** record: the pool, the new version (activated or not), the evaluations and RoundCompleted, in one transaction. */
+  private async record(ctx: RoundContext): Promise<void> {
+    const { pool, trained, gate } = ctx;
+    await this.d.store.transact(async (_tx, append) => {
+      if (pool.events.length > 0) {
+        await append([{ streamId: STREAMS.knowledge, expectedVersion: 'any', events: pool.events.map((data) => ({ id: knowledgeExtractedEventId(data), type: 'KnowledgeExtracted' as const, data })) }]);
+      }
+      const modelEvents: NewEvent[] = [roundEvent('ModelVersionPublished', { version: ctx.newVersion, path: ctx.outDir, sha256: trained.sha256, baseVersion: ctx.active.version, roundId: ctx.roundId })];
+      if (ctx.activate) modelEvents.push(roundEvent('ModelVersionActivated', { version: ctx.newVersion, reason: 'promoted', previousVersion: ctx.active.version }));
+      await append([{ streamId: STREAMS.models, expectedVersion: 'any', events: modelEvents }]);
+      await append([{ streamId: ctx.stream, expectedVersion: 'any', events: [
+        ...(gate?.evaluations ?? []).map((e) => roundEvent('EvaluationRecorded', e)),
+        roundEvent('RoundCompleted', {
+          roundId: ctx.roundId, newModelVersion: ctx.newVersion, steps: trained.report.steps.length, lossSummary: trained.report.loss,
+          ...(gate ? { evaluation: { before: gate.before, after: gate.after, chat: gate.chat, activated: ctx.activate, reasons: gate.reasons } } : {}),
+          curve: trained.report.steps.map((s) => ({ step: s.step, loss: s.loss, gradNorm: s.gradNorm, responseTokens: s.responseTokens })),
+          seconds: ctx.seconds,
+        }),
+      ] }]);
+    });
   }
 
   private async roundNumber(): Promise<number> {
     return countEvents(this.d.store.sql, ['RoundCompleted']);
   }
+}
+
+/** The task as RoundStarted records it (the game by name). */
+function taskSummary(task: Task): Record<string, unknown> {
+  return task.kind === 'game' ? { ...task, game: task.game.id } : { ...task };
 }
 
 /**

@@ -2,7 +2,7 @@
 // optional cron expression that triggers rounds, and manual requests from the CLI/admin API.
 // All three go through one in-flight slot so overlapping ticks can never start two rounds.
 import cron, { type ScheduledTask } from 'node-cron';
-import { checkTriggerSettings, decideRound, type RoundTrigger, type TriggerCause, type TriggerDecision, type TriggerSettings, type TriggerState } from './round-trigger.ts';
+import { checkTriggerSettings, decideTaskRound, type RoundTrigger, type TaskTrigger, type TaskTriggerDecision, type TriggerCause } from './round-trigger.ts';
 
 export const DEFAULT_CHECK_EXPRESSION = '*/5 * * * * *';
 
@@ -11,9 +11,8 @@ export interface RoundSchedulerOptions {
   checkExpression?: string;
   /** Optional cron expression that triggers rounds (e.g. '0 3 * * *'); validated, error names OELD_ROUND_CRON and the value. */
   roundExpression?: string;
-  /** Reads the current state (async: the daemon queries the database). */
-  state: () => Promise<TriggerState>;
-  settings: TriggerSettings;
+  /** Reads each task's state and settings (async: the daemon queries the database). */
+  state: () => Promise<TaskTrigger[]>;
   /**
    * Starts a round. Contract: resolve once the round has been kicked off and is recorded as running
    * (so the next `state()` reports roundRunning = true), not when it finishes. The scheduler awaits
@@ -21,9 +20,9 @@ export interface RoundSchedulerOptions {
    * every check until then, and one that resolved before the round is visible as running could let
    * the next tick start a second round.
    */
-  startRound: (trigger: RoundTrigger, reason: string) => Promise<void>;
+  startRound: (taskId: string, trigger: RoundTrigger, reason: string) => Promise<void>;
   /** Called with every decision taken (including "don't start"); exceptions go to onError. */
-  onDecision?: (d: TriggerDecision, cause: TriggerCause) => void;
+  onDecision?: (d: TaskTriggerDecision, cause: TriggerCause) => void;
   /** Errors from state(), startRound() or onDecision() during ticks (manual requests reject instead); default console.error. */
   onError?: (err: Error) => void;
 }
@@ -48,7 +47,6 @@ export class RoundScheduler {
     if (o.roundExpression !== undefined && !cron.validate(o.roundExpression)) {
       throw new RangeError(`OELD_ROUND_CRON is not a valid cron expression: '${o.roundExpression}'`);
     }
-    checkTriggerSettings(o.settings);
     this.#o = o;
   }
 
@@ -81,15 +79,15 @@ export class RoundScheduler {
    * cause 'manual' and, if allowed, awaits startRound (which only kicks the round off, see
    * RoundSchedulerOptions.startRound). Resolves with the decision; rejects if state() or startRound() fails.
    */
-  async requestManual(): Promise<TriggerDecision> {
+  async requestManual(taskId?: string): Promise<TaskTriggerDecision> {
     // Wait rather than refuse: the in-flight tick is short, and the operator asked explicitly.
     while (this.#inFlight) await this.#inFlight;
     if (this.#stopped) {
-      const d: TriggerDecision = { start: false, reason: 'the round scheduler is stopped' };
+      const d: TaskTriggerDecision = { start: false, reason: 'the round scheduler is stopped' };
       this.#notify(d, 'manual');
       return d;
     }
-    const run = this.#evaluate('manual');
+    const run = this.#evaluate('manual', taskId);
     this.#hold(run.then(() => undefined, () => undefined));
     return run;
   }
@@ -109,18 +107,19 @@ export class RoundScheduler {
     this.#inFlight = held;
   }
 
-  async #evaluate(cause: TriggerCause): Promise<TriggerDecision> {
-    const state = await this.#o.state();
-    let d = decideRound(state, this.#o.settings, cause);
+  async #evaluate(cause: TriggerCause, taskId?: string): Promise<TaskTriggerDecision> {
+    const tasks = await this.#o.state();
+    for (const t of tasks) checkTriggerSettings(t.settings);
+    let d = decideTaskRound(tasks, cause, taskId);
     // A stop() that arrived while state() was pending means the daemon is shutting down:
     // starting a round now would race the shutdown.
     if (d.start && this.#stopped) d = { start: false, reason: 'the round scheduler is stopping' };
     this.#notify(d, cause);
-    if (d.start) await this.#o.startRound(d.trigger, d.reason);
+    if (d.start) await this.#o.startRound(d.taskId, d.trigger, d.reason);
     return d;
   }
 
-  #notify(d: TriggerDecision, cause: TriggerCause): void {
+  #notify(d: TaskTriggerDecision, cause: TriggerCause): void {
     try {
       this.#o.onDecision?.(d, cause);
     } catch (e) {

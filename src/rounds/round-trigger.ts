@@ -114,3 +114,28 @@ export function decideRound(state: TriggerState, settings: TriggerSettings, caus
   }
   return { start: true, trigger: 'threshold', reason: `threshold met: ${n} of ${needed} interactions from version ${version}, ${intervalNote}` };
 }
+
+/** One task's trigger state and settings (its own threshold; the interval and round limit are shared). */
+export interface TaskTrigger { taskId: string; state: TriggerState; settings: TriggerSettings }
+
+export type TaskTriggerDecision =
+  | { start: true; taskId: string; trigger: RoundTrigger; reason: string }
+  | { start: false; reason: string };
+
+/**
+ * Decides over every task: the first task (in configuration order) whose round may start gets it;
+ * `only` limits a manual request to one task. When none may start, the reason lists each task's.
+ */
+export function decideTaskRound(tasks: readonly TaskTrigger[], cause: TriggerCause, only?: string): TaskTriggerDecision {
+  const candidates = only === undefined ? tasks : tasks.filter((t) => t.taskId === only);
+  if (candidates.length === 0) {
+    return { start: false, reason: only === undefined ? 'no tasks are configured (OELD_TASKS)' : `no task ${JSON.stringify(only)} is configured (tasks: ${tasks.map((t) => t.taskId).join(', ')})` };
+  }
+  const reasons: string[] = [];
+  for (const t of candidates) {
+    const d = decideRound(t.state, t.settings, cause);
+    if (d.start) return { start: true, taskId: t.taskId, trigger: d.trigger, reason: `task ${t.taskId}: ${d.reason}` };
+    reasons.push(candidates.length === 1 ? `task ${t.taskId}: ${d.reason}` : `${t.taskId}: ${d.reason}`);
+  }
+  return { start: false, reason: reasons.join('; ') };
+}

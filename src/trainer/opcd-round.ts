@@ -15,9 +15,10 @@
  * The knowledge texts may be extracted items or raw trajectories (the caller decides).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { teacherPrompt, studentPrompt } from '../extraction/teacher-prompt.ts';
+import { teacherMessages, type KnowledgePlacement } from '../extraction/teacher-prompt.ts';
 import { AdamW } from '../model/adamw.ts';
-import { chatPromptIds } from '../model/chat-policy.ts';
+import { promptIds, type Prompt, type TemplateVariables } from '../model/chat-prompt.ts';
+import { fitSituations } from './fit-situations.ts';
 import { generate } from '../model/generate.ts';
 import { seededRandom } from '../model/rng.ts';
 import { DEPLOYMENT_SAMPLING } from '../model/sampling.ts';
@@ -46,11 +47,15 @@ export interface RoundTrainingOptions {
   /** A checkpoint every this many steps (and after the last). */
   checkpointEvery: number;
   seed: number;
+  /** Where the teacher reads the knowledge: before the situation in the user message (games) or in the system message (chats). */
+  knowledgePlacement: KnowledgePlacement;
+  /** Chat-template variables (e.g. enable_thinking), the task's. */
+  templateVariables?: TemplateVariables;
 }
 
 export const DEFAULT_ROUND_TRAINING: RoundTrainingOptions = {
   method: 'opcd', steps: 20, batchSize: 32, learningRate: 3e-4, weightDecay: 0.01, clipNorm: 1.0,
-  temperature: 0.7, topK: 256, maxNewTokens: 24, checkpointEvery: 2, seed: 1,
+  temperature: 0.7, topK: 256, maxNewTokens: 24, checkpointEvery: 2, seed: 1, knowledgePlacement: 'user',
 };
 
 export interface StepReport {
@@ -84,23 +89,26 @@ export function checkRoundTrainingOptions(o: RoundTrainingOptions): void {
   for (const k of ['learningRate', 'temperature', 'clipNorm'] as const) if (!(o[k] > 0) || !Number.isFinite(o[k])) throw new RangeError(`round training: ${k} must be a positive number, got ${o[k]}`);
   if (!(o.weightDecay >= 0)) throw new RangeError(`round training: weightDecay must be >= 0, got ${o.weightDecay}`);
   if (o.method !== 'opcd' && o.method !== 'off-policy') throw new RangeError(`round training: method must be opcd or off-policy, got ${JSON.stringify(o.method)}`);
+  if (o.knowledgePlacement !== 'user' && o.knowledgePlacement !== 'system') throw new RangeError(`round training: knowledgePlacement must be user or system, got ${JSON.stringify(o.knowledgePlacement)}`);
 }
 
+
 /**
- * Trains `student` in place for one round. `situations` are logged deployment prompts (each
- * turn's situation); `knowledgeTexts` is the pool (one drawn per example; an empty pool means the
+ * Trains `student` in place for one round. `prompts` are logged deployment prompts (a game
+ * turn's situation, or a chat's messages before an assistant turn); `knowledgeTexts` is the pool (one drawn per example; an empty pool means the
  * teacher sees no knowledge, which makes the loss zero at the first step).
  */
 export function trainRound(
   student: Transformer,
   tokenizer: Tokenizer,
-  situations: readonly string[],
+  prompts: readonly Prompt[],
   knowledgeTexts: readonly string[],
   o: RoundTrainingOptions,
   hooks: RoundTrainingHooks = {},
 ): RoundTrainingReport {
   checkRoundTrainingOptions(o);
-  if (situations.length === 0) throw new Error('round training: no deployment prompts to train on');
+  if (prompts.length === 0) throw new Error('round training: no deployment prompts to train on');
+  const situations = fitSituations(tokenizer, student.config.maxPositions, prompts, knowledgeTexts, o);
   const random = seededRandom(o.seed);
   const teacher = student.clone({ trainable: false, id: `${student.id}-teacher` });
   const optimizer = new AdamW({ learningRate: o.learningRate, weightDecay: o.weightDecay });
@@ -109,7 +117,7 @@ export function trainRound(
   const topK = Math.min(o.topK, student.config.vocabSize);
   const steps: StepReport[] = [];
   let order: number[] = [];
-  const nextSituation = (): string => {
+  const nextSituation = (): Prompt => {
     if (order.length === 0) order = shuffled(situations.length, random);
     return situations[order.pop()!]!;
   };
@@ -117,8 +125,8 @@ export function trainRound(
     for (let step = 1; step <= o.steps; step++) {
       const batch = Array.from({ length: o.batchSize }, nextSituation);
       const knowledge = batch.map(() => (knowledgeTexts.length === 0 ? '' : knowledgeTexts[Math.floor(random() * knowledgeTexts.length)]!));
-      const studentIds = batch.map((s) => chatPromptIds(tokenizer, studentPrompt(s)));
-      const teacherIds = batch.map((s, i) => chatPromptIds(tokenizer, teacherPrompt(knowledge[i]!, s)));
+      const studentIds = batch.map((s) => promptIds(tokenizer, s, o.templateVariables));
+      const teacherIds = batch.map((s, i) => promptIds(tokenizer, teacherMessages(knowledge[i]!, s, o.knowledgePlacement), o.templateVariables));
       const sampleSeed = Math.floor(random() * 2 ** 31);
 
       const t0 = performance.now();

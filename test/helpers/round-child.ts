@@ -7,12 +7,13 @@ import { loadConfig } from '../../src/config.ts';
 import { localEngine } from '../../src/model/local-engine.ts';
 import { RoundRunner } from '../../src/rounds/round-runner.ts';
 import { EventStore } from '../../src/store/event-store.ts';
-import { scriptedExtractor, TINY_ROUND } from './round-settings.ts';
+import { scriptedExtractor, tinyGameRound, TINY_ROUND } from './round-settings.ts';
 
 const sql = await openDatabase(loadConfig({ DATABASE_URL: process.env.DATABASE_URL! }));
 const store = new EventStore(sql);
+const engine = localEngine();
 const runner = new RoundRunner({
-  store, engine: localEngine(), artifactRoot: process.env.OELD_ARTIFACT_ROOT!,
+  store, engine, artifactRoot: process.env.OELD_ARTIFACT_ROOT!, ...tinyGameRound(engine),
   settings: { ...TINY_ROUND, training: { ...TINY_ROUND.training, steps: 400 } },
   extractFnFor: scriptedExtractor([]),
   onProgress: (p) => { if (p.step) process.stdout.write(`STEP ${p.step.step}\n`); },

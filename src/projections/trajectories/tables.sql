@@ -1,6 +1,6 @@
 -- One row per interaction: the task and model version that produced it, its shape (game turns or
--- chat messages), its intake, and where its event is. Rounds find a version's newest trajectories
--- here and read their events from the store.
+-- chat messages), its intake, its split bucket (held-out.ts), and where its event is. Rounds find
+-- a task's newest trajectories of a version here and read their events from the store.
 -- Keyed by global position: rows arrive in increasing order, so inserts append to the key's index.
 CREATE TABLE IF NOT EXISTS trajectories (
   global_position bigint      PRIMARY KEY,
@@ -10,25 +10,34 @@ CREATE TABLE IF NOT EXISTS trajectories (
   model_version   text        NOT NULL,
   shape           text        NOT NULL,
   source_kind     text        NOT NULL,
+  split_bucket    smallint    NOT NULL,
   recorded_at     timestamptz NOT NULL
 );
-CREATE INDEX IF NOT EXISTS trajectories_newest_by_version ON trajectories (model_version, shape, global_position);
+CREATE INDEX IF NOT EXISTS trajectories_newest_by_task ON trajectories (task_id, model_version, global_position);
 
--- Running counts per model version, task and intake, and each count as it stood when the newest
--- round ended: what a round can still learn from is the difference, one row per task and intake
--- whatever the length of the log.
+-- Running counts per model version, task, intake and split bucket (buckets from 50 up share one
+-- row: no task holds out more than half), and each count as it stood when the task's newest round
+-- ended: what a round can still learn from is the difference, a handful of rows per task whatever
+-- the length of the log.
 CREATE TABLE IF NOT EXISTS trajectory_counts (
-  model_version     text   NOT NULL,
-  task_id           text   NOT NULL,
-  source_kind       text   NOT NULL,
-  recorded          bigint NOT NULL,
-  at_last_round_end bigint NOT NULL DEFAULT 0,
-  PRIMARY KEY (model_version, task_id, source_kind)
+  model_version     text     NOT NULL,
+  task_id           text     NOT NULL,
+  source_kind       text     NOT NULL,
+  split_bucket      smallint NOT NULL,
+  recorded          bigint   NOT NULL,
+  at_last_round_end bigint   NOT NULL DEFAULT 0,
+  PRIMARY KEY (task_id, model_version, source_kind, split_bucket)
 );
 
--- The newest round end folded (one row): the trigger reads it with the counts, from one checkpoint.
+-- The task of each round (from RoundStarted), so that its end moves only that task's counts.
+CREATE TABLE IF NOT EXISTS trajectory_rounds (
+  round_id text PRIMARY KEY,
+  task_id  text NOT NULL
+);
+
+-- The newest round end folded per task ('*': a round from before tasks, which ended every task's).
 CREATE TABLE IF NOT EXISTS trajectory_last_round (
-  only_row  boolean     PRIMARY KEY DEFAULT true CHECK (only_row),
+  task_id   text        PRIMARY KEY,
   round_id  text        NOT NULL,
   ended_at  timestamptz NOT NULL
 );

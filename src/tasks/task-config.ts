@@ -1,0 +1,91 @@
+/**
+ * The tasks a daemon learns from: OELD_TASKS names them (a built-in game's name makes a game task,
+ * any other name a chat task), OELD_TASKS_FILE may set each one's numbers. Errors name the task,
+ * the field and the value.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { gameByName } from '../envs/games.ts';
+import type { Task } from './task.ts';
+
+export const GAME_TASK_NAMES = ['frozenlake', 'sokoban'] as const;
+
+/** What a chat task uses where the tasks file says nothing. */
+export const CHAT_TASK_DEFAULTS = {
+  responseTokens: 64, extractionTokens: 128, heldOutPercent: 10, gatePrompts: 32,
+} as const;
+export const GAME_EXTRACTION_TOKENS = 64;
+
+const taskFields = z.object({
+  responseTokens: z.number().int().min(1).max(32_768).optional(),
+  extractionTokens: z.number().int().min(1).max(32_768).optional(),
+  templateVariables: z.record(z.string(), z.json()).optional(),
+  knowledgePlacement: z.enum(['user', 'system']).optional(),
+  minInteractions: z.number().int().min(1).optional(),
+  heldOutPercent: z.number().int().min(1).max(50).optional(),
+  gatePrompts: z.number().int().min(1).max(10_000).optional(),
+  maxRetentionKl: z.number().finite().min(0).optional(),
+  anchorPromptsFile: z.string().min(1).optional(),
+}).strict();
+const tasksFile = z.record(z.string().regex(/^[A-Za-z0-9._:-]{1,200}$/, 'task ids use letters, digits and . _ : -'), taskFields);
+
+export interface TaskDefaults {
+  minInteractions: number;
+  maxRetentionKl: number;
+  anchorPromptsFile: string;
+}
+
+export function parseTaskIds(raw: string): string[] {
+  const ids = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (ids.length === 0) throw new Error('expected one or more task ids, comma-separated');
+  const bad = ids.find((id) => !/^[A-Za-z0-9._:-]{1,200}$/.test(id));
+  if (bad !== undefined) throw new Error(`task id ${JSON.stringify(bad)}: use letters, digits and . _ : -`);
+  if (new Set(ids).size !== ids.length) throw new Error('a task is named twice');
+  return ids;
+}
+
+/** Builds the tasks; `file` is the tasks file's path (or undefined). */
+export function loadTasks(ids: readonly string[], file: string | undefined, defaults: TaskDefaults): Task[] {
+  let overrides: z.infer<typeof tasksFile> = {};
+  if (file !== undefined) {
+    let json: unknown;
+    try { json = JSON.parse(readFileSync(file, 'utf8')); } catch (err) { throw new Error(`OELD_TASKS_FILE=${JSON.stringify(file)}: ${(err as Error).message}`); }
+    const parsed = tasksFile.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new Error(`OELD_TASKS_FILE=${JSON.stringify(file)}: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+    }
+    overrides = parsed.data;
+    const unknown = Object.keys(overrides).filter((id) => !ids.includes(id));
+    if (unknown.length) throw new Error(`OELD_TASKS_FILE=${JSON.stringify(file)} sets tasks that OELD_TASKS does not name: ${unknown.join(', ')}`);
+  }
+  return ids.map((id) => {
+    const o = overrides[id] ?? {};
+    const common = {
+      id,
+      templateVariables: o.templateVariables ?? {},
+      minInteractions: o.minInteractions ?? defaults.minInteractions,
+    };
+    if ((GAME_TASK_NAMES as readonly string[]).includes(id)) {
+      const chatOnly = (['heldOutPercent', 'gatePrompts', 'maxRetentionKl', 'anchorPromptsFile'] as const).find((k) => o[k] !== undefined);
+      if (chatOnly) throw new Error(`OELD_TASKS_FILE: task ${id} is a game; ${chatOnly} applies to chat tasks only`);
+      const game = gameByName(id);
+      return {
+        ...common, kind: 'game' as const, game,
+        responseTokens: o.responseTokens ?? game.responseTokens,
+        extractionTokens: o.extractionTokens ?? GAME_EXTRACTION_TOKENS,
+        knowledgePlacement: o.knowledgePlacement ?? 'user',
+      };
+    }
+    return {
+      ...common, kind: 'chat' as const,
+      responseTokens: o.responseTokens ?? CHAT_TASK_DEFAULTS.responseTokens,
+      extractionTokens: o.extractionTokens ?? CHAT_TASK_DEFAULTS.extractionTokens,
+      knowledgePlacement: o.knowledgePlacement ?? 'system',
+      heldOutPercent: o.heldOutPercent ?? CHAT_TASK_DEFAULTS.heldOutPercent,
+      gatePrompts: o.gatePrompts ?? CHAT_TASK_DEFAULTS.gatePrompts,
+      maxRetentionKl: o.maxRetentionKl ?? defaults.maxRetentionKl,
+      anchorPromptsFile: o.anchorPromptsFile ?? defaults.anchorPromptsFile,
+    };
+  });
+}

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { readAnchorPrompts } from '../src/evaluation/anchor-prompts.ts';
+import { KNOWLEDGE_HEADER, teacherMessages, teacherPrompt } from '../src/extraction/teacher-prompt.ts';
+import { CUT_MARK, fitPrompt, promptIds, userPrompt, type Prompt } from '../src/model/chat-prompt.ts';
+import { loadTokenizer, type Tokenizer } from '../src/model/tokenizer.ts';
+import { isHeldOut, splitBucket } from '../src/tasks/held-out.ts';
+import { loadTasks } from '../src/tasks/task-config.ts';
+import { trainingPrompts } from '../src/tasks/training-prompts.ts';
+import { fitSituations } from '../src/trainer/fit-situations.ts';
+import { makeTinyModel } from './helpers/tiny-model.ts';
+
+const DEFAULTS = { minInteractions: 64, maxRetentionKl: 0.05, anchorPromptsFile: 'config/anchor-prompts.jsonl' };
+
+describe('chat prompts', () => {
+  let tokenizer: Tokenizer;
+  before(async () => { tokenizer = await loadTokenizer(await makeTinyModel()); });
+
+  it('a game situation gives the teacher exactly the prompt it had before tasks (the game\'s figures cannot move)', () => {
+    const situation = 'You are at S. Which way?';
+    const knowledge = '- EXPERIENCE ITEM: G is the goal.';
+    assert.deepEqual(teacherMessages(knowledge, userPrompt(situation), 'user'), [{ role: 'user', content: teacherPrompt(knowledge, situation) }]);
+    assert.deepEqual(promptIds(tokenizer, userPrompt(situation)), tokenizer.encode(tokenizer.applyChatTemplate([{ role: 'user', content: situation }], { addGenerationPrompt: true })));
+  });
+
+  it('a chat\'s teacher reads the knowledge in the system message, its own or a new one; the student never does', () => {
+    const chat: Prompt = [{ role: 'system', content: 'You are the support desk of Acme.' }, { role: 'user', content: 'How long is the refund window?' }];
+    const t = teacherMessages('- EXPERIENCE ITEM: refunds within 30 days', chat, 'system');
+    assert.equal(t.length, 2);
+    assert.ok(t[0]!.content.startsWith('You are the support desk of Acme.\n\n' + KNOWLEDGE_HEADER));
+    assert.ok(t[0]!.content.includes('refunds within 30 days'));
+    assert.deepEqual(t[1], chat[1]);
+    const bare = teacherMessages('- EXPERIENCE ITEM: x', [chat[1]!], 'system');
+    assert.equal(bare[0]!.role, 'system');
+    assert.deepEqual(bare[1], chat[1]);
+    assert.deepEqual(teacherMessages('  ', chat, 'system'), chat, 'no knowledge: the student\'s prompt');
+    assert.throws(() => teacherMessages('k', [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }], 'user'), /ends with a user message, not assistant/);
+  });
+
+  it('a logged chat gives one training prompt per assistant turn: the conversation before it', () => {
+    const messages = [
+      { role: 'system' as const, content: 'sys' },
+      { role: 'user' as const, content: 'q1' },
+      { role: 'assistant' as const, content: 'a1' },
+      { role: 'user' as const, content: 'No, that is wrong.' },
+      { role: 'tool' as const, content: '{"ok":true}', name: 'lookup' },
+      { role: 'assistant' as const, content: 'a2' },
+      { role: 'user' as const, content: 'thanks' },
+    ];
+    const prompts = trainingPrompts({ messages });
+    assert.deepEqual(prompts.map((p) => p.map((m) => m.content)), [['sys', 'q1'], ['sys', 'q1', 'a1', 'No, that is wrong.', '{"ok":true}']]);
+    assert.equal(prompts[1]![4]!.name, 'lookup');
+    assert.deepEqual(trainingPrompts({ messages: [{ role: 'system', content: 's' }, { role: 'assistant', content: 'hello' }] }), [], 'an assistant turn that answers no one is not a prompt');
+    assert.deepEqual(trainingPrompts({ turns: [{ prompt: 'p1', response: 'r' }, { prompt: 'p2', response: 'r' }] }), [userPrompt('p1'), userPrompt('p2')]);
+  });
+
+  it('fits a long conversation from the left: the system message stays, the oldest messages go, then the newest message\'s beginning', () => {
+    const long: Prompt = [{ role: 'system', content: 'You are the support desk.' }];
+    for (let i = 0; i < 40; i++) long.push({ role: 'user', content: `question number ${i} about the refund window` }, { role: 'assistant', content: `answer number ${i}` });
+    long.push({ role: 'user', content: 'the last question' });
+    const full = promptIds(tokenizer, long).length;
+    const max = Math.floor(full / 3);
+    const fitted = fitPrompt(tokenizer, long, max);
+    assert.ok(fitted.tokens <= max && fitted.tokens === promptIds(tokenizer, fitted.prompt).length, `${fitted.tokens} <= ${max}`);
+    assert.equal(fitted.prompt[0]!.content, 'You are the support desk.');
+    assert.equal(fitted.prompt.at(-1)!.content, 'the last question');
+    assert.equal(fitted.prompt[1]!.role, 'user', 'the kept part opens with the user');
+    assert.ok(fitted.droppedMessages > 0);
+    // One huge message: its end is kept, marked as cut.
+    const huge: Prompt = [{ role: 'system', content: 'sys' }, { role: 'user', content: `${'x '.repeat(5000)}THE END` }];
+    const cut = fitPrompt(tokenizer, huge, 200);
+    assert.ok(cut.tokens <= 200);
+    assert.ok(cut.prompt[1]!.content.startsWith(CUT_MARK) && cut.prompt[1]!.content.endsWith('THE END'));
+    assert.equal(cut.prompt[0]!.content, 'sys');
+    // A prompt that fits is returned as it is.
+    assert.deepEqual(fitPrompt(tokenizer, userPrompt('short'), 1000).prompt, userPrompt('short'));
+    assert.throws(() => fitPrompt(tokenizer, userPrompt('x'), 2), /cannot be fitted into 2 tokens/);
+  });
+
+  it('fits prompts beside the reply and the longest knowledge text, or says why it cannot', () => {
+    const long: Prompt = [{ role: 'system', content: 's' }, { role: 'user', content: 'y '.repeat(3000) }];
+    const [fitted] = fitSituations(tokenizer, 1024, [long], ['- EXPERIENCE ITEM: ' + 'k '.repeat(50)], { maxNewTokens: 64, knowledgePlacement: 'system' });
+    const teacher = teacherMessages('- EXPERIENCE ITEM: ' + 'k '.repeat(50), fitted!, 'system');
+    assert.ok(promptIds(tokenizer, teacher).length + 64 <= 1024);
+    assert.throws(() => fitSituations(tokenizer, 256, [long], ['k '.repeat(2000)], { maxNewTokens: 64, knowledgePlacement: 'system' }), /context \(256 tokens\) leaves no room/);
+  });
+});
+
+describe('the held-out split', () => {
+  it('is a stable bucket of the interaction id, about the share asked for', () => {
+    assert.equal(splitBucket('c-1'), splitBucket('c-1'));
+    const ids = Array.from({ length: 5000 }, (_, i) => `chat-${i}`);
+    const share = ids.filter((id) => isHeldOut(id, 10)).length / ids.length;
+    assert.ok(share > 0.08 && share < 0.12, `10% asked, ${share} held out`);
+    assert.equal(ids.filter((id) => isHeldOut(id, 0)).length, 0);
+  });
+});
+
+describe('task configuration', () => {
+  it('makes built-in games game tasks and any other id a chat task, with the defaults', () => {
+    const [game, chat] = loadTasks(['frozenlake', 'support'], undefined, DEFAULTS);
+    assert.equal(game!.kind, 'game');
+    assert.equal(game!.responseTokens, 24);
+    assert.equal(game!.knowledgePlacement, 'user');
+    assert.equal(chat!.kind, 'chat');
+    assert.equal(chat!.knowledgePlacement, 'system');
+    assert.equal(chat!.kind === 'chat' && chat!.heldOutPercent, 10);
+  });
+
+  it('reads per-task settings from the tasks file and names the task, field and value of a bad one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oeld-tasks-'));
+    const file = (o: unknown) => { const f = join(dir, `${Math.random()}.json`); writeFileSync(f, JSON.stringify(o)); return f; };
+    const [t] = loadTasks(['support'], file({ support: { responseTokens: 128, templateVariables: { enable_thinking: false }, heldOutPercent: 20 } }), DEFAULTS);
+    assert.equal(t!.responseTokens, 128);
+    assert.deepEqual(t!.templateVariables, { enable_thinking: false });
+    assert.equal(t!.kind === 'chat' && t!.heldOutPercent, 20);
+    assert.throws(() => loadTasks(['support'], file({ support: { heldOutPercent: 90 } }), DEFAULTS), /OELD_TASKS_FILE=.*support\.heldOutPercent/);
+    assert.throws(() => loadTasks(['support'], file({ support: { responseTokenz: 1 } }), DEFAULTS), /support.*responseTokenz/);
+    assert.throws(() => loadTasks(['support'], file({ other: {} }), DEFAULTS), /OELD_TASKS does not name: other/);
+    assert.throws(() => loadTasks(['frozenlake'], file({ frozenlake: { heldOutPercent: 10 } }), DEFAULTS), /frozenlake is a game; heldOutPercent applies to chat tasks only/);
+    assert.throws(() => loadTasks(['support'], join(dir, 'missing.json'), DEFAULTS), /OELD_TASKS_FILE=.*missing\.json/);
+  });
+
+  it('reads anchor prompts (strings or message lists) and names the line of a bad one', () => {
+    const shipped = readAnchorPrompts('config/anchor-prompts.jsonl');
+    assert.ok(shipped.length >= 16);
+    const dir = mkdtempSync(join(tmpdir(), 'oeld-anchors-'));
+    const f = join(dir, 'a.jsonl');
+    writeFileSync(f, '"hello"\n\n{"messages":[{"role":"user","content":"hi"}]}\n{"messages":[{"role":"robot","content":"x"}]}\n');
+    assert.throws(() => readAnchorPrompts(f), /a\.jsonl, line 4/);
+    writeFileSync(f, '');
+    assert.throws(() => readAnchorPrompts(f), /has no prompts/);
+  });
+});
