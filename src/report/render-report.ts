@@ -413,6 +413,16 @@ ${shown.length < ks.length ? html`<p class="muted">table shows the last ${shown.
 ${shown.map((k) => html`<tr><td>${k.version}</td><td>${integer(k.items)}</td><td>${integer(k.tokens)}</td><td>${when(k.recordedAt)}</td></tr>\n`)}</tbody></table></section>`;
 }
 
+/** The chat gate's measurements, newest last: token-mean KL (lower is better). */
+function chatGateSection(d: ReportData): SafeHtml {
+  const ms = d.measurements ?? [];
+  if (ms.length === 0) return html``;
+  return html`<section id="chat-gate"><h2>Chat gate: distillation gap and retention</h2>
+<p class="muted">Token-mean KL, lower is better. distillation-gap: the version without knowledge against the round-start teacher with the task's knowledge, on held-out logs (a round that consolidated the knowledge lowers it). retention: the version against the round-start version on anchor prompts.</p>
+<table id="table-chat-gate"><thead><tr><th>task</th><th>measurement</th><th>version</th><th>against</th><th>prompts</th><th>reply tokens</th><th>KL</th><th>round</th><th>recorded</th></tr></thead><tbody>
+${ms.map((m) => html`<tr><td><code>${m.taskId}</code></td><td>${m.kind}</td><td><code>${m.modelVersion}</code></td><td><code>${m.against}</code></td><td>${integer(m.prompts)}</td><td>${integer(m.tokens)}</td><td>${m.meanKl.toFixed(4)}</td><td>${m.roundId !== null ? html`<code title="${m.roundId}">${shortId(m.roundId)}</code>` : '—'}</td><td>${when(m.recordedAt)}</td></tr>\n`)}</tbody></table></section>`;
+}
+
 function statusClass(s: string): string {
   return s === 'completed' ? 'ok' : s === 'failed' ? 'bad' : 'warn';
 }
@@ -489,6 +499,7 @@ export function renderReport(d: ReportData): string {
 ${passRateSection(evals, noEvals)}
 ${responseSection(evals, noEvals)}
 ${lossSection(d)}
+${chatGateSection(d)}
 ${knowledgeSection(d)}
 ${roundsSection(d)}
 ${versionsSection(d)}
