@@ -120,12 +120,12 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
       method: 'GET', path: '/report', handle: async () => ({ status: 200, body: renderReport(await readReportData(sql)), contentType: 'text/html; charset=utf-8' }),
     },
     statusPageRoute({
-      sql, leader: () => leader, reportAvailable: () => true,
+      sql, leader: () => leader, reportAvailable: () => true, tasks,
       kafka: () => (kafka ? kafka.intake.status() : null),
       ingestRate: () => (kafka ? kafka.intake.status().appendedPerSecond : 0),
     }),
     intakeRoute(store, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }),
-    ...createAdminRoutes({ sql, store, leader: () => leader, extraStatus: () => ({ kafka: kafka ? kafka.intake.status() : null }), replay: (until) => until ? runner.exclusive(() => replay(sql, createProjections, until)) : rebuild('admin API'),
+    ...createAdminRoutes({ sql, store, leader: () => leader, extraStatus: () => ({ kafka: kafka ? kafka.intake.status() : null }), tasks, replay: (until) => until ? runner.exclusive(() => replay(sql, createProjections, until)) : rebuild('admin API'),
       ...(learning ? { requestRound: (taskId?: string) => learning.loop.requestRound(taskId) } : {}) }),
   ];
   const server = createHttpServer(routes, config.adminToken, log);

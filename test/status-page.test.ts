@@ -22,7 +22,7 @@ function emptyStatus(): Status {
   return {
     database: 'postgres', headPosition: 0, events: 0, deadLetters: 0, projections: [],
     knowledge: { version: 0, contentHash: '', items: 0, tokens: 0, pools: 0 },
-    activeModel: null, rounds: [],
+    activeModel: null, rounds: [], tasks: [],
   };
 }
 
@@ -62,9 +62,12 @@ describe('status page: escaping', () => {
         roundId: '<r1>', status: 'failed', trigger: '<cron>', baseModelVersion: '<v0>', knowledgeVersion: 3,
         startedAt: new Date('2026-01-01T00:00:00Z'), finishedAt: null, newModelVersion: '<v9>', evaluation: null, error: EVIL,
       }],
+      tasks: [{ taskId: '<task>', kind: null, usable: 0, why: { heldOut: 1, usedByRounds: 2, olderVersions: 3, unknownVersions: { '<i>Qwen</i>': 4 }, taskNotConfigured: 5 } }],
     }, { kafka: { paused: false, assigned: [{ topic: '<t>', partition: 0 }], lagEvents: 0 } }));
     assert.doesNotMatch(page, /<script/i, 'no script element');
-    assert.doesNotMatch(page, /<(b|i|u|r1|cron|v0|v9|t|hash)>/, 'no element made from a value');
+    assert.doesNotMatch(page, /<(b|i|u|r1|cron|v0|v9|t|hash|task)>/, 'no element made from a value');
+    assert.match(page, /&lt;task&gt;/);
+    assert.match(page, /&lt;i&gt;Qwen&lt;\/i&gt;/);
     assert.equal(textOfId(page, 'model-version'), EVIL);
     assert.match(page, /&lt;script&gt;alert\(&quot;x&quot;\)&lt;\/script&gt;/);
     assert.match(page, /&lt;u&gt;knowledge&lt;\/u&gt;/);

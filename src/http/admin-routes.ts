@@ -6,6 +6,7 @@ import { rollbackKnowledge, rollbackModel, RollbackError } from '../operations/r
 import { readStatus } from '../operations/status.ts';
 import type { ReplayOptions, ReplayResult } from '../projections/replay.ts';
 import type { EventStore } from '../store/event-store.ts';
+import type { Task } from '../tasks/task.ts';
 import { HttpError, type Route } from './server.ts';
 
 interface AdminDeps {
@@ -13,6 +14,8 @@ interface AdminDeps {
   store: EventStore;
   leader: () => boolean;
   extraStatus: () => Record<string, unknown>;
+  /** The configured tasks, for the per-task counts of the status. */
+  tasks?: readonly Task[];
   replay: (until?: Pick<ReplayOptions, 'untilPosition' | 'untilTime'>) => Promise<ReplayResult>;
   /** The manual round trigger; undefined when the learning loop is off. */
   requestRound?: (taskId?: string) => Promise<{ start: boolean; reason: string; taskId?: string }>;
@@ -39,7 +42,7 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
 /** The admin API: status, rollback, replay, manual round. Mounted behind the bearer token. */
 export function createAdminRoutes(d: AdminDeps): Route[] {
   return [
-    { method: 'GET', path: '/admin/status', admin: true, handle: async () => ({ status: 200, body: { leader: d.leader(), ...(await readStatus(d.sql, d.sql.kind)), ...d.extraStatus() } }) },
+    { method: 'GET', path: '/admin/status', admin: true, handle: async () => ({ status: 200, body: { leader: d.leader(), ...(await readStatus(d.sql, d.sql.kind, d.tasks ?? [])), ...d.extraStatus() } }) },
     {
       method: 'POST', path: '/admin/rollback', admin: true, handle: async (body) => {
         const b = parse(RollbackBody, body);

@@ -1,5 +1,6 @@
 import type { Sql } from '../db/sql.ts';
 import { readStatus, type Status } from '../operations/status.ts';
+import type { Task } from '../tasks/task.ts';
 import type { Route } from './server.ts';
 
 /**
@@ -19,6 +20,8 @@ export interface StatusPageDeps {
   ingestRate: () => number;
   /** Whether /report exists yet; the report comes with a later issue, so absent means "not generated yet". */
   reportAvailable?: () => boolean;
+  /** The configured tasks (their kinds and held-out splits). */
+  tasks?: readonly Task[];
 }
 
 /** What the page shows of the Kafka intake (the fields of KafkaIntake.status() it uses). */
@@ -184,6 +187,14 @@ ${s.rounds.map((r) => {
   })}</tbody></table>`
     : html`<p id="rounds" class="muted">no rounds yet</p>`;
 
+  const tasks = s.tasks.length
+    ? html`<table id="tasks"><thead><tr><th>task</th><th>usable for the next round</th><th>held out for the gate</th><th>already used by rounds</th><th>from older versions</th><th>from versions oeld never published</th><th>task not configured</th></tr></thead><tbody>
+${s.tasks.map((t) => {
+    const unknown = Object.entries(t.why.unknownVersions);
+    return html`<tr><td><code>${t.taskId}</code> <span class="muted">${t.kind ?? 'not configured'}</span></td><td class="${t.usable ? 'ok' : 'muted'}">${count(t.usable)}</td><td>${count(t.why.heldOut)}</td><td>${count(t.why.usedByRounds)}</td><td>${count(t.why.olderVersions)}</td><td class="${unknown.length ? 'warn' : ''}">${unknown.length ? unknown.map(([name, n], i) => html`${i ? ', ' : ''}<code>${name}</code> ${count(n)}`) : '0'}</td><td class="${t.why.taskNotConfigured ? 'warn' : ''}">${count(t.why.taskNotConfigured)}</td></tr>\n`;
+  })}</tbody></table>`
+    : html`<p id="tasks" class="muted">no tasks configured and no interactions yet</p>`;
+
   const report = v.reportAvailable ? html`<a href="/report">report</a>` : html`<span id="report" class="muted">report not generated yet</span>`;
 
   return html`<!doctype html>
@@ -202,6 +213,7 @@ ${s.rounds.map((r) => {
 <section><h2>Daemon and event store</h2>${store}</section>
 <section><h2>Projections</h2>${projections}${maxLag ? html`<p class="warn">slowest projection ${count(maxLag)} events behind</p>` : ''}</section>
 <section><h2>Kafka intake</h2>${kafka}</section>
+<section class="wide"><h2>Interactions per task</h2>${tasks}</section>
 <section class="wide"><h2>Last rounds</h2>${rounds}</section>
 </main>
 </body></html>
@@ -213,7 +225,7 @@ export function statusPageRoute(deps: StatusPageDeps): Route {
   return {
     method: 'GET', path: '/status',
     handle: async () => {
-      const status = await readStatus(deps.sql, deps.sql.kind);
+      const status = await readStatus(deps.sql, deps.sql.kind, deps.tasks ?? []);
       const page = renderStatusPage({
         status, leader: deps.leader(), kafka: asKafkaView(deps.kafka()), ingestRate: deps.ingestRate(),
         reportAvailable: deps.reportAvailable?.() ?? false, generatedAt: new Date(),

@@ -1,6 +1,9 @@
 import type { Queryable } from '../db/sql.ts';
 import { readKnowledgeVersion } from '../projections/knowledge/knowledge-queries.ts';
-import { readActiveModel } from '../projections/models/model-projection.ts';
+import { readActiveModel, readPublishedVersions } from '../projections/models/model-projection.ts';
+import { readInteractionCounts } from '../projections/trajectories/trajectory-queries.ts';
+import { heldOutPercentOf, type Task } from '../tasks/task.ts';
+import { taskUsage, type TaskUsage } from './task-usage.ts';
 import { readRecentRounds, type RoundView } from '../projections/rounds/round-projection.ts';
 import { readCheckpoints } from '../projections/checkpoints.ts';
 import { countDeadLetters } from '../ingest/dead-letters.ts';
@@ -15,10 +18,13 @@ export interface Status {
   knowledge: { version: number; contentHash: string; items: number; tokens: number; pools: number };
   activeModel: { version: string; sha256: string; reason: string; path: string } | null;
   rounds: RoundView[];
+  /** Per task: interactions the next round can use, and why the others cannot. */
+  tasks: TaskUsage[];
 }
 
 /** Everything an operator asks first, read from the projections and the store. */
-export async function readStatus(q: Queryable, database: Status['database']): Promise<Status> {
+/** `tasks`: the configured tasks (their held-out splits and kinds); none: every task is shown as not configured. */
+export async function readStatus(q: Queryable, database: Status['database'], tasks: readonly Task[] = []): Promise<Status> {
   const headPosition = await readHeadPosition(q);
   const cps = await readCheckpoints(q);
   const k = await readKnowledgeVersion(q);
@@ -32,5 +38,6 @@ export async function readStatus(q: Queryable, database: Status['database']): Pr
     knowledge: { version: k?.version ?? 0, contentHash: k?.contentHash ?? '', items: k?.itemCount ?? 0, tokens: k?.tokens ?? 0, pools: k?.pools.length ?? 0 },
     activeModel: active ? { version: active.version, sha256: active.sha256, reason: active.reason, path: active.path } : null,
     rounds: await readRecentRounds(q, 5),
+    tasks: taskUsage(await readInteractionCounts(q, new Map(tasks.map((t) => [t.id, heldOutPercentOf(t)]))), active?.version ?? null, await readPublishedVersions(q), tasks),
   };
 }

@@ -47,6 +47,12 @@ export async function readActiveModel(q: Queryable): Promise<(ModelVersionView &
   return r ? { version: r.version, path: r.path, sha256: r.sha256, baseVersion: r.base_version, roundId: r.round_id, publishedAt: r.published_at, reason: r.reason, activatedAt: r.activated_at } : null;
 }
 
+/** The names of every published version. */
+export async function readPublishedVersions(q: Queryable): Promise<Set<string>> {
+  const { rows } = await q.query<{ version: string }>('SELECT version FROM model_versions');
+  return new Set(rows.map((r) => r.version));
+}
+
 export async function readModelVersion(q: Queryable, version: string): Promise<ModelVersionView | null> {
   const { rows } = await q.query<{ version: string; path: string; sha256: string; base_version: string | null; round_id: string | null; published_at: Date }>(
     'SELECT * FROM model_versions WHERE version = $1', [version]);
