@@ -83,7 +83,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     for (const e of r.appended) metrics.eventsAppended.inc({ type: e.type });
     if (r.appended.length) runner.notify();
   });
-  const refreshMetrics = createMetricsRefresher(sql, metrics, kafka ? () => kafka.relay.backlog() : undefined);
+  const refreshMetrics = createMetricsRefresher(sql, metrics, tasks, kafka ? () => kafka.relay.backlog() : undefined);
   const database = watchDatabase(sql, config.readinessTimeoutMs, metrics, log);
   await database.check();
   let ready = false;
@@ -193,7 +193,7 @@ function createLearning(config: Config, tasks: Task[], log: Logger, store: Event
       }) : null,
       ...(config.extractionUrl ? {
         extractFnFor: (version: string) => openAiExtractFn({
-          baseUrl: config.extractionUrl!, modelVersion: version, sampling: EVALUATION_SAMPLING, maxTokens: task.extractionTokens,
+          baseUrl: config.extractionUrl!, modelVersion: version, sampling: EVALUATION_SAMPLING, maxTokens: task.extractionTokens, templateVariables: task.templateVariables,
           ...(config.extractionApiKey ? { apiKey: config.extractionApiKey } : {}),
         }),
       } : {}),
@@ -206,6 +206,8 @@ function createLearning(config: Config, tasks: Task[], log: Logger, store: Event
   // shows no increase), and a daemon with learning off has no oeld_rounds_total series at all.
   for (const outcome of ['completed', 'failed']) metrics.roundsTotal.inc({ outcome }, 0);
   for (const stage of ROUND_SECONDS_STAGES) metrics.roundSeconds.inc({ stage }, 0);
+  // A chat task's gate measurements are NaN ("not measured yet") until its first round sets them.
+  for (const t of tasks) if (t.kind === 'chat') for (const measurement of ['gap_before', 'gap_after', 'retention']) metrics.chatGateKl.set({ task: t.id, measurement }, Number.NaN);
   const loop = new LearningLoop({
     store, engine, tasks: runners, artifactRoot,
     simulator: simulatorOn ? {
@@ -225,6 +227,11 @@ function createLearning(config: Config, tasks: Task[], log: Logger, store: Event
         if (o.after) { metrics.validationPassRate.set({ version: o.newVersion }, o.after.passRate); metrics.validationResponseTokens.set({ version: o.newVersion }, o.after.meanResponseTokens); }
         if (o.before) { metrics.validationPassRate.set({ version: o.baseVersion }, o.before.passRate); metrics.validationResponseTokens.set({ version: o.baseVersion }, o.before.meanResponseTokens); }
         for (const [stage, s] of Object.entries(o.seconds)) metrics.roundSeconds.inc({ stage }, s);
+        if (o.chat) {
+          for (const [measurement, v] of [['gap_before', o.chat.gapBefore], ['gap_after', o.chat.gapAfter], ['retention', o.chat.retentionKl]] as const) {
+            if (v !== null) metrics.chatGateKl.set({ task: o.taskId, measurement }, v);
+          }
+        }
         void engine.memory().then((m) => metrics.modelTensorBytes.set(m.bytes), () => {});
       },
       onRoundFailed: () => { metrics.roundsTotal.inc({ outcome: 'failed' }); metrics.roundStage.set(0); },

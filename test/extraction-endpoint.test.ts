@@ -112,6 +112,18 @@ describe('OpenAI-compatible extraction endpoint', () => {
     }
   });
 
+  it('sends the task\'s chat-template variables as chat_template_kwargs (enable_thinking), and none when there are none', async () => {
+    const ep = await fakeEndpoint(oneModel('policy-v7'), async () => ({ json: { choices: [{ message: { role: 'assistant', content: 'x' } }] } }));
+    try {
+      await (await openAiExtractFn({ ...options(ep.baseUrl), templateVariables: { enable_thinking: false } }))(['p'], 1);
+      assert.deepEqual((ep.posts[0]!.body as unknown as { chat_template_kwargs: unknown }).chat_template_kwargs, { enable_thinking: false });
+      await (await openAiExtractFn({ ...options(ep.baseUrl), templateVariables: {} }))(['p'], 1);
+      assert.equal('chat_template_kwargs' in ep.posts[1]!.body, false);
+    } finally {
+      await ep.close();
+    }
+  });
+
   it('omits top_k when topK is 0 and counts missing usage as 0 tokens', async () => {
     const ep = await fakeEndpoint(oneModel('policy-v7'), async () => ({ json: { choices: [{ message: { role: 'assistant', content: 'x' } }] } }));
     try {

@@ -179,11 +179,11 @@ describe('accumulating one pool slot', () => {
   it('agrees with the projection\'s accumulate rule over a sequence of trajectories', () => {
     const outputs = ['a b c', 'd e', 'f g h i', 'j', 'k l m n o p', 'q r'].map((t) => [t]);
     let state = emptySlot();
-    const pool = { modelVersion: 'v0', slot: 0, items: [] as KnowledgeItem[] };
+    const pool = { taskId: '', modelVersion: 'v0', slot: 0, items: [] as KnowledgeItem[] };
     outputs.forEach((texts, n) => {
       const r = accumulateSlot(state, texts, { tokenBudget: 8, countTokens: approximateTokens });
       state = r.state;
-      accumulate(pool, r.added.map((i) => ({ itemId: i.id, modelVersion: 'v0', slot: 0, seq: n, text: i.text, tokens: i.tokens, sourceInteractionIds: [], eventId: 'e' })), 8);
+      accumulate(pool, r.added.map((i) => ({ itemId: i.id, taskId: '', modelVersion: 'v0', slot: 0, seq: n, text: i.text, tokens: i.tokens, sourceInteractionIds: [], eventId: 'e' })), 8);
       assert.deepEqual(state.items.map((i) => i.id), pool.items.map((i) => i.itemId));
     });
     assert.deepEqual(slotTexts(state), ['k l m n o p', 'q r']);

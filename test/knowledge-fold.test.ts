@@ -17,8 +17,8 @@ const extracted = (model: string, slot: number, budget: number, items: [string, 
 
 describe('knowledge accumulation (pure)', () => {
   it('appends, then drops the oldest items until the pool fits its budget', () => {
-    const item = (id: string, tokens: number): KnowledgeItem => ({ itemId: id, modelVersion: 'v0', slot: 0, seq: 0, text: id, tokens, sourceInteractionIds: [], eventId: 'e' });
-    const pool = { modelVersion: 'v0', slot: 0, items: [item('a', 4), item('b', 4)] };
+    const item = (id: string, tokens: number): KnowledgeItem => ({ itemId: id, taskId: '', modelVersion: 'v0', slot: 0, seq: 0, text: id, tokens, sourceInteractionIds: [], eventId: 'e' });
+    const pool = { taskId: '', modelVersion: 'v0', slot: 0, items: [item('a', 4), item('b', 4)] };
     const dropped = accumulate(pool, [item('c', 5)], 10);
     assert.deepEqual(dropped.map((i) => i.itemId), ['a']);
     assert.deepEqual(pool.items.map((i) => i.itemId), ['b', 'c']);
@@ -35,6 +35,16 @@ describe('knowledge accumulation (pure)', () => {
     assert.equal(c3.record.tokens, 11);
     assert.equal(c3.record.itemCount, 3);
     assert.notEqual(c1.record.contentHash, c2.record.contentHash);
+  });
+
+  it('keeps each task\'s pools apart: two tasks extracting with one version never share a pool', () => {
+    const s = emptyKnowledgeState();
+    const game = recorded('KnowledgeExtracted', { extractingModelVersion: 'v0', taskId: 'frozenlake', poolSlot: 0, tokenBudget: 5, sourceInteractionIds: ['g1'], items: [{ id: 'g', text: 'G is the goal', tokens: 4 }] });
+    const chat = recorded('KnowledgeExtracted', { extractingModelVersion: 'v0', taskId: 'support', poolSlot: 0, tokenBudget: 5, sourceInteractionIds: ['c1'], items: [{ id: 'c', text: 'refunds take 30 days', tokens: 4 }] });
+    foldExtracted(s, game);
+    foldExtracted(s, chat);
+    assert.deepEqual([...s.pools.keys()].sort(), ['frozenlake/v0#0', 'support/v0#0']);
+    assert.deepEqual([...s.pools.values()].map((p) => p.items.map((i) => i.itemId)).sort(), [['c'], ['g']], 'neither budget pushed the other task\'s item out');
   });
 
   it('an item over budget on arrival never enters a version; a repeated item id is ignored', () => {

@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +10,7 @@ import { PUBLISHED_TYPES } from '../src/publication/outbox-relay.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
 import { spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';
+import { startExtractionEndpoint } from './helpers/extraction-endpoint.ts';
 import { extraction } from './helpers/events.ts';
 import { badMessages, goodMessage } from './helpers/interaction-messages.ts';
 import { produce, testKafka } from './helpers/kafka-client.ts';
@@ -133,34 +131,6 @@ function checkNames(expr: string, declared: Map<string, Set<string>>, legend?: s
   return problems;
 }
 
-/** An OpenAI-compatible extraction endpoint serving the model version `base`, on a free localhost port. */
-async function startExtractionEndpoint(): Promise<{ url: string; completions: () => number; close: () => Promise<void> }> {
-  let completions = 0;
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const json = (status: number, body: unknown) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)); };
-      if (req.method === 'GET' && req.url === '/v1/models') return json(200, { object: 'list', data: [{ id: BASE, object: 'model' }] });
-      if (req.method === 'POST' && req.url === '/v1/chat/completions') {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { model?: string; messages?: unknown[] };
-        if (body.model !== BASE || !Array.isArray(body.messages)) return json(400, { error: { message: `unexpected request: ${JSON.stringify(body).slice(0, 200)}` } });
-        completions++;
-        return json(200, { model: BASE, choices: [{ index: 0, message: { role: 'assistant', content: EXTRACTION_ANSWER }, finish_reason: 'stop' }], usage: { completion_tokens: 12 } });
-      }
-      return json(404, { error: { message: `no route ${req.method} ${req.url}` } });
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/v1`,
-    completions: () => completions,
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
-  };
-}
-
 interface Responsiveness { healthz: number; metrics: number; failures: string[]; slowestMs: number }
 
 /**
@@ -223,7 +193,7 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
     db = await serverDatabase();
     modelDir = await makeTinyModel();
     dataDir = await mkdtemp(join(tmpdir(), 'oeld-monitoring-'));
-    extractionEndpoint = await startExtractionEndpoint();
+    extractionEndpoint = await startExtractionEndpoint(BASE, () => EXTRACTION_ANSWER);
     // A knowledge version appended straight into the store before the daemon starts (the model
     // versions come from the learning loop: the base model, then the round's): the leader's
     // projections fold it and its outbox relay publishes it to oel.model-versions. Appended first,
@@ -381,17 +351,17 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
     assert.ok((await scalar(`sum(oeld_event_store_append_duration_seconds_count{job="${JOB}"})`))! > 0, 'appends timed');
     const p99 = (await scalar(`histogram_quantile(0.99, sum by (le) (oeld_event_store_append_duration_seconds_bucket{job="${JOB}"}))`))!;
     assert.ok(Number.isFinite(p99) && p99 > 0, `append p99 ${p99}`);
-    // The pool tokens per slot are those of the newest extracting version: the round's knowledge,
-    // extracted by the base model into its OELD_POOL_SLOTS (2) slots.
+    // The pool tokens per slot are those of the task's newest extracting version: the round's
+    // knowledge, extracted by the base model into its OELD_POOL_SLOTS (2) slots of task frozenlake.
     const { rows: slots } = await db.sql.query<{ slot: number; tokens: number }>(
       `SELECT pool_slot AS slot, sum(tokens)::int AS tokens FROM ${LIVE_SCHEMA}.knowledge_items
-        WHERE valid_to IS NULL AND pool_model_version = $1 GROUP BY pool_slot`, [BASE]);
+        WHERE valid_to IS NULL AND pool_model_version = $1 AND pool_task_id = 'frozenlake' GROUP BY pool_slot`, [BASE]);
     assert.ok(slots.length > 0 && slots.every((s) => s.tokens > 0), `the round's pools: ${JSON.stringify(slots)}`);
     // (The wait is long because CI shares 2 cores with the simulator, which keeps playing after the
     // round: a scrape that misses its 1 s timeout leaves no series until the next one succeeds.)
     let shownPools = '';
     await waitFor('the pool tokens to show', async () => {
-      const shown = Object.fromEntries((await value(`max by (slot) (oeld_knowledge_pool_tokens{job="${JOB}"})`)).map((s) => [s.labels.slot, s.value]));
+      const shown = Object.fromEntries((await value(`max by (slot) (oeld_knowledge_pool_tokens{job="${JOB}",task="frozenlake"})`)).map((s) => [s.labels.slot, s.value]));
       shownPools = `${JSON.stringify(shown)}, up ${JSON.stringify(await value(`up{job="${JOB}"}`))}`;
       return JSON.stringify(shown) === JSON.stringify(Object.fromEntries(slots.map((s) => [String(s.slot), s.tokens]))) ? true : undefined;
     }, 30_000, () => `expected ${JSON.stringify(slots)}, shown ${shownPools}`);

@@ -19,12 +19,12 @@ import { Simulator } from '../src/simulator/simulator.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
-import { scriptedExtractor, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
+import { scriptedExtractor, supportChats, tinyChatRound, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 
-describe('a process killed in the middle of a round', () => {
+for (const kind of ['game', 'chat'] as const) describe(`a process killed in the middle of a ${kind} round`, () => {
   let db: TestDatabase;
   let store: EventStore;
   let artifactRoot: string;
@@ -45,7 +45,8 @@ describe('a process killed in the middle of a round', () => {
     await catchUp();
     const engine = localEngine();
     await engine.load('tiny', modelDir);
-    await new Simulator(store, engine, { game: frozenLakeSpec(), batchSize: 8, maxNewTokens: 6, maxEventBytes: 1 << 20 }).playBatch('tiny');
+    if (kind === 'game') await new Simulator(store, engine, { game: frozenLakeSpec(), batchSize: 8, maxNewTokens: 6, maxEventBytes: 1 << 20 }).playBatch('tiny');
+    else await store.append([{ streamId: 'chats', events: supportChats('tiny', 24) }]);
     await catchUp(); // the rounds find these trajectories through the trajectories projection
     await engine.close();
   });
@@ -54,7 +55,7 @@ describe('a process killed in the middle of a round', () => {
   it('publishes nothing, leaves the knowledge base untouched, and the round can be run again', async () => {
     const knowledgeBefore = (await readKnowledgeVersion(db.sql))!.version;
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/round-child.ts'], {
-      cwd: ROOT, env: { ...process.env, DATABASE_URL: db.url!, OELD_ARTIFACT_ROOT: artifactRoot }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: ROOT, env: { ...process.env, DATABASE_URL: db.url!, OELD_ARTIFACT_ROOT: artifactRoot, OELD_TEST_ROUND_TASK: kind }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     let err = '';
@@ -82,12 +83,12 @@ describe('a process killed in the middle of a round', () => {
 
     const engine = localEngine();
     try {
-      const outcome = await new RoundRunner({ store, engine, artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual');
+      const outcome = await new RoundRunner({ store, engine, artifactRoot, ...(kind === 'chat' ? tinyChatRound(engine, store) : tinyGameRound(engine)), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual');
       await catchUp();
-      assert.equal((await readActiveModel(db.sql))!.version, outcome.newVersion);
+      assert.equal((await readActiveModel(db.sql))!.version, outcome.activated ? outcome.newVersion : 'tiny');
       assert.ok((await readKnowledgeVersion(db.sql))!.version > knowledgeBefore);
       const after = (await types()).filter((t) => t !== 'InteractionRecorded' && t !== 'KnowledgeExtracted' && t !== 'EvaluationRecorded');
-      assert.deepEqual(after, ['ModelVersionPublished', 'ModelVersionActivated', 'RoundStarted', 'RoundFailed', 'RoundStarted', 'ModelVersionPublished', 'ModelVersionActivated', 'RoundCompleted']);
+      assert.deepEqual(after, ['ModelVersionPublished', 'ModelVersionActivated', 'RoundStarted', 'RoundFailed', 'RoundStarted', 'ModelVersionPublished', ...(outcome.activated ? ['ModelVersionActivated'] : []), 'RoundCompleted']);
     } finally {
       await engine.close();
     }

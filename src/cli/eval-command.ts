@@ -1,4 +1,5 @@
-import { gameByName } from '../envs/games.ts';
+import { gameByName, OOD_GAME } from '../envs/games.ts';
+import { poolKey } from '../projections/knowledge/knowledge-base.ts';
 import { TEST_SEEDS, VALIDATION_SEEDS } from '../envs/seed-ranges.ts';
 import { randomUUID } from 'node:crypto';
 import { evaluateVersion } from '../evaluation/evaluate.ts';
@@ -42,8 +43,10 @@ export const evalCommand: Command = {
       let knowledge: { text: string; modelVersion: string; slot: number } | undefined;
       if (typeof v.knowledge === 'string') {
         const kb = await readKnowledgeVersion(sql);
-        const pool = kb?.pools.find((p) => p.modelVersion === v.knowledge && p.slot === slot);
-        if (!pool) throw new UsageError(`--knowledge ${JSON.stringify(v.knowledge)} --slot ${slot}: the knowledge base has no such pool (its pools: ${kb?.pools.map((p) => `${p.modelVersion}#${p.slot}`).join(', ') || 'none'})`);
+        // The game's own pools (the out-of-distribution world reads FrozenLake's), or pools from before tasks.
+        const task = game.id === OOD_GAME ? 'frozenlake' : game.id;
+        const pool = kb?.pools.find((p) => p.modelVersion === v.knowledge && p.slot === slot && (p.taskId === task || p.taskId === ''));
+        if (!pool) throw new UsageError(`--knowledge ${JSON.stringify(v.knowledge)} --slot ${slot}: the knowledge base has no such pool of task ${task} (its pools: ${kb?.pools.map((p) => poolKey(p.taskId, p.modelVersion, p.slot)).join(', ') || 'none'})`);
         knowledge = { text: pool.text, modelVersion: pool.modelVersion, slot };
       }
       const engine = localEngine();

@@ -1,14 +1,18 @@
 import type { Queryable } from '../db/sql.ts';
 import type { Metrics } from '../http/metrics.ts';
 import { readCheckpoints } from '../projections/checkpoints.ts';
-import { LIVE_SCHEMA } from '../projections/schema.ts';
+import { taskUsage } from '../operations/task-usage.ts';
+import { readKnowledgeSummary, readNewestPoolTokens } from '../projections/knowledge/knowledge-queries.ts';
+import { readActiveModel, readPublishedVersions } from '../projections/models/model-projection.ts';
+import { readInteractionCounts } from '../projections/trajectories/trajectory-queries.ts';
+import { heldOutPercentOf, type Task } from '../tasks/task.ts';
 import { ageOfFirstEventAfter, headPosition } from '../store/log-queries.ts';
 
 /**
  * Gauges that describe stored state are read from the database at scrape time (at most once a
  * second), so followers and the leader report the same figures.
  */
-export function createMetricsRefresher(q: Queryable, metrics: Metrics, outboxBacklog?: () => Promise<number>, minIntervalMs = 1000): () => Promise<void> {
+export function createMetricsRefresher(q: Queryable, metrics: Metrics, tasks: readonly Task[], outboxBacklog?: () => Promise<number>, minIntervalMs = 1000): () => Promise<void> {
   let last = 0;
   let inFlight: Promise<void> | undefined;
   const refresh = async () => {
@@ -19,22 +23,22 @@ export function createMetricsRefresher(q: Queryable, metrics: Metrics, outboxBac
       metrics.projectionLagEvents.set({ projection: c.name }, Math.max(0, head - c.checkpoint.globalPosition));
       metrics.projectionLagSeconds.set({ projection: c.name }, await ageOfFirstEventAfter(q, c.checkpoint));
     }
-    const { rows: [k] } = await q.query<{ version: number; item_count: number; tokens: number }>(
-      `SELECT version, item_count, tokens FROM ${LIVE_SCHEMA}.knowledge_versions ORDER BY version DESC LIMIT 1`);
-    metrics.knowledgeVersion.set(Number(k?.version ?? 0));
-    metrics.knowledgeItems.set(Number(k?.item_count ?? 0));
-    metrics.knowledgeTokens.set(Number(k?.tokens ?? 0));
-    const { rows: pools } = await q.query<{ slot: number; tokens: string }>(
-      `SELECT pool_slot AS slot, sum(tokens) AS tokens FROM ${LIVE_SCHEMA}.knowledge_items
-        WHERE valid_to IS NULL AND pool_model_version = (
-          SELECT pool_model_version FROM ${LIVE_SCHEMA}.knowledge_items WHERE valid_to IS NULL ORDER BY seq DESC LIMIT 1)
-        GROUP BY pool_slot`);
+    const k = await readKnowledgeSummary(q);
+    metrics.knowledgeVersion.set(k.version);
+    metrics.knowledgeItems.set(k.itemCount);
+    metrics.knowledgeTokens.set(k.tokens);
     metrics.knowledgePoolTokens.reset();
-    for (const p of pools) metrics.knowledgePoolTokens.set({ slot: String(p.slot) }, Number(p.tokens));
-    const { rows: [a] } = await q.query<{ version: string }>(
-      `SELECT version FROM ${LIVE_SCHEMA}.model_activations ORDER BY global_position DESC LIMIT 1`);
+    for (const p of await readNewestPoolTokens(q)) metrics.knowledgePoolTokens.set({ task: p.taskId === '' ? '(before tasks)' : p.taskId, slot: String(p.slot) }, p.tokens);
+    const active = await readActiveModel(q);
     metrics.modelActiveInfo.reset();
-    if (a) metrics.modelActiveInfo.set({ version: a.version }, 1);
+    if (active) metrics.modelActiveInfo.set({ version: active.version }, 1);
+    metrics.taskInteractions.reset();
+    const usage = taskUsage(await readInteractionCounts(q, new Map(tasks.map((t) => [t.id, heldOutPercentOf(t)]))), active?.version ?? null, await readPublishedVersions(q), tasks);
+    for (const u of usage) {
+      const states: [string, number][] = [['usable', u.usable], ['held_out', u.why.heldOut], ['used', u.why.usedByRounds], ['older_version', u.why.olderVersions],
+        ['unknown_version', Object.values(u.why.unknownVersions).reduce((a, b) => a + b, 0)], ['task_not_configured', u.why.taskNotConfigured]];
+      for (const [state, n] of states) metrics.taskInteractions.set({ task: u.taskId, state }, n);
+    }
     if (outboxBacklog) metrics.outboxBacklog.set(await outboxBacklog());
   };
   return async () => {

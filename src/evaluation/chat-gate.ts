@@ -9,8 +9,11 @@
  *   - retention on anchor prompts: the candidate's KL from the round-start version on prompts
  *     unrelated to the task; it must stay at or under the task's bound.
  *
- * Each measurement is an EvaluationRecorded event; the candidate passes when the gap did not grow
- * and retention is within its bound.
+ *   - optionally, the team's own evaluator (external-evaluator.ts) judges both versions' replies to
+ *     the held-out prompts; the candidate's pass rate may drop at most the tolerance.
+ *
+ * Each measurement is an EvaluationRecorded event; the candidate passes when the gap did not grow,
+ * retention is within its bound, and the evaluator (if any) did not judge it worse.
  */
 import { randomUUID } from 'node:crypto';
 import type { EventDataMap } from '../events/schemas.ts';
@@ -18,6 +21,8 @@ import type { Prompt } from '../model/chat-prompt.ts';
 import type { ModelEngine } from '../model/model-engine.ts';
 import type { ChatTask } from '../tasks/task.ts';
 import type { KlMeasurement } from '../trainer/measure-kl.ts';
+import { EVALUATION_SAMPLING } from '../model/sampling.ts';
+import { describeEvaluator, runEvaluator, type EvaluatorSpec } from './external-evaluator.ts';
 import type { GateContext, GateResult } from './gate.ts';
 
 export interface ChatGateOptions {
@@ -25,6 +30,8 @@ export interface ChatGateOptions {
   heldOutPrompts: () => Promise<Prompt[]>;
   anchorPrompts: () => Prompt[];
   gate: boolean;
+  /** External evaluator: the pass-rate drop from the round-start version it tolerates. */
+  tolerance: number;
   temperature: number;
   topK: number;
   seed: number;
@@ -50,7 +57,8 @@ export class ChatGate {
     let passed = true;
     let gapBefore: number | null = null;
     let gapAfter: number | null = null;
-    const steps = (heldOut.length > 0 ? 2 : 0) + 1;
+    const evaluator = this.task.evaluator;
+    const steps = (heldOut.length > 0 ? 2 : 0) + 1 + (evaluator && heldOut.length > 0 ? 2 : 0);
     let done = 0;
     const progress = (message: string) => ctx.onProgress?.({ done: ++done, of: steps, message });
     if (heldOut.length === 0) {
@@ -78,6 +86,27 @@ export class ChatGate {
     const retained = retention.meanKl <= this.task.maxRetentionKl;
     if (!retained) passed = false;
     reasons.push(`retention KL on ${anchors.length} anchor prompts ${f(retention.meanKl)} (at most ${this.task.maxRetentionKl})`);
+    if (evaluator && heldOut.length > 0) {
+      const judged = async (version: string) => {
+        const replies = await this.engine.complete(version, heldOut, EVALUATION_SAMPLING, this.task.responseTokens, this.o.seed,
+          Object.keys(this.task.templateVariables).length ? this.task.templateVariables : undefined);
+        const verdicts = await runEvaluator(evaluator, heldOut.map((prompt, i) => ({ prompt, reply: replies[i]!.text })));
+        progress(`${describeEvaluator(evaluator)} on ${version}`);
+        const passed = verdicts.filter((v) => v.pass).length;
+        evaluations.push({
+          kind: 'external', evaluationId: randomUUID(), modelVersion: version, taskId: this.task.id, roundId: ctx.roundId,
+          evaluator: describeEvaluator(evaluator).slice(0, 2000), prompts: heldOut.length, passed, passRate: passed / heldOut.length,
+          failures: verdicts.flatMap((v, i) => (v.pass ? [] : [{ prompt: i, reason: v.reason }])).slice(0, 20),
+        });
+        return passed / heldOut.length;
+      };
+      const before = await judged(ctx.baseVersion);
+      const after = await judged(ctx.candidateVersion);
+      const ok = after >= before - this.o.tolerance;
+      if (!ok) passed = false;
+      const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+      reasons.push(`${describeEvaluator(evaluator)} passed ${pct(before)} -> ${pct(after)} of ${heldOut.length} held-out replies (at least ${pct(Math.max(0, before - this.o.tolerance))} needed)`);
+    }
     if (!this.o.gate) reasons.push('the gate is off');
     return {
       passed: !this.o.gate || passed, reasons, evaluations, before: null, after: null,

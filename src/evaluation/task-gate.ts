@@ -14,7 +14,7 @@ export interface GateSettings {
   gameEpisodes: number;
   /** Refuse candidates that fail the checks (false: record them, activate anyway). */
   gate: boolean;
-  /** Game tasks: the pass-rate drop tolerated. */
+  /** The pass-rate drop tolerated (a game's validation episodes, a chat task's external evaluator). */
   gameTolerance: number;
   /** Chat tasks: the KL's sampling (the round's temperature and top-k) and its seed. */
   temperature: number;
@@ -31,6 +31,6 @@ export function createGate(engine: ModelEngine, store: EventStore, task: Task, s
   const anchors = readAnchorPrompts(task.anchorPromptsFile);
   return new ChatGate(engine, task, {
     heldOutPrompts: () => readHeldOutPrompts(store.sql, task.id, task.heldOutPercent, task.gatePrompts),
-    anchorPrompts: () => anchors, gate: s.gate, temperature: s.temperature, topK: s.topK, seed: s.seed,
+    anchorPrompts: () => anchors, gate: s.gate, tolerance: s.gameTolerance, temperature: s.temperature, topK: s.topK, seed: s.seed,
   });
 }

@@ -48,6 +48,8 @@ export const InteractionRecordedV1 = z.object({
 
 export const KnowledgeExtractedV1 = z.object({
   extractingModelVersion: modelVersion,
+  /** The task whose trajectories were read: each task has its own pools (absent in extractions from before tasks). */
+  taskId: id.optional(),
   poolSlot: z.number().int().min(0).max(1023),
   seed: z.number().int().optional(),
   tokenBudget: z.number().int().min(1).max(1_000_000),
@@ -149,6 +151,16 @@ export const EvaluationRecordedV2 = z.discriminatedUnion('kind', [
   EvaluationRecordedV1.extend({ kind: z.literal('game'), taskId: id }),
   z.object({ kind: z.literal('distillation-gap'), ...klMeasurement, teacherVersion: modelVersion, knowledgeTexts: z.number().int().min(1) }),
   z.object({ kind: z.literal('retention'), ...klMeasurement, referenceVersion: modelVersion }),
+  /** A team's own evaluator (a command or an endpoint) judged each held-out prompt's reply pass or fail. */
+  z.object({
+    kind: z.literal('external'), evaluationId: id, modelVersion, taskId: id, roundId: id.optional(),
+    evaluator: z.string().min(1).max(2000),
+    prompts: z.number().int().min(1),
+    passed: z.number().int().min(0),
+    passRate: z.number().min(0).max(1),
+    /** The first failures' reasons, by prompt index. */
+    failures: z.array(z.object({ prompt: z.number().int().min(0), reason: z.string().max(2000) })).max(20),
+  }),
 ]);
 
 /** A version-1 evaluation (a game's, before tasks) read as version 2. */

@@ -90,6 +90,8 @@ export function accumulateSlot(state: SlotState, newItems: readonly string[], op
 /** What identifies the items of one extraction: who extracted them, for which slot, from what. */
 export interface ExtractionContext {
   extractingModelVersion: string;
+  /** The task the trajectories belong to (its own pools). */
+  taskId?: string;
   poolSlot: number;
   seed?: number;
   sourceInteractionIds: readonly string[];
@@ -129,6 +131,7 @@ export function toKnowledgeExtractedEvent(input: ExtractionEventInput): Knowledg
   const countTokens = input.countTokens ?? approximateTokens;
   const data: KnowledgeExtractedData = {
     extractingModelVersion: input.extractingModelVersion,
+    ...(input.taskId === undefined ? {} : { taskId: input.taskId }),
     poolSlot: input.poolSlot,
     ...(input.seed === undefined ? {} : { seed: input.seed }),
     tokenBudget: input.tokenBudget,

@@ -20,6 +20,8 @@ export interface Trajectory { id: string; data: TrajectorySource }
 export interface ExtractPoolOptions {
   /** The model version that extracts: the version that produced the trajectories (on-policy). */
   extractingModelVersion: string;
+  /** The task the trajectories belong to: its pools receive the items. */
+  taskId?: string;
   /** Pool slots P (about 10 in the paper). */
   slots: number;
   /** Trajectories per slot N (15 to 50 in the paper); fewer if fewer exist. */
@@ -66,7 +68,7 @@ export async function extractPool(trajectories: readonly Trajectory[], extract: 
     answers.forEach((answer, slot) => {
       const items = parseExperienceItems(answer.text, { maxItems: o.maxItemsPerAnswer ?? 2 });
       if (items.length === 0) { emptyAnswers++; return; }
-      const ctx = { extractingModelVersion: o.extractingModelVersion, poolSlot: slot, seed: o.seed, sourceInteractionIds: [chosen[slot]!.id] };
+      const ctx = { extractingModelVersion: o.extractingModelVersion, ...(o.taskId === undefined ? {} : { taskId: o.taskId }), poolSlot: slot, seed: o.seed, sourceInteractionIds: [chosen[slot]!.id] };
       const r = accumulateSlot(states[slot]!, items, { tokenBudget: o.tokenBudget, countTokens: o.countTokens, idFor: eventItemIdFor(ctx) });
       states[slot] = r.state;
       if (r.added.length > 0) events.push(toKnowledgeExtractedEvent({ ...ctx, tokenBudget: o.tokenBudget, items: r.added }));

@@ -18,6 +18,8 @@ export interface OpenAiEndpointOptions {
   modelVersion: string;
   sampling: SamplingOptions;
   maxTokens: number;
+  /** The task's chat-template variables, sent as vLLM's and SGLang's `chat_template_kwargs` (e.g. enable_thinking). */
+  templateVariables?: Record<string, unknown>;
   /** Per request, default 120000. */
   timeoutMs?: number;
   /** Parallel requests per batch, default 4. */
@@ -80,6 +82,7 @@ export async function openAiExtractFn(o: OpenAiEndpointOptions): Promise<Extract
       ...(o.sampling.topK > 0 ? { top_k: o.sampling.topK } : {}),
       max_tokens: o.maxTokens,
       seed,
+      ...(o.templateVariables && Object.keys(o.templateVariables).length ? { chat_template_kwargs: o.templateVariables } : {}),
     };
     const res = await send(o, url, { method: 'POST', headers: headers(o.apiKey, true), body: JSON.stringify(body) }, cancel);
     const text = await readBody(res, url, 'POST');

@@ -162,7 +162,7 @@ export class LearningLoop {
     this.roundRunning = entry.runner.run(trigger).then((outcome) => {
       this.roundsHere++;
       this.lastFailure = null;
-      events.say(`round ${this.roundsHere} (task ${taskId}) done in ${outcome.totalSeconds.toFixed(0)} s: ${outcome.baseVersion} -> ${outcome.newVersion} ${outcome.activated ? '(activated)' : '(NOT activated: refused by the gate)'}; ${evaluationText(outcome)}; loss ${outcome.loss.first.toFixed(4)} -> ${outcome.loss.last.toFixed(4)}; ${outcome.knowledgeItems} knowledge items`);
+      events.say(`round ${this.roundsHere} done in ${outcome.totalSeconds.toFixed(0)} s (task ${taskId}): ${outcome.baseVersion} -> ${outcome.newVersion} ${outcome.activated ? '(activated)' : '(NOT activated: refused by the gate)'}; ${evaluationText(outcome)}; loss ${outcome.loss.first.toFixed(4)} -> ${outcome.loss.last.toFixed(4)}; ${outcome.knowledgeItems} knowledge items`);
       events.onRoundDone?.(outcome);
       return outcome.roundId;
     }, (err: Error) => {

@@ -2,7 +2,7 @@
  * A chat model as a text policy: each prompt (a string is one user message) is written with the
  * model's chat template, the answer is sampled (batched, KV cache) and decoded without special tokens.
  */
-import { promptIds, userPrompt, type Prompt, type TemplateVariables } from './chat-prompt.ts';
+import { fitPrompt, promptIds, userPrompt, type Prompt, type TemplateVariables } from './chat-prompt.ts';
 import { generate } from './generate.ts';
 import type { SamplingOptions } from './sampling.ts';
 import type { Tokenizer } from './tokenizer.ts';
@@ -23,7 +23,13 @@ export function chatComplete(
   templateVariables?: TemplateVariables,
 ): ChatCompletion[] {
   if (prompts.length === 0) return [];
-  const ids = prompts.map((p) => promptIds(tokenizer, typeof p === 'string' ? userPrompt(p) : p, templateVariables));
+  // A prompt longer than the context beside the answer is cut from the left (fitPrompt), keeping its system message.
+  const room = model.config.maxPositions - o.maxNewTokens;
+  const ids = prompts.map((p) => {
+    const prompt = typeof p === 'string' ? userPrompt(p) : p;
+    const full = promptIds(tokenizer, prompt, templateVariables);
+    return full.length <= room ? full : promptIds(tokenizer, fitPrompt(tokenizer, prompt, room, templateVariables).prompt, templateVariables);
+  });
   const g = generate(model, ids, { ...o, eosTokenIds: [...tokenizer.eosTokenIds], padTokenId: tokenizer.padTokenId ?? 0 });
   return g.tokens.map((out, i) => ({ text: tokenizer.decode(out, true), tokens: out.length, ids: out, promptIds: ids[i]! }));
 }

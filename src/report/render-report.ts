@@ -10,10 +10,10 @@ export interface ReportData {
   title: string; // e.g. "oeld learning report"
   versions: { version: string; baseVersion: string | null; roundId: string | null; publishedAt: Date; active: boolean }[]; // in publication order
   evaluations: { modelVersion: string; game: string; split: 'validation' | 'test'; knowledge: string | null /* e.g. "base#0" when knowledge was in context, null otherwise */; episodes: number; passRate: number /* 0..1 */; meanResponseTokens: number; meanTurns: number; recordedAt: Date }[];
-  rounds: { roundId: string; status: 'running' | 'completed' | 'failed'; baseModelVersion: string; newModelVersion: string | null; startedAt: Date; finishedAt: Date | null; curve: { step: number; loss: number; gradNorm?: number; responseTokens?: number }[]; seconds: Record<string, number>; error: string | null }[];
+  rounds: { roundId: string; /** null: a round from before tasks. */ taskId?: string | null; status: 'running' | 'completed' | 'failed'; baseModelVersion: string; newModelVersion: string | null; startedAt: Date; finishedAt: Date | null; curve: { step: number; loss: number; gradNorm?: number; responseTokens?: number }[]; seconds: Record<string, number>; error: string | null }[];
   knowledge: { version: number; items: number; tokens: number; recordedAt: Date }[];
   /** Chat tasks' gate measurements (token-mean KL; lower is better). */
-  measurements?: { kind: 'distillation-gap' | 'retention'; taskId: string; modelVersion: string; against: string; prompts: number; tokens: number; meanKl: number; roundId: string | null; recordedAt: Date }[];
+  measurements?: { kind: 'distillation-gap' | 'retention' | 'external'; taskId: string; modelVersion: string; against: string; prompts: number; figure: string; roundId: string | null; recordedAt: Date }[];
 }
 
 type Evaluation = ReportData['evaluations'][number];
@@ -418,9 +418,9 @@ function chatGateSection(d: ReportData): SafeHtml {
   const ms = d.measurements ?? [];
   if (ms.length === 0) return html``;
   return html`<section id="chat-gate"><h2>Chat gate: distillation gap and retention</h2>
-<p class="muted">Token-mean KL, lower is better. distillation-gap: the version without knowledge against the round-start teacher with the task's knowledge, on held-out logs (a round that consolidated the knowledge lowers it). retention: the version against the round-start version on anchor prompts.</p>
-<table id="table-chat-gate"><thead><tr><th>task</th><th>measurement</th><th>version</th><th>against</th><th>prompts</th><th>reply tokens</th><th>KL</th><th>round</th><th>recorded</th></tr></thead><tbody>
-${ms.map((m) => html`<tr><td><code>${m.taskId}</code></td><td>${m.kind}</td><td><code>${m.modelVersion}</code></td><td><code>${m.against}</code></td><td>${integer(m.prompts)}</td><td>${integer(m.tokens)}</td><td>${m.meanKl.toFixed(4)}</td><td>${m.roundId !== null ? html`<code title="${m.roundId}">${shortId(m.roundId)}</code>` : '—'}</td><td>${when(m.recordedAt)}</td></tr>\n`)}</tbody></table></section>`;
+<p class="muted">distillation-gap: token-mean KL of the version without knowledge against the round-start teacher with the task's knowledge, on held-out logs (lower is better; a round that consolidated the knowledge lowers it). retention: KL of the version against the round-start version on anchor prompts. external: a team's own evaluator's verdicts on replies to held-out prompts.</p>
+<table id="table-chat-gate"><thead><tr><th>task</th><th>measurement</th><th>version</th><th>against</th><th>prompts</th><th>result</th><th>round</th><th>recorded</th></tr></thead><tbody>
+${ms.map((m) => html`<tr><td><code>${m.taskId}</code></td><td>${m.kind}</td><td><code>${m.modelVersion}</code></td><td><code>${m.against}</code></td><td>${integer(m.prompts)}</td><td>${m.figure}</td><td>${m.roundId !== null ? html`<code title="${m.roundId}">${shortId(m.roundId)}</code>` : '—'}</td><td>${when(m.recordedAt)}</td></tr>\n`)}</tbody></table></section>`;
 }
 
 function statusClass(s: string): string {
@@ -438,10 +438,10 @@ function roundsSection(d: ReportData): SafeHtml {
   if (d.rounds.length === 0) return html`<section id="rounds"><h2>Rounds</h2><p class="muted empty">no rounds yet</p></section>`;
   const rows = d.rounds.map((r) => {
     const stages = Object.entries(r.seconds);
-    return html`<tr><td><code title="${r.roundId}">${shortId(r.roundId)}</code></td><td class="${statusClass(r.status)}">${r.status}</td><td><code>${r.baseModelVersion}</code> → ${r.newModelVersion !== null ? html`<code>${r.newModelVersion}</code>` : html`<span class="muted">none</span>`}</td><td>${when(r.startedAt)}</td><td>${roundDuration(r, d.generatedAt)}</td><td>${stages.length ? stages.map(([stage, s], i) => html`${i ? ' · ' : ''}<span class="stage">${stage} ${duration(s)}</span>`) : html`<span class="muted">—</span>`}</td><td class="error">${r.error ?? ''}</td></tr>\n`;
+    return html`<tr><td><code title="${r.roundId}">${shortId(r.roundId)}</code></td><td>${r.taskId ? html`<code>${r.taskId}</code>` : html`<span class="muted">—</span>`}</td><td class="${statusClass(r.status)}">${r.status}</td><td><code>${r.baseModelVersion}</code> → ${r.newModelVersion !== null ? html`<code>${r.newModelVersion}</code>` : html`<span class="muted">none</span>`}</td><td>${when(r.startedAt)}</td><td>${roundDuration(r, d.generatedAt)}</td><td>${stages.length ? stages.map(([stage, s], i) => html`${i ? ' · ' : ''}<span class="stage">${stage} ${duration(s)}</span>`) : html`<span class="muted">—</span>`}</td><td class="error">${r.error ?? ''}</td></tr>\n`;
   });
   return html`<section id="rounds"><h2>Rounds</h2>
-<table id="table-rounds"><thead><tr><th>round</th><th>status</th><th>base → new version</th><th>started</th><th>duration</th><th>time by stage</th><th>error</th></tr></thead><tbody>
+<table id="table-rounds"><thead><tr><th>round</th><th>task</th><th>status</th><th>base → new version</th><th>started</th><th>duration</th><th>time by stage</th><th>error</th></tr></thead><tbody>
 ${rows}</tbody></table></section>`;
 }
 

@@ -21,7 +21,7 @@ export async function readReportData(q: Queryable, title = 'oeld learning report
     const id = e.data.roundId as string;
     if (e.type === 'RoundStarted') {
       const d = e.data as EventDataMap['RoundStarted'];
-      rounds.set(id, { roundId: id, status: 'running', baseModelVersion: d.baseModelVersion, newModelVersion: null, startedAt: e.recorded_at, finishedAt: null, curve: [], seconds: {}, error: null });
+      rounds.set(id, { roundId: id, taskId: d.taskId ?? null, status: 'running', baseModelVersion: d.baseModelVersion, newModelVersion: null, startedAt: e.recorded_at, finishedAt: null, curve: [], seconds: {}, error: null });
       continue;
     }
     const r = rounds.get(id);
@@ -46,10 +46,12 @@ export async function readReportData(q: Queryable, title = 'oeld learning report
       modelVersion: d.modelVersion, game: d.game, split: d.split, knowledge: d.knowledge ? `${d.knowledge.modelVersion}#${d.knowledge.slot}` : null,
       episodes: d.episodes, passRate: d.passRate, meanResponseTokens: d.meanResponseTokens, meanTurns: d.meanTurns, recordedAt: recorded_at,
     }]),
-    measurements: evaluations.rows.flatMap(({ data: d, recorded_at }) => d.kind === 'game' ? [] : [{
-      kind: d.kind, taskId: d.taskId, modelVersion: d.modelVersion, against: d.kind === 'retention' ? d.referenceVersion : d.teacherVersion,
-      prompts: d.prompts, tokens: d.tokens, meanKl: d.meanKl, roundId: d.roundId ?? null, recordedAt: recorded_at,
-    }]),
+    measurements: evaluations.rows.flatMap(({ data: d, recorded_at }) => {
+      if (d.kind === 'game') return [];
+      const common = { kind: d.kind, taskId: d.taskId, modelVersion: d.modelVersion, prompts: d.prompts, roundId: d.roundId ?? null, recordedAt: recorded_at };
+      if (d.kind === 'external') return [{ ...common, against: d.evaluator, figure: `${d.passed} of ${d.prompts} passed (${(100 * d.passRate).toFixed(1)}%)` }];
+      return [{ ...common, against: d.kind === 'retention' ? d.referenceVersion : d.teacherVersion, figure: `KL ${d.meanKl.toFixed(4)} over ${d.tokens} reply tokens` }];
+    }),
     rounds: [...rounds.values()],
     knowledge: kRows.map((k) => ({ version: Number(k.version), items: Number(k.item_count), tokens: Number(k.tokens), recordedAt: k.recorded_at })),
   };

@@ -207,7 +207,7 @@ export class RoundRunner {
       ctx.pool = { events: [], texts, itemCounts: texts.map(() => 0), emptyAnswers: 0 };
     } else {
       ctx.pool = await extractPool(ctx.trajectories, extractFn, {
-        extractingModelVersion: ctx.active.version, slots: settings.poolSlots, trajectoriesPerSlot: settings.poolTrajectories,
+        extractingModelVersion: ctx.active.version, taskId: task.id, slots: settings.poolSlots, trajectoriesPerSlot: settings.poolTrajectories,
         tokenBudget: settings.tokenBudget, countTokens: approximateTokens, seed: settings.training.seed,
         onProgress: (p) => this.progress({ stage: 'extract', done: p.position, of: p.of, message: `${p.items} items in ${settings.poolSlots} slots` }),
       });

@@ -26,6 +26,10 @@ const taskFields = z.object({
   gatePrompts: z.number().int().min(1).max(10_000).optional(),
   maxRetentionKl: z.number().finite().min(0).optional(),
   anchorPromptsFile: z.string().min(1).optional(),
+  evaluator: z.union([
+    z.object({ command: z.array(z.string().min(1)).min(1), timeoutMs: z.number().int().min(100).optional() }).strict(),
+    z.object({ url: z.url({ protocol: /^https?$/ }), timeoutMs: z.number().int().min(100).optional(), bearerToken: z.string().min(1).optional() }).strict(),
+  ]).optional(),
 }).strict();
 const tasksFile = z.record(z.string().regex(/^[A-Za-z0-9._:-]{1,200}$/, 'task ids use letters, digits and . _ : -'), taskFields);
 
@@ -67,7 +71,7 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
       minInteractions: o.minInteractions ?? defaults.minInteractions,
     };
     if ((GAME_TASK_NAMES as readonly string[]).includes(id)) {
-      const chatOnly = (['heldOutPercent', 'gatePrompts', 'maxRetentionKl', 'anchorPromptsFile'] as const).find((k) => o[k] !== undefined);
+      const chatOnly = (['heldOutPercent', 'gatePrompts', 'maxRetentionKl', 'anchorPromptsFile', 'evaluator'] as const).find((k) => o[k] !== undefined);
       if (chatOnly) throw new Error(`OELD_TASKS_FILE: task ${id} is a game; ${chatOnly} applies to chat tasks only`);
       const game = gameByName(id);
       return {
@@ -86,6 +90,7 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
       gatePrompts: o.gatePrompts ?? CHAT_TASK_DEFAULTS.gatePrompts,
       maxRetentionKl: o.maxRetentionKl ?? defaults.maxRetentionKl,
       anchorPromptsFile: o.anchorPromptsFile ?? defaults.anchorPromptsFile,
+      ...(o.evaluator ? { evaluator: o.evaluator } : {}),
     };
   });
 }

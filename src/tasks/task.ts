@@ -8,6 +8,7 @@
  */
 import type { GameSpec } from '../envs/environment.ts';
 import type { KnowledgePlacement } from '../extraction/teacher-prompt.ts';
+import type { EvaluatorSpec } from '../evaluation/external-evaluator.ts';
 import type { TemplateVariables } from '../model/chat-prompt.ts';
 
 /** The task of an interaction that names none (intake fills it in). */
@@ -42,6 +43,8 @@ export interface ChatTask extends TaskCommon {
   maxRetentionKl: number;
   /** Anchor prompts for retention, unrelated to the task (chat-gate.ts reads them). */
   anchorPromptsFile: string;
+  /** A team's own evaluator of replies to held-out prompts (external-evaluator.ts); absent: none. */
+  evaluator?: EvaluatorSpec;
 }
 
 export type Task = GameTask | ChatTask;

@@ -59,15 +59,16 @@ function findItem(state: KnowledgeState, itemId: string): { key: string; index: 
   return undefined;
 }
 
-/** KnowledgeExtracted: append to the (model version, slot) pool, cap it by its budget. */
+/** KnowledgeExtracted: append to the (task, model version, slot) pool, cap it by its budget. */
 export function foldExtracted(state: KnowledgeState, e: RecordedEvent<'KnowledgeExtracted'>): KnowledgeChange | null {
   const d = e.data;
-  const key = poolKey(d.extractingModelVersion, d.poolSlot);
-  const pool = state.pools.get(key) ?? { modelVersion: d.extractingModelVersion, slot: d.poolSlot, items: [] };
+  const taskId = d.taskId ?? '';
+  const key = poolKey(taskId, d.extractingModelVersion, d.poolSlot);
+  const pool = state.pools.get(key) ?? { taskId, modelVersion: d.extractingModelVersion, slot: d.poolSlot, items: [] };
   const fresh = d.items.filter((i) => !findItem(state, i.id));
   if (fresh.length === 0) return null;
   const added: KnowledgeItem[] = fresh.map((i) => ({
-    itemId: i.id, modelVersion: d.extractingModelVersion, slot: d.poolSlot, seq: ++state.seq, text: i.text,
+    itemId: i.id, taskId, modelVersion: d.extractingModelVersion, slot: d.poolSlot, seq: ++state.seq, text: i.text,
     tokens: i.tokens ?? Math.max(1, approximateTokens(i.text)), sourceInteractionIds: d.sourceInteractionIds, eventId: e.id,
   }));
   const dropped = accumulate(pool, added, d.tokenBudget);
@@ -103,8 +104,8 @@ export function foldRolledBack(state: KnowledgeState, e: RecordedEvent<'Knowledg
   const after = new Set(target.map((i) => i.itemId));
   state.pools = new Map();
   for (const i of [...target].sort((a, b) => a.seq - b.seq)) {
-    const key = poolKey(i.modelVersion, i.slot);
-    const pool = state.pools.get(key) ?? { modelVersion: i.modelVersion, slot: i.slot, items: [] };
+    const key = poolKey(i.taskId, i.modelVersion, i.slot);
+    const pool = state.pools.get(key) ?? { taskId: i.taskId, modelVersion: i.modelVersion, slot: i.slot, items: [] };
     pool.items.push(i);
     state.pools.set(key, pool);
   }

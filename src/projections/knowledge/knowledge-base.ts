@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 /** One experience item in one pool. seq orders items by when they were added (newest highest). */
 export interface KnowledgeItem {
   itemId: string;
+  /** The task of the pool ('' for extractions from before tasks). */
+  taskId: string;
   modelVersion: string;
   slot: number;
   seq: number;
@@ -12,8 +14,9 @@ export interface KnowledgeItem {
   eventId: string;
 }
 
-/** A pool: the knowledge one seed slot accumulated, keyed by the model version that extracted it. */
+/** A pool: the knowledge one seed slot accumulated for a task, keyed by the task and the model version that extracted it. */
 export interface Pool {
+  taskId: string;
   modelVersion: string;
   slot: number;
   items: KnowledgeItem[];
@@ -21,7 +24,8 @@ export interface Pool {
 
 export const ITEM_MARKER = '- EXPERIENCE ITEM: ';
 
-export const poolKey = (modelVersion: string, slot: number): string => `${modelVersion}#${slot}`;
+/** `version#slot` for pools from before tasks (their keys, and so the content hash, stay as they were), `task/version#slot` otherwise. */
+export const poolKey = (taskId: string, modelVersion: string, slot: number): string => `${taskId === '' ? '' : `${taskId}/`}${modelVersion}#${slot}`;
 
 export const poolTokens = (pool: Pool): number => pool.items.reduce((n, i) => n + i.tokens, 0);
 
@@ -35,11 +39,11 @@ export const sha256 = (s: string): string => createHash('sha256').update(s).dige
 
 export const sortedPools = (pools: Iterable<Pool>): Pool[] =>
   [...pools].filter((p) => p.items.length > 0).sort((a, b) =>
-    a.modelVersion < b.modelVersion ? -1 : a.modelVersion > b.modelVersion ? 1 : a.slot - b.slot);
+    a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : a.modelVersion < b.modelVersion ? -1 : a.modelVersion > b.modelVersion ? 1 : a.slot - b.slot);
 
 /** The whole knowledge base as text: a header per pool, then its items. */
 export function renderKnowledgeBase(pools: Iterable<Pool>): string {
-  return sortedPools(pools).map((p) => `## pool ${poolKey(p.modelVersion, p.slot)}\n${renderPool(p)}`).join('\n\n');
+  return sortedPools(pools).map((p) => `## pool ${poolKey(p.taskId, p.modelVersion, p.slot)}\n${renderPool(p)}`).join('\n\n');
 }
 
 /**

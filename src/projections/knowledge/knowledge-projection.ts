@@ -34,8 +34,8 @@ export class KnowledgeProjection implements Projection {
     const state = emptyKnowledgeState();
     const items = await readItemsAt(q, null);
     for (const i of items) {
-      const key = poolKey(i.modelVersion, i.slot);
-      const pool: Pool = state.pools.get(key) ?? { modelVersion: i.modelVersion, slot: i.slot, items: [] };
+      const key = poolKey(i.taskId, i.modelVersion, i.slot);
+      const pool: Pool = state.pools.get(key) ?? { taskId: i.taskId, modelVersion: i.modelVersion, slot: i.slot, items: [] };
       pool.items.push(i);
       state.pools.set(key, pool);
     }
@@ -96,12 +96,12 @@ async function writeChanges(tx: Queryable, changes: KnowledgeChange[]): Promise<
   }
   if (inserts.length) {
     await tx.query(
-      `INSERT INTO knowledge_items (item_id, valid_from, valid_to, pool_model_version, pool_slot, seq, text, tokens, source_interaction_ids, event_id)
-       SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::int[], $6::bigint[], $7::text[], $8::int[], $9::jsonb[], $10::uuid[])`,
+      `INSERT INTO knowledge_items (item_id, valid_from, valid_to, pool_model_version, pool_slot, seq, text, tokens, source_interaction_ids, event_id, pool_task_id)
+       SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::int[], $6::bigint[], $7::text[], $8::int[], $9::jsonb[], $10::uuid[], $11::text[])`,
       [inserts.map((r) => r.item.itemId), inserts.map((r) => r.from), inserts.map((r) => r.to),
         inserts.map((r) => r.item.modelVersion), inserts.map((r) => r.item.slot), inserts.map((r) => r.item.seq),
         inserts.map((r) => r.item.text), inserts.map((r) => r.item.tokens),
-        inserts.map((r) => JSON.stringify(r.item.sourceInteractionIds)), inserts.map((r) => r.item.eventId)]);
+        inserts.map((r) => JSON.stringify(r.item.sourceInteractionIds)), inserts.map((r) => r.item.eventId), inserts.map((r) => r.item.taskId)]);
   }
   const v = changes.map((c) => c.record);
   await tx.query(

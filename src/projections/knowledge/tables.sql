@@ -12,6 +12,7 @@ CREATE TABLE IF NOT EXISTS knowledge_items (
   tokens                 integer NOT NULL,
   source_interaction_ids jsonb   NOT NULL,
   event_id               uuid    NOT NULL,
+  pool_task_id           text    NOT NULL,
   PRIMARY KEY (item_id, valid_from)
 );
 CREATE INDEX IF NOT EXISTS knowledge_items_open ON knowledge_items (valid_to, seq);

@@ -1,0 +1,138 @@
+/**
+ * Chat learning in a running daemon with no game involved (OELD_SIMULATOR=off), on the embedded
+ * database: support conversations posted to the HTTP intake are counted per task, a threshold
+ * round of the chat task extracts from them through an OpenAI-compatible endpoint, consolidates,
+ * is gated by the chat gate, and the status says what each task's logs are to the next round.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';
+import { startExtractionEndpoint } from './helpers/extraction-endpoint.ts';
+import { makeTinyModel } from './helpers/tiny-model.ts';
+
+const TOKEN = 'chat-daemon-token-0123456789';
+const CHATS = 24;
+
+const chat = (i: number, version: string) => JSON.stringify({
+  interactionId: `desk-${i}`, modelVersion: version, taskId: 'support',
+  messages: [
+    { role: 'system', content: 'You are the support desk.' },
+    { role: 'user', content: `How long is the warranty? (${i})` },
+    { role: 'assistant', content: 'Six months.' },
+    { role: 'user', content: i % 2 ? "No, it's 24 months." : 'Thanks.' },
+  ],
+  outcome: { success: i % 2 === 0 },
+});
+
+describe('a daemon learning from chat logs only (OELD_SIMULATOR=off, embedded database)', () => {
+  let daemon: DaemonProcess;
+  let url: string;
+  let dataDir: string;
+  let modelDir: string;
+  let endpoint: Awaited<ReturnType<typeof startExtractionEndpoint>>;
+  const admin = (path: string, init: RequestInit = {}) => fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...init.headers } });
+
+  before(async () => {
+    modelDir = await makeTinyModel();
+    dataDir = await mkdtemp(join(tmpdir(), 'oeld-chat-daemon-'));
+    endpoint = await startExtractionEndpoint('base', (p) => (p.includes("No, it's 24 months") ? '- EXPERIENCE ITEM: The warranty is 24 months.' : '- EXPERIENCE ITEM: Thank the customer.'));
+    const tasksFile = join(dataDir, 'tasks.json');
+    await writeFile(tasksFile, JSON.stringify({ support: { responseTokens: 6, extractionTokens: 16, heldOutPercent: 20, gatePrompts: 4, maxRetentionKl: 50, minInteractions: 8 } }));
+    daemon = spawnDaemon({
+      OELD_DATA_DIR: dataDir, OELD_LEARNING: 'true', OELD_SIMULATOR: 'off', OELD_BASE_MODEL_DIR: modelDir, OELD_ADMIN_TOKEN: TOKEN,
+      OELD_TASKS: 'frozenlake,support', OELD_TASKS_FILE: tasksFile, OELD_EXTRACTION_URL: endpoint.url,
+      OELD_ROUND_TRAJECTORIES: '16', OELD_POOL_SLOTS: '2', OELD_POOL_TRAJECTORIES: '2', OELD_ROUND_STEPS: '2', OELD_ROUND_BATCH_SIZE: '4',
+      OELD_MAX_ROUNDS: '1', OELD_PROJECTION_POLL_MS: '100',
+    });
+    url = await daemon.url();
+    await daemon.waitForLog(/published and activated the base model/, 60_000);
+  });
+  after(async () => {
+    await daemon?.kill('SIGTERM');
+    await endpoint?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    if (modelDir) await rm(dirname(modelDir), { recursive: true, force: true });
+  });
+
+  it('takes chat logs over HTTP, runs a round of the chat task on them, and accounts for every log per task', async () => {
+    const lines = [...Array.from({ length: CHATS }, (_, i) => chat(i, 'base')), chat(900, 'gpt-4o-2024-08-06')];
+    const posted = await admin('/admin/interactions', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${lines.join('\n')}\n` });
+    assert.equal(posted.status, 200, await posted.text());
+    const line = await daemon.waitForLog(/round 1 done in \d+ s \(task support\)|round failed/, 240_000);
+    assert.match(line, /round 1 done in \d+ s \(task support\)/, daemon.stderr().slice(-3000));
+    assert.match(line, /distillation gap on \d+ held-out prompts [\d.]+ -> [\d.]+/);
+    assert.match(line, /retention KL on 16 anchor prompts/);
+    assert.ok(endpoint.completions() > 0, 'extraction went through OELD_EXTRACTION_URL');
+
+    const status = await (await admin('/admin/status')).json() as { tasks: { taskId: string; kind: string | null; usable: number; why: { heldOut: number; usedByRounds: number; unknownVersions: Record<string, number> } }[] };
+    const support = status.tasks.find((t) => t.taskId === 'support')!;
+    assert.equal(support.kind, 'chat');
+    assert.equal(support.usable, 0, 'the round used what it could');
+    assert.ok(support.why.heldOut > 0, 'some logs are held out for the gate');
+    assert.equal(support.why.heldOut + support.why.usedByRounds, CHATS);
+    assert.deepEqual(support.why.unknownVersions, { 'gpt-4o-2024-08-06': 1 });
+    assert.equal(status.tasks.find((t) => t.taskId === 'frozenlake')!.usable, 0, 'the game task is configured and idle');
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const gauge = (name: string, labels: string) => Number(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    assert.equal(gauge('oeld_task_interactions', 'task="support",state="held_out"'), support.why.heldOut);
+    assert.equal(gauge('oeld_task_interactions', 'task="support",state="unknown_version"'), 1);
+    assert.ok(gauge('oeld_chat_gate_kl', 'task="support",measurement="retention"') >= 0, 'the chat gate\'s retention is exported');
+    assert.ok(Number.isFinite(gauge('oeld_chat_gate_kl', 'task="support",measurement="gap_after"')));
+    const page = await (await fetch(`${url}/status`)).text();
+    assert.match(page, /Interactions per task/);
+    assert.match(page, /gpt-4o-2024-08-06/);
+  });
+});
+
+describe('a daemon learning a game and chat logs at once (mixed tasks, the simulator on)', () => {
+  let daemon: DaemonProcess;
+  let url: string;
+  let dataDir: string;
+  let modelDir: string;
+  let endpoint: Awaited<ReturnType<typeof startExtractionEndpoint>>;
+  const admin = (path: string, init: RequestInit = {}) => fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...init.headers } });
+
+  before(async () => {
+    modelDir = await makeTinyModel();
+    dataDir = await mkdtemp(join(tmpdir(), 'oeld-mixed-daemon-'));
+    endpoint = await startExtractionEndpoint('base', (p) => (p.includes('warranty') ? '- EXPERIENCE ITEM: The warranty is 24 months.' : '- EXPERIENCE ITEM: G is the goal.'));
+    const tasksFile = join(dataDir, 'tasks.json');
+    await writeFile(tasksFile, JSON.stringify({ frozenlake: { responseTokens: 6, extractionTokens: 16 }, support: { responseTokens: 6, extractionTokens: 16, heldOutPercent: 20, gatePrompts: 4, maxRetentionKl: 50 } }));
+    daemon = spawnDaemon({
+      OELD_DATA_DIR: dataDir, OELD_LEARNING: 'true', OELD_SIMULATOR: 'on', OELD_SIMULATOR_BATCH: '8', OELD_BASE_MODEL_DIR: modelDir, OELD_ADMIN_TOKEN: TOKEN,
+      OELD_TASKS: 'support,frozenlake', OELD_TASKS_FILE: tasksFile, OELD_EXTRACTION_URL: endpoint.url, OELD_ROUND_MIN_INTERACTIONS: '8',
+      OELD_ROUND_TRAJECTORIES: '8', OELD_POOL_SLOTS: '2', OELD_POOL_TRAJECTORIES: '2', OELD_ROUND_STEPS: '2', OELD_ROUND_BATCH_SIZE: '4',
+      OELD_EVAL_EPISODES: '4', OELD_ACTIVATION_GATE: 'false', OELD_MAX_ROUNDS: '2', OELD_PROJECTION_POLL_MS: '100',
+    });
+    url = await daemon.url();
+    await daemon.waitForLog(/published and activated the base model/, 60_000);
+  });
+  after(async () => {
+    await daemon?.kill('SIGTERM');
+    await endpoint?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    if (modelDir) await rm(dirname(modelDir), { recursive: true, force: true });
+  });
+
+  it('runs one round per task, each from its own interactions into its own knowledge pools', async () => {
+    const posted = await admin('/admin/interactions', { method: 'POST', body: `${Array.from({ length: CHATS }, (_, i) => chat(i, 'base')).join('\n')}\n` });
+    assert.equal(posted.status, 200, await posted.text());
+    // Both tasks have their threshold by the first check (the chats at once, the simulator's 8
+    // episodes soon after): support, first in OELD_TASKS, gets round 1. Whatever its gate decides,
+    // the game's round follows, on the simulator's episodes of the version then active.
+    const first = await daemon.waitForLog(/round 1 done in \d+ s \(task \w+\)|round failed/, 240_000);
+    assert.match(first, /round 1 done in \d+ s \(task support\)/, daemon.stderr().slice(-3000));
+    const second = await daemon.waitForLog(/round 2 done in \d+ s \(task \w+\)|round failed/, 240_000);
+    assert.match(second, /round 2 done in \d+ s \(task frozenlake\)/, daemon.stderr().slice(-3000));
+    assert.match(second, /pass rate [\d.]+% -> [\d.]+%/, 'the game task is gated by its game');
+    const report = await (await fetch(`${url}/report`)).text();
+    assert.match(report, /<td><code>support<\/code><\/td><td class="ok">completed/);
+    assert.match(report, /<td><code>frozenlake<\/code><\/td><td class="ok">completed/);
+    const status = await (await admin('/admin/status')).json() as { knowledge: { pools: number }; tasks: { taskId: string; why: { usedByRounds: number } }[] };
+    for (const t of ['support', 'frozenlake']) assert.ok(status.tasks.find((x) => x.taskId === t)!.why.usedByRounds > 0, `task ${t}'s round used its interactions`);
+    assert.equal(status.knowledge.pools, 4, 'two tasks, two pool slots each, never shared');
+  });
+});
