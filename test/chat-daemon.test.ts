@@ -63,23 +63,24 @@ describe('a daemon learning from chat logs only (OELD_SIMULATOR=off, embedded da
     assert.equal(posted.status, 200, await posted.text());
     const line = await daemon.waitForLog(/round 1 done in \d+ s \(task support\)|round failed/, 240_000);
     assert.match(line, /round 1 done in \d+ s \(task support\)/, daemon.stderr().slice(-3000));
-    assert.match(line, /distillation gap on \d+ held-out prompts [\d.]+ -> [\d.]+/);
+    assert.match(line, /distillation gap on \d+ held-out prompts -?[\d.]+ -> -?[\d.]+/);
     assert.match(line, /retention KL on 16 anchor prompts/);
     assert.ok(endpoint.completions() > 0, 'extraction went through OELD_EXTRACTION_URL');
 
-    const status = await (await admin('/admin/status')).json() as { tasks: { taskId: string; kind: string | null; usable: number; why: { heldOut: number; usedByRounds: number; unknownVersions: Record<string, number> } }[] };
+    const status = await (await admin('/admin/status')).json() as { tasks: { taskId: string; kind: string | null; usable: number; why: { heldOut: number; usedByRounds: number; olderVersions: number; unknownVersions: Record<string, number> } }[] };
     const support = status.tasks.find((t) => t.taskId === 'support')!;
     assert.equal(support.kind, 'chat');
     assert.equal(support.usable, 0, 'the round used what it could');
     assert.ok(support.why.heldOut > 0, 'some logs are held out for the gate');
-    assert.equal(support.why.heldOut + support.why.usedByRounds, CHATS);
+    // The round activated its version or not: base's logs are then from an older version, or used by the round.
+    assert.equal(support.why.heldOut + support.why.usedByRounds + support.why.olderVersions, CHATS);
     assert.deepEqual(support.why.unknownVersions, { 'gpt-4o-2024-08-06': 1 });
     assert.equal(status.tasks.find((t) => t.taskId === 'frozenlake')!.usable, 0, 'the game task is configured and idle');
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const gauge = (name: string, labels: string) => Number(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
     assert.equal(gauge('oeld_task_interactions', 'task="support",state="held_out"'), support.why.heldOut);
     assert.equal(gauge('oeld_task_interactions', 'task="support",state="unknown_version"'), 1);
-    assert.ok(gauge('oeld_chat_gate_kl', 'task="support",measurement="retention"') >= 0, 'the chat gate\'s retention is exported');
+    assert.ok(Number.isFinite(gauge('oeld_chat_gate_kl', 'task="support",measurement="retention"')), 'the chat gate\'s retention is exported');
     assert.ok(Number.isFinite(gauge('oeld_chat_gate_kl', 'task="support",measurement="gap_after"')));
     const page = await (await fetch(`${url}/status`)).text();
     assert.match(page, /Interactions per task/);
@@ -93,12 +94,14 @@ describe('a daemon learning a game and chat logs at once (mixed tasks, the simul
   let dataDir: string;
   let modelDir: string;
   let endpoint: Awaited<ReturnType<typeof startExtractionEndpoint>>;
+  let served = 'base';
   const admin = (path: string, init: RequestInit = {}) => fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...init.headers } });
 
   before(async () => {
     modelDir = await makeTinyModel();
     dataDir = await mkdtemp(join(tmpdir(), 'oeld-mixed-daemon-'));
-    endpoint = await startExtractionEndpoint('base', (p) => (p.includes('warranty') ? '- EXPERIENCE ITEM: The warranty is 24 months.' : '- EXPERIENCE ITEM: G is the goal.'));
+    // The endpoint serves the version the next round extracts with: base, then whatever round 1 activated.
+    endpoint = await startExtractionEndpoint(() => served, (p) => (p.includes('warranty') ? '- EXPERIENCE ITEM: The warranty is 24 months.' : '- EXPERIENCE ITEM: G is the goal.'));
     const tasksFile = join(dataDir, 'tasks.json');
     await writeFile(tasksFile, JSON.stringify({ frozenlake: { responseTokens: 6, extractionTokens: 16 }, support: { responseTokens: 6, extractionTokens: 16, heldOutPercent: 20, gatePrompts: 4, maxRetentionKl: 50 } }));
     daemon = spawnDaemon({
@@ -125,14 +128,17 @@ describe('a daemon learning a game and chat logs at once (mixed tasks, the simul
     // the game's round follows, on the simulator's episodes of the version then active.
     const first = await daemon.waitForLog(/round 1 done in \d+ s \(task \w+\)|round failed/, 240_000);
     assert.match(first, /round 1 done in \d+ s \(task support\)/, daemon.stderr().slice(-3000));
+    const activated = /-> (\S+) \(activated\)/.exec(first);
+    if (activated) served = activated[1]!;
     const second = await daemon.waitForLog(/round 2 done in \d+ s \(task \w+\)|round failed/, 240_000);
     assert.match(second, /round 2 done in \d+ s \(task frozenlake\)/, daemon.stderr().slice(-3000));
     assert.match(second, /pass rate [\d.]+% -> [\d.]+%/, 'the game task is gated by its game');
     const report = await (await fetch(`${url}/report`)).text();
     assert.match(report, /<td><code>support<\/code><\/td><td class="ok">completed/);
     assert.match(report, /<td><code>frozenlake<\/code><\/td><td class="ok">completed/);
-    const status = await (await admin('/admin/status')).json() as { knowledge: { pools: number }; tasks: { taskId: string; why: { usedByRounds: number } }[] };
-    for (const t of ['support', 'frozenlake']) assert.ok(status.tasks.find((x) => x.taskId === t)!.why.usedByRounds > 0, `task ${t}'s round used its interactions`);
+    const status = await (await admin('/admin/status')).json() as { knowledge: { pools: number }; tasks: { taskId: string; usable: number; why: { heldOut: number; usedByRounds: number; olderVersions: number } }[] };
+    const support = status.tasks.find((x) => x.taskId === 'support')!;
+    assert.equal(support.usable + support.why.heldOut + support.why.usedByRounds + support.why.olderVersions, CHATS, 'every chat accounted for');
     assert.equal(status.knowledge.pools, 4, 'two tasks, two pool slots each, never shared');
   });
 });

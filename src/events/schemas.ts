@@ -144,7 +144,8 @@ const klMeasurement = {
   /** Prompts measured on, and the reply tokens the token-mean KL is over. */
   prompts: z.number().int().min(1),
   tokens: z.number().int().min(0),
-  meanKl: z.number().finite().min(0),
+  /** The round's loss without training: reverse KL over the student's top-k, not renormalised, so it can be slightly below 0. */
+  meanKl: z.number().finite(),
   roundId: id.optional(),
 };
 export const EvaluationRecordedV2 = z.discriminatedUnion('kind', [
