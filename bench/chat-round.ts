@@ -24,7 +24,9 @@ import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.t
 import { RoundRunner } from '../src/rounds/round-runner.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { loadTasks } from '../src/tasks/task-config.ts';
-import type { ChatTask } from '../src/tasks/task.ts';
+import type { ChatTask, GameTask } from '../src/tasks/task.ts';
+import { readAnchorPrompts } from '../src/evaluation/anchor-prompts.ts';
+import { Simulator } from '../src/simulator/simulator.ts';
 import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
 import { benchDatabase, emit, envInt, log } from './lib.ts';
 
@@ -56,9 +58,14 @@ function conversation(i: number): string {
   return JSON.stringify({ interactionId: `bench-chat-${SEED}-${i}`, modelVersion: 'base', taskId: 'support', messages, outcome: { success: right, ...(right ? {} : { feedback: `the customer corrected: ${fact.value}` }) } });
 }
 
-const db = await benchDatabase();
 const engine = localEngine();
-try {
+const training = { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate };
+const settings = { trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories, tokenBudget: config.knowledgeTokenBudget, teacherContext: 'knowledge' as const, training };
+const taskDefaults = { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile };
+
+/** A database with the shipped base model published and active. */
+async function world() {
+  const db = await benchDatabase();
   await migrate(db.sql);
   await createProjectionSchema(db.sql, LIVE_SCHEMA, createProjections());
   const store = new EventStore(db.sql);
@@ -66,17 +73,43 @@ try {
     { id: crypto.randomUUID(), type: 'ModelVersionPublished', data: { version: 'base', path: config.baseModelDir, sha256: '0'.repeat(64) } },
     { id: crypto.randomUUID(), type: 'ModelVersionActivated', data: { version: 'base', reason: 'initial' } },
   ] }]);
+  return { db, store };
+}
+
+/**
+ * The reference for retention: a FrozenLake round of the shipped model (the kind of round README
+ * Measured shows keeping its out-of-distribution world), measured on the same anchor prompts.
+ */
+async function gameRoundRetention(chatTask: ChatTask, dir: string): Promise<{ kl: number; seconds: number }> {
+  const { db, store } = await world();
+  try {
+    const game = loadTasks(['frozenlake'], undefined, taskDefaults)[0] as GameTask;
+    await engine.load('base', config.baseModelDir);
+    const sim = new Simulator(store, engine, { game: game.game, batchSize: config.simulatorBatch, maxNewTokens: game.responseTokens, maxEventBytes: config.maxEventBytes });
+    for (let n = 0; n < config.roundMinInteractions; n += config.simulatorBatch) await sim.playBatch('base');
+    await catchUpProjections(db.sql);
+    const o = await new RoundRunner({ store, engine, artifactRoot: dir, task: game, settings, gate: null }).run('manual');
+    await engine.load(o.newVersion, join(dir, 'models', o.newVersion));
+    const m = await engine.measureKl(o.newVersion, 'base', readAnchorPrompts(chatTask.anchorPromptsFile).map((prompt) => ({ prompt, knowledge: '' })), {
+      maxNewTokens: chatTask.responseTokens, temperature: training.temperature, topK: training.topK, seed: training.seed, batchSize: 8, knowledgePlacement: chatTask.knowledgePlacement,
+    });
+    return { kl: m.meanKl, seconds: o.totalSeconds };
+  } finally {
+    await db.drop();
+  }
+}
+
+const { db, store } = await world();
+try {
   const dir = mkdtempSync(join(tmpdir(), 'oeld-bench-chat-'));
   const file = join(dir, 'chats.jsonl');
   writeFileSync(file, `${Array.from({ length: CHATS }, (_, i) => conversation(i)).join('\n')}\n`);
   const imported = await importJsonl(store, file, { maxEventBytes: config.maxEventBytes });
   await catchUpProjections(db.sql);
-  const task = loadTasks(['support'], config.tasksFile, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile })[0] as ChatTask;
-  const training = { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate };
+  const task = loadTasks(['support'], config.tasksFile, taskDefaults)[0] as ChatTask;
   log(`${imported.appended} conversations of a company drawn from seed ${SEED}; facts: ${FACTS.map((f) => f.value).join(', ')}; task ${JSON.stringify(task)}`);
   const runner = new RoundRunner({
-    store, engine, artifactRoot: dir, task,
-    settings: { trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories, tokenBudget: config.knowledgeTokenBudget, teacherContext: 'knowledge', training },
+    store, engine, artifactRoot: dir, task, settings,
     gate: createGate(engine, store, task, { gameEpisodes: 0, gate: true, gameTolerance: 0, temperature: training.temperature, topK: training.topK, seed: training.seed }),
     // The stand-in endpoint: the customer's correction, as an item.
     extractFnFor: async () => async (prompts) => prompts.map((p) => {
@@ -91,8 +124,10 @@ try {
   log(`round ${o.baseVersion} -> ${o.newVersion} ${o.activated ? 'activated' : 'refused'} in ${o.totalSeconds.toFixed(1)} s (${Object.entries(o.seconds).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')})`);
   log(`knowledge items ${o.knowledgeItems}; training prompts ${o.trainingPrompts}; gate: ${o.gateReasons.join('; ')}`);
   log(`distillation gap on held-out logs: ${c.gapBefore?.toFixed(4)} -> ${c.gapAfter?.toFixed(4)} (ratio to the round-start version ${c.gapBefore ? (c.gapAfter! / c.gapBefore).toFixed(3) : '-'}); retention KL ${c.retentionKl.toFixed(4)} (bound ${task.maxRetentionKl})`);
-  emit({ bench: 'chat-round', chats: imported.appended, items: o.knowledgeItems, trainingPrompts: o.trainingPrompts, gapBefore: c.gapBefore, gapAfter: c.gapAfter, gapRatio: c.gapBefore ? c.gapAfter! / c.gapBefore : null, retentionKl: c.retentionKl, heldOutPrompts: c.heldOutPrompts, activated: o.activated, seconds: o.totalSeconds });
+  const reference = await gameRoundRetention(task, dir);
+  log(`reference: a FrozenLake round (${reference.seconds.toFixed(1)} s) moves the same anchor prompts by a retention KL of ${reference.kl.toFixed(4)}; the chat round's is ${(c.retentionKl / reference.kl).toFixed(2)}x that`);
+  emit({ bench: 'chat-round', chats: imported.appended, items: o.knowledgeItems, trainingPrompts: o.trainingPrompts, gapBefore: c.gapBefore, gapAfter: c.gapAfter, gapRatio: c.gapBefore ? c.gapAfter! / c.gapBefore : null, retentionKl: c.retentionKl, referenceGameRoundRetentionKl: reference.kl, heldOutPrompts: c.heldOutPrompts, activated: o.activated, seconds: o.totalSeconds });
 } finally {
-  await engine.close();
   await db.drop();
+  await engine.close();
 }
