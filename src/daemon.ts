@@ -187,10 +187,11 @@ function createLearning(config: Config, tasks: Task[], log: Logger, store: Event
     task,
     runner: new RoundRunner({
       store, engine, artifactRoot, task, settings,
-      gate: config.evalEpisodes > 0 ? createGate(engine, store, task, {
+      // OELD_EVAL_EPISODES=0 turns off a game's evaluation only: a chat task is always measured.
+      gate: createGate(engine, store, task, {
         gameEpisodes: config.evalEpisodes, gate: config.activationGate, gameTolerance: config.gateTolerance,
         temperature: training.temperature, topK: training.topK, seed: training.seed,
-      }) : null,
+      }),
       ...(config.extractionUrl ? {
         extractFnFor: (version: string) => openAiExtractFn({
           baseUrl: config.extractionUrl!, modelVersion: version, sampling: EVALUATION_SAMPLING, maxTokens: task.extractionTokens, templateVariables: task.templateVariables,

@@ -8,9 +8,11 @@ import { KNOWLEDGE_HEADER, teacherMessages, teacherPrompt } from '../src/extract
 import { CUT_MARK, fitPrompt, promptIds, userPrompt, type Prompt } from '../src/model/chat-prompt.ts';
 import { loadTokenizer, type Tokenizer } from '../src/model/tokenizer.ts';
 import { isHeldOut, splitBucket } from '../src/tasks/held-out.ts';
-import { loadTasks } from '../src/tasks/task-config.ts';
+import { loadTasks, parseTaskIds } from '../src/tasks/task-config.ts';
+import { DEFAULT_TASK_ID } from '../src/tasks/task.ts';
+import { decodeInteraction } from '../src/ingest/decode-interaction.ts';
 import { trainingPrompts } from '../src/tasks/training-prompts.ts';
-import { fitSituations } from '../src/trainer/fit-situations.ts';
+import { fitWithKnowledge } from '../src/trainer/fit-situations.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
 const DEFAULTS = { minInteractions: 64, maxRetentionKl: 0.05, anchorPromptsFile: 'config/anchor-prompts.jsonl' };
@@ -80,12 +82,15 @@ describe('chat prompts', () => {
     assert.throws(() => fitPrompt(tokenizer, userPrompt('x'), 2), /cannot be fitted into 2 tokens/);
   });
 
-  it('fits prompts beside the reply and the longest knowledge text, or says why it cannot', () => {
+  it('fits a prompt beside the reply and its knowledge, exactly, or says which setting to lower', () => {
+    const knowledge = '- EXPERIENCE ITEM: ' + 'k '.repeat(50);
     const long: Prompt = [{ role: 'system', content: 's' }, { role: 'user', content: 'y '.repeat(3000) }];
-    const [fitted] = fitSituations(tokenizer, 1024, [long], ['- EXPERIENCE ITEM: ' + 'k '.repeat(50)], { maxNewTokens: 64, knowledgePlacement: 'system' });
-    const teacher = teacherMessages('- EXPERIENCE ITEM: ' + 'k '.repeat(50), fitted!, 'system');
-    assert.ok(promptIds(tokenizer, teacher).length + 64 <= 1024);
-    assert.throws(() => fitSituations(tokenizer, 256, [long], ['k '.repeat(2000)], { maxNewTokens: 64, knowledgePlacement: 'system' }), /context \(256 tokens\) leaves no room/);
+    const fitted = fitWithKnowledge(tokenizer, 1024, long, knowledge, { maxNewTokens: 64, knowledgePlacement: 'system' });
+    const teacher = promptIds(tokenizer, teacherMessages(knowledge, fitted, 'system')).length;
+    assert.ok(teacher + 64 <= 1024 && teacher + 64 > 1000, `the teacher's prompt fills the room: ${teacher} + 64 of 1024`);
+    const short = userPrompt('You are at S. Which way?');
+    assert.deepEqual(fitWithKnowledge(tokenizer, 1024, short, knowledge, { maxNewTokens: 24, knowledgePlacement: 'user' }), short, 'a prompt that fits is unchanged');
+    assert.throws(() => fitWithKnowledge(tokenizer, 256, long, 'k '.repeat(2000), { maxNewTokens: 64, knowledgePlacement: 'system' }), /context \(256 tokens\) leaves no room.*lower OELD_KNOWLEDGE_TOKEN_BUDGET/);
   });
 });
 
@@ -120,8 +125,18 @@ describe('task configuration', () => {
     assert.throws(() => loadTasks(['support'], file({ support: { heldOutPercent: 90 } }), DEFAULTS), /OELD_TASKS_FILE=.*support\.heldOutPercent/);
     assert.throws(() => loadTasks(['support'], file({ support: { responseTokenz: 1 } }), DEFAULTS), /support.*responseTokenz/);
     assert.throws(() => loadTasks(['support'], file({ other: {} }), DEFAULTS), /OELD_TASKS does not name: other/);
-    assert.throws(() => loadTasks(['frozenlake'], file({ frozenlake: { heldOutPercent: 10 } }), DEFAULTS), /frozenlake is a game; heldOutPercent applies to chat tasks only/);
+    assert.throws(() => loadTasks(['frozenlake'], file({ frozenlake: { heldOutPercent: 10 } }), DEFAULTS), /frozenlake\.heldOutPercent \(10\): task frozenlake is a game; heldOutPercent applies to chat tasks only/);
+    assert.throws(() => loadTasks(['frozenlake'], file({ frozenlake: { templateVariables: { enable_thinking: false } } }), DEFAULTS), /frozenlake\.templateVariables .*is a game/);
+    assert.throws(() => loadTasks(['support'], file({ support: { knowledgePlacement: 'user' } }), DEFAULTS), /support\.knowledgePlacement \("user"\)/);
+    assert.throws(() => loadTasks(['support'], file({ support: { heldOutPercent: 90 } }), DEFAULTS), /\(got 90\)/, 'the value is named');
     assert.throws(() => loadTasks(['support'], join(dir, 'missing.json'), DEFAULTS), /OELD_TASKS_FILE=.*missing\.json/);
+  });
+
+  it('names the task given twice, and puts an interaction without a taskId in the default task', () => {
+    assert.throws(() => parseTaskIds('frozenlake,support,frozenlake'), /task "frozenlake" is named twice/);
+    const r = decodeInteraction(Buffer.from(JSON.stringify({ interactionId: 'x', modelVersion: 'base', messages: [{ role: 'user', content: 'hi' }] })), { kind: 'http' }, { maxBytes: 1 << 20, maxDepth: 64 });
+    assert.ok(r.ok);
+    assert.equal(r.ok && r.event.data.taskId, DEFAULT_TASK_ID);
   });
 
   it('reads anchor prompts (strings or message lists) and names the line of a bad one', () => {

@@ -72,6 +72,10 @@ describe('oeld CLI', () => {
 
     const replay = JSON.parse((await oeld(['replay', '--json'], env)).stdout) as { swapped: boolean; hashes: Record<string, string> };
     assert.equal(replay.swapped, true);
+    // The replayed projections count the chats per task, and say why none is usable: v0 is no version of oeld's.
+    const perTask = await oeld(['status'], env);
+    assert.match(perTask.stdout, /^task +chat \(chat\): 0 usable for the next round; 2 from versions oeld never published \(v0: 2\)$/m);
+    assert.match(perTask.stdout, /^task +frozenlake \(game\): 0 usable for the next round$/m);
     const pit = JSON.parse((await oeld(['replay', '--until', '1', '--json'], env)).stdout) as { swapped: boolean; schema: string };
     assert.equal(pit.swapped, false);
     assert.match(pit.schema, /^oeld_replay_\d+$/);

@@ -140,7 +140,7 @@ function fakeDaemon(opts: { interactions?: number; stateDelayMs?: number; kickof
       f.maxStateActive = Math.max(f.maxStateActive, f.stateActive);
       try {
         if (opts.stateDelayMs) await sleep(opts.stateDelayMs);
-        return [{ taskId: 'game', settings: f.settings, state: { ...state, now: new Date(), roundRunning: f.running, interactionsFromActive: f.interactions, lastRoundEndedAt: null, activeSince: null } }];
+        return [{ taskId: 'game', settings: f.settings, taskRoundEndedAt: null, state: { ...state, now: new Date(), roundRunning: f.running, interactionsFromActive: f.interactions, lastRoundEndedAt: null, activeSince: null } }];
       } finally {
         f.stateActive--;
       }
@@ -313,8 +313,16 @@ describe('RoundScheduler', () => {
 });
 
 describe('decideTaskRound', () => {
-  const t = (taskId: string, interactions: number): TaskTrigger => ({ taskId, settings, state: { ...state, interactionsFromActive: interactions, lastRoundEndedAt: null, activeSince: null } });
-  it('starts the first task whose round may start, and names it', () => {
+  const t = (taskId: string, interactions: number, taskRoundEndedAt: Date | null = null): TaskTrigger => ({ taskId, settings, taskRoundEndedAt, state: { ...state, interactionsFromActive: interactions, lastRoundEndedAt: null, activeSince: null } });
+  it('gives the round to the task whose own last round ended longest ago, so that none starves', () => {
+    const d = decideTaskRound([t('game', 100, ago(10)), t('support', 100, ago(500)), t('billing', 100, ago(100))], 'check');
+    assert.equal(d.start && d.taskId, 'support');
+    const never = decideTaskRound([t('game', 100, ago(10)), t('support', 100, null)], 'check');
+    assert.equal(never.start && never.taskId, 'support', 'a task that never had a round goes first');
+    const tie = decideTaskRound([t('game', 100), t('support', 100)], 'check');
+    assert.equal(tie.start && tie.taskId, 'game', 'configuration order breaks ties');
+  });
+  it('starts a task whose round may start, and names it', () => {
     const d = decideTaskRound([t('game', 3), t('support', 70)], 'check');
     assert.equal(d.start, true);
     assert.equal(d.start && d.taskId, 'support');

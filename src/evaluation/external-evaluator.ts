@@ -66,8 +66,11 @@ function runCommand(e: { command: string[]; timeoutMs?: number }, items: readonl
     const fail = (message: string) => { if (settled) return; settled = true; clearTimeout(timer); child.kill('SIGKILL'); reject(new Error(`${where}: ${message}`)); };
     const timer = setTimeout(() => fail(`no complete answer within ${e.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`), e.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     child.on('error', (err) => fail(`could not start (${err.message})`));
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
-    child.stderr.on('data', (d: Buffer) => { stderr = (stderr + d.toString('utf8')).slice(-2000); });
+    // Decoded as a stream: a character split between two chunks stays whole.
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => { stdout += d; });
+    child.stderr.on('data', (d: string) => { stderr = (stderr + d).slice(-2000); });
     child.stdin.on('error', () => {}); // a command that exits early: its exit status says why
     child.on('close', (code, signal) => {
       if (settled) return;

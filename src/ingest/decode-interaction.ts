@@ -4,6 +4,7 @@ import { isUuid, uuidFromKey } from '../events/ids.ts';
 import { jsonNestingDepth } from '../events/json-depth.ts';
 import { preview } from '../events/preview.ts';
 import { CURRENT_SCHEMA_VERSION, type EventDataMap } from '../events/schemas.ts';
+import { DEFAULT_TASK_ID } from '../tasks/task.ts';
 import { validateEventData, ValidationError } from '../events/validate.ts';
 
 export type InteractionSource = EventDataMap['InteractionRecorded']['source'];
@@ -67,7 +68,9 @@ function decode(bytes: Buffer, source: InteractionSource, limits: DecodeLimits, 
     if (id !== undefined && !isUuid(id)) throw new ValidationError('id', 'must be a UUID', id);
     if (schemaVersion !== undefined && !Number.isInteger(schemaVersion)) throw new ValidationError('schemaVersion', 'must be an integer', schemaVersion);
     const version = (schemaVersion as number | undefined) ?? CURRENT_SCHEMA_VERSION.InteractionRecorded;
-    const valid = validateEventData('InteractionRecorded', version, { ...data, source, ...(claimed === undefined ? {} : { claimedSource: claimed }) });
+    // An interaction that names no task belongs to the default task (chat logs rarely carry one).
+    const task = data.taskId === undefined ? { taskId: DEFAULT_TASK_ID } : {};
+    const valid = validateEventData('InteractionRecorded', version, { ...data, ...task, source, ...(claimed === undefined ? {} : { claimedSource: claimed }) });
     const eventId = id === undefined ? lineEventId(bytes) : (id as string).toLowerCase();
     return { ok: true, event: { id: eventId, type: 'InteractionRecorded', schemaVersion: version, data: valid } };
   } catch (err) {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ModelEngine } from '../model/model-engine.ts';
 import { readActiveModel } from '../projections/models/model-projection.ts';
-import { countFreshInteractions, readLastRoundEnd } from '../projections/trajectories/trajectory-queries.ts';
+import { countFreshInteractions, readLastRoundEnd, readNewestRoundEnd } from '../projections/trajectories/trajectory-queries.ts';
 import { RoundFailedError, RoundRunner, recoverInterruptedRounds, type RoundOutcome } from '../rounds/round-runner.ts';
 import { RoundScheduler } from '../rounds/round-scheduler.ts';
 import type { RoundTrigger, TaskTrigger, TaskTriggerDecision, TriggerSettings } from '../rounds/round-trigger.ts';
@@ -132,17 +132,19 @@ export class LearningLoop {
   /** Each task's trigger state: its counts and its round end come from one projection, so they agree. */
   private async triggerState(): Promise<TaskTrigger[]> {
     const active = await readActiveModel(this.o.store.sql);
+    const newestEnd = (await readNewestRoundEnd(this.o.store.sql))?.endedAt ?? null;
     const states: TaskTrigger[] = [];
     for (const { task } of this.o.tasks) {
       states.push({
         taskId: task.id,
         settings: { ...this.o.trigger, minInteractions: task.minInteractions },
+        taskRoundEndedAt: (await readLastRoundEnd(this.o.store.sql, task.id))?.endedAt ?? null,
         state: {
           now: new Date(),
           roundRunning: this.roundRunning !== null,
           activeVersion: active?.version ?? null,
           interactionsFromActive: active ? await this.freshInteractions(task, active) : 0,
-          lastRoundEndedAt: (await readLastRoundEnd(this.o.store.sql, task.id))?.endedAt ?? null,
+          lastRoundEndedAt: newestEnd,
           activeSince: active?.activatedAt ?? null,
           roundsCompletedHere: this.roundsHere,
         },

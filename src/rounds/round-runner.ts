@@ -266,9 +266,15 @@ export class RoundRunner {
   }
 }
 
-/** The task as RoundStarted records it (the game by name). */
+/** The task as RoundStarted records it: the game by name, an evaluator without its secrets (the log keeps events forever). */
 function taskSummary(task: Task): Record<string, unknown> {
-  return task.kind === 'game' ? { ...task, game: task.game.id } : { ...task };
+  if (task.kind === 'game') return { ...task, game: task.game.id };
+  const { evaluator, ...rest } = task;
+  if (!evaluator) return rest;
+  if ('command' in evaluator) return { ...rest, evaluator: { command: evaluator.command[0] } };
+  let url = evaluator.url;
+  try { const u = new URL(url); u.username = ''; u.password = ''; u.search = ''; url = u.toString(); } catch { url = '(unparseable)'; }
+  return { ...rest, evaluator: { url, ...(evaluator.bearerToken ? { bearerToken: 'set' } : {}) } };
 }
 
 /**

@@ -115,16 +115,26 @@ export function decideRound(state: TriggerState, settings: TriggerSettings, caus
   return { start: true, trigger: 'threshold', reason: `threshold met: ${n} of ${needed} interactions from version ${version}, ${intervalNote}` };
 }
 
-/** One task's trigger state and settings (its own threshold; the interval and round limit are shared). */
-export interface TaskTrigger { taskId: string; state: TriggerState; settings: TriggerSettings }
+/**
+ * One task's trigger state and settings: its own threshold and fresh interactions; the interval
+ * (from the newest round of any task, in `state.lastRoundEndedAt`) and the round limit are shared.
+ */
+export interface TaskTrigger {
+  taskId: string;
+  state: TriggerState;
+  settings: TriggerSettings;
+  /** When this task's own newest round ended (null: never): the task that waited longest goes first. */
+  taskRoundEndedAt: Date | null;
+}
 
 export type TaskTriggerDecision =
   | { start: true; taskId: string; trigger: RoundTrigger; reason: string }
   | { start: false; reason: string };
 
 /**
- * Decides over every task: the first task (in configuration order) whose round may start gets it;
- * `only` limits a manual request to one task. When none may start, the reason lists each task's.
+ * Decides over every task: of the tasks whose round may start, the one whose own last round ended
+ * longest ago (never first; configuration order breaks ties) gets it, so that no task starves
+ * another; `only` limits a manual request to one task. When none may start, the reason lists each task's.
  */
 export function decideTaskRound(tasks: readonly TaskTrigger[], cause: TriggerCause, only?: string): TaskTriggerDecision {
   const candidates = only === undefined ? tasks : tasks.filter((t) => t.taskId === only);
@@ -132,10 +142,13 @@ export function decideTaskRound(tasks: readonly TaskTrigger[], cause: TriggerCau
     return { start: false, reason: only === undefined ? 'no tasks are configured (OELD_TASKS)' : `no task ${JSON.stringify(only)} is configured (tasks: ${tasks.map((t) => t.taskId).join(', ')})` };
   }
   const reasons: string[] = [];
+  let chosen: { t: TaskTrigger; trigger: RoundTrigger; reason: string } | null = null;
+  const waited = (t: TaskTrigger) => t.taskRoundEndedAt?.getTime() ?? Number.NEGATIVE_INFINITY;
   for (const t of candidates) {
     const d = decideRound(t.state, t.settings, cause);
-    if (d.start) return { start: true, taskId: t.taskId, trigger: d.trigger, reason: `task ${t.taskId}: ${d.reason}` };
-    reasons.push(candidates.length === 1 ? `task ${t.taskId}: ${d.reason}` : `${t.taskId}: ${d.reason}`);
+    if (!d.start) { reasons.push(candidates.length === 1 ? `task ${t.taskId}: ${d.reason}` : `${t.taskId}: ${d.reason}`); continue; }
+    if (chosen === null || waited(t) < waited(chosen.t)) chosen = { t, trigger: d.trigger, reason: d.reason };
   }
+  if (chosen) return { start: true, taskId: chosen.t.taskId, trigger: chosen.trigger, reason: `task ${chosen.t.taskId}: ${chosen.reason}` };
   return { start: false, reason: reasons.join('; ') };
 }

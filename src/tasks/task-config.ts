@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { gameByName } from '../envs/games.ts';
+import { preview } from '../events/preview.ts';
 import type { Task } from './task.ts';
 
 export const GAME_TASK_NAMES = ['frozenlake', 'sokoban'] as const;
@@ -44,7 +45,8 @@ export function parseTaskIds(raw: string): string[] {
   if (ids.length === 0) throw new Error('expected one or more task ids, comma-separated');
   const bad = ids.find((id) => !/^[A-Za-z0-9._:-]{1,200}$/.test(id));
   if (bad !== undefined) throw new Error(`task id ${JSON.stringify(bad)}: use letters, digits and . _ : -`);
-  if (new Set(ids).size !== ids.length) throw new Error('a task is named twice');
+  const twice = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (twice !== undefined) throw new Error(`task ${JSON.stringify(twice)} is named twice`);
   return ids;
 }
 
@@ -54,10 +56,11 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
   if (file !== undefined) {
     let json: unknown;
     try { json = JSON.parse(readFileSync(file, 'utf8')); } catch (err) { throw new Error(`OELD_TASKS_FILE=${JSON.stringify(file)}: ${(err as Error).message}`); }
-    const parsed = tasksFile.safeParse(json);
+    const parsed = tasksFile.safeParse(json, { reportInput: true });
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      throw new Error(`OELD_TASKS_FILE=${JSON.stringify(file)}: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+      const got = 'input' in issue && issue.input !== undefined ? ` (got ${preview(issue.input)})` : '';
+      throw new Error(`OELD_TASKS_FILE=${JSON.stringify(file)}: ${issue.path.join('.') || '(top level)'}: ${issue.message}${got}`);
     }
     overrides = parsed.data;
     const unknown = Object.keys(overrides).filter((id) => !ids.includes(id));
@@ -71,16 +74,19 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
       minInteractions: o.minInteractions ?? defaults.minInteractions,
     };
     if ((GAME_TASK_NAMES as readonly string[]).includes(id)) {
-      const chatOnly = (['heldOutPercent', 'gatePrompts', 'maxRetentionKl', 'anchorPromptsFile', 'evaluator'] as const).find((k) => o[k] !== undefined);
-      if (chatOnly) throw new Error(`OELD_TASKS_FILE: task ${id} is a game; ${chatOnly} applies to chat tasks only`);
+      // The simulator and the game's gate play with the game's own prompts: a round must train on what they serve.
+      const chatOnly = (['heldOutPercent', 'gatePrompts', 'maxRetentionKl', 'anchorPromptsFile', 'evaluator', 'templateVariables', 'knowledgePlacement'] as const).find((k) => o[k] !== undefined);
+      if (chatOnly) throw new Error(`OELD_TASKS_FILE: ${id}.${chatOnly} (${preview(o[chatOnly])}): task ${id} is a game; ${chatOnly} applies to chat tasks only`);
       const game = gameByName(id);
       return {
         ...common, kind: 'game' as const, game,
         responseTokens: o.responseTokens ?? game.responseTokens,
         extractionTokens: o.extractionTokens ?? GAME_EXTRACTION_TOKENS,
-        knowledgePlacement: o.knowledgePlacement ?? 'user',
+        knowledgePlacement: 'user' as const,
       };
     }
+    // A logged prompt may end with a tool or system message: only the system message always exists to put knowledge in.
+    if (o.knowledgePlacement === 'user') throw new Error(`OELD_TASKS_FILE: ${id}.knowledgePlacement ("user"): a chat task's prompts need not end with a user message; use "system"`);
     return {
       ...common, kind: 'chat' as const,
       responseTokens: o.responseTokens ?? CHAT_TASK_DEFAULTS.responseTokens,

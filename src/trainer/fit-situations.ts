@@ -1,22 +1,31 @@
-/** Logged prompts fitted into the model's context beside the reply and the teacher's knowledge (rounds and the chat gate). */
+/**
+ * A logged prompt fitted into the model's context beside the reply and the teacher's knowledge
+ * (rounds and the chat gate): the student's prompt is cut from the left (chat-prompt.ts fitPrompt)
+ * until the teacher's prompt, the same messages with the knowledge placed, leaves room for the
+ * reply. A prompt that fits is returned as it is, so a game's short situations never change.
+ */
 import { teacherMessages, type KnowledgePlacement } from '../extraction/teacher-prompt.ts';
-import { fitPrompt, promptIds, userPrompt, type Prompt, type TemplateVariables } from '../model/chat-prompt.ts';
+import { fitPrompt, promptIds, type Prompt, type TemplateVariables } from '../model/chat-prompt.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 
 export interface FitOptions { maxNewTokens: number; knowledgePlacement: KnowledgePlacement; templateVariables?: TemplateVariables }
 
-/**
- * The prompts fitted into the model's context (chat-prompt.ts fitPrompt: cut from the left,
- * keeping the system message), leaving room for the sampled response and for the longest
- * knowledge text the teacher adds. Throws when the knowledge alone leaves no room.
- */
-export function fitSituations(tokenizer: Tokenizer, contextTokens: number, situations: readonly Prompt[], knowledgeTexts: readonly string[], o: FitOptions): Prompt[] {
-  const probe = userPrompt('x');
-  const base = promptIds(tokenizer, probe, o.templateVariables).length;
-  const overhead = Math.max(0, ...knowledgeTexts.map((k) => promptIds(tokenizer, teacherMessages(k, probe, o.knowledgePlacement), o.templateVariables).length - base));
-  const budget = contextTokens - o.maxNewTokens - overhead;
-  if (budget < base + 8) {
-    throw new RangeError(`the model's context (${contextTokens} tokens) leaves no room for a prompt beside a ${o.maxNewTokens}-token response and the longest knowledge text (${overhead} tokens)`);
+export function fitWithKnowledge(tokenizer: Tokenizer, contextTokens: number, prompt: Prompt, knowledge: string, o: FitOptions): Prompt {
+  const room = contextTokens - o.maxNewTokens;
+  const noRoom = (teacherTokens: number) => new RangeError(`the model's context (${contextTokens} tokens) leaves no room for a prompt beside a ${o.maxNewTokens}-token reply and a knowledge text (the teacher's prompt needs ${teacherTokens} tokens); lower OELD_KNOWLEDGE_TOKEN_BUDGET or the task's responseTokens`);
+  let budget = room;
+  // Each pass shortens the student's budget by what the teacher's prompt overflowed: a few passes at most.
+  for (let pass = 0; pass < 8; pass++) {
+    let student: Prompt;
+    try {
+      student = fitPrompt(tokenizer, prompt, budget, o.templateVariables).prompt;
+    } catch {
+      throw noRoom(promptIds(tokenizer, teacherMessages(knowledge, prompt, o.knowledgePlacement), o.templateVariables).length);
+    }
+    const teacherTokens = promptIds(tokenizer, teacherMessages(knowledge, student, o.knowledgePlacement), o.templateVariables).length;
+    if (teacherTokens <= room) return student;
+    budget -= teacherTokens - room;
+    if (budget < 1) throw noRoom(teacherTokens);
   }
-  return situations.map((s) => fitPrompt(tokenizer, s, budget, o.templateVariables).prompt);
+  throw noRoom(promptIds(tokenizer, teacherMessages(knowledge, prompt, o.knowledgePlacement), o.templateVariables).length);
 }

@@ -16,7 +16,7 @@ import { DEPLOYMENT_SAMPLING } from '../model/sampling.ts';
 import { packBatch, responseLogits } from '../model/score.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Transformer } from '../model/transformer.ts';
-import { fitSituations } from './fit-situations.ts';
+import { fitWithKnowledge } from './fit-situations.ts';
 import { opcdLoss } from './opcd-loss.ts';
 
 /** A prompt the student answers without knowledge and the teacher scores with `knowledge` placed in it ('' for none). */
@@ -48,7 +48,8 @@ export function measureKl(student: Transformer, teacher: Transformer, tokenizer:
   const eos = [...tokenizer.eosTokenIds];
   const topK = Math.min(o.topK, student.config.vocabSize);
   // Long conversations are cut from the left as in a round, the same cut for student and teacher.
-  const fitted = fitSituations(tokenizer, Math.min(student.config.maxPositions, teacher.config.maxPositions), pairs.map((p) => p.prompt), pairs.map((p) => p.knowledge), o);
+  const context = Math.min(student.config.maxPositions, teacher.config.maxPositions);
+  const fitted = pairs.map((p) => fitWithKnowledge(tokenizer, context, p.prompt, p.knowledge, o));
   const perPair: number[] = [];
   let weighted = 0;
   let tokens = 0;

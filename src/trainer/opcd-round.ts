@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { teacherMessages, type KnowledgePlacement } from '../extraction/teacher-prompt.ts';
 import { AdamW } from '../model/adamw.ts';
 import { promptIds, type Prompt, type TemplateVariables } from '../model/chat-prompt.ts';
-import { fitSituations } from './fit-situations.ts';
+import { fitWithKnowledge } from './fit-situations.ts';
 import { generate } from '../model/generate.ts';
 import { seededRandom } from '../model/rng.ts';
 import { DEPLOYMENT_SAMPLING } from '../model/sampling.ts';
@@ -108,7 +108,6 @@ export function trainRound(
 ): RoundTrainingReport {
   checkRoundTrainingOptions(o);
   if (prompts.length === 0) throw new Error('round training: no deployment prompts to train on');
-  const situations = fitSituations(tokenizer, student.config.maxPositions, prompts, knowledgeTexts, o);
   const random = seededRandom(o.seed);
   const teacher = student.clone({ trainable: false, id: `${student.id}-teacher` });
   const optimizer = new AdamW({ learningRate: o.learningRate, weightDecay: o.weightDecay });
@@ -118,15 +117,17 @@ export function trainRound(
   const steps: StepReport[] = [];
   let order: number[] = [];
   const nextSituation = (): Prompt => {
-    if (order.length === 0) order = shuffled(situations.length, random);
-    return situations[order.pop()!]!;
+    if (order.length === 0) order = shuffled(prompts.length, random);
+    return prompts[order.pop()!]!;
   };
   try {
     for (let step = 1; step <= o.steps; step++) {
       const batch = Array.from({ length: o.batchSize }, nextSituation);
       const knowledge = batch.map(() => (knowledgeTexts.length === 0 ? '' : knowledgeTexts[Math.floor(random() * knowledgeTexts.length)]!));
-      const studentIds = batch.map((s) => promptIds(tokenizer, s, o.templateVariables));
-      const teacherIds = batch.map((s, i) => promptIds(tokenizer, teacherMessages(knowledge[i]!, s, o.knowledgePlacement), o.templateVariables));
+      // Each prompt cut from the left where it and this example's knowledge would not fit the context.
+      const fitted = batch.map((s, i) => fitWithKnowledge(tokenizer, student.config.maxPositions, s, knowledge[i]!, o));
+      const studentIds = fitted.map((s) => promptIds(tokenizer, s, o.templateVariables));
+      const teacherIds = fitted.map((s, i) => promptIds(tokenizer, teacherMessages(knowledge[i]!, s, o.knowledgePlacement), o.templateVariables));
       const sampleSeed = Math.floor(random() * 2 ** 31);
 
       const t0 = performance.now();

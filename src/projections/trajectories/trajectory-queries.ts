@@ -22,6 +22,13 @@ export async function readLastRoundEnd(q: Queryable, taskId: string): Promise<{ 
   return r ? { roundId: r.round_id, endedAt: new Date(r.ended_at) } : null;
 }
 
+/** The newest round end of any task (the shared interval runs from it), or null before any. */
+export async function readNewestRoundEnd(q: Queryable): Promise<{ roundId: string; endedAt: Date } | null> {
+  const { rows } = await q.query<{ round_id: string; ended_at: Date }>('SELECT round_id, ended_at FROM trajectory_last_round ORDER BY ended_at DESC LIMIT 1');
+  const r = rows[0];
+  return r ? { roundId: r.round_id, endedAt: new Date(r.ended_at) } : null;
+}
+
 /** The event ids of the newest `limit` trajectories of a task from `modelVersion` outside its held-out split, oldest first. */
 export async function newestTrajectoryEventIds(q: Queryable, taskId: string, modelVersion: string, limit: number, heldOutPercent = 0): Promise<string[]> {
   const { rows } = await q.query<{ event_id: string }>(
