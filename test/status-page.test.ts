@@ -59,13 +59,13 @@ describe('status page: escaping', () => {
       knowledge: { version: 3, contentHash: '<hash>"x"', items: 2, tokens: 40, pools: 1 },
       projections: [{ name: '<u>knowledge</u>', globalPosition: 5, lagEvents: 0 }],
       rounds: [{
-        roundId: '<r1>', status: 'failed', trigger: '<cron>', baseModelVersion: '<v0>', knowledgeVersion: 3,
+        roundId: '<r1>', taskId: '<task-of-round>', failedStage: 'train', status: 'failed', trigger: '<cron>', baseModelVersion: '<v0>', knowledgeVersion: 3,
         startedAt: new Date('2026-01-01T00:00:00Z'), finishedAt: null, newModelVersion: '<v9>', evaluation: null, error: EVIL,
       }],
       tasks: [{ taskId: '<task>', kind: null, usable: 0, why: { heldOut: 1, usedByRounds: 2, olderVersions: 3, unknownVersions: { '<i>Qwen</i>': 4 }, taskNotConfigured: 5 } }],
     }, { kafka: { paused: false, assigned: [{ topic: '<t>', partition: 0 }], lagEvents: 0 } }));
     assert.doesNotMatch(page, /<script/i, 'no script element');
-    assert.doesNotMatch(page, /<(b|i|u|r1|cron|v0|v9|t|hash|task)>/, 'no element made from a value');
+    assert.doesNotMatch(page, /<(b|i|u|r1|cron|v0|v9|t|hash|task|task-of-round)>/, 'no element made from a value');
     assert.match(page, /&lt;task&gt;/);
     assert.match(page, /&lt;i&gt;Qwen&lt;\/i&gt;/);
     assert.equal(textOfId(page, 'model-version'), EVIL);
@@ -144,7 +144,7 @@ describe('status page: rendering', () => {
   });
 
   it('lists the last rounds with status and pass rates from their evaluation JSON', () => {
-    const base = { trigger: 'threshold', baseModelVersion: 'v1', knowledgeVersion: 4, finishedAt: new Date('2026-01-01T01:00:00Z'), error: null };
+    const base = { taskId: null, failedStage: null, trigger: 'threshold', baseModelVersion: 'v1', knowledgeVersion: 4, finishedAt: new Date('2026-01-01T01:00:00Z'), error: null };
     const page = renderStatusPage(view({
       rounds: [
         { ...base, roundId: 'r3', status: 'running', startedAt: new Date('2026-01-01T02:00:00Z'), finishedAt: null, newModelVersion: null, evaluation: null },
@@ -155,10 +155,10 @@ describe('status page: rendering', () => {
     }));
     assert.doesNotMatch(page, /no rounds yet/);
     const rows = textOfId(page, 'rounds');
-    assert.match(rows, /r3 running threshold v1 4 — — 2026-01-01 02:00:00Z —/);
-    assert.match(rows, /r2 completed threshold v1 4 v2 87\.5% 2026-01-01 00:30:00Z 2026-01-01 01:00:00Z/);
-    assert.match(rows, /r1 completed .* base 50\.0%, candidate 62\.5%/);
-    assert.match(rows, /r0 failed trainer: out of memory threshold/);
+    assert.match(rows, /r3 — running threshold v1 4 — — 2026-01-01 02:00:00Z —/);
+    assert.match(rows, /r2 — completed threshold v1 4 v2 87\.5% 2026-01-01 00:30:00Z 2026-01-01 01:00:00Z/);
+    assert.match(rows, /r1 — completed .* base 50\.0%, candidate 62\.5%/);
+    assert.match(rows, /r0 — failed trainer: out of memory threshold/);
     assert.match(page, /<td class="bad">failed/);
   });
 

@@ -180,10 +180,10 @@ ${s.projections.map((p) => html`<tr><td>${p.name}</td><td>${p.globalPosition}</t
     : html`<p id="kafka-state" class="muted">Kafka off (no KAFKA_BROKERS): interactions arrive through <code>oeld ingest</code></p>`;
 
   const rounds = s.rounds.length
-    ? html`<table id="rounds"><thead><tr><th>round</th><th>status</th><th>trigger</th><th>base model</th><th>knowledge</th><th>new model</th><th>pass rate</th><th>started</th><th>finished</th></tr></thead><tbody>
+    ? html`<table id="rounds"><thead><tr><th>round</th><th>task</th><th>status</th><th>trigger</th><th>base model</th><th>knowledge</th><th>new model</th><th>pass rate</th><th>started</th><th>finished</th></tr></thead><tbody>
 ${s.rounds.map((r) => {
     const rates = passRates(r.evaluation);
-    return html`<tr><td><code>${r.roundId}</code></td><td class="${statusClass(r.status)}">${r.status}${r.error ? html`<br><span class="muted">${r.error}</span>` : ''}</td><td>${r.trigger}</td><td><code>${r.baseModelVersion}</code></td><td>${r.knowledgeVersion}</td><td>${r.newModelVersion ? html`<code>${r.newModelVersion}</code>` : '—'}</td><td>${rates.length ? rates.map((p, i) => html`${i ? ', ' : ''}${p.label ? `${p.label} ` : ''}${percent(p.rate)}`) : html`<span class="muted">—</span>`}</td><td>${when(r.startedAt)}</td><td>${when(r.finishedAt)}</td></tr>\n`;
+    return html`<tr><td><code>${r.roundId}</code></td><td>${r.taskId ? html`<code>${r.taskId}</code>` : '—'}</td><td class="${statusClass(r.status)}">${r.status}${r.error ? html`<br><span class="muted">${r.error}</span>` : ''}</td><td>${r.trigger}</td><td><code>${r.baseModelVersion}</code></td><td>${r.knowledgeVersion}</td><td>${r.newModelVersion ? html`<code>${r.newModelVersion}</code>` : '—'}</td><td>${rates.length ? rates.map((p, i) => html`${i ? ', ' : ''}${p.label ? `${p.label} ` : ''}${percent(p.rate)}`) : html`<span class="muted">—</span>`}</td><td>${when(r.startedAt)}</td><td>${when(r.finishedAt)}</td></tr>\n`;
   })}</tbody></table>`
     : html`<p id="rounds" class="muted">no rounds yet</p>`;
 

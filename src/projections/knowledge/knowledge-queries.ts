@@ -49,6 +49,13 @@ export function groupPools(items: KnowledgeItem[]): Pool[] {
   return [...pools.values()];
 }
 
+/** Every knowledge version's size, oldest first. */
+export async function readKnowledgeHistory(q: Queryable): Promise<{ version: number; itemCount: number; tokens: number; recordedAt: Date }[]> {
+  const { rows } = await q.query<{ version: string; item_count: number; tokens: number; recorded_at: Date }>(
+    'SELECT version, item_count, tokens, recorded_at FROM knowledge_versions ORDER BY version');
+  return rows.map((r) => ({ version: Number(r.version), itemCount: Number(r.item_count), tokens: Number(r.tokens), recordedAt: r.recorded_at }));
+}
+
 /** The newest knowledge version's number, item count and tokens (zeros before any), without its items. */
 export async function readKnowledgeSummary(q: Queryable): Promise<{ version: number; itemCount: number; tokens: number }> {
   const { rows: [k] } = await q.query<{ version: number; item_count: number; tokens: number }>('SELECT version, item_count, tokens FROM knowledge_versions ORDER BY version DESC LIMIT 1');

@@ -47,6 +47,13 @@ export async function readActiveModel(q: Queryable): Promise<(ModelVersionView &
   return r ? { version: r.version, path: r.path, sha256: r.sha256, baseVersion: r.base_version, roundId: r.round_id, publishedAt: r.published_at, reason: r.reason, activatedAt: r.activated_at } : null;
 }
 
+/** Every published version in publication order: what it was trained from, by which round, when. */
+export async function readVersionHistory(q: Queryable): Promise<{ version: string; baseVersion: string | null; roundId: string | null; publishedAt: Date }[]> {
+  const { rows } = await q.query<{ version: string; base_version: string | null; round_id: string | null; published_at: Date }>(
+    'SELECT version, base_version, round_id, published_at FROM model_versions ORDER BY global_position');
+  return rows.map((r) => ({ version: r.version, baseVersion: r.base_version, roundId: r.round_id, publishedAt: r.published_at }));
+}
+
 /** The names of every published version. */
 export async function readPublishedVersions(q: Queryable): Promise<Set<string>> {
   const { rows } = await q.query<{ version: string }>('SELECT version FROM model_versions');

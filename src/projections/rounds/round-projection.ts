@@ -19,16 +19,16 @@ export class RoundProjection implements Projection {
       if (isType(e, 'RoundStarted')) {
         const d = e.data;
         await tx.query(
-          `INSERT INTO rounds (round_id, status, trigger, base_model_version, knowledge_version, config, started_at)
-           VALUES ($1, 'running', $2, $3, $4, $5, $6) ON CONFLICT (round_id) DO NOTHING`,
-          [d.roundId, d.trigger, d.baseModelVersion, d.knowledgeVersion, JSON.stringify(d.config), e.recordedAt]);
+          `INSERT INTO rounds (round_id, task_id, status, trigger, base_model_version, knowledge_version, config, started_at)
+           VALUES ($1, $7, 'running', $2, $3, $4, $5, $6) ON CONFLICT (round_id) DO NOTHING`,
+          [d.roundId, d.trigger, d.baseModelVersion, d.knowledgeVersion, JSON.stringify(d.config), e.recordedAt, d.taskId ?? null]);
       } else if (isType(e, 'RoundCompleted')) {
         const d = e.data;
         await tx.query(
-          `UPDATE rounds SET status = 'completed', finished_at = $2, new_model_version = $3, steps = $4, loss_summary = $5, evaluation = $6
+          `UPDATE rounds SET status = 'completed', finished_at = $2, new_model_version = $3, steps = $4, loss_summary = $5, evaluation = $6, curve = $7, seconds = $8
             WHERE round_id = $1 AND status = 'running'`,
           [d.roundId, e.recordedAt, d.newModelVersion ?? null, d.steps, d.lossSummary ? JSON.stringify(d.lossSummary) : null,
-            d.evaluation ? JSON.stringify(d.evaluation) : null]);
+            d.evaluation ? JSON.stringify(d.evaluation) : null, d.curve ? JSON.stringify(d.curve) : null, d.seconds ? JSON.stringify(d.seconds) : null]);
       } else if (isType(e, 'RoundFailed')) {
         const d = e.data;
         await tx.query(
@@ -39,13 +39,37 @@ export class RoundProjection implements Projection {
   }
 }
 
-export interface RoundView { roundId: string; status: string; trigger: string; baseModelVersion: string; knowledgeVersion: number; startedAt: Date; finishedAt: Date | null; newModelVersion: string | null; evaluation: unknown; error: string | null }
+export interface RoundView {
+  roundId: string;
+  /** null: a round from before tasks. */
+  taskId: string | null;
+  status: string; trigger: string; baseModelVersion: string; knowledgeVersion: number; startedAt: Date; finishedAt: Date | null;
+  newModelVersion: string | null; evaluation: unknown;
+  /** A failed round's stage and error. */
+  failedStage: string | null;
+  error: string | null;
+}
+/** A round with its training curve and time by stage (the report draws them). */
+export interface RoundDetail extends RoundView {
+  curve: { step: number; loss: number; gradNorm?: number; responseTokens?: number }[];
+  seconds: Record<string, number>;
+}
+
+const toView = (r: Record<string, unknown>): RoundDetail => ({
+  roundId: r.round_id as string, taskId: (r.task_id as string | null) ?? null, status: r.status as string, trigger: r.trigger as string,
+  baseModelVersion: r.base_model_version as string, knowledgeVersion: Number(r.knowledge_version), startedAt: r.started_at as Date,
+  finishedAt: (r.finished_at as Date | null) ?? null, newModelVersion: (r.new_model_version as string | null) ?? null, evaluation: r.evaluation ?? null,
+  failedStage: (r.failed_stage as string | null) ?? null, error: (r.error as string | null) ?? null,
+  curve: (r.curve as RoundDetail['curve'] | null) ?? [], seconds: (r.seconds as Record<string, number> | null) ?? {},
+});
 
 export async function readRecentRounds(q: Queryable, limit = 10): Promise<RoundView[]> {
   const { rows } = await q.query<Record<string, unknown>>('SELECT * FROM rounds ORDER BY started_at DESC, round_id DESC LIMIT $1', [limit]);
-  return rows.map((r) => ({
-    roundId: r.round_id as string, status: r.status as string, trigger: r.trigger as string, baseModelVersion: r.base_model_version as string,
-    knowledgeVersion: Number(r.knowledge_version), startedAt: r.started_at as Date, finishedAt: (r.finished_at as Date | null) ?? null,
-    newModelVersion: (r.new_model_version as string | null) ?? null, evaluation: r.evaluation ?? null, error: (r.error as string | null) ?? null,
-  }));
+  return rows.map(toView);
+}
+
+/** Every round, oldest first, with its curve and time by stage. */
+export async function readAllRounds(q: Queryable): Promise<RoundDetail[]> {
+  const { rows } = await q.query<Record<string, unknown>>('SELECT * FROM rounds ORDER BY started_at, round_id');
+  return rows.map(toView);
 }

@@ -1,6 +1,7 @@
 -- Training rounds: one row per round, from RoundStarted to RoundCompleted or RoundFailed.
 CREATE TABLE IF NOT EXISTS rounds (
   round_id           text        PRIMARY KEY,
+  task_id            text,
   status             text        NOT NULL,
   trigger            text        NOT NULL,
   base_model_version text        NOT NULL,
@@ -13,5 +14,7 @@ CREATE TABLE IF NOT EXISTS rounds (
   loss_summary       jsonb,
   evaluation         jsonb,
   failed_stage       text,
-  error              text
+  error              text,
+  curve              jsonb,
+  seconds            jsonb
 );
