@@ -23,7 +23,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { initBackend, tf, type BackendName } from '../src/model/backend.ts';
+import { initBackend, tf, type BackendName } from '../src/model/kernels/backend.ts';
 import { emit, envInt, log, round } from './lib.ts';
 
 type Op = 'matmul' | 'transposeB' | 'transposeB-explicit' | 'batched' | 'batched-loop';

@@ -13,15 +13,15 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW } from '../src/model/adamw.ts';
-import { initBackend } from '../src/model/backend.ts';
-import { generate } from '../src/model/generate.ts';
-import { initialWeights } from '../src/model/init-weights.ts';
-import { resolveConfig } from '../src/model/model-config.ts';
-import { packBatch, responseLogits } from '../src/model/score.ts';
-import { trainStep } from '../src/model/train-step.ts';
-import { Transformer } from '../src/model/transformer.ts';
-import { installWasmBatchMatMul } from '../src/model/wasm-batch-matmul.ts';
+import { AdamW } from '../src/model/network/adamw.ts';
+import { initBackend } from '../src/model/kernels/backend.ts';
+import { generate } from '../src/model/inference/generate.ts';
+import { initialWeights } from '../src/model/network/init-weights.ts';
+import { resolveConfig } from '../src/model/network/model-config.ts';
+import { packBatch, responseLogits } from '../src/model/inference/score.ts';
+import { trainStep } from '../src/model/network/train-step.ts';
+import { Transformer } from '../src/model/network/transformer.ts';
+import { installWasmBatchMatMul } from '../src/model/kernels/wasm-batch-matmul.ts';
 import { emit, envInt, fmt, log, round } from './lib.ts';
 
 const STEPS = envInt('BENCH_TRAIN_STEPS', 10);

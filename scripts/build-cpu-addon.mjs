@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Builds oeld's native CPU matmul (src/model/native/cpu/, a Node-API addon) into
+ * Builds oeld's native CPU matmul (src/model/kernels/native/cpu/, a Node-API addon) into
  * .build/oeld-cpu-kernels.node with the system's C++ compiler (g++, or $CXX) and Node's own
  * headers (node_api.h). Nothing is downloaded.
  *
@@ -19,7 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const src = path.join(root, 'src/model/native/cpu');
+const src = path.join(root, 'src/model/kernels/native/cpu');
 const outDir = path.join(root, '.build');
 const out = path.join(outDir, 'oeld-cpu-kernels.node');
 const stampFile = path.join(outDir, 'oeld-cpu-kernels.stamp');

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds the project's WebAssembly kernels from src/model/native/*.c with Debian's clang 16 and
+# Builds the project's WebAssembly kernels from src/model/kernels/native/*.c with Debian's clang 16 and
 # wasm-ld 16 (scripts/ensure-wasm-toolchain.sh installs them when missing). The .wasm files are
 # committed, so `npm ci && npm start` needs no compiler; test/wasm-kernels.test.ts rebuilds
 # them and checks that the committed files are exactly what this script makes from the source.
 #
-#   bash scripts/build-native.sh [OUT_DIR]    # default: src/model/native
+#   bash scripts/build-native.sh [OUT_DIR]    # default: src/model/kernels/native
 #
 # Two or four builds per source: a module that imports a memory must declare whether it is shared
 # (-shared for tfjs's multi-threaded build, whose memory is a SharedArrayBuffer; -plain for the
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-wasm-toolchain.sh
-src=src/model/native
+src=src/model/kernels/native
 out="${1:-$src}"
 mkdir -p "$out"
 common=(--target=wasm32 -O3 -msimd128 -nostdlib -ffreestanding -fuse-ld="$(command -v wasm-ld-16)"

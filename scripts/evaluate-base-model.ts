@@ -12,9 +12,9 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { evaluateBaseModel } from '../src/basemodel/base-model-evaluation.ts';
 import { DEFAULT_CORPUS_OPTIONS, heldOutExamples, type CorpusOptions } from '../src/basemodel/corpus.ts';
-import { initBackend } from '../src/model/backend.ts';
-import { loadModel } from '../src/model/checkpoint.ts';
-import { loadTokenizer } from '../src/model/tokenizer.ts';
+import { initBackend } from '../src/model/kernels/backend.ts';
+import { loadModel } from '../src/model/formats/checkpoint.ts';
+import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
 
 const { values } = parseArgs({
   options: {

@@ -21,9 +21,9 @@ import { drawExample } from '../src/basemodel/corpus.ts';
 import { CORPUS_ARG_OPTIONS, corpusFromArgs } from '../src/basemodel/corpus-args.ts';
 import { CORPUS_KINDS, packCorpus, type EncodedExample } from '../src/basemodel/corpus-file.ts';
 import { smallLlamaConfig } from '../src/basemodel/tokenizer-folder.ts';
-import { chatPromptIds } from '../src/model/chat-policy.ts';
-import { seededRandom } from '../src/model/rng.ts';
-import { loadTokenizer } from '../src/model/tokenizer.ts';
+import { chatPromptIds } from '../src/model/inference/chat-policy.ts';
+import { seededRandom } from '../src/model/network/rng.ts';
+import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
 
 const { values } = parseArgs({
   options: {

@@ -18,12 +18,12 @@ import { heldOutExamples } from '../src/basemodel/corpus.ts';
 import { CORPUS_ARG_OPTIONS, corpusFromArgs } from '../src/basemodel/corpus-args.ts';
 import { smallLlamaConfig } from '../src/basemodel/tokenizer-folder.ts';
 import { pretrain } from '../src/basemodel/pretrain.ts';
-import { initBackend } from '../src/model/backend.ts';
-import { loadModel, saveModel } from '../src/model/checkpoint.ts';
-import { initialWeights } from '../src/model/init-weights.ts';
-import { resolveConfig } from '../src/model/model-config.ts';
-import { loadTokenizer } from '../src/model/tokenizer.ts';
-import { Transformer } from '../src/model/transformer.ts';
+import { initBackend } from '../src/model/kernels/backend.ts';
+import { loadModel, saveModel } from '../src/model/formats/checkpoint.ts';
+import { initialWeights } from '../src/model/network/init-weights.ts';
+import { resolveConfig } from '../src/model/network/model-config.ts';
+import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
+import { Transformer } from '../src/model/network/transformer.ts';
 
 const { values } = parseArgs({
   options: {

@@ -8,11 +8,11 @@
 import { balancedLakeLayout } from '../src/basemodel/corpus.ts';
 import { renderPrompt } from '../src/envs/environment.ts';
 import { frozenLakeLikeLayout, LakeWorld } from '../src/envs/lake-world.ts';
-import { initBackend } from '../src/model/backend.ts';
-import { chatComplete } from '../src/model/chat-policy.ts';
-import { loadModel } from '../src/model/checkpoint.ts';
-import { seededRandom } from '../src/model/rng.ts';
-import { loadTokenizer } from '../src/model/tokenizer.ts';
+import { initBackend } from '../src/model/kernels/backend.ts';
+import { chatComplete } from '../src/model/inference/chat-policy.ts';
+import { loadModel } from '../src/model/formats/checkpoint.ts';
+import { seededRandom } from '../src/model/network/rng.ts';
+import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
 
 const dir = process.argv[2] ?? 'models/oeld-base';
 await initBackend({ log: () => {} });

@@ -14,8 +14,8 @@ import { FrozenLake } from '../src/envs/frozenlake.ts';
 import { bestMove, FROZENLAKE_SYMBOLS, frozenLakeAsLake, frozenLakeLikeLayout, goalDistances, LakeWorld, randomLakeLayout } from '../src/envs/lake-world.ts';
 import { CORPUS_KINDS, packCorpus, unpackCorpus } from '../src/basemodel/corpus-file.ts';
 import { parseExperienceItems } from '../src/extraction/parse-items.ts';
-import { seededRandom } from '../src/model/rng.ts';
-import { loadTokenizer } from '../src/model/tokenizer.ts';
+import { seededRandom } from '../src/model/network/rng.ts';
+import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
 
 describe('lake worlds (the base model\'s pretraining worlds)', () => {
   it('draw FrozenLake exactly as FrozenLake draws itself, move for move', () => {

@@ -1,5 +1,5 @@
 /**
- * oeld's native CPU matmul (src/model/native/cpu/, loaded by src/model/cpu-kernels.ts), which
+ * oeld's native CPU matmul (src/model/kernels/native/cpu/, loaded by src/model/kernels/cpu-kernels.ts), which
  * computes the wasm backend's matmuls by default where its addon is built. scripts/test.sh builds
  * the addon before the tests, so here it must load: a missing addon fails these tests rather than
  * skipping them.
@@ -20,11 +20,11 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { initBackend, tf } from '../src/model/backend.ts';
-import '../src/model/register-gradients.ts';
-import { CPU_ADDON_PATH, loadCpuKernels, type CpuKernels } from '../src/model/cpu-kernels.ts';
-import { swiglu } from '../src/model/swiglu.ts';
-import { installWasmBatchMatMul, type WasmBatchMatMulInfo } from '../src/model/wasm-batch-matmul.ts';
+import { initBackend, tf } from '../src/model/kernels/backend.ts';
+import '../src/model/network/register-gradients.ts';
+import { CPU_ADDON_PATH, loadCpuKernels, type CpuKernels } from '../src/model/kernels/cpu-kernels.ts';
+import { swiglu } from '../src/model/network/swiglu.ts';
+import { installWasmBatchMatMul, type WasmBatchMatMulInfo } from '../src/model/kernels/wasm-batch-matmul.ts';
 import { referenceMatMul, values } from './helpers/matmul-reference.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { runEvaluator } from '../src/evaluation/external-evaluator.ts';
-import { userPrompt } from '../src/model/chat-prompt.ts';
+import { userPrompt } from '../src/model/inference/chat-prompt.ts';
 
 const items = [{ prompt: userPrompt('How long is the warranty?'), reply: '24 months' }, { prompt: userPrompt('Refund window?'), reply: 'no idea' }];
 /** A command evaluator: passes replies that contain a digit. */

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { openAiExtractFn, servedModelVersion } from '../src/extraction/openai-endpoint.ts';
 import { ModelVersionMismatchError } from '../src/extraction/model-version-guard.ts';
-import { EVALUATION_SAMPLING } from '../src/model/sampling.ts';
+import { EVALUATION_SAMPLING } from '../src/model/inference/sampling.ts';
 
 interface ChatRequest {
   model: string;

@@ -1,5 +1,5 @@
 /**
- * TensorFlow.js backend selection (src/model/backend.ts): fallback past the tfjs-node packages
+ * TensorFlow.js backend selection (src/model/kernels/backend.ts): fallback past the tfjs-node packages
  * (not installed here: their install script downloads libtensorflow), forcing, the self-test,
  * the wasm backend's threads, and the JS UnsortedSegmentSum kernel that gives the wasm backend
  * the gradient of gather (embedding lookup).
@@ -8,8 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { BACKEND_ENV, initBackend, tf, type BackendName, type InitBackendOptions } from '../src/model/backend.ts';
-import { unsortedSegmentSumValues } from '../src/model/wasm-kernels.ts';
+import { BACKEND_ENV, initBackend, tf, type BackendName, type InitBackendOptions } from '../src/model/kernels/backend.ts';
+import { unsortedSegmentSumValues } from '../src/model/kernels/wasm-kernels.ts';
 
 const require = createRequire(import.meta.url);
 // tfjs-core's Node build registers no gradients; the @tensorflow/tfjs bundle registers them all.

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW } from '../src/model/adamw.ts';
-import { initBackend } from '../src/model/backend.ts';
-import { initialWeights } from '../src/model/init-weights.ts';
-import { resolveConfig } from '../src/model/model-config.ts';
-import { packBatch, responseLogits } from '../src/model/score.ts';
-import { trainStep } from '../src/model/train-step.ts';
-import { Transformer } from '../src/model/transformer.ts';
+import { AdamW } from '../src/model/network/adamw.ts';
+import { initBackend } from '../src/model/kernels/backend.ts';
+import { initialWeights } from '../src/model/network/init-weights.ts';
+import { resolveConfig } from '../src/model/network/model-config.ts';
+import { packBatch, responseLogits } from '../src/model/inference/score.ts';
+import { trainStep } from '../src/model/network/train-step.ts';
+import { Transformer } from '../src/model/network/transformer.ts';
 
 describe('training on the WebAssembly backend', () => {
   it('a tiny Qwen3-style model overfits a fixed batch', async () => {

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/model/backend.ts';
-import { resolveConfig } from '../src/model/model-config.ts';
-import { loadCheckpoint } from '../src/model/safetensors.ts';
-import { Transformer } from '../src/model/transformer.ts';
+import { initBackend } from '../src/model/kernels/backend.ts';
+import { resolveConfig } from '../src/model/network/model-config.ts';
+import { loadCheckpoint } from '../src/model/formats/safetensors.ts';
+import { Transformer } from '../src/model/network/transformer.ts';
 
 const FIXTURES = new URL('./fixtures/model-parity/', import.meta.url).pathname;
 

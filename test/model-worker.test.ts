@@ -1,52 +1,63 @@
+/**
+ * The model worker thread, through the engine the daemon uses (src/engine/worker-engine.ts) and
+ * only the requests the daemon sends: load a policy, answer, measure a KL, train a round (with
+ * progress while the main thread keeps turning), unload; errors come back as rejections.
+ */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadModel } from '../src/model/checkpoint.ts';
-import { ModelClient } from '../src/model/model-client.ts';
+import { workerEngine } from '../src/engine/worker-engine.ts';
+import { userPrompt } from '../src/model/inference/chat-prompt.ts';
+import { loadModel } from '../src/model/formats/checkpoint.ts';
+import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
+import { makeTinyModel } from './helpers/tiny-model.ts';
 
-const LLAMA = new URL('./fixtures/model-parity/llama', import.meta.url).pathname;
+const GREEDY = { temperature: 0, topP: 1, topK: 0 };
 
 describe('model worker thread', () => {
-  it('loads, generates, scores, trains and saves off the main thread; the event loop keeps turning', async () => {
-    const client = new ModelClient();
+  it('loads, answers, measures, trains and saves off the main thread; the event loop keeps turning', async () => {
+    const engine = workerEngine();
+    const modelDir = await makeTinyModel();
     const dir = mkdtempSync(join(tmpdir(), 'oeld-worker-'));
     try {
-      assert.equal((await client.request({ type: 'init', backend: 'cpu' })).backend, 'cpu');
-      const loaded = await client.request({ type: 'load', dir: LLAMA });
-      assert.equal(loaded.family, 'llama');
-      assert.ok(loaded.parameters > 10_000);
-      const g = await client.request({ type: 'generate', prompts: [[1, 2, 3]], options: { temperature: 0, topP: 1, topK: 0, maxNewTokens: 5, eosTokenIds: [], seed: 1 } });
-      assert.equal(g.generation.tokens[0]!.length, 5);
-      const s = await client.request({ type: 'score', prompts: [[1, 2, 3]], responses: [g.generation.tokens[0]!], temperature: 1 });
-      s.logprobs[0]!.forEach((x) => assert.ok(x <= 0 && Number.isFinite(x)));
+      const loaded = await engine.load('v0', modelDir);
+      assert.ok(loaded.parameters > 1000);
+      assert.match(loaded.backend, /^(tensorflow|wasm|cpu)/);
+      const [answer] = await engine.complete('v0', ['You are at S. Which way?'], GREEDY, 5, 1);
+      assert.ok(answer!.tokens >= 1 && answer!.tokens <= 5);
+      assert.deepEqual(await engine.complete('v0', [userPrompt('You are at S. Which way?')], GREEDY, 5, 1), [answer], 'a string is one user message');
+      const self = await engine.measureKl('v0', 'v0', [{ prompt: userPrompt('hi'), knowledge: '' }], { maxNewTokens: 4, temperature: 0.7, topK: 256, seed: 1, batchSize: 4, knowledgePlacement: 'system' });
+      assert.ok(Math.abs(self.meanKl) < 1e-6, `a model against itself: KL ${self.meanKl}`);
 
       let ticks = 0;
       const timer = setInterval(() => { ticks++; }, 5);
       const progress: number[] = [];
-      client.onProgress = (p) => progress.push(p.step);
-      const t = await client.request({ type: 'trainCrossEntropy', prompts: [[1, 2, 3]], responses: [[4, 5, 6, 7]], steps: 30, learningRate: 1e-2 });
+      const input = (name: string) => ({
+        situations: [userPrompt('You are at S. Which way?'), userPrompt('The goal is north.')], knowledgeTexts: ['- EXPERIENCE ITEM: G is the goal.'],
+        options: { ...DEFAULT_ROUND_TRAINING, steps: 4, batchSize: 2, maxNewTokens: 4, checkpointEvery: 2 }, outDir: join(dir, name), checkpointDir: join(dir, `${name}-checkpoints`),
+      });
+      const mem0 = await engine.memory();
+      const r = await engine.trainRound('v0', input('v1'), (s) => progress.push(s.step));
       clearInterval(timer);
-      assert.deepEqual(progress, Array.from({ length: 30 }, (_, i) => i + 1), 'progress for every step');
-      assert.ok(t.losses.at(-1)! < t.losses[0]! * 0.5, `loss fell ${t.losses[0]} -> ${t.losses.at(-1)}`);
+      assert.deepEqual(progress, [1, 2, 3, 4], 'progress for every step');
+      assert.equal(r.report.steps.length, 4);
+      assert.match(r.sha256, /^[0-9a-f]{64}$/);
       assert.ok(ticks > 0, 'the main thread ran timers while the worker trained');
-      const mem1 = await client.request({ type: 'memory' });
-      await client.request({ type: 'trainCrossEntropy', prompts: [[1, 2, 3]], responses: [[4, 5, 6, 7]], steps: 5, learningRate: 1e-2 });
-      const mem2 = await client.request({ type: 'memory' });
-      assert.equal(mem2.tensors, mem1.tensors, 'no tensors leak across training requests');
+      assert.equal((await engine.memory()).tensors, mem0.tensors, 'no tensors leak across a round');
+      loadModel(join(dir, 'v1')).model.dispose();
+      assert.ok(existsSync(join(dir, 'v1', 'tokenizer.json')), 'the new version carries its tokenizer');
+      assert.deepEqual(readdirSync(dir).filter((f) => !f.includes('checkpoints')).sort(), ['v1'], 'no partial folder left');
 
-      const out = join(dir, 'v1');
-      const saved = await client.request({ type: 'save', dir: out });
-      assert.deepEqual(saved.files.sort(), ['config.json', 'model.safetensors']);
-      assert.deepEqual(readdirSync(dir), ['v1'], 'no partial folder left');
-      const back = loadModel(out);
-      back.model.dispose();
-      await assert.rejects(client.request({ type: 'save', dir: out }), /already exists: model versions are immutable/);
-      await assert.rejects(client.request({ type: 'load', dir: join(dir, 'nowhere') }), /no config\.json/);
+      await assert.rejects(engine.trainRound('v0', input('v1')), /already exists: model versions are immutable/);
+      await assert.rejects(engine.load('v9', join(dir, 'nowhere')), /no config\.json/);
+      await engine.unload('v0');
+      await assert.rejects(engine.complete('v0', ['x'], GREEDY, 2, 1), /model v0 is not loaded/);
     } finally {
-      await client.close();
+      await engine.close();
       rmSync(dir, { recursive: true, force: true });
+      rmSync(dirname(modelDir), { recursive: true, force: true });
     }
   });
 });

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import '../src/model/register-gradients.ts';
-import { initBackend } from '../src/model/backend.ts';
+import '../src/model/network/register-gradients.ts';
+import { initBackend } from '../src/model/kernels/backend.ts';
 import { forwardKlLoss } from '../src/trainer/off-policy-loss.ts';
 import { opcdLoss, topKMask } from '../src/trainer/opcd-loss.ts';
 

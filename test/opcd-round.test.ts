@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { renderPrompt } from '../src/envs/environment.ts';
 import { FrozenLake } from '../src/envs/frozenlake.ts';
-import { initBackend } from '../src/model/backend.ts';
-import { loadModel } from '../src/model/checkpoint.ts';
-import { localEngine } from '../src/model/local-engine.ts';
-import { loadTokenizer } from '../src/model/tokenizer.ts';
+import { initBackend } from '../src/model/kernels/backend.ts';
+import { loadModel } from '../src/model/formats/checkpoint.ts';
+import { localEngine } from '../src/engine/local-engine.ts';
+import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
 import { checkRoundTrainingOptions, DEFAULT_ROUND_TRAINING, trainRound } from '../src/trainer/opcd-round.ts';
-import { userPrompt } from '../src/model/chat-prompt.ts';
+import { userPrompt } from '../src/model/inference/chat-prompt.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
 const situations = Array.from({ length: 6 }, (_, i) => renderPrompt(new FrozenLake(i), []));

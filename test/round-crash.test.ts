@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { migrate } from '../src/db/migrate.ts';
 import { uuidFromKey } from '../src/events/ids.ts';
-import { localEngine } from '../src/model/local-engine.ts';
+import { localEngine } from '../src/engine/local-engine.ts';
 import { createProjections } from '../src/projections/all-projections.ts';
 import { readKnowledgeVersion } from '../src/projections/knowledge/knowledge-queries.ts';
 import { readActiveModel } from '../src/projections/models/model-projection.ts';

@@ -14,7 +14,7 @@ import {
   SafetensorsError,
   writeSafetensors,
   type Tensor,
-} from '../src/model/safetensors.ts';
+} from '../src/model/formats/safetensors.ts';
 
 const FIXTURES = new URL('./fixtures/safetensors/', import.meta.url);
 

@@ -1,12 +1,12 @@
 /**
- * Token sampling (src/model/sampling.ts): its lazy order (a one-pass top prefix, the full sort only
+ * Token sampling (src/model/inference/sampling.ts): its lazy order (a one-pass top prefix, the full sort only
  * when a walk goes past it) must pick exactly what the definition picks: every token in
  * descending log-probability (ties: lower index first), truncated to top-k, then to the smallest
  * prefix reaching top-p, one uniform draw walking the kept prefix.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEPLOYMENT_SAMPLING, EVALUATION_SAMPLING, fullOrder, logSoftmax, sampleToken, topOrder, type SamplingOptions } from '../src/model/sampling.ts';
+import { DEPLOYMENT_SAMPLING, EVALUATION_SAMPLING, fullOrder, logSoftmax, sampleToken, topOrder, type SamplingOptions } from '../src/model/inference/sampling.ts';
 
 /** The definition, written out with a full sort. */
 function byDefinition(logits: number[], o: SamplingOptions, u: number): { token: number; logprob: number } {

@@ -1,5 +1,5 @@
 /**
- * The tokenizer (src/model/tokenizer.ts) and chat template (src/model/chat-template.ts) on the
+ * The tokenizer (src/model/formats/tokenizer.ts) and chat template (src/model/formats/chat-template.ts) on the
  * byte-level BPE fixture in test/fixtures/tokenizer (made by make-tokenizer.ts, Qwen2's format),
  * checked against expected.json: the Hugging Face Rust tokenizers library's ids and real Jinja2's
  * renderings (make-expected.py).
@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadTokenizer, type ChatMessage, type Tokenizer } from '../src/model/tokenizer.ts';
+import { loadTokenizer, type ChatMessage, type Tokenizer } from '../src/model/formats/tokenizer.ts';
 
 const FIXTURE = new URL('./fixtures/tokenizer/', import.meta.url).pathname;
 const expected = JSON.parse(readFileSync(join(FIXTURE, 'expected.json'), 'utf8')) as {

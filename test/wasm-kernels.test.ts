@@ -1,8 +1,8 @@
 /**
  * The project's kernels on the tfjs WebAssembly backend: the SIMD BatchMatMul
- * (src/model/native/batch-matmul.c through src/model/wasm-batch-matmul.ts), the SIMD Exp and
+ * (src/model/kernels/native/batch-matmul.c through src/model/kernels/wasm-batch-matmul.ts), the SIMD Exp and
  * Sigmoid (native/elementwise.c through wasm-elementwise.ts), the row-copy GatherV2 and the
- * zero-copy Identity and Cast (src/model/wasm-kernels.ts).
+ * zero-copy Identity and Cast (src/model/kernels/wasm-kernels.ts).
  *
  * Results are checked against a float64 JavaScript reference over shapes that exercise every
  * edge of the kernel: rows not a multiple of its 4-row block, columns not a multiple of its
@@ -16,17 +16,17 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initBackend, tf } from '../src/model/backend.ts';
-import '../src/model/register-gradients.ts';
-import { PLAIN_MIN_ROWS, planBatchMatMul } from '../src/model/batch-matmul-plan.ts';
-import { installWasmBatchMatMul, nativeModulePath, relaxedSimdAvailable, SPLIT_MIN_MACS, type WasmBatchMatMulInfo } from '../src/model/wasm-batch-matmul.ts';
-import { rmsNorm } from '../src/model/rms-norm.ts';
-import { swiglu } from '../src/model/swiglu.ts';
-import { AdamW } from '../src/model/adamw.ts';
-import { scaledMaskedSoftmax } from '../src/model/attention-softmax.ts';
-import { applyRotary, rotateHalfMatrix } from '../src/model/rotary.ts';
-import { elementwiseModulePath, wasmSumOfSquares } from '../src/model/wasm-elementwise.ts';
-import { checkGatherIndices } from '../src/model/wasm-kernels.ts';
+import { initBackend, tf } from '../src/model/kernels/backend.ts';
+import '../src/model/network/register-gradients.ts';
+import { PLAIN_MIN_ROWS, planBatchMatMul } from '../src/model/kernels/batch-matmul-plan.ts';
+import { installWasmBatchMatMul, nativeModulePath, relaxedSimdAvailable, SPLIT_MIN_MACS, type WasmBatchMatMulInfo } from '../src/model/kernels/wasm-batch-matmul.ts';
+import { rmsNorm } from '../src/model/network/rms-norm.ts';
+import { swiglu } from '../src/model/network/swiglu.ts';
+import { AdamW } from '../src/model/network/adamw.ts';
+import { scaledMaskedSoftmax } from '../src/model/network/attention-softmax.ts';
+import { applyRotary, rotateHalfMatrix } from '../src/model/network/rotary.ts';
+import { elementwiseModulePath, wasmSumOfSquares } from '../src/model/kernels/wasm-elementwise.ts';
+import { checkGatherIndices } from '../src/model/kernels/wasm-kernels.ts';
 import { referenceMatMul, values } from './helpers/matmul-reference.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -177,7 +177,7 @@ describe('OELD_WASM_MATMUL', () => {
   it('tfjs keeps the kernel tfjs ships (in a fresh process: the choice is made when the backend starts)', () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'oeld-matmul-choice-')), 'choice.mts');
     writeFileSync(file, `
-      import { initBackend, tf } from ${JSON.stringify(path.join(root, 'src/model/backend.ts'))};
+      import { initBackend, tf } from ${JSON.stringify(path.join(root, 'src/model/kernels/backend.ts'))};
       const info = await initBackend({ force: 'wasm' });
       const r = tf.matMul(tf.ones([2, 3, 4]), tf.ones([2, 4, 5])).dataSync();
       console.log(JSON.stringify({ detail: info.detail, sum: r.reduce((a, b) => a + b, 0) }));`);

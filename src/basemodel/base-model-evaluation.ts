@@ -10,10 +10,10 @@ import { heldOutAccuracy } from './pretrain.ts';
 import { frozenLakeSpec } from '../envs/frozenlake.ts';
 import { lakeVariantSpec } from '../envs/lake-world.ts';
 import { seedsOf, TEST_SEEDS } from '../envs/seed-ranges.ts';
-import { chatComplete } from '../model/chat-policy.ts';
-import { EVALUATION_SAMPLING } from '../model/sampling.ts';
-import type { Tokenizer } from '../model/tokenizer.ts';
-import type { Transformer } from '../model/transformer.ts';
+import { chatComplete } from '../model/inference/chat-policy.ts';
+import { EVALUATION_SAMPLING } from '../model/inference/sampling.ts';
+import type { Tokenizer } from '../model/formats/tokenizer.ts';
+import type { Transformer } from '../model/network/transformer.ts';
 import { episodeStats, playEpisodes, type PolicyFn } from '../simulator/play-episodes.ts';
 
 export async function evaluateBaseModel(model: Transformer, tokenizer: Tokenizer, o: { heldOut: readonly Example[] }) {

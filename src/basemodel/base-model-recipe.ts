@@ -7,7 +7,7 @@
 import { SPECIAL_TOKENS, trainBpe } from './bpe-trainer.ts';
 import { drawExample, type CorpusMix, type CorpusOptions } from './corpus.ts';
 import { writeTokenizerFolder } from './tokenizer-folder.ts';
-import { seededRandom } from '../model/rng.ts';
+import { seededRandom } from '../model/network/rng.ts';
 
 /** Llama-family shape of the base model (tied embeddings; vocabulary from the tokenizer). */
 export const BASE_MODEL_SIZE = { hidden: 128, intermediate: 384, layers: 6, heads: 4 } as const;

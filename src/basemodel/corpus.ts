@@ -23,7 +23,7 @@ import { extractionPrompt, renderTrajectory } from '../extraction/extraction-pro
 import { teacherPrompt } from '../extraction/teacher-prompt.ts';
 import { BUDGET_ITEM, EDGE_ITEM, goalItem, holeItem, itemsTaught, newItems, renderItems, type EpisodeEnd } from './experience-items.ts';
 import { ITEM_MARKER } from '../projections/knowledge/knowledge-base.ts';
-import { seededRandom } from '../model/rng.ts';
+import { seededRandom } from '../model/network/rng.ts';
 
 export interface Example {
   kind: 'familiar' | 'guess' | 'informed' | 'extract';

@@ -6,13 +6,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseAction } from '../envs/environment.ts';
-import { AdamW } from '../model/adamw.ts';
-import { chatComplete, chatPromptIds } from '../model/chat-policy.ts';
-import { seededRandom } from '../model/rng.ts';
-import { packBatch, responseLogits } from '../model/score.ts';
-import type { Tokenizer } from '../model/tokenizer.ts';
-import { trainStep } from '../model/train-step.ts';
-import type { Transformer } from '../model/transformer.ts';
+import { AdamW } from '../model/network/adamw.ts';
+import { chatComplete, chatPromptIds } from '../model/inference/chat-policy.ts';
+import { seededRandom } from '../model/network/rng.ts';
+import { packBatch, responseLogits } from '../model/inference/score.ts';
+import type { Tokenizer } from '../model/formats/tokenizer.ts';
+import { trainStep } from '../model/network/train-step.ts';
+import type { Transformer } from '../model/network/transformer.ts';
 import { DEFAULT_CORPUS_OPTIONS, DEFAULT_MIX, drawExampleOfKind, drawKind, heldOutExamples, type CorpusMix, type CorpusOptions, type Example } from './corpus.ts';
 
 export interface PretrainOptions {

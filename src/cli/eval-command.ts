@@ -3,7 +3,7 @@ import { poolKey } from '../projections/knowledge/knowledge-base.ts';
 import { TEST_SEEDS, VALIDATION_SEEDS } from '../envs/seed-ranges.ts';
 import { randomUUID } from 'node:crypto';
 import { evaluateVersion } from '../evaluation/evaluate.ts';
-import { localEngine } from '../model/local-engine.ts';
+import { localEngine } from '../engine/local-engine.ts';
 import { catchUpProjections } from '../operations/catch-up.ts';
 import { readKnowledgeVersion } from '../projections/knowledge/knowledge-queries.ts';
 import { readModelVersion } from '../projections/models/model-projection.ts';

@@ -3,7 +3,7 @@
  * holes resampled until a path exists. Cells ' ', 'H', 'G', 'P'. A hole ends the game (failure),
  * the goal ends it (success, reward 1.0); a wall bump is an invalid move.
  */
-import { seededRandom } from '../model/rng.ts';
+import { seededRandom } from '../model/network/rng.ts';
 import { BudgetedGame, DELTAS, GENERIC_INSTRUCTION, GRID_GAME_RESPONSE_TOKENS, type Action, type GameSpec, type MoveOutcome, type TurnRules } from './environment.ts';
 
 export const FROZENLAKE_SIZE = 3;

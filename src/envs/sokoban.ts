@@ -6,7 +6,7 @@
  * 'S' player on target. Walking into a wall, or pushing a box into a wall or another box, is an
  * invalid move. Success (reward 1.0) when every box is on a target.
  */
-import { seededRandom } from '../model/rng.ts';
+import { seededRandom } from '../model/network/rng.ts';
 import { ACTIONS, BudgetedGame, DELTAS, GENERIC_INSTRUCTION, GRID_GAME_RESPONSE_TOKENS, type Action, type GameSpec, type MoveOutcome, type TurnRules } from './environment.ts';
 
 export const SOKOBAN_SIZE = 6;

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { userPrompt, type Prompt } from '../model/chat-prompt.ts';
+import { userPrompt, type Prompt } from '../model/inference/chat-prompt.ts';
 
 const message = z.object({ role: z.enum(['system', 'user', 'assistant', 'tool']), content: z.string().max(100_000), name: z.string().max(200).optional() }).strict();
 const line = z.union([z.string().min(1).max(100_000), z.object({ messages: z.array(message).min(1).max(1000) }).strict()]);

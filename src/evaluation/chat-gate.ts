@@ -17,11 +17,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EventDataMap } from '../events/schemas.ts';
-import type { Prompt } from '../model/chat-prompt.ts';
-import type { ModelEngine } from '../model/model-engine.ts';
+import type { Prompt } from '../model/inference/chat-prompt.ts';
+import type { ModelEngine } from '../engine/model-engine.ts';
 import type { ChatTask } from '../tasks/task.ts';
 import type { KlMeasurement } from '../trainer/measure-kl.ts';
-import { EVALUATION_SAMPLING } from '../model/sampling.ts';
+import { EVALUATION_SAMPLING } from '../model/inference/sampling.ts';
 import { describeEvaluator, runEvaluator, type EvaluatorSpec } from './external-evaluator.ts';
 import type { GateContext, GateResult } from './gate.ts';
 

@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import type { GameSpec } from '../envs/environment.ts';
 import { seedsOf, type SeedRange } from '../envs/seed-ranges.ts';
 import type { EventDataMap } from '../events/schemas.ts';
-import type { ModelEngine } from '../model/model-engine.ts';
-import { EVALUATION_SAMPLING } from '../model/sampling.ts';
+import type { ModelEngine } from '../engine/model-engine.ts';
+import { EVALUATION_SAMPLING } from '../model/inference/sampling.ts';
 import { episodeStats, playEpisodes, type Episode, type EpisodeStats } from '../simulator/play-episodes.ts';
 
 export type GameEvaluation = Extract<EventDataMap['EvaluationRecorded'], { kind: 'game' }>;

@@ -11,7 +11,7 @@
  * naming the evaluator and what it did, and so fails the round: a gate that cannot judge must not pass.
  */
 import { spawn } from 'node:child_process';
-import type { Prompt } from '../model/chat-prompt.ts';
+import type { Prompt } from '../model/inference/chat-prompt.ts';
 
 export type EvaluatorSpec = { command: string[]; timeoutMs?: number } | { url: string; timeoutMs?: number; bearerToken?: string };
 export interface EvaluatorItem { prompt: Prompt; reply: string }

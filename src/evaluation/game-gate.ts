@@ -4,7 +4,7 @@
  * A version's statistics never change, so each is played once per process.
  */
 import type { SeedRange } from '../envs/seed-ranges.ts';
-import type { ModelEngine } from '../model/model-engine.ts';
+import type { ModelEngine } from '../engine/model-engine.ts';
 import type { EpisodeStats } from '../simulator/play-episodes.ts';
 import type { GameTask } from '../tasks/task.ts';
 import { evaluateVersion, type GameEvaluation } from './evaluate.ts';

@@ -1,6 +1,6 @@
 /** The gate a task's rounds use: a game's validation seeds, or a chat task's KL measurements. */
 import { VALIDATION_SEEDS } from '../envs/seed-ranges.ts';
-import type { ModelEngine } from '../model/model-engine.ts';
+import type { ModelEngine } from '../engine/model-engine.ts';
 import { readHeldOutPrompts } from '../rounds/round-queries.ts';
 import type { RoundGate } from '../rounds/round-runner.ts';
 import type { EventStore } from '../store/event-store.ts';

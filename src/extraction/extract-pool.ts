@@ -12,8 +12,8 @@ import { extractionPrompt, renderTrajectory, type TrajectorySource } from './ext
 import { accumulateSlot, emptySlot, eventItemIdFor, slotTexts, toKnowledgeExtractedEvent, type KnowledgeExtractedData, type SlotState } from './accumulate-pool.ts';
 import { parseExperienceItems } from './parse-items.ts';
 import { renderItemTexts } from '../projections/knowledge/knowledge-base.ts';
-import { seededRandom } from '../model/rng.ts';
-import type { Completion } from '../model/model-engine.ts';
+import { seededRandom } from '../model/network/rng.ts';
+import type { Completion } from '../engine/model-engine.ts';
 
 export interface Trajectory { id: string; data: TrajectorySource }
 

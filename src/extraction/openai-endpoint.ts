@@ -4,8 +4,8 @@
  * here: the endpoint must declare the model version that produced the trajectories, both before
  * the round starts and on every answer (an endpoint redeployed mid-round is caught).
  */
-import type { Completion } from '../model/model-engine.ts';
-import type { SamplingOptions } from '../model/sampling.ts';
+import type { Completion } from '../engine/model-engine.ts';
+import type { SamplingOptions } from '../model/inference/sampling.ts';
 import type { ExtractFn } from './extract-pool.ts';
 import { assertSameModelVersion } from './model-version-guard.ts';
 

@@ -4,7 +4,7 @@
  * text inserted BEFORE it, plus a note that the experience is a guess that may be incomplete or
  * wrong. The situation text is identical in both, so both score the same response tokens.
  */
-import type { Prompt } from '../model/chat-prompt.ts';
+import type { Prompt } from '../model/inference/chat-prompt.ts';
 
 /** The note that tells the teacher not to trust the experience blindly. */
 export const KNOWLEDGE_GUESS_NOTE =

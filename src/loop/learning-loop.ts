@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { ModelEngine } from '../model/model-engine.ts';
+import type { ModelEngine } from '../engine/model-engine.ts';
 import { readActiveModel } from '../projections/models/model-projection.ts';
 import { countFreshInteractions, readLastRoundEnd, readNewestRoundEnd } from '../projections/trajectories/trajectory-queries.ts';
 import { RoundFailedError, RoundRunner, recoverInterruptedRounds, type RoundOutcome } from '../rounds/round-runner.ts';

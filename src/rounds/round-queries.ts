@@ -1,7 +1,7 @@
 /** What the round runner, the trigger and the simulator read: the trajectories projection for what to learn from, the log for the rest. */
 import type { Queryable } from '../db/sql.ts';
 import type { EventDataMap } from '../events/schemas.ts';
-import type { Prompt } from '../model/chat-prompt.ts';
+import type { Prompt } from '../model/inference/chat-prompt.ts';
 import { heldOutEventIds, newestTrajectoryEventIds } from '../projections/trajectories/trajectory-queries.ts';
 import { countInteractions, openStreams, readEventsByIds } from '../store/log-queries.ts';
 import { trainingPrompts } from '../tasks/training-prompts.ts';

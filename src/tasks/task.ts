@@ -9,7 +9,7 @@
 import type { GameSpec } from '../envs/environment.ts';
 import type { KnowledgePlacement } from '../extraction/teacher-prompt.ts';
 import type { EvaluatorSpec } from '../evaluation/external-evaluator.ts';
-import type { TemplateVariables } from '../model/chat-prompt.ts';
+import type { TemplateVariables } from '../model/inference/chat-prompt.ts';
 
 /** The task of an interaction that names none (intake fills it in). */
 export const DEFAULT_TASK_ID = 'chat';

@@ -4,7 +4,7 @@
  * before it (system, user, assistant and tool messages, in order). Pure.
  */
 import type { EventDataMap } from '../events/schemas.ts';
-import { userPrompt, type Prompt, type PromptMessage } from '../model/chat-prompt.ts';
+import { userPrompt, type Prompt, type PromptMessage } from '../model/inference/chat-prompt.ts';
 
 type Interaction = Pick<EventDataMap['InteractionRecorded'], 'turns' | 'messages'>;
 

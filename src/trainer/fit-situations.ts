@@ -5,8 +5,8 @@
  * reply. A prompt that fits is returned as it is, so a game's short situations never change.
  */
 import { teacherMessages, type KnowledgePlacement } from '../extraction/teacher-prompt.ts';
-import { fitPrompt, promptIds, type Prompt, type TemplateVariables } from '../model/chat-prompt.ts';
-import type { Tokenizer } from '../model/tokenizer.ts';
+import { fitPrompt, promptIds, type Prompt, type TemplateVariables } from '../model/inference/chat-prompt.ts';
+import type { Tokenizer } from '../model/formats/tokenizer.ts';
 
 export interface FitOptions { maxNewTokens: number; knowledgePlacement: KnowledgePlacement; templateVariables?: TemplateVariables }
 

@@ -9,13 +9,13 @@
  * KL between the candidate and the round-start version on anchor prompts (the same prompt for both).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { generate } from '../model/generate.ts';
+import { generate } from '../model/inference/generate.ts';
 import { teacherMessages, type KnowledgePlacement } from '../extraction/teacher-prompt.ts';
-import { promptIds, type Prompt, type TemplateVariables } from '../model/chat-prompt.ts';
-import { DEPLOYMENT_SAMPLING } from '../model/sampling.ts';
-import { packBatch, responseLogits } from '../model/score.ts';
-import type { Tokenizer } from '../model/tokenizer.ts';
-import type { Transformer } from '../model/transformer.ts';
+import { promptIds, type Prompt, type TemplateVariables } from '../model/inference/chat-prompt.ts';
+import { DEPLOYMENT_SAMPLING } from '../model/inference/sampling.ts';
+import { packBatch, responseLogits } from '../model/inference/score.ts';
+import type { Tokenizer } from '../model/formats/tokenizer.ts';
+import type { Transformer } from '../model/network/transformer.ts';
 import { fitWithKnowledge } from './fit-situations.ts';
 import { opcdLoss } from './opcd-loss.ts';
 

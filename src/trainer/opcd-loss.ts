@@ -4,7 +4,7 @@
  * Row i of the student and teacher logits is one response position: the student (no knowledge in
  * its prompt) and the frozen teacher (same prompt with knowledge) scored the same response token
  * there; prompt positions are already excluded by the caller (see responseLogits in
- * src/model/score.ts). Per position t:
+ * src/model/inference/score.ts). Per position t:
  *
  *   D_t = sum over v in S_t of p_s(v) * (log p_s(v) - log p_T(v))
  *

@@ -16,16 +16,16 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { teacherMessages, type KnowledgePlacement } from '../extraction/teacher-prompt.ts';
-import { AdamW } from '../model/adamw.ts';
-import { promptIds, type Prompt, type TemplateVariables } from '../model/chat-prompt.ts';
+import { AdamW } from '../model/network/adamw.ts';
+import { promptIds, type Prompt, type TemplateVariables } from '../model/inference/chat-prompt.ts';
 import { fitWithKnowledge } from './fit-situations.ts';
-import { generate } from '../model/generate.ts';
-import { seededRandom } from '../model/rng.ts';
-import { DEPLOYMENT_SAMPLING } from '../model/sampling.ts';
-import { packBatch, responseLogits } from '../model/score.ts';
-import type { Tokenizer } from '../model/tokenizer.ts';
-import { trainStep } from '../model/train-step.ts';
-import type { Transformer } from '../model/transformer.ts';
+import { generate } from '../model/inference/generate.ts';
+import { seededRandom } from '../model/network/rng.ts';
+import { DEPLOYMENT_SAMPLING } from '../model/inference/sampling.ts';
+import { packBatch, responseLogits } from '../model/inference/score.ts';
+import type { Tokenizer } from '../model/formats/tokenizer.ts';
+import { trainStep } from '../model/network/train-step.ts';
+import type { Transformer } from '../model/network/transformer.ts';
 import { forwardKlLoss } from './off-policy-loss.ts';
 import { opcdLoss } from './opcd-loss.ts';
 

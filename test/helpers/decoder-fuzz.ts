@@ -8,7 +8,7 @@ import { canonicalJson } from '../../src/events/canonical-json.ts';
 import { isUuid } from '../../src/events/ids.ts';
 import { validateEventData } from '../../src/events/validate.ts';
 import { decodeInteraction, type DecodeLimits, type InteractionSource } from '../../src/ingest/decode-interaction.ts';
-import { seededRandom } from '../../src/model/rng.ts';
+import { seededRandom } from '../../src/model/network/rng.ts';
 
 export const FUZZ_LIMITS: DecodeLimits = { maxBytes: 64 * 1024, maxDepth: 64 };
 const SOURCE: InteractionSource = { kind: 'kafka', topic: 'fuzz', partition: 0, offset: '7' };

@@ -4,7 +4,7 @@
  */
 import { openDatabase } from '../../src/db/open-database.ts';
 import { loadConfig } from '../../src/config.ts';
-import { localEngine } from '../../src/model/local-engine.ts';
+import { localEngine } from '../../src/engine/local-engine.ts';
 import { RoundRunner } from '../../src/rounds/round-runner.ts';
 import { EventStore } from '../../src/store/event-store.ts';
 import { scriptedExtractor, tinyChatRound, tinyGameRound, TINY_ROUND } from './round-settings.ts';

@@ -6,7 +6,7 @@ import { createGate } from '../../src/evaluation/task-gate.ts';
 import type { EventStore } from '../../src/store/event-store.ts';
 import { GameGate } from '../../src/evaluation/game-gate.ts';
 import type { ExtractFn } from '../../src/extraction/extract-pool.ts';
-import type { ModelEngine } from '../../src/model/model-engine.ts';
+import type { ModelEngine } from '../../src/engine/model-engine.ts';
 import type { RoundRunnerDeps, RoundSettings } from '../../src/rounds/round-runner.ts';
 import { loadTasks } from '../../src/tasks/task-config.ts';
 import type { ChatTask, GameTask } from '../../src/tasks/task.ts';

@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { SPECIAL_TOKENS, trainBpe } from '../../src/basemodel/bpe-trainer.ts';
 import { drawExample } from '../../src/basemodel/corpus.ts';
 import { smallLlamaConfig, writeTokenizerFolder } from '../../src/basemodel/tokenizer-folder.ts';
-import { saveModel } from '../../src/model/checkpoint.ts';
-import { initialWeights } from '../../src/model/init-weights.ts';
-import { resolveConfig } from '../../src/model/model-config.ts';
-import { seededRandom } from '../../src/model/rng.ts';
-import { loadTokenizer } from '../../src/model/tokenizer.ts';
-import { Transformer } from '../../src/model/transformer.ts';
+import { saveModel } from '../../src/model/formats/checkpoint.ts';
+import { initialWeights } from '../../src/model/network/init-weights.ts';
+import { resolveConfig } from '../../src/model/network/model-config.ts';
+import { seededRandom } from '../../src/model/network/rng.ts';
+import { loadTokenizer } from '../../src/model/formats/tokenizer.ts';
+import { Transformer } from '../../src/model/network/transformer.ts';
 
 export async function makeTinyModel(parent = mkdtempSync(join(tmpdir(), 'oeld-tiny-')), seed = 1): Promise<string> {
   const random = seededRandom(seed);

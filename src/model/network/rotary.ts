@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ROPE } from './wasm-elementwise.ts';
+import { ROPE } from '../kernels/wasm-elementwise.ts';
 
 /**
  * Rotary position embedding, the Hugging Face convention: x * cos + rotate_half(x) * sin,

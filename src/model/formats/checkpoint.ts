@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveConfig } from './model-config.ts';
+import { resolveConfig } from '../network/model-config.ts';
 import { loadCheckpoint, saveSafetensorsFile } from './safetensors.ts';
-import { Transformer } from './transformer.ts';
+import { Transformer } from '../network/transformer.ts';
 
 export interface LoadedModel { model: Transformer; rawConfig: Record<string, unknown>; dir: string }
 

@@ -5,8 +5,8 @@
 import { fitPrompt, promptIds, userPrompt, type Prompt, type TemplateVariables } from './chat-prompt.ts';
 import { generate } from './generate.ts';
 import type { SamplingOptions } from './sampling.ts';
-import type { Tokenizer } from './tokenizer.ts';
-import type { Transformer } from './transformer.ts';
+import type { Tokenizer } from '../formats/tokenizer.ts';
+import type { Transformer } from '../network/transformer.ts';
 
 export interface ChatCompletion { text: string; tokens: number; ids: number[]; promptIds: number[] }
 

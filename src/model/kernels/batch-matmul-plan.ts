@@ -1,5 +1,5 @@
 /**
- * How a BatchMatMul call maps onto the project's SIMD kernel (src/model/native/batch-matmul.c):
+ * How a BatchMatMul call maps onto the project's SIMD kernel (src/model/kernels/native/batch-matmul.c):
  * the 3-D view [batch, M, N] = op(a)[batchA, M, K] @ op(b)[batchB, K, N], or why the call stays
  * with tfjs's own kernel. Pure shape logic, apart from the I/O in wasm-batch-matmul.ts.
  */

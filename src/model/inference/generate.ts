@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { seededRandom } from './rng.ts';
+import { seededRandom } from '../network/rng.ts';
 import { sampleToken, type SamplingOptions } from './sampling.ts';
-import { disposeCache, type KVCache, type Transformer } from './transformer.ts';
+import { disposeCache, type KVCache, type Transformer } from '../network/transformer.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;

@@ -3,7 +3,7 @@
  *
  * tfjs-backend-wasm 4.22 sends only plain 2-D matmuls to XNNPACK. A batched or transposed matmul
  * (attention's scores and context; the gradients of both) falls to a scalar loop at 1-2 GFLOP/s,
- * and those matmuls were three quarters of a training step. src/model/native/batch-matmul.c does
+ * and those matmuls were three quarters of a training step. src/model/kernels/native/batch-matmul.c does
  * them with WebAssembly SIMD at 10-20 GFLOP/s per thread. Its module imports the backend's own
  * memory, so it reads and writes the tensors where tfjs keeps them (no copies).
  *

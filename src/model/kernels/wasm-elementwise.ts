@@ -1,5 +1,5 @@
 /**
- * Kernels for the tfjs WebAssembly backend from src/model/native/elementwise.c:
+ * Kernels for the tfjs WebAssembly backend from src/model/kernels/native/elementwise.c:
  * - Exp and Sigmoid, replacing the backend's: SIMD, about 3 ns per element where the backend's
  *   take 13 (a scalar libm call each). Exp is in every log-softmax (the training losses, over the
  *   whole vocabulary at every response position). float32 only; other dtypes go to the

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Transformer } from './transformer.ts';
+import type { Transformer } from '../network/transformer.ts';
 
 /** Prompt + response rows, right-padded to one length, with what is needed to find response positions. */
 export interface PackedBatch {

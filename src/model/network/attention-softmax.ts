@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { SCALED_SOFTMAX_GRAD } from './wasm-elementwise.ts';
+import { SCALED_SOFTMAX_GRAD } from '../kernels/wasm-elementwise.ts';
 
 /**
  * Attention's probabilities, softmax(scores * scale + mask) over the last axis, for scores

@@ -3,7 +3,7 @@
  * (a game situation is one user message; a logged chat is the conversation before an assistant
  * turn), and how it is fitted into the model's context. Pure logic over a tokenizer.
  */
-import type { Tokenizer } from './tokenizer.ts';
+import type { Tokenizer } from '../formats/tokenizer.ts';
 
 export type PromptRole = 'system' | 'user' | 'assistant' | 'tool';
 export interface PromptMessage { role: PromptRole; content: string; name?: string }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { RMS_NORM, RMS_NORM_GRAD } from './wasm-elementwise.ts';
+import { RMS_NORM, RMS_NORM_GRAD } from '../kernels/wasm-elementwise.ts';
 
 /**
  * x / sqrt(mean(x^2) + eps) * w over the last axis. On the WebAssembly backend, one fused kernel

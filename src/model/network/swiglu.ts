@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { SWIGLU, SWIGLU_GRAD } from './wasm-elementwise.ts';
+import { SWIGLU, SWIGLU_GRAD } from '../kernels/wasm-elementwise.ts';
 
 /**
  * SwiGLU's gate, silu(g) * u = g * sigmoid(g) * u (elementwise, g and u of one shape). On the

@@ -1,5 +1,5 @@
 /**
- * oeld's native CPU matmul, and SwiGLU (src/model/native/cpu/, a Node-API addon built by
+ * oeld's native CPU matmul, and SwiGLU (src/model/kernels/native/cpu/, a Node-API addon built by
  * scripts/build-cpu-addon.mjs into .build/oeld-cpu-kernels.node at `npm ci` and before
  * `npm start`, `npm test` and `npm run bench`). It computes the wasm backend's BatchMatMul on the
  * tensors in the wasm memory with the CPU's widest vectors (AVX-512, AVX2 with FMA, or 4-wide SSE
@@ -32,7 +32,7 @@ export interface CpuKernels {
   setThreads(n: number): void;
 }
 
-export const CPU_ADDON_PATH = fileURLToPath(new URL('../../.build/oeld-cpu-kernels.node', import.meta.url));
+export const CPU_ADDON_PATH = fileURLToPath(new URL('../../../.build/oeld-cpu-kernels.node', import.meta.url));
 
 let loaded: { kernels: CpuKernels } | { reason: string } | undefined;
 

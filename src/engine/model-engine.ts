@@ -4,8 +4,8 @@
  */
 import type { KlMeasurement, KlPair, MeasureKlOptions } from '../trainer/measure-kl.ts';
 import type { RoundTrainingOptions, RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
-import type { Prompt, TemplateVariables } from './chat-prompt.ts';
-import type { SamplingOptions } from './sampling.ts';
+import type { Prompt, TemplateVariables } from '../model/inference/chat-prompt.ts';
+import type { SamplingOptions } from '../model/inference/sampling.ts';
 
 export interface Completion { text: string; tokens: number }
 

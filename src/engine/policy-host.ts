@@ -6,14 +6,14 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureKl, type KlMeasurement, type KlPair, type MeasureKlOptions } from '../trainer/measure-kl.ts';
 import { trainRound, type RoundTrainingReport, type StepReport } from '../trainer/opcd-round.ts';
-import { initBackend } from './backend.ts';
-import { chatComplete } from './chat-policy.ts';
-import { loadModel, saveModel, type LoadedModel } from './checkpoint.ts';
-import type { Prompt, TemplateVariables } from './chat-prompt.ts';
+import { initBackend } from '../model/kernels/backend.ts';
+import { chatComplete } from '../model/inference/chat-policy.ts';
+import { loadModel, saveModel, type LoadedModel } from '../model/formats/checkpoint.ts';
+import type { Prompt, TemplateVariables } from '../model/inference/chat-prompt.ts';
 import type { Completion, TrainRoundInput } from './model-engine.ts';
-import type { SamplingOptions } from './sampling.ts';
-import { loadTokenizer, type Tokenizer } from './tokenizer.ts';
-import type { Transformer } from './transformer.ts';
+import type { SamplingOptions } from '../model/inference/sampling.ts';
+import { loadTokenizer, type Tokenizer } from '../model/formats/tokenizer.ts';
+import type { Transformer } from '../model/network/transformer.ts';
 
 export class PolicyHost {
   private readonly policies = new Map<string, { model: LoadedModel; tokenizer: Tokenizer }>();

@@ -1,9 +1,8 @@
 import type { KlMeasurement, KlPair, MeasureKlOptions } from '../trainer/measure-kl.ts';
 import type { RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
-import type { Prompt, TemplateVariables } from './chat-prompt.ts';
+import type { Prompt, TemplateVariables } from '../model/inference/chat-prompt.ts';
 import type { TrainRoundInput } from './model-engine.ts';
-import type { Generation, GenerateOptions } from './generate.ts';
-import type { SamplingOptions } from './sampling.ts';
+import type { SamplingOptions } from '../model/inference/sampling.ts';
 
 /**
  * Messages between the daemon and the model worker thread. Generation and training block the
@@ -11,12 +10,6 @@ import type { SamplingOptions } from './sampling.ts';
  * /metrics.
  */
 export type WorkerRequest =
-  | { id: number; type: 'init'; backend?: 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu' }
-  | { id: number; type: 'load'; dir: string; trainable?: boolean }
-  | { id: number; type: 'generate'; prompts: number[][]; options: GenerateOptions }
-  | { id: number; type: 'score'; prompts: number[][]; responses: number[][]; temperature: number }
-  | { id: number; type: 'trainCrossEntropy'; prompts: number[][]; responses: number[][]; steps: number; learningRate: number; clipNorm?: number }
-  | { id: number; type: 'save'; dir: string }
   | { id: number; type: 'memory' }
   /** Load a model folder with its tokenizer as a chat policy under `key` (a model version). */
   | { id: number; type: 'loadPolicy'; key: string; dir: string }
@@ -32,12 +25,6 @@ export type WorkerRequest =
   | ({ id: number; type: 'trainRound'; key: string } & TrainRoundInput);
 
 export type WorkerResult =
-  | { type: 'init'; backend: string }
-  | { type: 'load'; parameters: number; family: string }
-  | { type: 'generate'; generation: Generation }
-  | { type: 'score'; logprobs: number[][] }
-  | { type: 'trainCrossEntropy'; losses: number[]; gradNorms: number[] }
-  | { type: 'save'; files: string[] }
   | { type: 'memory'; tensors: number; bytes: number }
   | { type: 'loadPolicy'; parameters: number; backend: string }
   | { type: 'unloadPolicy' }

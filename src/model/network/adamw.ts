@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ADAMW, type AdamWKernelAttrs } from './wasm-elementwise.ts';
+import { ADAMW, type AdamWKernelAttrs } from '../kernels/wasm-elementwise.ts';
 
 export interface AdamWOptions {
   learningRate: number; beta1?: number; beta2?: number; epsilon?: number; weightDecay?: number;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { AdamW } from './adamw.ts';
 import type { Transformer } from './transformer.ts';
-import { wasmSumOfSquares } from './wasm-elementwise.ts';
+import { wasmSumOfSquares } from '../kernels/wasm-elementwise.ts';
 
 export interface StepResult { loss: number; gradNorm: number; clipped: boolean }
 
