@@ -1,0 +1,97 @@
+/**
+ * The learning half as the leader runs it, wired: the model worker, each task with its round
+ * runner and gate, the simulator for the game task, the trigger, and the metrics they report to.
+ */
+import { join } from 'node:path';
+import type { Config } from '../config.ts';
+import { workerEngine } from '../engine/worker-engine.ts';
+import { createGate } from '../evaluation/task-gate.ts';
+import { openAiExtractFn } from '../extraction/openai-endpoint.ts';
+import type { Metrics } from '../http/metrics.ts';
+import type { Logger } from '../log.ts';
+import { LearningLoop } from '../loop/learning-loop.ts';
+import { reportRoundProgress, ROUND_SECONDS_STAGES } from '../loop/round-progress.ts';
+import { EVALUATION_SAMPLING } from '../model/inference/sampling.ts';
+import { RoundRunner, type RoundSettings } from '../rounds/round-runner.ts';
+import { Simulator } from '../simulator/simulator.ts';
+import type { EventStore } from '../store/event-store.ts';
+import type { GameTask, Task } from '../tasks/task.ts';
+import { DEFAULT_ROUND_TRAINING } from '../trainer/opcd-round.ts';
+
+/** The learning loop (run by the leader): model worker, tasks with their round runners and gates, simulator, trigger. */
+export function createLearning(config: Config, tasks: Task[], log: Logger, store: EventStore, metrics: Metrics, say?: (line: string) => void) {
+  const engine = workerEngine();
+  const artifactRoot = join(config.dataDir, 'artifacts');
+  const gameTask = tasks.find((t): t is GameTask => t.kind === 'game');
+  if (config.simulator === 'on' && !gameTask) throw new Error(`OELD_SIMULATOR=on: the simulator plays a game task, and OELD_TASKS=${JSON.stringify(config.tasks.join(','))} names none`);
+  const simulatorOn = gameTask !== undefined && (config.simulator === 'on' || (config.simulator === 'auto' && !config.kafkaBrokers));
+  const training = { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate };
+  const settings: RoundSettings = {
+    trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories,
+    tokenBudget: config.knowledgeTokenBudget, teacherContext: config.teacherContext, training,
+  };
+  const runners = tasks.map((task) => ({
+    task,
+    runner: new RoundRunner({
+      store, engine, artifactRoot, task, settings,
+      // OELD_EVAL_EPISODES=0 turns off a game's evaluation only: a chat task is always measured.
+      gate: createGate(engine, store, task, {
+        gameEpisodes: config.evalEpisodes, gate: config.activationGate, gameTolerance: config.gateTolerance,
+        temperature: training.temperature, topK: training.topK, seed: training.seed,
+      }),
+      ...(config.extractionUrl ? {
+        extractFnFor: (version: string) => openAiExtractFn({
+          baseUrl: config.extractionUrl!, modelVersion: version, sampling: EVALUATION_SAMPLING, maxTokens: task.extractionTokens, templateVariables: task.templateVariables,
+          ...(config.extractionApiKey ? { apiKey: config.extractionApiKey } : {}),
+        }),
+      } : {}),
+      onProgress: (p) => reportRoundProgress(p, metrics, log, say),
+    }),
+  }));
+  log.info({ tasks: tasks.map((t) => `${t.id} (${t.kind})`), simulator: simulatorOn ? gameTask!.id : 'off' }, `learning tasks: ${tasks.map((t) => `${t.id} (${t.kind})`).join(', ')}`);
+  // Series that exist (at 0) from the start when learning is on: increase() and the alerts then see
+  // the first round, the first failure and the first round's seconds (a labelled counter born at 1
+  // shows no increase), and a daemon with learning off has no oeld_rounds_total series at all.
+  for (const outcome of ['completed', 'failed']) metrics.roundsTotal.inc({ outcome }, 0);
+  for (const stage of ROUND_SECONDS_STAGES) metrics.roundSeconds.inc({ stage }, 0);
+  // A chat task's gate measurements are NaN ("not measured yet") until its first round sets them.
+  for (const t of tasks) if (t.kind === 'chat') for (const measurement of ['gap_before', 'gap_after', 'retention']) metrics.chatGateKl.set({ task: t.id, measurement }, Number.NaN);
+  const loop = new LearningLoop({
+    store, engine, tasks: runners, artifactRoot,
+    simulator: simulatorOn ? {
+      task: gameTask!,
+      simulator: new Simulator(store, engine, { game: gameTask!.game, batchSize: config.simulatorBatch, maxNewTokens: gameTask!.responseTokens, maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }),
+    } : null,
+    trigger: { minInteractions: config.roundMinInteractions, minIntervalSeconds: config.roundMinIntervalS, poolTrajectories: config.poolTrajectories, maxRounds: config.maxRounds },
+    ...(config.roundCron ? { roundCron: config.roundCron } : {}),
+    baseModel: { dir: config.baseModelDir, version: config.baseModelVersion },
+    retryAfterFailureMs: 60_000,
+    simulatorTarget: Math.max(gameTask?.minInteractions ?? config.roundMinInteractions, config.roundTrajectories, config.poolTrajectories),
+    events: {
+      say: (line) => { log.info(line); say?.(line); },
+      onRoundDone: (o) => {
+        metrics.roundsTotal.inc({ outcome: 'completed' });
+        metrics.roundStage.set(0);
+        if (o.after) { metrics.validationPassRate.set({ version: o.newVersion }, o.after.passRate); metrics.validationResponseTokens.set({ version: o.newVersion }, o.after.meanResponseTokens); }
+        if (o.before) { metrics.validationPassRate.set({ version: o.baseVersion }, o.before.passRate); metrics.validationResponseTokens.set({ version: o.baseVersion }, o.before.meanResponseTokens); }
+        for (const [stage, s] of Object.entries(o.seconds)) metrics.roundSeconds.inc({ stage }, s);
+        if (o.chat) {
+          for (const [measurement, v] of [['gap_before', o.chat.gapBefore], ['gap_after', o.chat.gapAfter], ['retention', o.chat.retentionKl]] as const) {
+            if (v !== null) metrics.chatGateKl.set({ task: o.taskId, measurement }, v);
+          }
+        }
+        void engine.memory().then((m) => metrics.modelTensorBytes.set(m.bytes), () => {});
+      },
+      onRoundFailed: () => { metrics.roundsTotal.inc({ outcome: 'failed' }); metrics.roundStage.set(0); },
+      onModelLoaded: (version, info) => {
+        log.info({ version, parameters: info.parameters, backend: info.backend }, `model ${version} loaded on the ${info.backend} backend (${info.parameters} parameters)`);
+        metrics.modelBackend.reset();
+        metrics.modelBackend.set({ backend: info.backend }, 1);
+        void engine.memory().then((m) => metrics.modelTensorBytes.set(m.bytes), () => {});
+      },
+      onRoundStarted: () => metrics.roundsStarted.inc(),
+      onSimulatorBatch: (version, stats) => { metrics.simulatorEpisodes.inc({ version }, stats.episodes); metrics.simulatorPassRate.set({ version }, stats.passRate); },
+    },
+  });
+  return { engine, loop, tasks };
+}
