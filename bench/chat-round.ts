@@ -77,8 +77,8 @@ async function world() {
 }
 
 /**
- * The reference for retention: a FrozenLake round of the shipped model (the kind of round README
- * Measured shows keeping its out-of-distribution world), measured on the same anchor prompts.
+ * The reference for retention: a FrozenLake round of the shipped model (the kind of round that
+ * keeps its out-of-distribution world, docs/measured.md), measured on the same anchor prompts.
  */
 async function gameRoundRetention(chatTask: ChatTask, dir: string): Promise<{ kl: number; seconds: number }> {
   const { db, store } = await world();

@@ -118,7 +118,7 @@ export const SETTINGS = {
   knowledgeTokenBudget: { name: 'OELD_KNOWLEDGE_TOKEN_BUDGET', default: '2048', description: 'Token budget of one pool slot; the oldest items are dropped past it.', parse: int(1, 1_000_000) },
   roundSteps: { name: 'OELD_ROUND_STEPS', default: '16', description: 'Optimiser steps per round.', parse: int(1, 100_000) },
   roundBatchSize: { name: 'OELD_ROUND_BATCH_SIZE', default: '32', description: 'Prompts per optimiser step.', parse: int(1, 4096) },
-  roundLearningRate: { name: 'OELD_ROUND_LEARNING_RATE', default: '0.0002', description: 'AdamW learning rate of a round (constant). 5e-4 drifted the out-of-distribution world (README, Measured).', parse: float(1e-9, 1) },
+  roundLearningRate: { name: 'OELD_ROUND_LEARNING_RATE', default: '0.0002', description: 'AdamW learning rate of a round (constant). 5e-4 drifted the out-of-distribution world (docs/measured.md).', parse: float(1e-9, 1) },
   distillation: { name: 'OELD_DISTILLATION', default: 'opcd', description: 'opcd (on-policy: the student samples, reverse KL) or off-policy (the teacher samples, forward KL).', parse: oneOf('opcd', 'off-policy') },
   teacherContext: { name: 'OELD_TEACHER_CONTEXT', default: 'knowledge', description: 'What the teacher reads: knowledge (extracted items) or raw (raw trajectories; the ablation).', parse: oneOf('knowledge', 'raw') },
   activationGate: { name: 'OELD_ACTIVATION_GATE', default: 'true', description: 'Activate a new version only if its validation pass rate is at least the old one\'s minus OELD_GATE_TOLERANCE.', parse: bool },
