@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/sql.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { EventType } from '../events/schemas.ts';
+import type { DataFields } from '../store/read-events.ts';
 
 /**
  * A projection folds events into tables of its own. Its tables live in a projection schema
@@ -11,6 +12,12 @@ export interface Projection {
   readonly name: string;
   /** The only event types it reads; the checkpoint moves past the rest. */
   readonly types: readonly EventType[];
+  /**
+   * The data keys it reads (store/read-events.ts DataFields); absent: all of it. A projection over
+   * every interaction that keeps a few fields reads only those, so a replay does not fetch and
+   * parse every interaction's whole content.
+   */
+  readonly dataFields?: DataFields;
   /** CREATE TABLE IF NOT EXISTS statements, unqualified. */
   readonly ddl: string;
   /** Tables and their key order, for the content hash. */

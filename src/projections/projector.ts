@@ -44,6 +44,7 @@ export class Projector {
     if (!this.loaded) await this.load();
     const batch = await readEventsBatch(this.sql, {
       after: this.at, limit: this.options.batchSize ?? 1000, types: this.projection.types,
+      ...(this.projection.dataFields ? { dataFields: this.projection.dataFields } : {}),
       untilPosition: this.options.untilPosition, untilTime: this.options.untilTime,
     });
     if (same(batch.next, this.at)) return { applied: 0, caughtUp: true };

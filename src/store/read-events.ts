@@ -14,6 +14,25 @@ export interface ReadOptions {
   /** Stop at this global position or recorded time (replay --until). */
   untilPosition?: number;
   untilTime?: Date;
+  /**
+   * Only these top-level keys of each event's data are read (a missing one comes as null), and of
+   * `present` only whether the key exists (true, or null): a reader that needs a few fields of
+   * large events (a projection over every interaction) then fetches and parses little.
+   */
+  dataFields?: DataFields;
+}
+
+export interface DataFields { keys: readonly string[]; present?: readonly string[] }
+
+/** The SELECT expression of the data column for `fields` (keys are SQL literals checked to be plain names). */
+function dataExpression(fields: DataFields | undefined): string {
+  if (!fields) return 'e.data';
+  const name = (k: string) => { if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(k)) throw new Error(`data field ${JSON.stringify(k)}: expected a plain key`); return k; };
+  const parts = [
+    ...fields.keys.map((k) => `'${name(k)}', e.data->'${name(k)}'`),
+    ...(fields.present ?? []).map((k) => `'${name(k)}', CASE WHEN e.data ? '${name(k)}' THEN 'true'::jsonb END`),
+  ];
+  return `jsonb_build_object(${parts.join(', ')})`;
 }
 
 export interface Batch {
@@ -52,13 +71,15 @@ export async function readEventsBatch(q: Queryable, o: ReadOptions): Promise<Bat
   const { rows } = await q.query<EventRow & { kind: 'e' | 'h' }>(
     `WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
      batch AS (
-       SELECT 'e' AS kind, e.* FROM events e, horizon
+       SELECT 'e' AS kind, e.event_id, e.stream_id, e.stream_position, e.type, e.schema_version, ${dataExpression(o.dataFields)} AS data,
+              e.occurred_at, e.recorded_at, e.causation_id, e.correlation_id, e.transaction_id, e.global_position FROM events e, horizon
         WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
           AND e.transaction_id < horizon.xmin ${filters.join(' ')} ${bound.join(' ')}
         ORDER BY e.transaction_id, e.global_position
         LIMIT $3),
      high AS (
-       SELECT 'h' AS kind, e.* FROM events e, horizon
+       SELECT 'h' AS kind, e.event_id, e.stream_id, e.stream_position, e.type, e.schema_version, NULL::jsonb AS data,
+              e.occurred_at, e.recorded_at, e.causation_id, e.correlation_id, e.transaction_id, e.global_position FROM events e, horizon
         WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
           AND e.transaction_id < horizon.xmin ${bound.join(' ')}
         ORDER BY e.transaction_id DESC, e.global_position DESC

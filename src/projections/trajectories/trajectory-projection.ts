@@ -19,6 +19,8 @@ export const ANY_TASK = '*';
 export class TrajectoryProjection implements Projection {
   readonly name = 'trajectories';
   readonly types = ['InteractionRecorded', 'RoundStarted', 'RoundCompleted', 'RoundFailed'] as const;
+  /** What it keeps of an interaction and a round's events; of `turns` only whether it is there (a game trajectory, not a chat). */
+  readonly dataFields = { keys: ['interactionId', 'taskId', 'modelVersion', 'source', 'roundId'], present: ['turns'] } as const;
   readonly ddl = DDL;
   readonly tables = [
     { name: 'trajectories', orderBy: 'global_position' },
