@@ -20,7 +20,6 @@ import { createProjections } from './projections/all-projections.ts';
 import { ProjectionRunner } from './projections/projection-runner.ts';
 import { replay } from './projections/replay.ts';
 import { createProjectionSchema, LIVE_SCHEMA, staleProjections } from './projections/schema.ts';
-import { runRelay } from './publication/relay-loop.ts';
 import { readReportData } from './report/report-data.ts';
 import { renderReport } from './report/render-report.ts';
 import { EventStore } from './store/event-store.ts';
@@ -60,8 +59,12 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const store = new EventStore(sql);
   const kafka = config.kafkaBrokers ? startKafka(config, log, store, sql, metrics) : undefined;
   if (!kafka) log.info('no Kafka brokers configured (KAFKA_BROKERS): interactions arrive through `oeld ingest` or POST /admin/interactions; nothing is published');
+  // One runner for every checkpointed processor: the projections and, with Kafka, the outbox relay.
   const runner = new ProjectionRunner(sql, createProjections, { batchSize: config.projectionBatch, pollMs: config.projectionPollMs }, log,
-    ({ projection, error }) => { if (error) metrics.projectionErrors.inc({ projection: projection.name }); });
+    ({ processor, applied, error }) => {
+      if (kafka && processor === kafka.relay.name) { if (applied) metrics.outboxPublished.inc(applied); return; }
+      if (error) metrics.projectionErrors.inc({ projection: processor });
+    }, kafka ? [kafka.relay] : []);
   // Every projection reports 0 errors from the start, so rates and alerts have a series to work on.
   for (const p of runner.projections) metrics.projectionErrors.inc({ projection: p.name }, 0);
   store.onAppended((r, seconds) => {
@@ -117,7 +120,6 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     if (stale.length) await rebuild(`projection definitions changed: ${stale.join(', ')}`);
     await Promise.all([
       runner.run(signal),
-      kafka ? runRelay(kafka.relay, signal, config.projectionPollMs, (n) => metrics.outboxPublished.inc(n), log) : undefined,
       learning ? learning.loop.run(signal).catch((err) => log.error({ err }, 'the learning loop stopped')) : undefined,
     ]);
   }, (isLeader) => { leader = isLeader; metrics.leader.set(isLeader ? 1 : 0); });

@@ -2,6 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { KafkajsPublisher } from '../src/consumers/kafkajs-bus.ts';
 import { uuidFromKey } from '../src/events/ids.ts';
+import { migrate } from '../src/db/migrate.ts';
+import { createProjections } from '../src/projections/all-projections.ts';
+import { readCheckpoints } from '../src/projections/checkpoints.ts';
+import { replay } from '../src/projections/replay.ts';
+import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
 import { OutboxRelay, EVENT_ID_HEADER } from '../src/publication/outbox-relay.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
@@ -16,6 +21,8 @@ describe('outbox relay to the model-versions topic', () => {
     kafka = await startMockKafka(1);
     await kafka.createTopic('oel.model-versions', 3);
     db = await serverDatabase();
+    await migrate(db.sql);
+    await createProjectionSchema(db.sql, LIVE_SCHEMA, createProjections());
   });
   after(async () => { await db.drop(); await kafka.stop(); });
 
@@ -58,5 +65,39 @@ describe('outbox relay to the model-versions topic', () => {
     // Per stream key the events arrive in log order (first copies, since repeats may follow).
     const firstSeen = [...new Map(got.filter((m) => String(m.key) === 'models').map((m) => [String(m.headers![EVENT_ID_HEADER]), JSON.parse(String(m.value)).streamPosition as number])).values()];
     assert.deepEqual(firstSeen, [...firstSeen].sort((a, b) => a - b));
+  });
+
+  it('keeps its checkpoint in the projections\' checkpoint table, out of their figures, and a replay carries it over: nothing is sent again', async () => {
+    const client = testKafka(kafka.brokers);
+    const publisher = new KafkajsPublisher(client);
+    try {
+      const relay = new OutboxRelay(db.sql, publisher, 'oel.model-versions', 'model-versions', 7);
+      while (!(await relay.step()).caughtUp) { /* drain */ }
+      assert.equal(await relay.backlog(), 0);
+      const { rows } = await db.sql.query<{ name: string }>(`SELECT name FROM ${LIVE_SCHEMA}.projection_checkpoints WHERE name = 'outbox:model-versions'`);
+      assert.equal(rows.length, 1, 'the relay is a processor with a checkpoint row of its own');
+      assert.ok(!(await readCheckpoints(db.sql)).some((c) => c.name.startsWith('outbox:')), 'projection figures (lag, status, backpressure) leave it out');
+      await replay(db.sql, createProjections);
+      const after = new OutboxRelay(db.sql, publisher, 'oel.model-versions', 'model-versions', 7);
+      assert.equal(await after.backlog(), 0, 'the replay rebuilt the projections and left the relay where it was');
+      assert.equal((await after.step()).sent, 0);
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  it('starts where the relay of an older oeld left off (its own table)', async () => {
+    const client = testKafka(kafka.brokers);
+    const publisher = new KafkajsPublisher(client);
+    try {
+      const { rows: [head] } = await db.sql.query<{ t: string; p: string }>('SELECT transaction_id::text AS t, global_position::text AS p FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1');
+      await db.sql.query(`INSERT INTO public.outbox_relay_checkpoints (name, transaction_id, global_position) VALUES ('legacy', $1::xid8, $2)`, [head!.t, head!.p]);
+      const legacy = new OutboxRelay(db.sql, publisher, 'oel.model-versions', 'legacy', 7);
+      assert.equal(await legacy.backlog(), 0, 'seeded from the old table: nothing to resend');
+      const fresh = new OutboxRelay(db.sql, publisher, 'oel.model-versions', 'never-ran', 7);
+      assert.ok(await fresh.backlog() > 0, 'a relay with no checkpoint anywhere starts at the beginning of the log');
+    } finally {
+      await publisher.close();
+    }
   });
 });

@@ -18,6 +18,7 @@ import { heldOutPercentOf, type Task } from '../tasks/task.ts';
 import type { Simulator } from '../simulator/simulator.ts';
 import type { EpisodeStats } from '../simulator/play-episodes.ts';
 import { isTransientDatabaseError } from '../db/transient-errors.ts';
+import { abortableSleep as sleep, runLoop } from '../processing/run-loop.ts';
 import { STREAMS } from '../events/streams.ts';
 import type { EventStore } from '../store/event-store.ts';
 
@@ -81,13 +82,17 @@ export class LearningLoop {
     });
     this.scheduler.start();
     try {
-      while (!signal.aborted) {
-        const worked = await this.retryWhileDatabaseAway(signal, 'the simulator failed', async () => {
-          if (this.o.simulator && !this.roundRunning && await this.simulatorHasWork()) { await this.simulate(); return true; }
-          return false;
-        });
-        if (!worked) await sleep(500, signal);
-      }
+      // The simulator plays while the active version needs interactions and no round runs; a failure
+      // (the database away, above all) is reported once and retried, backing off to 5 s.
+      await runLoop(signal, async () => {
+        if (this.o.simulator && !this.roundRunning && await this.simulatorHasWork()) { await this.simulate(); return 'busy'; }
+        return 'idle';
+      }, {
+        idleMs: 500, backoff: { firstMs: 1000, maxMs: 5000 },
+        onError: (err, failures, retryInMs) => {
+          if (failures === 1) events.say(`the simulator failed: ${(err as Error).message}; retrying every ${retryInMs / 1000}-5 s`);
+        },
+      });
     } finally {
       await this.scheduler.stop();
       this.scheduler = null;
@@ -232,12 +237,4 @@ function evaluationText(o: RoundOutcome): string {
     return `pass rate ${pct(b.passRate)} -> ${pct(a.passRate)}, response tokens ${b.meanResponseTokens.toFixed(2)} -> ${a.meanResponseTokens.toFixed(2)}, turns ${b.meanTurns.toFixed(2)} -> ${a.meanTurns.toFixed(2)} (validation, ${a.episodes} episodes, no knowledge in context)`;
   }
   return o.gateReasons.length ? o.gateReasons.join(', ') : 'not evaluated';
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => { clearTimeout(t); signal?.removeEventListener('abort', done); resolve(); };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -10,10 +10,20 @@ export class CheckpointConflictError extends Error {
   }
 }
 
-/** Every live projection's checkpoint, by name. */
+/**
+ * Processors whose work is outside the database (the outbox relay publishes to Kafka) keep their
+ * checkpoint in the same table as the projections, under a name with this prefix: a replay
+ * rebuilds every projection and carries these rows over unchanged (what was published stays
+ * published), and the projection figures (status, lag, backpressure) leave them out.
+ */
+export const NOT_REPLAYED_PREFIX = 'outbox:';
+export const isReplayed = (name: string): boolean => !name.startsWith(NOT_REPLAYED_PREFIX);
+
+/** Every live projection's checkpoint, by name (processors that are not replayed left out). */
 export async function readCheckpoints(q: Queryable): Promise<{ name: string; checkpoint: Checkpoint }[]> {
   const { rows } = await q.query<{ name: string; transaction_id: string; global_position: number }>(
-    `SELECT name, transaction_id::text AS transaction_id, global_position FROM ${LIVE_SCHEMA}.projection_checkpoints ORDER BY name`);
+    `SELECT name, transaction_id::text AS transaction_id, global_position FROM ${LIVE_SCHEMA}.projection_checkpoints
+      WHERE name NOT LIKE '${NOT_REPLAYED_PREFIX}%' ORDER BY name`);
   return rows.map((r) => ({ name: r.name, checkpoint: { transactionId: r.transaction_id, globalPosition: Number(r.global_position) } }));
 }
 
@@ -22,6 +32,17 @@ export async function slowestProjectionLag(q: Queryable): Promise<number> {
   const checkpoints = await readCheckpoints(q);
   if (checkpoints.length === 0) return 0;
   return Math.max(0, (await headPosition(q)) - Math.min(...checkpoints.map((c) => c.checkpoint.globalPosition)));
+}
+
+/**
+ * Creates a processor's checkpoint row at the start of the log if it has none; `seed`, when given,
+ * is where it starts instead (a checkpoint kept elsewhere by an older version of oeld).
+ */
+export async function ensureCheckpoint(q: Queryable, name: string, seed?: Checkpoint): Promise<void> {
+  await q.query(
+    `INSERT INTO projection_checkpoints (name, transaction_id, global_position, definition_hash)
+     VALUES ($1, $2::xid8, $3, 'not replayed') ON CONFLICT (name) DO NOTHING`,
+    [name, seed?.transactionId ?? '0', seed?.globalPosition ?? 0]);
 }
 
 export async function loadCheckpoint(q: Queryable, name: string): Promise<Checkpoint> {

@@ -1,5 +1,7 @@
 import type { Sql } from '../db/sql.ts';
 import type { Logger } from '../log.ts';
+import type { Processor } from '../processing/processor.ts';
+import { runLoop } from '../processing/run-loop.ts';
 import type { Projection } from './projection.ts';
 import { Projector } from './projector.ts';
 
@@ -8,11 +10,13 @@ export interface RunnerOptions { batchSize: number; pollMs: number }
 export interface ProjectionProgress { name: string; globalPosition: number; caughtUp: boolean }
 
 /**
- * Keeps every projection folding new events. One loop, one batch at a time, so that exclusive
- * work (a replay) can wait for the batch in flight and run with the projections still.
+ * Keeps every processor (the projections, and the outbox relay where Kafka is configured) on the
+ * log's new events. One loop, one batch at a time, so that exclusive work (a replay) can wait for
+ * the batch in flight and run with every processor still.
  */
 export class ProjectionRunner {
   private projectors: Projector[];
+  private readonly others: Processor[];
   private wake?: () => void;
   private idle: Promise<void> = Promise.resolve();
   private exclusiveTail: Promise<unknown> = Promise.resolve();
@@ -24,9 +28,12 @@ export class ProjectionRunner {
     private readonly makeProjections: () => Projection[],
     private readonly options: RunnerOptions,
     private readonly log: Logger,
-    private readonly onBatch: (r: { projection: Projection; applied: number; error?: unknown }) => void = () => {},
+    private readonly onBatch: (r: { processor: string; applied: number; error?: unknown }) => void = () => {},
+    /** Processors besides the projections (the outbox relay): not rebuilt by a replay, paused by it. */
+    others: Processor[] = [],
   ) {
     this.projectors = this.build();
+    this.others = others;
   }
 
   private build(): Projector[] {
@@ -39,35 +46,39 @@ export class ProjectionRunner {
   notify(): void { this.wake?.(); }
 
   async run(signal: AbortSignal): Promise<void> {
-    let failures = 0;
-    while (!signal.aborted) {
-      if (this.paused) { await this.sleep(this.options.pollMs, signal); continue; }
+    await runLoop(signal, async () => {
+      if (this.paused) return 'idle';
       let release!: () => void;
       this.idle = new Promise((r) => { release = r; });
       let allCaughtUp = true;
+      let failed: unknown;
       try {
-        for (const p of this.projectors) {
+        for (const p of [...this.projectors, ...this.others]) {
           if (signal.aborted) break;
+          const name = p instanceof Projector ? p.projection.name : p.name;
           try {
             const r = await p.step();
             if (!r.caughtUp) allCaughtUp = false;
-            this.progress.set(p.projection.name, { name: p.projection.name, globalPosition: p.checkpoint.globalPosition, caughtUp: r.caughtUp });
-            this.onBatch({ projection: p.projection, applied: r.applied });
-            failures = 0;
+            if (p instanceof Projector) this.progress.set(name, { name, globalPosition: p.checkpoint.globalPosition, caughtUp: r.caughtUp });
+            this.onBatch({ processor: name, applied: r.applied });
           } catch (err) {
-            failures++;
-            allCaughtUp = false;
-            this.onBatch({ projection: p.projection, applied: 0, error: err });
-            this.log.error({ err, projection: p.projection.name }, 'projection batch failed; it will be retried from its checkpoint');
+            // The others still run this pass; the loop backs off once they have.
+            failed = err;
+            this.onBatch({ processor: name, applied: 0, error: err });
+            this.log.error({ err, processor: name }, `${name} failed a batch; it will be retried from its checkpoint`);
           }
         }
       } finally {
         release();
       }
-      // Capped at 5 s: after a database outage the projections catch up within seconds of its return.
-      if (failures) await this.sleep(Math.min(5000, 200 * 2 ** Math.min(failures, 8)), signal);
-      else if (allCaughtUp) await this.sleep(this.options.pollMs, signal);
-    }
+      if (failed !== undefined) throw failed;
+      return allCaughtUp ? 'idle' : 'busy';
+    }, {
+      idleMs: this.options.pollMs,
+      // Capped at 5 s: after a database outage the processors catch up within seconds of its return.
+      backoff: { firstMs: 400, maxMs: 5000 },
+      sleep: (ms, s) => this.sleep(ms, s),
+    });
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { Sql } from '../db/sql.ts';
+import { NOT_REPLAYED_PREFIX } from './checkpoints.ts';
 import { projectionHashes } from './hash.ts';
 import type { Projection } from './projection.ts';
 import { Projector } from './projector.ts';
@@ -42,6 +43,12 @@ export async function replay(sql: Sql, makeProjections: () => Projection[], o: R
     const hashes = await projectionHashes(sql, schema, projections);
     if (bounded) return { schema, swapped: false, hashes, events };
     await sql.transaction(async (tx) => {
+      // Processors a replay does not rebuild (the outbox relay) keep their checkpoint: carried over by name.
+      await tx.query(
+        `INSERT INTO ${schema}.projection_checkpoints (name, transaction_id, global_position, definition_hash)
+         SELECT name, transaction_id, global_position, definition_hash FROM ${LIVE_SCHEMA}.projection_checkpoints
+          WHERE name LIKE '${NOT_REPLAYED_PREFIX}%'
+         ON CONFLICT (name) DO UPDATE SET transaction_id = excluded.transaction_id, global_position = excluded.global_position`);
       await tx.query(`DROP SCHEMA IF EXISTS ${LIVE_SCHEMA} CASCADE`);
       await tx.query(`ALTER SCHEMA ${schema} RENAME TO ${LIVE_SCHEMA}`);
     });
