@@ -1,7 +1,7 @@
 import type { Sql } from '../db/sql.ts';
 import type { Logger } from '../log.ts';
 import type { Processor } from '../processing/processor.ts';
-import { runLoop } from '../processing/run-loop.ts';
+import { runLoop, type StepOutcome } from '../processing/run-loop.ts';
 import type { Projection } from './projection.ts';
 import { Projector } from './projector.ts';
 
@@ -17,8 +17,10 @@ export interface ProjectionProgress { name: string; globalPosition: number; caug
 export class ProjectionRunner {
   private projectors: Projector[];
   private readonly others: Processor[];
-  private wake?: () => void;
-  private idle: Promise<void> = Promise.resolve();
+  private readonly wakers = new Set<() => void>();
+  /** Passes running now, and who waits for none to run (exclusive work). */
+  private inFlight = 0;
+  private readonly idleWaiters: (() => void)[] = [];
   private exclusiveTail: Promise<unknown> = Promise.resolve();
   private paused = 0;
   readonly progress = new Map<string, ProjectionProgress>();
@@ -43,42 +45,56 @@ export class ProjectionRunner {
   get projections(): Projection[] { return this.projectors.map((p) => p.projection); }
 
   /** New events were appended: look now instead of at the next poll. */
-  notify(): void { this.wake?.(); }
+  notify(): void { for (const wake of [...this.wakers]) wake(); }
 
+  /**
+   * Two loops of the same kind: the projections in one, the other processors (the relay) in the
+   * other, so that a broker that is away (the relay's sends waiting and failing) never holds up
+   * the projections, nor their failures the relay. Both pause for exclusive work.
+   */
   async run(signal: AbortSignal): Promise<void> {
-    await runLoop(signal, async () => {
-      if (this.paused) return 'idle';
-      let release!: () => void;
-      this.idle = new Promise((r) => { release = r; });
-      let allCaughtUp = true;
-      let failed: unknown;
-      try {
-        for (const p of [...this.projectors, ...this.others]) {
-          if (signal.aborted) break;
-          const name = p instanceof Projector ? p.projection.name : p.name;
-          try {
-            const r = await p.step();
-            if (!r.caughtUp) allCaughtUp = false;
-            if (p instanceof Projector) this.progress.set(name, { name, globalPosition: p.checkpoint.globalPosition, caughtUp: r.caughtUp });
-            this.onBatch({ processor: name, applied: r.applied });
-          } catch (err) {
-            // The others still run this pass; the loop backs off once they have.
-            failed = err;
-            this.onBatch({ processor: name, applied: 0, error: err });
-            this.log.error({ err, processor: name }, `${name} failed a batch; it will be retried from its checkpoint`);
-          }
-        }
-      } finally {
-        release();
-      }
-      if (failed !== undefined) throw failed;
-      return allCaughtUp ? 'idle' : 'busy';
-    }, {
+    const options = {
       idleMs: this.options.pollMs,
       // Capped at 5 s: after a database outage the processors catch up within seconds of its return.
       backoff: { firstMs: 400, maxMs: 5000 },
-      sleep: (ms, s) => this.sleep(ms, s),
-    });
+      sleep: (ms: number, s: AbortSignal) => this.sleep(ms, s),
+    };
+    await Promise.all([
+      runLoop(signal, () => this.pass(signal, () => this.projectors), options),
+      this.others.length ? runLoop(signal, () => this.pass(signal, () => this.others), options) : undefined,
+    ]);
+  }
+
+  /** One batch of each processor; throws the last failure after the others had their turn. */
+  private async pass(signal: AbortSignal, processors: () => readonly Processor[]): Promise<StepOutcome> {
+    if (this.paused) return 'idle';
+    this.inFlight++;
+    let allCaughtUp = true;
+    let failed: unknown;
+    try {
+      for (const p of processors()) {
+        if (signal.aborted) break;
+        try {
+          const r = await p.step();
+          if (!r.caughtUp) allCaughtUp = false;
+          if (p instanceof Projector) this.progress.set(p.name, { name: p.name, globalPosition: p.checkpoint.globalPosition, caughtUp: r.caughtUp });
+          this.onBatch({ processor: p.name, applied: r.applied });
+        } catch (err) {
+          failed = err;
+          this.onBatch({ processor: p.name, applied: 0, error: err });
+          this.log.error({ err, processor: p.name }, `${p.name} failed a batch; it will be retried from its checkpoint`);
+        }
+      }
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+    if (failed !== undefined) throw failed;
+    return allCaughtUp ? 'idle' : 'busy';
+  }
+
+  private untilIdle(): Promise<void> {
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /**
@@ -89,7 +105,7 @@ export class ProjectionRunner {
     const run = this.exclusiveTail.then(async () => {
       this.paused++;
       try {
-        await this.idle;
+        await this.untilIdle();
         return await fn();
       } finally {
         this.projectors = this.build();
@@ -103,9 +119,9 @@ export class ProjectionRunner {
 
   private sleep(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
-      const done = () => { clearTimeout(t); signal.removeEventListener('abort', done); this.wake = undefined; resolve(); };
+      const done = () => { clearTimeout(t); signal.removeEventListener('abort', done); this.wakers.delete(done); resolve(); };
       const t = setTimeout(done, ms);
-      this.wake = done;
+      this.wakers.add(done);
       signal.addEventListener('abort', done, { once: true });
     });
   }

@@ -1,4 +1,5 @@
 import type { Sql } from '../db/sql.ts';
+import type { Processor } from '../processing/processor.ts';
 import { readEventsBatch, START, type Checkpoint } from '../store/read-events.ts';
 import { claimCheckpoint, loadCheckpoint, storeCheckpoint } from './checkpoints.ts';
 import type { Projection } from './projection.ts';
@@ -18,7 +19,7 @@ const same = (a: Checkpoint, b: Checkpoint) => a.transactionId === b.transaction
  * transaction together with the compare-and-set checkpoint move. A crash anywhere leaves the
  * tables and the checkpoint as of the last commit, so nothing is lost or applied twice.
  */
-export class Projector {
+export class Projector implements Processor {
   private at: Checkpoint = START;
   private loaded = false;
   readonly schema: string;
@@ -26,6 +27,8 @@ export class Projector {
   constructor(private readonly sql: Sql, readonly projection: Projection, private readonly options: ProjectorOptions = {}) {
     this.schema = options.schema ?? LIVE_SCHEMA;
   }
+
+  get name(): string { return this.projection.name; }
 
   get checkpoint(): Checkpoint { return this.at; }
 

@@ -1,4 +1,5 @@
 import type { Queryable, Sql } from '../db/sql.ts';
+import type { Processor } from '../processing/processor.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { EventType } from '../events/schemas.ts';
 import type { OutboundMessage, Publisher } from '../consumers/message-bus.ts';
@@ -41,7 +42,7 @@ export interface RelayHooks {
  * runner): its checkpoint is named `outbox:<name>`, which a replay carries over unchanged instead
  * of rebuilding (checkpoints.ts NOT_REPLAYED_PREFIX).
  */
-export class OutboxRelay {
+export class OutboxRelay implements Processor {
   /** Its checkpoint's name: `outbox:` and the relay's name. */
   readonly name: string;
   /** The relay's name in public.outbox_relay_checkpoints, where oeld kept its checkpoint before. */
