@@ -27,47 +27,61 @@ const chat = (i: number, version: string) => JSON.stringify({
   outcome: { success: i % 2 === 0 },
 });
 
-describe('a daemon learning from chat logs only (OELD_SIMULATOR=off, embedded database)', () => {
-  let daemon: DaemonProcess;
-  let url: string;
-  let dataDir: string;
-  let modelDir: string;
-  let endpoint: Awaited<ReturnType<typeof startExtractionEndpoint>>;
-  const admin = (path: string, init: RequestInit = {}) => fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...init.headers } });
+interface DaemonFixture {
+  daemon: DaemonProcess;
+  url: string;
+  endpoint: Awaited<ReturnType<typeof startExtractionEndpoint>>;
+  admin: (path: string, init?: RequestInit) => Promise<Response>;
+}
 
+/** A daemon on the embedded database with a tiny base model and a stand-in extraction endpoint, for one describe block. */
+function daemonWithChats(o: { served: string | (() => string); answer: (prompt: string) => string; tasks: Record<string, unknown>; env: Record<string, string> }): DaemonFixture {
+  const f = {} as DaemonFixture;
+  let dataDir = '';
+  let modelDir = '';
   before(async () => {
     modelDir = await makeTinyModel();
     dataDir = await mkdtemp(join(tmpdir(), 'oeld-chat-daemon-'));
-    endpoint = await startExtractionEndpoint('base', (p) => (p.includes("No, it's 24 months") ? '- EXPERIENCE ITEM: The warranty is 24 months.' : '- EXPERIENCE ITEM: Thank the customer.'));
+    f.endpoint = await startExtractionEndpoint(o.served, o.answer);
     const tasksFile = join(dataDir, 'tasks.json');
-    await writeFile(tasksFile, JSON.stringify({ support: { responseTokens: 6, extractionTokens: 16, heldOutPercent: 20, gatePrompts: 4, maxRetentionKl: 50, minInteractions: 8 } }));
-    daemon = spawnDaemon({
-      OELD_DATA_DIR: dataDir, OELD_LEARNING: 'true', OELD_SIMULATOR: 'off', OELD_BASE_MODEL_DIR: modelDir, OELD_ADMIN_TOKEN: TOKEN,
-      OELD_TASKS: 'frozenlake,support', OELD_TASKS_FILE: tasksFile, OELD_EXTRACTION_URL: endpoint.url,
-      OELD_ROUND_TRAJECTORIES: '16', OELD_POOL_SLOTS: '2', OELD_POOL_TRAJECTORIES: '2', OELD_ROUND_STEPS: '2', OELD_ROUND_BATCH_SIZE: '4',
-      OELD_MAX_ROUNDS: '1', OELD_PROJECTION_POLL_MS: '100',
+    await writeFile(tasksFile, JSON.stringify(o.tasks));
+    f.daemon = spawnDaemon({
+      OELD_DATA_DIR: dataDir, OELD_LEARNING: 'true', OELD_BASE_MODEL_DIR: modelDir, OELD_ADMIN_TOKEN: TOKEN, OELD_TASKS_FILE: tasksFile,
+      OELD_EXTRACTION_URL: f.endpoint.url, OELD_POOL_SLOTS: '2', OELD_POOL_TRAJECTORIES: '2', OELD_ROUND_STEPS: '2', OELD_ROUND_BATCH_SIZE: '4',
+      OELD_PROJECTION_POLL_MS: '100', ...o.env,
     });
-    url = await daemon.url();
-    await daemon.waitForLog(/published and activated the base model/, 60_000);
+    f.url = await f.daemon.url();
+    f.admin = (path, init = {}) => fetch(`${f.url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...init.headers } });
+    await f.daemon.waitForLog(/published and activated the base model/, 60_000);
   });
   after(async () => {
-    await daemon?.kill('SIGTERM');
-    await endpoint?.close();
+    await f.daemon?.kill('SIGTERM');
+    await f.endpoint?.close();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
     if (modelDir) await rm(dirname(modelDir), { recursive: true, force: true });
+  });
+  return f;
+}
+
+describe('a daemon learning from chat logs only (OELD_SIMULATOR=off, embedded database)', () => {
+  const f = daemonWithChats({
+    served: 'base',
+    answer: (p) => (p.includes("No, it's 24 months") ? '- EXPERIENCE ITEM: The warranty is 24 months.' : '- EXPERIENCE ITEM: Thank the customer.'),
+    tasks: { support: { responseTokens: 6, extractionTokens: 16, heldOutPercent: 20, gatePrompts: 4, maxRetentionKl: 50, minInteractions: 8 } },
+    env: { OELD_SIMULATOR: 'off', OELD_TASKS: 'frozenlake,support', OELD_ROUND_TRAJECTORIES: '16', OELD_MAX_ROUNDS: '1' },
   });
 
   it('takes chat logs over HTTP, runs a round of the chat task on them, and accounts for every log per task', async () => {
     const lines = [...Array.from({ length: CHATS }, (_, i) => chat(i, 'base')), chat(900, 'gpt-4o-2024-08-06')];
-    const posted = await admin('/admin/interactions', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${lines.join('\n')}\n` });
+    const posted = await f.admin('/admin/interactions', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${lines.join('\n')}\n` });
     assert.equal(posted.status, 200, await posted.text());
-    const line = await daemon.waitForLog(/round 1 done in \d+ s \(task support\)|round failed/, 240_000);
-    assert.match(line, /round 1 done in \d+ s \(task support\)/, daemon.stderr().slice(-3000));
+    const line = await f.daemon.waitForLog(/round 1 done in \d+ s \(task support\)|round failed/, 240_000);
+    assert.match(line, /round 1 done in \d+ s \(task support\)/, f.daemon.stderr().slice(-3000));
     assert.match(line, /distillation gap on \d+ held-out prompts -?[\d.]+ -> -?[\d.]+/);
     assert.match(line, /retention KL on 16 anchor prompts/);
-    assert.ok(endpoint.completions() > 0, 'extraction went through OELD_EXTRACTION_URL');
+    assert.ok(f.endpoint.completions() > 0, 'extraction went through OELD_EXTRACTION_URL');
 
-    const status = await (await admin('/admin/status')).json() as { tasks: { taskId: string; kind: string | null; usable: number; why: { heldOut: number; usedByRounds: number; olderVersions: number; unknownVersions: Record<string, number> } }[] };
+    const status = await (await f.admin('/admin/status')).json() as { tasks: { taskId: string; kind: string | null; usable: number; why: { heldOut: number; usedByRounds: number; olderVersions: number; unknownVersions: Record<string, number> } }[] };
     const support = status.tasks.find((t) => t.taskId === 'support')!;
     assert.equal(support.kind, 'chat');
     assert.equal(support.usable, 0, 'the round used what it could');
@@ -76,67 +90,48 @@ describe('a daemon learning from chat logs only (OELD_SIMULATOR=off, embedded da
     assert.equal(support.why.heldOut + support.why.usedByRounds + support.why.olderVersions, CHATS);
     assert.deepEqual(support.why.unknownVersions, { 'gpt-4o-2024-08-06': 1 });
     assert.equal(status.tasks.find((t) => t.taskId === 'frozenlake')!.usable, 0, 'the game task is configured and idle');
-    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const metrics = await (await fetch(`${f.url}/metrics`)).text();
     const gauge = (name: string, labels: string) => Number(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
     assert.equal(gauge('oeld_task_interactions', 'task="support",state="held_out"'), support.why.heldOut);
     assert.equal(gauge('oeld_task_interactions', 'task="support",state="unknown_version"'), 1);
     assert.ok(Number.isFinite(gauge('oeld_chat_gate_kl', 'task="support",measurement="retention"')), 'the chat gate\'s retention is exported');
     assert.ok(Number.isFinite(gauge('oeld_chat_gate_kl', 'task="support",measurement="gap_after"')));
-    const page = await (await fetch(`${url}/status`)).text();
+    const page = await (await fetch(`${f.url}/status`)).text();
     assert.match(page, /Interactions per task/);
     assert.match(page, /gpt-4o-2024-08-06/);
   });
 });
 
 describe('a daemon learning a game and chat logs at once (mixed tasks, the simulator on)', () => {
-  let daemon: DaemonProcess;
-  let url: string;
-  let dataDir: string;
-  let modelDir: string;
-  let endpoint: Awaited<ReturnType<typeof startExtractionEndpoint>>;
+  // The endpoint serves the version the next round extracts with: base, then whatever round 1 activated.
   let served = 'base';
-  const admin = (path: string, init: RequestInit = {}) => fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...init.headers } });
-
-  before(async () => {
-    modelDir = await makeTinyModel();
-    dataDir = await mkdtemp(join(tmpdir(), 'oeld-mixed-daemon-'));
-    // The endpoint serves the version the next round extracts with: base, then whatever round 1 activated.
-    endpoint = await startExtractionEndpoint(() => served, (p) => (p.includes('warranty') ? '- EXPERIENCE ITEM: The warranty is 24 months.' : '- EXPERIENCE ITEM: G is the goal.'));
-    const tasksFile = join(dataDir, 'tasks.json');
-    await writeFile(tasksFile, JSON.stringify({ frozenlake: { responseTokens: 6, extractionTokens: 16 }, support: { responseTokens: 6, extractionTokens: 16, heldOutPercent: 20, gatePrompts: 4, maxRetentionKl: 50 } }));
-    daemon = spawnDaemon({
-      OELD_DATA_DIR: dataDir, OELD_LEARNING: 'true', OELD_SIMULATOR: 'on', OELD_SIMULATOR_BATCH: '8', OELD_BASE_MODEL_DIR: modelDir, OELD_ADMIN_TOKEN: TOKEN,
-      OELD_TASKS: 'support,frozenlake', OELD_TASKS_FILE: tasksFile, OELD_EXTRACTION_URL: endpoint.url, OELD_ROUND_MIN_INTERACTIONS: '8',
-      OELD_ROUND_TRAJECTORIES: '8', OELD_POOL_SLOTS: '2', OELD_POOL_TRAJECTORIES: '2', OELD_ROUND_STEPS: '2', OELD_ROUND_BATCH_SIZE: '4',
-      OELD_EVAL_EPISODES: '4', OELD_ACTIVATION_GATE: 'false', OELD_MAX_ROUNDS: '2', OELD_PROJECTION_POLL_MS: '100',
-    });
-    url = await daemon.url();
-    await daemon.waitForLog(/published and activated the base model/, 60_000);
-  });
-  after(async () => {
-    await daemon?.kill('SIGTERM');
-    await endpoint?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    if (modelDir) await rm(dirname(modelDir), { recursive: true, force: true });
+  const f = daemonWithChats({
+    served: () => served,
+    answer: (p) => (p.includes('warranty') ? '- EXPERIENCE ITEM: The warranty is 24 months.' : '- EXPERIENCE ITEM: G is the goal.'),
+    tasks: { frozenlake: { responseTokens: 6, extractionTokens: 16 }, support: { responseTokens: 6, extractionTokens: 16, heldOutPercent: 20, gatePrompts: 4, maxRetentionKl: 50 } },
+    env: {
+      OELD_SIMULATOR: 'on', OELD_SIMULATOR_BATCH: '8', OELD_TASKS: 'support,frozenlake', OELD_ROUND_MIN_INTERACTIONS: '8', OELD_ROUND_TRAJECTORIES: '8',
+      OELD_EVAL_EPISODES: '4', OELD_ACTIVATION_GATE: 'false', OELD_MAX_ROUNDS: '2',
+    },
   });
 
   it('runs one round per task, each from its own interactions into its own knowledge pools', async () => {
-    const posted = await admin('/admin/interactions', { method: 'POST', body: `${Array.from({ length: CHATS }, (_, i) => chat(i, 'base')).join('\n')}\n` });
+    const posted = await f.admin('/admin/interactions', { method: 'POST', body: `${Array.from({ length: CHATS }, (_, i) => chat(i, 'base')).join('\n')}\n` });
     assert.equal(posted.status, 200, await posted.text());
     // Both tasks have their threshold by the first check (the chats at once, the simulator's 8
     // episodes soon after): support, first in OELD_TASKS, gets round 1. Whatever its gate decides,
     // the game's round follows, on the simulator's episodes of the version then active.
-    const first = await daemon.waitForLog(/round 1 done in \d+ s \(task \w+\)|round failed/, 240_000);
-    assert.match(first, /round 1 done in \d+ s \(task support\)/, daemon.stderr().slice(-3000));
+    const first = await f.daemon.waitForLog(/round 1 done in \d+ s \(task \w+\)|round failed/, 240_000);
+    assert.match(first, /round 1 done in \d+ s \(task support\)/, f.daemon.stderr().slice(-3000));
     const activated = /-> (\S+) \(activated\)/.exec(first);
     if (activated) served = activated[1]!;
-    const second = await daemon.waitForLog(/round 2 done in \d+ s \(task \w+\)|round failed/, 240_000);
-    assert.match(second, /round 2 done in \d+ s \(task frozenlake\)/, daemon.stderr().slice(-3000));
+    const second = await f.daemon.waitForLog(/round 2 done in \d+ s \(task \w+\)|round failed/, 240_000);
+    assert.match(second, /round 2 done in \d+ s \(task frozenlake\)/, f.daemon.stderr().slice(-3000));
     assert.match(second, /pass rate [\d.]+% -> [\d.]+%/, 'the game task is gated by its game');
-    const report = await (await fetch(`${url}/report`)).text();
+    const report = await (await fetch(`${f.url}/report`)).text();
     assert.match(report, /<td><code>support<\/code><\/td><td class="ok">completed/);
     assert.match(report, /<td><code>frozenlake<\/code><\/td><td class="ok">completed/);
-    const status = await (await admin('/admin/status')).json() as { knowledge: { pools: number }; tasks: { taskId: string; usable: number; why: { heldOut: number; usedByRounds: number; olderVersions: number } }[] };
+    const status = await (await f.admin('/admin/status')).json() as { knowledge: { pools: number }; tasks: { taskId: string; usable: number; why: { heldOut: number; usedByRounds: number; olderVersions: number } }[] };
     const support = status.tasks.find((x) => x.taskId === 'support')!;
     assert.equal(support.usable + support.why.heldOut + support.why.usedByRounds + support.why.olderVersions, CHATS, 'every chat accounted for');
     assert.equal(status.knowledge.pools, 4, 'two tasks, two pool slots each, never shared');
