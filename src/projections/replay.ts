@@ -1,9 +1,10 @@
 import type { Sql } from '../db/sql.ts';
-import { NOT_REPLAYED_PREFIX } from './checkpoints.ts';
 import { projectionHashes } from './hash.ts';
 import type { Projection } from './projection.ts';
-import { Projector } from './projector.ts';
-import { createProjectionSchema, LIVE_SCHEMA, schemaName } from './schema.ts';
+import type { EventType } from '../events/schemas.ts';
+import { readEventsBatch, START, type DataFields } from '../store/read-events.ts';
+import { claimCheckpoint, NOT_REPLAYED_PREFIX, storeCheckpoint } from './checkpoints.ts';
+import { createProjectionSchema, LIVE_SCHEMA, schemaName, useSchema } from './schema.ts';
 
 export interface ReplayOptions {
   untilPosition?: number;
@@ -36,15 +37,13 @@ export async function replay(sql: Sql, makeProjections: () => Projection[], o: R
   await createProjectionSchema(sql, schema, projections);
   const events: Record<string, number> = {};
   try {
-    for (const p of projections) {
-      const projector = new Projector(sql, p, { schema, batchSize: o.batchSize ?? 5000, untilPosition: o.untilPosition, untilTime: o.untilTime });
-      events[p.name] = await projector.catchUp((n) => o.onProgress?.(p.name, n));
-    }
+    Object.assign(events, await foldTogether(sql, projections, schema, o));
     const hashes = await projectionHashes(sql, schema, projections);
     if (bounded) return { schema, swapped: false, hashes, events };
     await sql.transaction(async (tx) => {
       // Processors a replay does not rebuild (the outbox relay) keep their checkpoint: carried over by name.
-      await tx.query(
+      const { rows: live } = await tx.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [`${LIVE_SCHEMA}.projection_checkpoints`]);
+      if (live[0]?.t) await tx.query(
         `INSERT INTO ${schema}.projection_checkpoints (name, transaction_id, global_position, definition_hash)
          SELECT name, transaction_id, global_position, definition_hash FROM ${LIVE_SCHEMA}.projection_checkpoints
           WHERE name LIKE '${NOT_REPLAYED_PREFIX}%'
@@ -57,4 +56,52 @@ export async function replay(sql: Sql, makeProjections: () => Projection[], o: R
     await sql.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Folds every projection from ONE scan of the log: each batch is read once (the union of their
+ * types; of each type, only the data keys its readers keep, or all of it where one needs it all)
+ * and handed to each projection in one transaction that moves every checkpoint together. The live
+ * projector reads per projection; a replay starts them all at the log's start, so they move in step.
+ */
+async function foldTogether(sql: Sql, projections: readonly Projection[], schema: string, o: ReplayOptions): Promise<Record<string, number>> {
+  const types = [...new Set(projections.flatMap((p) => p.types))];
+  const dataFieldsByType: Partial<Record<EventType, DataFields>> = {};
+  for (const t of types) {
+    const readers = projections.filter((p) => p.types.includes(t));
+    if (readers.some((p) => !p.dataFields)) continue;
+    dataFieldsByType[t] = {
+      keys: [...new Set(readers.flatMap((p) => p.dataFields!.keys))],
+      present: [...new Set(readers.flatMap((p) => p.dataFields!.present ?? []))],
+    };
+  }
+  await sql.transaction(async (tx) => {
+    await useSchema(tx, schema);
+    for (const p of projections) await p.load(tx);
+  });
+  const applied: Record<string, number> = Object.fromEntries(projections.map((p) => [p.name, 0]));
+  let at = START;
+  for (;;) {
+    const batch = await readEventsBatch(sql, {
+      after: at, limit: o.batchSize ?? 5000, types, dataFieldsByType, untilPosition: o.untilPosition, untilTime: o.untilTime,
+    });
+    if (batch.next.transactionId === at.transactionId && batch.next.globalPosition === at.globalPosition) break;
+    const from = at;
+    await sql.transaction(async (tx) => {
+      await useSchema(tx, schema);
+      for (const p of projections) {
+        await claimCheckpoint(tx, p.name, from);
+        const mine = batch.events.filter((e) => p.types.includes(e.type));
+        if (mine.length) await p.apply(tx, mine);
+        await storeCheckpoint(tx, p.name, from, batch.next);
+      }
+    });
+    for (const p of projections) {
+      const n = batch.events.filter((e) => p.types.includes(e.type)).length;
+      if (n) { applied[p.name]! += n; o.onProgress?.(p.name, applied[p.name]!); }
+    }
+    at = batch.next;
+    if (batch.caughtUp) break;
+  }
+  return applied;
 }

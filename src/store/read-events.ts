@@ -20,9 +20,19 @@ export interface ReadOptions {
    * large events (a projection over every interaction) then fetches and parses little.
    */
   dataFields?: DataFields;
+  /** Like dataFields, per event type (types not named are read whole); for a reader serving several projections at once. */
+  dataFieldsByType?: Partial<Record<EventType, DataFields>>;
 }
 
 export interface DataFields { keys: readonly string[]; present?: readonly string[] }
+
+function dataSelect(o: ReadOptions): string {
+  if (o.dataFields) return dataExpression(o.dataFields);
+  const byType = Object.entries(o.dataFieldsByType ?? {}) as [EventType, DataFields][];
+  if (byType.length === 0) return 'e.data';
+  const type = (t: string) => { if (!/^[A-Za-z]+$/.test(t)) throw new Error(`event type ${JSON.stringify(t)}: expected letters`); return t; };
+  return `CASE e.type ${byType.map(([t, f]) => `WHEN '${type(t)}' THEN ${dataExpression(f)}`).join(' ')} ELSE e.data END`;
+}
 
 /** The SELECT expression of the data column for `fields` (keys are SQL literals checked to be plain names). */
 function dataExpression(fields: DataFields | undefined): string {
@@ -71,7 +81,7 @@ export async function readEventsBatch(q: Queryable, o: ReadOptions): Promise<Bat
   const { rows } = await q.query<EventRow & { kind: 'e' | 'h' }>(
     `WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
      batch AS (
-       SELECT 'e' AS kind, e.event_id, e.stream_id, e.stream_position, e.type, e.schema_version, ${dataExpression(o.dataFields)} AS data,
+       SELECT 'e' AS kind, e.event_id, e.stream_id, e.stream_position, e.type, e.schema_version, ${dataSelect(o)} AS data,
               e.occurred_at, e.recorded_at, e.causation_id, e.correlation_id, e.transaction_id, e.global_position FROM events e, horizon
         WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
           AND e.transaction_id < horizon.xmin ${filters.join(' ')} ${bound.join(' ')}
