@@ -14,7 +14,11 @@ export const ModelConfigSchema = z.object({
   num_key_value_heads: z.number().int().min(1).optional(),
   head_dim: z.number().int().min(1).optional(),
   rms_norm_eps: z.number().positive().default(1e-6),
-  rope_theta: z.number().positive().default(10000),
+  /** Transformers before 5 write rope_theta; transformers 5 writes rope_parameters {rope_theta, rope_type}. */
+  rope_theta: z.number().positive().optional(),
+  rope_parameters: z.object({ rope_theta: z.number().positive().optional(), rope_type: z.string().optional() }).passthrough().nullable().optional(),
+  rope_scaling: z.record(z.string(), z.unknown()).nullable().optional(),
+  use_sliding_window: z.boolean().optional(),
   max_position_embeddings: z.number().int().min(1).default(2048),
   tie_word_embeddings: z.boolean().default(false),
   /** Llama: attention_bias; Qwen2 always has q/k/v biases. */
@@ -49,8 +53,35 @@ export interface ResolvedConfig {
   eosTokenIds: number[];
 }
 
+/** The rotary base: rope_theta or rope_parameters.rope_theta (10000 when neither), refusing two that disagree. */
+function ropeTheta(c: ModelConfig): number {
+  const top = c.rope_theta;
+  const nested = c.rope_parameters?.rope_theta;
+  if (top !== undefined && nested !== undefined && top !== nested) {
+    throw new Error(`config: rope_theta ${top} and rope_parameters.rope_theta ${nested} disagree`);
+  }
+  return top ?? nested ?? 10000;
+}
+
+/**
+ * Refuses what the transformer does not implement rather than running a different model: RoPE
+ * scaling of any type but the default (in rope_scaling, or rope_parameters.rope_type), and
+ * sliding-window attention.
+ */
+function refuseUnimplemented(c: ModelConfig): void {
+  const scaling = c.rope_scaling;
+  if (scaling) {
+    const type = scaling.rope_type ?? scaling.type;
+    if (type !== undefined && type !== 'default') throw new Error(`config: rope_scaling.rope_type ${JSON.stringify(type)} is not implemented by oeld's runtime (only the default rotary embedding); refusing to run a model whose positions would differ`);
+  }
+  const nestedType = c.rope_parameters?.rope_type;
+  if (nestedType !== undefined && nestedType !== 'default') throw new Error(`config: rope_parameters.rope_type ${JSON.stringify(nestedType)} is not implemented by oeld's runtime (only the default rotary embedding); refusing to run a model whose positions would differ`);
+  if (c.use_sliding_window === true) throw new Error('config: use_sliding_window true is not implemented by oeld\'s runtime (full attention only)');
+}
+
 export function resolveConfig(raw: unknown): ResolvedConfig {
   const c = ModelConfigSchema.parse(raw);
+  refuseUnimplemented(c);
   const kvHeads = c.num_key_value_heads ?? c.num_attention_heads;
   if (c.num_attention_heads % kvHeads !== 0) throw new Error(`config: num_attention_heads ${c.num_attention_heads} is not a multiple of num_key_value_heads ${kvHeads}`);
   const eos = c.eos_token_id;
@@ -64,7 +95,7 @@ export function resolveConfig(raw: unknown): ResolvedConfig {
     kvHeads,
     headDim: c.head_dim ?? c.hidden_size / c.num_attention_heads,
     eps: c.rms_norm_eps,
-    ropeTheta: c.rope_theta,
+    ropeTheta: ropeTheta(c),
     maxPositions: c.max_position_embeddings,
     tiedEmbeddings: c.tie_word_embeddings,
     qkvBias: c.model_type === 'qwen2' || (c.model_type === 'llama' && c.attention_bias === true),

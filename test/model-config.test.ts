@@ -1,0 +1,29 @@
+/**
+ * config.json as current tools write it: the rotary base from rope_theta (transformers before 5)
+ * or rope_parameters.rope_theta (transformers 5), and a loud refusal of what the runtime does not
+ * implement (RoPE scaling, sliding windows) instead of running a different model.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { resolveConfig } from '../src/model/network/model-config.ts';
+
+const qwen3 = { model_type: 'qwen3', vocab_size: 100, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16 };
+
+describe('model config', () => {
+  it('reads the rotary base where transformers 4 and 5 write it', () => {
+    assert.equal(resolveConfig({ ...qwen3, rope_theta: 1_000_000 }).ropeTheta, 1_000_000);
+    assert.equal(resolveConfig({ ...qwen3, rope_parameters: { rope_theta: 1_000_000, rope_type: 'default' } }).ropeTheta, 1_000_000, 'transformers 5: no top-level rope_theta');
+    assert.equal(resolveConfig(qwen3).ropeTheta, 10000, 'neither: the Llama default');
+    assert.throws(() => resolveConfig({ ...qwen3, rope_theta: 10000, rope_parameters: { rope_theta: 500000 } }), /rope_theta 10000 and rope_parameters\.rope_theta 500000 disagree/);
+  });
+
+  it('refuses RoPE scaling and sliding windows, naming the field and value', () => {
+    assert.throws(() => resolveConfig({ ...qwen3, rope_scaling: { rope_type: 'llama3', factor: 8 } }), /rope_scaling\.rope_type "llama3" is not implemented/);
+    assert.throws(() => resolveConfig({ ...qwen3, rope_scaling: { type: 'linear', factor: 2 } }), /rope_scaling\.rope_type "linear" is not implemented/);
+    assert.throws(() => resolveConfig({ ...qwen3, rope_parameters: { rope_theta: 10000, rope_type: 'yarn' } }), /rope_parameters\.rope_type "yarn" is not implemented/);
+    assert.throws(() => resolveConfig({ ...qwen3, use_sliding_window: true, sliding_window: 4096 }), /use_sliding_window true is not implemented/);
+    // What the Hub's configs say when nothing is scaled or windowed.
+    assert.doesNotThrow(() => resolveConfig({ ...qwen3, rope_scaling: null, use_sliding_window: false }));
+    assert.doesNotThrow(() => resolveConfig({ ...qwen3, rope_scaling: { rope_type: 'default' } }));
+  });
+});
