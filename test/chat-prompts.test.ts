@@ -86,10 +86,12 @@ describe('chat prompts', () => {
     const knowledge = '- EXPERIENCE ITEM: ' + 'k '.repeat(50);
     const long: Prompt = [{ role: 'system', content: 's' }, { role: 'user', content: 'y '.repeat(3000) }];
     const fitted = fitWithKnowledge(tokenizer, 1024, long, knowledge, { maxNewTokens: 64, knowledgePlacement: 'system' });
-    const teacher = promptIds(tokenizer, teacherMessages(knowledge, fitted, 'system')).length;
+    const teacher = promptIds(tokenizer, teacherMessages(knowledge, fitted.prompt, 'system')).length;
+    assert.equal(fitted.teacherIds.length, teacher, 'the ids it returns are the teacher prompt\'s');
+    assert.deepEqual(fitted.studentIds, promptIds(tokenizer, fitted.prompt), 'and the student prompt\'s');
     assert.ok(teacher + 64 <= 1024 && teacher + 64 > 1000, `the teacher's prompt fills the room: ${teacher} + 64 of 1024`);
     const short = userPrompt('You are at S. Which way?');
-    assert.deepEqual(fitWithKnowledge(tokenizer, 1024, short, knowledge, { maxNewTokens: 24, knowledgePlacement: 'user' }), short, 'a prompt that fits is unchanged');
+    assert.deepEqual(fitWithKnowledge(tokenizer, 1024, short, knowledge, { maxNewTokens: 24, knowledgePlacement: 'user' }).prompt, short, 'a prompt that fits is unchanged');
     assert.throws(() => fitWithKnowledge(tokenizer, 256, long, 'k '.repeat(2000), { maxNewTokens: 64, knowledgePlacement: 'system' }), /context \(256 tokens\) leaves no room.*lower OELD_KNOWLEDGE_TOKEN_BUDGET/);
   });
 });
@@ -127,7 +129,7 @@ describe('task configuration', () => {
     assert.throws(() => loadTasks(['support'], file({ other: {} }), DEFAULTS), /OELD_TASKS does not name: other/);
     assert.throws(() => loadTasks(['frozenlake'], file({ frozenlake: { heldOutPercent: 10 } }), DEFAULTS), /frozenlake\.heldOutPercent \(10\): task frozenlake is a game; heldOutPercent applies to chat tasks only/);
     assert.throws(() => loadTasks(['frozenlake'], file({ frozenlake: { templateVariables: { enable_thinking: false } } }), DEFAULTS), /frozenlake\.templateVariables .*is a game/);
-    assert.throws(() => loadTasks(['support'], file({ support: { knowledgePlacement: 'user' } }), DEFAULTS), /support\.knowledgePlacement \("user"\)/);
+    assert.equal(loadTasks(['support'], undefined, DEFAULTS)[0]!.knowledgePlacement, 'system', 'a chat task\'s teacher reads the knowledge in the system message, always');
     assert.throws(() => loadTasks(['support'], file({ support: { heldOutPercent: 90 } }), DEFAULTS), /\(got 90\)/, 'the value is named');
     assert.throws(() => loadTasks(['support'], join(dir, 'missing.json'), DEFAULTS), /OELD_TASKS_FILE=.*missing\.json/);
   });

@@ -21,7 +21,6 @@ const taskFields = z.object({
   responseTokens: z.number().int().min(1).max(32_768).optional(),
   extractionTokens: z.number().int().min(1).max(32_768).optional(),
   templateVariables: z.record(z.string(), z.json()).optional(),
-  knowledgePlacement: z.enum(['user', 'system']).optional(),
   minInteractions: z.number().int().min(1).optional(),
   heldOutPercent: z.number().int().min(1).max(50).optional(),
   gatePrompts: z.number().int().min(1).max(10_000).optional(),
@@ -75,7 +74,7 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
     };
     if ((GAME_TASK_NAMES as readonly string[]).includes(id)) {
       // The simulator and the game's gate play with the game's own prompts: a round must train on what they serve.
-      const chatOnly = (['heldOutPercent', 'gatePrompts', 'maxRetentionKl', 'anchorPromptsFile', 'evaluator', 'templateVariables', 'knowledgePlacement'] as const).find((k) => o[k] !== undefined);
+      const chatOnly = (['heldOutPercent', 'gatePrompts', 'maxRetentionKl', 'anchorPromptsFile', 'evaluator', 'templateVariables'] as const).find((k) => o[k] !== undefined);
       if (chatOnly) throw new Error(`OELD_TASKS_FILE: ${id}.${chatOnly} (${preview(o[chatOnly])}): task ${id} is a game; ${chatOnly} applies to chat tasks only`);
       const game = gameByName(id);
       return {
@@ -85,13 +84,12 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
         knowledgePlacement: 'user' as const,
       };
     }
-    // A logged prompt may end with a tool or system message: only the system message always exists to put knowledge in.
-    if (o.knowledgePlacement === 'user') throw new Error(`OELD_TASKS_FILE: ${id}.knowledgePlacement ("user"): a chat task's prompts need not end with a user message; use "system"`);
     return {
       ...common, kind: 'chat' as const,
       responseTokens: o.responseTokens ?? CHAT_TASK_DEFAULTS.responseTokens,
       extractionTokens: o.extractionTokens ?? CHAT_TASK_DEFAULTS.extractionTokens,
-      knowledgePlacement: o.knowledgePlacement ?? 'system',
+      // A logged prompt may end with a tool message: the system message is where knowledge always fits.
+      knowledgePlacement: 'system' as const,
       heldOutPercent: o.heldOutPercent ?? CHAT_TASK_DEFAULTS.heldOutPercent,
       gatePrompts: o.gatePrompts ?? CHAT_TASK_DEFAULTS.gatePrompts,
       maxRetentionKl: o.maxRetentionKl ?? defaults.maxRetentionKl,

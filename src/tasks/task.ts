@@ -22,7 +22,7 @@ interface TaskCommon {
   extractionTokens: number;
   /** Chat-template variables for every prompt of this task (e.g. {"enable_thinking": false}). */
   templateVariables: TemplateVariables;
-  /** Where the teacher reads the knowledge (teacher-prompt.ts). */
+  /** Where the teacher reads the knowledge (teacher-prompt.ts): before a game situation, in a chat's system message; set by the kind. */
   knowledgePlacement: KnowledgePlacement;
   /** New usable interactions of the active version that start a threshold round. */
   minInteractions: number;

@@ -10,8 +10,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { generate } from '../model/inference/generate.ts';
-import { teacherMessages, type KnowledgePlacement } from '../extraction/teacher-prompt.ts';
-import { promptIds, type Prompt, type TemplateVariables } from '../model/inference/chat-prompt.ts';
+import type { KnowledgePlacement } from '../extraction/teacher-prompt.ts';
+import type { Prompt, TemplateVariables } from '../model/inference/chat-prompt.ts';
 import { DEPLOYMENT_SAMPLING } from '../model/inference/sampling.ts';
 import { packBatch, responseLogits } from '../model/inference/score.ts';
 import type { Tokenizer } from '../model/formats/tokenizer.ts';
@@ -55,9 +55,8 @@ export function measureKl(student: Transformer, teacher: Transformer, tokenizer:
   let tokens = 0;
   for (let start = 0; start < pairs.length; start += o.batchSize) {
     const batch = pairs.slice(start, start + o.batchSize);
-    const prompts = fitted.slice(start, start + o.batchSize);
-    const studentIds = prompts.map((p) => promptIds(tokenizer, p, o.templateVariables));
-    const teacherIds = prompts.map((p, i) => promptIds(tokenizer, teacherMessages(batch[i]!.knowledge, p, o.knowledgePlacement), o.templateVariables));
+    const studentIds = fitted.slice(start, start + o.batchSize).map((f) => f.studentIds);
+    const teacherIds = fitted.slice(start, start + o.batchSize).map((f) => f.teacherIds);
     const replies = generate(student, studentIds, { ...DEPLOYMENT_SAMPLING, temperature: o.temperature, maxNewTokens: o.maxNewTokens, eosTokenIds: eos, padTokenId: pad, seed: o.seed + start }).tokens;
     // One pair at a time through the KL: the loss is a token mean, and each pair's own mean is reported.
     for (let i = 0; i < batch.length; i++) {

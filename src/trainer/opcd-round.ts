@@ -15,9 +15,9 @@
  * The knowledge texts may be extracted items or raw trajectories (the caller decides).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { teacherMessages, type KnowledgePlacement } from '../extraction/teacher-prompt.ts';
+import type { KnowledgePlacement } from '../extraction/teacher-prompt.ts';
 import { AdamW } from '../model/network/adamw.ts';
-import { promptIds, type Prompt, type TemplateVariables } from '../model/inference/chat-prompt.ts';
+import type { Prompt, TemplateVariables } from '../model/inference/chat-prompt.ts';
 import { fitWithKnowledge } from './fit-situations.ts';
 import { generate } from '../model/inference/generate.ts';
 import { seededRandom } from '../model/network/rng.ts';
@@ -126,8 +126,8 @@ export function trainRound(
       const knowledge = batch.map(() => (knowledgeTexts.length === 0 ? '' : knowledgeTexts[Math.floor(random() * knowledgeTexts.length)]!));
       // Each prompt cut from the left where it and this example's knowledge would not fit the context.
       const fitted = batch.map((s, i) => fitWithKnowledge(tokenizer, student.config.maxPositions, s, knowledge[i]!, o));
-      const studentIds = fitted.map((s) => promptIds(tokenizer, s, o.templateVariables));
-      const teacherIds = fitted.map((s, i) => promptIds(tokenizer, teacherMessages(knowledge[i]!, s, o.knowledgePlacement), o.templateVariables));
+      const studentIds = fitted.map((f) => f.studentIds);
+      const teacherIds = fitted.map((f) => f.teacherIds);
       const sampleSeed = Math.floor(random() * 2 ** 31);
 
       const t0 = performance.now();

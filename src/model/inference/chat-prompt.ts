@@ -25,7 +25,8 @@ export function promptIds(tokenizer: Tokenizer, prompt: Prompt, variables?: Temp
 /** Put in front of a message's text where its beginning was cut to fit the context. */
 export const CUT_MARK = '[...] ';
 
-export interface FittedPrompt { prompt: Prompt; tokens: number; droppedMessages: number; cutCharacters: number }
+/** The fitted prompt with its token ids (so a caller need not encode it again). */
+export interface FittedPrompt { prompt: Prompt; ids: number[]; tokens: number; droppedMessages: number; cutCharacters: number }
 
 /**
  * Fits a prompt into `maxTokens` by cutting from the left and keeping the system message: the
@@ -35,9 +36,11 @@ export interface FittedPrompt { prompt: Prompt; tokens: number; droppedMessages:
  * only then is the system message's end cut. Throws when not even that fits.
  */
 export function fitPrompt(tokenizer: Tokenizer, prompt: Prompt, maxTokens: number, variables?: TemplateVariables): FittedPrompt {
-  const count = (p: Prompt) => promptIds(tokenizer, p, variables).length;
-  let tokens = count(prompt);
-  if (tokens <= maxTokens) return { prompt, tokens, droppedMessages: 0, cutCharacters: 0 };
+  const encode = (p: Prompt) => promptIds(tokenizer, p, variables);
+  const count = (p: Prompt) => encode(p).length;
+  const fitted = (p: Prompt, ids: number[], droppedMessages: number, cutCharacters: number): FittedPrompt => ({ prompt: p, ids, tokens: ids.length, droppedMessages, cutCharacters });
+  let ids = encode(prompt);
+  if (ids.length <= maxTokens) return fitted(prompt, ids, 0, 0);
   const system = prompt[0]!.role === 'system' && prompt.length > 1 ? [prompt[0]!] : [];
   let rest = prompt.slice(system.length);
   let dropped = 0;
@@ -45,8 +48,8 @@ export function fitPrompt(tokenizer: Tokenizer, prompt: Prompt, maxTokens: numbe
     rest = rest.slice(1);
     dropped++;
     while (rest.length > 1 && rest[0]!.role !== 'user') { rest = rest.slice(1); dropped++; }
-    tokens = count([...system, ...rest]);
-    if (tokens <= maxTokens) return { prompt: [...system, ...rest], tokens, droppedMessages: dropped, cutCharacters: 0 };
+    ids = encode([...system, ...rest]);
+    if (ids.length <= maxTokens) return fitted([...system, ...rest], ids, dropped, 0);
   }
   // One message left after the system message: keep the longest tail of its text that fits.
   const last = rest[0]!;
@@ -54,7 +57,7 @@ export function fitPrompt(tokenizer: Tokenizer, prompt: Prompt, maxTokens: numbe
   const keep = longestFitting(last.content.length, (k) => count(withTail(k)) <= maxTokens);
   if (keep !== null) {
     const p = withTail(keep);
-    return { prompt: p, tokens: count(p), droppedMessages: dropped, cutCharacters: last.content.length - keep };
+    return fitted(p, encode(p), dropped, last.content.length - keep);
   }
   // Even an empty newest message does not fit beside the system message: cut the system text's end.
   if (system.length > 0) {
@@ -64,7 +67,7 @@ export function fitPrompt(tokenizer: Tokenizer, prompt: Prompt, maxTokens: numbe
     const k = longestFitting(sys.content.length, (n) => count(withHead(n)) <= maxTokens);
     if (k !== null) {
       const p = withHead(k);
-      return { prompt: p, tokens: count(p), droppedMessages: dropped, cutCharacters: last.content.length + sys.content.length - k };
+      return fitted(p, encode(p), dropped, last.content.length + sys.content.length - k);
     }
   }
   throw new Error(`a prompt cannot be fitted into ${maxTokens} tokens: the chat template alone needs more`);

@@ -69,13 +69,11 @@ function ropeTheta(c: ModelConfig): number {
  * sliding-window attention.
  */
 function refuseUnimplemented(c: ModelConfig): void {
-  const scaling = c.rope_scaling;
-  if (scaling) {
-    const type = scaling.rope_type ?? scaling.type;
-    if (type !== undefined && type !== 'default') throw new Error(`config: rope_scaling.rope_type ${JSON.stringify(type)} is not implemented by oeld's runtime (only the default rotary embedding); refusing to run a model whose positions would differ`);
-  }
-  const nestedType = c.rope_parameters?.rope_type;
-  if (nestedType !== undefined && nestedType !== 'default') throw new Error(`config: rope_parameters.rope_type ${JSON.stringify(nestedType)} is not implemented by oeld's runtime (only the default rotary embedding); refusing to run a model whose positions would differ`);
+  const scaling = (field: string, type: unknown) => {
+    if (type !== undefined && type !== 'default') throw new Error(`config: ${field} ${JSON.stringify(type)} is not implemented by oeld's runtime (only the default rotary embedding); refusing to run a model whose positions would differ`);
+  };
+  if (c.rope_scaling) scaling('rope_scaling.rope_type', c.rope_scaling.rope_type ?? c.rope_scaling.type);
+  scaling('rope_parameters.rope_type', c.rope_parameters?.rope_type);
   if (c.use_sliding_window === true) throw new Error('config: use_sliding_window true is not implemented by oeld\'s runtime (full attention only)');
 }
 
