@@ -20,6 +20,7 @@
  *   BENCH_REPLAY_N        events in the log               (default 1000000)
  *   BENCH_REPLAY_CHUNK    events per filling INSERT       (default 100000)
  *   BENCH_REPLAY_FETCH    rows per FETCH of the baseline  (default 5000)
+ *   BENCH_REPLAY_BATCH    events per replay batch         (default 5000, as the CLI)
  */
 import pg from 'pg';
 import { replay } from '../src/projections/replay.ts';
@@ -33,6 +34,7 @@ import {
 const N = envInt('BENCH_REPLAY_N', 1_000_000);
 const CHUNK = envInt('BENCH_REPLAY_CHUNK', 100_000);
 const FETCH = envInt('BENCH_REPLAY_FETCH', 5000);
+const BATCH = envInt('BENCH_REPLAY_BATCH', 5000);
 const GOAL_RATE = 50_000;
 
 /** One chunk of the log, positions $1..$2 (i is the 1-based position in the log). */
@@ -131,7 +133,7 @@ async function main(): Promise<void> {
     let projections: Projection[] = [];
     let result: Awaited<ReturnType<typeof replay>> | undefined;
     const r = await measure(async () => {
-      result = await replay(timedSql(sql, timings, label), () => (projections = createProjections()));
+      result = await replay(timedSql(sql, timings, label), () => (projections = createProjections()), { batchSize: BATCH });
     });
     const rate = perSecond(N, r.ms);
     const ratio = rate / baselineRate;

@@ -4,7 +4,7 @@ import type { Projection } from './projection.ts';
 import type { EventType } from '../events/schemas.ts';
 import { readEventsBatch, START, type DataFields } from '../store/read-events.ts';
 import { claimCheckpoint, NOT_REPLAYED_PREFIX, storeCheckpoint } from './checkpoints.ts';
-import { createProjectionSchema, LIVE_SCHEMA, schemaName, useSchema } from './schema.ts';
+import { createIndexes, createProjectionSchema, LIVE_SCHEMA, schemaName, useSchema } from './schema.ts';
 
 export interface ReplayOptions {
   untilPosition?: number;
@@ -34,10 +34,11 @@ export async function replay(sql: Sql, makeProjections: () => Projection[], o: R
   const schema = schemaName(bounded ? `oeld_replay_${stamp}` : `oeld_proj_build_${stamp}`);
   const projections = makeProjections();
   await sql.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await createProjectionSchema(sql, schema, projections);
+  const indexes = await createProjectionSchema(sql, schema, projections, { deferIndexes: true });
   const events: Record<string, number> = {};
   try {
     Object.assign(events, await foldTogether(sql, projections, schema, o));
+    await createIndexes(sql, schema, indexes);
     const hashes = await projectionHashes(sql, schema, projections);
     if (bounded) return { schema, swapped: false, hashes, events };
     await sql.transaction(async (tx) => {
@@ -80,12 +81,17 @@ async function foldTogether(sql: Sql, projections: readonly Projection[], schema
     for (const p of projections) await p.load(tx);
   });
   const applied: Record<string, number> = Object.fromEntries(projections.map((p) => [p.name, 0]));
+  const read = (after: typeof START) => readEventsBatch(sql, {
+    after, limit: o.batchSize ?? 5000, types, dataFieldsByType, untilPosition: o.untilPosition, untilTime: o.untilTime,
+  });
   let at = START;
+  let next = read(at);
   for (;;) {
-    const batch = await readEventsBatch(sql, {
-      after: at, limit: o.batchSize ?? 5000, types, dataFieldsByType, untilPosition: o.untilPosition, untilTime: o.untilTime,
-    });
+    const batch = await next;
     if (batch.next.transactionId === at.transactionId && batch.next.globalPosition === at.globalPosition) break;
+    // The next batch is read (on another connection of the pool) while this one is folded. The
+    // embedded database has one session: there the read simply waits for the fold's transaction.
+    if (!batch.caughtUp) { next = read(batch.next); next.catch(() => {}); }
     const from = at;
     await sql.transaction(async (tx) => {
       await useSchema(tx, schema);

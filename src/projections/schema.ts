@@ -25,21 +25,42 @@ const CHECKPOINTS_DDL = `CREATE TABLE IF NOT EXISTS projection_checkpoints (
 /** Identifies a projection's table definitions: a change means the tables must be rebuilt by replay. */
 export const definitionHash = (p: Projection): string => createHash('sha256').update(p.ddl).digest('hex').slice(0, 16);
 
-/** Creates the schema, the projections' tables and their checkpoints (idempotent). */
-export async function createProjectionSchema(sql: Sql, schema: string, projections: readonly Projection[]): Promise<void> {
+/**
+ * Creates the schema, the projections' tables and their checkpoints (idempotent). With
+ * deferIndexes the secondary indexes (CREATE INDEX statements) are not created but returned: a
+ * replay builds them once after its inserts (createIndexes), which costs less than maintaining
+ * them row by row.
+ */
+export async function createProjectionSchema(
+  sql: Sql, schema: string, projections: readonly Projection[], o: { deferIndexes?: boolean } = {},
+): Promise<string[]> {
+  const statements = [CHECKPOINTS_DDL, ...projections.map((p) => p.ddl)].flatMap(splitStatements);
+  const deferred = o.deferIndexes ? statements.filter(isIndex) : [];
   await sql.transaction(async (tx) => {
     // Daemons starting together would race on CREATE ... IF NOT EXISTS (it is not atomic in PostgreSQL).
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['oeld:migrate']);
     await tx.query(`CREATE SCHEMA IF NOT EXISTS ${schemaName(schema)}`);
     await useSchema(tx, schema);
-    for (const stmt of [CHECKPOINTS_DDL, ...projections.map((p) => p.ddl)].flatMap(splitStatements)) await tx.query(stmt);
+    for (const stmt of statements) if (!deferred.includes(stmt)) await tx.query(stmt);
     for (const p of projections) {
       await tx.query(
         `INSERT INTO projection_checkpoints (name, transaction_id, global_position, definition_hash)
          VALUES ($1, '0', 0, $2) ON CONFLICT (name) DO NOTHING`, [p.name, definitionHash(p)]);
     }
   });
+  return deferred;
 }
+
+/** Creates the indexes createProjectionSchema deferred. */
+export async function createIndexes(sql: Sql, schema: string, statements: readonly string[]): Promise<void> {
+  if (statements.length === 0) return;
+  await sql.transaction(async (tx) => {
+    await useSchema(tx, schema);
+    for (const stmt of statements) await tx.query(stmt);
+  });
+}
+
+const isIndex = (stmt: string): boolean => /^(?:--[^\n]*\n\s*)*CREATE\s+(?:UNIQUE\s+)?INDEX\b/i.test(stmt);
 
 /** Projections whose stored table definition differs from the code's: they need a replay. */
 export async function staleProjections(q: Queryable, projections: readonly Projection[]): Promise<string[]> {

@@ -55,7 +55,7 @@ export interface Batch {
 
 interface EventRow {
   event_id: string; type: string; schema_version: number; stream_id: string; stream_position: number;
-  global_position: number; transaction_id: string; data: unknown; occurred_at: Date; recorded_at: Date;
+  global_position: number; transaction_id: string; data: unknown; occurred_at: Date | number; recorded_at: Date | number;
   causation_id: string | null; correlation_id: string | null;
 }
 
@@ -65,6 +65,12 @@ export const toRecorded = (r: EventRow): RecordedEvent => ({
   data: r.data as never, occurredAt: new Date(r.occurred_at), recordedAt: new Date(r.recorded_at),
   causationId: r.causation_id, correlationId: r.correlation_id,
 });
+
+/**
+ * A timestamp as whole epoch milliseconds (float8): a number is parsed far faster than a timestamp
+ * string (the parse was a sixth of a replay's CPU in node), and a JavaScript Date holds ms anyway.
+ */
+const EPOCH_MS = (column: string): string => `floor(extract(epoch FROM ${column}) * 1000)::float8`;
 
 /**
  * Reads the next batch in global order. Only rows of transactions older than the oldest one still
@@ -82,14 +88,14 @@ export async function readEventsBatch(q: Queryable, o: ReadOptions): Promise<Bat
     `WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
      batch AS (
        SELECT 'e' AS kind, e.event_id, e.stream_id, e.stream_position, e.type, e.schema_version, ${dataSelect(o)} AS data,
-              e.occurred_at, e.recorded_at, e.causation_id, e.correlation_id, e.transaction_id, e.global_position FROM events e, horizon
+              ${EPOCH_MS('e.occurred_at')} AS occurred_at, ${EPOCH_MS('e.recorded_at')} AS recorded_at, e.causation_id, e.correlation_id, e.transaction_id, e.global_position FROM events e, horizon
         WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
           AND e.transaction_id < horizon.xmin ${filters.join(' ')} ${bound.join(' ')}
         ORDER BY e.transaction_id, e.global_position
         LIMIT $3),
      high AS (
        SELECT 'h' AS kind, e.event_id, e.stream_id, e.stream_position, e.type, e.schema_version, NULL::jsonb AS data,
-              e.occurred_at, e.recorded_at, e.causation_id, e.correlation_id, e.transaction_id, e.global_position FROM events e, horizon
+              NULL::float8 AS occurred_at, NULL::float8 AS recorded_at, e.causation_id, e.correlation_id, e.transaction_id, e.global_position FROM events e, horizon
         WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
           AND e.transaction_id < horizon.xmin ${bound.join(' ')}
         ORDER BY e.transaction_id DESC, e.global_position DESC
