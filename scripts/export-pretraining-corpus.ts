@@ -21,7 +21,7 @@ import { drawExample } from '../src/basemodel/corpus.ts';
 import { CORPUS_ARG_OPTIONS, corpusFromArgs } from '../src/basemodel/corpus-args.ts';
 import { CORPUS_KINDS, packCorpus, type EncodedExample } from '../src/basemodel/corpus-file.ts';
 import { smallLlamaConfig } from '../src/basemodel/tokenizer-folder.ts';
-import { chatPromptIds } from '../src/model/inference/chat-policy.ts';
+import { encodeExample } from '../src/basemodel/pretrain.ts';
 import { seededRandom } from '../src/model/network/rng.ts';
 import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
 
@@ -71,7 +71,7 @@ for (let done = 0; done < count; done += chunk) {
   const encoded: EncodedExample[] = [];
   for (let i = done; i < Math.min(count, done + chunk); i++) {
     const e = drawExample(random, mix, options);
-    encoded.push({ kind: e.kind, prompt: chatPromptIds(tokenizer, e.prompt), response: [...tokenizer.encode(e.response), tokenizer.eosTokenIds[0]!] });
+    encoded.push({ kind: e.kind, ...encodeExample(tokenizer, e) });
     perKind[e.kind]!++;
   }
   const { tokens, index } = packCorpus(encoded);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pretokenize, SPECIAL_TOKENS, trainBpe } from '../src/basemodel/bpe-trainer.ts';
 import { trainCorpusTokenizer } from '../src/basemodel/base-model-recipe.ts';
-import { DEFAULT_CORPUS_OPTIONS, drawExample, drawExampleOfKind, FAMILIAR_WORLDS, firstLetterIsGoal, goalDirection, isHeldOutPair, NOTHING_NEW, playResponse } from '../src/basemodel/corpus.ts';
+import { DEFAULT_CORPUS_OPTIONS, drawExample, drawExampleOfKind, FAMILIAR_WORLDS, firstLetterIsGoal, goalDirection, isHeldOutPair, NOTHING_NEW, playResponse, promptText } from '../src/basemodel/corpus.ts';
 import { BUDGET_ITEM, EDGE_ITEM, goalItem, holeItem, itemsTaught, newItems } from '../src/basemodel/experience-items.ts';
 import { writeTokenizerFolder } from '../src/basemodel/tokenizer-folder.ts';
 import { parseAction } from '../src/envs/environment.ts';
@@ -219,7 +219,7 @@ describe('pretraining corpus', () => {
 describe('the base model tokenizer (BPE trained here, loaded by @huggingface/tokenizers)', () => {
   it('round-trips the corpus, keeps board letters and actions as their own tokens, and renders the chat template', async () => {
     const random = seededRandom(2);
-    const sample = Array.from({ length: 600 }, () => drawExample(random));
+    const sample = Array.from({ length: 600 }, () => drawExample(random)).map((e) => ({ prompt: promptText(e), response: e.response }));
     const bpe = trainBpe(sample.flatMap((e) => [e.prompt, e.response]), 900, Object.values(SPECIAL_TOKENS));
     assert.deepEqual(trainBpe(sample.flatMap((e) => [e.prompt, e.response]), 900, Object.values(SPECIAL_TOKENS)).merges, bpe.merges, 'deterministic');
     const dir = mkdtempSync(join(tmpdir(), 'oeld-tok-'));

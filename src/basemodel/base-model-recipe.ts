@@ -5,7 +5,7 @@
  * drawn from the seed.
  */
 import { SPECIAL_TOKENS, trainBpe } from './bpe-trainer.ts';
-import { drawExample, type CorpusMix, type CorpusOptions } from './corpus.ts';
+import { drawExample, promptText, type CorpusMix, type CorpusOptions } from './corpus.ts';
 import { writeTokenizerFolder } from './tokenizer-folder.ts';
 import { seededRandom } from '../model/network/rng.ts';
 
@@ -20,14 +20,14 @@ export const BASE_VOCABULARY = 2048;
  * shipped tokenizer stays reproducible when the corpus defaults change (its merges cover the later
  * answer format too: "at", "from" and the digits are tokens of it).
  */
-export const TOKENIZER_SAMPLE_MIX: CorpusMix = { familiar: 0.15, guess: 0.25, informed: 0.4, extract: 0.2 };
+export const TOKENIZER_SAMPLE_MIX: CorpusMix = { familiar: 0.15, guess: 0.25, informed: 0.4, extract: 0.2, 'desk-guess': 0, 'desk-informed': 0, 'desk-extract': 0 };
 export const TOKENIZER_SAMPLE_OPTIONS: CorpusOptions = { extractionRandomMoves: 0.25, statePositions: false, balancedCounts: false, guess: 'truth' };
 
 /** Trains the BPE tokenizer on 20,000 corpus examples drawn from `seed` and writes its files to `dir`. */
 export function trainCorpusTokenizer(dir: string, seed: number): { merges: number } {
   const sampleRandom = seededRandom(seed ^ 0xb9e);
   const sample = Array.from({ length: 20_000 }, () => drawExample(sampleRandom, TOKENIZER_SAMPLE_MIX, TOKENIZER_SAMPLE_OPTIONS));
-  const bpe = trainBpe(sample.flatMap((e) => [e.prompt, e.response]), BASE_VOCABULARY, [SPECIAL_TOKENS.pad, SPECIAL_TOKENS.eos, SPECIAL_TOKENS.user, SPECIAL_TOKENS.assistant]);
+  const bpe = trainBpe(sample.flatMap((e) => [promptText(e), e.response]), BASE_VOCABULARY, [SPECIAL_TOKENS.pad, SPECIAL_TOKENS.eos, SPECIAL_TOKENS.user, SPECIAL_TOKENS.assistant]);
   writeTokenizerFolder(dir, bpe);
   return { merges: bpe.merges.length };
 }

@@ -24,12 +24,22 @@ import { teacherPrompt } from '../extraction/teacher-prompt.ts';
 import { BUDGET_ITEM, EDGE_ITEM, goalItem, holeItem, itemsTaught, newItems, renderItems, type EpisodeEnd } from './experience-items.ts';
 import { ITEM_MARKER } from '../projections/knowledge/knowledge-base.ts';
 import { seededRandom } from '../model/network/rng.ts';
+import { drawDeskExample, type DeskExample, type DeskKind } from './desk-corpus.ts';
 
-export interface Example {
-  kind: 'familiar' | 'guess' | 'informed' | 'extract';
+export type LakeKind = 'familiar' | 'guess' | 'informed' | 'extract';
+
+/** A lake-world example: its prompt is one user message. */
+export interface LakeExample {
+  kind: LakeKind;
   prompt: string;
   response: string;
 }
+
+/** A pretraining example: a lake world's, or a support desk's (a conversation, desk-corpus.ts). */
+export type Example = LakeExample | DeskExample;
+
+/** An example's prompt as plain text (a conversation's messages one after another): what a tokenizer is trained on. */
+export const promptText = (e: Example): string => (typeof e.prompt === 'string' ? e.prompt : e.prompt.map((m) => m.content).join('\n'));
 
 /** Worlds learned by heart in pretraining; the first is the out-of-distribution check. */
 export const FAMILIAR_WORLDS: readonly LakeSymbols[] = [
@@ -102,8 +112,10 @@ function holeNote(layout: LakeLayout, player: Cell): string {
   return near.length ? ` (${near.join(', ')})` : '';
 }
 
-export interface CorpusMix { familiar: number; guess: number; informed: number; extract: number }
-export const DEFAULT_MIX: CorpusMix = { familiar: 0.05, guess: 0.15, informed: 0.6, extract: 0.2 };
+export interface CorpusMix { familiar: number; guess: number; informed: number; extract: number; 'desk-guess': number; 'desk-informed': number; 'desk-extract': number }
+/** The lake-world recipe of the first shipped model (no support desk). */
+export const LAKE_MIX: CorpusMix = { familiar: 0.05, guess: 0.15, informed: 0.6, extract: 0.2, 'desk-guess': 0, 'desk-informed': 0, 'desk-extract': 0 };
+export const DEFAULT_MIX: CorpusMix = LAKE_MIX;
 
 /** Knobs of the corpus beyond its mix (the defaults made the shipped model's corpus). */
 export interface CorpusOptions {
@@ -220,7 +232,7 @@ function situation(random: () => number, symbols: LakeSymbols, o: CorpusOptions)
   return { world, history };
 }
 
-function playExample(random: () => number, kind: 'familiar' | 'guess' | 'informed', symbols: LakeSymbols, o: CorpusOptions): Example {
+function playExample(random: () => number, kind: 'familiar' | 'guess' | 'informed', symbols: LakeSymbols, o: CorpusOptions): LakeExample {
   for (;;) {
     const { world, history } = situation(random, symbols, o);
     const best = world.bestMove();
@@ -282,7 +294,7 @@ function playedEpisode(random: () => number, symbols: LakeSymbols, o: CorpusOpti
   }
 }
 
-function extractExample(random: () => number, symbols: LakeSymbols, o: CorpusOptions): Example {
+function extractExample(random: () => number, symbols: LakeSymbols, o: CorpusOptions): LakeExample {
   const episode = playedEpisode(random, symbols, o);
   const possible = [holeItem(symbols.hole), goalItem(symbols.goal), EDGE_ITEM, BUDGET_ITEM];
   const soFar = shuffle(random, possible.filter(() => random() < 0.3));
@@ -294,18 +306,21 @@ function extractExample(random: () => number, symbols: LakeSymbols, o: CorpusOpt
 }
 
 /** One example of a given kind. */
+export function drawExampleOfKind(random: () => number, kind: LakeKind, o?: CorpusOptions): LakeExample;
+export function drawExampleOfKind(random: () => number, kind: Example['kind'], o?: CorpusOptions): Example;
 export function drawExampleOfKind(random: () => number, kind: Example['kind'], o: CorpusOptions = DEFAULT_CORPUS_OPTIONS): Example {
   switch (kind) {
     case 'familiar': return playExample(random, 'familiar', pick(random, FAMILIAR_WORLDS), o);
     case 'guess': return playExample(random, 'guess', randomPair(random), o);
     case 'informed': return playExample(random, 'informed', randomPair(random), o);
     case 'extract': return extractExample(random, randomPair(random), o);
+    case 'desk-guess': case 'desk-informed': case 'desk-extract': return drawDeskExample(random, kind);
   }
 }
 
 /** A kind drawn by the mix's weights. */
 export function drawKind(random: () => number, mix: CorpusMix = DEFAULT_MIX): Example['kind'] {
-  const kinds = Object.keys(mix) as Example['kind'][];
+  const kinds = (Object.keys(mix) as Example['kind'][]).filter((k) => mix[k] > 0);
   let u = random() * kinds.reduce((s, k) => s + mix[k], 0);
   for (const k of kinds) if ((u -= mix[k]) < 0) return k;
   return kinds[kinds.length - 1]!;

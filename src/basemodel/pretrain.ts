@@ -7,7 +7,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { parseAction } from '../envs/environment.ts';
 import { AdamW } from '../model/network/adamw.ts';
-import { chatComplete, chatPromptIds } from '../model/inference/chat-policy.ts';
+import { chatComplete } from '../model/inference/chat-policy.ts';
+import { promptIds, userPrompt } from '../model/inference/chat-prompt.ts';
+import { factById, statedValues } from '../envs/support-desk/facts.ts';
+import { judgeAnswer } from '../envs/support-desk/customer.ts';
 import { seededRandom } from '../model/network/rng.ts';
 import { packBatch, responseLogits } from '../model/inference/score.ts';
 import type { Tokenizer } from '../model/formats/tokenizer.ts';
@@ -41,13 +44,22 @@ export function learningRateAt(step: number, o: Pick<PretrainOptions, 'steps' | 
   return o.minLearningRate + 0.5 * (o.learningRate - o.minLearningRate) * (1 + Math.cos(Math.PI * p));
 }
 
-function encodeExample(tokenizer: Tokenizer, e: Example): { prompt: number[]; response: number[] } {
-  return { prompt: chatPromptIds(tokenizer, e.prompt), response: [...tokenizer.encode(e.response), tokenizer.eosTokenIds[0]!] };
+export function encodeExample(tokenizer: Tokenizer, e: Example): { prompt: number[]; response: number[] } {
+  return { prompt: promptIds(tokenizer, typeof e.prompt === 'string' ? userPrompt(e.prompt) : e.prompt), response: [...tokenizer.encode(e.response), tokenizer.eosTokenIds[0]!] };
 }
 
-/** Whether a greedy answer is right: the same action for play examples, the same text for extraction. */
+/**
+ * Whether a greedy answer is right: the same action for play examples, the same text for
+ * extraction; a support-desk answer states the value its context gives, or (without one) exactly
+ * one of the fact's values.
+ */
 export function answerCorrect(e: Example, answer: string): boolean {
-  if (e.kind === 'extract') return answer.trim() === e.response.trim();
+  if (e.kind === 'extract' || e.kind === 'desk-extract') return answer.trim() === e.response.trim();
+  if (e.kind === 'desk-guess' || e.kind === 'desk-informed') {
+    const fact = factById(e.check!.factId);
+    const stated = statedValues(fact, answer);
+    return e.check!.truth === undefined ? stated.length === 1 : judgeAnswer(fact, e.check!.truth, answer).right;
+  }
   return parseAction(answer) !== null && parseAction(answer) === parseAction(e.response);
 }
 
@@ -56,7 +68,7 @@ export function heldOutAccuracy(model: Transformer, tokenizer: Tokenizer, exampl
   for (const e of examples) byKind.set(e.kind, [...(byKind.get(e.kind) ?? []), e]);
   const out: Record<string, number> = {};
   for (const [kind, es] of byKind) {
-    const answers = chatComplete(model, tokenizer, es.map((e) => e.prompt), { temperature: 0, topP: 1, topK: 0, maxNewTokens: kind === 'extract' ? 48 : 24, seed: 1 });
+    const answers = chatComplete(model, tokenizer, es.map((e) => e.prompt), { temperature: 0, topP: 1, topK: 0, maxNewTokens: kind === 'extract' ? 48 : kind === 'desk-extract' ? 64 : 24, seed: 1 });
     out[kind] = es.filter((e, i) => answerCorrect(e, answers[i]!.text)).length / es.length;
   }
   return out;

@@ -14,8 +14,10 @@ import { reportRoundProgress, ROUND_SECONDS_STAGES } from '../loop/round-progres
 import { EVALUATION_SAMPLING } from '../model/inference/sampling.ts';
 import { RoundRunner, type RoundSettings } from '../rounds/round-runner.ts';
 import { Simulator } from '../simulator/simulator.ts';
+import { DeskSimulator } from '../simulator/desk-simulator.ts';
+import type { UserSide } from '../loop/learning-loop.ts';
 import type { EventStore } from '../store/event-store.ts';
-import type { GameTask, Task } from '../tasks/task.ts';
+import type { ChatTask, DeskWorld, GameTask, Task } from '../tasks/task.ts';
 import { DEFAULT_ROUND_TRAINING } from '../trainer/opcd-round.ts';
 
 /** The learning loop (run by the leader): model worker, tasks with their round runners and gates, simulator, trigger. */
@@ -23,8 +25,20 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
   const engine = workerEngine();
   const artifactRoot = join(config.dataDir, 'artifacts');
   const gameTask = tasks.find((t): t is GameTask => t.kind === 'game');
-  if (config.simulator === 'on' && !gameTask) throw new Error(`OELD_SIMULATOR=on: the simulator plays a game task, and OELD_TASKS=${JSON.stringify(config.tasks.join(','))} names none`);
-  const simulatorOn = gameTask !== undefined && (config.simulator === 'on' || (config.simulator === 'auto' && !config.kafkaBrokers));
+  const deskTasks = tasks.filter((t): t is ChatTask & { world: DeskWorld } => t.kind === 'chat' && t.world !== undefined);
+  if (config.simulator === 'on' && !gameTask && deskTasks.length === 0) throw new Error(`OELD_SIMULATOR=on: the simulator plays a game task or the support desk, and OELD_TASKS=${JSON.stringify(config.tasks.join(','))} names neither`);
+  const simulatorOn = config.simulator === 'on' || (config.simulator === 'auto' && !config.kafkaBrokers);
+  const limits = { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth };
+  const simulators: { simulator: UserSide; task: Task }[] = !simulatorOn ? [] : [
+    ...(gameTask ? [{ task: gameTask, simulator: new Simulator(store, engine, { game: gameTask.game, batchSize: config.simulatorBatch, maxNewTokens: gameTask.responseTokens, ...limits }) }] : []),
+    ...deskTasks.map((task) => ({
+      task,
+      simulator: new DeskSimulator(store, engine, {
+        taskId: task.id, companySeed: task.world.companySeed, ...(task.world.drift ? { drift: task.world.drift } : {}),
+        batchSize: config.simulatorBatch, maxNewTokens: task.responseTokens, ...limits,
+      }),
+    })),
+  ];
   const training = { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate };
   const settings: RoundSettings = {
     trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories,
@@ -48,7 +62,7 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
       onProgress: (p) => reportRoundProgress(p, metrics, log, say),
     }),
   }));
-  log.info({ tasks: tasks.map((t) => `${t.id} (${t.kind})`), simulator: simulatorOn ? gameTask!.id : 'off' }, `learning tasks: ${tasks.map((t) => `${t.id} (${t.kind})`).join(', ')}`);
+  log.info({ tasks: tasks.map((t) => `${t.id} (${t.kind})`), simulator: simulators.length ? simulators.map((s) => s.task.id) : 'off' }, `learning tasks: ${tasks.map((t) => `${t.id} (${t.kind})`).join(', ')}; simulated: ${simulators.length ? simulators.map((s) => s.task.id).join(', ') : 'none'}`);
   // Series that exist (at 0) from the start when learning is on: increase() and the alerts then see
   // the first round, the first failure and the first round's seconds (a labelled counter born at 1
   // shows no increase), and a daemon with learning off has no oeld_rounds_total series at all.
@@ -58,15 +72,12 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
   for (const t of tasks) if (t.kind === 'chat') for (const measurement of ['gap_before', 'gap_after', 'retention']) metrics.chatGateKl.set({ task: t.id, measurement }, Number.NaN);
   const loop = new LearningLoop({
     store, engine, tasks: runners, artifactRoot,
-    simulator: simulatorOn ? {
-      task: gameTask!,
-      simulator: new Simulator(store, engine, { game: gameTask!.game, batchSize: config.simulatorBatch, maxNewTokens: gameTask!.responseTokens, maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }),
-    } : null,
+    simulators,
     trigger: { minInteractions: config.roundMinInteractions, minIntervalSeconds: config.roundMinIntervalS, poolTrajectories: config.poolTrajectories, maxRounds: config.maxRounds },
     ...(config.roundCron ? { roundCron: config.roundCron } : {}),
     baseModel: { dir: config.baseModelDir, version: config.baseModelVersion },
     retryAfterFailureMs: 60_000,
-    simulatorTarget: Math.max(gameTask?.minInteractions ?? config.roundMinInteractions, config.roundTrajectories, config.poolTrajectories),
+    simulatorTarget: (task) => Math.max(task.minInteractions, config.roundTrajectories, config.poolTrajectories),
     events: {
       say: (line) => { log.info(line); say?.(line); },
       onRoundDone: (o) => {
@@ -90,7 +101,12 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
         void engine.memory().then((m) => metrics.modelTensorBytes.set(m.bytes), () => {});
       },
       onRoundStarted: () => metrics.roundsStarted.inc(),
-      onSimulatorBatch: (version, stats) => { metrics.simulatorEpisodes.inc({ version }, stats.episodes); metrics.simulatorPassRate.set({ version }, stats.passRate); },
+      onSimulatorBatch: (task, version, stats) => {
+        metrics.simulatorEpisodes.inc({ task, version }, stats.episodes);
+        metrics.simulatorPassRate.set({ task, version }, stats.passRate);
+        if (stats.factAccuracy !== undefined) metrics.simulatorFactAccuracy.set({ task, version }, stats.factAccuracy);
+        if (stats.changedFacts !== undefined) metrics.simulatorChangedFacts.set({ task }, stats.changedFacts.length);
+      },
     },
   });
   return { engine, loop, tasks };

@@ -15,7 +15,15 @@ export const VALIDATION_SEEDS: SeedRange = { name: 'validation', start: 2_000_00
 export const EXTRACTION_SEEDS: SeedRange = { name: 'extraction', start: 10_000_000, count: 10_000_000 };
 export const DEPLOYMENT_SEEDS: SeedRange = { name: 'deployment', start: 100_000_000, count: 100_000_000 };
 
-export const SEED_RANGES: readonly SeedRange[] = [DEPLOYMENT_SEEDS, EXTRACTION_SEEDS, VALIDATION_SEEDS, TEST_SEEDS];
+/**
+ * Support-desk companies (envs/support-desk/company.ts): the pretraining corpus draws its
+ * companies from one range, deployed companies come from another, so the base model never saw the
+ * company it is deployed at. (A company's conversations use the ranges above.)
+ */
+export const CORPUS_COMPANY_SEEDS: SeedRange = { name: 'corpus companies', start: 300_000_000, count: 100_000_000 };
+export const DEPLOYED_COMPANY_SEEDS: SeedRange = { name: 'deployed companies', start: 400_000_000, count: 1_000_000 };
+
+export const SEED_RANGES: readonly SeedRange[] = [DEPLOYMENT_SEEDS, EXTRACTION_SEEDS, VALIDATION_SEEDS, TEST_SEEDS, CORPUS_COMPANY_SEEDS, DEPLOYED_COMPANY_SEEDS];
 
 export function inSeedRange(range: SeedRange, seed: number): boolean {
   return Number.isInteger(seed) && seed >= range.start && seed < range.start + range.count;

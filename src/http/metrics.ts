@@ -52,8 +52,10 @@ export function createMetrics() {
     roundSeconds: new client.Counter({ name: 'oeld_round_seconds_total', help: 'Seconds spent in completed rounds, by stage (collect, extract, train, evaluate, record; and train\'s parts: sampling, teacher, backward).', labelNames: ['stage'] as const, registers: [registry] }),
     validationPassRate: new client.Gauge({ name: 'oeld_validation_pass_rate', help: 'Pass rate on the validation seeds, no knowledge in context, per model version.', labelNames: ['version'] as const, registers: [registry] }),
     validationResponseTokens: new client.Gauge({ name: 'oeld_validation_response_tokens', help: 'Mean tokens per response on the validation seeds, per model version.', labelNames: ['version'] as const, registers: [registry] }),
-    simulatorEpisodes: new client.Counter({ name: 'oeld_simulator_episodes_total', help: 'Episodes the built-in simulator played, per model version.', labelNames: ['version'] as const, registers: [registry] }),
-    simulatorPassRate: new client.Gauge({ name: 'oeld_simulator_pass_rate', help: 'Pass rate of the last simulator batch, per model version (deployment seeds).', labelNames: ['version'] as const, registers: [registry] }),
+    simulatorEpisodes: new client.Counter({ name: 'oeld_simulator_episodes_total', help: 'Episodes (support desk: conversations) the built-in simulator played, per task and model version.', labelNames: ['task', 'version'] as const, registers: [registry] }),
+    simulatorPassRate: new client.Gauge({ name: 'oeld_simulator_pass_rate', help: 'Pass rate of the last simulator batch, per task and model version (deployment seeds; support desk: conversations with every answer right).', labelNames: ['task', 'version'] as const, registers: [registry] }),
+    simulatorFactAccuracy: new client.Gauge({ name: 'oeld_simulator_fact_accuracy', help: 'Support desk: share of answers in the last simulator batch that stated the company\'s current value, per task and model version.', labelNames: ['task', 'version'] as const, registers: [registry] }),
+    simulatorChangedFacts: new client.Gauge({ name: 'oeld_simulator_changed_facts', help: 'Support desk: facts the simulated company has changed so far (policy drift), per task.', labelNames: ['task'] as const, registers: [registry] }),
     modelBackend: new client.Gauge({ name: 'oeld_model_backend_info', help: 'The TensorFlow.js backend the model worker uses (value 1).', labelNames: ['backend'] as const, registers: [registry] }),
   };
   return m;

@@ -15,8 +15,12 @@ import { RoundFailedError, RoundRunner, recoverInterruptedRounds, type RoundOutc
 import { RoundScheduler } from '../rounds/round-scheduler.ts';
 import type { RoundTrigger, TaskTrigger, TaskTriggerDecision, TriggerSettings } from '../rounds/round-trigger.ts';
 import { heldOutPercentOf, type Task } from '../tasks/task.ts';
-import type { Simulator } from '../simulator/simulator.ts';
 import type { EpisodeStats } from '../simulator/play-episodes.ts';
+
+/** What a built-in user side reports per batch (the support desk adds its fact accuracy and the facts its policy changed). */
+export interface UserSideStats extends EpisodeStats { factAccuracy?: number; changedFacts?: string[] }
+/** A built-in user side: plays a batch with a loaded version and records it. */
+export interface UserSide { playBatch(version: string): Promise<UserSideStats> }
 import { isTransientDatabaseError } from '../db/transient-errors.ts';
 import { abortableSleep as sleep, runLoop } from '../processing/run-loop.ts';
 import { STREAMS } from '../events/streams.ts';
@@ -28,7 +32,7 @@ export interface LearningLoopEvents {
   onRoundStarted?: () => void;
   onRoundDone?: (o: RoundOutcome) => void;
   onRoundFailed?: (err: Error) => void;
-  onSimulatorBatch?: (version: string, stats: EpisodeStats) => void;
+  onSimulatorBatch?: (taskId: string, version: string, stats: UserSideStats) => void;
   onModelLoaded?: (version: string, info: { parameters: number; backend: string }) => void;
 }
 
@@ -37,15 +41,15 @@ export interface LearningLoopOptions {
   engine: ModelEngine;
   /** The tasks rounds learn, each with its round runner, in trigger order. */
   tasks: { task: Task; runner: RoundRunner }[];
-  /** The built-in user side and the (game) task it plays. */
-  simulator: { simulator: Simulator; task: Task } | null;
+  /** The built-in user sides (a game's players, the support desk's customers) and the task each plays; they take turns. */
+  simulators: { simulator: UserSide; task: Task }[];
   artifactRoot: string;
   trigger: TriggerSettings;
   roundCron?: string;
   /** Published and activated when no version is active. */
   baseModel: { dir: string; version: string } | null;
-  /** The simulator rests once the active version has this many interactions (a round needs no more). */
-  simulatorTarget: number;
+  /** A simulator rests once the active version has this many of its task's interactions (a round needs no more). */
+  simulatorTarget: (task: Task) => number;
   /** How long threshold checks wait after a failed round before starting another. */
   retryAfterFailureMs: number;
   events: LearningLoopEvents;
@@ -59,6 +63,8 @@ export class LearningLoop {
   private scheduler: RoundScheduler | null = null;
   private loaded = new Set<string>();
   private lastFailure: number | null = null;
+  /** The simulator that played last (they take turns). */
+  private lastSimulator = -1;
 
   constructor(private readonly o: LearningLoopOptions) {}
 
@@ -85,7 +91,9 @@ export class LearningLoop {
       // The simulator plays while the active version needs interactions and no round runs; a failure
       // (the database away, above all) is reported once and retried, backing off to 5 s.
       await runLoop(signal, async () => {
-        if (this.o.simulator && !this.roundRunning && await this.simulatorHasWork()) { await this.simulate(); return 'busy'; }
+        if (this.roundRunning) return 'idle';
+        const next = await this.simulatorWithWork();
+        if (next) { await this.simulate(next); return 'busy'; }
         return 'idle';
       }, {
         idleMs: 500, backoff: { firstMs: 1000, maxMs: 5000 },
@@ -194,22 +202,33 @@ export class LearningLoop {
     }
   }
 
-  private async simulatorHasWork(): Promise<boolean> {
+  /** The next simulator (after the one that played last) whose task the active version needs interactions of. */
+  private async simulatorWithWork(): Promise<{ simulator: UserSide; task: Task } | null> {
+    const sims = this.o.simulators;
+    if (sims.length === 0) return null;
     const active = await readActiveModel(this.o.store.sql);
-    return active !== null && this.o.simulator !== null && await this.freshInteractions(this.o.simulator.task, active) < this.o.simulatorTarget;
+    if (!active) return null;
+    for (let k = 1; k <= sims.length; k++) {
+      const i = (this.lastSimulator + k) % sims.length;
+      if (await this.freshInteractions(sims[i]!.task, active) < this.o.simulatorTarget(sims[i]!.task)) { this.lastSimulator = i; return sims[i]!; }
+    }
+    return null;
   }
 
-  private async simulate(): Promise<void> {
+  private async simulate(sim: { simulator: UserSide; task: Task }): Promise<void> {
     const active = await readActiveModel(this.o.store.sql);
-    if (!active || !this.o.simulator) return;
+    if (!active) return;
     if (!this.loaded.has(active.version)) {
       const info = await this.o.engine.load(active.version, active.path);
       this.loaded.add(active.version);
       this.o.events.onModelLoaded?.(active.version, info);
     }
-    const stats = await this.o.simulator.simulator.playBatch(active.version);
-    this.o.events.say(`simulator: ${stats.episodes} episodes with ${active.version}: pass rate ${pct(stats.passRate)}, ${stats.meanResponseTokens.toFixed(2)} response tokens, ${stats.meanTurns.toFixed(2)} turns`);
-    this.o.events.onSimulatorBatch?.(active.version, stats);
+    const stats = await sim.simulator.playBatch(active.version);
+    const facts = stats.factAccuracy === undefined ? ''
+      : `, fact accuracy ${pct(stats.factAccuracy)}${stats.changedFacts?.length ? ` (policy changed: ${stats.changedFacts.join(', ')})` : ''}`;
+    const unit = stats.factAccuracy === undefined ? ['episodes', 'turns'] : ['conversations', 'questions'];
+    this.o.events.say(`simulator ${sim.task.id}: ${stats.episodes} ${unit[0]} with ${active.version}: pass rate ${pct(stats.passRate)}${facts}, ${stats.meanResponseTokens.toFixed(2)} response tokens, ${stats.meanTurns.toFixed(2)} ${unit[1]}`);
+    this.o.events.onSimulatorBatch?.(sim.task.id, active.version, stats);
   }
 
   private async ensureActiveModel(): Promise<void> {

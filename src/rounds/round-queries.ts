@@ -39,9 +39,10 @@ export async function readUnfinishedRounds(q: Queryable): Promise<{ roundId: str
 }
 
 /**
- * Simulator episodes recorded so far (the next episode's deployment seed index). Counted in the log,
- * not the projection: read once at start, it must be exact even while the projection catches up.
+ * A task's simulator episodes recorded so far (the next episode's deployment seed index). Counted
+ * in the log, not the projection: read once at start, it must be exact even while the projection
+ * catches up.
  */
-export function countSimulatorEpisodes(q: Queryable): Promise<number> {
-  return countInteractions(q, { sourceKind: 'simulator' });
+export function countSimulatorEpisodes(q: Queryable, taskId: string): Promise<number> {
+  return countInteractions(q, { sourceKind: 'simulator', taskId });
 }

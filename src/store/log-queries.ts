@@ -74,6 +74,8 @@ export interface InteractionFilter {
   since?: Date | null;
   /** Only those whose intake was of this kind (kafka, file, http, simulator). */
   sourceKind?: EventDataMap['InteractionRecorded']['source']['kind'];
+  /** Only those of this task. */
+  taskId?: string;
 }
 
 function interactionWhere(f: InteractionFilter, params: unknown[]): string {
@@ -81,6 +83,7 @@ function interactionWhere(f: InteractionFilter, params: unknown[]): string {
   if (f.modelVersion !== undefined) { params.push(f.modelVersion); where.push(`data->>'modelVersion' = $${params.length}`); }
   if (f.since) { params.push(f.since); where.push(`recorded_at > $${params.length}`); }
   if (f.sourceKind !== undefined) { params.push(f.sourceKind); where.push(`data->'source'->>'kind' = $${params.length}`); }
+  if (f.taskId !== undefined) { params.push(f.taskId); where.push(`data->>'taskId' = $${params.length}`); }
   return where.join(' AND ');
 }
 

@@ -8,8 +8,14 @@ import { z } from 'zod';
 import { gameByName } from '../envs/games.ts';
 import { preview } from '../events/preview.ts';
 import type { Task } from './task.ts';
+import { DEPLOYED_COMPANY_SEEDS } from '../envs/seed-ranges.ts';
+import { FACTS } from '../envs/support-desk/facts.ts';
 
 export const GAME_TASK_NAMES = ['frozenlake', 'sokoban'] as const;
+/** The built-in chat world: a chat task whose customers the simulator plays (envs/support-desk/). */
+export const DESK_TASK_NAME = 'support-desk';
+/** Support desk: a reply states one fact in one sentence; extraction writes one or two items. */
+export const DESK_TASK_DEFAULTS = { responseTokens: 32, extractionTokens: 64, heldOutPercent: 10, gatePrompts: 32, companySeed: DEPLOYED_COMPANY_SEEDS.start } as const;
 
 /** What a chat task uses where the tasks file says nothing. */
 export const CHAT_TASK_DEFAULTS = {
@@ -26,6 +32,9 @@ const taskFields = z.object({
   gatePrompts: z.number().int().min(1).max(10_000).optional(),
   maxRetentionKl: z.number().finite().min(0).optional(),
   anchorPromptsFile: z.string().min(1).optional(),
+  companySeed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+  driftAfterConversations: z.number().int().min(0).optional(),
+  driftFacts: z.number().int().min(0).max(FACTS.length).optional(),
   evaluator: z.union([
     z.object({ command: z.array(z.string().min(1)).min(1), timeoutMs: z.number().int().min(100).optional() }).strict(),
     z.object({ url: z.url({ protocol: /^https?$/ }), timeoutMs: z.number().int().min(100).optional(), bearerToken: z.string().min(1).optional() }).strict(),
@@ -84,17 +93,23 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
         knowledgePlacement: 'user' as const,
       };
     }
+    const desk = id === DESK_TASK_NAME;
+    const worldOnly = (['companySeed', 'driftAfterConversations', 'driftFacts'] as const).find((k) => o[k] !== undefined);
+    if (worldOnly && !desk) throw new Error(`OELD_TASKS_FILE: ${id}.${worldOnly} (${preview(o[worldOnly])}): applies to the task ${DESK_TASK_NAME} only`);
+    const chatDefaults = desk ? DESK_TASK_DEFAULTS : CHAT_TASK_DEFAULTS;
+    const drift = o.driftAfterConversations !== undefined && (o.driftFacts ?? 4) > 0 ? { afterConversations: o.driftAfterConversations, facts: o.driftFacts ?? 4 } : undefined;
     return {
       ...common, kind: 'chat' as const,
-      responseTokens: o.responseTokens ?? CHAT_TASK_DEFAULTS.responseTokens,
-      extractionTokens: o.extractionTokens ?? CHAT_TASK_DEFAULTS.extractionTokens,
+      responseTokens: o.responseTokens ?? chatDefaults.responseTokens,
+      extractionTokens: o.extractionTokens ?? chatDefaults.extractionTokens,
       // A logged prompt may end with a tool message: the system message is where knowledge always fits.
       knowledgePlacement: 'system' as const,
-      heldOutPercent: o.heldOutPercent ?? CHAT_TASK_DEFAULTS.heldOutPercent,
-      gatePrompts: o.gatePrompts ?? CHAT_TASK_DEFAULTS.gatePrompts,
+      heldOutPercent: o.heldOutPercent ?? chatDefaults.heldOutPercent,
+      gatePrompts: o.gatePrompts ?? chatDefaults.gatePrompts,
       maxRetentionKl: o.maxRetentionKl ?? defaults.maxRetentionKl,
       anchorPromptsFile: o.anchorPromptsFile ?? defaults.anchorPromptsFile,
       ...(o.evaluator ? { evaluator: o.evaluator } : {}),
+      ...(desk ? { world: { kind: 'support-desk' as const, companySeed: o.companySeed ?? DESK_TASK_DEFAULTS.companySeed, ...(drift ? { drift } : {}) } } : {}),
     };
   });
 }

@@ -45,6 +45,15 @@ export interface ChatTask extends TaskCommon {
   anchorPromptsFile: string;
   /** A team's own evaluator of replies to held-out prompts (external-evaluator.ts); absent: none. */
   evaluator?: EvaluatorSpec;
+  /** A simulated world whose customers talk to the active version (the built-in support desk); absent: logs only. */
+  world?: DeskWorld;
+}
+
+/** The built-in support desk (envs/support-desk/): one company, and when its policy changes. */
+export interface DeskWorld {
+  kind: 'support-desk';
+  companySeed: number;
+  drift?: { afterConversations: number; facts: number };
 }
 
 export type Task = GameTask | ChatTask;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SPECIAL_TOKENS, trainBpe } from '../../src/basemodel/bpe-trainer.ts';
-import { drawExample } from '../../src/basemodel/corpus.ts';
+import { drawExample, promptText } from '../../src/basemodel/corpus.ts';
 import { smallLlamaConfig, writeTokenizerFolder } from '../../src/basemodel/tokenizer-folder.ts';
 import { saveModel } from '../../src/model/formats/checkpoint.ts';
 import { initialWeights } from '../../src/model/network/init-weights.ts';
@@ -15,7 +15,7 @@ import { Transformer } from '../../src/model/network/transformer.ts';
 export async function makeTinyModel(parent = mkdtempSync(join(tmpdir(), 'oeld-tiny-')), seed = 1): Promise<string> {
   const random = seededRandom(seed);
   const sample = Array.from({ length: 400 }, () => drawExample(random));
-  const bpe = trainBpe(sample.flatMap((e) => [e.prompt, e.response]), 700, Object.values(SPECIAL_TOKENS));
+  const bpe = trainBpe(sample.flatMap((e) => [promptText(e), e.response]), 700, Object.values(SPECIAL_TOKENS));
   const tokDir = join(parent, 'tokenizer');
   writeTokenizerFolder(tokDir, bpe);
   const tokenizer = await loadTokenizer(tokDir);

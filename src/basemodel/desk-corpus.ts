@@ -1,0 +1,153 @@
+/**
+ * The support-desk part of the pretraining corpus: conversations with companies drawn from the
+ * corpus's own company seeds (never a deployed company's), written with the renderers the loop
+ * uses at run time (the deployed system message and customer, teacherMessages with the knowledge
+ * in the system message, the extraction prompt over a rendered chat). Three kinds:
+ *
+ * - desk-guess: no knowledge: the answer states a value drawn from the fact's values (plausible,
+ *   uninformed: what the deployed model says before it has learned anything);
+ * - desk-informed: experience items about some facts in the system message, as a pool holds
+ *   them (sometimes an older item with another value before a newer one: the newest wins); the
+ *   answer states the item's value, or a drawn one when no item covers the fact;
+ * - desk-extract: the extraction prompt over a conversation and the knowledge so far; the answer
+ *   is the marked items for the facts the customer corrected or confirmed that the knowledge does
+ *   not already hold with that value (at most two), or the nothing-new line.
+ */
+import { CORPUS_COMPANY_SEEDS } from '../envs/seed-ranges.ts';
+import { drawCompany, type Company } from '../envs/support-desk/company.ts';
+import { customerQuestion, customerReply, judgeAnswer } from '../envs/support-desk/customer.ts';
+import { deskSystemPrompt } from '../envs/support-desk/conversations.ts';
+import { FACTS, factValues, type Fact } from '../envs/support-desk/facts.ts';
+import { extractionPrompt, renderTrajectory } from '../extraction/extraction-prompt.ts';
+import { teacherMessages } from '../extraction/teacher-prompt.ts';
+import type { Prompt, PromptMessage } from '../model/inference/chat-prompt.ts';
+import { renderItemTexts, ITEM_MARKER } from '../projections/knowledge/knowledge-base.ts';
+import { newItems } from './experience-items.ts';
+
+export type DeskKind = 'desk-guess' | 'desk-informed' | 'desk-extract';
+
+export interface DeskExample {
+  kind: DeskKind;
+  prompt: Prompt;
+  response: string;
+  /** What a held-out check compares: the fact asked and, when the context gives it, its value. */
+  check?: { factId: string; truth?: string };
+}
+
+export const DESK_NOTHING_NEW = 'Nothing new: the experience above already covers this conversation.';
+
+const pick = <T>(random: () => number, xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+
+function shuffle<T>(random: () => number, xs: readonly T[]): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+const corpusCompany = (random: () => number): Company =>
+  drawCompany(CORPUS_COMPANY_SEEDS.start + Math.floor(random() * CORPUS_COMPANY_SEEDS.count));
+
+const otherValue = (random: () => number, fact: Fact, not: string): string => pick(random, factValues(fact).filter((v) => v !== not));
+
+/**
+ * A conversation up to a question: one or two questions, the earlier one answered (right or with
+ * a drawn value) and replied to by the customer. Returns the messages and the fact now asked.
+ */
+function conversationPrefix(random: () => number, company: Company, rightShare: number): { messages: PromptMessage[]; fact: Fact; earlier: { fact: Fact; said: string; reply: string; corrected: boolean }[] } {
+  const facts = shuffle(random, FACTS).slice(0, random() < 0.5 ? 1 : 2);
+  const phrasings = random() < 0.8 ? 'deployment' : 'test';
+  const messages: PromptMessage[] = [{ role: 'system', content: deskSystemPrompt(company) }];
+  const earlier: { fact: Fact; said: string; reply: string; corrected: boolean }[] = [];
+  let pendingReply = '';
+  facts.forEach((fact, i) => {
+    const question = customerQuestion(random, fact, phrasings, i === 0);
+    messages.push({ role: 'user', content: pendingReply ? `${pendingReply} ${question}` : question });
+    if (i === facts.length - 1) return;
+    const truth = company.facts[fact.id]!;
+    const said = random() < rightShare ? truth : otherValue(random, fact, truth);
+    const answer = fact.answer(said);
+    const reply = customerReply(random, fact, truth, judgeAnswer(fact, truth, answer), 0.9);
+    messages.push({ role: 'assistant', content: answer });
+    earlier.push({ fact, said, reply: reply.text, corrected: reply.corrected });
+    pendingReply = reply.text;
+  });
+  return { messages, fact: facts.at(-1)!, earlier };
+}
+
+function guessExample(random: () => number): DeskExample {
+  const company = corpusCompany(random);
+  const { messages, fact } = conversationPrefix(random, company, 0.3);
+  return { kind: 'desk-guess', prompt: messages, response: fact.answer(pick(random, factValues(fact))), check: { factId: fact.id } };
+}
+
+/**
+ * Items about the company as a pool holds them: each fact with probability `share`; now and then
+ * an older item with another value before the current one (a policy that changed: the newest
+ * item wins), in the order they were learned.
+ */
+function poolItems(random: () => number, company: Company, share: number): { items: string[]; known: Map<string, string> } {
+  const items: string[] = [];
+  const known = new Map<string, string>();
+  for (const fact of shuffle(random, FACTS)) {
+    if (random() >= share) continue;
+    const value = company.facts[fact.id]!;
+    if (random() < 0.15) items.splice(Math.floor(random() * (items.length + 1)), 0, fact.item(otherValue(random, fact, value)));
+    items.push(fact.item(value));
+    known.set(fact.id, value);
+  }
+  return { items, known };
+}
+
+function informedExample(random: () => number): DeskExample {
+  const company = corpusCompany(random);
+  const { messages, fact } = conversationPrefix(random, company, 0.5);
+  const { items, known } = poolItems(random, company, random() < 0.5 ? 0.9 : 0.5);
+  const truth = known.get(fact.id);
+  const prompt = teacherMessages(renderItemTexts(items), messages, 'system');
+  const response = fact.answer(truth ?? pick(random, factValues(fact)));
+  return { kind: 'desk-informed', prompt, response, check: truth === undefined ? { factId: fact.id } : { factId: fact.id, truth } };
+}
+
+function extractExample(random: () => number): DeskExample {
+  const company = corpusCompany(random);
+  const { messages, fact, earlier } = conversationPrefix(random, company, 0.4);
+  // The conversation to the end: the last question answered and replied to.
+  const truth = company.facts[fact.id]!;
+  const said = random() < 0.4 ? truth : otherValue(random, fact, truth);
+  const answer = fact.answer(said);
+  const verdict = judgeAnswer(fact, truth, answer);
+  const reply = customerReply(random, fact, truth, verdict, 0.9);
+  const full: PromptMessage[] = [...messages, { role: 'assistant', content: answer }, { role: 'user', content: reply.text }];
+  const exchanges = [...earlier, { fact, said, reply: reply.text, corrected: reply.corrected }];
+  // What the conversation teaches: each fact the customer corrected (its true value) or confirmed.
+  const taught = exchanges
+    .filter((x) => x.corrected || x.said === company.facts[x.fact.id])
+    .map((x) => x.fact.item(company.facts[x.fact.id]!));
+  const right = exchanges.filter((x) => x.said === company.facts[x.fact.id]).length;
+  const outcome = {
+    success: right === exchanges.length,
+    reward: right / exchanges.length,
+    feedback: right === exchanges.length ? 'The customer confirmed every answer.' : `The customer did not accept ${exchanges.length - right} of ${exchanges.length} answers.`,
+  };
+  // The knowledge so far: some of the company's items, sometimes an outdated value of a taught fact.
+  const { items: soFar } = poolItems(random, company, 0.3);
+  if (random() < 0.2) {
+    const x = pick(random, exchanges);
+    soFar.push(x.fact.item(otherValue(random, x.fact, company.facts[x.fact.id]!)));
+  }
+  const fresh = newItems(taught, soFar, 2);
+  const prompt: Prompt = [{ role: 'user', content: extractionPrompt(renderTrajectory({ messages: full.map((m) => ({ role: m.role as 'system' | 'user' | 'assistant', content: m.content })), outcome }), soFar) }];
+  const response = fresh.length > 0 ? fresh.map((t) => `${ITEM_MARKER}${t}`).join('\n') : DESK_NOTHING_NEW;
+  return { kind: 'desk-extract', prompt, response };
+}
+
+export function drawDeskExample(random: () => number, kind: DeskKind): DeskExample {
+  switch (kind) {
+    case 'desk-guess': return guessExample(random);
+    case 'desk-informed': return informedExample(random);
+    case 'desk-extract': return extractExample(random);
+  }
+}
