@@ -19,12 +19,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config.ts';
-import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
-import { createProjections } from '../src/projections/all-projections.ts';
 import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
 import { gameByName, OOD_GAME } from '../src/envs/games.ts';
 import { TEST_SEEDS, VALIDATION_SEEDS } from '../src/envs/seed-ranges.ts';
-import { STREAMS } from '../src/events/streams.ts';
 import { evaluateVersion } from '../src/evaluation/evaluate.ts';
 import { localEngine } from '../src/engine/local-engine.ts';
 import type { ModelEngine } from '../src/engine/model-engine.ts';
@@ -42,9 +39,9 @@ import { GameGate } from '../src/evaluation/game-gate.ts';
 import { loadTasks } from '../src/tasks/task-config.ts';
 import type { GameTask } from '../src/tasks/task.ts';
 import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
-import { randomUUID, createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { benchDatabase, emit, envInt, log } from './lib.ts';
+import { randomUUID } from 'node:crypto';
+import { emit, envInt, log } from './lib.ts';
+import { freshWorld } from './learning-world.ts';
 import { readReportData } from '../src/report/report-data.ts';
 import { renderReport } from '../src/report/render-report.ts';
 
@@ -94,19 +91,8 @@ async function testEval(engine: ModelEngine, version: string, o: { knowledge?: {
   return r.stats;
 }
 
-/** A fresh database with the base model published and active, and one simulator batch source. */
-async function world() {
-  const db = await benchDatabase();
-  await createProjectionSchema(db.sql, LIVE_SCHEMA, createProjections());
-  const store = new EventStore(db.sql);
-  const sha256 = createHash('sha256').update(readFileSync(join(config.baseModelDir, 'model.safetensors'))).digest('hex');
-  await store.append([{ streamId: STREAMS.models, events: [
-    { id: randomUUID(), type: 'ModelVersionPublished', data: { version: 'base', path: config.baseModelDir, sha256 } },
-    { id: randomUUID(), type: 'ModelVersionActivated', data: { version: 'base', reason: 'initial' } },
-  ] }]);
-  await catchUpProjections(db.sql);
-  return { db, store };
-}
+/** A fresh database with the base model published and active. */
+const world = () => freshWorld(config.baseModelDir);
 
 async function simulate(store: EventStore, engine: ModelEngine, version: string): Promise<{ stats: EpisodeStats; seconds: number }> {
   const sim = new Simulator(store, engine, { game, batchSize: config.simulatorBatch, maxNewTokens: 24, maxEventBytes: config.maxEventBytes });

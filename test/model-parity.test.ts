@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/model/kernels/backend.ts';
 import { resolveConfig } from '../src/model/network/model-config.ts';
 import { loadCheckpoint } from '../src/model/formats/safetensors.ts';

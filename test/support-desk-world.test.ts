@@ -5,7 +5,7 @@ import { CORPUS_COMPANY_SEEDS, DEPLOYED_COMPANY_SEEDS, SEED_RANGES, assertDisjoi
 import { changeFacts, drawCompany, drawFactIds } from '../src/envs/support-desk/company.ts';
 import { customerReply, judgeAnswer } from '../src/envs/support-desk/customer.ts';
 import { deskSystemPrompt, factAccuracy, playConversations, type ChatPolicyFn } from '../src/envs/support-desk/conversations.ts';
-import { FACTS, factById, factValues, statedValues } from '../src/envs/support-desk/facts.ts';
+import { answerWith, FACTS, factById, factValues, statedValues } from '../src/envs/support-desk/facts.ts';
 import { parseExperienceItems } from '../src/extraction/parse-items.ts';
 import { seededRandom } from '../src/model/network/rng.ts';
 import { companyAt } from '../src/simulator/desk-simulator.ts';
@@ -16,7 +16,7 @@ function policy(choose: (factId: string) => string): ChatPolicyFn {
     const last = p.at(-1)!.content;
     const fact = FACTS.find((f) => [...f.asked, ...f.testOnly].some((q) => last.toLowerCase().includes(q.slice(1).toLowerCase())))!;
     assert.ok(fact, `a question of some fact in ${JSON.stringify(last)}`);
-    return { text: fact.answer(choose(fact.id)), tokens: 10 };
+    return { text: answerWith(fact, choose(fact.id)), tokens: 10 };
   });
 }
 
@@ -66,7 +66,7 @@ describe('the support-desk world', () => {
   it('corrects a wrong answer with the true value, in varied wording, and confirms a right one', () => {
     const random = seededRandom(3);
     const fact = factById('refund_window');
-    const wrong = judgeAnswer(fact, '30 days', fact.answer('14 days'));
+    const wrong = judgeAnswer(fact, '30 days', answerWith(fact, '14 days'));
     const replies = Array.from({ length: 400 }, () => customerReply(random, fact, '30 days', wrong, 0.9));
     const corrections = replies.filter((r) => r.corrected);
     assert.ok(corrections.length > 320 && corrections.length < 400, `about 90% correct: ${corrections.length}`);
@@ -74,7 +74,7 @@ describe('the support-desk world', () => {
     assert.ok(new Set(corrections.map((r) => r.text)).size >= 8, 'varied wording');
     assert.ok(corrections.some((r) => r.text.includes('14 days')), 'some repeat the wrong value');
     for (const r of replies.filter((x) => !x.corrected)) assert.doesNotMatch(r.text, /30 days/);
-    const right = customerReply(random, fact, '30 days', judgeAnswer(fact, '30 days', fact.answer('30 days')), 0.9);
+    const right = customerReply(random, fact, '30 days', judgeAnswer(fact, '30 days', answerWith(fact, '30 days')), 0.9);
     assert.equal(right.corrected, false);
     assert.doesNotMatch(right.text, /days/);
   });

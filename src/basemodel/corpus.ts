@@ -24,7 +24,7 @@ import { teacherPrompt } from '../extraction/teacher-prompt.ts';
 import { BUDGET_ITEM, EDGE_ITEM, goalItem, holeItem, itemsTaught, newItems, renderItems, type EpisodeEnd } from './experience-items.ts';
 import { ITEM_MARKER } from '../projections/knowledge/knowledge-base.ts';
 import { seededRandom } from '../model/network/rng.ts';
-import { drawDeskExample, type DeskExample, type DeskKind } from './desk-corpus.ts';
+import { drawDeskExample, type DeskExample } from './desk-corpus.ts';
 
 export type LakeKind = 'familiar' | 'guess' | 'informed' | 'extract';
 

@@ -17,7 +17,7 @@ import { CORPUS_COMPANY_SEEDS } from '../envs/seed-ranges.ts';
 import { drawCompany, type Company } from '../envs/support-desk/company.ts';
 import { customerQuestion, customerReply, judgeAnswer } from '../envs/support-desk/customer.ts';
 import { deskSystemPrompt } from '../envs/support-desk/conversations.ts';
-import { FACTS, factValues, type Fact } from '../envs/support-desk/facts.ts';
+import { answerWith, FACTS, factValues, type Fact } from '../envs/support-desk/facts.ts';
 import { extractionPrompt, renderTrajectory } from '../extraction/extraction-prompt.ts';
 import { teacherMessages } from '../extraction/teacher-prompt.ts';
 import type { Prompt, PromptMessage } from '../model/inference/chat-prompt.ts';
@@ -68,7 +68,7 @@ function conversationPrefix(random: () => number, company: Company, rightShare: 
     if (i === facts.length - 1) return;
     const truth = company.facts[fact.id]!;
     const said = random() < rightShare ? truth : otherValue(random, fact, truth);
-    const answer = fact.answer(said);
+    const answer = answerWith(fact, said);
     const reply = customerReply(random, fact, truth, judgeAnswer(fact, truth, answer), 0.9);
     messages.push({ role: 'assistant', content: answer });
     earlier.push({ fact, said, reply: reply.text, corrected: reply.corrected });
@@ -80,7 +80,7 @@ function conversationPrefix(random: () => number, company: Company, rightShare: 
 function guessExample(random: () => number): DeskExample {
   const company = corpusCompany(random);
   const { messages, fact } = conversationPrefix(random, company, 0.3);
-  return { kind: 'desk-guess', prompt: messages, response: fact.answer(pick(random, factValues(fact))), check: { factId: fact.id } };
+  return { kind: 'desk-guess', prompt: messages, response: answerWith(fact, pick(random, factValues(fact))), check: { factId: fact.id } };
 }
 
 /**
@@ -107,7 +107,7 @@ function informedExample(random: () => number): DeskExample {
   const { items, known } = poolItems(random, company, random() < 0.5 ? 0.9 : 0.5);
   const truth = known.get(fact.id);
   const prompt = teacherMessages(renderItemTexts(items), messages, 'system');
-  const response = fact.answer(truth ?? pick(random, factValues(fact)));
+  const response = answerWith(fact, truth ?? pick(random, factValues(fact)));
   return { kind: 'desk-informed', prompt, response, check: truth === undefined ? { factId: fact.id } : { factId: fact.id, truth } };
 }
 
@@ -117,7 +117,7 @@ function extractExample(random: () => number): DeskExample {
   // The conversation to the end: the last question answered and replied to.
   const truth = company.facts[fact.id]!;
   const said = random() < 0.4 ? truth : otherValue(random, fact, truth);
-  const answer = fact.answer(said);
+  const answer = answerWith(fact, said);
   const verdict = judgeAnswer(fact, truth, answer);
   const reply = customerReply(random, fact, truth, verdict, 0.9);
   const full: PromptMessage[] = [...messages, { role: 'assistant', content: answer }, { role: 'user', content: reply.text }];

@@ -22,7 +22,7 @@ import type { ModelEngine } from '../engine/model-engine.ts';
 import type { ChatTask } from '../tasks/task.ts';
 import type { KlMeasurement } from '../trainer/measure-kl.ts';
 import { EVALUATION_SAMPLING } from '../model/inference/sampling.ts';
-import { describeEvaluator, runEvaluator, type EvaluatorSpec } from './external-evaluator.ts';
+import { describeEvaluator, runEvaluator } from './external-evaluator.ts';
 import type { GateContext, GateResult } from './gate.ts';
 
 export interface ChatGateOptions {

@@ -1,6 +1,6 @@
 /** Reads what the HTML report shows: evaluations from the log, the rest through the projections' query modules (src/report/render-report.ts draws it). */
 import type { Queryable } from '../db/sql.ts';
-import { upcastEvaluation, type EventDataMap } from '../events/schemas.ts';
+import { upcastEvaluation } from '../events/schemas.ts';
 import { readKnowledgeHistory } from '../projections/knowledge/knowledge-queries.ts';
 import { readActiveModel, readVersionHistory } from '../projections/models/model-projection.ts';
 import { readAllRounds } from '../projections/rounds/round-projection.ts';

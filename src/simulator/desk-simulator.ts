@@ -30,6 +30,8 @@ export interface DeskSimulatorOptions {
   taskId: string;
   companySeed: number;
   drift?: DeskDrift;
+  /** Deployment seed index of the first conversation (default 0; benchmarks use other ranges per run). */
+  firstSeedIndex?: number;
   /** Conversations per batch (one batched model call per assistant turn). */
   batchSize: number;
   maxNewTokens: number;
@@ -72,7 +74,7 @@ export class DeskSimulator {
   async playBatch(version: string): Promise<DeskBatchStats> {
     this.next ??= await countSimulatorEpisodes(this.store.sql, this.o.taskId);
     const { company, changed } = companyAt(this.o, this.next);
-    const seeds = Array.from({ length: this.o.batchSize }, (_, i) => seedAt(DEPLOYMENT_SEEDS, this.next! + i));
+    const seeds = Array.from({ length: this.o.batchSize }, (_, i) => seedAt(DEPLOYMENT_SEEDS, (this.o.firstSeedIndex ?? 0) + this.next! + i));
     const conversations = await playConversations(company, seeds,
       (prompts, seed) => this.engine.complete(version, prompts, DEPLOYMENT_SAMPLING, this.o.maxNewTokens, seed),
       { phrasings: 'deployment' });

@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { seededRandom } from '../network/rng.ts';
 import { sampleToken, type SamplingOptions } from './sampling.ts';
 import { disposeCache, type KVCache, type Transformer } from '../network/transformer.ts';

@@ -1,0 +1,209 @@
+/**
+ * The support-desk learning benchmark (part of `npm run bench:learning`): the OEL loop on the
+ * built-in support desk with the shipped base model and the default configuration, through the
+ * parts the daemon wires (desk simulator through the ingestion decoder, round runner, the task's
+ * gate), in this process and against fresh PostgreSQL databases, on several independent seeds
+ * (each: another deployed company, other deployment conversations, other extraction and training
+ * seeds).
+ *
+ * Per seed, on the TEST conversations (phrasings never used in deployment, every fact asked
+ * equally often, no knowledge in context unless named), fact accuracy with its 95% interval:
+ *   - the base model; the base model with the company's true facts in context; with its own
+ *     round-0 knowledge in context;
+ *   - after each round; then the company changes some facts (policy drift) and, after each of the
+ *     following rounds, accuracy on the changed facts and the share of answers still giving an
+ *     old value;
+ *   - FrozenLake's test pass rate of every version (the same model serves both tasks);
+ *   - response tokens, and each round's seconds (simulation included).
+ *
+ * Env: BENCH_DESK_SEEDS (5), BENCH_DESK_FIRST_SEED (0), BENCH_DESK_ROUNDS (3), BENCH_DESK_DRIFT_ROUNDS
+ * (2), BENCH_DESK_DRIFT_FACTS (4), BENCH_DESK_TEST (128 conversations), BENCH_DESK_FROZENLAKE (64
+ * episodes; 0: not measured), OELD_BASE_MODEL_DIR.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config.ts';
+import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
+import { DEPLOYED_COMPANY_SEEDS, TEST_SEEDS, VALIDATION_SEEDS } from '../src/envs/seed-ranges.ts';
+import { FACTS } from '../src/envs/support-desk/facts.ts';
+import { localEngine } from '../src/engine/local-engine.ts';
+import type { ModelEngine } from '../src/engine/model-engine.ts';
+import { rateWithInterval, wilsonInterval } from '../src/evaluation/confidence.ts';
+import { evaluateDesk } from '../src/evaluation/desk-evaluation.ts';
+import { evaluateVersion } from '../src/evaluation/evaluate.ts';
+import { createGate } from '../src/evaluation/task-gate.ts';
+import { catchUpProjections } from '../src/operations/catch-up.ts';
+import { readKnowledgeVersion } from '../src/projections/knowledge/knowledge-queries.ts';
+import { renderItemTexts } from '../src/projections/knowledge/knowledge-base.ts';
+import { RoundRunner, type RoundSettings } from '../src/rounds/round-runner.ts';
+import { companyAt, DeskSimulator } from '../src/simulator/desk-simulator.ts';
+import { DESK_TASK_NAME, loadTasks } from '../src/tasks/task-config.ts';
+import type { ChatTask, DeskWorld } from '../src/tasks/task.ts';
+import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
+import { freshWorld } from './learning-world.ts';
+import { emit, envInt, log } from './lib.ts';
+
+const SEEDS = envInt('BENCH_DESK_SEEDS', 5);
+const FIRST_SEED = envInt('BENCH_DESK_FIRST_SEED', 0);
+const ROUNDS = envInt('BENCH_DESK_ROUNDS', 3);
+const DRIFT_ROUNDS = envInt('BENCH_DESK_DRIFT_ROUNDS', 2);
+const DRIFT_FACTS = envInt('BENCH_DESK_DRIFT_FACTS', 4);
+const TEST = envInt('BENCH_DESK_TEST', 128);
+const FROZENLAKE = envInt('BENCH_DESK_FROZENLAKE', 64);
+const config = loadConfig(process.env);
+const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-bench-desk-'));
+const lake = frozenLakeSpec();
+
+interface Figure { right: number; of: number; accuracy: number; oldValues?: number; responseTokens: number }
+const figure = (r: Awaited<ReturnType<typeof evaluateDesk>>): Figure => ({
+  right: r.accuracy.right, of: r.accuracy.questions, accuracy: r.accuracy.accuracy, oldValues: r.accuracy.oldValueAnswers, responseTokens: r.accuracy.meanResponseTokens,
+});
+const show = (f: Figure) => `${rateWithInterval(f.right, f.of)}, ${f.responseTokens.toFixed(1)} response tokens`;
+
+async function deskTest(engine: ModelEngine, version: string, task: ChatTask, world: DeskWorld, recorded: number, o: { knowledge?: string; factIds?: string[]; oldValues?: Record<string, string> } = {}): Promise<Figure> {
+  const { company } = companyAt(world, recorded);
+  return figure(await evaluateDesk(engine, version, {
+    taskId: task.id, company, seeds: { ...TEST_SEEDS, count: TEST }, split: 'test', maxNewTokens: task.responseTokens,
+    ...(o.knowledge ? { knowledge: { text: o.knowledge, modelVersion: version, slot: -1 } } : {}),
+    ...(o.factIds ? { factIds: o.factIds } : {}), ...(o.oldValues ? { oldValues: o.oldValues } : {}),
+  }));
+}
+
+async function lakeTest(engine: ModelEngine, version: string): Promise<number | null> {
+  if (FROZENLAKE === 0) return null;
+  const r = await evaluateVersion(engine, version, { game: lake, seeds: { ...TEST_SEEDS, count: FROZENLAKE }, split: 'test', maxNewTokens: lake.responseTokens });
+  return r.stats.passRate;
+}
+
+interface SeedResult {
+  seed: number; companySeed: number;
+  base: Figure; baseWithTruth: Figure; baseWithOwnKnowledge: Figure | null;
+  rounds: { round: number; version: string; activated: boolean; test: Figure; changed?: Figure; seconds: number; gate: string[]; frozenLake: number | null }[];
+  changedFacts: string[]; baseFrozenLake: number | null;
+}
+
+const engine = localEngine();
+await engine.load('base', config.baseModelDir);
+const results: SeedResult[] = [];
+log(`support desk: base model ${config.baseModelDir}; seeds ${FIRST_SEED}..${FIRST_SEED + SEEDS - 1}; ${ROUNDS} rounds, then ${DRIFT_FACTS} facts change and ${DRIFT_ROUNDS} more; ${TEST} test conversations per evaluation`);
+const baseFrozenLake = await lakeTest(engine, 'base');
+for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
+  const companySeed = DEPLOYED_COMPANY_SEEDS.start + s;
+  const task = loadTasks([DESK_TASK_NAME], undefined, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile })[0] as ChatTask;
+  const world: DeskWorld = { kind: 'support-desk', companySeed };
+  task.world = world;
+  const settings: RoundSettings = {
+    trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories,
+    tokenBudget: config.knowledgeTokenBudget, teacherContext: config.teacherContext,
+    training: { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate, seed: DEFAULT_ROUND_TRAINING.seed + 1000 * s },
+  };
+  const truth = renderItemTexts(FACTS.map((f) => f.item(companyAt(world, 0).company.facts[f.id]!)));
+  const result: SeedResult = {
+    seed: s, companySeed, base: await deskTest(engine, 'base', task, world, 0), baseWithTruth: await deskTest(engine, 'base', task, world, 0, { knowledge: truth }),
+    baseWithOwnKnowledge: null, rounds: [], changedFacts: [], baseFrozenLake,
+  };
+  log(`seed ${s} (company ${companyAt(world, 0).company.name}): base ${show(result.base)}; base with the true facts in context ${show(result.baseWithTruth)}`);
+  const w = await freshWorld(config.baseModelDir);
+  try {
+    const gate = createGate(engine, w.store, task, {
+      gameEpisodes: config.evalEpisodes, gate: config.activationGate, gameTolerance: config.gateTolerance,
+      temperature: settings.training.temperature, topK: settings.training.topK, seed: settings.training.seed,
+    });
+    let active = 'base';
+    let recorded = 0;
+    let oldValues: Record<string, string> = {};
+    const perRound = Math.max(task.minInteractions, config.roundTrajectories, config.poolTrajectories);
+    for (let k = 1; k <= ROUNDS + DRIFT_ROUNDS; k++) {
+      if (k === ROUNDS + 1 && DRIFT_FACTS > 0) {
+        world.drift = { afterConversations: recorded, facts: DRIFT_FACTS };
+        const before = companyAt(world, recorded - 1).company;
+        result.changedFacts = companyAt(world, recorded).changed;
+        oldValues = Object.fromEntries(result.changedFacts.map((id) => [id, before.facts[id]!]));
+        log(`seed ${s}: the company changes ${result.changedFacts.map((id) => `${id} ${before.facts[id]} -> ${companyAt(world, recorded).company.facts[id]}`).join(', ')}`);
+      }
+      const t0 = performance.now();
+      const sim = new DeskSimulator(w.store, engine, {
+        taskId: task.id, companySeed, ...(world.drift ? { drift: world.drift } : {}), firstSeedIndex: 1_000_000 * s,
+        batchSize: config.simulatorBatch, maxNewTokens: task.responseTokens, maxEventBytes: config.maxEventBytes,
+      });
+      let deployed = 0;
+      let deployedRight = 0;
+      for (let n = 0; n < perRound; n += config.simulatorBatch) {
+        const b = await sim.playBatch(active);
+        deployed += b.episodes * b.meanTurns;
+        deployedRight += b.factAccuracy * b.episodes * b.meanTurns;
+      }
+      recorded += Math.ceil(perRound / config.simulatorBatch) * config.simulatorBatch;
+      await catchUpProjections(w.db.sql);
+      const runner = new RoundRunner({ store: w.store, engine, artifactRoot, settings, task, gate });
+      const outcome = await runner.run('threshold');
+      await catchUpProjections(w.db.sql);
+      const seconds = (performance.now() - t0) / 1000;
+      if (k === 1) {
+        const kb = await readKnowledgeVersion(w.db.sql);
+        const pool = kb?.pools.find((p) => p.taskId === task.id && p.modelVersion === 'base');
+        if (pool) {
+          result.baseWithOwnKnowledge = await deskTest(engine, 'base', task, world, recorded, { knowledge: pool.text });
+          log(`seed ${s}: base with its own round-0 knowledge (${pool.items.length} items) in context: ${show(result.baseWithOwnKnowledge)}`);
+        }
+      }
+      await engine.load(outcome.newVersion, join(artifactRoot, 'models', outcome.newVersion));
+      const test = await deskTest(engine, outcome.newVersion, task, world, recorded);
+      const changed = result.changedFacts.length ? await deskTest(engine, outcome.newVersion, task, world, recorded, { factIds: result.changedFacts, oldValues }) : undefined;
+      const frozenLake = await lakeTest(engine, outcome.newVersion);
+      result.rounds.push({ round: k, version: outcome.newVersion, activated: outcome.activated, test, ...(changed ? { changed } : {}), seconds, gate: outcome.gateReasons, frozenLake });
+      log(`seed ${s} round ${k}: deployment accuracy ${(100 * deployedRight / Math.max(1, deployed)).toFixed(1)}% with ${active}; ${outcome.newVersion} ${outcome.activated ? 'activated' : 'NOT activated'} (${outcome.gateReasons.join('; ')}); `
+        + `${outcome.knowledgeItems} items; test ${show(test)}${changed ? `; changed facts ${show(changed)}, old values ${rateWithInterval(changed.oldValues ?? 0, changed.of)}` : ''}`
+        + `${frozenLake === null ? '' : `; FrozenLake ${(100 * frozenLake).toFixed(1)}%`}; ${seconds.toFixed(0)} s`);
+      if (outcome.activated) active = outcome.newVersion;
+    }
+  } finally {
+    await w.db.drop();
+  }
+  results.push(result);
+}
+await engine.close();
+
+// Pooled over seeds: every seed's test conversations are independent questions.
+const pooled = (pick: (r: SeedResult) => Figure | undefined | null) => {
+  const fs = results.map(pick).filter((f): f is Figure => !!f);
+  const right = fs.reduce((n, f) => n + f.right, 0);
+  const of = fs.reduce((n, f) => n + f.of, 0);
+  return { right, of, text: of ? rateWithInterval(right, of) : '-', perSeed: fs.map((f) => `${(100 * f.accuracy).toFixed(0)}%`).join(' ') };
+};
+const atRound = (k: number) => (r: SeedResult) => r.rounds.find((x) => x.round === k)?.test;
+const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
+const base = pooled((r) => r.base);
+const truth = pooled((r) => r.baseWithTruth);
+const own = pooled((r) => r.baseWithOwnKnowledge);
+log('');
+log(`support desk, pooled over ${results.length} seeds (per seed in brackets after):`);
+log(`  base: ${base.text} (${base.perSeed}); goal at most 15%: ${goal(base.right / Math.max(1, base.of) <= 0.15)}`);
+log(`  base with the true facts in context: ${truth.text} (${truth.perSeed}); goal at least 85%: ${goal(truth.right / Math.max(1, truth.of) >= 0.85)}`);
+log(`  base with its own round-0 knowledge in context: ${own.text} (${own.perSeed})`);
+for (let k = 1; k <= ROUNDS + DRIFT_ROUNDS; k++) {
+  const f = pooled(atRound(k));
+  log(`  after round ${k}: ${f.text} (${f.perSeed})`);
+}
+const r1 = results.map((r) => ({ seed: r.seed, gain: (atRound(1)(r)?.accuracy ?? 0) - r.base.accuracy }));
+log(`  goal round 1 >= base + 40 points on every seed: ${r1.map((x) => `${(100 * x.gain).toFixed(0)}`).join(', ')} points (${goal(r1.every((x) => x.gain >= 0.4))})`);
+const r3 = results.map((r) => ({ acc: atRound(ROUNDS)(r)?.accuracy ?? 0, own: r.baseWithOwnKnowledge?.accuracy ?? 1 }));
+log(`  goal round ${ROUNDS} >= 80% and >= base with own round-0 knowledge on every seed: ${goal(r3.every((x) => x.acc >= 0.8 && x.acc >= x.own))}`);
+if (DRIFT_FACTS > 0 && DRIFT_ROUNDS > 0) {
+  const last = ROUNDS + DRIFT_ROUNDS;
+  const changed = results.map((r) => r.rounds.find((x) => x.round === last)?.changed).filter((f): f is Figure => !!f);
+  const right = changed.reduce((n, f) => n + f.right, 0);
+  const old = changed.reduce((n, f) => n + (f.oldValues ?? 0), 0);
+  const of = changed.reduce((n, f) => n + f.of, 0);
+  log(`  drift, ${DRIFT_ROUNDS} rounds after ${DRIFT_FACTS} facts changed: changed facts right ${rateWithInterval(right, of)}, old values ${rateWithInterval(old, of)}; goal >= 80% and old < 10%: ${goal(of > 0 && right / of >= 0.8 && old / of < 0.1)}`);
+}
+const tokens = results.map((r) => ({ base: r.base.responseTokens, last: r.rounds.at(-1)?.test.responseTokens ?? r.base.responseTokens }));
+log(`  goal response tokens not up from base: ${tokens.map((t) => `${t.base.toFixed(1)} -> ${t.last.toFixed(1)}`).join(', ')} (${goal(tokens.every((t) => t.last <= t.base + 0.5))})`);
+const seconds = results.flatMap((r) => r.rounds.map((x) => x.seconds));
+log(`  goal one round <= 300 s: ${seconds.map((x) => x.toFixed(0)).join(', ')} s (${goal(seconds.every((x) => x <= 300))})`);
+if (baseFrozenLake !== null) {
+  const lakes = results.flatMap((r) => r.rounds.map((x) => x.frozenLake ?? 0));
+  log(`  FrozenLake test pass rate of the desk's versions (base ${(100 * baseFrozenLake).toFixed(1)}%, ${FROZENLAKE} episodes): ${lakes.map((x) => (100 * x).toFixed(0)).join(', ')}%`);
+}
+emit({ bench: 'desk-learning', seeds: results, validation: VALIDATION_SEEDS.count, pooled: { base, truth, own }, interval: wilsonInterval(base.right, Math.max(1, base.of)) });

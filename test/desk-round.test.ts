@@ -1,0 +1,110 @@
+/**
+ * The built-in support desk end to end with a tiny model on the PostgreSQL server: the desk
+ * simulator records conversations through the ingestion decoder (a new simulator continues the
+ * seeds; the policy drifts on schedule), and a support-desk round runs with the desk's gate, whose
+ * validation conversations are recorded beside the chat gate's measurements.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { migrate } from '../src/db/migrate.ts';
+import { DEPLOYED_COMPANY_SEEDS } from '../src/envs/seed-ranges.ts';
+import { FACTS, factById, statedValues } from '../src/envs/support-desk/facts.ts';
+import { upcastEvaluation } from '../src/events/schemas.ts';
+import { createGate } from '../src/evaluation/task-gate.ts';
+import { localEngine } from '../src/engine/local-engine.ts';
+import type { ModelEngine } from '../src/engine/model-engine.ts';
+import { catchUpProjections } from '../src/operations/catch-up.ts';
+import { createProjections } from '../src/projections/all-projections.ts';
+import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
+import { RoundRunner } from '../src/rounds/round-runner.ts';
+import { companyAt, DeskSimulator } from '../src/simulator/desk-simulator.ts';
+import { EventStore } from '../src/store/event-store.ts';
+import { readEventsOfTypes } from '../src/store/log-queries.ts';
+import { DESK_TASK_NAME, loadTasks } from '../src/tasks/task-config.ts';
+import type { ChatTask } from '../src/tasks/task.ts';
+import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
+import { TINY_ROUND } from './helpers/round-settings.ts';
+import { makeTinyModel } from './helpers/tiny-model.ts';
+
+const COMPANY = DEPLOYED_COMPANY_SEEDS.start + 7;
+
+describe('the support desk (tiny model, PostgreSQL server)', () => {
+  let db: TestDatabase;
+  let store: EventStore;
+  let engine: ModelEngine;
+  const task: ChatTask = {
+    ...(loadTasks([DESK_TASK_NAME], undefined, { minInteractions: 1, maxRetentionKl: 50, anchorPromptsFile: 'config/anchor-prompts.jsonl' })[0] as ChatTask),
+    responseTokens: 6, extractionTokens: 8, gatePrompts: 4,
+  };
+  task.world = { kind: 'support-desk', companySeed: COMPANY, drift: { afterConversations: 8, facts: 4 } };
+  const sim = () => new DeskSimulator(store, engine, { taskId: task.id, companySeed: COMPANY, drift: task.world!.drift!, batchSize: 4, maxNewTokens: 6, maxEventBytes: 1 << 20 });
+
+  before(async () => {
+    db = await serverDatabase();
+    await migrate(db.sql);
+    await createProjectionSchema(db.sql, LIVE_SCHEMA, createProjections());
+    store = new EventStore(db.sql);
+    engine = localEngine();
+    const dir = await makeTinyModel();
+    await engine.load('tiny', dir);
+    await store.append([{ streamId: 'models', events: [
+      { id: crypto.randomUUID(), type: 'ModelVersionPublished', data: { version: 'tiny', path: dir, sha256: '0'.repeat(64) } },
+      { id: crypto.randomUUID(), type: 'ModelVersionActivated', data: { version: 'tiny', reason: 'initial' } },
+    ] }]);
+  });
+  after(async () => { await engine?.close(); await db?.drop(); });
+
+  it('records conversations through the decoder, continues the seeds in a new simulator, and drifts on schedule', async () => {
+    const first = await sim().playBatch('tiny');
+    assert.equal(first.episodes, 4);
+    assert.deepEqual(first.changedFacts, []);
+    await sim().playBatch('tiny');
+    const third = await sim().playBatch('tiny');
+    assert.equal(third.changedFacts.length, 4, 'the policy changed after 8 conversations');
+    const events = await readEventsOfTypes(db.sql, ['InteractionRecorded']);
+    assert.equal(events.length, 12);
+    assert.equal(new Set(events.map((e) => (e.data as { source: { episodeSeed: number } }).source.episodeSeed)).size, 12, 'no seed played twice');
+    const before = companyAt(task.world!, 0).company;
+    const afterDrift = companyAt(task.world!, 8).company;
+    let withTruth = 0;
+    for (const [i, e] of events.entries()) {
+      const d = e.data as { taskId: string; source: { kind: string }; messages: { role: string; content: string }[]; modelVersion: string };
+      assert.equal(d.taskId, DESK_TASK_NAME);
+      assert.equal(d.source.kind, 'simulator');
+      assert.equal(d.modelVersion, 'tiny');
+      assert.equal(d.messages[0]!.role, 'system');
+      assert.ok(d.messages[0]!.content.includes(before.name));
+      // The tiny model answers nonsense; customers correct it with the company's values of the time.
+      const company = i < 8 ? before : afterDrift;
+      const said = d.messages.filter((m) => m.role === 'user').map((m) => m.content).join(' ');
+      if (FACTS.some((f) => statedValues(f, said).includes(company.facts[f.id]!))) withTruth++;
+      if (i >= 8) for (const id of third.changedFacts) assert.ok(!statedValues(factById(id), said).includes(before.facts[id]!), `after the change no customer states the old ${id}: ${said}`);
+    }
+    assert.ok(withTruth >= 8, `most customers correct with the company's value: ${withTruth} of 12`);
+  });
+
+  it('runs a support-desk round with the desk gate: validation fact accuracy recorded beside the chat measurements', async () => {
+    await sim().playBatch('tiny');
+    await sim().playBatch('tiny');
+    await catchUpProjections(db.sql);
+    const seen: string[] = [];
+    const runner = new RoundRunner({
+      store, engine, artifactRoot: mkdtempSync(join(tmpdir(), 'oeld-desk-')), task,
+      settings: { ...TINY_ROUND, poolSlots: 1, poolTrajectories: 4, trajectoriesPerRound: 8 },
+      gate: createGate(engine, store, task, { gameEpisodes: 16, gate: true, gameTolerance: 1, temperature: 0.7, topK: 256, seed: 1 }),
+      extractFnFor: async () => async (prompts: string[]) => prompts.map((p) => { seen.push(p); return { text: '- EXPERIENCE ITEM: The refund window is 30 days.', tokens: 10 }; }),
+    });
+    const outcome = await runner.run('manual');
+    assert.ok(seen.length > 0 && seen.every((p) => p.includes('You are the support assistant of')), 'extraction read the desk conversations');
+    assert.ok(outcome.gateReasons.some((r) => /^validation fact accuracy .* \(16 questions/.test(r)), outcome.gateReasons.join('; '));
+    assert.ok(outcome.gateReasons.some((r) => /retention/.test(r)), 'the chat gate ran too');
+    assert.ok(outcome.before && outcome.after);
+    const evaluations = (await readEventsOfTypes(db.sql, ['EvaluationRecorded'])).map((e) => upcastEvaluation(e.schemaVersion, e.data));
+    const world = evaluations.filter((e) => e.kind === 'game');
+    assert.deepEqual(world.map((e) => [e.taskId, e.modelVersion]).sort(), [[DESK_TASK_NAME, 'tiny'], [DESK_TASK_NAME, outcome.newVersion]].sort());
+    assert.ok(evaluations.some((e) => e.kind === 'retention'));
+  });
+});
