@@ -93,12 +93,22 @@ const result = pretrain(model, tokenizer, {
   seed: from ? seed + 1 : seed, steps, batchSize, tokensPerBatch: 2560, learningRate: Number(values['learning-rate']), minLearningRate: 1e-4, warmupSteps: Number(values.warmup),
   evalEvery: 250, evalExamples: 128, ...(minutes > 0 ? { maxSeconds: minutes * 60 } : {}),
   log: (r) => log({ stage: 'pretrain', ...r }),
+  // Every 10 minutes the weights so far go to <out>.partial (a loadable folder): a run cut short keeps them.
+  checkpointSeconds: 600,
+  onCheckpoint: (at) => {
+    const partial = `${out}.partial`;
+    rmSync(partial, { recursive: true, force: true });
+    saveModel(model, rawConfig, partial, tokDir);
+    log({ stage: 'checkpoint', step: at, dir: partial });
+  },
 });
+rmSync(`${out}.partial`, { recursive: true, force: true });
 log({ stage: 'pretrained', ...result });
 
 // 4. Evaluation: held-out answers, FrozenLake's test seeds (no knowledge; the right knowledge in
 // context) and a familiar world (the out-of-distribution check of the loop).
-log({ stage: 'evaluation', seeds: 'test', ...(await evaluateBaseModel(model, tokenizer, { heldOut: heldOutExamples(seed, 32, undefined, corpus.options) })) });
+const kinds = (Object.keys(corpus.mix) as (keyof typeof corpus.mix)[]).filter((k) => corpus.mix[k] > 0);
+log({ stage: 'evaluation', seeds: 'test', ...(await evaluateBaseModel(model, tokenizer, { heldOut: heldOutExamples(seed, 32, kinds, corpus.options) })) });
 
 // 5. The Hugging Face folder.
 const staging = `${out}.new`;

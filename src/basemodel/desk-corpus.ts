@@ -84,15 +84,16 @@ function guessExample(random: () => number): DeskExample {
 }
 
 /**
- * Items about the company as a pool holds them: each fact with probability `share`; now and then
+ * Items about the company as a pool holds them: each fact with probability `share` (`always`
+ * surely); now and then
  * an older item with another value before the current one (a policy that changed: the newest
  * item wins), in the order they were learned.
  */
-function poolItems(random: () => number, company: Company, share: number): { items: string[]; known: Map<string, string> } {
+function poolItems(random: () => number, company: Company, share: number, always?: Fact): { items: string[]; known: Map<string, string> } {
   const items: string[] = [];
   const known = new Map<string, string>();
   for (const fact of shuffle(random, FACTS)) {
-    if (random() >= share) continue;
+    if (fact !== always && random() >= share) continue;
     const value = company.facts[fact.id]!;
     if (random() < 0.15) items.splice(Math.floor(random() * (items.length + 1)), 0, fact.item(otherValue(random, fact, value)));
     items.push(fact.item(value));
@@ -104,7 +105,9 @@ function poolItems(random: () => number, company: Company, share: number): { ite
 function informedExample(random: () => number): DeskExample {
   const company = corpusCompany(random);
   const { messages, fact } = conversationPrefix(random, company, 0.5);
-  const { items, known } = poolItems(random, company, random() < 0.5 ? 0.9 : 0.5);
+  // Pools of every size a round meets, mostly a handful of items (short examples train faster).
+  const roll = random();
+  const { items, known } = poolItems(random, company, roll < 0.4 ? 0.2 : roll < 0.8 ? 0.4 : 0.8, random() < 0.85 ? fact : undefined);
   const truth = known.get(fact.id);
   const prompt = teacherMessages(renderItemTexts(items), messages, 'system');
   const response = answerWith(fact, truth ?? pick(random, factValues(fact)));

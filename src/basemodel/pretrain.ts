@@ -35,6 +35,9 @@ export interface PretrainOptions {
   evalExamples: number;
   /** Stop early (after a whole step) once this many seconds have passed. */
   maxSeconds?: number;
+  /** Called after a step once this many seconds have passed since the last call (a long run keeps its weights). */
+  checkpointSeconds?: number;
+  onCheckpoint?: (step: number) => void;
   log: (record: Record<string, unknown>) => void;
 }
 
@@ -89,6 +92,7 @@ export function pretrain(model: Transformer, tokenizer: Tokenizer, o: PretrainOp
   let lossCount = 0;
   let finalLoss = NaN;
   let step = 0;
+  let lastCheckpoint = t0;
   try {
     for (; step < o.steps; step++) {
       if (o.maxSeconds !== undefined && (performance.now() - t0) / 1000 > o.maxSeconds) break;
@@ -121,6 +125,10 @@ export function pretrain(model: Transformer, tokenizer: Tokenizer, o: PretrainOp
         lossCount = 0;
       }
       if (o.evalEvery > 0 && (step + 1) % o.evalEvery === 0) o.log({ step: step + 1, heldOutAccuracy: heldOutAccuracy(model, tokenizer, heldOut) });
+      if (o.onCheckpoint && o.checkpointSeconds !== undefined && (performance.now() - lastCheckpoint) / 1000 >= o.checkpointSeconds) {
+        o.onCheckpoint(step + 1);
+        lastCheckpoint = performance.now();
+      }
     }
   } finally {
     optimizer.dispose();
