@@ -9,7 +9,8 @@ import { CUT_MARK, fitPrompt, promptIds, userPrompt, type Prompt } from '../src/
 import { loadTokenizer, type Tokenizer } from '../src/model/formats/tokenizer.ts';
 import { isHeldOut, splitBucket } from '../src/tasks/held-out.ts';
 import { loadTasks, parseTaskIds } from '../src/tasks/task-config.ts';
-import { DEFAULT_TASK_ID } from '../src/tasks/task.ts';
+import { DEFAULT_TASK_ID, type ChatTask } from '../src/tasks/task.ts';
+import { DEPLOYED_COMPANY_SEEDS } from '../src/envs/seed-ranges.ts';
 import { decodeInteraction } from '../src/ingest/decode-interaction.ts';
 import { trainingPrompts } from '../src/tasks/training-prompts.ts';
 import { fitWithKnowledge } from '../src/trainer/fit-situations.ts';
@@ -132,6 +133,19 @@ describe('task configuration', () => {
     assert.equal(loadTasks(['support'], undefined, DEFAULTS)[0]!.knowledgePlacement, 'system', 'a chat task\'s teacher reads the knowledge in the system message, always');
     assert.throws(() => loadTasks(['support'], file({ support: { heldOutPercent: 90 } }), DEFAULTS), /\(got 90\)/, 'the value is named');
     assert.throws(() => loadTasks(['support'], join(dir, 'missing.json'), DEFAULTS), /OELD_TASKS_FILE=.*missing\.json/);
+  });
+
+  it('makes the built-in support desk a chat task with its world: the company, and a drift schedule from the tasks file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oeld-tasks-'));
+    const file = (o: unknown) => { const f = join(dir, `${Math.random()}.json`); writeFileSync(f, JSON.stringify(o)); return f; };
+    const [desk] = loadTasks(['support-desk'], undefined, DEFAULTS) as ChatTask[];
+    assert.equal(desk!.kind, 'chat');
+    assert.deepEqual(desk!.world, { kind: 'support-desk', companySeed: DEPLOYED_COMPANY_SEEDS.start });
+    assert.equal(desk!.responseTokens, 32);
+    const [drifting] = loadTasks(['support-desk'], file({ 'support-desk': { companySeed: 5, driftAfterConversations: 300, driftFacts: 3 } }), DEFAULTS) as ChatTask[];
+    assert.deepEqual(drifting!.world, { kind: 'support-desk', companySeed: 5, drift: { afterConversations: 300, facts: 3 } });
+    assert.throws(() => loadTasks(['support'], file({ support: { companySeed: 5 } }), DEFAULTS), /support\.companySeed \(5\): applies to the task support-desk only/);
+    assert.throws(() => loadTasks(['support-desk'], file({ 'support-desk': { driftFacts: 17 } }), DEFAULTS), /support-desk\.driftFacts.*\(got 17\)/);
   });
 
   it('names the task given twice, and puts an interaction without a taskId in the default task', () => {

@@ -18,6 +18,7 @@ import { DeskSimulator } from '../simulator/desk-simulator.ts';
 import type { UserSide } from '../loop/learning-loop.ts';
 import type { EventStore } from '../store/event-store.ts';
 import type { ChatTask, DeskWorld, GameTask, Task } from '../tasks/task.ts';
+import { DESK_TASK_NAME } from '../tasks/task-config.ts';
 import { DEFAULT_ROUND_TRAINING } from '../trainer/opcd-round.ts';
 
 /** The learning loop (run by the leader): model worker, tasks with their round runners and gates, simulator, trigger. */
@@ -63,6 +64,9 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
     }),
   }));
   log.info({ tasks: tasks.map((t) => `${t.id} (${t.kind})`), simulator: simulators.length ? simulators.map((s) => s.task.id) : 'off' }, `learning tasks: ${tasks.map((t) => `${t.id} (${t.kind})`).join(', ')}; simulated: ${simulators.length ? simulators.map((s) => s.task.id).join(', ') : 'none'}`);
+  if (simulators.length > 0 && deskTasks.length === 0) {
+    say?.(`the built-in support desk is not among the tasks; OELD_TASKS=${[...config.tasks.filter((t) => t !== 'chat'), DESK_TASK_NAME, ...config.tasks.filter((t) => t === 'chat')].join(',')} adds it (docs/support-desk.md)`);
+  }
   // Series that exist (at 0) from the start when learning is on: increase() and the alerts then see
   // the first round, the first failure and the first round's seconds (a labelled counter born at 1
   // shows no increase), and a daemon with learning off has no oeld_rounds_total series at all.
@@ -83,8 +87,9 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
       onRoundDone: (o) => {
         metrics.roundsTotal.inc({ outcome: 'completed' });
         metrics.roundStage.set(0);
-        if (o.after) { metrics.validationPassRate.set({ version: o.newVersion }, o.after.passRate); metrics.validationResponseTokens.set({ version: o.newVersion }, o.after.meanResponseTokens); }
-        if (o.before) { metrics.validationPassRate.set({ version: o.baseVersion }, o.before.passRate); metrics.validationResponseTokens.set({ version: o.baseVersion }, o.before.meanResponseTokens); }
+        const task = o.taskId;
+        if (o.after) { metrics.validationPassRate.set({ task, version: o.newVersion }, o.after.passRate); metrics.validationResponseTokens.set({ task, version: o.newVersion }, o.after.meanResponseTokens); }
+        if (o.before) { metrics.validationPassRate.set({ task, version: o.baseVersion }, o.before.passRate); metrics.validationResponseTokens.set({ task, version: o.baseVersion }, o.before.meanResponseTokens); }
         for (const [stage, s] of Object.entries(o.seconds)) metrics.roundSeconds.inc({ stage }, s);
         if (o.chat) {
           for (const [measurement, v] of [['gap_before', o.chat.gapBefore], ['gap_after', o.chat.gapAfter], ['retention', o.chat.retentionKl]] as const) {

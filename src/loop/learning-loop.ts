@@ -252,6 +252,8 @@ export class LearningLoop {
 function evaluationText(o: RoundOutcome): string {
   const b = o.before;
   const a = o.after;
+  // The support desk: a chat task's checks, its validation fact accuracy among them.
+  if (o.chat) return o.gateReasons.length ? o.gateReasons.join(', ') : 'not evaluated';
   if (b && a) {
     return `pass rate ${pct(b.passRate)} -> ${pct(a.passRate)}, response tokens ${b.meanResponseTokens.toFixed(2)} -> ${a.meanResponseTokens.toFixed(2)}, turns ${b.meanTurns.toFixed(2)} -> ${a.meanTurns.toFixed(2)} (validation, ${a.episodes} episodes, no knowledge in context)`;
   }
