@@ -4,11 +4,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { pretokenize, SPECIAL_TOKENS, trainBpe } from '../src/basemodel/bpe-trainer.ts';
+import { continueBpe, pretokenize, SPECIAL_TOKENS, trainBpe } from '../src/basemodel/bpe-trainer.ts';
 import { trainCorpusTokenizer } from '../src/basemodel/base-model-recipe.ts';
 import { DEFAULT_CORPUS_OPTIONS, drawExample, drawExampleOfKind, FAMILIAR_WORLDS, firstLetterIsGoal, goalDirection, isHeldOutPair, NOTHING_NEW, playResponse, promptText } from '../src/basemodel/corpus.ts';
 import { BUDGET_ITEM, EDGE_ITEM, goalItem, holeItem, itemsTaught, newItems } from '../src/basemodel/experience-items.ts';
 import { writeTokenizerFolder } from '../src/basemodel/tokenizer-folder.ts';
+import { extendEmbedding } from '../src/basemodel/vocabulary-extension.ts';
 import { parseAction } from '../src/envs/environment.ts';
 import { FrozenLake } from '../src/envs/frozenlake.ts';
 import { bestMove, FROZENLAKE_SYMBOLS, frozenLakeAsLake, frozenLakeLikeLayout, goalDistances, LakeWorld, randomLakeLayout } from '../src/envs/lake-world.ts';
@@ -242,6 +243,35 @@ describe('the base model tokenizer (BPE trained here, loaded by @huggingface/tok
     assert.equal(chat, '<|user|>\nhi<|end|>\n<|assistant|>\n');
     assert.deepEqual(tok.eosTokenIds, [tok.tokenToId('<|end|>')]);
     assert.equal(tok.encode(chat).filter((id) => tok.specialTokenIds.has(id)).length, 3);
+  });
+
+  it('grows by continuing its merges: old tokens keep their ids and merges their ranks, the new text gets shorter', async () => {
+    const random = seededRandom(4);
+    const lake = Array.from({ length: 300 }, () => drawExample(random)).map((e) => ({ prompt: promptText(e), response: e.response }));
+    const base = trainBpe(lake.flatMap((e) => [e.prompt, e.response]), 700, Object.values(SPECIAL_TOKENS));
+    const dir = mkdtempSync(join(tmpdir(), 'oeld-tok-'));
+    writeTokenizerFolder(dir, base);
+    const old = await loadTokenizer(dir);
+    const desk = Array.from({ length: 200 }, () => drawExampleOfKind(random, 'desk-informed')).flatMap((e) => [promptText(e), e.response]);
+    const wide = continueBpe(base, desk, (piece) => old.encode(piece), 1024);
+    assert.equal(wide.vocab.size, 1024);
+    for (const [token, id] of base.vocab) assert.equal(wide.vocab.get(token), id, `${token} keeps its id`);
+    assert.deepEqual(wide.merges.slice(0, base.merges.length), base.merges, 'old merges keep their ranks');
+    assert.deepEqual(continueBpe(base, desk, (piece) => old.encode(piece), 1024).merges, wide.merges, 'deterministic');
+    const wideDir = mkdtempSync(join(tmpdir(), 'oeld-tok-'));
+    writeTokenizerFolder(wideDir, wide);
+    const grown = await loadTokenizer(wideDir);
+    const length = (t: typeof old) => desk.slice(0, 50).reduce((n, x) => n + t.encode(x).length, 0);
+    assert.ok(length(grown) < 0.7 * length(old), `desk text shorter: ${length(grown)} vs ${length(old)} tokens`);
+    for (const x of desk.slice(0, 20)) assert.equal(grown.decode(grown.encode(x)), x);
+    // A new token's embedding row starts as the mean of its old pieces' rows; old rows stay.
+    const embed = { shape: [704, 2], data: Float32Array.from({ length: 704 * 2 }, (_, i) => i) };
+    const grownEmbed = extendEmbedding(embed, 1024, base.vocab.size, wide.vocab.size - 1, old, grown);
+    assert.deepEqual([...grownEmbed.data.subarray(0, 700 * 2)], [...embed.data.subarray(0, 700 * 2)]);
+    const id = base.vocab.size + 5;
+    const pieces = old.encode(grown.decode([id]));
+    assert.ok(pieces.length >= 2);
+    assert.ok(Math.abs(grownEmbed.data[id * 2]! - pieces.reduce((n, p) => n + embed.data[p * 2]!, 0) / pieces.length) < 1e-3);
   });
 
   it('is reproduced byte for byte by trainCorpusTokenizer from the seed (the shipped tokenizer.json)', async () => {

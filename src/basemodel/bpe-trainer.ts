@@ -55,17 +55,42 @@ export interface TrainedBpe {
  * their counts; ties go to the smaller pair of ids, so the result depends only on the input.
  */
 export function trainBpe(texts: Iterable<string>, vocabSize: number, specials: readonly string[]): TrainedBpe {
-  const byteChar = bytesToUnicode();
   const encoder = new TextEncoder();
+  const idToToken: string[] = [...specials, ...bytesToUnicode()];
+  return mergeUntil(idToToken, [], pieceCounts(texts), (piece) => [...encoder.encode(piece)].map((b) => specials.length + b), vocabSize);
+}
+
+/**
+ * Continues a trained BPE on more text: the pieces start as `base` tokenizes them (encodePiece:
+ * the base tokenizer's ids), and new merges are learned, with new ids after the base's, until the
+ * vocabulary reaches `vocabSize`. Every base token keeps its id and every base merge its rank, so
+ * a model over the base vocabulary keeps its embedding rows (new rows are added after them).
+ */
+export function continueBpe(base: TrainedBpe, texts: Iterable<string>, encodePiece: (piece: string) => number[], vocabSize: number): TrainedBpe {
+  const idToToken: string[] = [];
+  for (const [token, id] of base.vocab) idToToken[id] = token;
+  if (idToToken.some((t) => t === undefined) || idToToken.length !== base.vocab.size) throw new Error('continueBpe: the base vocabulary\'s ids are not 0..n-1');
+  return mergeUntil(idToToken, [...base.merges], pieceCounts(texts), encodePiece, vocabSize);
+}
+
+/** The distinct pre-tokenised pieces of the texts with their counts. */
+function pieceCounts(texts: Iterable<string>): Map<string, number> {
   const counts = new Map<string, number>();
   for (const t of texts) for (const p of pretokenize(t)) counts.set(p, (counts.get(p) ?? 0) + 1);
+  return counts;
+}
 
-  const idToToken: string[] = [...specials, ...byteChar];
+/**
+ * Learns merges over the pieces (each first encoded by encodePiece) until the vocabulary reaches
+ * `vocabSize` or no pair occurs twice. Pairs are counted over the distinct pieces weighted by
+ * their counts; ties go to the smaller pair of ids, so the result depends only on the input.
+ */
+function mergeUntil(idToToken: string[], merges: [string, string][], counts: Map<string, number>, encodePiece: (piece: string) => number[], vocabSize: number): TrainedBpe {
   const vocab = new Map<string, number>(idToToken.map((t, i) => [t, i]));
   const words: number[][] = [];
   const weights: number[] = [];
   for (const [piece, n] of counts) {
-    words.push([...encoder.encode(piece)].map((b) => specials.length + b));
+    words.push(encodePiece(piece));
     weights.push(n);
   }
   const key = (a: number, b: number) => a * 65536 + b;
@@ -81,7 +106,6 @@ export function trainBpe(texts: Iterable<string>, vocabSize: number, specials: r
   };
   for (let w = 0; w < words.length; w++) addPairs(w, 1);
 
-  const merges: [string, string][] = [];
   while (idToToken.length < vocabSize) {
     let bestKey = -1;
     let bestCount = 1;
@@ -90,6 +114,12 @@ export function trainBpe(texts: Iterable<string>, vocabSize: number, specials: r
     const a = Math.floor(bestKey / 65536);
     const b = bestKey % 65536;
     const merged = idToToken[a]! + idToToken[b]!;
+    if (vocab.has(merged)) {
+      // The pair spells a token the vocabulary already has (reached by other merges): merging it
+      // again would give one string two ids. Skip the pair.
+      pairCount.delete(bestKey);
+      continue;
+    }
     const id = idToToken.length;
     idToToken.push(merged);
     vocab.set(merged, id);
@@ -112,6 +142,16 @@ export function trainBpe(texts: Iterable<string>, vocabSize: number, specials: r
     for (const [k, c] of pairCount) if (c <= 0) pairCount.delete(k);
   }
   return { vocab, merges };
+}
+
+/** The vocabulary and merges of a tokenizer.json written by tokenizerFiles. */
+export function readTrainedBpe(tokenizerJson: unknown): TrainedBpe {
+  const model = (tokenizerJson as { model?: { type?: string; vocab?: Record<string, number>; merges?: (string | [string, string])[] } }).model;
+  if (model?.type !== 'BPE' || !model.vocab || !model.merges) throw new Error('tokenizer.json: expected a BPE model with vocab and merges');
+  return {
+    vocab: new Map(Object.entries(model.vocab)),
+    merges: model.merges.map((m) => (typeof m === 'string' ? (m.split(' ') as [string, string]) : m)),
+  };
 }
 
 /** A chat template in Jinja: one user turn, then the assistant's answer ended by the eos token. */

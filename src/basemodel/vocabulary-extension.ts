@@ -1,0 +1,49 @@
+/**
+ * Growing a base model's vocabulary for text its tokenizer was not trained on (the support desk's
+ * English, which the lake worlds' tokenizer spells nearly letter by letter): the tokenizer's BPE is
+ * continued on a corpus sample (continueBpe: every old token keeps its id, every old merge its
+ * rank; lake-world game prompts tokenize exactly as before), and the tied embedding gains a row per
+ * new token, the mean of the rows of the old tokens that spell it. Deterministic for its options.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { continueBpe, readTrainedBpe, type TrainedBpe } from './bpe-trainer.ts';
+import { drawExample, LAKE_MIX, promptText, type CorpusMix } from './corpus.ts';
+import { writeTokenizerFolder } from './tokenizer-folder.ts';
+import type { Tensor } from '../model/formats/safetensors.ts';
+import { loadTokenizer, type Tokenizer } from '../model/formats/tokenizer.ts';
+import { seededRandom } from '../model/network/rng.ts';
+
+export interface ExtensionOptions { vocab: number; examples: number; seed: number }
+/** What the shipped base model's vocabulary was grown with (models/README.md). */
+export const DESK_EXTENSION: ExtensionOptions = { vocab: 2048, examples: 8000, seed: 20261206 };
+
+/** The sample the merges are learned on: mostly the support desk (what the old merges do not cover), some lake worlds. */
+export const EXTENSION_SAMPLE_MIX: CorpusMix = { ...LAKE_MIX, familiar: 0.02, guess: 0.03, informed: 0.1, extract: 0.05, 'desk-guess': 0.2, 'desk-informed': 0.35, 'desk-extract': 0.25 };
+
+/** Continues the tokenizer of `fromDir` and writes the grown one to `outDir`; returns both tokenizers. */
+export async function extendTokenizer(fromDir: string, outDir: string, o: ExtensionOptions): Promise<{ base: TrainedBpe; wide: TrainedBpe; old: Tokenizer; grown: Tokenizer }> {
+  if (!Number.isInteger(o.vocab) || o.vocab % 64 !== 0) throw new Error(`vocabulary ${o.vocab}: expected a multiple of 64`);
+  const random = seededRandom(o.seed);
+  const sample = Array.from({ length: o.examples }, () => drawExample(random, EXTENSION_SAMPLE_MIX)).flatMap((e) => [promptText(e), e.response]);
+  const old = await loadTokenizer(fromDir);
+  const base = readTrainedBpe(JSON.parse(readFileSync(join(fromDir, 'tokenizer.json'), 'utf8')));
+  const wide = continueBpe(base, sample, (piece) => old.encode(piece), o.vocab);
+  writeTokenizerFolder(outDir, wide);
+  return { base, wide, old, grown: await loadTokenizer(outDir) };
+}
+
+/** The embedding with `rows` rows: the old rows as they were, each new token's row the mean of the rows of the old tokens that spell it. */
+export function extendEmbedding(embed: Tensor, rows: number, firstNew: number, lastNew: number, old: Tokenizer, grown: Tokenizer): Tensor {
+  const [oldRows, hidden] = embed.shape as [number, number];
+  const data = new Float32Array(rows * hidden);
+  data.set(embed.data.subarray(0, Math.min(oldRows, rows) * hidden));
+  for (let id = firstNew; id <= lastNew; id++) {
+    const text = grown.decode([id]);
+    const pieces = old.encode(text);
+    if (pieces.length === 0) throw new Error(`token ${id} (${JSON.stringify(text)}) spells nothing in the old vocabulary`);
+    data.fill(0, id * hidden, (id + 1) * hidden);
+    for (const p of pieces) for (let j = 0; j < hidden; j++) data[id * hidden + j]! += embed.data[p * hidden + j]! / pieces.length;
+  }
+  return { shape: [rows, hidden], data };
+}
