@@ -16,15 +16,15 @@ import { RoundScheduler } from '../rounds/round-scheduler.ts';
 import type { RoundTrigger, TaskTrigger, TaskTriggerDecision, TriggerSettings } from '../rounds/round-trigger.ts';
 import { heldOutPercentOf, type Task } from '../tasks/task.ts';
 import type { EpisodeStats } from '../simulator/play-episodes.ts';
+import { isTransientDatabaseError } from '../db/transient-errors.ts';
+import { abortableSleep as sleep, runLoop } from '../processing/run-loop.ts';
+import { STREAMS } from '../events/streams.ts';
+import type { EventStore } from '../store/event-store.ts';
 
 /** What a built-in user side reports per batch (the support desk adds its fact accuracy and the facts its policy changed). */
 export interface UserSideStats extends EpisodeStats { factAccuracy?: number; changedFacts?: string[] }
 /** A built-in user side: plays a batch with a loaded version and records it. */
 export interface UserSide { playBatch(version: string): Promise<UserSideStats> }
-import { isTransientDatabaseError } from '../db/transient-errors.ts';
-import { abortableSleep as sleep, runLoop } from '../processing/run-loop.ts';
-import { STREAMS } from '../events/streams.ts';
-import type { EventStore } from '../store/event-store.ts';
 
 export interface LearningLoopEvents {
   /** Human progress lines (npm start prints them). */
