@@ -19,14 +19,20 @@ export async function produce(kafka: Kafka, topic: string, messages: { key?: str
 }
 
 /** Reads a whole topic from the beginning until `expected` messages arrived (or the timeout passed). */
-export async function readTopic(kafka: Kafka, topic: string, expected: number, timeoutMs = 30_000): Promise<KafkaMessage[]> {
+/**
+ * Reads a topic from the beginning until `expected` messages arrived (or, given a function, until it
+ * says the messages read are enough: a topic with repeats needs more than its distinct count), or
+ * the timeout passed.
+ */
+export async function readTopic(kafka: Kafka, topic: string, expected: number | ((got: KafkaMessage[]) => boolean), timeoutMs = 30_000): Promise<KafkaMessage[]> {
+  const enough = typeof expected === 'number' ? (got: KafkaMessage[]) => got.length >= expected : expected;
   const consumer = kafka.consumer({ groupId: `reader-${Math.random().toString(36).slice(2)}`, sessionTimeout: 6000, rebalanceTimeout: 6000, heartbeatInterval: 500 });
   const got: KafkaMessage[] = [];
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await new Promise<void>((resolve) => {
     const t = setTimeout(resolve, timeoutMs);
-    void consumer.run({ eachMessage: async ({ message }) => { got.push(message); if (got.length >= expected) { clearTimeout(t); resolve(); } } });
+    void consumer.run({ eachMessage: async ({ message }) => { got.push(message); if (enough(got)) { clearTimeout(t); resolve(); } } });
   });
   await consumer.disconnect();
   return got;
