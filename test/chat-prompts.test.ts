@@ -142,6 +142,11 @@ describe('task configuration', () => {
     assert.equal(desk!.kind, 'chat');
     assert.deepEqual(desk!.world, { kind: 'support-desk', companySeed: DEPLOYED_COMPANY_SEEDS.start });
     assert.equal(desk!.responseTokens, 32);
+    // Its anchors: FrozenLake situations and other companies' conversations with their facts in context.
+    const anchors = readAnchorPrompts(desk!.anchorPromptsFile);
+    assert.equal(anchors.length, 16);
+    assert.ok(anchors.some((p) => p[0]!.role === 'user' && p[0]!.content.includes('Current board:')));
+    assert.ok(anchors.some((p) => p[0]!.role === 'system' && p[0]!.content.includes('EXPERIENCE ITEM: ')));
     const [drifting] = loadTasks(['support-desk'], file({ 'support-desk': { companySeed: 5, driftAfterConversations: 300, driftFacts: 3 } }), DEFAULTS) as ChatTask[];
     assert.deepEqual(drifting!.world, { kind: 'support-desk', companySeed: 5, drift: { afterConversations: 300, facts: 3 } });
     assert.throws(() => loadTasks(['support'], file({ support: { companySeed: 5 } }), DEFAULTS), /support\.companySeed \(5\): applies to the task support-desk only/);

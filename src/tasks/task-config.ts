@@ -4,6 +4,7 @@
  * the field and the value.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { gameByName } from '../envs/games.ts';
 import { preview } from '../events/preview.ts';
@@ -16,6 +17,12 @@ export const GAME_TASK_NAMES = ['frozenlake', 'sokoban'] as const;
 export const DESK_TASK_NAME = 'support-desk';
 /** Support desk: a reply states one fact in one sentence; extraction writes one or two items. */
 export const DESK_TASK_DEFAULTS = { responseTokens: 32, extractionTokens: 64, heldOutPercent: 10, gatePrompts: 32, companySeed: DEPLOYED_COMPANY_SEEDS.start } as const;
+/**
+ * The support desk's anchor prompts (scripts/make-desk-anchors.ts): FrozenLake situations and other
+ * companies' conversations with their facts in context, what a round on the deployed company must
+ * leave as it was. In the installation, like the other defaults.
+ */
+export const DESK_ANCHOR_PROMPTS_FILE = resolve(new URL('../..', import.meta.url).pathname, 'config/desk-anchor-prompts.jsonl');
 
 /** What a chat task uses where the tasks file says nothing. */
 export const CHAT_TASK_DEFAULTS = {
@@ -107,7 +114,7 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
       heldOutPercent: o.heldOutPercent ?? chatDefaults.heldOutPercent,
       gatePrompts: o.gatePrompts ?? chatDefaults.gatePrompts,
       maxRetentionKl: o.maxRetentionKl ?? defaults.maxRetentionKl,
-      anchorPromptsFile: o.anchorPromptsFile ?? defaults.anchorPromptsFile,
+      anchorPromptsFile: o.anchorPromptsFile ?? (desk ? DESK_ANCHOR_PROMPTS_FILE : defaults.anchorPromptsFile),
       ...(o.evaluator ? { evaluator: o.evaluator } : {}),
       ...(desk ? { world: { kind: 'support-desk' as const, companySeed: o.companySeed ?? DESK_TASK_DEFAULTS.companySeed, ...(drift ? { drift } : {}) } } : {}),
     };
