@@ -7,11 +7,12 @@
  *   node --import tsx scripts/export-pretraining-corpus.ts --out .scratch/corpus [--examples 1600000] [--seed 20261127]
  *     [--mix familiar=0.05,guess=0.15,informed=0.6,extract=0.2] [--extraction-random-moves 1]
  *     [--state-positions true|false] [--balanced-counts true|false]   (defaults: the shipped recipe)
+ *     [--extend-vocabulary true|false]   (true: the tokenizer grown for the support desk, as its recipe needs)
  *
  * About 4,000 examples/s on one core; 1.6 M examples (the shipped model's corpus) are 43 MB.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createGzip } from 'node:zlib';
@@ -22,6 +23,7 @@ import { CORPUS_ARG_OPTIONS, corpusFromArgs } from '../src/basemodel/corpus-args
 import { CORPUS_KINDS, packCorpus, type EncodedExample } from '../src/basemodel/corpus-file.ts';
 import { smallLlamaConfig } from '../src/basemodel/tokenizer-folder.ts';
 import { encodeExample } from '../src/basemodel/pretrain.ts';
+import { DESK_EXTENSION, extendTokenizer } from '../src/basemodel/vocabulary-extension.ts';
 import { seededRandom } from '../src/model/network/rng.ts';
 import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
 
@@ -30,6 +32,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: '.scratch/corpus' },
     examples: { type: 'string', default: '1600000' },
     seed: { type: 'string', default: '20261127' },
+    /** Grow the tokenizer for the support desk's English (vocabulary-extension.ts, DESK_EXTENSION) before encoding. */
+    'extend-vocabulary': { type: 'string', default: 'false' },
     ...CORPUS_ARG_OPTIONS,
   },
 });
@@ -44,6 +48,15 @@ rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const t0 = performance.now();
 const { merges } = trainCorpusTokenizer(out, seed);
+if (values['extend-vocabulary'] !== 'true' && values['extend-vocabulary'] !== 'false') throw new Error(`--extend-vocabulary must be true or false, got "${values['extend-vocabulary']}"`);
+if (values['extend-vocabulary'] === 'true') {
+  const lake = `${out}.lake-tokenizer`;
+  rmSync(lake, { recursive: true, force: true });
+  renameSync(out, lake);
+  mkdirSync(out, { recursive: true });
+  await extendTokenizer(lake, out, DESK_EXTENSION);
+  rmSync(lake, { recursive: true, force: true });
+}
 const tokenizer = await loadTokenizer(out);
 const config = smallLlamaConfig(tokenizer.vocabSize, BASE_MODEL_SIZE);
 writeFileSync(join(out, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
