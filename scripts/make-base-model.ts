@@ -32,6 +32,8 @@ const { values } = parseArgs({
     minutes: { type: 'string', default: '0' },
     seed: { type: 'string', default: '20261127' },
     'batch-size': { type: 'string', default: '32' },
+    /** Padded tokens per step at most (longer examples make smaller batches). */
+    'tokens-per-batch': { type: 'string', default: '2560' },
     /** Continue from this model folder (its tokenizer and weights) instead of a fresh start. */
     from: { type: 'string' },
     'learning-rate': { type: 'string', default: '0.002' },
@@ -45,7 +47,8 @@ const seed = Number(values.seed);
 const steps = Number(values.steps);
 const minutes = Number(values.minutes);
 const batchSize = Number(values['batch-size']);
-for (const [name, v] of Object.entries({ seed, steps, minutes, batchSize })) {
+const tokensPerBatch = Number(values['tokens-per-batch']);
+for (const [name, v] of Object.entries({ seed, steps, minutes, batchSize, tokensPerBatch })) {
   if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} must be a non-negative number, got ${v}`);
 }
 
@@ -90,7 +93,7 @@ log({ stage: 'model', parameters: model.parameterCount(), config: rawConfig });
 log({ stage: 'corpus', mix: corpus.mix, options: corpus.options });
 const result = pretrain(model, tokenizer, {
   mix: corpus.mix, corpus: corpus.options,
-  seed: from ? seed + 1 : seed, steps, batchSize, tokensPerBatch: 2560, learningRate: Number(values['learning-rate']), minLearningRate: 1e-4, warmupSteps: Number(values.warmup),
+  seed: from ? seed + 1 : seed, steps, batchSize, tokensPerBatch, learningRate: Number(values['learning-rate']), minLearningRate: 1e-4, warmupSteps: Number(values.warmup),
   evalEvery: 250, evalExamples: 128, ...(minutes > 0 ? { maxSeconds: minutes * 60 } : {}),
   log: (r) => log({ stage: 'pretrain', ...r }),
   // Every 10 minutes the weights so far go to <out>.partial (a loadable folder): a run cut short keeps them.

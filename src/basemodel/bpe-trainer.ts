@@ -29,9 +29,18 @@ export function bytesToUnicode(): string[] {
   return out;
 }
 
+/**
+ * The pattern of a grown vocabulary (vocabulary-extension.ts): the experience-item marker is a
+ * piece of its own, so that an item's sentence ("- EXPERIENCE ITEM: The refund window is 30 days.")
+ * is made of the same tokens as the answer that states it ("The refund window is 30 days."). Lake
+ * worlds' text is cut as before: there the marker is always followed by a lone capital letter,
+ * which already ends its piece.
+ */
+export const ITEM_SPLIT_PATTERN = `${PRETOKENIZE_PATTERN}|- EXPERIENCE ITEM: `;
+
 /** The pieces the pre-tokeniser cuts `text` into (before the byte mapping). */
-export function pretokenize(text: string): string[] {
-  const re = new RegExp(PRETOKENIZE_PATTERN, 'gu');
+export function pretokenize(text: string, pattern: string = PRETOKENIZE_PATTERN): string[] {
+  const re = new RegExp(pattern, 'gu');
   const pieces: string[] = [];
   let last = 0;
   for (const m of text.matchAll(re)) {
@@ -47,6 +56,8 @@ export interface TrainedBpe {
   /** Token string (byte-mapped) to id: special tokens first, then the 256 bytes, then merges. */
   vocab: Map<string, number>;
   merges: [string, string][];
+  /** The pre-tokeniser's split pattern (default PRETOKENIZE_PATTERN). */
+  pattern?: string;
 }
 
 /**
@@ -66,17 +77,18 @@ export function trainBpe(texts: Iterable<string>, vocabSize: number, specials: r
  * vocabulary reaches `vocabSize`. Every base token keeps its id and every base merge its rank, so
  * a model over the base vocabulary keeps its embedding rows (new rows are added after them).
  */
-export function continueBpe(base: TrainedBpe, texts: Iterable<string>, encodePiece: (piece: string) => number[], vocabSize: number): TrainedBpe {
+export function continueBpe(base: TrainedBpe, texts: Iterable<string>, encodePiece: (piece: string) => number[], vocabSize: number, pattern: string = base.pattern ?? PRETOKENIZE_PATTERN): TrainedBpe {
   const idToToken: string[] = [];
   for (const [token, id] of base.vocab) idToToken[id] = token;
   if (idToToken.some((t) => t === undefined) || idToToken.length !== base.vocab.size) throw new Error('continueBpe: the base vocabulary\'s ids are not 0..n-1');
-  return mergeUntil(idToToken, [...base.merges], pieceCounts(texts), encodePiece, vocabSize);
+  const grown = mergeUntil(idToToken, [...base.merges], pieceCounts(texts, pattern), encodePiece, vocabSize);
+  return pattern === PRETOKENIZE_PATTERN ? grown : { ...grown, pattern };
 }
 
 /** The distinct pre-tokenised pieces of the texts with their counts. */
-function pieceCounts(texts: Iterable<string>): Map<string, number> {
+function pieceCounts(texts: Iterable<string>, pattern: string = PRETOKENIZE_PATTERN): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const t of texts) for (const p of pretokenize(t)) counts.set(p, (counts.get(p) ?? 0) + 1);
+  for (const t of texts) for (const p of pretokenize(t, pattern)) counts.set(p, (counts.get(p) ?? 0) + 1);
   return counts;
 }
 
@@ -146,11 +158,14 @@ function mergeUntil(idToToken: string[], merges: [string, string][], counts: Map
 
 /** The vocabulary and merges of a tokenizer.json written by tokenizerFiles. */
 export function readTrainedBpe(tokenizerJson: unknown): TrainedBpe {
-  const model = (tokenizerJson as { model?: { type?: string; vocab?: Record<string, number>; merges?: (string | [string, string])[] } }).model;
+  const json = tokenizerJson as { model?: { type?: string; vocab?: Record<string, number>; merges?: (string | [string, string])[] }; pre_tokenizer?: { pretokenizers?: { type?: string; pattern?: { Regex?: string } }[] } };
+  const model = json.model;
   if (model?.type !== 'BPE' || !model.vocab || !model.merges) throw new Error('tokenizer.json: expected a BPE model with vocab and merges');
+  const pattern = json.pre_tokenizer?.pretokenizers?.find((p) => p.type === 'Split')?.pattern?.Regex;
   return {
     vocab: new Map(Object.entries(model.vocab)),
     merges: model.merges.map((m) => (typeof m === 'string' ? (m.split(' ') as [string, string]) : m)),
+    ...(pattern !== undefined && pattern !== PRETOKENIZE_PATTERN ? { pattern } : {}),
   };
 }
 
@@ -173,7 +188,7 @@ export function tokenizerFiles(bpe: TrainedBpe, specials: SpecialTokens = SPECIA
     pre_tokenizer: {
       type: 'Sequence',
       pretokenizers: [
-        { type: 'Split', pattern: { Regex: PRETOKENIZE_PATTERN }, behavior: 'Isolated', invert: false },
+        { type: 'Split', pattern: { Regex: bpe.pattern ?? PRETOKENIZE_PATTERN }, behavior: 'Isolated', invert: false },
         { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
       ],
     },

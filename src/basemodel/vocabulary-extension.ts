@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { continueBpe, readTrainedBpe, type TrainedBpe } from './bpe-trainer.ts';
+import { continueBpe, ITEM_SPLIT_PATTERN, readTrainedBpe, type TrainedBpe } from './bpe-trainer.ts';
 import { drawExample, LAKE_MIX, promptText, type CorpusMix } from './corpus.ts';
 import { writeTokenizerFolder } from './tokenizer-folder.ts';
 import type { Tensor } from '../model/formats/safetensors.ts';
@@ -28,7 +28,7 @@ export async function extendTokenizer(fromDir: string, outDir: string, o: Extens
   const sample = Array.from({ length: o.examples }, () => drawExample(random, EXTENSION_SAMPLE_MIX)).flatMap((e) => [promptText(e), e.response]);
   const old = await loadTokenizer(fromDir);
   const base = readTrainedBpe(JSON.parse(readFileSync(join(fromDir, 'tokenizer.json'), 'utf8')));
-  const wide = continueBpe(base, sample, (piece) => old.encode(piece), o.vocab);
+  const wide = continueBpe(base, sample, (piece) => old.encode(piece), o.vocab, ITEM_SPLIT_PATTERN);
   writeTokenizerFolder(outDir, wide);
   return { base, wide, old, grown: await loadTokenizer(outDir) };
 }
