@@ -1,11 +1,17 @@
 /**
  * config.json as current tools write it: the rotary base from rope_theta (transformers before 5)
  * or rope_parameters.rope_theta (transformers 5), and a loud refusal of what the runtime does not
- * implement (RoPE scaling, sliding windows) instead of running a different model.
+ * implement (RoPE scaling, sliding windows) instead of running a different model; and a version
+ * folder written from a model carries what its tokenizer and chat template need.
  */
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
+import { loadModel, saveModel } from '../src/model/formats/checkpoint.ts';
+import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
 import { resolveConfig } from '../src/model/network/model-config.ts';
+import { makeTinyModel } from './helpers/tiny-model.ts';
 
 const qwen3 = { model_type: 'qwen3', vocab_size: 100, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16 };
 
@@ -25,5 +31,24 @@ describe('model config', () => {
     // What the Hub's configs say when nothing is scaled or windowed.
     assert.doesNotThrow(() => resolveConfig({ ...qwen3, rope_scaling: null, use_sliding_window: false }));
     assert.doesNotThrow(() => resolveConfig({ ...qwen3, rope_scaling: { rope_type: 'default' } }));
+  });
+});
+
+describe('model folders written as versions', () => {
+  it('carry the chat template a folder keeps in chat_template.jinja, so the version renders prompts as its base did', async () => {
+    const base = await makeTinyModel();
+    // The template moved out of tokenizer_config.json into chat_template.jinja, as transformers 5 saves it.
+    const configPath = join(base, 'tokenizer_config.json');
+    const tokenizerConfig = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(base, 'chat_template.jinja'), String(tokenizerConfig.chat_template));
+    delete tokenizerConfig.chat_template;
+    writeFileSync(configPath, JSON.stringify(tokenizerConfig));
+    const before = (await loadTokenizer(base)).applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: true });
+    const { model, rawConfig } = loadModel(base);
+    const version = join(dirname(base), 'version-1');
+    const saved = saveModel(model, rawConfig, version, base);
+    assert.ok(saved.files.includes('chat_template.jinja'), saved.files.join(', '));
+    assert.ok(existsSync(join(version, 'chat_template.jinja')));
+    assert.equal((await loadTokenizer(version)).applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: true }), before);
   });
 });

@@ -17,7 +17,15 @@ export function loadModel(dir: string, options: { trainable?: boolean; id?: stri
   return { model: Transformer.fromTensors(config, loadCheckpoint(dir).tensors, options), rawConfig, dir };
 }
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'];
+/**
+ * What a folder's tokenizer and chat template may need, carried into every version written from
+ * it: transformers 5 writes the chat template to chat_template.jinja (or chat_template.json), and
+ * slow tokenizers keep their vocabularies in vocab.json, merges.txt or tokenizer.model.
+ */
+const TOKENIZER_FILES = [
+  'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'added_tokens.json',
+  'chat_template.jinja', 'chat_template.json', 'vocab.json', 'merges.txt', 'tokenizer.model',
+];
 
 /**
  * Writes a model folder that the Hugging Face stack loads: config.json, model.safetensors (F32),
