@@ -45,12 +45,12 @@ import { freshWorld } from './learning-world.ts';
 import { emit, envInt, log } from './lib.ts';
 
 const SEEDS = envInt('BENCH_DESK_SEEDS', 5);
-const FIRST_SEED = envInt('BENCH_DESK_FIRST_SEED', 0);
-const ROUNDS = envInt('BENCH_DESK_ROUNDS', 3);
-const DRIFT_ROUNDS = envInt('BENCH_DESK_DRIFT_ROUNDS', 2);
-const DRIFT_FACTS = envInt('BENCH_DESK_DRIFT_FACTS', 4);
+const FIRST_SEED = envInt('BENCH_DESK_FIRST_SEED', 0, 0);
+const ROUNDS = envInt('BENCH_DESK_ROUNDS', 3, 0);
+const DRIFT_ROUNDS = envInt('BENCH_DESK_DRIFT_ROUNDS', 2, 0);
+const DRIFT_FACTS = envInt('BENCH_DESK_DRIFT_FACTS', 4, 0);
 const TEST = envInt('BENCH_DESK_TEST', 128);
-const FROZENLAKE = envInt('BENCH_DESK_FROZENLAKE', 64);
+const FROZENLAKE = envInt('BENCH_DESK_FROZENLAKE', 64, 0);
 const config = loadConfig(process.env);
 const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-bench-desk-'));
 const lake = frozenLakeSpec();

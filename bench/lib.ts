@@ -63,12 +63,12 @@ async function admin(statement: string): Promise<void> {
   try { await c.query(statement); } finally { await c.end(); }
 }
 
-/** A positive integer from the environment (underscores allowed: 1_000_000), or the default. */
-export function envInt(name: string, fallback: number): number {
+/** An integer of at least `min` (default 1) from the environment (underscores allowed: 1_000_000), or the default. */
+export function envInt(name: string, fallback: number, min = 1): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer of at least ${min}, got ${JSON.stringify(raw)}`);
   return n;
 }
 
