@@ -5,7 +5,7 @@
  * is gated by the chat gate, and the status says what each task's logs are to the next round.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -32,6 +32,7 @@ interface DaemonFixture {
   url: string;
   endpoint: Awaited<ReturnType<typeof startExtractionEndpoint>>;
   admin: (path: string, init?: RequestInit) => Promise<Response>;
+  modelDir: string;
 }
 
 /** A daemon on the embedded database with a tiny base model and a stand-in extraction endpoint, for one describe block. */
@@ -41,6 +42,7 @@ function daemonWithChats(o: { served: string | (() => string); answer: (prompt: 
   let modelDir = '';
   before(async () => {
     modelDir = await makeTinyModel();
+    f.modelDir = modelDir;
     dataDir = await mkdtemp(join(tmpdir(), 'oeld-chat-daemon-'));
     f.endpoint = await startExtractionEndpoint(o.served, o.answer);
     const tasksFile = join(dataDir, 'tasks.json');
@@ -127,6 +129,15 @@ describe('a daemon learning a game and chat logs at once (mixed tasks, the simul
     if (activated) served = activated[1]!;
     const second = await f.daemon.waitForLog(/round 2 done in \d+ s \(task \w+\)|round failed/, 240_000);
     assert.match(second, /round 2 done in \d+ s \(task frozenlake\)/, f.daemon.stderr().slice(-3000));
+    // Two versions were activated after the base: the worker holds one copy of the weights, not three.
+    const weights = (await stat(join(f.modelDir, 'model.safetensors'))).size;
+    let tensorBytes = 0;
+    for (let i = 0; i < 50; i++) {
+      tensorBytes = Number(/^oeld_model_tensor_bytes (\S+)$/m.exec(await (await fetch(`${f.url}/metrics`)).text())?.[1] ?? 0);
+      if (tensorBytes > 0 && tensorBytes < 1.5 * weights) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(tensorBytes > 0.9 * weights && tensorBytes < 1.5 * weights, `tensor memory ${tensorBytes} B after two activations; one copy of the weights is ${weights} B`);
     assert.match(second, /pass rate [\d.]+% -> [\d.]+%/, 'the game task is gated by its game');
     const report = await (await fetch(`${f.url}/report`)).text();
     assert.match(report, /<td><code>support<\/code><\/td><td class="ok">completed/);

@@ -381,7 +381,8 @@ describe('seed ranges', () => {
     assertDisjointSeedRanges();
     assert.deepEqual(seedsOf(TEST_SEEDS), seedRange(1_000_000, 128));
     assert.equal(seedsOf(VALIDATION_SEEDS).length, 128);
-    assert.equal(SEED_RANGES.length, 4);
+    // Four conversation and episode ranges, and the support desk's two company ranges.
+    assert.equal(SEED_RANGES.length, 6);
     for (const s of seedsOf(TEST_SEEDS)) {
       assert.ok(!inSeedRange(VALIDATION_SEEDS, s) && !inSeedRange(EXTRACTION_SEEDS, s) && !inSeedRange(DEPLOYMENT_SEEDS, s));
     }

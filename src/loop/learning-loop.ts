@@ -174,9 +174,16 @@ export class LearningLoop {
     const { events } = this.o;
     events.say(`round ${this.roundsHere + 1}: starting (task ${taskId}, ${trigger})`);
     events.onRoundStarted?.();
-    this.roundRunning = entry.runner.run(trigger).then((outcome) => {
+    this.roundRunning = entry.runner.run(trigger).then(async (outcome) => {
       this.roundsHere++;
       this.lastFailure = null;
+      // The worker holds only the versions in use: once a new version is active (and loaded by the
+      // round), the round-start version goes; a rollback to it loads it again.
+      if (outcome.activated && outcome.baseVersion !== outcome.newVersion) {
+        this.loaded.delete(outcome.baseVersion);
+        this.loaded.add(outcome.newVersion);
+        await this.o.engine.unload(outcome.baseVersion).catch(() => {});
+      }
       events.say(`round ${this.roundsHere} done in ${outcome.totalSeconds.toFixed(0)} s (task ${taskId}): ${outcome.baseVersion} -> ${outcome.newVersion} ${outcome.activated ? '(activated)' : '(NOT activated: refused by the gate)'}; ${evaluationText(outcome)}; loss ${outcome.loss.first.toFixed(4)} -> ${outcome.loss.last.toFixed(4)}; ${outcome.knowledgeItems} knowledge items`);
       events.onRoundDone?.(outcome);
       return outcome.roundId;
