@@ -73,6 +73,13 @@ describe('a daemon learning from chat logs only (OELD_SIMULATOR=off, embedded da
     env: { OELD_SIMULATOR: 'off', OELD_TASKS: 'frozenlake,support', OELD_ROUND_TRAJECTORIES: '16', OELD_MAX_ROUNDS: '1' },
   });
 
+  it('says at start which model it loaded on which backend, with no simulator to load it', async () => {
+    const loaded = await f.daemon.waitForLog(/model base loaded on the \S+ backend/, 60_000);
+    const backend = /loaded on the (\S+) backend/.exec(loaded)![1];
+    const metrics = await (await fetch(`${f.url}/metrics`)).text();
+    assert.match(metrics, new RegExp(`^oeld_model_backend_info\\{backend="${backend}"\\} 1$`, 'm'));
+  });
+
   it('takes chat logs over HTTP, runs a round of the chat task on them, and accounts for every log per task', async () => {
     const lines = [...Array.from({ length: CHATS }, (_, i) => chat(i, 'base')), chat(900, 'gpt-4o-2024-08-06')];
     const posted = await f.admin('/admin/interactions', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${lines.join('\n')}\n` });

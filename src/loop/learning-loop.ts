@@ -80,6 +80,10 @@ export class LearningLoop {
       return true;
     });
     if (!started) return; // the signal aborted while the database was away
+    // The active version is loaded now, not at the first round or simulator batch: the log says
+    // what was loaded on which backend (oeld_model_backend_info too), and a model that cannot load
+    // is reported at start. Rounds still wait for thresholds.
+    await this.loadActive().catch((err: Error) => events.say(`the active model version could not be loaded: ${err.message}`));
     this.scheduler = new RoundScheduler({
       ...(this.o.roundCron ? { roundExpression: this.o.roundCron } : {}),
       state: () => this.triggerState(),
@@ -222,14 +226,21 @@ export class LearningLoop {
     return null;
   }
 
-  private async simulate(sim: { simulator: UserSide; task: Task }): Promise<void> {
+  /** Loads the active version into the engine unless it is there; returns it (null: none active). */
+  private async loadActive(): Promise<{ version: string; path: string } | null> {
     const active = await readActiveModel(this.o.store.sql);
-    if (!active) return;
+    if (!active) return null;
     if (!this.loaded.has(active.version)) {
       const info = await this.o.engine.load(active.version, active.path);
       this.loaded.add(active.version);
       this.o.events.onModelLoaded?.(active.version, info);
     }
+    return active;
+  }
+
+  private async simulate(sim: { simulator: UserSide; task: Task }): Promise<void> {
+    const active = await this.loadActive();
+    if (!active) return;
     const stats = await sim.simulator.playBatch(active.version);
     const facts = stats.factAccuracy === undefined ? ''
       : `, fact accuracy ${pct(stats.factAccuracy)}${stats.changedFacts?.length ? ` (policy changed: ${stats.changedFacts.join(', ')})` : ''}`;
