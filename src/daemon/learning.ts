@@ -19,6 +19,10 @@ import type { UserSide } from '../loop/learning-loop.ts';
 import type { EventStore } from '../store/event-store.ts';
 import type { ChatTask, DeskWorld, GameTask, Task } from '../tasks/task.ts';
 import { DESK_TASK_NAME } from '../tasks/task-config.ts';
+import { VersionSeries } from '../http/version-series.ts';
+
+/** Model versions whose labelled metric series are kept besides the newest round's two (older ones are pruned). */
+const KEPT_VERSION_SERIES = 6;
 import { DEFAULT_ROUND_TRAINING } from '../trainer/opcd-round.ts';
 
 /** The learning loop (run by the leader): model worker, tasks with their round runners and gates, simulator, trigger. */
@@ -74,6 +78,7 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
   for (const stage of ROUND_SECONDS_STAGES) metrics.roundSeconds.inc({ stage }, 0);
   // A chat task's gate measurements are NaN ("not measured yet") until its first round sets them.
   for (const t of tasks) if (t.kind === 'chat') for (const measurement of ['gap_before', 'gap_after', 'retention']) metrics.chatGateKl.set({ task: t.id, measurement }, Number.NaN);
+  const versionSeries = new VersionSeries();
   const loop = new LearningLoop({
     store, engine, tasks: runners, artifactRoot,
     simulators,
@@ -88,8 +93,15 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
         metrics.roundsTotal.inc({ outcome: 'completed' });
         metrics.roundStage.set(0);
         const task = o.taskId;
-        if (o.after) { metrics.validationPassRate.set({ task, version: o.newVersion }, o.after.passRate); metrics.validationResponseTokens.set({ task, version: o.newVersion }, o.after.meanResponseTokens); }
-        if (o.before) { metrics.validationPassRate.set({ task, version: o.baseVersion }, o.before.passRate); metrics.validationResponseTokens.set({ task, version: o.baseVersion }, o.before.meanResponseTokens); }
+        for (const [stats, version] of [[o.after, o.newVersion], [o.before, o.baseVersion]] as const) {
+          if (!stats) continue;
+          metrics.validationPassRate.set({ task, version }, stats.passRate);
+          metrics.validationResponseTokens.set({ task, version }, stats.meanResponseTokens);
+          versionSeries.record(metrics.validationPassRate, { task, version });
+          versionSeries.record(metrics.validationResponseTokens, { task, version });
+        }
+        // Series of versions no longer relevant go: the round's two versions and the newest few stay.
+        versionSeries.prune(new Set([o.baseVersion, o.newVersion]), KEPT_VERSION_SERIES);
         for (const [stage, s] of Object.entries(o.seconds)) metrics.roundSeconds.inc({ stage }, s);
         if (o.chat) {
           for (const [measurement, v] of [['gap_before', o.chat.gapBefore], ['gap_after', o.chat.gapAfter], ['retention', o.chat.retentionKl]] as const) {
@@ -109,7 +121,12 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
       onSimulatorBatch: (task, version, stats) => {
         metrics.simulatorEpisodes.inc({ task, version }, stats.episodes);
         metrics.simulatorPassRate.set({ task, version }, stats.passRate);
-        if (stats.factAccuracy !== undefined) metrics.simulatorFactAccuracy.set({ task, version }, stats.factAccuracy);
+        versionSeries.record(metrics.simulatorEpisodes, { task, version });
+        versionSeries.record(metrics.simulatorPassRate, { task, version });
+        if (stats.factAccuracy !== undefined) {
+          metrics.simulatorFactAccuracy.set({ task, version }, stats.factAccuracy);
+          versionSeries.record(metrics.simulatorFactAccuracy, { task, version });
+        }
         if (stats.changedFacts !== undefined) metrics.simulatorChangedFacts.set({ task }, stats.changedFacts.length);
       },
     },
