@@ -97,6 +97,17 @@ for (const backend of BACKENDS) {
       assert.equal(pointInTime.swapped, false);
       const { rows } = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${pointInTime.schema}.knowledge_versions`);
       assert.equal(rows[0]!.n, 5, 'positions 1..10 hold 5 extractions');
+
+      // Point-in-time copies do not pile up: the newest three stay, and a crashed replay's build goes.
+      await db.sql.exec('CREATE SCHEMA oeld_proj_build_20200101000000000');
+      const later: string[] = [pointInTime.schema];
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 5));
+        later.push((await replay(db.sql, createProjections, { untilPosition: 10 + i })).schema);
+      }
+      const { rows: schemas } = await db.sql.query<{ name: string }>(
+        "SELECT nspname AS name FROM pg_namespace WHERE starts_with(nspname, 'oeld_replay_') OR starts_with(nspname, 'oeld_proj_build_') ORDER BY 1");
+      assert.deepEqual(schemas.map((r) => r.name), later.slice(1).sort());
     });
 
     it('a second projector on the same projection fails loudly and applies nothing twice', async () => {

@@ -1,7 +1,7 @@
 import type { Sql } from '../db/sql.ts';
 import { LEADER_LOCK } from '../daemon/leader.ts';
 import { createProjections } from '../projections/all-projections.ts';
-import { replay } from '../projections/replay.ts';
+import { KEPT_SNAPSHOTS, replay } from '../projections/replay.ts';
 import { emit, UsageError, type Command } from './command.ts';
 import { withDatabase } from './with-database.ts';
 
@@ -43,6 +43,7 @@ export const replayCommand: Command = {
     emit(ctx, r, [
       r.swapped ? 'rebuilt projections swapped in' : `point-in-time projections kept in schema ${r.schema}`,
       ...Object.entries(r.hashes).map(([name, h]) => `${name.padEnd(10)} ${String(r.events[name]).padStart(9)} events  hash ${h}`),
+      ...(r.dropped.length ? [`dropped ${r.dropped.join(', ')} (older point-in-time copies beyond ${KEPT_SNAPSHOTS}, or a crashed replay's build)`] : []),
     ].join('\n'));
     return 0;
   },

@@ -6,9 +6,14 @@ import { readEventsBatch, START, type DataFields } from '../store/read-events.ts
 import { claimCheckpoint, NOT_REPLAYED_PREFIX, storeCheckpoint } from './checkpoints.ts';
 import { createIndexes, createProjectionSchema, LIVE_SCHEMA, schemaName, useSchema } from './schema.ts';
 
+/** Point-in-time copies kept (--until): each new one drops the oldest beyond these. */
+export const KEPT_SNAPSHOTS = 3;
+
 export interface ReplayOptions {
   untilPosition?: number;
   untilTime?: Date;
+  /** Point-in-time copies to keep, this one included (default KEPT_SNAPSHOTS). */
+  keepSnapshots?: number;
   batchSize?: number;
   onProgress?: (projection: string, applied: number) => void;
 }
@@ -19,6 +24,8 @@ export interface ReplayResult {
   swapped: boolean;
   hashes: Record<string, string>;
   events: Record<string, number>;
+  /** Schemas dropped: older point-in-time copies beyond the ones kept, and builds a crashed replay left. */
+  dropped: string[];
 }
 
 /**
@@ -33,6 +40,9 @@ export async function replay(sql: Sql, makeProjections: () => Projection[], o: R
   const stamp = new Date().toISOString().replace(/\D/g, '').slice(0, 17);
   const schema = schemaName(bounded ? `oeld_replay_${stamp}` : `oeld_proj_build_${stamp}`);
   const projections = makeProjections();
+  // A replay that died left its build schema behind (the caller holds the projection lock: no
+  // other replay is building one now).
+  const dropped = await dropSchemas(sql, await schemasLike(sql, 'oeld_proj_build_'));
   await sql.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   const indexes = await createProjectionSchema(sql, schema, projections, { deferIndexes: true });
   const events: Record<string, number> = {};
@@ -40,7 +50,11 @@ export async function replay(sql: Sql, makeProjections: () => Projection[], o: R
     Object.assign(events, await foldTogether(sql, projections, schema, o));
     await createIndexes(sql, schema, indexes);
     const hashes = await projectionHashes(sql, schema, projections);
-    if (bounded) return { schema, swapped: false, hashes, events };
+    if (bounded) {
+      const snapshots = await schemasLike(sql, 'oeld_replay_');
+      dropped.push(...await dropSchemas(sql, snapshots.slice(Math.max(1, o.keepSnapshots ?? KEPT_SNAPSHOTS))));
+      return { schema, swapped: false, hashes, events, dropped };
+    }
     await sql.transaction(async (tx) => {
       // Processors a replay does not rebuild (the outbox relay) keep their checkpoint: carried over by name.
       const { rows: live } = await tx.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [`${LIVE_SCHEMA}.projection_checkpoints`]);
@@ -52,11 +66,23 @@ export async function replay(sql: Sql, makeProjections: () => Projection[], o: R
       await tx.query(`DROP SCHEMA IF EXISTS ${LIVE_SCHEMA} CASCADE`);
       await tx.query(`ALTER SCHEMA ${schema} RENAME TO ${LIVE_SCHEMA}`);
     });
-    return { schema: LIVE_SCHEMA, swapped: true, hashes, events };
+    return { schema: LIVE_SCHEMA, swapped: true, hashes, events, dropped };
   } catch (err) {
     await sql.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     throw err;
   }
+}
+
+/** Schemas whose names start with `prefix`, newest first (their names end with a fixed-width time stamp). */
+async function schemasLike(sql: Sql, prefix: string): Promise<string[]> {
+  const { rows } = await sql.query<{ name: string }>(
+    `SELECT nspname AS name FROM pg_namespace WHERE starts_with(nspname, $1) ORDER BY nspname DESC`, [prefix]);
+  return rows.map((r) => schemaName(r.name));
+}
+
+async function dropSchemas(sql: Sql, schemas: readonly string[]): Promise<string[]> {
+  for (const s of schemas) await sql.exec(`DROP SCHEMA IF EXISTS ${schemaName(s)} CASCADE`);
+  return [...schemas];
 }
 
 /**
