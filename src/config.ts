@@ -70,6 +70,7 @@ export const SETTINGS = {
   httpHost: { name: 'OELD_HTTP_HOST', default: '127.0.0.1', description: 'Address the HTTP server (metrics, health, admin API) binds to.', parse: str },
   httpPort: { name: 'OELD_HTTP_PORT', default: '9820', description: 'Port of the HTTP server; 0 picks a free port.', parse: int(0, 65535) },
   adminToken: { name: 'OELD_ADMIN_TOKEN', default: undefined, description: 'Bearer token for the admin API (/admin/*). Unset: the admin API is off.', parse: token },
+  logFormat: { name: 'OELD_LOG_FORMAT', default: 'auto', description: 'The log\'s format on stderr: json (one JSON object a line), text (a sentence a line, as `npm start` shows it), or auto: text on a terminal, json otherwise.', parse: oneOf('auto', 'json', 'text') },
   logLevel: { name: 'OELD_LOG_LEVEL', default: 'info', description: 'Log level: fatal, error, warn, info, debug, trace.', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace') },
   maxEventBytes: { name: 'OELD_MAX_EVENT_BYTES', default: '1048576', description: 'Largest accepted interaction (bytes of JSON); larger input is dead-lettered.', parse: int(1024, 64 * 1024 * 1024) },
   maxJsonDepth: { name: 'OELD_MAX_JSON_DEPTH', default: '64', description: 'Deepest nesting of arrays and objects an interaction may have; deeper input is dead-lettered before it is parsed.', parse: int(4, 512) },

@@ -32,16 +32,11 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-export interface DaemonOptions {
-  /** Human progress lines of the learning loop (`oeld start` prints them on stdout). */
-  say?: (line: string) => void;
-}
-
 /**
  * The composition root: the only place that knows every concrete part. Start order: database,
  * migrations, projection tables, HTTP, then leader election (the leader runs the projections).
  */
-export async function startDaemon(config: Config, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
+export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
   // Tasks and their files are checked before anything starts: a bad one stops the daemon with its name.
   const tasks = loadTasks(config.tasks, config.tasksFile, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile });
   if (config.learning) for (const t of tasks) if (t.kind === 'chat') readAnchorPrompts(t.anchorPromptsFile);
@@ -78,7 +73,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   await database.check();
   let ready = false;
   let leader = false;
-  const learning = config.learning ? createLearning(config, tasks, log, store, metrics, options.say) : undefined;
+  const learning = config.learning ? createLearning(config, tasks, log, store, metrics) : undefined;
 
   const rebuild = (reason: string) => runner.exclusive(async () => {
     log.info({ reason }, 'replaying the event log into fresh projection tables');

@@ -12,9 +12,11 @@ export const startCommand: Command = {
   options: {},
   async run(_v, _p, ctx) {
     const config = loadConfig(ctx.env);
-    const log = createLogger(config.logLevel);
-    const daemon = await startDaemon(config, log, { say: ctx.out });
-    ctx.out(`oeld listening on ${daemon.url} (status page ${daemon.url}/status, metrics ${daemon.url}/metrics)`);
+    // One stream: every line goes through the log, as sentences on a terminal and JSON elsewhere.
+    const format = config.logFormat === 'auto' ? (process.stderr.isTTY ? 'text' : 'json') : config.logFormat;
+    const log = createLogger(config.logLevel, { format });
+    const daemon = await startDaemon(config, log);
+    log.info(`oeld listening on ${daemon.url} (status page ${daemon.url}/status, metrics ${daemon.url}/metrics)`);
     await new Promise<void>((resolve) => {
       let signalled = false;
       const onSignal = (signal: NodeJS.Signals) => {

@@ -26,7 +26,7 @@ const KEPT_VERSION_SERIES = 6;
 import { DEFAULT_ROUND_TRAINING } from '../trainer/opcd-round.ts';
 
 /** The learning loop (run by the leader): model worker, tasks with their round runners and gates, simulator, trigger. */
-export function createLearning(config: Config, tasks: Task[], log: Logger, store: EventStore, metrics: Metrics, say?: (line: string) => void) {
+export function createLearning(config: Config, tasks: Task[], log: Logger, store: EventStore, metrics: Metrics) {
   const engine = workerEngine();
   const artifactRoot = join(config.dataDir, 'artifacts');
   const gameTask = tasks.find((t): t is GameTask => t.kind === 'game');
@@ -64,12 +64,12 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
           ...(config.extractionApiKey ? { apiKey: config.extractionApiKey } : {}),
         }),
       } : {}),
-      onProgress: (p) => reportRoundProgress(p, metrics, log, say),
+      onProgress: (p) => reportRoundProgress(p, metrics, log),
     }),
   }));
   log.info({ tasks: tasks.map((t) => `${t.id} (${t.kind})`), simulator: simulators.length ? simulators.map((s) => s.task.id) : 'off' }, `learning tasks: ${tasks.map((t) => `${t.id} (${t.kind})`).join(', ')}; simulated: ${simulators.length ? simulators.map((s) => s.task.id).join(', ') : 'none'}`);
   if (simulators.length > 0 && deskTasks.length === 0) {
-    say?.(`the built-in support desk is not among the tasks; OELD_TASKS=${[...config.tasks.filter((t) => t !== 'chat'), DESK_TASK_NAME, ...config.tasks.filter((t) => t === 'chat')].join(',')} adds it (docs/support-desk.md)`);
+    log.info(`the built-in support desk is not among the tasks; OELD_TASKS=${[...config.tasks.filter((t) => t !== 'chat'), DESK_TASK_NAME, ...config.tasks.filter((t) => t === 'chat')].join(',')} adds it (docs/support-desk.md)`);
   }
   // Series that exist (at 0) from the start when learning is on: increase() and the alerts then see
   // the first round, the first failure and the first round's seconds (a labelled counter born at 1
@@ -88,7 +88,7 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
     retryAfterFailureMs: 60_000,
     simulatorTarget: (task) => Math.max(task.minInteractions, config.roundTrajectories, config.poolTrajectories),
     events: {
-      say: (line) => { log.info(line); say?.(line); },
+      say: (line) => log.info(line),
       onRoundDone: (o) => {
         metrics.roundsTotal.inc({ outcome: 'completed' });
         metrics.roundStage.set(0);
