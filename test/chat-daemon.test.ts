@@ -5,7 +5,7 @@
  * is gated by the chat gate, and the status says what each task's logs are to the next round.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -71,6 +71,14 @@ describe('a daemon learning from chat logs only (OELD_SIMULATOR=off, embedded da
     answer: (p) => (p.includes("No, it's 24 months") ? '- EXPERIENCE ITEM: The warranty is 24 months.' : '- EXPERIENCE ITEM: Thank the customer.'),
     tasks: { support: { responseTokens: 6, extractionTokens: 16, heldOutPercent: 20, gatePrompts: 4, maxRetentionKl: 50, minInteractions: 8 } },
     env: { OELD_SIMULATOR: 'off', OELD_TASKS: 'frozenlake,support', OELD_ROUND_TRAJECTORIES: '16', OELD_MAX_ROUNDS: '1' },
+  });
+
+  it('publishes the base model as a copy in its artifact store, so upgrading oeld cannot change what base loads', async () => {
+    const line = await f.daemon.waitForLog(/published and activated the base model/, 60_000);
+    const [, from, to] = /copied from (\S+) to (\S+), sha256/.exec(line)!;
+    assert.equal(from, f.modelDir);
+    assert.match(to!, /\/artifacts\/models\/base$/);
+    assert.deepEqual(await readFile(join(to!, 'model.safetensors')), await readFile(join(from!, 'model.safetensors')));
   });
 
   it('says at start which model it loaded on which backend, with no simulator to load it', async () => {

@@ -5,7 +5,7 @@
  * model worker, so the simulator waits while a round runs.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ModelEngine } from '../engine/model-engine.ts';
@@ -253,14 +253,23 @@ export class LearningLoop {
     if (await readActiveModel(this.o.store.sql)) return;
     const base = this.o.baseModel;
     if (!base) { this.o.events.say('no active model version and no base model configured: rounds wait for one'); return; }
-    const weights = join(base.dir, 'model.safetensors');
-    if (!existsSync(weights)) throw new Error(`OELD_BASE_MODEL_DIR=${JSON.stringify(base.dir)}: no model.safetensors there (run scripts/make-base-model.ts, or point it at a Hugging Face folder)`);
-    const sha256 = createHash('sha256').update(readFileSync(weights)).digest('hex');
+    if (!existsSync(join(base.dir, 'model.safetensors'))) throw new Error(`OELD_BASE_MODEL_DIR=${JSON.stringify(base.dir)}: no model.safetensors there (run scripts/make-base-model.ts, or point it at a Hugging Face folder)`);
+    // The base is copied into the artifact store, as every version is: upgrading oeld (whose
+    // installation holds models/oeld-base) must not change what "base", or a rollback to it, loads.
+    const path = join(this.o.artifactRoot, 'models', base.version);
+    if (!existsSync(join(path, 'model.safetensors'))) {
+      const staging = `${path}.copying-${process.pid}`;
+      rmSync(staging, { recursive: true, force: true });
+      cpSync(base.dir, staging, { recursive: true });
+      rmSync(path, { recursive: true, force: true });
+      renameSync(staging, path);
+    }
+    const sha256 = createHash('sha256').update(readFileSync(join(path, 'model.safetensors'))).digest('hex');
     await this.o.store.append([{ streamId: STREAMS.models, expectedVersion: 'any', events: [
-      { id: randomUUID(), type: 'ModelVersionPublished', data: { version: base.version, path: base.dir, sha256 } },
+      { id: randomUUID(), type: 'ModelVersionPublished', data: { version: base.version, path, sha256 } },
       { id: randomUUID(), type: 'ModelVersionActivated', data: { version: base.version, reason: 'initial' } },
     ] }]);
-    this.o.events.say(`published and activated the base model ${base.version} (${base.dir}, sha256 ${sha256.slice(0, 12)}...)`);
+    this.o.events.say(`published and activated the base model ${base.version} (copied from ${base.dir} to ${path}, sha256 ${sha256.slice(0, 12)}...)`);
     // The projection folds the activation shortly; wait for it so the first checks see a version.
     for (let i = 0; i < 100 && !(await readActiveModel(this.o.store.sql)); i++) await sleep(100);
   }
