@@ -1,6 +1,7 @@
 /**
  * The learning half as the leader runs it, wired: the model worker, each task with its round
- * runner and gate, the simulator for the game task, the trigger, and the metrics they report to.
+ * runner and gate, the simulators (the game's players, the support desk's customers), the trigger,
+ * and the metrics they report to.
  */
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
@@ -20,12 +21,12 @@ import type { EventStore } from '../store/event-store.ts';
 import type { ChatTask, DeskWorld, GameTask, Task } from '../tasks/task.ts';
 import { DESK_TASK_NAME } from '../tasks/task-config.ts';
 import { VersionSeries } from '../http/version-series.ts';
+import { DEFAULT_ROUND_TRAINING } from '../trainer/opcd-round.ts';
 
 /** Model versions whose labelled metric series are kept besides the newest round's two (older ones are pruned). */
 const KEPT_VERSION_SERIES = 6;
-import { DEFAULT_ROUND_TRAINING } from '../trainer/opcd-round.ts';
 
-/** The learning loop (run by the leader): model worker, tasks with their round runners and gates, simulator, trigger. */
+/** The learning loop (run by the leader): model worker, tasks with their round runners and gates, simulators, trigger. */
 export function createLearning(config: Config, tasks: Task[], log: Logger, store: EventStore, metrics: Metrics) {
   const engine = workerEngine();
   const artifactRoot = join(config.dataDir, 'artifacts');
