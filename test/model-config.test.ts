@@ -5,7 +5,7 @@
  * folder written from a model carries what its tokenizer and chat template need.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadModel, saveModel } from '../src/model/formats/checkpoint.ts';
@@ -50,5 +50,35 @@ describe('model folders written as versions', () => {
     assert.ok(saved.files.includes('chat_template.jinja'), saved.files.join(', '));
     assert.ok(existsSync(join(version, 'chat_template.jinja')));
     assert.equal((await loadTokenizer(version)).applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: true }), before);
+  });
+});
+
+describe('the dtype of a version', () => {
+  it('is the base\'s: a bf16 base gives bf16 versions, and config.json says so once', async () => {
+    const base = await makeTinyModel();
+    const { model } = loadModel(base);
+    // The tiny model as a transformers 5 folder in bf16: `dtype` in config.json, BF16 tensors.
+    const raw = JSON.parse(readFileSync(join(base, 'config.json'), 'utf8')) as Record<string, unknown>;
+    delete raw.torch_dtype;
+    const bf16 = join(dirname(base), 'bf16');
+    saveModel(model, { ...raw, dtype: 'bfloat16' }, bf16, base);
+    const loaded = loadModel(bf16);
+    const version = join(dirname(base), 'bf16-version');
+    saveModel(loaded.model, loaded.rawConfig, version, bf16);
+    const header = (dir: string) => {
+      const bytes = readFileSync(join(dir, 'model.safetensors'));
+      const json = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')) as Record<string, { dtype?: string }>;
+      return new Set(Object.entries(json).filter(([k]) => k !== '__metadata__').map(([, v]) => v.dtype));
+    };
+    assert.deepEqual(header(version), new Set(['BF16']));
+    const config = JSON.parse(readFileSync(join(version, 'config.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(config.dtype, 'bfloat16');
+    assert.equal(config.torch_dtype, undefined, 'no second, contradicting dtype field');
+    // Half the bytes of the float32 base; the float32 base's versions stay float32.
+    assert.ok(statSync(join(version, 'model.safetensors')).size < 0.6 * statSync(join(base, 'model.safetensors')).size);
+    const f32 = join(dirname(base), 'f32-version');
+    saveModel(model, loadModel(base).rawConfig, f32, base);
+    assert.deepEqual(header(f32), new Set(['F32']));
+    assert.equal((JSON.parse(readFileSync(join(f32, 'config.json'), 'utf8')) as Record<string, unknown>).torch_dtype, 'float32');
   });
 });

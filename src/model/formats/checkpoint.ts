@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveConfig } from '../network/model-config.ts';
-import { loadCheckpoint, saveSafetensorsFile } from './safetensors.ts';
+import { loadCheckpoint, saveSafetensorsFile, type WriteDtype } from './safetensors.ts';
 import { Transformer } from '../network/transformer.ts';
 
 export interface LoadedModel { model: Transformer; rawConfig: Record<string, unknown>; dir: string }
@@ -27,16 +27,34 @@ const TOKENIZER_FILES = [
   'chat_template.jinja', 'chat_template.json', 'vocab.json', 'merges.txt', 'tokenizer.model',
 ];
 
+const STORED: Record<string, { dtype: WriteDtype; name: string }> = {
+  bfloat16: { dtype: 'BF16', name: 'bfloat16' }, float16: { dtype: 'F16', name: 'float16' }, float32: { dtype: 'F32', name: 'float32' },
+};
+
 /**
- * Writes a model folder that the Hugging Face stack loads: config.json, model.safetensors (F32),
- * and the tokenizer files copied from `tokenizerFrom`. Written to a temporary folder and renamed,
- * so a crash never leaves a half-written version. Returns the sha256 of model.safetensors.
+ * The dtype a version is stored in: the one its config declares (transformers 5 writes `dtype`,
+ * earlier releases `torch_dtype`), so a bf16 base gives bf16 versions (the arithmetic stays
+ * float32 inside); float32 when it declares none or one oeld does not write.
+ */
+export function storedDtype(rawConfig: Record<string, unknown>): { dtype: WriteDtype; name: string } {
+  return STORED[String(rawConfig.dtype ?? rawConfig.torch_dtype ?? 'float32')] ?? STORED.float32!;
+}
+
+/**
+ * Writes a model folder that the Hugging Face stack loads: config.json (its dtype fields telling
+ * the stored dtype), model.safetensors in the dtype its config declares (storedDtype), and the
+ * tokenizer files copied from `tokenizerFrom`. Written to a temporary folder and renamed, so a
+ * crash never leaves a half-written version. Returns the sha256 of model.safetensors.
  */
 export function saveModel(model: Transformer, rawConfig: Record<string, unknown>, dir: string, tokenizerFrom?: string): { sha256: string; files: string[] } {
   const tmp = `${dir}.partial-${process.pid}`;
   mkdirSync(tmp, { recursive: true });
-  writeFileSync(join(tmp, 'config.json'), `${JSON.stringify({ ...rawConfig, torch_dtype: 'float32' }, null, 2)}\n`);
-  saveSafetensorsFile(join(tmp, 'model.safetensors'), model.toTensors(), { format: 'pt' });
+  const stored = storedDtype(rawConfig);
+  const config: Record<string, unknown> = { ...rawConfig };
+  if ('dtype' in rawConfig) config.dtype = stored.name;
+  if ('torch_dtype' in rawConfig || !('dtype' in rawConfig)) config.torch_dtype = stored.name;
+  writeFileSync(join(tmp, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  saveSafetensorsFile(join(tmp, 'model.safetensors'), model.toTensors(), { format: 'pt' }, stored.dtype);
   const files = ['config.json', 'model.safetensors'];
   for (const f of TOKENIZER_FILES) {
     if (tokenizerFrom && existsSync(join(tokenizerFrom, f))) { copyFileSync(join(tokenizerFrom, f), join(tmp, f)); files.push(f); }
