@@ -36,7 +36,7 @@ import { loadTasks } from '../src/tasks/task-config.ts';
 import type { ChatTask } from '../src/tasks/task.ts';
 import { BACKENDS, type TestDatabase } from './helpers/databases.ts';
 import { TINY_ROUND } from './helpers/round-settings.ts';
-import { makeTinyModel } from './helpers/tiny-model.ts';
+import { makeTinyModel, modelSha256 } from './helpers/tiny-model.ts';
 
 const CONVERSATIONS = 48;
 /** The long conversation: outside the held-out split (checked), so that a round trains on it. */
@@ -98,7 +98,7 @@ for (const backend of BACKENDS) {
       modelDir = await makeTinyModel();
       artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-chat-'));
       await store.append([{ streamId: 'models', events: [
-        { id: uuidFromKey('chat-pub'), type: 'ModelVersionPublished', data: { version: 'base', path: modelDir, sha256: 'a'.repeat(64) } },
+        { id: uuidFromKey('chat-pub'), type: 'ModelVersionPublished', data: { version: 'base', path: modelDir, sha256: modelSha256(modelDir) } },
         { id: uuidFromKey('chat-act'), type: 'ModelVersionActivated', data: { version: 'base', reason: 'initial' } },
       ] }]);
       const lines = Array.from({ length: CONVERSATIONS }, (_, i) => JSON.stringify(conversation(i, 'base')));

@@ -11,7 +11,7 @@ import { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import type { RecordedEvent } from '../src/events/envelope.ts';
 import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
-import { makeTinyModel } from './helpers/tiny-model.ts';
+import { makeTinyModel, modelSha256 } from './helpers/tiny-model.ts';
 
 const run = promisify(execFile);
 const OELD = new URL('../bin/oeld', import.meta.url).pathname;
@@ -33,7 +33,7 @@ describe('oeld eval, report and round', () => {
     await migrate(db.sql);
     const dir = await makeTinyModel();
     await new EventStore(db.sql).append([{ streamId: 'models', events: [
-      { id: uuidFromKey('cli-pub'), type: 'ModelVersionPublished', data: { version: 'tiny', path: dir, sha256: 'c'.repeat(64) } },
+      { id: uuidFromKey('cli-pub'), type: 'ModelVersionPublished', data: { version: 'tiny', path: dir, sha256: modelSha256(dir) } },
       { id: uuidFromKey('cli-act'), type: 'ModelVersionActivated', data: { version: 'tiny', reason: 'initial' } },
     ] }]);
     env = { DATABASE_URL: db.url!, OELD_TF_BACKEND: 'cpu' };

@@ -27,7 +27,7 @@ import { DESK_TASK_NAME, loadTasks } from '../src/tasks/task-config.ts';
 import type { ChatTask } from '../src/tasks/task.ts';
 import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
 import { TINY_ROUND } from './helpers/round-settings.ts';
-import { makeTinyModel } from './helpers/tiny-model.ts';
+import { makeTinyModel, modelSha256 } from './helpers/tiny-model.ts';
 
 const COMPANY = DEPLOYED_COMPANY_SEEDS.start + 7;
 
@@ -51,7 +51,7 @@ describe('the support desk (tiny model, PostgreSQL server)', () => {
     const dir = await makeTinyModel();
     await engine.load('tiny', dir);
     await store.append([{ streamId: 'models', events: [
-      { id: crypto.randomUUID(), type: 'ModelVersionPublished', data: { version: 'tiny', path: dir, sha256: '0'.repeat(64) } },
+      { id: crypto.randomUUID(), type: 'ModelVersionPublished', data: { version: 'tiny', path: dir, sha256: modelSha256(dir) } },
       { id: crypto.randomUUID(), type: 'ModelVersionActivated', data: { version: 'tiny', reason: 'initial' } },
     ] }]);
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -26,7 +26,7 @@ import { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
 import { scriptedExtractor, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
-import { makeTinyModel } from './helpers/tiny-model.ts';
+import { makeTinyModel, modelSha256 } from './helpers/tiny-model.ts';
 
 async function allEvents(store: EventStore): Promise<RecordedEvent[]> {
   return (await store.read({ after: START, limit: 100_000 })).events;
@@ -49,7 +49,7 @@ describe('learning round (tiny model, PostgreSQL server)', () => {
     modelDir = await makeTinyModel();
     artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-artifacts-'));
     await store.append([{ streamId: 'models', events: [
-      { id: uuidFromKey('tiny-pub'), type: 'ModelVersionPublished', data: { version: 'tiny', path: modelDir, sha256: 'a'.repeat(64) } },
+      { id: uuidFromKey('tiny-pub'), type: 'ModelVersionPublished', data: { version: 'tiny', path: modelDir, sha256: modelSha256(modelDir) } },
       { id: uuidFromKey('tiny-act'), type: 'ModelVersionActivated', data: { version: 'tiny', reason: 'initial' } },
     ] }]);
     await catchUp();
@@ -165,5 +165,23 @@ describe('learning round (tiny model, PostgreSQL server)', () => {
     await new Simulator(store, engine, { game: frozenLakeSpec(), batchSize: 2, maxNewTokens: 6, maxEventBytes: 1 << 20 }).playBatch(active!.version);
     await catchUp();
     assert.equal(await countFreshInteractions(db.sql, 'frozenlake', active!.version), 2);
+  });
+
+  it('refuses an active version whose weights changed on disk after publication, naming both hashes', async () => {
+    const active = (await readActiveModel(db.sql))!;
+    const file = join(active.path, 'model.safetensors');
+    const original = readFileSync(file);
+    const altered = Buffer.from(original);
+    altered[altered.length - 1] = altered[altered.length - 1]! ^ 0xff; // one byte of the last weight
+    writeFileSync(file, altered);
+    try {
+      const countBefore = (await allEvents(store)).length;
+      const runner = new RoundRunner({ store, engine, artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) });
+      await assert.rejects(runner.run('manual'), (err: unknown) => err instanceof RoundFailedError
+        && new RegExp(`has sha256 [0-9a-f]{64}, but was published with ${active.sha256}`).test(err.message));
+      assert.deepEqual((await allEvents(store)).slice(countBefore).map((e) => e.type), ['RoundStarted', 'RoundFailed'], 'nothing published');
+    } finally {
+      writeFileSync(file, original);
+    }
   });
 });

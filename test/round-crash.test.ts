@@ -20,7 +20,7 @@ import { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
 import { scriptedExtractor, supportChats, tinyChatRound, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
-import { makeTinyModel } from './helpers/tiny-model.ts';
+import { makeTinyModel, modelSha256 } from './helpers/tiny-model.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 
@@ -39,7 +39,7 @@ for (const kind of ['game', 'chat'] as const) describe(`a process killed in the 
     const modelDir = await makeTinyModel();
     artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-crash-'));
     await store.append([{ streamId: 'models', events: [
-      { id: uuidFromKey('crash-pub'), type: 'ModelVersionPublished', data: { version: 'tiny', path: modelDir, sha256: 'b'.repeat(64) } },
+      { id: uuidFromKey('crash-pub'), type: 'ModelVersionPublished', data: { version: 'tiny', path: modelDir, sha256: modelSha256(modelDir) } },
       { id: uuidFromKey('crash-act'), type: 'ModelVersionActivated', data: { version: 'tiny', reason: 'initial' } },
     ] }]);
     await catchUp();

@@ -4,6 +4,7 @@
  * on a node-cron schedule, and run rounds one at a time. Rounds and the simulator share the
  * model worker, so the simulator waits while a round runs.
  */
+import { verifyPublishedWeights } from '../engine/verify-version.ts';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -231,6 +232,7 @@ export class LearningLoop {
     const active = await readActiveModel(this.o.store.sql);
     if (!active) return null;
     if (!this.loaded.has(active.version)) {
+      await verifyPublishedWeights(active);
       const info = await this.o.engine.load(active.version, active.path);
       this.loaded.add(active.version);
       this.o.events.onModelLoaded?.(active.version, info);

@@ -11,6 +11,7 @@
  * marked failed at the next start (recoverInterruptedRounds) and can simply be run again. Model
  * folders are written under a fresh name by rename, so a half-written version never exists.
  */
+import { verifyPublishedWeights } from '../engine/verify-version.ts';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -157,6 +158,7 @@ export class RoundRunner {
       try { await fn(); } finally { ctx.seconds[s] = (performance.now() - t0) / 1000; }
     };
     try {
+      await verifyPublishedWeights(active);
       await engine.load(active.version, active.path);
       await timed('collect', () => this.collect(ctx));
       await timed('extract', () => this.extract(ctx));

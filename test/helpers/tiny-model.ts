@@ -1,5 +1,6 @@
 /** A tiny untrained model folder in the base model's format (BPE tokenizer, Llama config), made in seconds. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SPECIAL_TOKENS, trainBpe } from '../../src/basemodel/bpe-trainer.ts';
@@ -26,4 +27,9 @@ export async function makeTinyModel(parent = mkdtempSync(join(tmpdir(), 'oeld-ti
   model.dispose();
   rmSync(tokDir, { recursive: true, force: true });
   return dir;
+}
+
+/** The sha256 of a model folder's weights, as a publication records it. */
+export function modelSha256(dir: string): string {
+  return createHash('sha256').update(readFileSync(join(dir, 'model.safetensors'))).digest('hex');
 }

@@ -1,0 +1,23 @@
+/**
+ * A published version's weights are what was published: before a load, model.safetensors is
+ * hashed and compared with the sha256 recorded at publication. A file changed on disk afterwards
+ * (a copy gone wrong, a hand edit, a half-written restore) is refused with both hashes, instead of
+ * being served.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Throws unless the version's model.safetensors has the sha256 it was published with. */
+export async function verifyPublishedWeights(v: { version: string; path: string; sha256: string }): Promise<void> {
+  const file = join(v.path, 'model.safetensors');
+  if (!existsSync(file)) throw new Error(`model version ${v.version}: ${file} is missing (published with sha256 ${v.sha256})`);
+  const actual = await fileSha256(file);
+  if (actual !== v.sha256) throw new Error(`model version ${v.version}: ${file} has sha256 ${actual}, but was published with ${v.sha256}; refusing to load a changed file`);
+}
