@@ -2,8 +2,9 @@
  * Growing a base model's vocabulary for text its tokenizer was not trained on (the support desk's
  * English, which the lake worlds' tokenizer spells nearly letter by letter): the tokenizer's BPE is
  * continued on a corpus sample (continueBpe: every old token keeps its id, every old merge its
- * rank; lake-world game prompts tokenize exactly as before), and the tied embedding gains a row per
- * new token, the mean of the rows of the old tokens that spell it. Deterministic for its options.
+ * rank; a lake-world game situation tokenizes exactly as before) with the item marker a piece of
+ * its own (ITEM_SPLIT_PATTERN), and the tied embedding gains a row per new token, the mean of the
+ * rows of the old tokens that spell it. Deterministic for its options.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
