@@ -7,6 +7,7 @@ import { reportCommand } from './cli/report-command.ts';
 import { roundCommand } from './cli/round-command.ts';
 import { ingestCommand } from './cli/ingest-command.ts';
 import { migrateCommand } from './cli/migrate-command.ts';
+import { modelCommand } from './cli/model-command.ts';
 import { replayCommand } from './cli/replay-command.ts';
 import { rollbackCommand } from './cli/rollback-command.ts';
 import { startCommand } from './cli/start-command.ts';
@@ -18,7 +19,7 @@ import { isTransientDatabaseError } from './db/transient-errors.ts';
 /** The exit status of a command that lost its database (documented in `oeld help`). */
 export const EXIT_DATABASE_AWAY = 4;
 
-const COMMANDS: Command[] = [startCommand, migrateCommand, statusCommand, ingestCommand, replayCommand, rollbackCommand, roundCommand, evalCommand, reportCommand];
+const COMMANDS: Command[] = [startCommand, migrateCommand, statusCommand, ingestCommand, replayCommand, rollbackCommand, roundCommand, evalCommand, reportCommand, modelCommand];
 
 function mainHelp(): string {
   return [

@@ -11,6 +11,9 @@ import { describe, it } from 'node:test';
 import { loadModel, saveModel } from '../src/model/formats/checkpoint.ts';
 import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
 import { resolveConfig } from '../src/model/network/model-config.ts';
+import { initialWeights } from '../src/model/network/init-weights.ts';
+import { Transformer } from '../src/model/network/transformer.ts';
+import { modelFolderInfo, parameterCount } from '../src/model/formats/model-folder-info.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
 const qwen3 = { model_type: 'qwen3', vocab_size: 100, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16 };
@@ -80,5 +83,39 @@ describe('the dtype of a version', () => {
     saveModel(model, loadModel(base).rawConfig, f32, base);
     assert.deepEqual(header(f32), new Set(['F32']));
     assert.equal((JSON.parse(readFileSync(join(f32, 'config.json'), 'utf8')) as Record<string, unknown>).torch_dtype, 'float32');
+  });
+});
+
+describe('oeld model info', () => {
+  it('counts parameters as the transformer allocates them, for each family', () => {
+    for (const raw of [
+      qwen3,
+      { ...qwen3, model_type: 'qwen2', head_dim: undefined, num_key_value_heads: 2 },
+      { ...qwen3, model_type: 'llama', attention_bias: true, tie_word_embeddings: true },
+    ]) {
+      const config = resolveConfig(raw);
+      const model = Transformer.fromTensors(config, initialWeights(config, 1));
+      assert.equal(parameterCount(config), model.parameterCount(), raw.model_type);
+      model.dispose();
+    }
+  });
+
+  it('reads a folder without its weights: family, sizes, stored dtype, tokenizer and template, memory; and says why a config is refused', async () => {
+    const dir = await makeTinyModel();
+    const info = modelFolderInfo(dir);
+    const { model } = loadModel(dir);
+    assert.equal(info.family, 'llama');
+    assert.equal(info.refused, null);
+    assert.equal(info.parameters, model.parameterCount());
+    assert.deepEqual(info.storedDtypes, ['F32']);
+    assert.deepEqual(info.weightFiles, ['model.safetensors']);
+    assert.equal(info.chatTemplate, 'tokenizer_config.json');
+    assert.ok(info.tokenizerFiles.includes('tokenizer.json'));
+    assert.equal(info.memory!.inferenceBytes, 4 * info.parameters!);
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, rope_scaling: { rope_type: 'llama3', factor: 8 } }));
+    const refused = modelFolderInfo(dir);
+    assert.match(refused.refused!, /rope_scaling/);
+    assert.equal(refused.parameters, null);
   });
 });
