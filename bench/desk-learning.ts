@@ -26,11 +26,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config.ts';
 import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
-import { DEPLOYED_COMPANY_SEEDS, TEST_SEEDS, VALIDATION_SEEDS } from '../src/envs/seed-ranges.ts';
+import { DEPLOYED_COMPANY_SEEDS, TEST_SEEDS } from '../src/envs/seed-ranges.ts';
 import { FACTS } from '../src/envs/support-desk/facts.ts';
 import { localEngine } from '../src/engine/local-engine.ts';
 import type { ModelEngine } from '../src/engine/model-engine.ts';
-import { rateWithInterval, wilsonInterval } from '../src/evaluation/confidence.ts';
+import { rateWithInterval } from '../src/evaluation/confidence.ts';
 import { evaluateDesk } from '../src/evaluation/desk-evaluation.ts';
 import { evaluateVersion } from '../src/evaluation/evaluate.ts';
 import { createGate } from '../src/evaluation/task-gate.ts';
@@ -216,4 +216,4 @@ if (baseFrozenLake !== null) {
   const lakes = results.flatMap((r) => r.rounds.map((x) => x.frozenLake ?? 0));
   log(`  FrozenLake test pass rate of the desk's versions (base ${(100 * baseFrozenLake).toFixed(1)}%, ${FROZENLAKE} episodes): ${lakes.map((x) => (100 * x).toFixed(0)).join(', ')}%`);
 }
-emit({ bench: 'desk-learning', seeds: results, validation: VALIDATION_SEEDS.count, pooled: { base, truth, own }, interval: wilsonInterval(base.right, Math.max(1, base.of)) });
+emit({ bench: 'desk-learning', seeds: results, pooled: { base, truth, own } });

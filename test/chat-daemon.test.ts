@@ -84,6 +84,10 @@ describe('a daemon learning from chat logs only (OELD_SIMULATOR=off, embedded da
   it('says at start which model it loaded on which backend, with no simulator to load it', async () => {
     const loaded = await f.daemon.waitForLog(/model base loaded on the \S+ backend/, 60_000);
     const backend = /loaded on the (\S+) backend/.exec(loaded)![1];
+    // One log stream: each line once, on stderr (JSON here: not a terminal), nothing on stdout.
+    assert.equal(f.daemon.stdout(), '');
+    assert.equal(f.daemon.stderr().split('\n').filter((l) => l.includes('published and activated the base model')).length, 1);
+    assert.ok(f.daemon.stderr().split('\n').filter(Boolean).every((l) => l.startsWith('{')), 'every stderr line is JSON');
     const metrics = await (await fetch(`${f.url}/metrics`)).text();
     assert.match(metrics, new RegExp(`^oeld_model_backend_info\\{backend="${backend}"\\} 1$`, 'm'));
   });

@@ -113,9 +113,8 @@ function holeNote(layout: LakeLayout, player: Cell): string {
 }
 
 export interface CorpusMix { familiar: number; guess: number; informed: number; extract: number; 'desk-guess': number; 'desk-informed': number; 'desk-extract': number }
-/** The lake-world recipe of the first shipped model (no support desk). */
-export const LAKE_MIX: CorpusMix = { familiar: 0.05, guess: 0.15, informed: 0.6, extract: 0.2, 'desk-guess': 0, 'desk-informed': 0, 'desk-extract': 0 };
-export const DEFAULT_MIX: CorpusMix = LAKE_MIX;
+/** The shipped model's recipe: lake worlds only (the support desk's kinds at 0). */
+export const DEFAULT_MIX: CorpusMix = { familiar: 0.05, guess: 0.15, informed: 0.6, extract: 0.2, 'desk-guess': 0, 'desk-informed': 0, 'desk-extract': 0 };
 
 /** Knobs of the corpus beyond its mix (the defaults made the shipped model's corpus). */
 export interface CorpusOptions {

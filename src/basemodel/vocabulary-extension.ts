@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { continueBpe, ITEM_SPLIT_PATTERN, readTrainedBpe, type TrainedBpe } from './bpe-trainer.ts';
-import { drawExample, LAKE_MIX, promptText, type CorpusMix } from './corpus.ts';
+import { DEFAULT_MIX, drawExample, promptText, type CorpusMix } from './corpus.ts';
 import { writeTokenizerFolder } from './tokenizer-folder.ts';
 import type { Tensor } from '../model/formats/safetensors.ts';
 import { loadTokenizer, type Tokenizer } from '../model/formats/tokenizer.ts';
@@ -20,7 +20,7 @@ export interface ExtensionOptions { vocab: number; examples: number; seed: numbe
 export const DESK_EXTENSION: ExtensionOptions = { vocab: 2048, examples: 8000, seed: 20261206 };
 
 /** The sample the merges are learned on: mostly the support desk (what the old merges do not cover), some lake worlds. */
-export const EXTENSION_SAMPLE_MIX: CorpusMix = { ...LAKE_MIX, familiar: 0.02, guess: 0.03, informed: 0.1, extract: 0.05, 'desk-guess': 0.2, 'desk-informed': 0.35, 'desk-extract': 0.25 };
+export const EXTENSION_SAMPLE_MIX: CorpusMix = { ...DEFAULT_MIX, familiar: 0.02, guess: 0.03, informed: 0.1, extract: 0.05, 'desk-guess': 0.2, 'desk-informed': 0.35, 'desk-extract': 0.25 };
 
 /** Continues the tokenizer of `fromDir` and writes the grown one to `outDir`; returns both tokenizers. */
 export async function extendTokenizer(fromDir: string, outDir: string, o: ExtensionOptions): Promise<{ base: TrainedBpe; wide: TrainedBpe; old: Tokenizer; grown: Tokenizer }> {

@@ -4,9 +4,8 @@
  * on a node-cron schedule, and run rounds one at a time. Rounds and the simulator share the
  * model worker, so the simulator waits while a round runs.
  */
-import { verifyPublishedWeights } from '../engine/verify-version.ts';
-import { createHash } from 'node:crypto';
-import { cpSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { fileSha256, verifyPublishedWeights } from '../engine/verify-version.ts';
+import { cpSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ModelEngine } from '../engine/model-engine.ts';
@@ -266,7 +265,7 @@ export class LearningLoop {
       rmSync(path, { recursive: true, force: true });
       renameSync(staging, path);
     }
-    const sha256 = createHash('sha256').update(readFileSync(join(path, 'model.safetensors'))).digest('hex');
+    const sha256 = await fileSha256(join(path, 'model.safetensors'));
     await this.o.store.append([{ streamId: STREAMS.models, expectedVersion: 'any', events: [
       { id: randomUUID(), type: 'ModelVersionPublished', data: { version: base.version, path, sha256 } },
       { id: randomUUID(), type: 'ModelVersionActivated', data: { version: base.version, reason: 'initial' } },

@@ -9,6 +9,7 @@ export interface DaemonProcess {
   /** Resolves when a log line matches. */
   waitForLog: (pattern: RegExp, timeoutMs?: number) => Promise<string>;
   stderr: () => string;
+  stdout: () => string;
   kill: (signal: NodeJS.Signals) => Promise<number | null>;
 }
 
@@ -38,6 +39,7 @@ export function spawnDaemon(env: Record<string, string>): DaemonProcess {
     waitForLog,
     url: async () => (await waitForLog(/oeld listening on /)).match(/on (http:\/\/\S+)/)![1]!,
     stderr: () => err,
+    stdout: () => out,
     kill: async (signal) => {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);

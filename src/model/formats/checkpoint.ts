@@ -22,7 +22,7 @@ export function loadModel(dir: string, options: { trainable?: boolean; id?: stri
  * it: transformers 5 writes the chat template to chat_template.jinja (or chat_template.json), and
  * slow tokenizers keep their vocabularies in vocab.json, merges.txt or tokenizer.model.
  */
-const TOKENIZER_FILES = [
+export const TOKENIZER_FILES = [
   'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'added_tokens.json',
   'chat_template.jinja', 'chat_template.json', 'vocab.json', 'merges.txt', 'tokenizer.model',
 ];

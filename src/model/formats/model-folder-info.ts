@@ -4,10 +4,11 @@
  * the safetensors header, the parameters, the tokenizer files and where the chat template comes
  * from, and the memory the runtime needs (weights in float32 inside, whatever is stored).
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveConfig, type ResolvedConfig } from '../network/model-config.ts';
-import { INDEX_FILE, SINGLE_FILE } from './safetensors.ts';
+import { INDEX_FILE, SINGLE_FILE, storedDtypesOf } from './safetensors.ts';
+import { TOKENIZER_FILES } from './checkpoint.ts';
 
 export interface ModelFolderInfo {
   folder: string;
@@ -33,22 +34,6 @@ export function parameterCount(c: ResolvedConfig): number {
   return c.vocabSize * c.hidden * (c.tiedEmbeddings ? 1 : 2) + c.layers * layer + c.hidden;
 }
 
-function headerDtypes(file: string): string[] {
-  const fd = openSync(file, 'r');
-  try {
-    const size = Buffer.alloc(8);
-    readSync(fd, size, 0, 8, 0);
-    const length = Number(size.readBigUInt64LE(0));
-    if (length > 100_000_000) throw new Error(`${file}: header of ${length} bytes`);
-    const header = Buffer.alloc(length);
-    readSync(fd, header, 0, length, 8);
-    const json = JSON.parse(header.toString('utf8')) as Record<string, { dtype?: string }>;
-    return [...new Set(Object.entries(json).filter(([k]) => k !== '__metadata__').map(([, v]) => String(v.dtype)))].sort();
-  } finally {
-    closeSync(fd);
-  }
-}
-
 export function modelFolderInfo(folder: string): ModelFolderInfo {
   const configPath = join(folder, 'config.json');
   if (!existsSync(configPath)) throw new Error(`${folder}: no config.json (is this a Hugging Face model folder?)`);
@@ -60,9 +45,8 @@ export function modelFolderInfo(folder: string): ModelFolderInfo {
     : existsSync(join(folder, INDEX_FILE))
       ? [...new Set(Object.values((JSON.parse(readFileSync(join(folder, INDEX_FILE), 'utf8')) as { weight_map: Record<string, string> }).weight_map))].sort()
       : [];
-  const storedDtypes = [...new Set(weightFiles.filter((f) => existsSync(join(folder, f))).flatMap((f) => headerDtypes(join(folder, f))))].sort();
-  const tokenizerFiles = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'chat_template.json', 'vocab.json', 'merges.txt', 'tokenizer.model']
-    .filter((f) => existsSync(join(folder, f)));
+  const storedDtypes = [...new Set(weightFiles.filter((f) => existsSync(join(folder, f))).flatMap((f) => storedDtypesOf(join(folder, f))))].sort();
+  const tokenizerFiles = TOKENIZER_FILES.filter((f) => f !== 'generation_config.json' && existsSync(join(folder, f)));
   const tokenizerConfig = existsSync(join(folder, 'tokenizer_config.json')) ? JSON.parse(readFileSync(join(folder, 'tokenizer_config.json'), 'utf8')) as { chat_template?: unknown } : {};
   const chatTemplate = tokenizerConfig.chat_template ? 'tokenizer_config.json' as const
     : existsSync(join(folder, 'chat_template.jinja')) ? 'chat_template.jinja' as const

@@ -328,6 +328,16 @@ export function loadSafetensorsFile(path: string): SafetensorsContents {
   }
 }
 
+/** The dtypes a safetensors file stores, from its (validated) header alone: no tensor data is read. */
+export function storedDtypesOf(path: string): string[] {
+  const fd = openSync(path, 'r');
+  try {
+    return [...new Set(parseHeader(fileSource(fd, path)).entries.map((e) => e.dtype))].sort();
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Load a Hugging Face checkpoint directory: every shard named by model.safetensors.index.json when
  * that exists, otherwise model.safetensors. Each tensor must sit in the shard the index names, and
