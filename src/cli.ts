@@ -10,6 +10,7 @@ import { migrateCommand } from './cli/migrate-command.ts';
 import { modelCommand } from './cli/model-command.ts';
 import { replayCommand } from './cli/replay-command.ts';
 import { rollbackCommand } from './cli/rollback-command.ts';
+import { aliasCommand } from './cli/alias-command.ts';
 import { startCommand } from './cli/start-command.ts';
 import { statusCommand } from './cli/status-command.ts';
 import { RollbackError } from './operations/rollback.ts';
@@ -19,7 +20,7 @@ import { isTransientDatabaseError } from './db/transient-errors.ts';
 /** The exit status of a command that lost its database (documented in `oeld help`). */
 export const EXIT_DATABASE_AWAY = 4;
 
-const COMMANDS: Command[] = [startCommand, migrateCommand, statusCommand, ingestCommand, replayCommand, rollbackCommand, roundCommand, evalCommand, reportCommand, modelCommand];
+const COMMANDS: Command[] = [startCommand, migrateCommand, statusCommand, ingestCommand, replayCommand, rollbackCommand, roundCommand, evalCommand, reportCommand, modelCommand, aliasCommand];
 
 function mainHelp(): string {
   return [

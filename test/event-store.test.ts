@@ -34,7 +34,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(all.map((e) => e.id), events.map((e) => e.id));
       const first = all[0]!;
       assert.equal(first.type, 'InteractionRecorded');
-      assert.equal(first.schemaVersion, 1);
+      assert.equal(first.schemaVersion, 2, 'the current schema version');
       assert.equal(first.streamPosition, 1);
       assert.deepEqual(first.data, events[0]!.data);
       assert.ok(first.recordedAt instanceof Date && !Number.isNaN(first.recordedAt.getTime()));

@@ -50,11 +50,11 @@ function fixture(): { lines: { bytes: Buffer; good?: true; bad?: RegExp; eol?: s
       /* 8 */ { bytes: Buffer.concat([Buffer.from('{"interactionId": "bad-'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('", "taskId": "t"}')]), bad: /^invalid UTF-8$/ },
       /* 9 */ { bytes: json(turnLine(9, { turns: [{ prompt: 'p', response: 'a\u0000b' }] })), bad: /data\.turns\[0\]\.response: contains U\+0000/ },
       /* 10 */ { bytes: Buffer.from(JSON.stringify(turnLine(10, { taskId: 'PLACEHOLDER' })).replace('PLACEHOLDER', 'x\\ud800')), bad: /data\.taskId: contains a lone UTF-16 surrogate/ },
-      /* 11 */ { bytes: json({ ...turnLine(11), schemaVersion: 2 }), bad: /schemaVersion: unknown schema version for InteractionRecorded; known: 1 \(got 2\)/ },
+      /* 11 */ { bytes: json({ ...turnLine(11), schemaVersion: 3 }), bad: /schemaVersion: unknown schema version for InteractionRecorded; known: 1, 2 \(got 3\)/ },
       /* 12 */ { bytes: json(chat), good: true },
       /* 13 */ { bytes: Buffer.from('[1, 2]'), bad: /must be a JSON object \(got \[1,2\]\)/ },
       /* 14 */ { bytes: Buffer.from('{"interactionId": "raw\u0000nul"}'), bad: /invalid JSON: .*control character/i },
-      /* 15 */ { bytes: json({ ...turnLine(15), id: 'not-a-uuid' }), bad: /id: must be a UUID \(got "not-a-uuid"\)/ },
+      /* 15 */ { bytes: json({ ...turnLine(15), id: 42 }), bad: /id: must be a UUID, or a string that names the interaction \(got 42\)/ },
       /* 16 */ { bytes: json({ ...chat, taskId: 'other' }), bad: new RegExp(`id ${EXPLICIT_ID} is already stored: same id, different data`) },
       /* 17 */ { bytes: json(turnLine(1)) }, // byte-identical to line 1: a duplicate, not a new event
       /* 18 */ { bytes: Buffer.from('   \t') },
@@ -81,7 +81,7 @@ describe('decoding a line of a file', () => {
     assert.ok(r.ok);
     assert.equal(r.event.id, lineEventId(bytes));
     assert.equal(r.event.type, 'InteractionRecorded');
-    assert.equal(r.event.schemaVersion, 1);
+    assert.equal(r.event.schemaVersion, 2);
     assert.deepEqual(r.event.data.source, { kind: 'file', file: 'x.jsonl', line: 3 });
     const again = decodeInteractionLine(Buffer.from(bytes), { ...origin, line: 9 }, LIMITS);
     assert.ok(again.ok && again.event.id === r.event.id);

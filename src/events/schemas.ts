@@ -46,6 +46,48 @@ export const InteractionRecordedV1 = z.object({
   path: ['turns'],
 });
 
+/**
+ * Version 2: chat logs as OpenAI-style APIs and gateways write them, kept whole. A message may
+ * carry null content (an assistant turn that only calls tools), content parts (text; other parts
+ * are kept and counted in `unsupportedContent`, since training reads text), the developer and
+ * function roles, reasoning content, tool calls and tool call ids, and fields of its own (kept as
+ * given). The model may be any name a serving stack writes (`Qwen/Qwen3-8B@rev3`); the version
+ * registry resolves it (aliases). The record's other fields are kept in `extra`, and `mapped`
+ * says where a field of the record was moved to (`messages[3]` from `response.choices[0].message`),
+ * so that the record as logged can be rebuilt. A version-1 interaction is a version-2 one.
+ */
+const loggedName = z.string().min(1).max(200).refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+const contentPart = z.looseObject({ type: z.string().min(1).max(100), text: text.optional() })
+  .refine((p) => p.type !== 'text' || typeof p.text === 'string', { message: 'a text part needs a text string', path: ['text'] });
+const loggedMessage = z.looseObject({
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
+  content: z.union([text, z.array(contentPart).max(10_000)]).nullable().optional(),
+  name: z.string().max(200).optional(),
+  reasoning_content: text.nullable().optional(),
+  tool_calls: z.array(z.json()).max(10_000).nullable().optional(),
+  tool_call_id: z.string().max(200).optional(),
+});
+export const InteractionRecordedV2 = z.object({
+  interactionId: id,
+  source,
+  claimedSource: z.json().optional(),
+  /** The model as the log names it: an oeld version, or a serving stack's name that an alias maps to one. */
+  modelVersion: loggedName,
+  taskId: z.string().min(1).max(200),
+  turns: z.array(turn).min(1).max(1000).optional(),
+  messages: z.array(loggedMessage).min(1).max(10_000).optional(),
+  outcome: outcome.optional(),
+  /** Content part types training cannot read, and how many of each (the parts stay in the messages). */
+  unsupportedContent: z.record(z.string(), z.number().int().min(1)).optional(),
+  /** The record's fields oeld does not read, as given. */
+  extra: z.record(z.string(), z.json()).optional(),
+  /** Where a field was taken from in the record (event field -> record path), when not from itself. */
+  mapped: z.record(z.string(), z.string()).optional(),
+}).refine((d) => (d.turns === undefined) !== (d.messages === undefined), {
+  message: 'exactly one of turns (a trajectory) or messages (a chat) must be given',
+  path: ['turns'],
+});
+
 export const KnowledgeExtractedV1 = z.object({
   extractingModelVersion: modelVersion,
   /** The task whose trajectories were read: each task has its own pools (absent in extractions from before tasks). */
@@ -115,6 +157,21 @@ export const ModelVersionActivatedV1 = z.object({
   previousVersion: modelVersion.optional(),
 });
 
+/**
+ * A name a serving stack writes into its logs (`Qwen/Qwen3-8B@rev3`, a served-model name, a LoRA
+ * adapter name) mapped to an oeld version: fixed (`version`), or following whichever version is
+ * active (`followsActive`: a served name that always answers with the active version). Set again,
+ * the name maps anew from that point in the log; interactions logged under it before it was ever
+ * mapped take its first mapping.
+ */
+export const ModelVersionAliasedV1 = z.object({
+  alias: loggedName,
+  version: modelVersion.optional(),
+  followsActive: z.literal(true).optional(),
+  setBy: z.enum(['operator', 'configuration']),
+  reason: z.string().max(2000).optional(),
+}).refine((d) => (d.version === undefined) !== (d.followsActive === undefined), { message: 'give exactly one of version or followsActive', path: ['version'] });
+
 export const EvaluationRecordedV1 = z.object({
   evaluationId: id,
   modelVersion,
@@ -172,7 +229,7 @@ export function upcastEvaluation(schemaVersion: number, data: unknown): z.infer<
 }
 
 export const EVENT_SCHEMAS = {
-  InteractionRecorded: { 1: InteractionRecordedV1 },
+  InteractionRecorded: { 1: InteractionRecordedV1, 2: InteractionRecordedV2 },
   KnowledgeExtracted: { 1: KnowledgeExtractedV1 },
   KnowledgeItemRetracted: { 1: KnowledgeItemRetractedV1 },
   KnowledgeBaseRolledBack: { 1: KnowledgeBaseRolledBackV1 },
@@ -181,6 +238,7 @@ export const EVENT_SCHEMAS = {
   RoundFailed: { 1: RoundFailedV1 },
   ModelVersionPublished: { 1: ModelVersionPublishedV1 },
   ModelVersionActivated: { 1: ModelVersionActivatedV1 },
+  ModelVersionAliased: { 1: ModelVersionAliasedV1 },
   EvaluationRecorded: { 1: EvaluationRecordedV1, 2: EvaluationRecordedV2 },
 } as const;
 
@@ -188,7 +246,7 @@ export type EventType = keyof typeof EVENT_SCHEMAS;
 export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
 
 export interface EventDataMap {
-  InteractionRecorded: z.infer<typeof InteractionRecordedV1>;
+  InteractionRecorded: z.infer<typeof InteractionRecordedV2>;
   KnowledgeExtracted: z.infer<typeof KnowledgeExtractedV1>;
   KnowledgeItemRetracted: z.infer<typeof KnowledgeItemRetractedV1>;
   KnowledgeBaseRolledBack: z.infer<typeof KnowledgeBaseRolledBackV1>;
@@ -197,6 +255,7 @@ export interface EventDataMap {
   RoundFailed: z.infer<typeof RoundFailedV1>;
   ModelVersionPublished: z.infer<typeof ModelVersionPublishedV1>;
   ModelVersionActivated: z.infer<typeof ModelVersionActivatedV1>;
+  ModelVersionAliased: z.infer<typeof ModelVersionAliasedV1>;
   EvaluationRecorded: z.infer<typeof EvaluationRecordedV2>;
 }
 

@@ -4,6 +4,7 @@
  * together with the knowledge accumulated so far, and is asked for one or two NEW, general,
  * non-repeating experience items, each on its own line behind the fixed marker. Pure text logic.
  */
+import { renderedText } from '../events/logged-messages.ts';
 import type { EventDataMap } from '../events/schemas.ts';
 import { ITEM_MARKER } from '../projections/knowledge/knowledge-base.ts';
 
@@ -28,12 +29,12 @@ function chatExchanges(messages: readonly ChatMessage[]): Exchange[] {
   const renderInput = (ms: ChatMessage[]): string => {
     if (ms.length === 0) return '(no new input)';
     // A lone user message is shown bare; anything else names each message's role.
-    if (ms.length === 1 && ms[0]!.role === 'user') return ms[0]!.content;
-    return ms.map((m) => `[${m.role}${m.name === undefined ? '' : ` ${m.name}`}] ${m.content}`).join('\n');
+    if (ms.length === 1 && ms[0]!.role === 'user') return renderedText(ms[0]!);
+    return ms.map((m) => `[${m.role}${m.name === undefined ? '' : ` ${m.name}`}] ${renderedText(m)}`).join('\n');
   };
   for (const m of messages) {
     if (m.role === 'assistant') {
-      exchanges.push({ input: renderInput(pending), output: m.content });
+      exchanges.push({ input: renderInput(pending), output: renderedText(m) });
       pending = [];
     } else {
       pending.push(m);

@@ -2,7 +2,9 @@ import { z } from 'zod';
 import type { Sql } from '../db/sql.ts';
 import { preview } from '../events/preview.ts';
 import { KnowledgeBaseRolledBackV1, ModelVersionActivatedV1 } from '../events/schemas.ts';
+import { AliasError, setAlias } from '../operations/aliases.ts';
 import { rollbackKnowledge, rollbackModel, RollbackError } from '../operations/rollback.ts';
+import { readAliases } from '../projections/models/model-projection.ts';
 import { readStatus } from '../operations/status.ts';
 import type { ReplayOptions, ReplayResult } from '../projections/replay.ts';
 import type { EventStore } from '../store/event-store.ts';
@@ -27,6 +29,9 @@ const RollbackBody = z.object({
   model: ModelVersionActivatedV1.shape.version.optional(),
   reason: z.string().max(2000).refine((r) => !r.includes('\u0000') && r.isWellFormed(), 'must not contain U+0000 or lone surrogates').optional(),
 }).strict().refine((b) => (b.knowledge === undefined) !== (b.model === undefined), { message: 'give exactly one of knowledge (a version number) or model (a version name)' });
+const AliasBody = z.object({
+  alias: z.string(), version: z.string().optional(), followsActive: z.literal(true).optional(), reason: z.string().max(2000).optional(),
+}).strict();
 const RoundBody = z.object({ task: z.string().min(1).max(200).optional() }).strict();
 const ReplayBody = z.object({ untilPosition: z.number().int().min(0).optional(), untilTime: z.iso.datetime({ offset: true }).optional() }).strict();
 
@@ -39,7 +44,7 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return r.data;
 }
 
-/** The admin API: status, rollback, replay, manual round. Mounted behind the bearer token. */
+/** The admin API: status, rollback, aliases, replay, manual round. Mounted behind the bearer token. */
 export function createAdminRoutes(d: AdminDeps): Route[] {
   return [
     { method: 'GET', path: '/admin/status', admin: true, handle: async () => ({ status: 200, body: { leader: d.leader(), ...(await readStatus(d.sql, d.sql.kind, d.tasks ?? [])), ...d.extraStatus() } }) },
@@ -51,6 +56,19 @@ export function createAdminRoutes(d: AdminDeps): Route[] {
           return { status: 202, body: r };
         } catch (err) {
           if (err instanceof RollbackError) throw new HttpError(409, err.message);
+          throw err;
+        }
+      },
+    },
+    { method: 'GET', path: '/admin/aliases', admin: true, handle: async () => ({ status: 200, body: await readAliases(d.sql) }) },
+    {
+      method: 'POST', path: '/admin/aliases', admin: true, handle: async (body) => {
+        const b = parse(AliasBody, body);
+        try {
+          const r = await setAlias(d.store, { ...b, setBy: 'operator' });
+          return { status: r.changed ? 201 : 200, body: r };
+        } catch (err) {
+          if (err instanceof AliasError) throw new HttpError(409, err.message);
           throw err;
         }
       },

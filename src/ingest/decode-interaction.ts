@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import type { NewEvent } from '../events/envelope.ts';
 import { isUuid, uuidFromKey } from '../events/ids.ts';
 import { jsonNestingDepth } from '../events/json-depth.ts';
+import { unsupportedContent } from '../events/logged-messages.ts';
 import { preview } from '../events/preview.ts';
 import { CURRENT_SCHEMA_VERSION, type EventDataMap } from '../events/schemas.ts';
 import { DEFAULT_TASK_ID } from '../tasks/task.ts';
 import { validateEventData, ValidationError } from '../events/validate.ts';
+import { normaliseRecord } from './openai-record.ts';
 
 export type InteractionSource = EventDataMap['InteractionRecorded']['source'];
 
@@ -63,16 +65,22 @@ function decode(bytes: Buffer, source: InteractionSource, limits: DecodeLimits, 
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     return { ok: false, kind: 'not_an_object', reason: `a ${what} must be a JSON object (got ${preview(parsed)})` };
   }
-  const { id, schemaVersion, source: claimed, ...data } = parsed as Record<string, unknown>;
+  const record = parsed as Record<string, unknown>;
+  // A record that asks for schema version 1 is read as version 1 always was; any other is mapped
+  // from what OpenAI-style logs carry (openai-record.ts).
+  const { eventId: id, schemaVersion, claimedSource: claimed, data } = record.schemaVersion === 1
+    ? (({ id: eventId, schemaVersion: v, source: s, ...rest }) => ({ eventId, schemaVersion: v, claimedSource: s, data: rest }))(record)
+    : normaliseRecord(record, bytes);
   try {
-    if (id !== undefined && !isUuid(id)) throw new ValidationError('id', 'must be a UUID', id);
+    if (id !== undefined && !isUuid(id)) throw new ValidationError('id', 'must be a UUID, or a string that names the interaction', id);
     if (schemaVersion !== undefined && !Number.isInteger(schemaVersion)) throw new ValidationError('schemaVersion', 'must be an integer', schemaVersion);
     const version = (schemaVersion as number | undefined) ?? CURRENT_SCHEMA_VERSION.InteractionRecorded;
     // An interaction that names no task belongs to the default task (chat logs rarely carry one).
     const task = data.taskId === undefined ? { taskId: DEFAULT_TASK_ID } : {};
     const valid = validateEventData('InteractionRecorded', version, { ...data, ...task, source, ...(claimed === undefined ? {} : { claimedSource: claimed }) });
+    const unsupported = valid.messages ? unsupportedContent(valid.messages) : undefined;
     const eventId = id === undefined ? lineEventId(bytes) : (id as string).toLowerCase();
-    return { ok: true, event: { id: eventId, type: 'InteractionRecorded', schemaVersion: version, data: valid } };
+    return { ok: true, event: { id: eventId, type: 'InteractionRecorded', schemaVersion: version, data: unsupported ? { ...valid, unsupportedContent: unsupported } : valid } };
   } catch (err) {
     if (err instanceof ValidationError) return { ok: false, kind: err.field === 'schemaVersion' ? 'unknown_schema' : 'invalid_field', reason: err.message };
     throw err;

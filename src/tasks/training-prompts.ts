@@ -1,9 +1,11 @@
 /**
  * The logged prompts of one interaction, as a round trains on them: a game trajectory gives each
  * turn's situation (one user message); a chat gives, for each assistant turn, the conversation
- * before it (system, user, assistant and tool messages, in order). Pure.
+ * before it (system, user, assistant and tool messages, in order; logged-messages.ts reads a
+ * logged message's text). Pure.
  */
 import type { EventDataMap } from '../events/schemas.ts';
+import { promptMessage } from '../events/logged-messages.ts';
 import { userPrompt, type Prompt, type PromptMessage } from '../model/inference/chat-prompt.ts';
 
 type Interaction = Pick<EventDataMap['InteractionRecorded'], 'turns' | 'messages'>;
@@ -14,7 +16,7 @@ export function trainingPrompts(interaction: Interaction): Prompt[] {
   const prompts: Prompt[] = [];
   for (let i = 0; i < messages.length; i++) {
     if (messages[i]!.role !== 'assistant') continue;
-    const before: PromptMessage[] = messages.slice(0, i).map((m) => (m.name === undefined ? { role: m.role, content: m.content } : { role: m.role, content: m.content, name: m.name }));
+    const before: PromptMessage[] = messages.slice(0, i).map(promptMessage);
     // An assistant turn with nothing but a system message (or nothing) before it answers no one.
     if (before.some((m) => m.role !== 'system')) prompts.push(before);
   }

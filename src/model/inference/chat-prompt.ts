@@ -6,7 +6,8 @@
 import type { Tokenizer } from '../formats/tokenizer.ts';
 
 export type PromptRole = 'system' | 'user' | 'assistant' | 'tool';
-export interface PromptMessage { role: PromptRole; content: string; name?: string }
+/** A chat template's message: its text, and where a logged chat had them, tool calls and the id of the call a tool message answers. */
+export interface PromptMessage { role: PromptRole; content: string; name?: string; tool_calls?: unknown[]; tool_call_id?: string }
 /** The messages before the reply the model writes (never empty). */
 export type Prompt = PromptMessage[];
 
@@ -18,7 +19,13 @@ export const userPrompt = (text: string): Prompt => [{ role: 'user', content: te
 /** The prompt's token ids: its messages and the assistant's opening, as the chat template writes them. */
 export function promptIds(tokenizer: Tokenizer, prompt: Prompt, variables?: TemplateVariables): number[] {
   if (prompt.length === 0) throw new Error('a prompt needs at least one message');
-  const messages = prompt.map((m) => (m.name === undefined ? { role: m.role, content: m.content } : { role: m.role, content: m.content, name: m.name }));
+  const messages = prompt.map((m) => {
+    const out: PromptMessage & Record<string, unknown> = { role: m.role, content: m.content };
+    if (m.name !== undefined) out.name = m.name;
+    if (m.tool_calls !== undefined) out.tool_calls = m.tool_calls;
+    if (m.tool_call_id !== undefined) out.tool_call_id = m.tool_call_id;
+    return out;
+  });
   return tokenizer.encode(tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true, ...(variables ? { variables } : {}) }));
 }
 

@@ -5,14 +5,15 @@ import type { Projection } from '../projection.ts';
 
 const DDL = readFileSync(new URL('./tables.sql', import.meta.url), 'utf8');
 
-/** Model versions (registry) and which one is active. Model events are rare: plain statements suffice. */
+/** Model versions (registry), which one is active, and the names logs use for them (aliases). Model events are rare: plain statements suffice. */
 export class ModelProjection implements Projection {
   readonly name = 'models';
-  readonly types = ['ModelVersionPublished', 'ModelVersionActivated'] as const;
+  readonly types = ['ModelVersionPublished', 'ModelVersionActivated', 'ModelVersionAliased'] as const;
   readonly ddl = DDL;
   readonly tables = [
     { name: 'model_versions', orderBy: 'version' },
     { name: 'model_activations', orderBy: 'global_position' },
+    { name: 'model_aliases', orderBy: 'alias' },
   ] as const;
 
   async load(): Promise<void> {}
@@ -32,6 +33,13 @@ export class ModelProjection implements Projection {
           `INSERT INTO model_activations (global_position, version, reason, previous_version, event_id, activated_at)
            VALUES ($1, $2, $3, $4, $5, $6)`,
           [e.globalPosition, d.version, d.reason, d.previousVersion ?? null, e.id, e.recordedAt]);
+      } else if (isType(e, 'ModelVersionAliased')) {
+        const d = e.data;
+        await tx.query(
+          `INSERT INTO model_aliases (alias, version, follows_active, set_by, global_position, set_at) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (alias) DO UPDATE SET version = excluded.version, follows_active = excluded.follows_active, set_by = excluded.set_by,
+             global_position = excluded.global_position, set_at = excluded.set_at`,
+          [d.alias, d.version ?? null, d.followsActive === true, d.setBy, e.globalPosition, e.recordedAt]);
       }
     }
   }
@@ -65,4 +73,14 @@ export async function readModelVersion(q: Queryable, version: string): Promise<M
     'SELECT * FROM model_versions WHERE version = $1', [version]);
   const r = rows[0];
   return r ? { version: r.version, path: r.path, sha256: r.sha256, baseVersion: r.base_version, roundId: r.round_id, publishedAt: r.published_at } : null;
+}
+
+/** A name logs use for a version: a fixed version, or whichever is active. */
+export interface AliasView { alias: string; version: string | null; followsActive: boolean; setBy: string; setAt: Date }
+
+/** Every alias, by name. */
+export async function readAliases(q: Queryable): Promise<AliasView[]> {
+  const { rows } = await q.query<{ alias: string; version: string | null; follows_active: boolean; set_by: string; set_at: Date }>(
+    'SELECT alias, version, follows_active, set_by, set_at FROM model_aliases ORDER BY alias');
+  return rows.map((r) => ({ alias: r.alias, version: r.version, followsActive: r.follows_active, setBy: r.set_by, setAt: new Date(r.set_at) }));
 }

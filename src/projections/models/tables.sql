@@ -19,3 +19,13 @@ CREATE TABLE IF NOT EXISTS model_activations (
   event_id         uuid        NOT NULL,
   activated_at     timestamptz NOT NULL
 );
+
+-- Names a serving stack logs, mapped to versions: the newest mapping of each name (the log has all).
+CREATE TABLE IF NOT EXISTS model_aliases (
+  alias           text        PRIMARY KEY,
+  version         text,
+  follows_active  boolean     NOT NULL,
+  set_by          text        NOT NULL,
+  global_position bigint      NOT NULL,
+  set_at          timestamptz NOT NULL
+);

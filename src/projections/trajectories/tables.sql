@@ -1,19 +1,22 @@
--- One row per interaction: the task and model version that produced it, its shape (game turns or
--- chat messages), its intake, its split bucket (held-out.ts), and where its event is. Rounds find
--- a task's newest trajectories of a version here and read their events from the store.
+-- One row per interaction: the task and model version that produced it (the name the log gave,
+-- and the oeld version it resolves to; NULL while no version or alias has that name), its shape
+-- (game turns or chat messages), its intake, its split bucket (held-out.ts), and where its event
+-- is. Rounds find a task's newest trajectories of a version here and read their events from the store.
 -- Keyed by global position: rows arrive in increasing order, so inserts append to the key's index.
 CREATE TABLE IF NOT EXISTS trajectories (
   global_position bigint      PRIMARY KEY,
   event_id        uuid        NOT NULL,
   interaction_id  text        NOT NULL,
   task_id         text        NOT NULL,
-  model_version   text        NOT NULL,
+  logged_version  text        NOT NULL,
+  model_version   text,
   shape           text        NOT NULL,
   source_kind     text        NOT NULL,
   split_bucket    smallint    NOT NULL,
   recorded_at     timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trajectories_newest_by_task ON trajectories (task_id, model_version, global_position);
+CREATE INDEX IF NOT EXISTS trajectories_unresolved ON trajectories (logged_version) WHERE model_version IS NULL;
 
 -- Running counts per model version, task, intake and split bucket (buckets from 50 up share one
 -- row: no task holds out more than half), and each count as it stood when the task's newest round
@@ -40,4 +43,27 @@ CREATE TABLE IF NOT EXISTS trajectory_last_round (
   task_id   text        PRIMARY KEY,
   round_id  text        NOT NULL,
   ended_at  timestamptz NOT NULL
+);
+
+-- What a logged model name resolves to: every published version's own name, and the aliases
+-- (a fixed version, or whichever version is active when the interaction is folded).
+CREATE TABLE IF NOT EXISTS trajectory_names (
+  name           text    PRIMARY KEY,
+  version        text,
+  follows_active boolean NOT NULL
+);
+
+-- The active version, for names that follow it (one row).
+CREATE TABLE IF NOT EXISTS trajectory_active (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  version  text    NOT NULL
+);
+
+-- Interactions whose model name resolves to no version, per task and name: never learned from
+-- until an alias maps the name (then they move to trajectory_counts).
+CREATE TABLE IF NOT EXISTS unresolved_interactions (
+  task_id        text   NOT NULL,
+  logged_version text   NOT NULL,
+  recorded       bigint NOT NULL,
+  PRIMARY KEY (task_id, logged_version)
 );

@@ -48,7 +48,18 @@ export async function heldOutEventIds(q: Queryable, taskId: string, heldOutPerce
 /** Per task, model version and split (held out or not): interactions recorded, and those since the task's newest round ended. */
 export interface InteractionCount { taskId: string; modelVersion: string; heldOut: boolean; recorded: number; fresh: number }
 
-/** Every count, grouped by task, version and split for the given held-out percents (a task not named holds out none). */
+/** Interactions whose model name resolves to no version (no published version or alias has it), per task and name, most first. */
+export async function readUnresolvedCounts(q: Queryable): Promise<{ taskId: string; name: string; recorded: number }[]> {
+  const { rows } = await q.query<{ task_id: string; logged_version: string; recorded: string }>(
+    'SELECT task_id, logged_version, recorded FROM unresolved_interactions ORDER BY recorded DESC, task_id, logged_version');
+  return rows.map((r) => ({ taskId: r.task_id, name: r.logged_version, recorded: Number(r.recorded) }));
+}
+
+/**
+ * Every count, grouped by task, version and split for the given held-out percents (a task not
+ * named holds out none); interactions of a name that resolves to no version are counted under
+ * that name, outside the held-out split.
+ */
 export async function readInteractionCounts(q: Queryable, heldOutPercents: ReadonlyMap<string, number>): Promise<InteractionCount[]> {
   const { rows } = await q.query<{ task_id: string; model_version: string; split_bucket: number; recorded: string; fresh: string }>(
     `SELECT task_id, model_version, split_bucket, sum(recorded)::bigint AS recorded, sum(recorded - at_last_round_end)::bigint AS fresh
@@ -60,6 +71,13 @@ export async function readInteractionCounts(q: Queryable, heldOutPercents: Reado
     const c = out.get(key) ?? { taskId: r.task_id, modelVersion: r.model_version, heldOut, recorded: 0, fresh: 0 };
     c.recorded += Number(r.recorded);
     c.fresh += Number(r.fresh);
+    out.set(key, c);
+  }
+  for (const u of await readUnresolvedCounts(q)) {
+    const key = JSON.stringify([u.taskId, u.name, false]);
+    const c = out.get(key) ?? { taskId: u.taskId, modelVersion: u.name, heldOut: false, recorded: 0, fresh: 0 };
+    c.recorded += u.recorded;
+    c.fresh += u.recorded;
     out.set(key, c);
   }
   return [...out.values()].sort((a, b) => a.taskId.localeCompare(b.taskId) || a.modelVersion.localeCompare(b.modelVersion) || Number(a.heldOut) - Number(b.heldOut));
