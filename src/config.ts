@@ -59,6 +59,12 @@ const topic = (raw: string): string => {
   if (!/^[A-Za-z0-9._-]{1,249}$/.test(raw)) throw new Error('expected a Kafka topic name (letters, digits, . _ -; at most 249)');
   return raw;
 };
+const nameList = (raw: string): string[] => {
+  const names = raw.split(',').map((n) => n.trim()).filter(Boolean);
+  const bad = names.find((n) => n.length > 200 || /[\u0000-\u001f\u007f]/.test(n));
+  if (bad !== undefined) throw new Error(`expected names of at most 200 characters without control characters, separated by commas; ${JSON.stringify(bad.slice(0, 40))} is not one`);
+  return names;
+};
 const token = (raw: string): string => {
   if (raw.length < 16) throw new Error('expected at least 16 characters (a bearer token that is hard to guess)');
   return raw;
@@ -70,6 +76,12 @@ export const SETTINGS = {
   httpHost: { name: 'OELD_HTTP_HOST', default: '127.0.0.1', description: 'Address the HTTP server (metrics, health, admin API) binds to.', parse: str },
   httpPort: { name: 'OELD_HTTP_PORT', default: '9820', description: 'Port of the HTTP server; 0 picks a free port.', parse: int(0, 65535) },
   adminToken: { name: 'OELD_ADMIN_TOKEN', default: undefined, description: 'Bearer token for the admin API (/admin/*). Unset: the admin API is off.', parse: token },
+  apiToken: { name: 'OELD_API_TOKEN', default: undefined, description: 'Bearer token for the OpenAI-compatible API (/v1/*: models, chat completions, interactions, feedback). Unset: the API is open when OELD_HTTP_HOST is a loopback address and off otherwise.', parse: token },
+  serve: { name: 'OELD_SERVE', default: 'true', description: 'Serve the active version at the OpenAI-compatible endpoint (/v1/models, /v1/chat/completions, /v1/feedback); every answer is recorded as an interaction.', parse: bool },
+  serveMaxQueued: { name: 'OELD_SERVE_MAX_QUEUED', default: '256', description: 'Chat completions that may wait for the model; more are answered 429 with Retry-After.', parse: int(1, 100_000) },
+  serveMaxBatch: { name: 'OELD_SERVE_MAX_BATCH', default: '32', description: 'Waiting chat completions the model answers together in one batch.', parse: int(1, 1024) },
+  serveMaxTokens: { name: 'OELD_SERVE_MAX_TOKENS', default: '256', description: 'New tokens of an answer when the request gives no max_tokens.', parse: int(1, 1_000_000) },
+  servedModelNames: { name: 'OELD_SERVED_MODEL_NAME', default: 'oeld', description: 'Model names (comma-separated) that always answer with the active version: oeld\'s OpenAI-compatible endpoint lists them, and interactions logged under them count for the version active when they arrive (aliases that follow the active version, set at start). Empty: none.', parse: nameList },
   logFormat: { name: 'OELD_LOG_FORMAT', default: 'auto', description: 'The log\'s format on stderr: json (one JSON object a line), text (a sentence a line, as `npm start` shows it), or auto: text on a terminal, json otherwise.', parse: oneOf('auto', 'json', 'text') },
   logLevel: { name: 'OELD_LOG_LEVEL', default: 'info', description: 'Log level: fatal, error, warn, info, debug, trace.', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace') },
   maxEventBytes: { name: 'OELD_MAX_EVENT_BYTES', default: '1048576', description: 'Largest accepted interaction (bytes of JSON); larger input is dead-lettered.', parse: int(1024, 64 * 1024 * 1024) },
@@ -145,7 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     try {
       out[key] = s.parse(value);
     } catch (err) {
-      const shown = [SETTINGS.adminToken.name, SETTINGS.kafkaSaslPassword.name, SETTINGS.extractionApiKey.name].includes(s.name) ? `${value.length} characters` : JSON.stringify(value);
+      const shown = [SETTINGS.adminToken.name, SETTINGS.apiToken.name, SETTINGS.kafkaSaslPassword.name, SETTINGS.extractionApiKey.name].includes(s.name) ? `${value.length} characters` : JSON.stringify(value);
       problems.push(`${s.name}=${shown}: ${(err as Error).message}`);
     }
   }

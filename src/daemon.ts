@@ -10,11 +10,16 @@ import { Leadership } from './daemon/leader.ts';
 import { createMetricsRefresher } from './daemon/metrics-refresh.ts';
 import { readAnchorPrompts } from './evaluation/anchor-prompts.ts';
 import { createAdminRoutes } from './http/admin-routes.ts';
+import { followActiveVersion } from './operations/aliases.ts';
+import { createServing } from './serving/serving.ts';
+import { workerEngine } from './engine/worker-engine.ts';
+import type { ModelEngine } from './engine/model-engine.ts';
 import { intakeRoute } from './http/intake-route.ts';
+import { v1InteractionsRoute } from './http/v1-interactions-route.ts';
 import { createMetrics } from './http/metrics.ts';
 import { operationalRoutes } from './http/operational-routes.ts';
 import { statusPageRoute } from './http/status-page.ts';
-import { createHttpServer, type Route } from './http/server.ts';
+import { createHttpServer, isLoopbackHost, type Route } from './http/server.ts';
 import type { Logger } from './log.ts';
 import { createProjections } from './projections/all-projections.ts';
 import { ProjectionRunner } from './projections/projection-runner.ts';
@@ -75,6 +80,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   let leader = false;
   const learning = config.learning ? createLearning(config, tasks, log, store, metrics) : undefined;
 
+  // Without the learning loop, the endpoint's own model worker starts at its first request.
+  let servingEngine: ModelEngine | undefined;
+  const serving = config.serve ? createServing(sql, store, () => learning?.engine ?? (servingEngine ??= workerEngine()), {
+    servedNames: config.servedModelNames, maxQueued: config.serveMaxQueued, maxBatch: config.serveMaxBatch, defaultMaxTokens: config.serveMaxTokens,
+  }, metrics, log) : undefined;
+
   const rebuild = (reason: string) => runner.exclusive(async () => {
     log.info({ reason }, 'replaying the event log into fresh projection tables');
     const r = await replay(sql, createProjections, {
@@ -88,7 +99,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const routes: Route[] = [
     ...operationalRoutes({
       database, ready: () => ready, leader: () => leader, metrics, log,
-      refreshMetrics: () => withTimeout(refreshMetrics(), Math.max(5000, 2 * config.readinessTimeoutMs), 'metrics refresh'),
+      refreshMetrics: () => { metrics.serveQueued.set(serving?.queued() ?? 0); return withTimeout(refreshMetrics(), Math.max(5000, 2 * config.readinessTimeoutMs), 'metrics refresh'); },
       report: async () => renderReport(await readReportData(sql)),
     }),
     statusPageRoute({
@@ -97,10 +108,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       ingestRate: () => (kafka ? kafka.intake.status().appendedPerSecond : 0),
     }),
     intakeRoute(store, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }),
+    v1InteractionsRoute(store, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }),
+    ...(serving?.routes ?? []),
     ...createAdminRoutes({ sql, store, leader: () => leader, extraStatus: () => ({ kafka: kafka ? kafka.intake.status() : null }), tasks, replay: (until) => until ? runner.exclusive(() => replay(sql, createProjections, until)) : rebuild('admin API'),
       ...(learning ? { requestRound: (taskId?: string) => learning.loop.requestRound(taskId) } : {}) }),
   ];
-  const server = createHttpServer(routes, config.adminToken, log);
+  const server = createHttpServer(routes, { adminToken: config.adminToken, apiToken: config.apiToken, apiOpenWithoutToken: isLoopbackHost(config.httpHost) }, log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.httpPort, config.httpHost, () => resolve());
@@ -108,11 +121,20 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.httpHost}:${port}`;
   log.info({ url, admin: config.adminToken ? 'on' : 'off (no OELD_ADMIN_TOKEN)' }, 'HTTP server listening');
+  const apiOpen = config.apiToken !== undefined || isLoopbackHost(config.httpHost);
+  if (serving && apiOpen) {
+    log.info({ endpoint: `${url}/v1`, models: config.servedModelNames }, `OpenAI-compatible endpoint: ${url}/v1 (model ${JSON.stringify(config.servedModelNames[0] ?? 'the active version')}${config.apiToken ? ', bearer token OELD_API_TOKEN' : ''}); every answer is recorded, POST /v1/feedback adds its outcome`);
+  } else if (serving) {
+    log.warn(`the OpenAI-compatible endpoint is off: OELD_HTTP_HOST=${config.httpHost} is not a loopback address and OELD_API_TOKEN is not set`);
+  }
 
   const leadership = new Leadership(sql, log, config.leaderRetryMs);
   leadership.start(async (signal) => {
     const stale = await staleProjections(sql, runner.projections);
     if (stale.length) await rebuild(`projection definitions changed: ${stale.join(', ')}`);
+    const served = await followActiveVersion(store, config.servedModelNames);
+    if (served.set.length) log.info({ names: served.set }, 'served model names now follow the active version (OELD_SERVED_MODEL_NAME)');
+    for (const s of served.skipped) log.warn({ name: s.name }, `OELD_SERVED_MODEL_NAME: ${s.reason}`);
     await Promise.all([
       runner.run(signal),
       learning ? learning.loop.run(signal).catch((err) => log.error({ err }, 'the learning loop stopped')) : undefined,
@@ -134,7 +156,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       if (await Promise.race([leadership.stop().then(() => 'done' as const), timeout]) === 'timeout') {
         log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'in-flight work abandoned without commit');
       }
+      await serving?.close().catch((err) => log.warn({ err }, 'recording the last served exchanges failed'));
       await learning?.engine.close().catch((err) => log.warn({ err }, 'closing the model worker failed'));
+      await servingEngine?.close().catch((err) => log.warn({ err }, 'closing the serving model worker failed'));
       await kafka?.publisher.close().catch((err) => log.warn({ err }, 'closing the Kafka producer failed'));
       await sql.close();
       log.info('stopped');

@@ -13,7 +13,7 @@ describe('HTTP errors', () => {
       { method: 'GET', path: '/invalid', handle: async () => { throw new ValidationError('data.reason', 'contains U+0000, which PostgreSQL cannot store'); } },
       { method: 'GET', path: '/bug', handle: async () => { throw Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00 at SELECT secret FROM events'), { status: 500 }); } },
       { method: 'GET', path: '/db-away', handle: async () => { throw Object.assign(new Error('connect ECONNREFUSED 10.1.2.3:5432'), { code: 'ECONNREFUSED' }); } },
-    ], undefined, log as never);
+    ], {}, log as never);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {

@@ -187,7 +187,7 @@ describe('status page in a browser (headless Chromium, PostgreSQL)', { timeout: 
     ] }], { trusted: true });
     await store.append([{ streamId: STREAMS.knowledge, events: [extraction(1, { budget: 1000, items: 3 })] }]);
     for (const projection of createProjections()) await new Projector(db.sql, projection).catchUp();
-    server = createHttpServer([statusPageRoute({ sql: db.sql, leader: () => true, kafka: () => null, ingestRate: () => 0.5 })], undefined, createLogger('silent'));
+    server = createHttpServer([statusPageRoute({ sql: db.sql, leader: () => true, kafka: () => null, ingestRate: () => 0.5 })], {}, createLogger('silent'));
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', () => resolve()); });
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/status`;
   });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { UNKNOWN_NAMES_SHOWN, unknownNames } from '../src/daemon/metrics-refresh.ts';
 import { describe, it } from 'node:test';
 import { describeTaskUsage, taskUsage } from '../src/operations/task-usage.ts';
 
@@ -26,5 +27,15 @@ describe('task usage (what the next round can learn from, and why the rest canno
     assert.equal(u.reduce((n, t) => n + total(t), 0), counts.reduce((n, c) => n + c.recorded, 0), 'none silently ignored');
     assert.equal(describeTaskUsage(support), 'support (chat): 12 usable for the next round; 4 held out for the gate; 18 already used by rounds; 7 from older versions (extraction needs the version that acted); 5 from versions oeld never published (Qwen-Qwen3-8B: 5)');
     assert.match(describeTaskUsage(billing), /billing: 0 usable.*9 of a task OELD_TASKS does not name/);
+  });
+
+  it('keeps the unknown-name metric\'s labels bounded: the largest names, the rest summed under one', () => {
+    const counts = Array.from({ length: UNKNOWN_NAMES_SHOWN + 5 }, (_, i) => ({ name: `model-${String(i).padStart(2, '0')}`, recorded: 100 - i }));
+    const shown = unknownNames([...counts, { name: 'model-00', recorded: 1 }]);
+    assert.equal(shown.length, UNKNOWN_NAMES_SHOWN + 1);
+    assert.deepEqual(shown[0], ['model-00', 101], 'a name\'s counts over tasks are summed');
+    assert.deepEqual(shown.at(-1), ['(other names)', counts.slice(UNKNOWN_NAMES_SHOWN).reduce((n, c) => n + c.recorded, 0)]);
+    assert.equal(shown.reduce((n, [, k]) => n + k, 0), counts.reduce((n, c) => n + c.recorded, 0) + 1, 'nothing dropped');
+    assert.deepEqual(unknownNames([{ name: 'a', recorded: 2 }]), [['a', 2]]);
   });
 });

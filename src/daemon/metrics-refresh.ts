@@ -4,7 +4,7 @@ import { readCheckpoints } from '../projections/checkpoints.ts';
 import { taskUsage } from '../operations/task-usage.ts';
 import { readKnowledgeSummary, readNewestPoolTokens } from '../projections/knowledge/knowledge-queries.ts';
 import { readActiveModel, readPublishedVersions } from '../projections/models/model-projection.ts';
-import { readInteractionCounts } from '../projections/trajectories/trajectory-queries.ts';
+import { readInteractionCounts, readUnresolvedCounts } from '../projections/trajectories/trajectory-queries.ts';
 import { heldOutPercentOf, type Task } from '../tasks/task.ts';
 import { ageOfFirstEventAfter, headPosition } from '../store/log-queries.ts';
 
@@ -39,6 +39,8 @@ export function createMetricsRefresher(q: Queryable, metrics: Metrics, tasks: re
         ['unknown_version', Object.values(u.why.unknownVersions).reduce((a, b) => a + b, 0)], ['task_not_configured', u.why.taskNotConfigured]];
       for (const [state, n] of states) metrics.taskInteractions.set({ task: u.taskId, state }, n);
     }
+    metrics.unknownModelInteractions.reset();
+    for (const [name, n] of unknownNames(await readUnresolvedCounts(q))) metrics.unknownModelInteractions.set({ name }, n);
     if (outboxBacklog) metrics.outboxBacklog.set(await outboxBacklog());
   };
   return async () => {
@@ -47,4 +49,15 @@ export function createMetricsRefresher(q: Queryable, metrics: Metrics, tasks: re
     inFlight = refresh();
     return inFlight;
   };
+}
+
+/** Label values stay bounded: the names with the most interactions (over all tasks), the rest summed under one. */
+export const UNKNOWN_NAMES_SHOWN = 20;
+export function unknownNames(counts: readonly { name: string; recorded: number }[]): [string, number][] {
+  const byName = new Map<string, number>();
+  for (const c of counts) byName.set(c.name, (byName.get(c.name) ?? 0) + c.recorded);
+  const sorted = [...byName].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const shown = sorted.slice(0, UNKNOWN_NAMES_SHOWN);
+  const rest = sorted.slice(UNKNOWN_NAMES_SHOWN).reduce((n, [, k]) => n + k, 0);
+  return rest > 0 ? [...shown, ['(other names)', rest]] : shown;
 }

@@ -8,6 +8,7 @@ export function localEngine(host: PolicyHost = new PolicyHost()): ModelEngine {
     load: (version, dir) => host.load(version, dir),
     unload: async (version) => host.unload(version),
     complete: async (version, prompts, sampling, maxNewTokens, seed, templateVariables) => host.complete(version, prompts, sampling, maxNewTokens, seed, templateVariables),
+    serve: (version, dir, rows, seed, onDeltas, templateVariables) => host.serve(version, dir, rows, seed, onDeltas, templateVariables),
     measureKl: async (student, teacher, pairs, options) => host.measureKl(student, teacher, pairs, options),
     trainRound: async (version, input, onStep) => {
       const r = host.trainRound(version, input, onStep);

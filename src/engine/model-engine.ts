@@ -6,6 +6,7 @@ import type { KlMeasurement, KlPair, MeasureKlOptions } from '../trainer/measure
 import type { RoundTrainingOptions, RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
 import type { Prompt, TemplateVariables } from '../model/inference/chat-prompt.ts';
 import type { SamplingOptions } from '../model/inference/sampling.ts';
+import type { ServedRow, ServeRow, TextDelta } from '../model/inference/serve-batch.ts';
 
 export interface Completion { text: string; tokens: number }
 
@@ -24,6 +25,11 @@ export interface ModelEngine {
     input: TrainRoundInput,
     onStep?: (s: StepReport) => void,
   ): Promise<{ sha256: string; report: RoundTrainingReport }>;
+  /**
+   * Answers a batch of chat requests with `version` (loaded from `dir` first if it is not held:
+   * `loadedNow` says so), streaming each step's text to onDeltas.
+   */
+  serve(version: string, dir: string, rows: ServeRow[], seed: number, onDeltas: (d: TextDelta[]) => void, templateVariables?: TemplateVariables): Promise<{ rows: ServedRow[]; loadedNow: boolean }>;
   /** Token-mean reverse KL of `teacher` from `student` on the student's sampled replies (trainer/measure-kl.ts). */
   measureKl(student: string, teacher: string, pairs: KlPair[], options: MeasureKlOptions): Promise<KlMeasurement>;
   /** Tensor memory held by the models (TensorFlow.js's own count). */

@@ -19,6 +19,10 @@ async function handle(r: WorkerRequest): Promise<WorkerResult> {
       return { type: 'unloadPolicy' };
     case 'complete':
       return { type: 'complete', completions: host.complete(r.key, r.prompts, r.sampling, r.maxNewTokens, r.seed, r.templateVariables) };
+    case 'serve': {
+      const r2 = await host.serve(r.key, r.dir, r.rows, r.seed, (deltas) => send({ id: -1, progress: { request: r.id, step: 0, of: 0, deltas } }), r.templateVariables);
+      return { type: 'serve', rows: r2.rows, loadedNow: r2.loadedNow };
+    }
     case 'measureKl':
       return { type: 'measureKl', measurement: host.measureKl(r.student, r.teacher, r.pairs, r.options) };
     case 'trainRound': {

@@ -8,6 +8,7 @@ import { measureKl, type KlMeasurement, type KlPair, type MeasureKlOptions } fro
 import { trainRound, type RoundTrainingReport, type StepReport } from '../trainer/opcd-round.ts';
 import { initBackend } from '../model/kernels/backend.ts';
 import { chatComplete } from '../model/inference/chat-policy.ts';
+import { serveBatch, type ServedRow, type ServeRow, type TextDelta } from '../model/inference/serve-batch.ts';
 import { loadModel, saveModel, type LoadedModel } from '../model/formats/checkpoint.ts';
 import type { Prompt, TemplateVariables } from '../model/inference/chat-prompt.ts';
 import type { Completion, TrainRoundInput } from './model-engine.ts';
@@ -45,6 +46,14 @@ export class PolicyHost {
   complete(key: string, prompts: (string | Prompt)[], sampling: SamplingOptions, maxNewTokens: number, seed: number, templateVariables?: TemplateVariables): Completion[] {
     const p = this.get(key);
     return chatComplete(p.model.model, p.tokenizer, prompts, { ...sampling, maxNewTokens, seed }, templateVariables).map((c) => ({ text: c.text, tokens: c.tokens }));
+  }
+
+  /** A served batch with version `key`, loaded from `dir` first when it is not held. */
+  async serve(key: string, dir: string, rows: ServeRow[], seed: number, onDeltas: (d: TextDelta[]) => void, templateVariables?: TemplateVariables): Promise<{ rows: ServedRow[]; loadedNow: boolean }> {
+    const loadedNow = !this.policies.has(key);
+    if (loadedNow) await this.load(key, dir);
+    const p = this.get(key);
+    return { rows: serveBatch(p.model.model, p.tokenizer, rows, seed, onDeltas, templateVariables), loadedNow };
   }
 
   measureKl(studentKey: string, teacherKey: string, pairs: KlPair[], options: MeasureKlOptions): KlMeasurement {

@@ -4,7 +4,11 @@ import type { ModelEngine } from './model-engine.ts';
 
 export function workerEngine(client: ModelClient = new ModelClient()): ModelEngine {
   const stepListeners = new Map<number, (s: NonNullable<Parameters<ModelClient['onProgress']>[0]['report']>) => void>();
-  client.onProgress = (p) => { if (p.report) stepListeners.get(p.request)?.(p.report); };
+  const deltaListeners = new Map<number, (d: NonNullable<Parameters<ModelClient['onProgress']>[0]['deltas']>) => void>();
+  client.onProgress = (p) => {
+    if (p.report) stepListeners.get(p.request)?.(p.report);
+    if (p.deltas) deltaListeners.get(p.request)?.(p.deltas);
+  };
   return {
     async load(version, dir) {
       const r = await client.request({ type: 'loadPolicy', key: version, dir });
@@ -14,6 +18,16 @@ export function workerEngine(client: ModelClient = new ModelClient()): ModelEngi
     async complete(version, prompts, sampling, maxNewTokens, seed, templateVariables) {
       if (prompts.length === 0) return [];
       return (await client.request({ type: 'complete', key: version, prompts, sampling, maxNewTokens, seed, ...(templateVariables ? { templateVariables } : {}) })).completions;
+    },
+    async serve(version, dir, rows, seed, onDeltas, templateVariables) {
+      const id = client.peekNextId();
+      deltaListeners.set(id, onDeltas);
+      try {
+        const r = await client.request({ type: 'serve', key: version, dir, rows, seed, ...(templateVariables ? { templateVariables } : {}) });
+        return { rows: r.rows, loadedNow: r.loadedNow };
+      } finally {
+        deltaListeners.delete(id);
+      }
     },
     async measureKl(student, teacher, pairs, options) {
       return (await client.request({ type: 'measureKl', student, teacher, pairs, options })).measurement;

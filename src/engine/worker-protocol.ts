@@ -3,6 +3,7 @@ import type { RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
 import type { Prompt, TemplateVariables } from '../model/inference/chat-prompt.ts';
 import type { TrainRoundInput } from './model-engine.ts';
 import type { SamplingOptions } from '../model/inference/sampling.ts';
+import type { ServedRow, ServeRow, TextDelta } from '../model/inference/serve-batch.ts';
 
 /**
  * Messages between the daemon and the model worker thread. Generation and training block the
@@ -18,6 +19,8 @@ export type WorkerRequest =
   | { id: number; type: 'complete'; key: string; prompts: (string | Prompt)[]; sampling: SamplingOptions; maxNewTokens: number; seed: number; templateVariables?: TemplateVariables }
   /** The token-mean KL of policy `teacher` from policy `student` on the student's replies. */
   | { id: number; type: 'measureKl'; student: string; teacher: string; pairs: KlPair[]; options: MeasureKlOptions }
+  /** A served batch: loads `dir` as `key` first when it is not held; text streams out as progress. */
+  | { id: number; type: 'serve'; key: string; dir: string; rows: ServeRow[]; seed: number; templateVariables?: TemplateVariables }
   /**
    * One consolidation round from policy `key` (left unchanged): a trainable copy is trained and
    * written to `outDir` (checkpoints under `checkpointDir`). Progress goes out after each step.
@@ -30,6 +33,7 @@ export type WorkerResult =
   | { type: 'unloadPolicy' }
   | { type: 'complete'; completions: { text: string; tokens: number }[] }
   | { type: 'measureKl'; measurement: KlMeasurement }
+  | { type: 'serve'; rows: ServedRow[]; loadedNow: boolean }
   | { type: 'trainRound'; sha256: string; files: string[]; report: RoundTrainingReport };
 
 export type WorkerResponse =
@@ -44,4 +48,6 @@ export interface WorkerProgress {
   loss?: number;
   /** The round-training step's report, for trainRound. */
   report?: StepReport;
+  /** Text written in one decoding step, for serve. */
+  deltas?: TextDelta[];
 }

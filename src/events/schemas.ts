@@ -59,7 +59,7 @@ export const InteractionRecordedV1 = z.object({
 const loggedName = z.string().min(1).max(200).refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
 const contentPart = z.looseObject({ type: z.string().min(1).max(100), text: text.optional() })
   .refine((p) => p.type !== 'text' || typeof p.text === 'string', { message: 'a text part needs a text string', path: ['text'] });
-const loggedMessage = z.looseObject({
+export const loggedMessage = z.looseObject({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
   content: z.union([text, z.array(contentPart).max(10_000)]).nullable().optional(),
   name: z.string().max(200).optional(),
@@ -67,9 +67,11 @@ const loggedMessage = z.looseObject({
   tool_calls: z.array(z.json()).max(10_000).nullable().optional(),
   tool_call_id: z.string().max(200).optional(),
 });
+/** Version 2's intakes add `served`: an exchange oeld's own OpenAI-compatible endpoint answered. */
+const sourceV2 = z.discriminatedUnion('kind', [...source.options, z.object({ kind: z.literal('served'), responseId: z.string().min(1).max(200) })]);
 export const InteractionRecordedV2 = z.object({
   interactionId: id,
-  source,
+  source: sourceV2,
   claimedSource: z.json().optional(),
   /** The model as the log names it: an oeld version, or a serving stack's name that an alias maps to one. */
   modelVersion: loggedName,
@@ -86,6 +88,15 @@ export const InteractionRecordedV2 = z.object({
 }).refine((d) => (d.turns === undefined) !== (d.messages === undefined), {
   message: 'exactly one of turns (a trajectory) or messages (a chat) must be given',
   path: ['turns'],
+});
+
+/**
+ * The outcome of an interaction, given after it was recorded (POST /v1/feedback on a served
+ * answer): rounds read it as the interaction's outcome (its fields over the recorded ones).
+ */
+export const InteractionFeedbackRecordedV1 = z.object({
+  interactionId: id,
+  outcome,
 });
 
 export const KnowledgeExtractedV1 = z.object({
@@ -230,6 +241,7 @@ export function upcastEvaluation(schemaVersion: number, data: unknown): z.infer<
 
 export const EVENT_SCHEMAS = {
   InteractionRecorded: { 1: InteractionRecordedV1, 2: InteractionRecordedV2 },
+  InteractionFeedbackRecorded: { 1: InteractionFeedbackRecordedV1 },
   KnowledgeExtracted: { 1: KnowledgeExtractedV1 },
   KnowledgeItemRetracted: { 1: KnowledgeItemRetractedV1 },
   KnowledgeBaseRolledBack: { 1: KnowledgeBaseRolledBackV1 },
@@ -247,6 +259,7 @@ export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
 
 export interface EventDataMap {
   InteractionRecorded: z.infer<typeof InteractionRecordedV2>;
+  InteractionFeedbackRecorded: z.infer<typeof InteractionFeedbackRecordedV1>;
   KnowledgeExtracted: z.infer<typeof KnowledgeExtractedV1>;
   KnowledgeItemRetracted: z.infer<typeof KnowledgeItemRetractedV1>;
   KnowledgeBaseRolledBack: z.infer<typeof KnowledgeBaseRolledBackV1>;

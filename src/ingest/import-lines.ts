@@ -13,7 +13,14 @@ export interface ImportOptions {
   maxJsonDepth?: number;
   batchSize?: number;
   onProgress?: (p: ImportProgress) => void;
+  /** Called once per non-blank line with what became of it, when its batch is settled. */
+  onLine?: (r: LineResult) => void;
 }
+
+/** What became of one line: appended, already stored (a duplicate: nothing appended twice), or rejected with the reason. */
+export type LineResult =
+  | { line: number; status: 'appended' | 'duplicate'; eventId: string; interactionId: string }
+  | { line: number; status: 'rejected'; reason: string };
 
 export interface ImportReport {
   /** Lines read, blank ones included (so the last line number). */
@@ -85,6 +92,16 @@ export async function importLines(store: EventStore, lines: AsyncIterable<RawLin
     );
     report.appended += result.appended.length;
     report.duplicates += result.duplicates.length;
+    if (options.onLine) {
+      const appended = new Set(result.appended.map((a) => a.id));
+      const duplicate = new Set(result.duplicates);
+      const settled: LineResult[] = [...bad, ...conflicts].map((r) => ({ line: r.line, status: 'rejected' as const, reason: r.reason }));
+      for (const p of batch) {
+        const status = appended.has(p.event.id) ? 'appended' as const : duplicate.has(p.event.id) ? 'duplicate' as const : undefined;
+        if (status) settled.push({ line: p.line.number, status, eventId: p.event.id, interactionId: p.event.data.interactionId });
+      }
+      for (const r of settled.sort((a, b) => a.line - b.line)) options.onLine(r);
+    }
     for (const r of [...bad, ...conflicts].sort((a, b) => a.line - b.line)) {
       if (report.rejected.length < MAX_LISTED) report.rejected.push({ line: r.line, reason: r.reason });
     }

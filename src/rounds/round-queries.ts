@@ -1,5 +1,6 @@
 /** What the round runner, the trigger and the simulator read: the trajectories projection for what to learn from, the log for the rest. */
 import type { Queryable } from '../db/sql.ts';
+import { uuidFromKey } from '../events/ids.ts';
 import type { EventDataMap } from '../events/schemas.ts';
 import type { Prompt } from '../model/inference/chat-prompt.ts';
 import { heldOutEventIds, newestTrajectoryEventIds } from '../projections/trajectories/trajectory-queries.ts';
@@ -13,10 +14,22 @@ const asTrajectory = (data: unknown): LoggedTrajectory => {
   return { id: d.interactionId, data: d };
 };
 
-/** The newest `limit` trajectories of a task produced by `modelVersion`, outside its held-out split, oldest first. */
+/** The event id of an interaction's feedback: one per interaction (a second, different one is a conflict). */
+export const feedbackEventId = (interactionId: string): string => uuidFromKey(`feedback:${interactionId}`);
+
+/**
+ * The newest `limit` trajectories of a task produced by `modelVersion`, outside its held-out
+ * split, oldest first; feedback given after an interaction was recorded is its outcome (its
+ * fields over the recorded ones).
+ */
 export async function readTrajectories(q: Queryable, taskId: string, modelVersion: string, limit: number, heldOutPercent = 0): Promise<LoggedTrajectory[]> {
-  const events = await readEventsByIds(q, await newestTrajectoryEventIds(q, taskId, modelVersion, limit, heldOutPercent));
-  return events.map((e) => asTrajectory(e.data));
+  const trajectories = (await readEventsByIds(q, await newestTrajectoryEventIds(q, taskId, modelVersion, limit, heldOutPercent))).map((e) => asTrajectory(e.data));
+  const feedback = new Map((await readEventsByIds(q, trajectories.map((t) => feedbackEventId(t.data.interactionId))))
+    .map((e) => { const d = e.data as EventDataMap['InteractionFeedbackRecorded']; return [d.interactionId, d.outcome] as const; }));
+  return trajectories.map((t) => {
+    const outcome = feedback.get(t.data.interactionId);
+    return outcome ? { id: t.id, data: { ...t.data, outcome: { ...t.data.outcome, ...outcome } } } : t;
+  });
 }
 
 /** Prompts (one per assistant turn) of a task's newest held-out logs, newest log first, at most `limit`. */

@@ -9,6 +9,12 @@ export interface GenerateOptions extends SamplingOptions {
   /** Reuse keys/values of earlier positions (default). Without it every step recomputes the whole sequence. */
   useCache?: boolean;
   padTokenId?: number;
+  /** Per prompt: its own sampling settings and length (a served batch mixes requests); absent: the batch's. */
+  rows?: { sampling?: SamplingOptions; maxNewTokens?: number }[];
+  /** Called with each new token of a row; returning true ends that row there (a stop sequence). */
+  onToken?: (row: number, token: number) => boolean | void;
+  /** Called after each step's tokens (a served batch streams them out here). */
+  onStepEnd?: () => void;
 }
 
 export interface Generation {
@@ -16,7 +22,10 @@ export interface Generation {
   tokens: number[][];
   /** Log-probability of each new token under softmax(logits / temperature). */
   logprobs: number[][];
+  /** Whether each row ended (by EOS, its length or onToken) within the steps taken. */
   finished: boolean[];
+  /** Why each row ended: its EOS token, its length, or onToken (a stop sequence). */
+  endedBy: ('eos' | 'length' | 'stop')[];
 }
 
 /**
@@ -31,13 +40,20 @@ export function generate(model: Transformer, prompts: number[][], o: GenerateOpt
   const rows = prompts.map((p) => [...Array(L - p.length).fill(pad), ...p]);
   const mask = prompts.map((p) => [...Array(L - p.length).fill(0), ...Array(p.length).fill(1)]);
   const nextPos = prompts.map((p) => p.length);
-  const out: Generation = { tokens: prompts.map(() => []), logprobs: prompts.map(() => []), finished: prompts.map(() => false) };
+  const out: Generation = { tokens: prompts.map(() => []), logprobs: prompts.map(() => []), finished: prompts.map(() => false), endedBy: prompts.map(() => 'length' as const) };
+  const rowMax = prompts.map((_, b) => o.rows?.[b]?.maxNewTokens ?? o.maxNewTokens);
+  const rowSampling = prompts.map((_, b) => o.rows?.[b]?.sampling ?? o);
+  const maxSteps = Math.max(...rowMax);
+  // A row that may write nothing is done before the first step.
+  rowMax.forEach((m, b) => { if (m <= 0) out.finished[b] = true; });
+  /** Rows ended by their length or by onToken (not by EOS): their last token is kept but not attended to as padding would be. */
+  const cut = prompts.map(() => false);
   const eos = new Set(o.eosTokenIds);
   let cache: KVCache | undefined;
   let input = rows;
   let positions = mask.map((m) => { let c = -1; return m.map((x) => (x ? ++c : 0)); });
   try {
-    for (let step = 0; step < o.maxNewTokens && out.finished.some((f) => !f); step++) {
+    for (let step = 0; step < maxSteps && out.finished.some((f) => !f); step++) {
       const useCache = o.useCache ?? true;
       // Only each row's last position is sampled from: the other rows' logits are not computed.
       const T = input[0]!.length;
@@ -50,13 +66,16 @@ export function generate(model: Transformer, prompts: number[][], o: GenerateOpt
       const chosen: number[] = [];
       prompts.forEach((_, b) => {
         if (out.finished[b]) { chosen.push(pad); return; }
-        const { token, logprob } = sampleToken(data.subarray(b * V, (b + 1) * V), o, random);
+        const { token, logprob } = sampleToken(data.subarray(b * V, (b + 1) * V), rowSampling[b]!, random);
         out.tokens[b]!.push(token);
         out.logprobs[b]!.push(logprob);
-        if (eos.has(token)) out.finished[b] = true;
+        if (eos.has(token)) { out.finished[b] = true; out.endedBy[b] = 'eos'; }
+        else if (o.onToken?.(b, token) === true) { out.finished[b] = true; cut[b] = true; out.endedBy[b] = 'stop'; }
+        else if (out.tokens[b]!.length >= rowMax[b]!) { out.finished[b] = true; cut[b] = true; }
         chosen.push(token);
       });
-      for (let b = 0; b < rows.length; b++) { rows[b]!.push(chosen[b]!); mask[b]!.push(out.finished[b] && !eos.has(chosen[b]!) ? 0 : 1); }
+      o.onStepEnd?.();
+      for (let b = 0; b < rows.length; b++) { rows[b]!.push(chosen[b]!); mask[b]!.push(out.finished[b] && !eos.has(chosen[b]!) && !cut[b] ? 0 : 1); cut[b] = false; }
       if (useCache) {
         input = chosen.map((t) => [t]);
         positions = nextPos.map((p) => [p]);

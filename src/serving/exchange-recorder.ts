@@ -1,0 +1,86 @@
+/**
+ * Served exchanges into the log: each answered request becomes an InteractionRecorded of the
+ * version that answered (source `served`), appended in batches (every `flushMs`, or sooner when
+ * `maxBatch` wait) so that recording costs the endpoint little. An append that fails (the
+ * database away) is retried with the next flush; past `maxPending` the oldest are dropped and
+ * counted. Exchanges still waiting are lost if the process dies (at most `flushMs` of them).
+ */
+import { uuidFromKey } from '../events/ids.ts';
+import type { NewEvent } from '../events/envelope.ts';
+import type { EventDataMap } from '../events/schemas.ts';
+import { STREAMS } from '../events/streams.ts';
+import type { EventStore } from '../store/event-store.ts';
+
+export const servedEventId = (responseId: string): string => uuidFromKey(`served:${responseId}`);
+
+export interface ServedExchange {
+  responseId: string;
+  version: string;
+  taskId: string;
+  messages: NonNullable<EventDataMap['InteractionRecorded']['messages']>;
+  reply: string;
+  finishReason: string;
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  settings: Record<string, unknown>;
+  /** The name the request asked for (a served name, or the version itself). */
+  requestedModel: string;
+}
+
+/** The event of one served exchange. Pure. */
+export function servedInteraction(x: ServedExchange): NewEvent<'InteractionRecorded'> {
+  return {
+    id: servedEventId(x.responseId), type: 'InteractionRecorded',
+    data: {
+      interactionId: x.responseId, source: { kind: 'served', responseId: x.responseId }, modelVersion: x.version, taskId: x.taskId,
+      messages: [...x.messages, { role: 'assistant', content: x.reply }],
+      extra: { request: { model: x.requestedModel, ...x.settings }, usage: x.usage, finish_reason: x.finishReason },
+    },
+  };
+}
+
+export class ExchangeRecorder {
+  private pending: NewEvent<'InteractionRecorded'>[] = [];
+  private readonly pendingIds = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  dropped = 0;
+
+  constructor(private readonly store: EventStore, private readonly o: { flushMs: number; maxBatch: number; maxPending: number; onError?: (err: unknown) => void }) {}
+
+  record(x: ServedExchange): void {
+    const e = servedInteraction(x);
+    this.pending.push(e);
+    this.pendingIds.add(e.id);
+    while (this.pending.length > this.o.maxPending) { this.pendingIds.delete(this.pending.shift()!.id); this.dropped++; }
+    if (this.pending.length >= this.o.maxBatch) void this.flush();
+    else this.timer ??= setTimeout(() => { this.timer = undefined; void this.flush(); }, this.o.flushMs);
+  }
+
+  /** Whether the exchange with this event id is recorded or waiting to be. */
+  isPending(eventId: string): boolean { return this.pendingIds.has(eventId); }
+
+  flush(): Promise<void> {
+    this.flushing ??= (async () => {
+      try {
+        while (this.pending.length > 0) {
+          const batch = this.pending.slice(0, this.o.maxBatch);
+          await this.store.append(batch.map((e) => ({ streamId: STREAMS.interaction(e.data.interactionId), events: [e] })));
+          this.pending.splice(0, batch.length);
+          for (const e of batch) this.pendingIds.delete(e.id);
+        }
+      } catch (err) {
+        this.o.onError?.(err);
+        this.timer ??= setTimeout(() => { this.timer = undefined; void this.flush(); }, Math.max(this.o.flushMs, 1000));
+      } finally {
+        this.flushing = undefined;
+      }
+    })();
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * The OpenAI-compatible endpoint wired: the queue in front of the model worker (shared with the
+ * learning loop when it runs, else started at the first request), the recorder of exchanges, the
+ * routes and their metrics.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Sql } from '../db/sql.ts';
+import type { ModelEngine } from '../engine/model-engine.ts';
+import { verifyPublishedWeights } from '../engine/verify-version.ts';
+import type { Metrics } from '../http/metrics.ts';
+import type { Route } from '../http/server.ts';
+import { chatRoutes } from '../http/v1-chat-routes.ts';
+import type { Logger } from '../log.ts';
+import { resolveConfig } from '../model/network/model-config.ts';
+import { readActiveModel } from '../projections/models/model-projection.ts';
+import type { EventStore } from '../store/event-store.ts';
+import { ExchangeRecorder } from './exchange-recorder.ts';
+import { ServingQueue } from './serving-queue.ts';
+
+export interface ServingSettings { servedNames: readonly string[]; maxQueued: number; maxBatch: number; defaultMaxTokens: number }
+
+export function createServing(sql: Sql, store: EventStore, engine: () => ModelEngine, s: ServingSettings, metrics: Metrics, log: Logger) {
+  const verified = new Set<string>();
+  const positions = new Map<string, number>();
+  const active = async () => {
+    const a = await readActiveModel(sql);
+    if (!a) return null;
+    // The weights are checked against their published sha256 before this queue first loads them.
+    if (!verified.has(a.version)) { await verifyPublishedWeights(a); verified.add(a.version); }
+    return { version: a.version, path: a.path };
+  };
+  // The engine is asked for at each use: without the learning loop the worker starts at the first request.
+  const queue = new ServingQueue({ unload: (v) => engine().unload(v), serve: (...a) => engine().serve(...a) }, {
+    maxQueued: s.maxQueued, maxBatch: s.maxBatch, active,
+    onBatch: (b) => { metrics.serveBatchRows.observe(b.rows); metrics.serveTokens.inc(b.tokens); },
+  });
+  const recorder = new ExchangeRecorder(store, {
+    flushMs: 50, maxBatch: 500, maxPending: 100_000,
+    onError: (err) => log.warn({ err }, 'recording served exchanges failed; retrying'),
+  });
+  const maxTokensLimit = async () => {
+    const a = await readActiveModel(sql);
+    if (!a) return 1;
+    let n = positions.get(a.version);
+    if (n === undefined) {
+      n = resolveConfig(JSON.parse(readFileSync(join(a.path, 'config.json'), 'utf8'))).maxPositions - 1;
+      positions.set(a.version, n);
+    }
+    return n;
+  };
+  const routes: Route[] = chatRoutes({
+    store, queue, recorder, servedNames: s.servedNames, defaultMaxTokens: s.defaultMaxTokens, maxTokensLimit,
+    activeVersion: async () => (await readActiveModel(sql))?.version ?? null,
+    onAnswered: (a) => { metrics.serveRequests.inc({ outcome: 'answered', stream: String(a.stream) }); metrics.serveSeconds.observe(a.seconds); },
+  });
+  return {
+    routes, queue, recorder,
+    queued: () => queue.queued,
+    close: () => recorder.close(),
+  };
+}
