@@ -8,6 +8,12 @@ import { trainingPrompts } from '../src/tasks/training-prompts.ts';
 import { DEFAULT_TASK_ID } from '../src/tasks/task.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { embeddedDatabase, type TestDatabase } from './helpers/databases.ts';
+import { uuidFromKey } from '../src/events/ids.ts';
+import { createProjections } from '../src/projections/all-projections.ts';
+import { Projector } from '../src/projections/projector.ts';
+import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
+import { TrajectoryProjection } from '../src/projections/trajectories/trajectory-projection.ts';
+import { feedbackEventId, readTrajectories } from '../src/rounds/round-queries.ts';
 
 /** Six records as OpenAI-style APIs and gateways log them (see the comments in the generator: each shape once). */
 const FIXTURE = new URL('./fixtures/openai-logs/records.jsonl', import.meta.url);
@@ -108,6 +114,24 @@ describe('OpenAI-style chat logs at intake', () => {
     assert.match(reason({ messages: [{ role: 'user', content: 'x' }] }), /data\.modelVersion: /);
     // A record that asks for schema version 1 is read as version 1: the developer role is not one of its roles.
     assert.match(reason({ schemaVersion: 1, interactionId: 'a', modelVersion: 'v0', messages: [{ role: 'developer', content: 'x' }] }), /data\.messages\[0\]\.role: /);
+  });
+});
+
+describe('feedback given after an exchange was recorded', () => {
+  let db: TestDatabase;
+  before(async () => { db = await embeddedDatabase(); await createProjectionSchema(db.sql, LIVE_SCHEMA, createProjections()); });
+  after(async () => { await db.drop(); });
+  it('is the outcome rounds read (its fields over the recorded ones); an interaction without feedback keeps its own', async () => {
+    const store = new EventStore(db.sql);
+    await store.append([{ streamId: 'models', events: [{ id: uuidFromKey('fb:publish'), type: 'ModelVersionPublished', data: { version: 'v0', path: '/m', sha256: '0'.repeat(64) } }] }]);
+    const exchange = (id: string) => ({ id: uuidFromKey(`fb:${id}`), type: 'InteractionRecorded' as const, data: {
+      interactionId: id, source: { kind: 'served' as const, responseId: id }, modelVersion: 'v0', taskId: 'chat',
+      messages: [{ role: 'user' as const, content: 'hi' }, { role: 'assistant' as const, content: 'hello' }], outcome: { reward: 0.5 } } });
+    await store.append([{ streamId: 'interaction-a', events: [exchange('a')] }, { streamId: 'interaction-b', events: [exchange('b')] }]);
+    await store.append([{ streamId: 'interaction-a', events: [{ id: feedbackEventId('a'), type: 'InteractionFeedbackRecorded', data: { interactionId: 'a', outcome: { success: false, feedback: 'wrong' } } }] }]);
+    await new Projector(db.sql, new TrajectoryProjection()).catchUp();
+    const t = await readTrajectories(db.sql, 'chat', 'v0', 10);
+    assert.deepEqual(t.map((x) => [x.id, x.data.outcome]), [['a', { reward: 0.5, success: false, feedback: 'wrong' }], ['b', { reward: 0.5 }]]);
   });
 });
 

@@ -46,7 +46,8 @@ async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer>
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
     size += c.length;
-    if (size > maxBytes) throw new HttpError(413, `request body over ${maxBytes} bytes`);
+    // The rest of the body is never read: the connection cannot carry another request, so it closes after the answer.
+    if (size > maxBytes) throw new HttpError(413, `request body over ${maxBytes} bytes`, { connection: 'close' });
     chunks.push(c);
   }
   return Buffer.concat(chunks);
@@ -80,6 +81,7 @@ export function createHttpServer(routes: Route[], auth: HttpAuth, log: Logger): 
     const route = candidates.find((r) => r.method === req.method);
     const send = (status: number, body: unknown, contentType = 'application/json', headers: Record<string, string> = {}) => {
       if (res.headersSent) { res.end(); return; }
+      if (headers.connection === 'close') res.once('finish', () => req.destroy());
       res.writeHead(status, { 'content-type': contentType, ...headers });
       res.end(typeof body === 'string' ? body : JSON.stringify(body, null, 2));
     };
