@@ -58,7 +58,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const metrics = createMetrics();
   const store = new EventStore(sql);
   const kafka = config.kafkaBrokers ? startKafka(config, log, store, sql, metrics) : undefined;
-  if (!kafka) log.info('no Kafka brokers configured (KAFKA_BROKERS): interactions arrive through `oeld ingest` or POST /admin/interactions; nothing is published');
+  if (!kafka) log.info('no Kafka brokers configured (KAFKA_BROKERS): interactions arrive through `oeld ingest`, POST /v1/interactions, POST /admin/interactions or the OpenAI-compatible endpoint; nothing is published');
   // One runner for every checkpointed processor: the projections and, with Kafka, the outbox relay.
   const runner = new ProjectionRunner(sql, createProjections, { batchSize: config.projectionBatch, pollMs: config.projectionPollMs }, log,
     ({ processor, applied, error }) => {
