@@ -28,6 +28,8 @@ export interface ChatRoutesDeps {
   maxTokensLimit: () => Promise<number>;
   /** Called once per answered request (metrics). */
   onAnswered?: (a: { stream: boolean; seconds: number; completionTokens: number }) => void;
+  /** Called when a request is refused because the queue is full. */
+  onRefused?: () => void;
 }
 
 const FeedbackBody = z.object({
@@ -90,6 +92,7 @@ export function chatRoutes(d: ChatRoutesDeps): Route[] {
             text: (t) => { if (request.stream && !closed) sse(res, chunk({ content: t }, null)); },
           });
         } catch (err) {
+          if (err instanceof QueueFullError) d.onRefused?.();
           if (err instanceof QueueFullError) throw new HttpError(429, `${err.message}; retry after ${err.retryAfterSeconds} s`, { 'retry-after': String(err.retryAfterSeconds) });
           if (err instanceof NoActiveVersionError) throw new HttpError(503, err.message, { 'retry-after': '5' });
           if (res.headersSent) { res.end(); return { streamed: true }; }

@@ -78,9 +78,13 @@ export class ExchangeRecorder {
     return this.flushing;
   }
 
+  /** Appends what waits, once; what still cannot be appended is given up (counted in `dropped`). */
   async close(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.flush();
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.dropped += this.pending.length;
   }
 }

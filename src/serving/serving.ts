@@ -53,6 +53,7 @@ export function createServing(sql: Sql, store: EventStore, engine: () => ModelEn
     store, queue, recorder, servedNames: s.servedNames, defaultMaxTokens: s.defaultMaxTokens, maxTokensLimit,
     activeVersion: async () => (await readActiveModel(sql))?.version ?? null,
     onAnswered: (a) => { metrics.serveRequests.inc({ outcome: 'answered', stream: String(a.stream) }); metrics.serveSeconds.observe(a.seconds); },
+    onRefused: () => metrics.serveRequests.inc({ outcome: 'refused', stream: 'unknown' }),
   });
   return {
     routes, queue, recorder,
