@@ -10,7 +10,6 @@ import { Leadership } from './daemon/leader.ts';
 import { createMetricsRefresher } from './daemon/metrics-refresh.ts';
 import { readAnchorPrompts } from './evaluation/anchor-prompts.ts';
 import { createAdminRoutes } from './http/admin-routes.ts';
-import { followActiveVersion } from './operations/aliases.ts';
 import { createServing } from './serving/serving.ts';
 import { workerEngine } from './engine/worker-engine.ts';
 import type { ModelEngine } from './engine/model-engine.ts';
@@ -132,9 +131,6 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   leadership.start(async (signal) => {
     const stale = await staleProjections(sql, runner.projections);
     if (stale.length) await rebuild(`projection definitions changed: ${stale.join(', ')}`);
-    const served = await followActiveVersion(store, config.servedModelNames);
-    if (served.set.length) log.info({ names: served.set }, 'served model names now follow the active version (OELD_SERVED_MODEL_NAME)');
-    for (const s of served.skipped) log.warn({ name: s.name }, `OELD_SERVED_MODEL_NAME: ${s.reason}`);
     await Promise.all([
       runner.run(signal),
       learning ? learning.loop.run(signal).catch((err) => log.error({ err }, 'the learning loop stopped')) : undefined,

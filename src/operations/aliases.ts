@@ -35,19 +35,3 @@ export async function setAlias(store: EventStore, r: AliasRequest): Promise<{ ev
   return { eventId, changed: true };
 }
 
-/**
- * Makes each configured served name follow the active version (OELD_SERVED_MODEL_NAME); appends
- * only what is not so already. A name that is a published version's is skipped, with the reason.
- */
-export async function followActiveVersion(store: EventStore, names: readonly string[]): Promise<{ set: string[]; skipped: { name: string; reason: string }[] }> {
-  const out = { set: [] as string[], skipped: [] as { name: string; reason: string }[] };
-  for (const name of names) {
-    try {
-      if ((await setAlias(store, { alias: name, followsActive: true, setBy: 'configuration' })).changed) out.set.push(name);
-    } catch (err) {
-      if (!(err instanceof AliasError)) throw err;
-      out.skipped.push({ name, reason: err.message });
-    }
-  }
-  return out;
-}
