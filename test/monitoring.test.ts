@@ -29,6 +29,8 @@ import { makeTinyModel } from './helpers/tiny-model.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const DASHBOARD = `${ROOT}grafana/dashboards/oeld.json`;
+/** Pending in this test by design: its Kafka traffic names model v0, which nothing maps. */
+const UNKNOWN_NAME_ALERT = 'OeldUnknownModelName';
 const ALERTS = `${ROOT}grafana/alerts.yml`;
 const JOB = 'oeld'; // the job name of grafana/prometheus.yml, which the alert rules select
 const MAX = 4096;
@@ -405,19 +407,22 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
       const r = await prometheus.get<{ groups: { rules: Rule[] }[] }>('/api/v1/rules?type=alert');
       const all = r.data?.groups.flatMap((g) => g.rules) ?? [];
       // Rules evaluated at least once since the traffic, and settled (a rule may be pending for a
-      // moment while the daemon starts, e.g. oeld_leader is 0 before it wins the election).
-      return all.length === count && all.every((x) => !x.lastEvaluation.startsWith('0001') && x.state === 'inactive') ? all : undefined;
+      // moment while the daemon starts, e.g. oeld_leader is 0 before it wins the election). The
+      // test's Kafka traffic is logged under v0, a name no version or alias maps: that one alert
+      // is meant to be pending (it fires after 30 minutes).
+      const settled = (x: Rule) => x.state === (x.name === UNKNOWN_NAME_ALERT ? 'pending' : 'inactive');
+      return all.length === count && all.every((x) => !x.lastEvaluation.startsWith('0001') && settled(x)) ? all : undefined;
     }, 15_000, () => 'rules not yet evaluated or not inactive');
     assert.ok(rules.length >= 10, `${rules.length} alert rules`);
     for (const rule of rules) {
       const r = await prometheus.query(rule.query);
       assert.equal(r.status, 'success', `alert ${rule.name}: ${rule.query}\n${r.error ?? ''}`);
       assert.equal(rule.health, 'ok', `alert ${rule.name} evaluates: ${rule.lastError ?? ''}`);
-      // A healthy daemon that has just done its work fires nothing.
-      assert.equal(rule.state, 'inactive', `alert ${rule.name} is ${rule.state}`);
+      // A healthy daemon that has just done its work fires nothing; the unknown name is pending.
+      assert.equal(rule.state, rule.name === UNKNOWN_NAME_ALERT ? 'pending' : 'inactive', `alert ${rule.name} is ${rule.state}`);
     }
     const names = rules.map((r) => r.name);
-    for (const n of ['OeldIngestionStalled', 'OeldConsumerLagGrowing', 'OeldProjectionLagging', 'OeldDeadLettersSpiking', 'OeldEventLoopBlocked', 'OeldNoLeader', 'OeldOffsetsSkipped', 'OeldRoundFailed', 'OeldNoRoundCompleted', 'OeldDeadLetterCopiesRefused', 'OeldDatabaseDown']) {
+    for (const n of ['OeldIngestionStalled', 'OeldConsumerLagGrowing', 'OeldProjectionLagging', 'OeldDeadLettersSpiking', 'OeldEventLoopBlocked', 'OeldNoLeader', 'OeldOffsetsSkipped', 'OeldRoundFailed', 'OeldNoRoundCompleted', 'OeldDeadLetterCopiesRefused', 'OeldDatabaseDown', UNKNOWN_NAME_ALERT]) {
       assert.ok(names.includes(n), `alert ${n} exists`);
     }
   });

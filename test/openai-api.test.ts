@@ -25,10 +25,12 @@ describe('the OpenAI-compatible API of a running daemon', () => {
   let client: OpenAI;
   const post = (path: string, body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
     fetch(`${url}${path}`, { method: 'POST', body, headers: { authorization: `Bearer ${API_TOKEN}`, ...headers } });
+  /** The chat task's interactions of the active version: usable for the next round, or held out for its gate (10%, by a hash of the id). */
   const usable = async (): Promise<number> => {
     const r = await fetch(`${url}/admin/status`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    const s = await r.json() as { tasks: { taskId: string; usable: number }[] };
-    return s.tasks.find((t) => t.taskId === 'chat')!.usable;
+    const s = await r.json() as { tasks: { taskId: string; usable: number; why: { heldOut: number } }[] };
+    const chat = s.tasks.find((t) => t.taskId === 'chat')!;
+    return chat.usable + chat.why.heldOut;
   };
 
   before(async () => {

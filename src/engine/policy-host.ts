@@ -8,6 +8,7 @@ import { measureKl, type KlMeasurement, type KlPair, type MeasureKlOptions } fro
 import { trainRound, type RoundTrainingReport, type StepReport } from '../trainer/opcd-round.ts';
 import { initBackend } from '../model/kernels/backend.ts';
 import { chatComplete } from '../model/inference/chat-policy.ts';
+import { NativeDecoder } from '../model/inference/native-decoder.ts';
 import { serveBatch, type ServedRow, type ServeRow, type TextDelta } from '../model/inference/serve-batch.ts';
 import { loadModel, saveModel, type LoadedModel } from '../model/formats/checkpoint.ts';
 import type { Prompt, TemplateVariables } from '../model/inference/chat-prompt.ts';
@@ -39,7 +40,9 @@ export class PolicyHost {
   }
 
   unload(key: string): void {
-    this.policies.get(key)?.model.model.dispose();
+    const held = this.policies.get(key);
+    if (held) NativeDecoder.release(held.model.model);
+    held?.model.model.dispose();
     this.policies.delete(key);
   }
 

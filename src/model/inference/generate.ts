@@ -1,6 +1,7 @@
 import { seededRandom } from '../network/rng.ts';
 import { sampleToken, type SamplingOptions } from './sampling.ts';
 import { disposeCache, type KVCache, type Transformer } from '../network/transformer.ts';
+import { NativeDecoder } from './native-decoder.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
@@ -34,6 +35,8 @@ export interface Generation {
  */
 export function generate(model: Transformer, prompts: number[][], o: GenerateOptions): Generation {
   if (prompts.length === 0 || prompts.some((p) => p.length === 0)) throw new Error('generate: every prompt needs at least one token');
+  const native = (o.useCache ?? true) ? NativeDecoder.for(model) : null;
+  if (native) return generateNative(native, prompts, o);
   const random = seededRandom(o.seed);
   const pad = o.padTokenId ?? 0;
   const L = Math.max(...prompts.map((p) => p.length));
@@ -87,6 +90,57 @@ export function generate(model: Transformer, prompts: number[][], o: GenerateOpt
     }
   } finally {
     disposeCache(cache);
+  }
+  return out;
+}
+
+/**
+ * generate() on the native decoder: each prompt is its own sequence (no padding), prefilled in
+ * one call; then every step sends one token per unfinished row. Sampling, stopping and the
+ * random stream are generate()'s, so both paths pick the same tokens from the same logits.
+ */
+function generateNative(dec: NativeDecoder, prompts: number[][], o: GenerateOptions): Generation {
+  const random = seededRandom(o.seed);
+  const B = prompts.length;
+  const out: Generation = { tokens: prompts.map(() => []), logprobs: prompts.map(() => []), finished: prompts.map(() => false), endedBy: prompts.map(() => 'length' as const) };
+  const rowMax = prompts.map((_, b) => o.rows?.[b]?.maxNewTokens ?? o.maxNewTokens);
+  const rowSampling = prompts.map((_, b) => o.rows?.[b]?.sampling ?? o);
+  rowMax.forEach((m, b) => { if (m <= 0) out.finished[b] = true; });
+  const eos = new Set(o.eosTokenIds);
+  const V = dec.vocab;
+  const seqs = prompts.map(() => dec.newSequence());
+  try {
+    const lengths = prompts.map((p) => p.length);
+    const total = lengths.reduce((a, b) => a + b, 0);
+    const tokens = new Int32Array(total);
+    const seqIds = new Int32Array(total);
+    const lastRows = new Int32Array(B);
+    let at = 0;
+    prompts.forEach((p, b) => { tokens.set(p, at); seqIds.fill(seqs[b]!, at, at + p.length); at += p.length; lastRows[b] = at - 1; });
+    let logits = dec.forward(tokens, seqIds, lastRows);
+    let rowsIn = prompts.map((_, b) => b); // the logits' rows, in order
+    const maxSteps = Math.max(...rowMax);
+    for (let step = 0; step < maxSteps && out.finished.some((f) => !f); step++) {
+      const next: number[] = [];
+      const nextTokens: number[] = [];
+      rowsIn.forEach((b, r) => {
+        if (out.finished[b]) return;
+        const { token, logprob } = sampleToken(logits.subarray(r * V, (r + 1) * V), rowSampling[b]!, random);
+        out.tokens[b]!.push(token);
+        out.logprobs[b]!.push(logprob);
+        if (eos.has(token)) { out.finished[b] = true; out.endedBy[b] = 'eos'; return; }
+        if (o.onToken?.(b, token) === true) { out.finished[b] = true; out.endedBy[b] = 'stop'; return; }
+        if (out.tokens[b]!.length >= rowMax[b]!) { out.finished[b] = true; return; }
+        next.push(b);
+        nextTokens.push(token);
+      });
+      o.onStepEnd?.();
+      if (next.length === 0) break;
+      logits = dec.forward(Int32Array.from(nextTokens), Int32Array.from(next, (b) => seqs[b]!), Int32Array.from(next, (_, i) => i));
+      rowsIn = next;
+    }
+  } finally {
+    for (const s of seqs) dec.freeSequence(s);
   }
   return out;
 }

@@ -22,6 +22,12 @@ export interface CpuKernels {
   swiglu(heap: Uint8Array, g: number, u: number, out: number, n: number): number;
   /** Its gradient given dy: dg and du. */
   swigluGrad(heap: Uint8Array, g: number, u: number, dy: number, dg: number, du: number, n: number): number;
+  /** A transformer's inference with a key/value cache per sequence (native/cpu/decoder.cc; native-decoder.ts wraps it). */
+  decoderCreate(dims: Int32Array, eps: number, invFreq: Float64Array, weights: Float32Array[]): unknown;
+  decoderNewSequence(handle: unknown): number;
+  decoderFreeSequence(handle: unknown, id: number): void;
+  decoderForward(handle: unknown, tokens: Int32Array, sequences: Int32Array, outputRows: Int32Array, logits: Float32Array): void;
+  decoderDispose(handle: unknown): void;
   /** The instruction set in use: avx512, avx2 or generic. */
   isa(): string;
   /** Those this CPU has, widest first. */

@@ -135,6 +135,21 @@ export class Transformer {
 
   get variables(): tf.Variable[] { return this.namedVariables().map(([, v]) => v); }
 
+  /**
+   * The weights as the native decoder takes them (native/cpu/decoder.cc): embed, finalNorm,
+   * lmHead ([hidden, vocab] as held; empty when tied), then per layer the norms, projections as
+   * held ([in, out]), biases and q/k norms (empty where absent) and the MLP. Copies.
+   */
+  decoderWeights(): { weights: Float32Array[]; invFreq: Float64Array } {
+    const data = (v: tf.Variable | undefined) => (v ? Float32Array.from(v.dataSync() as Float32Array) : new Float32Array(0));
+    const weights = [data(this.embed), data(this.finalNorm), data(this.lmHead)];
+    for (const p of this.layers) {
+      weights.push(data(p.inputNorm), data(p.postNorm), data(p.q), data(p.k), data(p.v), data(p.o),
+        data(p.qBias), data(p.kBias), data(p.vBias), data(p.oBias), data(p.qNorm), data(p.kNorm), data(p.gate), data(p.up), data(p.down));
+    }
+    return { weights, invFreq: Float64Array.from(this.invFreq) };
+  }
+
   /** The weights as Hugging Face tensors (linear weights transposed back to [out, in]). */
   toTensors(): Map<string, HostTensor> {
     const out = new Map<string, HostTensor>();

@@ -25,6 +25,7 @@
 
 #include "elementwise.h"
 #include "gemm.h"
+#include "decoder.h"
 #include "thread-pool.h"
 
 namespace oeld {
@@ -93,9 +94,8 @@ float *scratchFor(size_t floats) {
 constexpr double SPLIT_MIN_MACS = 1 << 20;
 
 struct Call {
-  const uint8_t *heap;
-  uint8_t *mheap;
-  uint64_t a, b, out;
+  const float *a, *b;
+  float *out;
   int batch, batchA, batchB, M, K, N;
   bool ta, tb;
 };
@@ -109,9 +109,9 @@ bool compute(const Call &c, int b0, int b1, int i0, int i1, int j0, int j1) {
   size_t mk = (size_t)c.M * c.K, kn = (size_t)c.K * c.N, mn = (size_t)c.M * c.N;
   for (int i = b0; i < b1; i++) {
     GemmBlock g;
-    g.a = reinterpret_cast<const float *>(c.heap + c.a) + (c.batchA == 1 ? 0 : i * mk);
-    g.b = reinterpret_cast<const float *>(c.heap + c.b) + (c.batchB == 1 ? 0 : i * kn);
-    g.c = reinterpret_cast<float *>(c.mheap + c.out) + i * mn;
+    g.a = c.a + (c.batchA == 1 ? 0 : i * mk);
+    g.b = c.b + (c.batchB == 1 ? 0 : i * kn);
+    g.c = c.out + i * mn;
     g.M = c.M; g.N = c.N; g.K = c.K; g.ta = c.ta; g.tb = c.tb;
     g.i0 = i0; g.i1 = i1; g.j0 = j0; g.j1 = j1;
     gemm(g, scratch);
@@ -232,7 +232,8 @@ napi_value BatchMatMul(napi_env env, napi_callback_info info) {
     return result;
   }
   bool ta = v[10] == 1, tb = v[11] == 1;
-  Call c{heap, heap, (uint64_t)a, (uint64_t)b, (uint64_t)out, (int)batch, (int)batchA, (int)batchB, (int)M, (int)K, (int)N, ta, tb};
+  Call c{reinterpret_cast<const float *>(heap + a), reinterpret_cast<const float *>(heap + b), reinterpret_cast<float *>(heap + out),
+         (int)batch, (int)batchA, (int)batchB, (int)M, (int)K, (int)N, ta, tb};
   int used = runCall(c);
   if (used == 0) return throwError(env, "batchMatMul: out of memory for the packing scratch (K " + std::to_string(K) + ", N " + std::to_string(N) + ")", false);
   napi_create_int32(env, used, &result);
@@ -373,6 +374,11 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
 }
 
 }  // namespace
+
+int matmulF32(const float *a, const float *b, float *c, int M, int K, int N, bool ta, bool tb) {
+  return runCall(Call{a, b, c, 1, 1, 1, M, K, N, ta, tb});
+}
+
 }  // namespace oeld
 
 NAPI_MODULE_INIT() {
@@ -390,5 +396,6 @@ NAPI_MODULE_INIT() {
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn);
     napi_set_named_property(env, exports, f.name, fn);
   }
+  registerDecoder(env, exports);
   return exports;
 }
