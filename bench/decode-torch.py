@@ -88,10 +88,10 @@ class Model:
             if self.kv != self.heads:
                 keys = keys.repeat_interleave(self.heads // self.kv, 1)
                 values = values.repeat_interleave(self.heads // self.kv, 1)
-            mask = None
+            scores = (q @ keys.transpose(-1, -2)) / math.sqrt(self.d)
             if T > 1:
-                mask = torch.full((T, length + T), float("-inf")).triu(length + 1)
-            att = torch.nn.functional.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+                scores = scores + torch.full((T, length + T), float("-inf")).triu(length + 1)
+            att = torch.softmax(scores, -1) @ values
             x = x + att.transpose(1, 2).reshape(B, T, -1) @ self.w[p + "self_attn.o_proj.weight"].T
             h2 = self.norm(x, self.w[p + "post_attention_layernorm.weight"])
             g = h2 @ self.w[p + "mlp.gate_proj.weight"].T

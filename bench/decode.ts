@@ -6,7 +6,7 @@
  *   - TensorFlow.js's forward pass with its KV cache (the path before it, and a model in training),
  *   - PyTorch on the CPU with a KV cache (bench/decode-torch.py, same folder, prompts, sampling and
  *     thread count: the baseline a team would pick instead; skipped with the reason where torch
- *     cannot be imported; Debian: apt-get install python3-torch),
+ *     cannot be imported by OELD_PYTHON, python3 or /usr/bin/python3; Debian: apt-get install python3-torch),
  * all in this run, with the ratios. Goal (#15): at least PyTorch's tokens/s at batch 1 and 32.
  */
 import { spawnSync } from 'node:child_process';
@@ -57,7 +57,10 @@ for (const b of BATCHES) {
   log(`batch ${b}: native decoder ${fmt(nat)} new tokens/s; TensorFlow.js forward ${fmt(tfjs)} (native/tfjs ${(nat / tfjs).toFixed(2)})`);
 }
 
-const torch = spawnSync('python3', [fileURLToPath(new URL('./decode-torch.py', import.meta.url)), '--model', MODEL, '--batches', BATCHES.join(','),
+// The first Python that has torch: OELD_PYTHON, python3 on the PATH (pyenv's here), Debian's own (python3-torch).
+const pythons = [process.env.OELD_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
+const python = pythons.find((p) => spawnSync(p, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0) ?? pythons[0]!;
+const torch = spawnSync(python, [fileURLToPath(new URL('./decode-torch.py', import.meta.url)), '--model', MODEL, '--batches', BATCHES.join(','),
   '--prompt', String(PROMPT), '--tokens', String(TOKENS), '--threads', String(threads)], { encoding: 'utf8' });
 if (torch.status === 0) {
   const t = JSON.parse(torch.stdout.trim().split('\n').at(-1)!) as { torch: string; threads: number; results: { batch: number; new_tokens: number; seconds: number }[] };

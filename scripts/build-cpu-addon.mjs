@@ -50,9 +50,11 @@ function includeDir() {
 const x86 = process.arch === 'x64' || process.arch === 'ia32';
 const isaFlags = {
   'gemm-avx512.cc': ['-mavx512f', '-mavx2', '-mfma'], 'gemm-avx512-narrow.cc': ['-mavx512f', '-mavx2', '-mfma'], 'elementwise-avx512.cc': ['-mavx512f', '-mavx2', '-mfma'],
-  'elementwise-avx2.cc': ['-mavx2', '-mfma'], 'gemm-avx2.cc': ['-mavx2', '-mfma'], 'gemm-generic.cc': [] };
-const units = ['addon.cc', 'decoder.cc', 'thread-pool.cc', 'gemm-generic.cc', 'elementwise-generic.cc',
-  ...(x86 ? ['gemm-avx512.cc', 'gemm-avx512-narrow.cc', 'gemm-avx2.cc', 'elementwise-avx512.cc', 'elementwise-avx2.cc'] : [])];
+  'elementwise-avx2.cc': ['-mavx2', '-mfma'], 'gemm-avx2.cc': ['-mavx2', '-mfma'], 'gemm-generic.cc': [],
+  // The decoder's loops of exp (softmax) and dot products vectorize only with reassociation and glibc's vector math.
+  'decoder-avx512.cc': ['-mavx512f', '-mavx2', '-mfma', '-ffast-math'], 'decoder-avx2.cc': ['-mavx2', '-mfma', '-ffast-math'], 'decoder-generic.cc': ['-ffast-math'] };
+const units = ['addon.cc', 'decoder.cc', 'thread-pool.cc', 'gemm-generic.cc', 'elementwise-generic.cc', 'decoder-generic.cc',
+  ...(x86 ? ['gemm-avx512.cc', 'gemm-avx512-narrow.cc', 'gemm-avx2.cc', 'elementwise-avx512.cc', 'elementwise-avx2.cc', 'decoder-avx512.cc', 'decoder-avx2.cc'] : [])];
 const cxx = process.env.CXX || 'g++';
 const common = ['-O3', '-std=c++17', '-fPIC', '-pthread', '-fvisibility=hidden', '-ffp-contract=fast', '-fno-exceptions', '-Wall'];
 

@@ -78,6 +78,7 @@ export const SETTINGS = {
   adminToken: { name: 'OELD_ADMIN_TOKEN', default: undefined, description: 'Bearer token for the admin API (/admin/*). Unset: the admin API is off.', parse: token },
   apiToken: { name: 'OELD_API_TOKEN', default: undefined, description: 'Bearer token for the OpenAI-compatible API (/v1/*: models, chat completions, interactions, feedback). Unset: the API is open when OELD_HTTP_HOST is a loopback address and off otherwise.', parse: token },
   serve: { name: 'OELD_SERVE', default: 'true', description: 'Serve the active version at the OpenAI-compatible endpoint (/v1/models, /v1/chat/completions, /v1/feedback); every answer is recorded as an interaction.', parse: bool },
+  serveRecord: { name: 'OELD_SERVE_RECORD', default: 'true', description: 'Record every answer of the OpenAI-compatible endpoint as an interaction of the version that answered (what rounds learn from). false: answers are not recorded, and feedback has nothing to attach to.', parse: bool },
   serveMaxQueued: { name: 'OELD_SERVE_MAX_QUEUED', default: '256', description: 'Chat completions that may wait for the model; more are answered 429 with Retry-After.', parse: int(1, 100_000) },
   serveMaxBatch: { name: 'OELD_SERVE_MAX_BATCH', default: '32', description: 'Waiting chat completions the model answers together in one batch.', parse: int(1, 1024) },
   serveMaxTokens: { name: 'OELD_SERVE_MAX_TOKENS', default: '256', description: 'New tokens of an answer when the request gives no max_tokens.', parse: int(1, 1_000_000) },

@@ -82,7 +82,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   // Without the learning loop, the endpoint's own model worker starts at its first request.
   let servingEngine: ModelEngine | undefined;
   const serving = config.serve ? createServing(sql, store, () => learning?.engine ?? (servingEngine ??= workerEngine()), {
-    servedNames: config.servedModelNames, maxQueued: config.serveMaxQueued, maxBatch: config.serveMaxBatch, defaultMaxTokens: config.serveMaxTokens,
+    servedNames: config.servedModelNames, maxQueued: config.serveMaxQueued, maxBatch: config.serveMaxBatch, defaultMaxTokens: config.serveMaxTokens, record: config.serveRecord,
   }, metrics, log) : undefined;
 
   const rebuild = (reason: string) => runner.exclusive(async () => {

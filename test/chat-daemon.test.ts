@@ -111,8 +111,15 @@ describe('a daemon learning from chat logs only (OELD_SIMULATOR=off, embedded da
     assert.equal(support.why.heldOut + support.why.usedByRounds + support.why.olderVersions, CHATS);
     assert.deepEqual(support.why.unknownVersions, { 'gpt-4o-2024-08-06': 1 });
     assert.equal(status.tasks.find((t) => t.taskId === 'frozenlake')!.usable, 0, 'the game task is configured and idle');
-    const metrics = await (await fetch(`${f.url}/metrics`)).text();
+    // Gauges read from the database are refreshed at most once a second: a scrape right after an
+    // earlier one may show the figures of a second ago (the round here takes under a second).
+    let metrics = '';
     const gauge = (name: string, labels: string) => Number(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    for (let tries = 0; tries < 30; tries++) {
+      metrics = await (await fetch(`${f.url}/metrics`)).text();
+      if (gauge('oeld_task_interactions', 'task="support",state="held_out"') === support.why.heldOut) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     assert.equal(gauge('oeld_task_interactions', 'task="support",state="held_out"'), support.why.heldOut);
     assert.equal(gauge('oeld_task_interactions', 'task="support",state="unknown_version"'), 1);
     assert.ok(Number.isFinite(gauge('oeld_chat_gate_kl', 'task="support",measurement="retention"')), 'the chat gate\'s retention is exported');

@@ -20,7 +20,8 @@ import { HttpError, type Route } from './server.ts';
 export interface ChatRoutesDeps {
   store: EventStore;
   queue: ServingQueue;
-  recorder: ExchangeRecorder;
+  /** Where answers are recorded; undefined: they are not (OELD_SERVE_RECORD=false). */
+  recorder?: ExchangeRecorder;
   /** Names that answer with the active version (OELD_SERVED_MODEL_NAME). */
   servedNames: readonly string[];
   activeVersion: () => Promise<string | null>;
@@ -101,7 +102,7 @@ export function chatRoutes(d: ChatRoutesDeps): Route[] {
         const r = served.result;
         const usage = { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens };
         d.onAnswered?.({ stream: request.stream, seconds: (performance.now() - started) / 1000, completionTokens: r.completionTokens });
-        if (!closed) {
+        if (!closed && d.recorder) {
           d.recorder.record({
             responseId, version: served.version, taskId: request.taskId ?? DEFAULT_TASK_ID, messages: request.messages,
             reply: r.text, finishReason: r.finishReason, usage, settings: request.settings, requestedModel: request.model,
@@ -135,6 +136,7 @@ export function chatRoutes(d: ChatRoutesDeps): Route[] {
         }
         const { response_id: interactionId, ...outcome } = parsed.data;
         const servedId = servedEventId(interactionId);
+        if (!d.recorder) throw new HttpError(404, 'answers are not recorded here (OELD_SERVE_RECORD=false): there is nothing to give feedback on');
         if (d.recorder.isPending(servedId)) await d.recorder.flush();
         if ((await readEventsByIds(d.store.sql, [servedId])).length === 0) throw new HttpError(404, `no answer with id ${preview(interactionId)} was served and recorded here`);
         const r = await d.store.append([{ streamId: STREAMS.interaction(interactionId), events: [{ id: feedbackEventId(interactionId), type: 'InteractionFeedbackRecorded', data: { interactionId, outcome } }] }], { onConflict: 'report' });

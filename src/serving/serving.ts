@@ -18,7 +18,7 @@ import type { EventStore } from '../store/event-store.ts';
 import { ExchangeRecorder } from './exchange-recorder.ts';
 import { ServingQueue } from './serving-queue.ts';
 
-export interface ServingSettings { servedNames: readonly string[]; maxQueued: number; maxBatch: number; defaultMaxTokens: number }
+export interface ServingSettings { servedNames: readonly string[]; maxQueued: number; maxBatch: number; defaultMaxTokens: number; record: boolean }
 
 export function createServing(sql: Sql, store: EventStore, engine: () => ModelEngine, s: ServingSettings, metrics: Metrics, log: Logger) {
   const verified = new Set<string>();
@@ -50,7 +50,7 @@ export function createServing(sql: Sql, store: EventStore, engine: () => ModelEn
     return n;
   };
   const routes: Route[] = chatRoutes({
-    store, queue, recorder, servedNames: s.servedNames, defaultMaxTokens: s.defaultMaxTokens, maxTokensLimit,
+    store, queue, recorder: s.record ? recorder : undefined, servedNames: s.servedNames, defaultMaxTokens: s.defaultMaxTokens, maxTokensLimit,
     activeVersion: async () => (await readActiveModel(sql))?.version ?? null,
     onAnswered: (a) => { metrics.serveRequests.inc({ outcome: 'answered', stream: String(a.stream) }); metrics.serveSeconds.observe(a.seconds); },
     onRefused: () => metrics.serveRequests.inc({ outcome: 'refused', stream: 'unknown' }),

@@ -99,6 +99,9 @@ export function generate(model: Transformer, prompts: number[][], o: GenerateOpt
  * one call; then every step sends one token per unfinished row. Sampling, stopping and the
  * random stream are generate()'s, so both paths pick the same tokens from the same logits.
  */
+/** Most prompt tokens the native decoder takes in one call. */
+const PREFILL_CHUNK = 2048;
+
 function generateNative(dec: NativeDecoder, prompts: number[][], o: GenerateOptions): Generation {
   const random = seededRandom(o.seed);
   const B = prompts.length;
@@ -110,14 +113,28 @@ function generateNative(dec: NativeDecoder, prompts: number[][], o: GenerateOpti
   const V = dec.vocab;
   const seqs = prompts.map(() => dec.newSequence());
   try {
-    const lengths = prompts.map((p) => p.length);
-    const total = lengths.reduce((a, b) => a + b, 0);
-    const tokens = new Int32Array(total);
-    const seqIds = new Int32Array(total);
-    const lastRows = new Int32Array(B);
-    let at = 0;
-    prompts.forEach((p, b) => { tokens.set(p, at); seqIds.fill(seqs[b]!, at, at + p.length); at += p.length; lastRows[b] = at - 1; });
-    let logits = dec.forward(tokens, seqIds, lastRows);
+    // Prompts go in together, in chunks of at most PREFILL_CHUNK tokens (the decoder's scratch
+    // grows with the tokens of one call); each prompt's last token gives its first logits.
+    let logits: Float32Array = new Float32Array(B * V);
+    let tokens: number[] = [];
+    let seqIds: number[] = [];
+    let ends: { row: number; prompt: number }[] = [];
+    const flush = () => {
+      if (tokens.length === 0) return;
+      const out = dec.forward(Int32Array.from(tokens), Int32Array.from(seqIds), Int32Array.from(ends, (e) => e.row));
+      ends.forEach((e, r) => logits.set(out.subarray(r * V, (r + 1) * V), e.prompt * V));
+      tokens = []; seqIds = []; ends = [];
+    };
+    prompts.forEach((p, b) => {
+      for (let at = 0; at < p.length;) {
+        const take = Math.min(p.length - at, PREFILL_CHUNK - tokens.length);
+        for (let j = 0; j < take; j++) { tokens.push(p[at + j]!); seqIds.push(seqs[b]!); }
+        at += take;
+        if (at === p.length) ends.push({ row: tokens.length - 1, prompt: b });
+        if (tokens.length >= PREFILL_CHUNK) flush();
+      }
+    });
+    flush();
     let rowsIn = prompts.map((_, b) => b); // the logits' rows, in order
     const maxSteps = Math.max(...rowMax);
     for (let step = 0; step < maxSteps && out.finished.some((f) => !f); step++) {

@@ -30,6 +30,8 @@ export function logSoftmax(logits: ArrayLike<number>, temperature: number): Floa
  * a decoding step at a vocabulary of 512).
  */
 export function sampleToken(logits: ArrayLike<number>, o: SamplingOptions, random: () => number): { token: number; logprob: number } {
+  // No truncation: the walk's token found by partitioning, without ordering the vocabulary.
+  if (o.temperature > 0 && o.topK <= 0 && o.topP >= 1) return walkWithoutOrder(logits, o.temperature, random());
   const lp = logSoftmax(logits, o.temperature);
   const n = lp.length;
   if (o.temperature <= 0) {
@@ -60,6 +62,62 @@ export function sampleToken(logits: ArrayLike<number>, o: SamplingOptions, rando
   }
   const last = at(keep - 1);
   return { token: last, logprob: lp[last]! };
+}
+
+/** Scratch of walkWithoutOrder, grown to the largest vocabulary seen (JavaScript runs one call at a time). */
+let scratchE = new Float64Array(0);
+let scratchI = new Int32Array(0);
+
+/**
+ * sampleToken without truncation (top-k 0, top-p 1): the token a walk over every token in
+ * descending probability stops at for a draw u, found without sorting. The candidates are
+ * partitioned in place around a pivot (those before it in the walk's order, those after) and only
+ * the side where the walk crosses u * total is kept: linear in the vocabulary on average, where a
+ * sort of a flat distribution cost n log n per token. One pass of exp serves the probabilities and
+ * the log-probability returned.
+ */
+export function walkWithoutOrder(logits: ArrayLike<number>, temperature: number, u: number): { token: number; logprob: number } {
+  const n = logits.length;
+  if (scratchE.length < n) { scratchE = new Float64Array(n); scratchI = new Int32Array(n); }
+  const e = scratchE;
+  const cand = scratchI;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) { const z = logits[i]! / temperature; e[i] = z; if (z > max) max = z; }
+  let total = 0;
+  for (let i = 0; i < n; i++) { const p = Math.exp(e[i]! - max); e[i] = p; total += p; }
+  const lse = max + Math.log(total);
+  let r = u * total;
+  for (let i = 0; i < n; i++) cand[i] = i;
+  let lo = 0;
+  let hi = n;
+  let token = -1;
+  while (hi > lo) {
+    const q = cand[(lo + hi) >> 1]!;
+    const pq = e[q]!;
+    // Partition [lo, hi) without q: those before q in the walk's order to the left of `split`.
+    let split = lo;
+    let sumBefore = 0;
+    for (let k = lo; k < hi; k++) {
+      const i = cand[k]!;
+      const pi = e[i]!;
+      if (pi > pq || (pi === pq && i < q)) { sumBefore += pi; cand[k] = cand[split]!; cand[split++] = i; }
+    }
+    if (sumBefore >= r) { hi = split; continue; }
+    r -= sumBefore;
+    if (pq >= r) { token = q; break; }
+    r -= pq;
+    // The rest after q: [split, hi) without q itself.
+    let k = split;
+    while (cand[k] !== q) k++;
+    cand[k] = cand[split]!;
+    lo = split + 1;
+  }
+  if (token < 0) {
+    // Rounding left the draw past every token: the walk ends at the last one (the least probable, ties: the highest index).
+    token = 0;
+    for (let i = 1; i < n; i++) if (e[i]! <= e[token]!) token = i;
+  }
+  return { token, logprob: logits[token]! / temperature - lse };
 }
 
 /** Entries of the descending order found in one pass before sorting the rest. */

@@ -26,6 +26,7 @@
 #include "elementwise.h"
 #include "gemm.h"
 #include "decoder.h"
+#include "decoder-model.h"
 #include "thread-pool.h"
 
 namespace oeld {
@@ -378,6 +379,10 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
 int matmulF32(const float *a, const float *b, float *c, int M, int K, int N, bool ta, bool tb) {
   return runCall(Call{a, b, c, 1, 1, 1, M, K, N, ta, tb});
 }
+
+void swigluF32(const float *g, const float *u, float *out, size_t n) { current->swiglu(g, u, out, n); }
+
+const char *currentIsaName() { return current->name; }
 
 }  // namespace oeld
 

@@ -21,6 +21,7 @@
  * token's own, SwiGLU MLP, tied or separate output layer.
  */
 #include "decoder.h"
+#include "decoder-model.h"
 
 #include <cmath>
 #include <cstdint>
@@ -34,30 +35,6 @@ namespace oeld {
 namespace {
 
 enum Dim { V_, H_, I_, L_, HEADS_, KVH_, D_, QKVB_, OB_, QKN_, TIED_, RESERVED_, DIMS_ };
-
-struct Layer {
-  std::vector<float> inNorm, postNorm, q, k, v, o, qb, kb, vb, ob, qn, kn, gate, up, down;
-};
-
-struct Sequence {
-  /* Per layer, [length][kvHeads * headDim] keys and values. */
-  std::vector<std::vector<float>> k, v;
-  int length = 0;
-};
-
-struct Model {
-  int V, H, I, L, heads, kvh, d;
-  bool qkvBias, oBias, qkNorm, tied;
-  float eps;
-  std::vector<double> invFreq;
-  std::vector<float> embed, finalNorm, lmHead;
-  std::vector<Layer> layers;
-  std::unordered_map<int32_t, Sequence> sequences;
-  int32_t nextSequence = 1;
-  /* Scratch, grown on demand. */
-  std::vector<float> x, h, q, kk, vv, ctx, out, g, u, scores, logitsIn;
-  std::vector<float> cosv, sinv;
-};
 
 napi_value fail(napi_env env, const std::string &msg) {
   napi_throw_range_error(env, nullptr, msg.c_str());
@@ -100,88 +77,14 @@ void grow(std::vector<float> &v, size_t n) {
   if (v.size() < n) v.resize(n);
 }
 
-/* One layer over M tokens: x [M, H] in place. */
-void layerForward(Model &m, Layer &l, int li, int M, const std::vector<Sequence *> &seqOf, const std::vector<int> &pos) {
-  const int H = m.H, d = m.d, qn = m.heads * d, kvn = m.kvh * d, half = d / 2;
-  for (int i = 0; i < M; i++) rmsNorm(&m.x[(size_t)i * H], l.inNorm.data(), &m.h[(size_t)i * H], H, m.eps);
-  matmulF32(m.h.data(), l.q.data(), m.q.data(), M, H, qn, false, false);
-  matmulF32(m.h.data(), l.k.data(), m.kk.data(), M, H, kvn, false, false);
-  matmulF32(m.h.data(), l.v.data(), m.vv.data(), M, H, kvn, false, false);
-  if (m.qkvBias) {
-    for (int i = 0; i < M; i++) {
-      for (int j = 0; j < qn; j++) m.q[(size_t)i * qn + j] += l.qb[j];
-      for (int j = 0; j < kvn; j++) { m.kk[(size_t)i * kvn + j] += l.kb[j]; m.vv[(size_t)i * kvn + j] += l.vb[j]; }
-    }
-  }
-  std::vector<float> tmp(d);
-  for (int i = 0; i < M; i++) {
-    const float *c = &m.cosv[(size_t)i * half], *s = &m.sinv[(size_t)i * half];
-    auto rotate = [&](float *v) {
-      for (int j = 0; j < half; j++) {
-        float a = v[j], b = v[j + half];
-        v[j] = a * c[j] - b * s[j];
-        v[j + half] = b * c[j] + a * s[j];
-      }
-    };
-    for (int hh = 0; hh < m.heads; hh++) {
-      float *v = &m.q[(size_t)i * qn + hh * d];
-      if (m.qkNorm) { rmsNorm(v, l.qn.data(), tmp.data(), d, m.eps); std::memcpy(v, tmp.data(), d * sizeof(float)); }
-      rotate(v);
-    }
-    for (int hh = 0; hh < m.kvh; hh++) {
-      float *v = &m.kk[(size_t)i * kvn + hh * d];
-      if (m.qkNorm) { rmsNorm(v, l.kn.data(), tmp.data(), d, m.eps); std::memcpy(v, tmp.data(), d * sizeof(float)); }
-      rotate(v);
-    }
-    // The token's key and value join its sequence at its position (tokens of a sequence come in order).
-    Sequence &sq = *seqOf[i];
-    sq.k[li].insert(sq.k[li].end(), &m.kk[(size_t)i * kvn], &m.kk[(size_t)i * kvn] + kvn);
-    sq.v[li].insert(sq.v[li].end(), &m.vv[(size_t)i * kvn], &m.vv[(size_t)i * kvn] + kvn);
-  }
-  const int rep = m.heads / m.kvh;
-  const float scale = 1.0f / std::sqrt((float)d);
-  for (int i = 0; i < M; i++) {
-    const Sequence &sq = *seqOf[i];
-    const int S = pos[i] + 1;
-    grow(m.scores, S);
-    const float *K = sq.k[li].data(), *Vv = sq.v[li].data();
-    for (int hh = 0; hh < m.heads; hh++) {
-      const float *qv = &m.q[(size_t)i * qn + hh * d];
-      const int kv = hh / rep;
-      float mx = -INFINITY;
-      for (int t = 0; t < S; t++) {
-        const float *kt = K + (size_t)t * kvn + kv * d;
-        float dot = 0;
-        for (int j = 0; j < d; j++) dot += qv[j] * kt[j];
-        m.scores[t] = dot * scale;
-        if (m.scores[t] > mx) mx = m.scores[t];
-      }
-      float sum = 0;
-      for (int t = 0; t < S; t++) { m.scores[t] = std::exp(m.scores[t] - mx); sum += m.scores[t]; }
-      float *o = &m.ctx[(size_t)i * qn + hh * d];
-      for (int j = 0; j < d; j++) o[j] = 0;
-      for (int t = 0; t < S; t++) {
-        const float p = m.scores[t] / sum;
-        const float *vt = Vv + (size_t)t * kvn + kv * d;
-        for (int j = 0; j < d; j++) o[j] += p * vt[j];
-      }
-    }
-  }
-  matmulF32(m.ctx.data(), l.o.data(), m.out.data(), M, qn, H, false, false);
-  for (int i = 0; i < M; i++) {
-    float *x = &m.x[(size_t)i * H];
-    const float *o = &m.out[(size_t)i * H];
-    for (int j = 0; j < H; j++) x[j] += o[j] + (m.oBias ? l.ob[j] : 0.0f);
-    rmsNorm(x, l.postNorm.data(), &m.h[(size_t)i * H], H, m.eps);
-  }
-  matmulF32(m.h.data(), l.gate.data(), m.g.data(), M, H, m.I, false, false);
-  matmulF32(m.h.data(), l.up.data(), m.u.data(), M, H, m.I, false, false);
-  for (size_t j = 0, n = (size_t)M * m.I; j < n; j++) {
-    const float g = m.g[j];
-    m.g[j] = g / (1.0f + std::exp(-g)) * m.u[j];
-  }
-  matmulF32(m.g.data(), l.down.data(), m.out.data(), M, m.I, H, false, false);
-  for (size_t j = 0, n = (size_t)M * H; j < n; j++) m.x[j] += m.out[j];
+/* The layer built for the addon's instruction set. */
+LayerForward *layerForIsa() {
+#if defined(__x86_64__) || defined(__i386__)
+  const std::string isa = currentIsaName();
+  if (isa == "avx512") return layerForward_avx512;
+  if (isa == "avx2") return layerForward_avx2;
+#endif
+  return layerForward_generic;
 }
 
 void finalize(napi_env, void *data, void *) { delete static_cast<Model *>(data); }
@@ -310,7 +213,8 @@ napi_value Forward(napi_env env, napi_callback_info info) {
       m->sinv[i * half + j] = (float)std::sin(a);
     }
   }
-  for (int li = 0; li < m->L; li++) layerForward(*m, m->layers[li], li, M, seqOf, pos);
+  LayerForward *layer = layerForIsa();
+  for (int li = 0; li < m->L; li++) layer(*m, m->layers[li], li, M, seqOf, pos);
   for (auto &kv : added) m->sequences[kv.first].length += kv.second;
   grow(m->logitsIn, rn * H);
   for (size_t r = 0; r < rn; r++) rmsNorm(&m->x[(size_t)rows[r] * H], m->finalNorm.data(), &m->logitsIn[r * H], (int)H, m->eps);

@@ -1,0 +1,114 @@
+/**
+ * The OpenAI-compatible endpoint under load, on the shipped base model (models/oeld-base) in a
+ * model worker thread, as the daemon wires it (src/serving/serving.ts, the HTTP server, a
+ * PostgreSQL database for the recorded answers):
+ *   - requests/s and p50/p99 latency at 1, 8 and 32 concurrent clients (each sends
+ *     BENCH_SERVE_REQUESTS requests one after another: a short chat, max_tokens BENCH_SERVE_TOKENS
+ *     (default 32), temperature 0.7),
+ *   - the worker's own batched generation of the same requests, 32 at a time with no HTTP, queue
+ *     or recording: the ceiling (goal: 32 clients reach at least 0.8 of it),
+ *   - 32 clients again with recording off (OELD_SERVE_RECORD=false): the cost of recording every
+ *     answer (goal: under 5% of throughput).
+ * All in this run. Request counts are per client (BENCH_SERVE_REQUESTS, default 8).
+ */
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { fileSha256 } from '../src/engine/verify-version.ts';
+import { workerEngine } from '../src/engine/worker-engine.ts';
+import { createMetrics } from '../src/http/metrics.ts';
+import { createHttpServer } from '../src/http/server.ts';
+import { createLogger } from '../src/log.ts';
+import { ModelProjection } from '../src/projections/models/model-projection.ts';
+import { Projector } from '../src/projections/projector.ts';
+import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
+import { createProjections } from '../src/projections/all-projections.ts';
+import { createServing } from '../src/serving/serving.ts';
+import { EventStore } from '../src/store/event-store.ts';
+import { benchDatabase, emit, envInt, fmt, log, round } from './lib.ts';
+
+const MODEL = fileURLToPath(new URL('../models/oeld-base', import.meta.url));
+const TOKENS = envInt('BENCH_SERVE_TOKENS', 32);
+const PER_CLIENT = envInt('BENCH_SERVE_REQUESTS', 8);
+const CLIENTS = [1, 8, 32];
+const QUESTIONS = ['How long is the warranty?', 'Where is my order?', 'Can I return opened items?', 'Do you ship to Norway?', 'What does express delivery cost?'];
+
+const db = await benchDatabase();
+const engine = workerEngine();
+const logger = createLogger('warn');
+const results: Record<string, unknown> = {};
+try {
+  await createProjectionSchema(db.sql, LIVE_SCHEMA, createProjections());
+  const store = new EventStore(db.sql);
+  await store.append([{ streamId: 'models', events: [
+    { id: crypto.randomUUID(), type: 'ModelVersionPublished', data: { version: 'base', path: MODEL, sha256: await fileSha256(`${MODEL}/model.safetensors`) } },
+    { id: crypto.randomUUID(), type: 'ModelVersionActivated', data: { version: 'base', reason: 'initial' } },
+  ] }]);
+  await new Projector(db.sql, new ModelProjection()).catchUp();
+  const body = (i: number) => JSON.stringify({ model: 'oeld', messages: [{ role: 'user', content: QUESTIONS[i % QUESTIONS.length] }], max_tokens: TOKENS, temperature: 0.7 });
+
+  /** One endpoint (recording on or off); `clients` loops of PER_CLIENT requests each. */
+  async function load(record: boolean, clients: number): Promise<{ rps: number; tokensPerS: number; p50: number; p99: number; recorded: number }> {
+    const serving = createServing(db.sql, store, () => engine, { servedNames: ['oeld'], maxQueued: 1024, maxBatch: 32, defaultMaxTokens: TOKENS, record }, createMetrics(), logger);
+    const server = createHttpServer(serving.routes, { apiOpenWithoutToken: true }, logger);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/chat/completions`;
+    const before = await interactions();
+    const latencies: number[] = [];
+    let tokens = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: clients }, async (_, c) => {
+      for (let k = 0; k < PER_CLIENT; k++) {
+        const t = performance.now();
+        const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(c * PER_CLIENT + k) });
+        if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
+        tokens += ((await r.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens;
+        latencies.push(performance.now() - t);
+      }
+    }));
+    const secs = (performance.now() - t0) / 1000;
+    await serving.close();
+    await new Promise<void>((r) => server.close(() => r()));
+    latencies.sort((a, b) => a - b);
+    const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
+    return { rps: latencies.length / secs, tokensPerS: tokens / secs, p50: pct(0.5), p99: pct(0.99), recorded: (await interactions()) - before };
+  }
+  const interactions = async () => (await db.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE type = 'InteractionRecorded'")).rows[0]!.n;
+
+  /** The ceiling: the same requests straight to the worker, 32 per batch. */
+  async function ceiling(): Promise<{ rps: number; tokensPerS: number }> {
+    const rows = Array.from({ length: 32 }, (_, i) => ({ messages: [{ role: 'user' as const, content: QUESTIONS[i % QUESTIONS.length]! }], sampling: { temperature: 0.7, topP: 1, topK: 0 }, maxNewTokens: TOKENS, stop: [] }));
+    let n = 0;
+    let tokens = 0;
+    const t0 = performance.now();
+    for (let b = 0; b < PER_CLIENT; b++) {
+      const r = await engine.serve('base', MODEL, rows, b + 1, () => {});
+      n += r.rows.length;
+      tokens += r.rows.reduce((s, x) => s + x.completionTokens, 0);
+    }
+    const secs = (performance.now() - t0) / 1000;
+    return { rps: n / secs, tokensPerS: tokens / secs };
+  }
+
+  await engine.serve('base', MODEL, [{ messages: [{ role: 'user', content: 'warm up' }], sampling: { temperature: 0.7, topP: 1, topK: 0 }, maxNewTokens: 4, stop: [] }], 0, () => {});
+  const top = await ceiling();
+  log(`the worker's own batched generation (32 requests a batch, no HTTP): ${top.rps.toFixed(1)} requests/s, ${fmt(top.tokensPerS)} new tokens/s`);
+  results.ceiling = { rps: round(top.rps, 1), tokensPerS: round(top.tokensPerS) };
+  for (const clients of CLIENTS) {
+    const r = await load(true, clients);
+    if (r.recorded !== clients * PER_CLIENT) throw new Error(`${r.recorded} of ${clients * PER_CLIENT} answers were recorded`);
+    log(`${clients} clients: ${r.rps.toFixed(1)} requests/s (${fmt(r.tokensPerS)} new tokens/s), p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms; every answer recorded`
+      + (clients === 32 ? `; ${(r.rps / top.rps).toFixed(2)} of the worker's own (goal >= 0.8)` : ''));
+    results[`clients_${clients}`] = { rps: round(r.rps, 1), tokensPerS: round(r.tokensPerS), p50Ms: round(r.p50), p99Ms: round(r.p99) };
+    if (clients === 32) results.ratioToCeiling = round(r.rps / top.rps, 2);
+  }
+  const off = await load(false, 32);
+  const on = results.clients_32 as { rps: number };
+  const cost = 1 - on.rps / off.rps;
+  log(`32 clients without recording: ${off.rps.toFixed(1)} requests/s; recording costs ${(100 * cost).toFixed(1)}% of throughput (goal < 5%; negative: within this machine's noise)`);
+  results.clients_32_unrecorded = { rps: round(off.rps, 1), p50Ms: round(off.p50), p99Ms: round(off.p99) };
+  results.recordingCost = round(cost, 3);
+} finally {
+  await engine.close();
+  await db.drop();
+}
+emit({ name: 'serving', model: 'oeld-base', tokens: TOKENS, perClient: PER_CLIENT, ...results });

@@ -1,0 +1,3 @@
+/* The native decoder's layer for avx512. */
+#define ISA avx512
+#include "decoder-kernel.inc"

@@ -1,0 +1,3 @@
+/* The native decoder's layer for generic. */
+#define ISA generic
+#include "decoder-kernel.inc"
