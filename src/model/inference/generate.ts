@@ -111,7 +111,7 @@ function generateNative(dec: NativeDecoder, prompts: number[][], o: GenerateOpti
   rowMax.forEach((m, b) => { if (m <= 0) out.finished[b] = true; });
   const eos = new Set(o.eosTokenIds);
   const V = dec.vocab;
-  const seqs = prompts.map(() => dec.newSequence());
+  const seqs = prompts.map((p, b) => dec.newSequence(p.length + Math.max(0, rowMax[b]!)));
   try {
     // Prompts go in together, in chunks of at most PREFILL_CHUNK tokens (the decoder's scratch
     // grows with the tokens of one call); each prompt's last token gives its first logits.

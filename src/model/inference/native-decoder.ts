@@ -38,7 +38,8 @@ export class NativeDecoder {
     decoders.delete(model);
   }
 
-  newSequence(): number { return this.k.decoderNewSequence(this.handle); }
+  /** A new, empty sequence; `capacity` positions of its cache are reserved at once. */
+  newSequence(capacity = 0): number { return this.k.decoderNewSequence(this.handle, capacity); }
   freeSequence(id: number): void { this.k.decoderFreeSequence(this.handle, id); }
 
   /** Appends each token to its sequence; the logits of the tokens at outputRows, [rows, vocab]. */

@@ -24,7 +24,7 @@ export interface CpuKernels {
   swigluGrad(heap: Uint8Array, g: number, u: number, dy: number, dg: number, du: number, n: number): number;
   /** A transformer's inference with a key/value cache per sequence (native/cpu/decoder.cc; native-decoder.ts wraps it). */
   decoderCreate(dims: Int32Array, eps: number, invFreq: Float64Array, weights: Float32Array[]): unknown;
-  decoderNewSequence(handle: unknown): number;
+  decoderNewSequence(handle: unknown, capacity?: number): number;
   decoderFreeSequence(handle: unknown, id: number): void;
   decoderForward(handle: unknown, tokens: Int32Array, sequences: Int32Array, outputRows: Int32Array, logits: Float32Array): void;
   decoderDispose(handle: unknown): void;

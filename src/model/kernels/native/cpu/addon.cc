@@ -384,6 +384,12 @@ void swigluF32(const float *g, const float *u, float *out, size_t n) { current->
 
 const char *currentIsaName() { return current->name; }
 
+int parallelParts() { return pool().size(); }
+
+void runParts(int parts, const std::function<void(int)> &part) {
+  if (parts <= 1 || !pool().run(parts, part)) for (int p = 0; p < parts; p++) part(p);
+}
+
 }  // namespace oeld
 
 NAPI_MODULE_INIT() {

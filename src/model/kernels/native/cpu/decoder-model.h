@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
@@ -43,5 +44,10 @@ void swigluF32(const float *g, const float *u, float *out, size_t n);
 
 /* The instruction set the addon uses: avx512, avx2 or generic. */
 const char *currentIsaName();
+
+/* Threads of the addon's pool (the caller included). */
+int parallelParts();
+/* Runs part(0) .. part(parts - 1) on the pool (parts <= parallelParts()), or one after another on this thread when it is busy. */
+void runParts(int parts, const std::function<void(int)> &part);
 
 }  // namespace oeld

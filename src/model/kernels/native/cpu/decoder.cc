@@ -8,7 +8,7 @@
  *     then per layer inputNorm, postNorm, q [H, heads*d], k [H, kv*d], v, o [heads*d, H], qBias,
  *     kBias, vBias, oBias, qNorm [d], kNorm [d] (empty where absent), gate [H, I], up [H, I],
  *     down [I, H]. Every size is checked; the weights are copied.
- *   decoderNewSequence(handle) -> id; decoderFreeSequence(handle, id)
+ *   decoderNewSequence(handle, capacity?) -> id (capacity: positions to reserve); decoderFreeSequence(handle, id)
  *   decoderForward(handle, tokens Int32Array, sequences Int32Array, outputRows Int32Array, logits Float32Array)
  *     appends token i to sequence sequences[i] at its next position (tokens of one sequence in
  *     order: a prompt at once, or one decoded token per sequence) and writes the logits of the
@@ -149,15 +149,21 @@ napi_value Create(napi_env env, napi_callback_info info) {
 }
 
 napi_value NewSequence(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   Model *m = argc ? modelOf(env, argv[0]) : nullptr;
   if (!m) return nullptr;
+  // An optional capacity (positions) reserves the cache at once instead of growing it step by step.
+  int32_t capacity = 0;
+  if (argc == 2 && (napi_get_value_int32(env, argv[1], &capacity) != napi_ok || capacity < 0 || capacity > (1 << 24))) {
+    return fail(env, "decoderNewSequence: capacity must be an integer from 0 to 16777216");
+  }
   int32_t id = m->nextSequence++;
   Sequence &s = m->sequences[id];
   s.k.resize(m->L);
   s.v.resize(m->L);
+  for (int l = 0; l < m->L; l++) { s.k[l].reserve((size_t)capacity * m->kvh * m->d); s.v[l].reserve((size_t)capacity * m->kvh * m->d); }
   napi_value r;
   napi_create_int32(env, id, &r);
   return r;
