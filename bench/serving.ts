@@ -67,6 +67,7 @@ try {
     }));
     const secs = (performance.now() - t0) / 1000;
     await serving.close();
+    if (process.env.DEBUG_REC) console.error("DEBUG dropped", serving.recorder.dropped);
     await new Promise<void>((r) => server.close(() => r()));
     latencies.sort((a, b) => a - b);
     const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;

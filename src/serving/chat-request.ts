@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { promptMessage } from '../events/logged-messages.ts';
 import { loggedMessage } from '../events/schemas.ts';
 import { preview } from '../events/preview.ts';
+import { findUnstorableString } from '../events/validate.ts';
 import type { ServeRow } from '../model/inference/serve-batch.ts';
 
 const Body = z.looseObject({
@@ -58,6 +59,9 @@ export function parseChatRequest(body: unknown, o: { defaultMaxTokens: number; m
     throw new RequestError(field, `${field}: ${i.message}${value !== undefined ? ` (got ${preview(value)})` : ''}`);
   }
   const b = r.data;
+  // What the log cannot store is refused here, as at every intake (the answer is recorded with the request).
+  const unstorable = findUnstorableString(b.messages, 'messages');
+  if (unstorable) throw new RequestError(unstorable.field, `${unstorable.field}: ${unstorable.reason}`);
   const maxTokens = b.max_completion_tokens ?? b.max_tokens ?? o.defaultMaxTokens;
   if (maxTokens > o.maxTokensLimit) throw new RequestError('max_tokens', `max_tokens: at most ${o.maxTokensLimit} for this model (got ${maxTokens})`);
   const stop = b.stop === undefined || b.stop === null ? [] : typeof b.stop === 'string' ? [b.stop] : b.stop;

@@ -20,11 +20,29 @@ import { ServingQueue } from './serving-queue.ts';
 
 export interface ServingSettings { servedNames: readonly string[]; maxQueued: number; maxBatch: number; defaultMaxTokens: number; record: boolean }
 
+/** How long the active version read from the registry is reused: a newly activated one answers within this. */
+export const ACTIVE_VERSION_TTL_MS = 250;
+
+/** readActiveModel at most once per ttl: every request and batch asks, and one query serves them all. */
+function cachedActiveModel(sql: Sql, ttlMs: number): () => Promise<Awaited<ReturnType<typeof readActiveModel>>> {
+  let at = -Infinity;
+  let value: Promise<Awaited<ReturnType<typeof readActiveModel>>> | undefined;
+  return () => {
+    if (!value || performance.now() - at > ttlMs) {
+      at = performance.now();
+      value = readActiveModel(sql);
+      value.catch(() => { value = undefined; });
+    }
+    return value;
+  };
+}
+
 export function createServing(sql: Sql, store: EventStore, engine: () => ModelEngine, s: ServingSettings, metrics: Metrics, log: Logger) {
   const verified = new Set<string>();
   const positions = new Map<string, number>();
+  const readActive = cachedActiveModel(sql, ACTIVE_VERSION_TTL_MS);
   const active = async () => {
-    const a = await readActiveModel(sql);
+    const a = await readActive();
     if (!a) return null;
     // The weights are checked against their published sha256 before this queue first loads them.
     if (!verified.has(a.version)) { await verifyPublishedWeights(a); verified.add(a.version); }
@@ -37,10 +55,10 @@ export function createServing(sql: Sql, store: EventStore, engine: () => ModelEn
   });
   const recorder = new ExchangeRecorder(store, {
     flushMs: 50, maxBatch: 500, maxPending: 100_000,
-    onError: (err) => log.warn({ err }, 'recording served exchanges failed; retrying'),
+    onError: (err, dropped) => (dropped ? log.error({ err }, 'a served exchange could not be recorded and was dropped') : log.warn({ err }, 'recording served exchanges failed; retrying')),
   });
   const maxTokensLimit = async () => {
-    const a = await readActiveModel(sql);
+    const a = await readActive();
     if (!a) return 1;
     let n = positions.get(a.version);
     if (n === undefined) {
@@ -51,7 +69,7 @@ export function createServing(sql: Sql, store: EventStore, engine: () => ModelEn
   };
   const routes: Route[] = chatRoutes({
     store, queue, recorder: s.record ? recorder : undefined, servedNames: s.servedNames, defaultMaxTokens: s.defaultMaxTokens, maxTokensLimit,
-    activeVersion: async () => (await readActiveModel(sql))?.version ?? null,
+    activeVersion: async () => (await readActive())?.version ?? null,
     onAnswered: (a) => { metrics.serveRequests.inc({ outcome: 'answered', stream: String(a.stream) }); metrics.serveSeconds.observe(a.seconds); },
     onRefused: () => metrics.serveRequests.inc({ outcome: 'refused', stream: 'unknown' }),
   });
