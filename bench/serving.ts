@@ -9,8 +9,11 @@
  *     or recording: the ceiling (goal: 32 clients reach at least 0.8 of it),
  *   - 32 clients again with recording off (OELD_SERVE_RECORD=false): the cost of recording every
  *     answer (goal: under 5% of throughput).
- * All in this run. Request counts are per client (BENCH_SERVE_REQUESTS, default 8).
+ * All in this run; the clients run in a process of their own (bench/serving-clients.ts). Request
+ * counts are per client (BENCH_SERVE_REQUESTS, default 16).
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { fileSha256 } from '../src/engine/verify-version.ts';
@@ -28,8 +31,9 @@ import { benchDatabase, emit, envInt, fmt, log, round } from './lib.ts';
 
 const MODEL = fileURLToPath(new URL('../models/oeld-base', import.meta.url));
 const TOKENS = envInt('BENCH_SERVE_TOKENS', 32);
-const PER_CLIENT = envInt('BENCH_SERVE_REQUESTS', 8);
+const PER_CLIENT = envInt('BENCH_SERVE_REQUESTS', 16);
 const CLIENTS = [1, 8, 32];
+const CLIENTS_SCRIPT = fileURLToPath(new URL('./serving-clients.ts', import.meta.url));
 const QUESTIONS = ['How long is the warranty?', 'Where is my order?', 'Can I return opened items?', 'Do you ship to Norway?', 'What does express delivery cost?'];
 
 const db = await benchDatabase();
@@ -53,19 +57,14 @@ try {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/chat/completions`;
     const before = await interactions();
-    const latencies: number[] = [];
-    let tokens = 0;
-    const t0 = performance.now();
-    await Promise.all(Array.from({ length: clients }, async (_, c) => {
-      for (let k = 0; k < PER_CLIENT; k++) {
-        const t = performance.now();
-        const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(c * PER_CLIENT + k) });
-        if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
-        tokens += ((await r.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens;
-        latencies.push(performance.now() - t);
-      }
-    }));
-    const secs = (performance.now() - t0) / 1000;
+    // The clients run in a process of their own: in this one they would take the server's thread.
+    const child = spawn(process.execPath, ['--import', 'tsx', CLIENTS_SCRIPT, url, String(clients), String(PER_CLIENT), String(TOKENS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    const [code] = await once(child, 'exit');
+    if (code !== 0) throw new Error(`the clients exited ${code}`);
+    const { seconds: clientSecs, latencies, tokens } = JSON.parse(out.trim().split('\n').at(-1)!) as { seconds: number; latencies: number[]; tokens: number };
+    const secs = clientSecs;
     await serving.close();
     if (process.env.DEBUG_REC) console.error("DEBUG dropped", serving.recorder.dropped);
     await new Promise<void>((r) => server.close(() => r()));
