@@ -66,6 +66,14 @@ Model *modelOf(napi_env env, napi_value v) {
   return m;
 }
 
+/* The call's arguments (up to n, into argv; argc says how many came) and the model of its first, the handle; null with an exception pending when that is not a live decoder. */
+Model *callArgs(napi_env env, napi_callback_info info, size_t n, napi_value *argv, size_t &argc) {
+  argc = n;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc == 0) { fail(env, "decoder: expected a decoder handle first"); return nullptr; }
+  return modelOf(env, argv[0]);
+}
+
 void rmsNorm(const float *x, const float *w, float *y, int n, float eps) {
   double ss = 0;
   for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
@@ -149,10 +157,9 @@ napi_value Create(napi_env env, napi_callback_info info) {
 }
 
 napi_value NewSequence(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
+  size_t argc;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  Model *m = argc ? modelOf(env, argv[0]) : nullptr;
+  Model *m = callArgs(env, info, 2, argv, argc);
   if (!m) return nullptr;
   // An optional capacity (positions) reserves the cache at once instead of growing it step by step.
   int32_t capacity = 0;
@@ -170,23 +177,22 @@ napi_value NewSequence(napi_env env, napi_callback_info info) {
 }
 
 napi_value FreeSequence(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
+  size_t argc;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  Model *m = argc == 2 ? modelOf(env, argv[0]) : nullptr;
+  Model *m = callArgs(env, info, 2, argv, argc);
   if (!m) return nullptr;
   int32_t id;
-  if (napi_get_value_int32(env, argv[1], &id) != napi_ok) return fail(env, "decoderFreeSequence: expected a sequence id");
+  if (argc < 2 || napi_get_value_int32(env, argv[1], &id) != napi_ok) return fail(env, "decoderFreeSequence: expected a sequence id");
   m->sequences.erase(id);
   return nullptr;
 }
 
 napi_value Forward(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
+  size_t argc;
   napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  Model *m = argc == 5 ? modelOf(env, argv[0]) : nullptr;
-  if (!m) return argc == 5 ? nullptr : fail(env, "decoderForward: expected (handle, tokens, sequences, outputRows, logits)");
+  Model *m = callArgs(env, info, 5, argv, argc);
+  if (!m) return nullptr;
+  if (argc < 5) return fail(env, "decoderForward: expected (handle, tokens, sequences, outputRows, logits)");
   void *tp, *sp, *rp, *lp; size_t tn, sn, rn, ln;
   if (!typedArray(env, argv[1], napi_int32_array, tp, tn) || !typedArray(env, argv[2], napi_int32_array, sp, sn) || tn != sn || tn == 0) {
     return fail(env, "decoderForward: tokens and sequences must be Int32Arrays of one non-zero length");
@@ -233,10 +239,9 @@ napi_value Forward(napi_env env, napi_callback_info info) {
 }
 
 napi_value Dispose(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
+  size_t argc;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  Model *m = argc ? modelOf(env, argv[0]) : nullptr;
+  Model *m = callArgs(env, info, 1, argv, argc);
   if (!m) return nullptr;
   // The handle's memory goes now; the external itself is freed by the garbage collector.
   *m = Model();
