@@ -51,7 +51,8 @@ interface Panel { type: string; title: string; targets?: Target[]; panels?: Pane
 interface Dashboard {
   schemaVersion: number;
   panels: Panel[];
-  templating: { list: { name: string; query: string; allValue?: string; includeAll?: boolean; current?: { value: string | string[] } }[] };
+  templating: { list: { name: string; type: string; query: string; allValue?: string; includeAll?: boolean; current?: { value: string | string[] } }[] };
+  __inputs?: { name: string; type: string; pluginId: string }[];
 }
 interface Query { panel: string; refId: string; raw: string; expr: string; legend?: string }
 
@@ -59,6 +60,7 @@ async function loadDashboard(): Promise<{ dashboard: Dashboard; queries: Query[]
   const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as Dashboard;
   const values: Record<string, string> = { ...GRAFANA_VARIABLES };
   for (const v of dashboard.templating.list) {
+    if (v.type === 'datasource') continue;
     // Template variables take what the dashboard's defaults select: the job `oeld`, all instances.
     values[v.name] = v.name === 'job' ? JOB : v.includeAll ? (v.allValue ?? '.*') : String(v.current?.value ?? '');
   }
@@ -257,6 +259,27 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
     assert.match(await promtool('check', 'config', `${ROOT}grafana/prometheus.yml`), /is valid prometheus config file syntax/);
   });
 
+  it('imports into any Grafana: no panel or variable names a datasource uid, a datasource variable and an import input choose it', async () => {
+    const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as Dashboard;
+    const uids: string[] = [];
+    const walk = (o: unknown, path: string) => {
+      if (Array.isArray(o)) { o.forEach((x, i) => walk(x, `${path}[${i}]`)); return; }
+      if (o === null || typeof o !== 'object') return;
+      for (const [k, v] of Object.entries(o)) {
+        if (k === 'datasource' && v && typeof v === 'object' && 'uid' in v) uids.push(`${path}.datasource: ${String((v as { uid: unknown }).uid)}`);
+        walk(v, `${path}.${k}`);
+      }
+    };
+    walk(dashboard.panels, 'panels');
+    walk(dashboard.templating.list, 'templating');
+    assert.ok(uids.length > 50, `${uids.length} datasource references`);
+    assert.deepEqual(uids.filter((u) => !u.endsWith(': ${datasource}')), [], 'every reference goes through the datasource variable');
+    const variable = dashboard.templating.list.find((v) => v.type === 'datasource');
+    assert.equal(variable?.name, 'datasource');
+    assert.equal(variable?.query, 'prometheus');
+    assert.deepEqual(dashboard.__inputs?.map((i) => [i.name, i.type, i.pluginId]), [['DS_PROMETHEUS', 'datasource', 'prometheus']]);
+  });
+
   it('names only metrics and labels that oeld exports, in every panel and alert', async () => {
     const declared = declaredMetrics();
     // What the live daemon serves must be what its registry declares.
@@ -304,7 +327,7 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
 
     // The template variables' queries (label_values(selector, label)) find the daemon.
     const { dashboard } = await loadDashboard();
-    for (const v of dashboard.templating.list) {
+    for (const v of dashboard.templating.list.filter((x) => x.type !== 'datasource')) {
       const m = v.query.match(/^label_values\((.+),\s*(\w+)\)$/);
       assert.ok(m, `variable ${v.name}: ${v.query}`);
       const selector = m[1]!.replace(/\$job\b/g, JOB);
