@@ -138,6 +138,8 @@ export const SETTINGS = {
   activationGate: { name: 'OELD_ACTIVATION_GATE', default: 'true', description: 'Activate a new version only if its validation pass rate is at least the old one\'s minus OELD_GATE_TOLERANCE.', parse: bool },
   gateTolerance: { name: 'OELD_GATE_TOLERANCE', default: '0.02', description: 'Pass-rate drop the activation gate tolerates (0.02 = 2 points).', parse: float(0, 1) },
   evalEpisodes: { name: 'OELD_EVAL_EPISODES', default: '128', description: 'Validation episodes per evaluation in a game task\'s round (0: no evaluation, activate always; chat tasks are always gated, docs/chat-learning.md).', parse: int(0, 128) },
+  keepVersions: { name: 'OELD_KEEP_VERSIONS', default: '5', description: 'Model versions whose files are always kept, newest first; older ones are pruned after each round unless active, the active version\'s base, a root (base) version, or active within OELD_ROLLBACK_WINDOW_HOURS (docs/retention.md).', parse: int(1, 1_000_000) },
+  rollbackWindowHours: { name: 'OELD_ROLLBACK_WINDOW_HOURS', default: '24', description: 'Every version active at any time within this many hours is kept (a rollback to it stays possible).', parse: float(0, 1_000_000) },
   extractionUrl: { name: 'OELD_EXTRACTION_URL', default: undefined, description: 'OpenAI-compatible endpoint (e.g. http://host:8000/v1) for extraction; it must serve the trajectories\' model version. Unset: the policy in the worker.', parse: url(['http:', 'https:']) },
   extractionApiKey: { name: 'OELD_EXTRACTION_API_KEY', default: undefined, description: 'Bearer token for OELD_EXTRACTION_URL.', parse: str },
 } satisfies Record<string, Setting<unknown>>;

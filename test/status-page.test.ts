@@ -22,7 +22,7 @@ function emptyStatus(): Status {
   return {
     database: 'postgres', headPosition: 0, events: 0, deadLetters: 0, projections: [],
     knowledge: { version: 0, contentHash: '', items: 0, tokens: 0, pools: 0 },
-    activeModel: null, rounds: [], tasks: [],
+    activeModel: null, versions: { kept: 0, pruned: 0, prunedBytes: 0 }, rounds: [], tasks: [],
   };
 }
 

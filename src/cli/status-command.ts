@@ -20,6 +20,7 @@ export const statusCommand: Command = {
       ...s.projections.map((p) => `projection      ${p.name.padEnd(10)} at ${p.globalPosition} (lag ${p.lagEvents})`),
       `knowledge       version ${s.knowledge.version}, ${s.knowledge.items} items, ${s.knowledge.tokens} tokens, ${s.knowledge.pools} pools, hash ${s.knowledge.contentHash.slice(0, 16)}`,
       `active model    ${s.activeModel ? `${s.activeModel.version} (${s.activeModel.reason}, sha256 ${s.activeModel.sha256.slice(0, 16)})` : 'none'}`,
+      `model versions  ${s.versions.kept} kept, ${s.versions.pruned} pruned (${(s.versions.prunedBytes / 2 ** 20).toFixed(1)} MiB freed; OELD_KEEP_VERSIONS, OELD_ROLLBACK_WINDOW_HOURS)`,
       ...s.tasks.map((t) => `task            ${describeTaskUsage(t)}`),
       ...s.rounds.map((r) => `round           ${r.roundId} ${r.status} base ${r.baseModelVersion}${r.newModelVersion ? ` -> ${r.newModelVersion}` : ''}`),
     ];

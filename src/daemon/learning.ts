@@ -87,9 +87,11 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
     ...(config.roundCron ? { roundCron: config.roundCron } : {}),
     baseModel: { dir: config.baseModelDir, version: config.baseModelVersion },
     retryAfterFailureMs: 60_000,
+    retention: { keepVersions: config.keepVersions, rollbackWindowMs: config.rollbackWindowHours * 3_600_000 },
     simulatorTarget: (task) => Math.max(task.minInteractions, config.roundTrajectories, config.poolTrajectories),
     events: {
       say: (line) => log.info(line),
+      onPruned: (r) => { for (const p of r.pruned) { metrics.versionsPruned.inc(); metrics.prunedBytes.inc(p.bytes); } },
       onRoundDone: (o) => {
         metrics.roundsTotal.inc({ outcome: 'completed' });
         metrics.roundStage.set(0);

@@ -183,6 +183,14 @@ export const ModelVersionAliasedV1 = z.object({
   reason: z.string().max(2000).optional(),
 }).refine((d) => (d.version === undefined) !== (d.followsActive === undefined), { message: 'give exactly one of version or followsActive', path: ['version'] });
 
+/** A version's files removed by the retention policy (its record stays: the log has how it was made). */
+export const ModelVersionPrunedV1 = z.object({
+  version: modelVersion,
+  /** Which rule let it go, in words (e.g. "older than the newest 5 and not active within 24 h"). */
+  reason: z.string().min(1).max(2000),
+  bytes: z.number().int().min(0),
+});
+
 export const EvaluationRecordedV1 = z.object({
   evaluationId: id,
   modelVersion,
@@ -251,6 +259,7 @@ export const EVENT_SCHEMAS = {
   ModelVersionPublished: { 1: ModelVersionPublishedV1 },
   ModelVersionActivated: { 1: ModelVersionActivatedV1 },
   ModelVersionAliased: { 1: ModelVersionAliasedV1 },
+  ModelVersionPruned: { 1: ModelVersionPrunedV1 },
   EvaluationRecorded: { 1: EvaluationRecordedV1, 2: EvaluationRecordedV2 },
 } as const;
 
@@ -269,6 +278,7 @@ export interface EventDataMap {
   ModelVersionPublished: z.infer<typeof ModelVersionPublishedV1>;
   ModelVersionActivated: z.infer<typeof ModelVersionActivatedV1>;
   ModelVersionAliased: z.infer<typeof ModelVersionAliasedV1>;
+  ModelVersionPruned: z.infer<typeof ModelVersionPrunedV1>;
   EvaluationRecorded: z.infer<typeof EvaluationRecordedV2>;
 }
 

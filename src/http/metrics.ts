@@ -21,6 +21,8 @@ export function createMetrics() {
     serveBatchRows: new client.Histogram({ name: 'oeld_serve_batch_requests', help: 'Requests answered together in one batch by the model worker.', buckets: [1, 2, 4, 8, 16, 32, 64], registers: [registry] }),
     serveTokens: new client.Counter({ name: 'oeld_serve_completion_tokens_total', help: 'Tokens the endpoint wrote in answers.', registers: [registry] }),
     serveQueued: new client.Gauge({ name: 'oeld_serve_queued_requests', help: 'Chat completions waiting for the model worker (past OELD_SERVE_MAX_QUEUED they are answered 429).', registers: [registry] }),
+    versionsPruned: new client.Counter({ name: 'oeld_model_versions_pruned_total', help: 'Model versions whose files this daemon pruned (retention policy: OELD_KEEP_VERSIONS, OELD_ROLLBACK_WINDOW_HOURS).', registers: [registry] }),
+    prunedBytes: new client.Counter({ name: 'oeld_model_pruned_bytes_total', help: 'Bytes of model files this daemon pruned.', registers: [registry] }),
     chatGateKl: new client.Gauge({ name: 'oeld_chat_gate_kl', help: 'The chat gate\'s last measurements per task (token-mean KL): gap_before and gap_after (distillation gap on held-out logs, round-start version and candidate), retention (candidate against the round-start version on anchor prompts).', labelNames: ['task', 'measurement'] as const, registers: [registry] }),
     headPosition: new client.Gauge({ name: 'oeld_event_store_head_position', help: 'Highest global position in the event store.', registers: [registry] }),
     projectionPosition: new client.Gauge({ name: 'oeld_projection_checkpoint_position', help: 'Global position of each projection checkpoint.', labelNames: ['projection'] as const, registers: [registry] }),

@@ -5,6 +5,8 @@
  * model worker, so the simulator waits while a round runs.
  */
 import { fileSha256, verifyPublishedWeights } from '../engine/verify-version.ts';
+import { pruneVersions, type PruneResult } from '../operations/prune-versions.ts';
+import type { RetentionPolicy } from '../operations/retention-policy.ts';
 import { cpSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -31,6 +33,8 @@ export interface LearningLoopEvents {
   say: (line: string) => void;
   onRoundStarted?: () => void;
   onRoundDone?: (o: RoundOutcome) => void;
+  /** After the retention policy ran. */
+  onPruned?: (r: PruneResult) => void;
   onRoundFailed?: (err: Error) => void;
   onSimulatorBatch?: (taskId: string, version: string, stats: UserSideStats) => void;
   onModelLoaded?: (version: string, info: { parameters: number; backend: string }) => void;
@@ -52,6 +56,8 @@ export interface LearningLoopOptions {
   simulatorTarget: (task: Task) => number;
   /** How long threshold checks wait after a failed round before starting another. */
   retryAfterFailureMs: number;
+  /** Model versions' files kept (docs/retention.md); the rest are pruned after each round and at start. */
+  retention?: RetentionPolicy;
   events: LearningLoopEvents;
 }
 
@@ -75,6 +81,7 @@ export class LearningLoop {
     const { store, events } = this.o;
     const started = await this.retryWhileDatabaseAway(signal, 'the learning loop could not start', async () => {
       const interrupted = await recoverInterruptedRounds(store, this.o.artifactRoot);
+      await this.prune();
       if (interrupted.length) events.say(`marked ${interrupted.length} interrupted round(s) as failed: ${interrupted.join(', ')}`);
       await this.ensureActiveModel();
       return true;
@@ -190,6 +197,7 @@ export class LearningLoop {
       }
       events.say(`round ${this.roundsHere} done in ${outcome.totalSeconds.toFixed(0)} s (task ${taskId}): ${outcome.baseVersion} -> ${outcome.newVersion} ${outcome.activated ? '(activated)' : '(NOT activated: refused by the gate)'}; ${evaluationText(outcome)}; loss ${outcome.loss.first.toFixed(4)} -> ${outcome.loss.last.toFixed(4)}; ${outcome.knowledgeItems} knowledge items`);
       events.onRoundDone?.(outcome);
+      await this.prune();
       return outcome.roundId;
     }, (err: Error) => {
       this.lastFailure = Date.now();
@@ -224,6 +232,19 @@ export class LearningLoop {
       if (await this.freshInteractions(sims[i]!.task, active) < this.o.simulatorTarget(sims[i]!.task)) { this.lastSimulator = i; return sims[i]!; }
     }
     return null;
+  }
+
+  /** Applies the retention policy; a failure is reported and waits for the next round (nothing is lost by not pruning). */
+  private async prune(): Promise<void> {
+    if (!this.o.retention) return;
+    try {
+      const r = await pruneVersions(this.o.store, this.o.artifactRoot, this.o.retention);
+      if (r.pruned.length) this.o.events.say(`pruned ${r.pruned.length} model version${r.pruned.length === 1 ? '' : 's'} (${r.pruned.map((p) => p.version).join(', ')}; ${(r.pruned.reduce((n, p) => n + p.bytes, 0) / 2 ** 20).toFixed(1)} MiB freed; OELD_KEEP_VERSIONS=${this.o.retention.keepVersions})`);
+      else if (r.skipped) this.o.events.say(`pruning skipped: ${r.skipped}`);
+      this.o.events.onPruned?.(r);
+    } catch (err) {
+      this.o.events.say(`pruning model versions failed (tried again after the next round): ${(err as Error).message}`);
+    }
   }
 
   /** Loads the active version into the engine unless it is there; returns it (null: none active). */

@@ -1,7 +1,9 @@
 import { newEventId } from '../events/ids.ts';
 import { STREAMS } from '../events/streams.ts';
 import { readKnowledgeVersion } from '../projections/knowledge/knowledge-queries.ts';
-import { readActiveModel, readModelVersion } from '../projections/models/model-projection.ts';
+import { WrongExpectedVersionError } from '../store/errors.ts';
+import { readStream } from '../store/log-queries.ts';
+import { foldRegistry } from './retention-policy.ts';
 import type { EventStore } from '../store/event-store.ts';
 
 export class RollbackError extends Error {
@@ -21,16 +23,27 @@ export async function rollbackKnowledge(store: EventStore, toVersion: number, re
   return { eventId, contentHash: target.contentHash };
 }
 
-/** Appends ModelVersionActivated with reason rollback for an earlier published version. */
+/**
+ * Appends ModelVersionActivated with reason rollback for an earlier published version not pruned
+ * (its weights are checked against their sha256 when it is loaded). Decided from the models stream and appended only if it has not moved since
+ * (so that a version pruned meanwhile is never activated).
+ */
 export async function rollbackModel(store: EventStore, version: string): Promise<{ eventId: string; sha256: string; previousVersion: string | null }> {
-  const target = await readModelVersion(store.sql, version);
+  const registry = foldRegistry(await readStream(store.sql, STREAMS.models));
+  const target = registry.versions.find((v) => v.version === version);
   if (!target) throw new RollbackError(`--model: version ${JSON.stringify(version)} was never published`);
-  const active = await readActiveModel(store.sql);
-  if (active?.version === version) throw new RollbackError(`--model: version ${version} is already active`);
+  const active = registry.activations.at(-1)?.version ?? null;
+  if (active === version) throw new RollbackError(`--model: version ${version} is already active`);
+  if (target.pruned) throw new RollbackError(`--model: version ${version}'s files were pruned by the retention policy (OELD_KEEP_VERSIONS, OELD_ROLLBACK_WINDOW_HOURS); it cannot be activated again`);
   const eventId = newEventId();
-  await store.append([{ streamId: STREAMS.models, events: [{
-    id: eventId, type: 'ModelVersionActivated',
-    data: { version, reason: 'rollback', ...(active ? { previousVersion: active.version } : {}) },
-  }] }]);
-  return { eventId, sha256: target.sha256, previousVersion: active?.version ?? null };
+  try {
+    await store.append([{ streamId: STREAMS.models, expectedVersion: registry.streamPosition, events: [{
+      id: eventId, type: 'ModelVersionActivated',
+      data: { version, reason: 'rollback', ...(active ? { previousVersion: active } : {}) },
+    }] }]);
+  } catch (err) {
+    if (err instanceof WrongExpectedVersionError) throw new RollbackError('--model: the model registry changed meanwhile (a round or pruning); run the rollback again');
+    throw err;
+  }
+  return { eventId, sha256: target.sha256, previousVersion: active };
 }

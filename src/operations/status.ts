@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/sql.ts';
 import { readKnowledgeVersion } from '../projections/knowledge/knowledge-queries.ts';
-import { readActiveModel, readPublishedVersions } from '../projections/models/model-projection.ts';
+import { readActiveModel, readPublishedVersions, readRetention } from '../projections/models/model-projection.ts';
 import { readInteractionCounts } from '../projections/trajectories/trajectory-queries.ts';
 import { heldOutPercentOf, type Task } from '../tasks/task.ts';
 import { taskUsage, type TaskUsage } from './task-usage.ts';
@@ -17,6 +17,8 @@ export interface Status {
   projections: { name: string; globalPosition: number; lagEvents: number }[];
   knowledge: { version: number; contentHash: string; items: number; tokens: number; pools: number };
   activeModel: { version: string; sha256: string; reason: string; path: string } | null;
+  /** Published versions whose files are kept, those pruned by the retention policy, and the bytes pruning freed. */
+  versions: { kept: number; pruned: number; prunedBytes: number };
   rounds: RoundView[];
   /** Per task: interactions the next round can use, and why the others cannot. */
   tasks: TaskUsage[];
@@ -37,6 +39,7 @@ export async function readStatus(q: Queryable, database: Status['database'], tas
     projections: cps.map((c) => ({ name: c.name, globalPosition: c.checkpoint.globalPosition, lagEvents: Math.max(0, headPosition - c.checkpoint.globalPosition) })),
     knowledge: { version: k?.version ?? 0, contentHash: k?.contentHash ?? '', items: k?.itemCount ?? 0, tokens: k?.tokens ?? 0, pools: k?.pools.length ?? 0 },
     activeModel: active ? { version: active.version, sha256: active.sha256, reason: active.reason, path: active.path } : null,
+    versions: await readRetention(q),
     rounds: await readRecentRounds(q, 5),
     tasks: taskUsage(await readInteractionCounts(q, new Map(tasks.map((t) => [t.id, heldOutPercentOf(t)]))), active?.version ?? null, await readPublishedVersions(q), tasks),
   };

@@ -52,6 +52,12 @@ export async function readEventsByIds(q: Queryable, ids: readonly string[]): Pro
   return rows.map(toRecorded);
 }
 
+/** One stream's events in order (for short streams: the model registry's). */
+export async function readStream(q: Queryable, streamId: string): Promise<RecordedEvent[]> {
+  const { rows } = await q.query<Parameters<typeof toRecorded>[0]>('SELECT * FROM events WHERE stream_id = $1 ORDER BY stream_position', [streamId]);
+  return rows.map(toRecorded);
+}
+
 /** When the newest event of the given types was recorded, or null. */
 export async function lastRecordedAt(q: Queryable, types: readonly EventType[]): Promise<Date | null> {
   const { rows } = await q.query<{ at: Date | null }>('SELECT max(recorded_at) AS at FROM events WHERE type = ANY($1::text[])', [types]);

@@ -8,7 +8,7 @@ const DDL = readFileSync(new URL('./tables.sql', import.meta.url), 'utf8');
 /** Model versions (registry), which one is active, and the names logs use for them (aliases). Model events are rare: plain statements suffice. */
 export class ModelProjection implements Projection {
   readonly name = 'models';
-  readonly types = ['ModelVersionPublished', 'ModelVersionActivated', 'ModelVersionAliased'] as const;
+  readonly types = ['ModelVersionPublished', 'ModelVersionActivated', 'ModelVersionAliased', 'ModelVersionPruned'] as const;
   readonly ddl = DDL;
   readonly tables = [
     { name: 'model_versions', orderBy: 'version' },
@@ -33,6 +33,8 @@ export class ModelProjection implements Projection {
           `INSERT INTO model_activations (global_position, version, reason, previous_version, event_id, activated_at)
            VALUES ($1, $2, $3, $4, $5, $6)`,
           [e.globalPosition, d.version, d.reason, d.previousVersion ?? null, e.id, e.recordedAt]);
+      } else if (isType(e, 'ModelVersionPruned')) {
+        await tx.query('UPDATE model_versions SET pruned_at = $2, pruned_bytes = $3 WHERE version = $1', [e.data.version, e.recordedAt, e.data.bytes]);
       } else if (isType(e, 'ModelVersionAliased')) {
         const d = e.data;
         await tx.query(
@@ -83,4 +85,11 @@ export async function readAliases(q: Queryable): Promise<AliasView[]> {
   const { rows } = await q.query<{ alias: string; version: string | null; follows_active: boolean; set_by: string; set_at: Date }>(
     'SELECT alias, version, follows_active, set_by, set_at FROM model_aliases ORDER BY alias');
   return rows.map((r) => ({ alias: r.alias, version: r.version, followsActive: r.follows_active, setBy: r.set_by, setAt: new Date(r.set_at) }));
+}
+
+/** Published versions whose files are kept, and those pruned (and the bytes pruning freed). */
+export async function readRetention(q: Queryable): Promise<{ kept: number; pruned: number; prunedBytes: number }> {
+  const { rows } = await q.query<{ kept: string; pruned: string; bytes: string | null }>(
+    'SELECT count(*) FILTER (WHERE pruned_at IS NULL) AS kept, count(*) FILTER (WHERE pruned_at IS NOT NULL) AS pruned, sum(pruned_bytes) AS bytes FROM model_versions');
+  return { kept: Number(rows[0]?.kept ?? 0), pruned: Number(rows[0]?.pruned ?? 0), prunedBytes: Number(rows[0]?.bytes ?? 0) };
 }

@@ -7,7 +7,10 @@ CREATE TABLE IF NOT EXISTS model_versions (
   round_id        text,
   event_id        uuid        NOT NULL,
   global_position bigint      NOT NULL,
-  published_at    timestamptz NOT NULL
+  published_at    timestamptz NOT NULL,
+  -- When the retention policy removed its files (ModelVersionPruned), and their size then.
+  pruned_at       timestamptz,
+  pruned_bytes    bigint
 );
 
 -- The active version is the newest activation; rollbacks add rows, never remove them.
