@@ -48,7 +48,6 @@ try {
     { id: crypto.randomUUID(), type: 'ModelVersionActivated', data: { version: 'base', reason: 'initial' } },
   ] }]);
   await new Projector(db.sql, new ModelProjection()).catchUp();
-  const body = (i: number) => JSON.stringify({ model: 'oeld', messages: [{ role: 'user', content: QUESTIONS[i % QUESTIONS.length] }], max_tokens: TOKENS, temperature: 0.7 });
 
   /** One endpoint (recording on or off); `clients` loops of PER_CLIENT requests each. */
   async function load(record: boolean, clients: number): Promise<{ rps: number; tokensPerS: number; p50: number; p99: number; recorded: number }> {

@@ -9,6 +9,7 @@ import { createLearning } from './daemon/learning.ts';
 import { Leadership } from './daemon/leader.ts';
 import { createMetricsRefresher } from './daemon/metrics-refresh.ts';
 import { readAnchorPrompts } from './evaluation/anchor-prompts.ts';
+import { join } from 'node:path';
 import { createAdminRoutes } from './http/admin-routes.ts';
 import { createServing } from './serving/serving.ts';
 import { workerEngine } from './engine/worker-engine.ts';
@@ -109,7 +110,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     intakeRoute(store, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }),
     v1InteractionsRoute(store, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }),
     ...(serving?.routes ?? []),
-    ...createAdminRoutes({ sql, store, leader: () => leader, extraStatus: () => ({ kafka: kafka ? kafka.intake.status() : null }), tasks, replay: (until) => until ? runner.exclusive(() => replay(sql, createProjections, until)) : rebuild('admin API'),
+    ...createAdminRoutes({ sql, store, artifactRoot: join(config.dataDir, 'artifacts'), leader: () => leader, extraStatus: () => ({ kafka: kafka ? kafka.intake.status() : null }), tasks, replay: (until) => until ? runner.exclusive(() => replay(sql, createProjections, until)) : rebuild('admin API'),
       ...(learning ? { requestRound: (taskId?: string) => learning.loop.requestRound(taskId) } : {}) }),
   ];
   const server = createHttpServer(routes, { adminToken: config.adminToken, apiToken: config.apiToken, apiOpenWithoutToken: isLoopbackHost(config.httpHost) }, log);

@@ -27,6 +27,12 @@ describe('model config', () => {
     assert.throws(() => resolveConfig({ ...qwen3, rope_theta: 10000, rope_parameters: { rope_theta: 500000 } }), /rope_theta 10000 and rope_parameters\.rope_theta 500000 disagree/);
   });
 
+  it('names the field and the value of a config it cannot read', () => {
+    assert.throws(() => resolveConfig({ ...qwen3, model_type: 'mamba' }), /^Error: config: model_type: expected one of "llama", "qwen2", "qwen3" \(got "mamba"\)$/);
+    assert.throws(() => resolveConfig({ ...qwen3, hidden_size: undefined }), /^Error: config: hidden_size: .* \(missing\)$/);
+    assert.throws(() => resolveConfig({ ...qwen3, num_hidden_layers: 'six' }), /config: num_hidden_layers: .*\(got "six"\)/);
+  });
+
   it('refuses RoPE scaling and sliding windows, naming the field and value', () => {
     assert.throws(() => resolveConfig({ ...qwen3, rope_scaling: { rope_type: 'llama3', factor: 8 } }), /rope_scaling\.rope_type "llama3" is not implemented/);
     assert.throws(() => resolveConfig({ ...qwen3, rope_scaling: { type: 'linear', factor: 2 } }), /rope_scaling\.rope_type "linear" is not implemented/);

@@ -164,7 +164,7 @@ export const ModelVersionPublishedV1 = z.object({
 
 export const ModelVersionActivatedV1 = z.object({
   version: modelVersion,
-  reason: z.enum(['initial', 'promoted', 'rollback']),
+  reason: z.enum(['initial', 'promoted', 'rollback', 'published']),
   previousVersion: modelVersion.optional(),
 });
 

@@ -3,6 +3,7 @@ import type { Sql } from '../db/sql.ts';
 import { preview } from '../events/preview.ts';
 import { KnowledgeBaseRolledBackV1, ModelVersionActivatedV1 } from '../events/schemas.ts';
 import { AliasError, setAlias } from '../operations/aliases.ts';
+import { publishFolder, PublishError } from '../operations/publish-folder.ts';
 import { rollbackKnowledge, rollbackModel, RollbackError } from '../operations/rollback.ts';
 import { readAliases } from '../projections/models/model-projection.ts';
 import { readStatus } from '../operations/status.ts';
@@ -19,6 +20,8 @@ interface AdminDeps {
   /** The configured tasks, for the per-task counts of the status. */
   tasks?: readonly Task[];
   replay: (until?: Pick<ReplayOptions, 'untilPosition' | 'untilTime'>) => Promise<ReplayResult>;
+  /** Where published folders are copied (<data dir>/artifacts). */
+  artifactRoot: string;
   /** The manual round trigger; undefined when the learning loop is off. */
   requestRound?: (taskId?: string) => Promise<{ start: boolean; reason: string; taskId?: string }>;
 }
@@ -32,6 +35,7 @@ const RollbackBody = z.object({
 const AliasBody = z.object({
   alias: z.string(), version: z.string().optional(), followsActive: z.literal(true).optional(), reason: z.string().max(2000).optional(),
 }).strict();
+const PublishBody = z.object({ folder: z.string().min(1).max(4096), version: z.string(), activate: z.boolean().optional() }).strict();
 const RoundBody = z.object({ task: z.string().min(1).max(200).optional() }).strict();
 const ReplayBody = z.object({ untilPosition: z.number().int().min(0).optional(), untilTime: z.iso.datetime({ offset: true }).optional() }).strict();
 
@@ -44,7 +48,7 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return r.data;
 }
 
-/** The admin API: status, rollback, aliases, replay, manual round. Mounted behind the bearer token. */
+/** The admin API: status, rollback, publication of a folder, aliases, replay, manual round. Mounted behind the bearer token. */
 export function createAdminRoutes(d: AdminDeps): Route[] {
   return [
     { method: 'GET', path: '/admin/status', admin: true, handle: async () => ({ status: 200, body: { leader: d.leader(), ...(await readStatus(d.sql, d.sql.kind, d.tasks ?? [])), ...d.extraStatus() } }) },
@@ -56,6 +60,18 @@ export function createAdminRoutes(d: AdminDeps): Route[] {
           return { status: 202, body: r };
         } catch (err) {
           if (err instanceof RollbackError) throw new HttpError(409, err.message);
+          throw err;
+        }
+      },
+    },
+    {
+      method: 'POST', path: '/admin/models', admin: true, handle: async (body) => {
+        const b = parse(PublishBody, body);
+        try {
+          const r = await publishFolder(d.store, d.artifactRoot, b.folder, b.version, { activate: b.activate === true, reason: 'published' });
+          return { status: 201, body: { version: b.version, ...r } };
+        } catch (err) {
+          if (err instanceof PublishError) throw new HttpError(409, err.message);
           throw err;
         }
       },

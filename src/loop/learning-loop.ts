@@ -4,12 +4,12 @@
  * on a node-cron schedule, and run rounds one at a time. Rounds and the simulator share the
  * model worker, so the simulator waits while a round runs.
  */
-import { fileSha256, verifyPublishedWeights } from '../engine/verify-version.ts';
+import { verifyPublishedWeights } from '../engine/verify-version.ts';
 import { pruneVersions, type PruneResult } from '../operations/prune-versions.ts';
+import { publishFolder } from '../operations/publish-folder.ts';
 import type { RetentionPolicy } from '../operations/retention-policy.ts';
-import { cpSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import type { ModelEngine } from '../engine/model-engine.ts';
 import { readActiveModel } from '../projections/models/model-projection.ts';
 import { countFreshInteractions, readLastRoundEnd, readNewestRoundEnd } from '../projections/trajectories/trajectory-queries.ts';
@@ -20,7 +20,6 @@ import { heldOutPercentOf, type Task } from '../tasks/task.ts';
 import type { EpisodeStats } from '../simulator/play-episodes.ts';
 import { isTransientDatabaseError } from '../db/transient-errors.ts';
 import { abortableSleep as sleep, runLoop } from '../processing/run-loop.ts';
-import { STREAMS } from '../events/streams.ts';
 import type { EventStore } from '../store/event-store.ts';
 
 /** What a built-in user side reports per batch (the support desk adds its fact accuracy and the facts its policy changed). */
@@ -278,19 +277,7 @@ export class LearningLoop {
     if (!existsSync(join(base.dir, 'model.safetensors'))) throw new Error(`OELD_BASE_MODEL_DIR=${JSON.stringify(base.dir)}: no model.safetensors there (run scripts/make-base-model.ts, or point it at a Hugging Face folder)`);
     // The base is copied into the artifact store, as every version is: upgrading oeld (whose
     // installation holds models/oeld-base) must not change what "base", or a rollback to it, loads.
-    const path = join(this.o.artifactRoot, 'models', base.version);
-    if (!existsSync(join(path, 'model.safetensors'))) {
-      const staging = `${path}.copying-${process.pid}`;
-      rmSync(staging, { recursive: true, force: true });
-      cpSync(base.dir, staging, { recursive: true });
-      rmSync(path, { recursive: true, force: true });
-      renameSync(staging, path);
-    }
-    const sha256 = await fileSha256(join(path, 'model.safetensors'));
-    await this.o.store.append([{ streamId: STREAMS.models, expectedVersion: 'any', events: [
-      { id: randomUUID(), type: 'ModelVersionPublished', data: { version: base.version, path, sha256 } },
-      { id: randomUUID(), type: 'ModelVersionActivated', data: { version: base.version, reason: 'initial' } },
-    ] }]);
+    const { path, sha256 } = await publishFolder(this.o.store, this.o.artifactRoot, base.dir, base.version, { activate: true, reason: 'initial' });
     this.o.events.say(`published and activated the base model ${base.version} (copied from ${base.dir} to ${path}, sha256 ${sha256.slice(0, 12)}...)`);
     // The projection folds the activation shortly; wait for it so the first checks see a version.
     for (let i = 0; i < 100 && !(await readActiveModel(this.o.store.sql)); i++) await sleep(100);

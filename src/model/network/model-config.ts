@@ -78,7 +78,17 @@ function refuseUnimplemented(c: ModelConfig): void {
 }
 
 export function resolveConfig(raw: unknown): ResolvedConfig {
-  const c = ModelConfigSchema.parse(raw);
+  const parsed = ModelConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    // The first problem, with its field and the value found (a list of zod issues helps no one).
+    const i = parsed.error.issues[0]!;
+    const field = i.path.join('.') || '(config)';
+    let value: unknown = raw;
+    for (const k of i.path) value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[k] : undefined;
+    const expected = i.code === 'invalid_value' && 'values' in i ? `expected one of ${(i.values as unknown[]).map((x) => JSON.stringify(x)).join(', ')}` : i.message;
+    throw new Error(`config: ${field}: ${expected}${value === undefined ? ' (missing)' : ` (got ${JSON.stringify(value)})`}`);
+  }
+  const c = parsed.data;
   refuseUnimplemented(c);
   const kvHeads = c.num_key_value_heads ?? c.num_attention_heads;
   if (c.num_attention_heads % kvHeads !== 0) throw new Error(`config: num_attention_heads ${c.num_attention_heads} is not a multiple of num_key_value_heads ${kvHeads}`);

@@ -1,0 +1,67 @@
+/**
+ * A model folder into the registry: checked (config read as the runtime resolves it, safetensors
+ * headers, tokenizer loads, chat template renders), copied into the artifact store (a version's
+ * files never change after publication, whatever happens to the folder it came from), and
+ * published with its sha256, activated when asked. The appends are made against the models stream
+ * as read, so a version name cannot be published twice by two callers at once.
+ */
+import { cpSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileSha256 } from '../engine/verify-version.ts';
+import { newEventId } from '../events/ids.ts';
+import { ModelVersionPublishedV1 } from '../events/schemas.ts';
+import { STREAMS } from '../events/streams.ts';
+import { modelFolderInfo } from '../model/formats/model-folder-info.ts';
+import { loadTokenizer } from '../model/formats/tokenizer.ts';
+import { WrongExpectedVersionError } from '../store/errors.ts';
+import type { EventStore } from '../store/event-store.ts';
+import { readStream } from '../store/log-queries.ts';
+import { foldRegistry } from './retention-policy.ts';
+
+export class PublishError extends Error {
+  constructor(message: string) { super(message); this.name = 'PublishError'; }
+}
+
+/** Why a folder cannot be a version, or null: what the runtime would refuse when loading it. */
+export async function checkModelFolder(folder: string): Promise<string | null> {
+  if (!existsSync(join(folder, 'model.safetensors'))) return `${folder}: no model.safetensors (a single-file checkpoint is needed to publish)`;
+  try {
+    const info = modelFolderInfo(folder);
+    if (info.refused) return `${folder}: ${info.refused}`;
+    const tokenizer = await loadTokenizer(folder);
+    if (tokenizer.hasChatTemplate) tokenizer.applyChatTemplate([{ role: 'user', content: 'hello' }], { addGenerationPrompt: true });
+  } catch (err) {
+    return `${folder}: ${(err as Error).message}`;
+  }
+  return null;
+}
+
+export async function publishFolder(
+  store: EventStore, artifactRoot: string, folder: string, version: string, o: { activate: boolean; reason: 'initial' | 'published' },
+): Promise<{ path: string; sha256: string; activated: boolean }> {
+  const name = ModelVersionPublishedV1.shape.version.safeParse(version);
+  if (!name.success) throw new PublishError(`version ${JSON.stringify(version)}: ${name.error.issues[0]!.message}`);
+  const registry = foldRegistry(await readStream(store.sql, STREAMS.models));
+  if (registry.versions.some((v) => v.version === version)) throw new PublishError(`version ${version} is already published (versions never change; choose another name)`);
+  const problem = await checkModelFolder(resolve(folder));
+  if (problem) throw new PublishError(problem);
+  const path = join(artifactRoot, 'models', version);
+  const staging = `${path}.copying-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  cpSync(resolve(folder), staging, { recursive: true });
+  rmSync(path, { recursive: true, force: true });
+  renameSync(staging, path);
+  const sha256 = await fileSha256(join(path, 'model.safetensors'));
+  const previous = registry.activations.at(-1)?.version;
+  try {
+    await store.append([{ streamId: STREAMS.models, expectedVersion: registry.streamPosition, events: [
+      { id: newEventId(), type: 'ModelVersionPublished', data: { version, path, sha256 } },
+      ...(o.activate ? [{ id: newEventId(), type: 'ModelVersionActivated' as const, data: { version, reason: o.reason, ...(previous ? { previousVersion: previous } : {}) } }] : []),
+    ] }]);
+  } catch (err) {
+    rmSync(path, { recursive: true, force: true });
+    if (err instanceof WrongExpectedVersionError) throw new PublishError('the model registry changed meanwhile (a round, a rollback or another publication); publish again');
+    throw err;
+  }
+  return { path, sha256, activated: o.activate };
+}
