@@ -11,6 +11,9 @@ import { chatComplete } from '../model/inference/chat-policy.ts';
 import { NativeDecoder } from '../model/inference/native-decoder.ts';
 import { serveBatch, type ServedRow, type ServeRow, type TextDelta } from '../model/inference/serve-batch.ts';
 import { loadModel, saveModel, type LoadedModel } from '../model/formats/checkpoint.ts';
+import { modelFolderInfo } from '../model/formats/model-folder-info.ts';
+import { memoryRefusal } from '../model/kernels/memory-fit.ts';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Prompt, TemplateVariables } from '../model/inference/chat-prompt.ts';
 import type { Completion, TrainRoundInput } from './model-engine.ts';
 import type { SamplingOptions } from '../model/inference/sampling.ts';
@@ -33,6 +36,10 @@ export class PolicyHost {
     // A version never changes: loading it again is a no-op unless it moved on disk.
     if (held && held.model.dir === dir) return { parameters: held.model.model.parameterCount(), backend: this.backendName };
     this.unload(key);
+    // Refused with the figures before a byte of weights is read, rather than a crash after.
+    const memory = modelFolderInfo(dir).memory;
+    const refusal = memory && memoryRefusal(memory.inferenceBytes, this.backendName, tf.memory().numBytes, 'answer');
+    if (refusal) throw new Error(`model ${key} (${dir}) ${refusal}`);
     const model = loadModel(dir, { trainable: false, id: key });
     const tokenizer = await loadTokenizer(dir);
     this.policies.set(key, { model, tokenizer });
@@ -71,6 +78,10 @@ export class PolicyHost {
     onStep?: (s: StepReport) => void,
   ): { sha256: string; files: string[]; report: RoundTrainingReport } {
     const p = this.get(key);
+    // The loaded version is held already: a round adds its student, gradients, AdamW's moments and the frozen teacher.
+    const memory = modelFolderInfo(p.model.dir).memory;
+    const refusal = memory && memoryRefusal(memory.trainingBytes - memory.inferenceBytes, this.backendName, tf.memory().numBytes, 'train a round');
+    if (refusal) throw new Error(`model ${key} ${refusal}`);
     const student = p.model.model.clone({ trainable: true, id: `${key}-student` });
     try {
       const report = trainRound(student, p.tokenizer, input.situations, input.knowledgeTexts, input.options, {
