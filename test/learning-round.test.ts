@@ -179,7 +179,14 @@ describe('learning round (tiny model, PostgreSQL server)', () => {
       const runner = new RoundRunner({ store, engine, artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) });
       await assert.rejects(runner.run('manual'), (err: unknown) => err instanceof RoundFailedError
         && new RegExp(`has sha256 [0-9a-f]{64}, but was published with ${active.sha256}`).test(err.message));
-      assert.deepEqual((await allEvents(store)).slice(countBefore).map((e) => e.type), ['RoundStarted', 'RoundFailed'], 'nothing published');
+      const after = (await allEvents(store)).slice(countBefore);
+      assert.deepEqual(after.map((e) => e.type), ['RoundStarted', 'ModelVersionLoadRefused', 'RoundFailed'], 'the refusal recorded, nothing published');
+      const refused = after[1]!.data as { version: string; expectedSha256: string; actualSha256: string; by: string };
+      assert.deepEqual([refused.version, refused.expectedSha256, refused.by], [active.version, active.sha256, 'round']);
+      assert.equal(refused.actualSha256, createHash('sha256').update(altered).digest('hex'));
+      // Tried again in the same state: the round fails again, the refusal is not recorded twice.
+      await assert.rejects(new RoundRunner({ store, engine, artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual'), RoundFailedError);
+      assert.equal((await allEvents(store)).filter((e) => e.type === 'ModelVersionLoadRefused').length, 1);
     } finally {
       writeFileSync(file, original);
     }

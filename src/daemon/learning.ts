@@ -91,6 +91,7 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
     simulatorTarget: (task) => Math.max(task.minInteractions, config.roundTrajectories, config.poolTrajectories),
     events: {
       say: (line) => log.info(line),
+      onLoadRefused: () => metrics.loadRefusals.inc({ by: 'learning-loop' }),
       onPruned: (r) => { for (const p of r.pruned) { metrics.versionsPruned.inc(); metrics.prunedBytes.inc(p.bytes); } },
       onRoundDone: (o) => {
         metrics.roundsTotal.inc({ outcome: 'completed' });

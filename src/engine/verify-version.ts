@@ -14,10 +14,18 @@ export async function fileSha256(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Throws unless the version's model.safetensors has the sha256 it was published with. */
+/** A published version whose weights are not what was published: missing, or another sha256. */
+export class WeightsMismatchError extends Error {
+  constructor(readonly version: string, readonly expectedSha256: string, readonly actualSha256: string | null, message: string) {
+    super(message);
+    this.name = 'WeightsMismatchError';
+  }
+}
+
+/** Throws WeightsMismatchError unless the version's model.safetensors has the sha256 it was published with. */
 export async function verifyPublishedWeights(v: { version: string; path: string; sha256: string }): Promise<void> {
   const file = join(v.path, 'model.safetensors');
-  if (!existsSync(file)) throw new Error(`model version ${v.version}: ${file} is missing (published with sha256 ${v.sha256})`);
+  if (!existsSync(file)) throw new WeightsMismatchError(v.version, v.sha256, null, `model version ${v.version}: ${file} is missing (published with sha256 ${v.sha256})`);
   const actual = await fileSha256(file);
-  if (actual !== v.sha256) throw new Error(`model version ${v.version}: ${file} has sha256 ${actual}, but was published with ${v.sha256}; refusing to load a changed file`);
+  if (actual !== v.sha256) throw new WeightsMismatchError(v.version, v.sha256, actual, `model version ${v.version}: ${file} has sha256 ${actual}, but was published with ${v.sha256}; refusing to load a changed file`);
 }

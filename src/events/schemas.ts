@@ -183,6 +183,21 @@ export const ModelVersionAliasedV1 = z.object({
   reason: z.string().max(2000).optional(),
 }).refine((d) => (d.version === undefined) !== (d.followsActive === undefined), { message: 'give exactly one of version or followsActive', path: ['version'] });
 
+/**
+ * A published version's weights were refused at a load: missing, or not the sha256 recorded at
+ * publication. Recorded once per version and file state (the event id comes from both), so a
+ * daemon that keeps trying does not flood the log. Nothing falls back by itself: an operator
+ * decides (oeld rollback), and that decision is recorded too.
+ */
+export const ModelVersionLoadRefusedV1 = z.object({
+  version: modelVersion,
+  expectedSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The file's sha256 now; absent: the file is missing. */
+  actualSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /** Who tried to load it: the learning loop, a round, the serving endpoint. */
+  by: z.enum(['learning-loop', 'round', 'serving']),
+});
+
 /** A version's files removed by the retention policy (its record stays: the log has how it was made). */
 export const ModelVersionPrunedV1 = z.object({
   version: modelVersion,
@@ -260,6 +275,7 @@ export const EVENT_SCHEMAS = {
   ModelVersionActivated: { 1: ModelVersionActivatedV1 },
   ModelVersionAliased: { 1: ModelVersionAliasedV1 },
   ModelVersionPruned: { 1: ModelVersionPrunedV1 },
+  ModelVersionLoadRefused: { 1: ModelVersionLoadRefusedV1 },
   EvaluationRecorded: { 1: EvaluationRecordedV1, 2: EvaluationRecordedV2 },
 } as const;
 
@@ -279,6 +295,7 @@ export interface EventDataMap {
   ModelVersionActivated: z.infer<typeof ModelVersionActivatedV1>;
   ModelVersionAliased: z.infer<typeof ModelVersionAliasedV1>;
   ModelVersionPruned: z.infer<typeof ModelVersionPrunedV1>;
+  ModelVersionLoadRefused: z.infer<typeof ModelVersionLoadRefusedV1>;
   EvaluationRecorded: z.infer<typeof EvaluationRecordedV2>;
 }
 

@@ -4,7 +4,8 @@
  * on a node-cron schedule, and run rounds one at a time. Rounds and the simulator share the
  * model worker, so the simulator waits while a round runs.
  */
-import { verifyPublishedWeights } from '../engine/verify-version.ts';
+import { verifyPublishedWeights, WeightsMismatchError } from '../engine/verify-version.ts';
+import { recordLoadRefusal } from '../operations/load-refusals.ts';
 import { pruneVersions, type PruneResult } from '../operations/prune-versions.ts';
 import { publishFolder } from '../operations/publish-folder.ts';
 import type { RetentionPolicy } from '../operations/retention-policy.ts';
@@ -32,6 +33,8 @@ export interface LearningLoopEvents {
   say: (line: string) => void;
   onRoundStarted?: () => void;
   onRoundDone?: (o: RoundOutcome) => void;
+  /** A published version's weights were refused (changed or missing); `recorded`: its event is new. */
+  onLoadRefused?: (version: string, recorded: boolean) => void;
   /** After the retention policy ran. */
   onPruned?: (r: PruneResult) => void;
   onRoundFailed?: (err: Error) => void;
@@ -251,7 +254,13 @@ export class LearningLoop {
     const active = await readActiveModel(this.o.store.sql);
     if (!active) return null;
     if (!this.loaded.has(active.version)) {
-      await verifyPublishedWeights(active);
+      await verifyPublishedWeights(active).catch(async (err) => {
+        if (err instanceof WeightsMismatchError) {
+          const fresh = await recordLoadRefusal(this.o.store, err, 'learning-loop').catch(() => false);
+          this.o.events.onLoadRefused?.(active.version, fresh);
+        }
+        throw err;
+      });
       const info = await this.o.engine.load(active.version, active.path);
       this.loaded.add(active.version);
       this.o.events.onModelLoaded?.(active.version, info);

@@ -11,7 +11,8 @@
  * marked failed at the next start (recoverInterruptedRounds) and can simply be run again. Model
  * folders are written under a fresh name by rename, so a half-written version never exists.
  */
-import { verifyPublishedWeights } from '../engine/verify-version.ts';
+import { verifyPublishedWeights, WeightsMismatchError } from '../engine/verify-version.ts';
+import { recordLoadRefusal } from '../operations/load-refusals.ts';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -158,7 +159,10 @@ export class RoundRunner {
       try { await fn(); } finally { ctx.seconds[s] = (performance.now() - t0) / 1000; }
     };
     try {
-      await verifyPublishedWeights(active);
+      await verifyPublishedWeights(active).catch(async (err) => {
+        if (err instanceof WeightsMismatchError) await recordLoadRefusal(this.d.store, err, 'round').catch(() => {});
+        throw err;
+      });
       await engine.load(active.version, active.path);
       await timed('collect', () => this.collect(ctx));
       await timed('extract', () => this.extract(ctx));

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Sql } from '../db/sql.ts';
 import type { ModelEngine } from '../engine/model-engine.ts';
-import { verifyPublishedWeights } from '../engine/verify-version.ts';
+import { verifyPublishedWeights, WeightsMismatchError } from '../engine/verify-version.ts';
+import { recordLoadRefusal } from '../operations/load-refusals.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Route } from '../http/server.ts';
 import { chatRoutes } from '../http/v1-chat-routes.ts';
@@ -45,7 +46,16 @@ export function createServing(sql: Sql, store: EventStore, engine: () => ModelEn
     const a = await readActive();
     if (!a) return null;
     // The weights are checked against their published sha256 before this queue first loads them.
-    if (!verified.has(a.version)) { await verifyPublishedWeights(a); verified.add(a.version); }
+    if (!verified.has(a.version)) {
+      await verifyPublishedWeights(a).catch(async (err) => {
+        if (err instanceof WeightsMismatchError) {
+          metrics.loadRefusals.inc({ by: 'serving' });
+          await recordLoadRefusal(store, err, 'serving').catch(() => {});
+        }
+        throw err;
+      });
+      verified.add(a.version);
+    }
     return { version: a.version, path: a.path };
   };
   // The engine is asked for at each use: without the learning loop the worker starts at the first request.
