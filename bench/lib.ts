@@ -183,3 +183,6 @@ export function copyField(v: string | number | null): string {
   const s = String(v);
   return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : s;
 }
+
+/** What the serving benchmark's clients ask (bench/serving.ts, bench/serving-clients.ts). */
+export const SERVING_QUESTIONS = ['How long is the warranty?', 'Where is my order?', 'Can I return opened items?', 'Do you ship to Norway?', 'What does express delivery cost?'];

@@ -4,10 +4,11 @@
  * the seconds taken, every latency (ms) and the completion tokens.
  * Usage: node --import tsx bench/serving-clients.ts <url> <clients> <perClient> <maxTokens>
  */
+import { SERVING_QUESTIONS } from './lib.ts';
+
 const [url, clientsArg, perClientArg, tokensArg] = process.argv.slice(2);
 const clients = Number(clientsArg), perClient = Number(perClientArg), maxTokens = Number(tokensArg);
-const QUESTIONS = ['How long is the warranty?', 'Where is my order?', 'Can I return opened items?', 'Do you ship to Norway?', 'What does express delivery cost?'];
-const body = (i: number) => JSON.stringify({ model: 'oeld', messages: [{ role: 'user', content: QUESTIONS[i % QUESTIONS.length] }], max_tokens: maxTokens, temperature: 0.7 });
+const body = (i: number) => JSON.stringify({ model: 'oeld', messages: [{ role: 'user', content: SERVING_QUESTIONS[i % SERVING_QUESTIONS.length] }], max_tokens: maxTokens, temperature: 0.7 });
 const latencies: number[] = [];
 let tokens = 0;
 const t0 = performance.now();

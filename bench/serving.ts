@@ -27,14 +27,13 @@ import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.t
 import { createProjections } from '../src/projections/all-projections.ts';
 import { createServing } from '../src/serving/serving.ts';
 import { EventStore } from '../src/store/event-store.ts';
-import { benchDatabase, emit, envInt, fmt, log, round } from './lib.ts';
+import { benchDatabase, emit, envInt, fmt, log, round, SERVING_QUESTIONS } from './lib.ts';
 
 const MODEL = fileURLToPath(new URL('../models/oeld-base', import.meta.url));
 const TOKENS = envInt('BENCH_SERVE_TOKENS', 32);
 const PER_CLIENT = envInt('BENCH_SERVE_REQUESTS', 16);
 const CLIENTS = [1, 8, 32];
 const CLIENTS_SCRIPT = fileURLToPath(new URL('./serving-clients.ts', import.meta.url));
-const QUESTIONS = ['How long is the warranty?', 'Where is my order?', 'Can I return opened items?', 'Do you ship to Norway?', 'What does express delivery cost?'];
 
 const db = await benchDatabase();
 const engine = workerEngine();
@@ -65,7 +64,6 @@ try {
     const { seconds: clientSecs, latencies, tokens } = JSON.parse(out.trim().split('\n').at(-1)!) as { seconds: number; latencies: number[]; tokens: number };
     const secs = clientSecs;
     await serving.close();
-    if (process.env.DEBUG_REC) console.error("DEBUG dropped", serving.recorder.dropped);
     await new Promise<void>((r) => server.close(() => r()));
     latencies.sort((a, b) => a - b);
     const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
@@ -75,7 +73,7 @@ try {
 
   /** The ceiling: the same requests straight to the worker, 32 per batch. */
   async function ceiling(): Promise<{ rps: number; tokensPerS: number }> {
-    const rows = Array.from({ length: 32 }, (_, i) => ({ messages: [{ role: 'user' as const, content: QUESTIONS[i % QUESTIONS.length]! }], sampling: { temperature: 0.7, topP: 1, topK: 0 }, maxNewTokens: TOKENS, stop: [] }));
+    const rows = Array.from({ length: 32 }, (_, i) => ({ messages: [{ role: 'user' as const, content: SERVING_QUESTIONS[i % SERVING_QUESTIONS.length]! }], sampling: { temperature: 0.7, topP: 1, topK: 0 }, maxNewTokens: TOKENS, stop: [] }));
     let n = 0;
     let tokens = 0;
     const t0 = performance.now();

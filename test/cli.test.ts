@@ -1,25 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
+import { oeld } from './helpers/oeld-cli.ts';
 import { spawnDaemon } from './helpers/daemon-process.ts';
-
-const run = promisify(execFile);
-const OELD = new URL('../bin/oeld', import.meta.url).pathname;
-
-async function oeld(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(OELD, args, { env: { ...process.env, OELD_LOG_LEVEL: 'warn', ...env } });
-    return { code: 0, ...r };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('oeld CLI', () => {
   let db: TestDatabase;

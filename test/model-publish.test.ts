@@ -4,30 +4,17 @@
  * copy into the artifact store, the sha256, activation, and the refusals with their reasons.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { oeld } from './helpers/oeld-cli.ts';
 import { spawnDaemon, type DaemonProcess } from './helpers/daemon-process.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
-const run = promisify(execFile);
-const OELD = new URL('../bin/oeld', import.meta.url).pathname;
 const TOKEN = 'publish-test-token-0123456789';
-
-async function oeld(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(OELD, args, { env: { ...process.env, OELD_LOG_LEVEL: 'warn', ...env } });
-    return { code: 0, ...r };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('oeld model generate and publish', () => {
   let base = '';

@@ -4,7 +4,7 @@ import { readCheckpoints } from '../projections/checkpoints.ts';
 import { taskUsage } from '../operations/task-usage.ts';
 import { readKnowledgeSummary, readNewestPoolTokens } from '../projections/knowledge/knowledge-queries.ts';
 import { readActiveModel, readPublishedVersions } from '../projections/models/model-projection.ts';
-import { readInteractionCounts, readUnresolvedCounts } from '../projections/trajectories/trajectory-queries.ts';
+import { readInteractionCounts } from '../projections/trajectories/trajectory-queries.ts';
 import { heldOutPercentOf, type Task } from '../tasks/task.ts';
 import { ageOfFirstEventAfter, headPosition } from '../store/log-queries.ts';
 
@@ -33,14 +33,15 @@ export function createMetricsRefresher(q: Queryable, metrics: Metrics, tasks: re
     metrics.modelActiveInfo.reset();
     if (active) metrics.modelActiveInfo.set({ version: active.version }, 1);
     metrics.taskInteractions.reset();
-    const usage = taskUsage(await readInteractionCounts(q, new Map(tasks.map((t) => [t.id, heldOutPercentOf(t)]))), active?.version ?? null, await readPublishedVersions(q), tasks);
+    const counts = await readInteractionCounts(q, new Map(tasks.map((t) => [t.id, heldOutPercentOf(t)])));
+    const usage = taskUsage(counts, active?.version ?? null, await readPublishedVersions(q), tasks);
     for (const u of usage) {
       const states: [string, number][] = [['usable', u.usable], ['held_out', u.why.heldOut], ['used', u.why.usedByRounds], ['older_version', u.why.olderVersions],
         ['unknown_version', Object.values(u.why.unknownVersions).reduce((a, b) => a + b, 0)], ['task_not_configured', u.why.taskNotConfigured]];
       for (const [state, n] of states) metrics.taskInteractions.set({ task: u.taskId, state }, n);
     }
     metrics.unknownModelInteractions.reset();
-    for (const [name, n] of unknownNames(await readUnresolvedCounts(q))) metrics.unknownModelInteractions.set({ name }, n);
+    for (const [name, n] of unknownNames(counts.filter((c) => c.unresolved).map((c) => ({ name: c.modelVersion, recorded: c.recorded })))) metrics.unknownModelInteractions.set({ name }, n);
     if (outboxBacklog) metrics.outboxBacklog.set(await outboxBacklog());
   };
   return async () => {

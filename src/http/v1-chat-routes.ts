@@ -48,14 +48,12 @@ function requireJson(req: IncomingMessage): void {
 const sse = (res: ServerResponse, data: unknown): boolean => res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
 
 export function chatRoutes(d: ChatRoutesDeps): Route[] {
-  const models = async () => {
-    const active = await d.activeVersion();
-    return [...d.servedNames, ...(active ? [active] : [])];
-  };
+  /** The names answered: the served names and the active version's own. */
+  const models = (active: string | null) => [...d.servedNames, ...(active ? [active] : [])];
   return [
     {
       method: 'GET', path: '/v1/models', api: true,
-      handle: async () => ({ status: 200, body: { object: 'list', data: (await models()).map((id) => ({ id, object: 'model', created: 0, owned_by: 'oeld' })) } }),
+      handle: async () => ({ status: 200, body: { object: 'list', data: models(await d.activeVersion()).map((id) => ({ id, object: 'model', created: 0, owned_by: 'oeld' })) } }),
     },
     {
       method: 'POST', path: '/v1/chat/completions', api: true,
@@ -67,8 +65,9 @@ export function chatRoutes(d: ChatRoutesDeps): Route[] {
           throw err;
         }
         const active = await d.activeVersion();
-        if (!(await models()).includes(request.model)) {
-          throw new HttpError(404, `model ${preview(request.model)} is not served here; served: ${(await models()).map((m) => JSON.stringify(m)).join(', ') || 'none (no active version yet)'}`);
+        const names = models(active);
+        if (!names.includes(request.model)) {
+          throw new HttpError(404, `model ${preview(request.model)} is not served here; served: ${names.map((m) => JSON.stringify(m)).join(', ') || 'none (no active version yet)'}`);
         }
         if (!active) throw new HttpError(503, 'no model version is active yet', { 'retry-after': '5' });
         const responseId = `chatcmpl-${randomUUID()}`;

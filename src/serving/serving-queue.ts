@@ -48,7 +48,6 @@ export class ServingQueue {
   constructor(private readonly engine: Pick<ModelEngine, 'serve' | 'unload'>, private readonly o: ServingQueueOptions) {}
 
   get queued(): number { return this.waiting.length; }
-  get running(): boolean { return this.busy; }
 
   /**
    * Answers one request: `start` hears the version that answers when its batch begins, `text` the

@@ -84,7 +84,7 @@ export function createServing(sql: Sql, store: EventStore, engine: () => ModelEn
     onRefused: () => metrics.serveRequests.inc({ outcome: 'refused', stream: 'unknown' }),
   });
   return {
-    routes, queue, recorder,
+    routes,
     queued: () => queue.queued,
     close: () => recorder.close(),
   };

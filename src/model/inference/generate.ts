@@ -37,21 +37,14 @@ export function generate(model: Transformer, prompts: number[][], o: GenerateOpt
   if (prompts.length === 0 || prompts.some((p) => p.length === 0)) throw new Error('generate: every prompt needs at least one token');
   const native = (o.useCache ?? true) ? NativeDecoder.for(model) : null;
   if (native) return generateNative(native, prompts, o);
-  const random = seededRandom(o.seed);
   const pad = o.padTokenId ?? 0;
   const L = Math.max(...prompts.map((p) => p.length));
   const rows = prompts.map((p) => [...Array(L - p.length).fill(pad), ...p]);
   const mask = prompts.map((p) => [...Array(L - p.length).fill(0), ...Array(p.length).fill(1)]);
   const nextPos = prompts.map((p) => p.length);
-  const out: Generation = { tokens: prompts.map(() => []), logprobs: prompts.map(() => []), finished: prompts.map(() => false), endedBy: prompts.map(() => 'length' as const) };
-  const rowMax = prompts.map((_, b) => o.rows?.[b]?.maxNewTokens ?? o.maxNewTokens);
-  const rowSampling = prompts.map((_, b) => o.rows?.[b]?.sampling ?? o);
-  const maxSteps = Math.max(...rowMax);
-  // A row that may write nothing is done before the first step.
-  rowMax.forEach((m, b) => { if (m <= 0) out.finished[b] = true; });
-  /** Rows ended by their length or by onToken (not by EOS): their last token is kept but not attended to as padding would be. */
-  const cut = prompts.map(() => false);
-  const eos = new Set(o.eosTokenIds);
+  const { out, maxSteps, take } = rowSampler(prompts, o);
+  /** Rows that ended at this step: their last token is real (attended to); rows that ended before get padding. */
+  const endedNow = prompts.map(() => false);
   let cache: KVCache | undefined;
   let input = rows;
   let positions = mask.map((m) => { let c = -1; return m.map((x) => (x ? ++c : 0)); });
@@ -69,16 +62,12 @@ export function generate(model: Transformer, prompts: number[][], o: GenerateOpt
       const chosen: number[] = [];
       prompts.forEach((_, b) => {
         if (out.finished[b]) { chosen.push(pad); return; }
-        const { token, logprob } = sampleToken(data.subarray(b * V, (b + 1) * V), rowSampling[b]!, random);
-        out.tokens[b]!.push(token);
-        out.logprobs[b]!.push(logprob);
-        if (eos.has(token)) { out.finished[b] = true; out.endedBy[b] = 'eos'; }
-        else if (o.onToken?.(b, token) === true) { out.finished[b] = true; cut[b] = true; out.endedBy[b] = 'stop'; }
-        else if (out.tokens[b]!.length >= rowMax[b]!) { out.finished[b] = true; cut[b] = true; }
+        const { token, ended } = take(b, data.subarray(b * V, (b + 1) * V));
+        endedNow[b] = ended !== null;
         chosen.push(token);
       });
       o.onStepEnd?.();
-      for (let b = 0; b < rows.length; b++) { rows[b]!.push(chosen[b]!); mask[b]!.push(out.finished[b] && !eos.has(chosen[b]!) && !cut[b] ? 0 : 1); cut[b] = false; }
+      for (let b = 0; b < rows.length; b++) { rows[b]!.push(chosen[b]!); mask[b]!.push(out.finished[b] && !endedNow[b] ? 0 : 1); endedNow[b] = false; }
       if (useCache) {
         input = chosen.map((t) => [t]);
         positions = nextPos.map((p) => [p]);
@@ -99,17 +88,35 @@ export function generate(model: Transformer, prompts: number[][], o: GenerateOpt
  * one call; then every step sends one token per unfinished row. Sampling, stopping and the
  * random stream are generate()'s, so both paths pick the same tokens from the same logits.
  */
-/** Most prompt tokens the native decoder takes in one call. */
-const PREFILL_CHUNK = 2048;
-
-function generateNative(dec: NativeDecoder, prompts: number[][], o: GenerateOptions): Generation {
+/**
+ * What both decoding paths share: each row's output, its own sampling and length, and the step
+ * that samples a row's next token from its logits and says whether (and how) that ended the row:
+ * its EOS, onToken (a stop sequence), or its length. Rows that may write nothing are done at once.
+ */
+function rowSampler(prompts: number[][], o: GenerateOptions) {
   const random = seededRandom(o.seed);
-  const B = prompts.length;
   const out: Generation = { tokens: prompts.map(() => []), logprobs: prompts.map(() => []), finished: prompts.map(() => false), endedBy: prompts.map(() => 'length' as const) };
   const rowMax = prompts.map((_, b) => o.rows?.[b]?.maxNewTokens ?? o.maxNewTokens);
   const rowSampling = prompts.map((_, b) => o.rows?.[b]?.sampling ?? o);
   rowMax.forEach((m, b) => { if (m <= 0) out.finished[b] = true; });
   const eos = new Set(o.eosTokenIds);
+  const take = (b: number, logits: ArrayLike<number>): { token: number; ended: Generation['endedBy'][number] | null } => {
+    const { token, logprob } = sampleToken(logits, rowSampling[b]!, random);
+    out.tokens[b]!.push(token);
+    out.logprobs[b]!.push(logprob);
+    const ended = eos.has(token) ? 'eos' : o.onToken?.(b, token) === true ? 'stop' : out.tokens[b]!.length >= rowMax[b]! ? 'length' : null;
+    if (ended) { out.finished[b] = true; out.endedBy[b] = ended; }
+    return { token, ended };
+  };
+  return { out, rowMax, maxSteps: Math.max(...rowMax), take };
+}
+
+/** Most prompt tokens the native decoder takes in one call. */
+const PREFILL_CHUNK = 2048;
+
+function generateNative(dec: NativeDecoder, prompts: number[][], o: GenerateOptions): Generation {
+  const B = prompts.length;
+  const { out, rowMax, maxSteps, take } = rowSampler(prompts, o);
   const V = dec.vocab;
   const seqs = prompts.map((p, b) => dec.newSequence(p.length + Math.max(0, rowMax[b]!)));
   try {
@@ -136,18 +143,13 @@ function generateNative(dec: NativeDecoder, prompts: number[][], o: GenerateOpti
     });
     flush();
     let rowsIn = prompts.map((_, b) => b); // the logits' rows, in order
-    const maxSteps = Math.max(...rowMax);
     for (let step = 0; step < maxSteps && out.finished.some((f) => !f); step++) {
       const next: number[] = [];
       const nextTokens: number[] = [];
       rowsIn.forEach((b, r) => {
         if (out.finished[b]) return;
-        const { token, logprob } = sampleToken(logits.subarray(r * V, (r + 1) * V), rowSampling[b]!, random);
-        out.tokens[b]!.push(token);
-        out.logprobs[b]!.push(logprob);
-        if (eos.has(token)) { out.finished[b] = true; out.endedBy[b] = 'eos'; return; }
-        if (o.onToken?.(b, token) === true) { out.finished[b] = true; out.endedBy[b] = 'stop'; return; }
-        if (out.tokens[b]!.length >= rowMax[b]!) { out.finished[b] = true; return; }
+        const { token, ended } = take(b, logits.subarray(r * V, (r + 1) * V));
+        if (ended) return;
         next.push(b);
         nextTokens.push(token);
       });

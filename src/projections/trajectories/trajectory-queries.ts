@@ -46,7 +46,11 @@ export async function heldOutEventIds(q: Queryable, taskId: string, heldOutPerce
 }
 
 /** Per task, model version and split (held out or not): interactions recorded, and those since the task's newest round ended. */
-export interface InteractionCount { taskId: string; modelVersion: string; heldOut: boolean; recorded: number; fresh: number }
+export interface InteractionCount {
+  taskId: string; modelVersion: string; heldOut: boolean; recorded: number; fresh: number;
+  /** Logged under a name no version or alias resolves (modelVersion is that name). */
+  unresolved?: true;
+}
 
 /** Interactions whose model name resolves to no version (no published version or alias has it), per task and name, most first. */
 export async function readUnresolvedCounts(q: Queryable): Promise<{ taskId: string; name: string; recorded: number }[]> {
@@ -75,7 +79,7 @@ export async function readInteractionCounts(q: Queryable, heldOutPercents: Reado
   }
   for (const u of await readUnresolvedCounts(q)) {
     const key = JSON.stringify([u.taskId, u.name, false]);
-    const c = out.get(key) ?? { taskId: u.taskId, modelVersion: u.name, heldOut: false, recorded: 0, fresh: 0 };
+    const c = out.get(key) ?? { taskId: u.taskId, modelVersion: u.name, heldOut: false, recorded: 0, fresh: 0, unresolved: true as const };
     c.recorded += u.recorded;
     c.fresh += u.recorded;
     out.set(key, c);
