@@ -8,6 +8,7 @@ bash scripts/ensure-chromium.sh
 bash scripts/ensure-prometheus.sh
 bash scripts/ensure-wasm-toolchain.sh
 bash scripts/ensure-cpu-addon.sh
+bash scripts/ensure-torch.sh
 echo "== type check"
 npx tsc -p tsconfig.json
 echo "== tests"

@@ -10,8 +10,12 @@ import type { ServedRow, ServeRow, TextDelta } from '../model/inference/serve-ba
 
 export interface Completion { text: string; tokens: number }
 
-/** A round's training job: the logged prompts, the knowledge pool, the options, where the new version and the checkpoints go. */
-export interface TrainRoundInput { situations: Prompt[]; knowledgeTexts: string[]; options: RoundTrainingOptions; outDir: string; checkpointDir: string }
+/**
+ * A round's training job: the logged prompts, the knowledge pool, the options, where the new
+ * version and the checkpoints go. `replay` (per step, per example, reply tokens) replaces sampling:
+ * for comparing trainers on the same tokens (opcd-round.ts trainPlannedRound).
+ */
+export interface TrainRoundInput { situations: Prompt[]; knowledgeTexts: string[]; options: RoundTrainingOptions; outDir: string; checkpointDir: string; replay?: number[][][] }
 
 export interface ModelEngine {
   /** Loads (or reloads) the model folder `dir` as version `version`. */

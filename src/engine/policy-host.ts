@@ -5,7 +5,8 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureKl, type KlMeasurement, type KlPair, type MeasureKlOptions } from '../trainer/measure-kl.ts';
-import { trainRound, type RoundTrainingReport, type StepReport } from '../trainer/opcd-round.ts';
+import { checkRoundTrainingOptions, trainPlannedRound, type RoundTrainingReport, type StepReport } from '../trainer/opcd-round.ts';
+import { planRound } from '../trainer/round-plan.ts';
 import { initBackend } from '../model/kernels/backend.ts';
 import { chatComplete } from '../model/inference/chat-policy.ts';
 import { NativeDecoder } from '../model/inference/native-decoder.ts';
@@ -84,10 +85,13 @@ export class PolicyHost {
     if (refusal) throw new Error(`model ${key} ${refusal}`);
     const student = p.model.model.clone({ trainable: true, id: `${key}-student` });
     try {
-      const report = trainRound(student, p.tokenizer, input.situations, input.knowledgeTexts, input.options, {
+      checkRoundTrainingOptions(input.options);
+      const plan = planRound(p.tokenizer, student.config.maxPositions, input.situations, input.knowledgeTexts, input.options);
+      const special = { padTokenId: p.tokenizer.padTokenId ?? 0, eosTokenIds: [...p.tokenizer.eosTokenIds] };
+      const report = trainPlannedRound(student, special, plan, input.options, {
         ...(onStep ? { onStep } : {}),
         onCheckpoint: (step, m) => writeCheckpoint(input.checkpointDir, step, m, p.model),
-      });
+      }, input.replay);
       const saved = saveModel(student, p.model.rawConfig, input.outDir, p.model.dir);
       return { ...saved, report };
     } finally {

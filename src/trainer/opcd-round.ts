@@ -18,9 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KnowledgePlacement } from '../extraction/teacher-prompt.ts';
 import { AdamW } from '../model/network/adamw.ts';
 import type { Prompt, TemplateVariables } from '../model/inference/chat-prompt.ts';
-import { fitWithKnowledge } from './fit-situations.ts';
 import { generate } from '../model/inference/generate.ts';
-import { seededRandom } from '../model/network/rng.ts';
 import { DEPLOYMENT_SAMPLING } from '../model/inference/sampling.ts';
 import { packBatch, responseLogits } from '../model/inference/score.ts';
 import type { Tokenizer } from '../model/formats/tokenizer.ts';
@@ -28,6 +26,7 @@ import { trainStep } from '../model/network/train-step.ts';
 import type { Transformer } from '../model/network/transformer.ts';
 import { forwardKlLoss } from './off-policy-loss.ts';
 import { opcdLoss } from './opcd-loss.ts';
+import { planRound, type PlannedStep } from './round-plan.ts';
 
 export type DistillationMethod = 'opcd' | 'off-policy';
 
@@ -96,7 +95,8 @@ export function checkRoundTrainingOptions(o: RoundTrainingOptions): void {
 /**
  * Trains `student` in place for one round. `prompts` are logged deployment prompts (a game
  * turn's situation, or a chat's messages before an assistant turn); `knowledgeTexts` is the pool (one drawn per example; an empty pool means the
- * teacher sees no knowledge, which makes the loss zero at the first step).
+ * teacher sees no knowledge, which makes the loss zero at the first step). The round's data is
+ * planned first (round-plan.ts), then executed (trainPlannedRound).
  */
 export function trainRound(
   student: Transformer,
@@ -107,33 +107,44 @@ export function trainRound(
   hooks: RoundTrainingHooks = {},
 ): RoundTrainingReport {
   checkRoundTrainingOptions(o);
-  if (prompts.length === 0) throw new Error('round training: no deployment prompts to train on');
-  const random = seededRandom(o.seed);
+  const plan = planRound(tokenizer, student.config.maxPositions, prompts, knowledgeTexts, o);
+  return trainPlannedRound(student, { padTokenId: tokenizer.padTokenId ?? 0, eosTokenIds: [...tokenizer.eosTokenIds] }, plan, o, hooks);
+}
+
+/** Token ids a round's sampling needs from the tokenizer. */
+export interface SpecialTokens { padTokenId: number; eosTokenIds: number[] }
+
+/**
+ * Executes a planned round on `student` (in place). With `replay` (per step, per example, the
+ * reply tokens), the replies are taken from it instead of sampled: two trainers given the same
+ * plan and replay compute the same losses (test/trainer-parity.test.ts).
+ */
+export function trainPlannedRound(
+  student: Transformer,
+  special: SpecialTokens,
+  plan: readonly PlannedStep[],
+  o: RoundTrainingOptions,
+  hooks: RoundTrainingHooks = {},
+  replay?: readonly (readonly number[][])[],
+): RoundTrainingReport {
+  checkRoundTrainingOptions(o);
+  if (replay && replay.length < plan.length) throw new Error(`replay: ${replay.length} steps of replies for a plan of ${plan.length} steps`);
   const teacher = student.clone({ trainable: false, id: `${student.id}-teacher` });
   const optimizer = new AdamW({ learningRate: o.learningRate, weightDecay: o.weightDecay });
-  const pad = tokenizer.padTokenId ?? 0;
-  const eos = [...tokenizer.eosTokenIds];
+  const pad = special.padTokenId;
   const topK = Math.min(o.topK, student.config.vocabSize);
   const steps: StepReport[] = [];
-  let order: number[] = [];
-  const nextSituation = (): Prompt => {
-    if (order.length === 0) order = shuffled(prompts.length, random);
-    return prompts[order.pop()!]!;
-  };
   try {
-    for (let step = 1; step <= o.steps; step++) {
-      const batch = Array.from({ length: o.batchSize }, nextSituation);
-      const knowledge = batch.map(() => (knowledgeTexts.length === 0 ? '' : knowledgeTexts[Math.floor(random() * knowledgeTexts.length)]!));
-      // Each prompt cut from the left where it and this example's knowledge would not fit the context.
-      const fitted = batch.map((s, i) => fitWithKnowledge(tokenizer, student.config.maxPositions, s, knowledge[i]!, o));
-      const studentIds = fitted.map((f) => f.studentIds);
-      const teacherIds = fitted.map((f) => f.teacherIds);
-      const sampleSeed = Math.floor(random() * 2 ** 31);
+    for (const [i, planned] of plan.entries()) {
+      const { step } = planned;
+      const studentIds = planned.examples.map((e) => e.studentIds);
+      const teacherIds = planned.examples.map((e) => e.teacherIds);
 
       const t0 = performance.now();
       const sampler = o.method === 'opcd' ? student : teacher;
-      const sampled = generate(sampler, o.method === 'opcd' ? studentIds : teacherIds, { ...DEPLOYMENT_SAMPLING, temperature: o.temperature, maxNewTokens: o.maxNewTokens, eosTokenIds: eos, padTokenId: pad, seed: sampleSeed });
-      const responses = sampled.tokens;
+      const responses = replay ? replay[i]!.map((r) => [...r]) : generate(sampler, o.method === 'opcd' ? studentIds : teacherIds, {
+        ...DEPLOYMENT_SAMPLING, temperature: o.temperature, maxNewTokens: o.maxNewTokens, eosTokenIds: special.eosTokenIds, padTokenId: pad, seed: planned.sampleSeed,
+      }).tokens;
       const t1 = performance.now();
       // Teacher values: computed off the tape (a plain forward pass), constants for the loss.
       const teacherLogits = tf.tidy(() => responseLogits(teacher, packBatch(teacherIds, responses, pad)));
@@ -151,19 +162,25 @@ export function trainRound(
       }
       const t3 = performance.now();
       const report: StepReport = {
-        step, of: o.steps, loss: r.loss, gradNorm: r.gradNorm,
+        step, of: plan.length, loss: r.loss, gradNorm: r.gradNorm,
         responseTokens: responses.reduce((n, x) => n + x.length, 0) / responses.length,
         trainedTokens: studentBatch.mask.reduce((n, row) => n + row.reduce((a, b) => a + b, 0), 0),
         timings: { samplingMs: t1 - t0, teacherMs: t2 - t1, backwardMs: t3 - t2 },
       };
       steps.push(report);
       hooks.onStep?.(report);
-      if (step % o.checkpointEvery === 0 || step === o.steps) hooks.onCheckpoint?.(step, student);
+      if (step % o.checkpointEvery === 0 || i === plan.length - 1) hooks.onCheckpoint?.(step, student);
     }
   } finally {
     optimizer.dispose();
     teacher.dispose();
   }
+  return summariseSteps(steps);
+}
+
+/** A round's report from its steps' reports (first, last and mean loss; summed timings). */
+export function summariseSteps(steps: StepReport[]): RoundTrainingReport {
+  if (steps.length === 0) throw new Error('round training: no step was trained');
   const losses = steps.map((s) => s.loss);
   const sum = (k: keyof StepReport['timings']) => steps.reduce((n, s) => n + s.timings[k], 0);
   return {
@@ -171,13 +188,4 @@ export function trainRound(
     loss: { first: losses[0]!, last: losses[losses.length - 1]!, mean: losses.reduce((a, b) => a + b, 0) / losses.length },
     timings: { samplingMs: sum('samplingMs'), teacherMs: sum('teacherMs'), backwardMs: sum('backwardMs') },
   };
-}
-
-function shuffled(n: number, random: () => number): number[] {
-  const xs = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
-  }
-  return xs;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveConfig } from '../network/model-config.ts';
 import { loadCheckpoint, saveSafetensorsFile, type WriteDtype } from './safetensors.ts';
@@ -47,14 +47,27 @@ export function storedDtype(rawConfig: Record<string, unknown>): { dtype: WriteD
  * crash never leaves a half-written version. Returns the sha256 of model.safetensors.
  */
 export function saveModel(model: Transformer, rawConfig: Record<string, unknown>, dir: string, tokenizerFrom?: string): { sha256: string; files: string[] } {
+  return writeVersionFolder(dir, rawConfig, tokenizerFrom, (path, dtype) => saveSafetensorsFile(path, model.toTensors(), { format: 'pt' }, dtype));
+}
+
+/**
+ * The folder layout of a version, whoever computed its weights: `writeWeights` puts
+ * model.safetensors at the path it is given, in the dtype given (this process's model, or a file
+ * another trainer wrote, moved in). The rest as saveModel says.
+ */
+export function writeVersionFolder(
+  dir: string, rawConfig: Record<string, unknown>, tokenizerFrom: string | undefined, writeWeights: (path: string, dtype: WriteDtype) => void,
+): { sha256: string; files: string[] } {
+  if (existsSync(dir)) throw new Error(`${dir} already exists: model versions are immutable`);
   const tmp = `${dir}.partial-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const stored = storedDtype(rawConfig);
   const config: Record<string, unknown> = { ...rawConfig };
   if ('dtype' in rawConfig) config.dtype = stored.name;
   if ('torch_dtype' in rawConfig || !('dtype' in rawConfig)) config.torch_dtype = stored.name;
   writeFileSync(join(tmp, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-  saveSafetensorsFile(join(tmp, 'model.safetensors'), model.toTensors(), { format: 'pt' }, stored.dtype);
+  writeWeights(join(tmp, 'model.safetensors'), stored.dtype);
   const files = ['config.json', 'model.safetensors'];
   for (const f of TOKENIZER_FILES) {
     if (tokenizerFrom && existsSync(join(tokenizerFrom, f))) { copyFileSync(join(tokenizerFrom, f), join(tmp, f)); files.push(f); }

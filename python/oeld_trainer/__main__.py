@@ -1,0 +1,85 @@
+"""python -m oeld_trainer JOB.json: runs one round's job and reports on stdout, one JSON object a line
+(events ready, step, checkpoint, done; error before a non-zero exit). The daemon holds this process's
+stdin open and never writes to it: when it closes (the daemon stopped or died), the trainer exits,
+so no orphan keeps a GPU busy."""
+import json
+import os
+import sys
+import threading
+import traceback
+
+from . import JOB_VERSION
+
+
+def emit(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def watch_parent():
+    # The raw descriptor, not sys.stdin: a daemon thread blocked in a buffered read holds its lock,
+    # and the interpreter aborts at exit when it cannot take it.
+    try:
+        while os.read(0, 65536):
+            pass
+    except Exception:
+        pass
+    sys.stderr.write("oeld_trainer: the daemon closed the pipe; stopping\n")
+    sys.stderr.flush()
+    os._exit(3)
+
+
+def pick_device(torch, wanted):
+    if wanted in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda was asked for (OELD_TORCH_DEVICE) but torch sees no CUDA device")
+    if wanted not in ("cpu", "cuda") and not wanted.startswith("cuda:"):
+        raise ValueError(f"device: {wanted!r} is not auto, cpu, cuda or cuda:N")
+    return torch.device(wanted)
+
+
+def probe():
+    import platform
+
+    import torch
+
+    devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    emit({"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.cuda.is_available(), "devices": devices})
+    return 0
+
+
+def main(argv):
+    if argv[1:] == ["--probe"]:
+        return probe()
+    if len(argv) != 2:
+        sys.stderr.write("usage: python -m oeld_trainer JOB.json\n")
+        return 2
+    if os.environ.get("OELD_TRAINER_WATCH_STDIN", "1") == "1":
+        threading.Thread(target=watch_parent, daemon=True).start()
+    try:
+        import torch
+
+        with open(argv[1]) as f:
+            job = json.load(f)
+        if job.get("version") != JOB_VERSION:
+            raise ValueError(f"job version: this trainer reads version {JOB_VERSION}, the job says {job.get('version')!r}")
+        if job.get("threads"):
+            torch.set_num_threads(int(job["threads"]))
+        device = pick_device(torch, job.get("device"))
+        precision = job.get("precision") or ("bf16-autocast" if device.type == "cuda" else "float32")
+        if precision not in ("float32", "bf16-autocast"):
+            raise ValueError(f"precision: {precision!r} is not float32 or bf16-autocast")
+        torch.manual_seed(int(job["options"]["seed"]))
+        from .round import run_round
+
+        run_round(job, device, precision, emit)
+        return 0
+    except Exception as e:  # reported to the daemon, which fails the round with it
+        traceback.print_exc(file=sys.stderr)
+        emit({"event": "error", "message": f"{type(e).__name__}: {e}"})
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

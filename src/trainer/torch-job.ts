@@ -1,0 +1,60 @@
+/**
+ * The job file the PyTorch trainer reads (python/oeld_trainer, JOB_VERSION): the round-start
+ * folder, the model's configuration as oeld resolved it (so the families' defaults and refusals are
+ * decided once, in model-config.ts), the options, the tokens that end and pad a reply, and the
+ * round's plan (round-plan.ts: every step's examples as token ids, and its sampling seed).
+ * Planned here, on the daemon's thread, a step at a time with a pause between steps.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { storedDtype } from '../model/formats/checkpoint.ts';
+import { loadTokenizer } from '../model/formats/tokenizer.ts';
+import type { WriteDtype } from '../model/formats/safetensors.ts';
+import { resolveConfig, type ResolvedConfig } from '../model/network/model-config.ts';
+import { checkRoundTrainingOptions, type RoundTrainingOptions } from './opcd-round.ts';
+import { planSteps, type PlannedStep } from './round-plan.ts';
+import type { TrainingJob } from './trainer-port.ts';
+
+export const TORCH_JOB_VERSION = 1;
+
+export interface TorchJob {
+  version: typeof TORCH_JOB_VERSION;
+  baseDir: string;
+  /** Where the trainer writes the new weights (one safetensors file, in storeDtype). */
+  weightsOut: string;
+  storeDtype: WriteDtype;
+  checkpointDir: string;
+  model: ResolvedConfig;
+  options: RoundTrainingOptions;
+  padTokenId: number;
+  eosTokenIds: number[];
+  plan: PlannedStep[];
+  replay: number[][][] | null;
+  device: string;
+  precision: 'float32' | 'bf16-autocast' | null;
+  threads: number | null;
+}
+
+export interface TorchRunSettings { device: string; precision?: 'float32' | 'bf16-autocast'; threads?: number }
+
+export async function buildTorchJob(job: TrainingJob, weightsOut: string, s: TorchRunSettings): Promise<{ torchJob: TorchJob; rawConfig: Record<string, unknown> }> {
+  checkRoundTrainingOptions(job.options);
+  const configPath = join(job.dir, 'config.json');
+  const rawConfig = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+  let model: ResolvedConfig;
+  try { model = resolveConfig(rawConfig); } catch (err) { throw new Error(`${configPath}: ${(err as Error).message}`); }
+  const tokenizer = await loadTokenizer(job.dir);
+  const plan: PlannedStep[] = [];
+  for (const step of planSteps(tokenizer, model.maxPositions, job.situations, job.knowledgeTexts, job.options)) {
+    plan.push(step);
+    await new Promise((r) => setImmediate(r));
+  }
+  return {
+    rawConfig,
+    torchJob: {
+      version: TORCH_JOB_VERSION, baseDir: job.dir, weightsOut, storeDtype: storedDtype(rawConfig).dtype, checkpointDir: job.checkpointDir,
+      model, options: job.options, padTokenId: tokenizer.padTokenId ?? 0, eosTokenIds: [...tokenizer.eosTokenIds], plan,
+      replay: job.replay ?? null, device: s.device, precision: s.precision ?? null, threads: s.threads ?? null,
+    },
+  };
+}

@@ -1,0 +1,164 @@
+/**
+ * The `torch` trainer: each round's job runs in a child process, `python -m oeld_trainer JOB.json`,
+ * from this repository's python/ folder, with the interpreter OELD_TORCH_PYTHON names. Its reports
+ * arrive on stdout (torch-reports.ts) and are passed on step by step; its new weights are moved
+ * into a version folder written the same way as the tfjs trainer's (checkpoint.ts
+ * writeVersionFolder).
+ *
+ * Failure is loud and publishes nothing: the job rejects when the process reports an error, exits
+ * without finishing (a crash, a kill, out of memory: the reason is its last stderr lines), or sends
+ * no report for `stallSeconds` (it is then killed). close() stops every running job. The child holds
+ * a pipe from this process on its stdin and exits when it closes, so a daemon that dies leaves no
+ * trainer behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { writeVersionFolder } from '../model/formats/checkpoint.ts';
+import { summariseSteps, type StepReport } from './opcd-round.ts';
+import { buildTorchJob, type TorchRunSettings } from './torch-job.ts';
+import { parseTorchReport, TorchProbeSchema, type TorchProbe, type TorchReport } from './torch-reports.ts';
+import type { Trainer } from './trainer-port.ts';
+
+/** The folder holding the oeld_trainer package. */
+export const TORCH_PACKAGE_ROOT = fileURLToPath(new URL('../../python', import.meta.url));
+
+export interface TorchTrainerSettings extends TorchRunSettings {
+  /** The Python interpreter (with torch): OELD_TORCH_PYTHON. */
+  python: string;
+  /** Longest wait for the trainer's next report before it is stopped: OELD_TRAINER_TIMEOUT_S. */
+  stallSeconds: number;
+  /** Every report as it arrives (ready, step, checkpoint, done, error): logs and tests. */
+  onReport?: (r: TorchReport) => void;
+}
+
+/** Last bytes of the trainer's stderr kept for an error message. */
+const STDERR_TAIL = 4000;
+
+export class TorchTrainer implements Trainer {
+  readonly kind = 'torch' as const;
+  private readonly running = new Set<ChildProcess>();
+  private closed = false;
+  private readonly killAll = () => { for (const c of this.running) c.kill('SIGKILL'); };
+
+  constructor(private readonly s: TorchTrainerSettings) {
+    process.once('exit', this.killAll);
+  }
+
+  /** The interpreter's torch and devices, or an error naming OELD_TORCH_PYTHON and what went wrong. */
+  async probe(): Promise<TorchProbe> {
+    const { code, stdout, stderr } = await this.exec(['-m', 'oeld_trainer', '--probe'], 60_000);
+    const line = stdout.trim().split('\n').pop() ?? '';
+    let parsed;
+    try { parsed = TorchProbeSchema.safeParse(JSON.parse(line)); } catch { parsed = undefined; }
+    if (code !== 0 || !parsed?.success) {
+      throw new Error(`OELD_TORCH_PYTHON=${this.s.python}: cannot run the torch trainer (${tail(stderr) || `exit code ${code}`}); it needs Python 3 with torch (bash scripts/ensure-torch.sh installs Debian's python3-torch)`);
+    }
+    return parsed.data;
+  }
+
+  async train(job: Parameters<Trainer['train']>[0], onStep?: (s: StepReport) => void): Promise<Awaited<ReturnType<Trainer['train']>>> {
+    if (this.closed) throw new Error('torch trainer: closed');
+    mkdirSync(job.checkpointDir, { recursive: true });
+    // Named .partial- so that recovery after a crash removes it with the other unfinished files.
+    const weightsOut = `${job.outDir}.partial-torch-${process.pid}.safetensors`;
+    try {
+      const { torchJob, rawConfig } = await buildTorchJob(job, weightsOut, this.s);
+      const jobFile = join(job.checkpointDir, 'torch-job.json');
+      writeFileSync(jobFile, JSON.stringify(torchJob));
+      const steps = await this.run(jobFile, onStep);
+      const folder = writeVersionFolder(job.outDir, rawConfig, job.dir, (path, dtype) => {
+        if (dtype !== torchJob.storeDtype) throw new Error(`torch trainer: weights written as ${torchJob.storeDtype}, the version is stored as ${dtype}`);
+        renameSync(weightsOut, path);
+      });
+      return { sha256: folder.sha256, report: summariseSteps(steps) };
+    } finally {
+      rmSync(weightsOut, { force: true });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    process.off('exit', this.killAll);
+    const exits = [...this.running].map((c) => new Promise<void>((resolve) => {
+      const hard = setTimeout(() => c.kill('SIGKILL'), 5000);
+      c.once('close', () => { clearTimeout(hard); resolve(); });
+      c.kill('SIGTERM');
+    }));
+    await Promise.all(exits);
+  }
+
+  /** Runs one job file; resolves with its steps' reports when the trainer says it is done and exits 0. */
+  private run(jobFile: string, onStep?: (s: StepReport) => void): Promise<StepReport[]> {
+    return new Promise((resolve, reject) => {
+      const child = this.spawn(['-m', 'oeld_trainer', jobFile]);
+      const steps: StepReport[] = [];
+      let stderr = '';
+      let reported: string | undefined;
+      let done = false;
+      let failure: Error | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      const stall = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          failure ??= new Error(`torch trainer: no report for ${this.s.stallSeconds} s; stopped it (OELD_TRAINER_TIMEOUT_S)`);
+          child.kill('SIGKILL');
+        }, this.s.stallSeconds * 1000);
+      };
+      stall();
+      child.stderr!.on('data', (b: Buffer) => { stderr = (stderr + b.toString()).slice(-STDERR_TAIL); });
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        const r = parseTorchReport(line);
+        if (!r) { stderr = (stderr + line + '\n').slice(-STDERR_TAIL); return; }
+        stall();
+        this.s.onReport?.(r);
+        if (r.event === 'step') {
+          const { event: _e, ...step } = r;
+          steps.push(step);
+          try { onStep?.(step); } catch (err) { failure ??= err as Error; child.kill('SIGKILL'); }
+        } else if (r.event === 'error') reported = r.message;
+        else if (r.event === 'done') done = true;
+      });
+      child.on('error', (err) => { failure ??= new Error(`torch trainer: cannot start ${this.s.python}: ${err.message} (OELD_TORCH_PYTHON)`); });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        if (failure) return reject(failure);
+        if (this.closed && !done) return reject(new Error('torch trainer: stopped with the daemon before the round finished'));
+        if (reported) return reject(new Error(`torch trainer: ${reported}`));
+        if (code !== 0 || !done) {
+          const how = signal ? `was killed (${signal})` : `exited with code ${code}${done ? '' : ' before finishing'}`;
+          return reject(new Error(`torch trainer ${how}${stderr.trim() ? `: ${tail(stderr)}` : ''}`));
+        }
+        resolve(steps);
+      });
+    });
+  }
+
+  private spawn(args: string[]): ChildProcess {
+    const env = { ...process.env, PYTHONPATH: [TORCH_PACKAGE_ROOT, process.env.PYTHONPATH].filter(Boolean).join(':'), PYTHONUNBUFFERED: '1' };
+    const child = spawn(this.s.python, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.running.add(child);
+    child.once('close', () => this.running.delete(child));
+    return child;
+  }
+
+  private exec(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = this.spawn(args);
+      let stdout = '';
+      let stderr = '';
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.stdout!.on('data', (b: Buffer) => { stdout += b.toString(); });
+      child.stderr!.on('data', (b: Buffer) => { stderr = (stderr + b.toString()).slice(-STDERR_TAIL); });
+      child.on('error', (err) => { stderr += err.message; });
+      child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    });
+  }
+}
+
+/** The last few lines of a process's stderr, on one line. */
+function tail(text: string): string {
+  return text.trim().split('\n').slice(-6).join(' | ').slice(-1500);
+}
