@@ -50,6 +50,10 @@ const brokerList = (raw: string): string[] => {
   if (list.length === 0 || bad !== undefined) throw new Error(`expected host:port[,host:port...]${bad ? `; ${JSON.stringify(bad)} is not host:port` : ''}`);
   return list;
 };
+const torchDevice = (raw: string): string => {
+  if (!/^(auto|cpu|cuda(:\d+)?)$/.test(raw)) throw new Error('expected auto, cpu, cuda or cuda:N');
+  return raw;
+};
 const bool = (raw: string): boolean => {
   if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true;
   if (['false', '0', 'no'].includes(raw.toLowerCase())) return false;
@@ -133,6 +137,10 @@ export const SETTINGS = {
   roundSteps: { name: 'OELD_ROUND_STEPS', default: '16', description: 'Optimiser steps per round.', parse: int(1, 100_000) },
   roundBatchSize: { name: 'OELD_ROUND_BATCH_SIZE', default: '32', description: 'Prompts per optimiser step.', parse: int(1, 4096) },
   roundLearningRate: { name: 'OELD_ROUND_LEARNING_RATE', default: '0.0002', description: 'AdamW learning rate of a round (constant). 5e-4 drifted the out-of-distribution world (docs/measured.md).', parse: float(1e-9, 1) },
+  trainer: { name: 'OELD_TRAINER', default: 'tfjs', description: 'What performs a round\'s training: tfjs (the daemon\'s model worker, TensorFlow.js on the CPU) or torch (a PyTorch process from python/oeld_trainer, on a GPU where it sees one; docs/trainer.md).', parse: oneOf('tfjs', 'torch') },
+  torchPython: { name: 'OELD_TORCH_PYTHON', default: 'python3', description: 'The Python interpreter (with torch) that runs the torch trainer; checked at start when OELD_TRAINER=torch.', parse: str },
+  torchDevice: { name: 'OELD_TORCH_DEVICE', default: 'auto', description: 'Where the torch trainer computes: auto (the first CUDA device, else the CPU), cpu, cuda or cuda:N. On a GPU it trains under bf16 autocast with float32 master weights; on the CPU in float32.', parse: torchDevice },
+  trainerTimeoutS: { name: 'OELD_TRAINER_TIMEOUT_S', default: '900', description: 'Longest wait in seconds for the torch trainer\'s next report (it loads the model, then reports every step); past it the trainer is stopped and the round fails.', parse: int(5, 7 * 86_400) },
   distillation: { name: 'OELD_DISTILLATION', default: 'opcd', description: 'opcd (on-policy: the student samples, reverse KL) or off-policy (the teacher samples, forward KL).', parse: oneOf('opcd', 'off-policy') },
   teacherContext: { name: 'OELD_TEACHER_CONTEXT', default: 'knowledge', description: 'What the teacher reads: knowledge (extracted items) or raw (raw trajectories; the ablation).', parse: oneOf('knowledge', 'raw') },
   activationGate: { name: 'OELD_ACTIVATION_GATE', default: 'true', description: 'Activate a new version only if its validation pass rate is at least the old one\'s minus OELD_GATE_TOLERANCE.', parse: bool },

@@ -79,6 +79,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   let ready = false;
   let leader = false;
   const learning = config.learning ? createLearning(config, tasks, log, store, metrics) : undefined;
+  await learning?.checkTrainer();
 
   // Without the learning loop, the endpoint's own model worker starts at its first request.
   let servingEngine: ModelEngine | undefined;
@@ -147,6 +148,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       database.stop();
       await kafka?.stop();
       log.info('shutting down: intake stopped');
+      // A round training in the torch process fails now (RoundFailed, nothing published) rather than at the timeout.
+      await learning?.trainer.close().catch((err) => log.warn({ err }, 'stopping the trainer failed'));
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       // A batch in flight commits or, past the timeout, is abandoned uncommitted when the pool closes.
       const timeout = new Promise<'timeout'>((r) => setTimeout(r, config.shutdownTimeoutMs, 'timeout').unref());

@@ -14,6 +14,25 @@ from . import JOB_VERSION
 def emit(obj):
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
+    if obj.get("event") == "step":
+        inject_fault(obj["step"])
+
+
+def inject_fault(step):
+    """OELD_TRAINER_TEST_FAULT=crash@N|hang@N|error@N: the fault the daemon's tests make the trainer
+    suffer after step N (a kill as by the kernel's OOM killer, a hang, an exception)."""
+    fault = os.environ.get("OELD_TRAINER_TEST_FAULT", "")
+    if "@" not in fault or int(fault.split("@")[1]) != step:
+        return
+    kind = fault.split("@")[0]
+    if kind == "crash":
+        os.kill(os.getpid(), 9)
+    if kind == "hang":
+        import time
+
+        time.sleep(86400)
+    if kind == "error":
+        raise RuntimeError(f"injected fault after step {step}")
 
 
 def watch_parent():

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import { workerEngine } from '../engine/worker-engine.ts';
+import { createTrainer } from './trainer.ts';
 import { createGate } from '../evaluation/task-gate.ts';
 import { openAiExtractFn } from '../extraction/openai-endpoint.ts';
 import type { Metrics } from '../http/metrics.ts';
@@ -29,6 +30,7 @@ const KEPT_VERSION_SERIES = 6;
 /** The learning loop (run by the leader): model worker, tasks with their round runners and gates, simulators, trigger. */
 export function createLearning(config: Config, tasks: Task[], log: Logger, store: EventStore, metrics: Metrics) {
   const engine = workerEngine();
+  const { trainer, check: checkTrainer } = createTrainer(config, engine, log);
   const artifactRoot = join(config.dataDir, 'artifacts');
   const gameTask = tasks.find((t): t is GameTask => t.kind === 'game');
   const deskTasks = tasks.filter((t): t is ChatTask & { world: DeskWorld } => t.kind === 'chat' && t.world !== undefined);
@@ -53,7 +55,7 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
   const runners = tasks.map((task) => ({
     task,
     runner: new RoundRunner({
-      store, engine, artifactRoot, task, settings,
+      store, engine, trainer, artifactRoot, task, settings,
       // OELD_EVAL_EPISODES=0 turns off a game's evaluation only: a chat task is always measured.
       gate: createGate(engine, store, task, {
         gameEpisodes: config.evalEpisodes, gate: config.activationGate, gameTolerance: config.gateTolerance,
@@ -135,5 +137,5 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
       },
     },
   });
-  return { engine, loop, tasks };
+  return { engine, trainer, checkTrainer, loop, tasks };
 }

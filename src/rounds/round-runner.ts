@@ -34,6 +34,8 @@ import { countEvents } from '../store/log-queries.ts';
 import { heldOutPercentOf, type Task } from '../tasks/task.ts';
 import { trainingPrompts } from '../tasks/training-prompts.ts';
 import type { RoundTrainingOptions, RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
+import { tfjsTrainer } from '../trainer/tfjs-trainer.ts';
+import type { Trainer } from '../trainer/trainer-port.ts';
 import { readTrajectories, readUnfinishedRounds, type LoggedTrajectory } from './round-queries.ts';
 
 export interface RoundSettings {
@@ -85,6 +87,8 @@ export interface RoundOutcome {
 export interface RoundRunnerDeps {
   store: EventStore;
   engine: ModelEngine;
+  /** What trains the round (trainer-port.ts); default: the tfjs trainer on `engine`. */
+  trainer?: Trainer;
   /** Model versions go to <artifactRoot>/models/<version>, checkpoints to <artifactRoot>/rounds/<roundId>. */
   artifactRoot: string;
   task: Task;
@@ -125,7 +129,11 @@ interface RoundContext {
 }
 
 export class RoundRunner {
-  constructor(private readonly d: RoundRunnerDeps) {}
+  private readonly trainer: Trainer;
+
+  constructor(private readonly d: RoundRunnerDeps) {
+    this.trainer = d.trainer ?? tfjsTrainer(d.engine);
+  }
 
   private progress(p: RoundProgress): void { this.d.onProgress?.(p); }
 
@@ -147,7 +155,7 @@ export class RoundRunner {
     ctx.checkpointDir = join(this.d.artifactRoot, 'rounds', roundId);
     await store.append([{ streamId: ctx.stream, expectedVersion: 'no_stream', events: [roundEvent('RoundStarted', {
       roundId, trigger, taskId: task.id, baseModelVersion: active.version, knowledgeVersion: knowledge?.version ?? 0,
-      config: { ...settings, training, task: taskSummary(task) },
+      config: { ...settings, training, trainer: this.trainer.kind, task: taskSummary(task) },
     })] }]);
 
     const roundStart = performance.now();
@@ -222,9 +230,10 @@ export class RoundRunner {
     if (ctx.knowledgeTexts.length === 0) throw new Error(`extraction produced no experience items (${ctx.pool.emptyAnswers} answers had no marked line)`);
   }
 
-  /** train: context distillation of the pool into a copy of the active version, written to the new version's folder. */
+  /** train: context distillation of the pool into a copy of the active version, written to the new version's folder by the trainer. */
   private async train(ctx: RoundContext): Promise<void> {
-    ctx.trained = await this.d.engine.trainRound(ctx.active.version, {
+    ctx.trained = await this.trainer.train({
+      version: ctx.active.version, dir: ctx.active.path,
       situations: ctx.prompts, knowledgeTexts: ctx.knowledgeTexts, options: ctx.training, outDir: ctx.outDir, checkpointDir: ctx.checkpointDir,
     }, (s) => this.progress({ stage: 'train', done: s.step, of: s.of, step: s }));
     for (const [k, ms] of Object.entries(ctx.trained.report.timings)) ctx.seconds[k.replace(/Ms$/, '')] = ms / 1000;

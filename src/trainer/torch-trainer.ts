@@ -13,7 +13,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { writeVersionFolder } from '../model/formats/checkpoint.ts';
@@ -32,6 +32,8 @@ export interface TorchTrainerSettings extends TorchRunSettings {
   stallSeconds: number;
   /** Every report as it arrives (ready, step, checkpoint, done, error): logs and tests. */
   onReport?: (r: TorchReport) => void;
+  /** Extra environment for the trainer process (tests set OELD_TRAINER_TEST_FAULT). */
+  env?: Record<string, string>;
 }
 
 /** Last bytes of the trainer's stderr kept for an error message. */
@@ -62,6 +64,7 @@ export class TorchTrainer implements Trainer {
   async train(job: Parameters<Trainer['train']>[0], onStep?: (s: StepReport) => void): Promise<Awaited<ReturnType<Trainer['train']>>> {
     if (this.closed) throw new Error('torch trainer: closed');
     mkdirSync(job.checkpointDir, { recursive: true });
+    mkdirSync(dirname(job.outDir), { recursive: true });
     // Named .partial- so that recovery after a crash removes it with the other unfinished files.
     const weightsOut = `${job.outDir}.partial-torch-${process.pid}.safetensors`;
     try {
@@ -137,7 +140,7 @@ export class TorchTrainer implements Trainer {
   }
 
   private spawn(args: string[]): ChildProcess {
-    const env = { ...process.env, PYTHONPATH: [TORCH_PACKAGE_ROOT, process.env.PYTHONPATH].filter(Boolean).join(':'), PYTHONUNBUFFERED: '1' };
+    const env = { ...process.env, ...this.s.env, PYTHONPATH: [TORCH_PACKAGE_ROOT, process.env.PYTHONPATH].filter(Boolean).join(':'), PYTHONUNBUFFERED: '1' };
     const child = spawn(this.s.python, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     this.running.add(child);
     child.once('close', () => this.running.delete(child));

@@ -1,0 +1,30 @@
+/**
+ * The trainer a daemon's rounds use (OELD_TRAINER), wired: tfjs on the learning engine, or the
+ * torch trainer's child process. `check` runs at start: for torch it asks the interpreter for its
+ * torch and devices, so that a missing torch fails the start with the setting to fix, not the first
+ * round an hour later.
+ */
+import type { Config } from '../config.ts';
+import type { ModelEngine } from '../engine/model-engine.ts';
+import type { Logger } from '../log.ts';
+import { tfjsTrainer } from '../trainer/tfjs-trainer.ts';
+import { TorchTrainer } from '../trainer/torch-trainer.ts';
+import type { Trainer } from '../trainer/trainer-port.ts';
+
+export function createTrainer(config: Config, engine: ModelEngine, log: Logger): { trainer: Trainer; check: () => Promise<void> } {
+  if (config.trainer === 'tfjs') return { trainer: tfjsTrainer(engine), check: async () => log.info('rounds train on the tfjs trainer (the model worker)') };
+  const trainer = new TorchTrainer({
+    python: config.torchPython, device: config.torchDevice, stallSeconds: config.trainerTimeoutS,
+    onReport: (r) => {
+      if (r.event === 'ready') log.info({ trainer: 'torch', device: r.device, precision: r.precision, torch: r.torch, parameters: r.parameters }, `torch trainer ready on ${r.device} (${r.precision}, torch ${r.torch}, ${r.parameters} parameters)`);
+    },
+  });
+  return {
+    trainer,
+    check: async () => {
+      const p = await trainer.probe();
+      const where = config.torchDevice === 'auto' ? (p.cuda ? `cuda (${p.devices[0]})` : 'cpu (no CUDA device seen)') : config.torchDevice;
+      log.info({ trainer: 'torch', python: config.torchPython, torch: p.torch, devices: p.devices }, `rounds train on the torch trainer: ${config.torchPython} (Python ${p.python}, torch ${p.torch}), device ${where}`);
+    },
+  };
+}

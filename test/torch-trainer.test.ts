@@ -1,0 +1,136 @@
+/**
+ * Rounds on the torch trainer (python/oeld_trainer in a child process), through the same round
+ * runner as the daemon's: a round completes and publishes a version the TypeScript runtime loads
+ * and evaluates; a trainer that is killed, hangs, raises, or is stopped mid-round fails the round
+ * with its reason and publishes nothing, leaving no file behind; a missing interpreter is named.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { migrate } from '../src/db/migrate.ts';
+import { localEngine } from '../src/engine/local-engine.ts';
+import type { ModelEngine } from '../src/engine/model-engine.ts';
+import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
+import { uuidFromKey } from '../src/events/ids.ts';
+import { loadSafetensorsFile } from '../src/model/formats/safetensors.ts';
+import { createProjections } from '../src/projections/all-projections.ts';
+import { readActiveModel } from '../src/projections/models/model-projection.ts';
+import { Projector } from '../src/projections/projector.ts';
+import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
+import { RoundFailedError, RoundRunner } from '../src/rounds/round-runner.ts';
+import { Simulator } from '../src/simulator/simulator.ts';
+import { EventStore } from '../src/store/event-store.ts';
+import { START } from '../src/store/read-events.ts';
+import { TorchTrainer, type TorchTrainerSettings } from '../src/trainer/torch-trainer.ts';
+import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
+import { scriptedExtractor, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
+import { makeTinyModel, modelSha256 } from './helpers/tiny-model.ts';
+import { torchPython } from './helpers/torch-python.ts';
+
+describe('rounds on the torch trainer', () => {
+  let db: TestDatabase;
+  let store: EventStore;
+  let engine: ModelEngine;
+  let modelDir: string;
+  const catchUp = async () => { for (const p of createProjections()) await new Projector(db.sql, p).catchUp(); };
+  const events = async () => (await store.read({ after: START, limit: 100_000 })).events.filter((e) => e.type !== 'InteractionRecorded');
+  const trainer = (s: Partial<TorchTrainerSettings> = {}) => new TorchTrainer({ python: torchPython(), device: 'cpu', stallSeconds: 120, ...s });
+  const runner = (t: TorchTrainer, artifactRoot: string, steps = TINY_ROUND.training.steps) => new RoundRunner({
+    store, engine, trainer: t, artifactRoot, ...tinyGameRound(engine), settings: { ...TINY_ROUND, training: { ...TINY_ROUND.training, steps } }, extractFnFor: scriptedExtractor([]),
+  });
+  /** The round failed at training with a reason matching `reason`, recorded, with nothing published and no file left. */
+  const assertFailedCleanly = async (run: () => Promise<unknown>, reason: RegExp, artifactRoot: string) => {
+    const before = (await events()).length;
+    await assert.rejects(run(), (err: Error) => err instanceof RoundFailedError && err.stage === 'train' && reason.test(err.message));
+    await catchUp();
+    const added = (await events()).slice(before);
+    assert.deepEqual(added.map((e) => e.type), ['RoundStarted', 'RoundFailed']);
+    assert.match(String((added[1]!.data as { error: string }).error), reason);
+    assert.equal((await readActiveModel(db.sql))!.version, 'tiny');
+    const models = join(artifactRoot, 'models');
+    assert.deepEqual(existsSync(models) ? readdirSync(models) : [], [], 'no version folder, no partial weights');
+    assert.deepEqual(existsSync(join(artifactRoot, 'rounds')) ? readdirSync(join(artifactRoot, 'rounds')) : [], [], 'no checkpoints');
+  };
+
+  before(async () => {
+    db = await serverDatabase();
+    await migrate(db.sql);
+    await createProjectionSchema(db.sql, LIVE_SCHEMA, createProjections());
+    store = new EventStore(db.sql);
+    modelDir = await makeTinyModel();
+    await store.append([{ streamId: 'models', events: [
+      { id: uuidFromKey('torch-pub'), type: 'ModelVersionPublished', data: { version: 'tiny', path: modelDir, sha256: modelSha256(modelDir) } },
+      { id: uuidFromKey('torch-act'), type: 'ModelVersionActivated', data: { version: 'tiny', reason: 'initial' } },
+    ] }]);
+    await catchUp();
+    engine = localEngine();
+    await engine.load('tiny', modelDir);
+    await new Simulator(store, engine, { game: frozenLakeSpec(), batchSize: 8, maxNewTokens: 6, maxEventBytes: 1 << 20 }).playBatch('tiny');
+    await catchUp();
+  });
+  after(async () => { await engine.close(); await db.drop(); });
+
+  for (const [fault, reason] of [
+    ['crash@1', /torch trainer was killed \(SIGKILL\)/],
+    ['error@2', /torch trainer: RuntimeError: injected fault after step 2/],
+  ] as const) {
+    it(`fails the round and publishes nothing when the trainer suffers ${fault}`, async () => {
+      const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-torch-fault-'));
+      const t = trainer({ env: { OELD_TRAINER_TEST_FAULT: fault } });
+      try { await assertFailedCleanly(() => runner(t, artifactRoot).run('manual'), reason, artifactRoot); } finally { await t.close(); }
+    });
+  }
+
+  it('stops a trainer that sends no report within the timeout, and fails the round', async () => {
+    const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-torch-hang-'));
+    const t = trainer({ env: { OELD_TRAINER_TEST_FAULT: 'hang@1' }, stallSeconds: 3 });
+    const t0 = performance.now();
+    try { await assertFailedCleanly(() => runner(t, artifactRoot).run('manual'), /no report for 3 s; stopped it \(OELD_TRAINER_TIMEOUT_S\)/, artifactRoot); } finally { await t.close(); }
+    assert.ok(performance.now() - t0 < 60_000);
+  });
+
+  it('fails the round when the trainer is closed mid-round (the daemon stopping)', async () => {
+    const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-torch-close-'));
+    const t = trainer({ onReport: (r) => { if (r.event === 'step' && r.step === 1) void t.close(); } });
+    await assertFailedCleanly(() => runner(t, artifactRoot, 40).run('manual'), /stopped with the daemon before the round finished/, artifactRoot);
+  });
+
+  it('names OELD_TORCH_PYTHON when the interpreter cannot run the trainer', async () => {
+    await assert.rejects(trainer({ python: '/nonexistent/python3' }).probe(), /OELD_TORCH_PYTHON=\/nonexistent\/python3: cannot run the torch trainer/);
+    const p = await trainer().probe();
+    assert.match(p.torch, /^\d+\.\d+/);
+  });
+
+  // Last: its round activates the new version, and the fault tests above train the base.
+  it('completes a round: steps reported as they happen, a version the TypeScript runtime loads and evaluates', async () => {
+    const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-torch-round-'));
+    const t = trainer();
+    const steps: number[] = [];
+    try {
+      const r = new RoundRunner({
+        store, engine, trainer: t, artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]),
+        onProgress: (p) => { if (p.stage === 'train' && p.step) steps.push(p.step.step); },
+      });
+      const outcome = await r.run('manual');
+      assert.deepEqual(steps, [1, 2, 3]);
+      assert.ok(outcome.after, 'the gate evaluated the new version with the TypeScript runtime');
+      await catchUp();
+      const all = await events();
+      const started = all.find((e) => e.type === 'RoundStarted' && (e.data as { roundId: string }).roundId === outcome.roundId)!;
+      assert.equal((started.data as { config: { trainer: string } }).config.trainer, 'torch');
+      const published = all.find((e) => e.type === 'ModelVersionPublished' && (e.data as { version: string }).version === outcome.newVersion)!;
+      const dir = (published.data as { path: string; sha256: string }).path;
+      assert.equal((published.data as { sha256: string }).sha256, modelSha256(dir));
+      assert.deepEqual(readdirSync(dir).sort(), readdirSync(modelDir).filter((f) => f !== 'training-log.jsonl').sort(), 'the same files as the base');
+      const a = loadSafetensorsFile(join(dir, 'model.safetensors')).tensors;
+      const b = loadSafetensorsFile(join(modelDir, 'model.safetensors')).tensors;
+      assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+      assert.ok([...a].some(([k, v]) => v.data.some((x, i) => x !== b.get(k)!.data[i])), 'the weights moved');
+      assert.deepEqual(readdirSync(join(artifactRoot, 'models')), [outcome.newVersion], 'nothing else left in models/');
+    } finally {
+      await t.close();
+    }
+  });
+});
