@@ -119,7 +119,7 @@ describe('rounds on the torch trainer', () => {
       await catchUp();
       const all = await events();
       const started = all.find((e) => e.type === 'RoundStarted' && (e.data as { roundId: string }).roundId === outcome.roundId)!;
-      assert.equal((started.data as { config: { trainer: string } }).config.trainer, 'torch');
+      assert.equal((started.data as unknown as { config: { trainer: string } }).config.trainer, 'torch');
       const published = all.find((e) => e.type === 'ModelVersionPublished' && (e.data as { version: string }).version === outcome.newVersion)!;
       const dir = (published.data as { path: string; sha256: string }).path;
       assert.equal((published.data as { sha256: string }).sha256, modelSha256(dir));
