@@ -30,7 +30,7 @@ describe('which versions the retention policy keeps', () => {
   // hour 9 v6 was rolled back to (so v8 is not active), and "now" is hour 12.
   const names = ['base', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8'];
   const registry: RegistryLog = {
-    versions: names.map((v, i) => ({ version: v, path: `/store/models/${v}`, sha256: '0'.repeat(64), baseVersion: i === 0 ? null : names[i - 1]!, publishedAt: t(i), pruned: false })),
+    versions: names.map((v, i) => ({ version: v, path: `/store/models/${v}`, sha256: '0'.repeat(64), baseVersion: i === 0 ? null : names[i - 1]!, adapterOf: null, publishedAt: t(i), pruned: false })),
     activations: [...names.map((v, i) => ({ version: v, at: t(i) })), { version: 'v6', at: t(9) }],
     streamPosition: 20,
   };
@@ -43,6 +43,12 @@ describe('which versions the retention policy keeps', () => {
     // A window reaching hour 4 keeps v3 (active until hour 4) on.
     assert.deepEqual(prune(2, 8), ['v1', 'v2']);
     assert.deepEqual(prune(100, 0), [], 'the newest 100 are everything');
+  });
+
+  it('keeps the full-weight version an adapter version applies to while the adapter is kept', () => {
+    // v2 is a full-weight version; v6 (active, hence kept) is an adapter on it.
+    const r: RegistryLog = { ...registry, versions: registry.versions.map((v) => (v.version === 'v6' ? { ...v, adapterOf: 'v2' } : v)) };
+    assert.deepEqual(prune(2, 3, r), ['v1', 'v3', 'v4']);
   });
 
   it('never touches a version outside the artifact store or one already pruned', () => {

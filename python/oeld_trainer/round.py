@@ -21,7 +21,7 @@ import torch
 
 from .losses import forward_kl_loss, opcd_loss
 from .model import Transformer
-from .safetensors_io import read_folder, write_file
+from .safetensors_io import read_file, read_folder, write_file
 from .sampling import generate
 
 
@@ -41,7 +41,7 @@ def pack(prompts, responses, pad_id, device):
 
 def response_logits(model, prompts, responses, pad_id, device):
     ids, mask, rows, _ = pack(prompts, responses, pad_id, device)
-    logits, _ = model(ids, mask, output_rows=rows)
+    logits, _ = model(ids, mask, output_rows=rows, right_padded=True)
     return logits
 
 
@@ -59,71 +59,125 @@ def write_checkpoint(folder, step, student, dtype_name):
     path = os.path.join(folder, name)
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
-    write_file(os.path.join(path, "model.safetensors"), student.named_tensors(), dtype_name)
+    if student.lora:
+        write_file(os.path.join(path, "adapter_model.safetensors"), student.adapter_tensors(), "F32")
+    else:
+        write_file(os.path.join(path, "model.safetensors"), student.named_tensors(), dtype_name)
     for old in os.listdir(folder):
         if old.startswith("step-") and old != name:
             shutil.rmtree(os.path.join(folder, old), ignore_errors=True)
     return path
 
 
+def merge_adapter(tensors, adapter, a):
+    """W += (alpha / rank) B @ A for every targeted weight, as the TypeScript runtime merges at load."""
+    from .model import lora_weight_name
+
+    scale = a["alpha"] / a["rank"]
+    for name in list(tensors):
+        if any(name.endswith(f".{module}.weight") for module in (MODULES[t] for t in a["targets"])):
+            A = adapter[lora_weight_name(name, "A")].double()
+            B = adapter[lora_weight_name(name, "B")].double()
+            tensors[name] = (tensors[name].double() + scale * (B @ A)).float()
+
+
+MODULES = {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj", "gate": "gate_proj", "up": "up_proj", "down": "down_proj"}
+
+
+def make_adamw(params, o, device):
+    """torch.optim.AdamW as oeld's: betas (0.9, 0.999), eps 1e-8, decoupled decay on every parameter;
+    fused into one kernel on CUDA where this torch has it."""
+    kwargs = dict(lr=o["learningRate"], betas=(0.9, 0.999), eps=1e-8, weight_decay=o["weightDecay"])
+    if device.type == "cuda":
+        try:
+            return torch.optim.AdamW(params, fused=True, **kwargs)
+        except (TypeError, RuntimeError):
+            pass
+    return torch.optim.AdamW(params, **kwargs)
+
+
+class RoundTrainer:
+    """A round's student, frozen teacher and optimiser; step() trains one planned step."""
+
+    def __init__(self, cfg, o, tensors, device, precision, pad_id, eos_ids, lora=None, adapter=None):
+        self.cfg, self.o, self.device = cfg, o, device
+        self.pad_id, self.eos_ids = pad_id, eos_ids
+        self.student = Transformer(cfg, tensors, trainable=True, lora=lora, adapter=adapter).to(device)
+        self.teacher = Transformer(cfg, tensors, trainable=False, lora=lora, adapter=adapter).to(device).eval()
+        if lora and adapter is None:
+            self.teacher.load_state_dict(self.student.state_dict())  # the same random A (B is zero either way)
+        self.params = [p for p in self.student.parameters() if p.requires_grad]
+        self.optimizer = make_adamw(self.params, o, device)
+        self.top_k = min(o["topK"], cfg["vocabSize"])
+        self.autocast = precision == "bf16-autocast"
+        self.on_policy = o["method"] == "opcd"
+        self.sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def step(self, planned, of, responses=None):
+        o, device = self.o, self.device
+        student_ids = [e["studentIds"] for e in planned["examples"]]
+        teacher_ids = [e["teacherIds"] for e in planned["examples"]]
+        t0 = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            if responses is None:
+                responses = generate(self.student if self.on_policy else self.teacher, student_ids if self.on_policy else teacher_ids,
+                                     o["maxNewTokens"], o["temperature"], self.eos_ids, self.pad_id, planned["sampleSeed"], device)
+            self.sync()
+            t1 = time.perf_counter()
+            with torch.no_grad():
+                teacher_logits = response_logits(self.teacher, teacher_ids, responses, self.pad_id, device)
+            self.sync()
+            t2 = time.perf_counter()
+            ids, mask, rows, trained_tokens = pack(student_ids, responses, self.pad_id, device)
+            logits, _ = self.student(ids, mask, output_rows=rows, right_padded=True)
+            loss_fn = opcd_loss if self.on_policy else forward_kl_loss
+            loss = loss_fn(logits, teacher_logits, o["temperature"], self.top_k)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        del teacher_logits, logits
+        grad_norm = global_grad_norm(self.params)
+        if not math.isfinite(grad_norm):
+            raise FloatingPointError(f"non-finite gradient norm ({grad_norm}) at loss {float(loss)}: step {planned['step']} skipped")
+        if grad_norm > o["clipNorm"]:
+            scale = o["clipNorm"] / (grad_norm + 1e-6)
+            for p in self.params:
+                if p.grad is not None:
+                    p.grad.mul_(scale)
+        self.optimizer.step()
+        self.sync()
+        t3 = time.perf_counter()
+        return {"event": "step", "step": planned["step"], "of": of, "loss": float(loss), "gradNorm": grad_norm,
+                "responseTokens": sum(len(r) for r in responses) / max(1, len(responses)), "trainedTokens": trained_tokens,
+                "timings": {"samplingMs": (t1 - t0) * 1e3, "teacherMs": (t2 - t1) * 1e3, "backwardMs": (t3 - t2) * 1e3}}
+
+
 def run_round(job, device, precision, emit):
     cfg, o = job["model"], job["options"]
-    pad_id, eos_ids = job["padTokenId"], job["eosTokenIds"]
     replay = job.get("replay")
     plan = job["plan"]
     if replay is not None and len(replay) < len(plan):
         raise ValueError(f"replay: {len(replay)} steps of replies for a plan of {len(plan)} steps")
     tensors = read_folder(job["baseDir"])
-    student = Transformer(cfg, tensors, trainable=True).to(device)
-    teacher = Transformer(cfg, tensors, trainable=False).to(device).eval()
+    # LoRA: the base weights stay frozen; the round trains the adapter, continuing the round-start
+    # version's own adapter when it has one (the job's `adapter`), so every version is the
+    # base plus one adapter. The teacher is the round-start model: base plus that adapter (or none).
+    lora = job.get("lora")
+    start = job.get("adapter")
+    adapter = read_file(start["file"]) if start else None
+    if adapter is not None and not lora:
+        merge_adapter(tensors, adapter, start)  # full-weight training from an adapter version
+        adapter = None
+    trainer = RoundTrainer(cfg, o, tensors, device, precision, job["padTokenId"], job["eosTokenIds"], lora, adapter)
     del tensors
-    params = [p for p in student.parameters() if p.requires_grad]
     emit({"event": "ready", "device": str(device), "precision": precision, "torch": torch.__version__,
-          "parameters": sum(p.numel() for p in params)})
-    optimizer = torch.optim.AdamW(params, lr=o["learningRate"], betas=(0.9, 0.999), eps=1e-8, weight_decay=o["weightDecay"])
-    top_k = min(o["topK"], cfg["vocabSize"])
-    autocast = precision == "bf16-autocast"
-    on_policy = o["method"] == "opcd"
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+          "parameters": sum(p.numel() for p in trainer.params)})
     for i, planned in enumerate(plan):
-        student_ids = [e["studentIds"] for e in planned["examples"]]
-        teacher_ids = [e["teacherIds"] for e in planned["examples"]]
-        t0 = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            if replay is not None:
-                responses = replay[i]
-            else:
-                responses = generate(student if on_policy else teacher, student_ids if on_policy else teacher_ids,
-                                     o["maxNewTokens"], o["temperature"], eos_ids, pad_id, planned["sampleSeed"], device)
-            sync()
-            t1 = time.perf_counter()
-            with torch.no_grad():
-                teacher_logits = response_logits(teacher, teacher_ids, responses, pad_id, device)
-            sync()
-            t2 = time.perf_counter()
-            ids, mask, rows, trained_tokens = pack(student_ids, responses, pad_id, device)
-            logits, _ = student(ids, mask, output_rows=rows)
-            loss_fn = opcd_loss if on_policy else forward_kl_loss
-            loss = loss_fn(logits, teacher_logits, o["temperature"], top_k)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        del teacher_logits, logits
-        grad_norm = global_grad_norm(params)
-        if not math.isfinite(grad_norm):
-            raise FloatingPointError(f"non-finite gradient norm ({grad_norm}) at loss {float(loss)}: step {planned['step']} skipped")
-        if grad_norm > o["clipNorm"]:
-            scale = o["clipNorm"] / (grad_norm + 1e-6)
-            for p in params:
-                if p.grad is not None:
-                    p.grad.mul_(scale)
-        optimizer.step()
-        sync()
-        t3 = time.perf_counter()
+        emit(trainer.step(planned, len(plan), None if replay is None else replay[i]))
         step = planned["step"]
-        emit({"event": "step", "step": step, "of": len(plan), "loss": float(loss), "gradNorm": grad_norm,
-              "responseTokens": sum(len(r) for r in responses) / max(1, len(responses)), "trainedTokens": trained_tokens,
-              "timings": {"samplingMs": (t1 - t0) * 1e3, "teacherMs": (t2 - t1) * 1e3, "backwardMs": (t3 - t2) * 1e3}})
         if step % o["checkpointEvery"] == 0 or i == len(plan) - 1:
-            emit({"event": "checkpoint", "step": step, "path": write_checkpoint(job["checkpointDir"], step, student, job["storeDtype"])})
-    write_file(job["weightsOut"], student.named_tensors(), job["storeDtype"])
+            emit({"event": "checkpoint", "step": step, "path": write_checkpoint(job["checkpointDir"], step, trainer.student, job["storeDtype"])})
+    if lora:
+        write_file(job["weightsOut"], trainer.student.adapter_tensors(), "F32")
+    else:
+        write_file(job["weightsOut"], trainer.student.named_tensors(), job["storeDtype"])
     emit({"event": "done", "weights": job["weightsOut"]})

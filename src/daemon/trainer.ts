@@ -7,14 +7,18 @@
 import type { Config } from '../config.ts';
 import type { ModelEngine } from '../engine/model-engine.ts';
 import type { Logger } from '../log.ts';
+import { LORA_TARGETS, type LoraTarget } from '../model/formats/lora-adapter.ts';
 import { tfjsTrainer } from '../trainer/tfjs-trainer.ts';
 import { TorchTrainer } from '../trainer/torch-trainer.ts';
 import type { Trainer } from '../trainer/trainer-port.ts';
+
+const ALL_LORA_TARGETS = Object.keys(LORA_TARGETS) as LoraTarget[];
 
 export function createTrainer(config: Config, engine: ModelEngine, log: Logger): { trainer: Trainer; check: () => Promise<void> } {
   if (config.trainer === 'tfjs') return { trainer: tfjsTrainer(engine), check: async () => log.info('rounds train on the tfjs trainer (the model worker)') };
   const trainer = new TorchTrainer({
     python: config.torchPython, device: config.torchDevice, stallSeconds: config.trainerTimeoutS,
+    ...(config.torchLoraRank > 0 ? { lora: { rank: config.torchLoraRank, alpha: config.torchLoraAlpha ?? 2 * config.torchLoraRank, targets: ALL_LORA_TARGETS } } : {}),
     onReport: (r) => {
       if (r.event === 'ready') log.info({ trainer: 'torch', device: r.device, precision: r.precision, torch: r.torch, parameters: r.parameters }, `torch trainer ready on ${r.device} (${r.precision}, torch ${r.torch}, ${r.parameters} parameters)`);
     },
@@ -24,7 +28,8 @@ export function createTrainer(config: Config, engine: ModelEngine, log: Logger):
     check: async () => {
       const p = await trainer.probe();
       const where = config.torchDevice === 'auto' ? (p.cuda ? `cuda (${p.devices[0]})` : 'cpu (no CUDA device seen)') : config.torchDevice;
-      log.info({ trainer: 'torch', python: config.torchPython, torch: p.torch, devices: p.devices }, `rounds train on the torch trainer: ${config.torchPython} (Python ${p.python}, torch ${p.torch}), device ${where}`);
+      const what = config.torchLoraRank > 0 ? `LoRA adapters of rank ${config.torchLoraRank}` : 'every weight';
+      log.info({ trainer: 'torch', python: config.torchPython, torch: p.torch, devices: p.devices, loraRank: config.torchLoraRank }, `rounds train on the torch trainer: ${config.torchPython} (Python ${p.python}, torch ${p.torch}), device ${where}, ${what}`);
     },
   };
 }

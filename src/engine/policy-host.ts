@@ -13,6 +13,7 @@ import { NativeDecoder } from '../model/inference/native-decoder.ts';
 import { serveBatch, type ServedRow, type ServeRow, type TextDelta } from '../model/inference/serve-batch.ts';
 import { loadModel, saveModel, type LoadedModel } from '../model/formats/checkpoint.ts';
 import { modelFolderInfo } from '../model/formats/model-folder-info.ts';
+import { weightsFolderOf } from '../model/formats/lora-adapter.ts';
 import { memoryRefusal } from '../model/kernels/memory-fit.ts';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Prompt, TemplateVariables } from '../model/inference/chat-prompt.ts';
@@ -38,11 +39,11 @@ export class PolicyHost {
     if (held && held.model.dir === dir) return { parameters: held.model.model.parameterCount(), backend: this.backendName };
     this.unload(key);
     // Refused with the figures before a byte of weights is read, rather than a crash after.
-    const memory = modelFolderInfo(dir).memory;
+    const memory = modelFolderInfo(weightsFolderOf(dir)).memory;
     const refusal = memory && memoryRefusal(memory.inferenceBytes, this.backendName, tf.memory().numBytes, 'answer');
     if (refusal) throw new Error(`model ${key} (${dir}) ${refusal}`);
     const model = loadModel(dir, { trainable: false, id: key });
-    const tokenizer = await loadTokenizer(dir);
+    const tokenizer = await loadTokenizer(model.weightsDir);
     this.policies.set(key, { model, tokenizer });
     return { parameters: model.model.parameterCount(), backend: this.backendName };
   }
@@ -80,7 +81,7 @@ export class PolicyHost {
   ): { sha256: string; files: string[]; report: RoundTrainingReport } {
     const p = this.get(key);
     // The loaded version is held already: a round adds its student, gradients, AdamW's moments and the frozen teacher.
-    const memory = modelFolderInfo(p.model.dir).memory;
+    const memory = modelFolderInfo(p.model.weightsDir).memory;
     const refusal = memory && memoryRefusal(memory.trainingBytes - memory.inferenceBytes, this.backendName, tf.memory().numBytes, 'train a round');
     if (refusal) throw new Error(`model ${key} ${refusal}`);
     const student = p.model.model.clone({ trainable: true, id: `${key}-student` });

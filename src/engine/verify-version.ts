@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../model/formats/lora-adapter.ts';
 
 export async function fileSha256(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -22,9 +23,13 @@ export class WeightsMismatchError extends Error {
   }
 }
 
-/** Throws WeightsMismatchError unless the version's model.safetensors has the sha256 it was published with. */
+/**
+ * Throws WeightsMismatchError unless the version's weights (model.safetensors, or an adapter
+ * version's adapter_model.safetensors) have the sha256 they were published with.
+ */
 export async function verifyPublishedWeights(v: { version: string; path: string; sha256: string }): Promise<void> {
-  const file = join(v.path, 'model.safetensors');
+  const adapter = join(v.path, ADAPTER_WEIGHTS);
+  const file = existsSync(join(v.path, ADAPTER_CONFIG)) ? adapter : join(v.path, 'model.safetensors');
   if (!existsSync(file)) throw new WeightsMismatchError(v.version, v.sha256, null, `model version ${v.version}: ${file} is missing (published with sha256 ${v.sha256})`);
   const actual = await fileSha256(file);
   if (actual !== v.sha256) throw new WeightsMismatchError(v.version, v.sha256, actual, `model version ${v.version}: ${file} has sha256 ${actual}, but was published with ${v.sha256}; refusing to load a changed file`);

@@ -160,6 +160,8 @@ export const ModelVersionPublishedV1 = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha256'),
   baseVersion: modelVersion.optional(),
   roundId: id.optional(),
+  /** A LoRA adapter version (src/model/formats/lora-adapter.ts): the full-weight version it applies to and that version's sha256; `sha256` is then the adapter's. */
+  adapterOf: z.object({ version: modelVersion, sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha256') }).strict().optional(),
 });
 
 export const ModelVersionActivatedV1 = z.object({

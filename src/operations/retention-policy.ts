@@ -10,7 +10,11 @@ import { isType } from '../events/envelope.ts';
 
 export interface RetentionPolicy { keepVersions: number; rollbackWindowMs: number }
 
-export interface RegistryVersion { version: string; path: string; sha256: string; baseVersion: string | null; publishedAt: Date; pruned: boolean }
+export interface RegistryVersion {
+  version: string; path: string; sha256: string; baseVersion: string | null; publishedAt: Date; pruned: boolean;
+  /** An adapter version's full-weight version (its files are needed to load it). */
+  adapterOf: string | null;
+}
 
 /** The registry as the models stream tells it, and that stream's position (for an append that must not race). */
 export interface RegistryLog {
@@ -26,7 +30,7 @@ export function foldRegistry(events: readonly RecordedEvent[]): RegistryLog {
   for (const e of events) {
     streamPosition = Math.max(streamPosition, e.streamPosition);
     if (isType(e, 'ModelVersionPublished') && !versions.has(e.data.version)) {
-      versions.set(e.data.version, { version: e.data.version, path: e.data.path, sha256: e.data.sha256, baseVersion: e.data.baseVersion ?? null, publishedAt: e.recordedAt, pruned: false });
+      versions.set(e.data.version, { version: e.data.version, path: e.data.path, sha256: e.data.sha256, baseVersion: e.data.baseVersion ?? null, adapterOf: e.data.adapterOf?.version ?? null, publishedAt: e.recordedAt, pruned: false });
     } else if (isType(e, 'ModelVersionActivated')) {
       activations.push({ version: e.data.version, at: e.recordedAt });
     } else if (isType(e, 'ModelVersionPruned')) {
@@ -55,6 +59,8 @@ export function versionsToPrune(r: RegistryLog, policy: RetentionPolicy, now: Da
     const until = r.activations[i + 1]?.at.getTime() ?? Number.POSITIVE_INFINITY;
     if (until >= since) keep.add(a.version);
   });
+  // An adapter version loads through its full-weight version: that one stays while the adapter does.
+  for (const v of [...keep]) { const of = byName.get(v)?.adapterOf; if (of) keep.add(of); }
   const hours = policy.rollbackWindowMs / 3_600_000;
   return r.versions
     .filter((v) => !v.pruned && !keep.has(v.version) && inStore(v.path))

@@ -35,7 +35,7 @@ import { heldOutPercentOf, type Task } from '../tasks/task.ts';
 import { trainingPrompts } from '../tasks/training-prompts.ts';
 import type { RoundTrainingOptions, RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
 import { tfjsTrainer } from '../trainer/tfjs-trainer.ts';
-import type { Trainer } from '../trainer/trainer-port.ts';
+import type { Trainer, TrainingResult } from '../trainer/trainer-port.ts';
 import { readTrajectories, readUnfinishedRounds, type LoggedTrajectory } from './round-queries.ts';
 
 export interface RoundSettings {
@@ -122,7 +122,7 @@ interface RoundContext {
   pool: ExtractedPool;
   knowledgeTexts: string[];
   prompts: Prompt[];
-  trained: { sha256: string; report: RoundTrainingReport };
+  trained: TrainingResult;
   gate: GateResult | null;
   activate: boolean;
   seconds: Record<string, number>;
@@ -261,7 +261,9 @@ export class RoundRunner {
       if (pool.events.length > 0) {
         await append([{ streamId: STREAMS.knowledge, expectedVersion: 'any', events: pool.events.map((data) => ({ id: knowledgeExtractedEventId(data), type: 'KnowledgeExtracted' as const, data })) }]);
       }
-      const modelEvents: NewEvent[] = [roundEvent('ModelVersionPublished', { version: ctx.newVersion, path: ctx.outDir, sha256: trained.sha256, baseVersion: ctx.active.version, roundId: ctx.roundId })];
+      const modelEvents: NewEvent[] = [roundEvent('ModelVersionPublished', {
+        version: ctx.newVersion, path: ctx.outDir, sha256: trained.sha256, baseVersion: ctx.active.version, roundId: ctx.roundId, ...(trained.adapterOf ? { adapterOf: trained.adapterOf } : {}),
+      })];
       if (ctx.activate) modelEvents.push(roundEvent('ModelVersionActivated', { version: ctx.newVersion, reason: 'promoted', previousVersion: ctx.active.version }));
       await append([{ streamId: STREAMS.models, expectedVersion: 'any', events: modelEvents }]);
       await append([{ streamId: ctx.stream, expectedVersion: 'any', events: [

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { storedDtype } from '../model/formats/checkpoint.ts';
+import type { LoraSettings, LoraTarget } from '../model/formats/lora-adapter.ts';
 import { loadTokenizer } from '../model/formats/tokenizer.ts';
 import type { WriteDtype } from '../model/formats/safetensors.ts';
 import { resolveConfig, type ResolvedConfig } from '../model/network/model-config.ts';
@@ -33,17 +34,28 @@ export interface TorchJob {
   device: string;
   precision: 'float32' | 'bf16-autocast' | null;
   threads: number | null;
+  /** LoRA training: the adapter the round trains (the round-start version's own, continued, when it has one). Null: full weights. */
+  lora: LoraSettings | null;
+  /** The round-start version's adapter when it is an adapter version: continued (lora) or merged into the weights (full-weight training). */
+  adapter: { file: string; rank: number; alpha: number; targets: LoraTarget[] } | null;
 }
 
 export interface TorchRunSettings { device: string; precision?: 'float32' | 'bf16-autocast'; threads?: number }
 
-export async function buildTorchJob(job: TrainingJob, weightsOut: string, s: TorchRunSettings): Promise<{ torchJob: TorchJob; rawConfig: Record<string, unknown> }> {
+/**
+ * The job for a round starting from the version in job.dir. `weightsDir` holds its config.json and
+ * full weights (the base's for an adapter version); `lora`, when set, is the adapter to train.
+ */
+export async function buildTorchJob(
+  job: TrainingJob, weightsOut: string, s: TorchRunSettings,
+  v: { weightsDir: string; lora: LoraSettings | null; adapter: TorchJob['adapter'] } = { weightsDir: job.dir, lora: null, adapter: null },
+): Promise<{ torchJob: TorchJob; rawConfig: Record<string, unknown> }> {
   checkRoundTrainingOptions(job.options);
-  const configPath = join(job.dir, 'config.json');
+  const configPath = join(v.weightsDir, 'config.json');
   const rawConfig = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
   let model: ResolvedConfig;
   try { model = resolveConfig(rawConfig); } catch (err) { throw new Error(`${configPath}: ${(err as Error).message}`); }
-  const tokenizer = await loadTokenizer(job.dir);
+  const tokenizer = await loadTokenizer(v.weightsDir);
   const plan: PlannedStep[] = [];
   for (const step of planSteps(tokenizer, model.maxPositions, job.situations, job.knowledgeTexts, job.options)) {
     plan.push(step);
@@ -52,9 +64,9 @@ export async function buildTorchJob(job: TrainingJob, weightsOut: string, s: Tor
   return {
     rawConfig,
     torchJob: {
-      version: TORCH_JOB_VERSION, baseDir: job.dir, weightsOut, storeDtype: storedDtype(rawConfig).dtype, checkpointDir: job.checkpointDir,
+      version: TORCH_JOB_VERSION, baseDir: v.weightsDir, weightsOut, storeDtype: v.lora ? 'F32' : storedDtype(rawConfig).dtype, checkpointDir: job.checkpointDir,
       model, options: job.options, padTokenId: tokenizer.padTokenId ?? 0, eosTokenIds: [...tokenizer.eosTokenIds], plan,
-      replay: job.replay ?? null, device: s.device, precision: s.precision ?? null, threads: s.threads ?? null,
+      replay: job.replay ?? null, device: s.device, precision: s.precision ?? null, threads: s.threads ?? null, lora: v.lora, adapter: v.adapter,
     },
   };
 }

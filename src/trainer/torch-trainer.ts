@@ -16,7 +16,9 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { fileSha256 } from '../engine/verify-version.ts';
 import { writeVersionFolder } from '../model/formats/checkpoint.ts';
+import { ADAPTER_WEIGHTS, LORA_TARGETS, readAdapterFolder, writeAdapterFolder, type LoraSettings, type LoraTarget } from '../model/formats/lora-adapter.ts';
 import { summariseSteps, type StepReport } from './opcd-round.ts';
 import { buildTorchJob, type TorchRunSettings } from './torch-job.ts';
 import { parseTorchReport, TorchProbeSchema, type TorchProbe, type TorchReport } from './torch-reports.ts';
@@ -32,6 +34,12 @@ export interface TorchTrainerSettings extends TorchRunSettings {
   stallSeconds: number;
   /** Every report as it arrives (ready, step, checkpoint, done, error): logs and tests. */
   onReport?: (r: TorchReport) => void;
+  /**
+   * Train LoRA adapters instead of full weights (OELD_TORCH_LORA_RANK): each new version is an
+   * adapter on a full-weight version (lora-adapter.ts). From an adapter version the round continues
+   * its adapter, at that adapter's own rank.
+   */
+  lora?: LoraSettings;
   /** Extra environment for the trainer process (tests set OELD_TRAINER_TEST_FAULT). */
   env?: Record<string, string>;
 }
@@ -68,15 +76,26 @@ export class TorchTrainer implements Trainer {
     // Named .partial- so that recovery after a crash removes it with the other unfinished files.
     const weightsOut = `${job.outDir}.partial-torch-${process.pid}.safetensors`;
     try {
-      const { torchJob, rawConfig } = await buildTorchJob(job, weightsOut, this.s);
+      const from = readAdapterFolder(job.dir);
+      const fromTargets = from ? targetsOf(from.targetModules) : null;
+      const adapter = from ? { file: join(job.dir, ADAPTER_WEIGHTS), rank: from.rank, alpha: from.alpha, targets: fromTargets! } : null;
+      const lora: LoraSettings | null = !this.s.lora ? null : from ? { rank: from.rank, alpha: from.alpha, targets: fromTargets! } : this.s.lora;
+      const weightsDir = from ? from.baseDir : job.dir;
+      const { torchJob, rawConfig } = await buildTorchJob(job, weightsOut, this.s, { weightsDir, lora, adapter });
       const jobFile = join(job.checkpointDir, 'torch-job.json');
       writeFileSync(jobFile, JSON.stringify(torchJob));
       const steps = await this.run(jobFile, onStep);
+      const report = summariseSteps(steps);
+      if (lora) {
+        const adapterOf = from ? { version: from.baseVersion, sha256: from.baseSha256 } : { version: job.version, sha256: await fileSha256(join(job.dir, 'model.safetensors')) };
+        const folder = writeAdapterFolder(job.outDir, { ...adapterOf, dir: weightsDir }, lora, (path) => renameSync(weightsOut, path));
+        return { sha256: folder.sha256, report, adapterOf };
+      }
       const folder = writeVersionFolder(job.outDir, rawConfig, job.dir, (path, dtype) => {
         if (dtype !== torchJob.storeDtype) throw new Error(`torch trainer: weights written as ${torchJob.storeDtype}, the version is stored as ${dtype}`);
         renameSync(weightsOut, path);
       });
-      return { sha256: folder.sha256, report: summariseSteps(steps) };
+      return { sha256: folder.sha256, report };
     } finally {
       rmSync(weightsOut, { force: true });
     }
@@ -159,6 +178,16 @@ export class TorchTrainer implements Trainer {
       child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
     });
   }
+}
+
+/** oeld's target names for PEFT's target_modules (an adapter oeld wrote names only these). */
+function targetsOf(modules: string[]): LoraTarget[] {
+  const byModule = new Map(Object.entries(LORA_TARGETS).map(([t, m]) => [m as string, t as LoraTarget]));
+  return modules.map((m) => {
+    const t = byModule.get(m);
+    if (!t) throw new Error(`adapter target_modules: ${JSON.stringify(m)} is not one of ${[...byModule.keys()].join(', ')}`);
+    return t;
+  });
 }
 
 /** The last few lines of a process's stderr, on one line. */

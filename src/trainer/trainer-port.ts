@@ -14,7 +14,8 @@ export type TrainerKind = 'tfjs' | 'torch';
 /** A round's job: the round-start version (name and folder) and TrainRoundInput's prompts, pool, options and destinations. */
 export interface TrainingJob extends TrainRoundInput { version: string; dir: string }
 
-export interface TrainingResult { sha256: string; report: RoundTrainingReport }
+/** The new version's sha256 (of its weights, or of its adapter), and for an adapter version the full-weight version it applies to. */
+export interface TrainingResult { sha256: string; report: RoundTrainingReport; adapterOf?: { version: string; sha256: string } }
 
 export interface Trainer {
   readonly kind: TrainerKind;

@@ -30,6 +30,6 @@ export async function makeTinyModel(parent = mkdtempSync(join(tmpdir(), 'oeld-ti
 }
 
 /** The sha256 of a model folder's weights, as a publication records it. */
-export function modelSha256(dir: string): string {
-  return createHash('sha256').update(readFileSync(join(dir, 'model.safetensors'))).digest('hex');
+export function modelSha256(dir: string, file = 'model.safetensors'): string {
+  return createHash('sha256').update(readFileSync(join(dir, file))).digest('hex');
 }

@@ -2,19 +2,39 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveConfig } from '../network/model-config.ts';
-import { loadCheckpoint, saveSafetensorsFile, type WriteDtype } from './safetensors.ts';
+import { ADAPTER_WEIGHTS, mergeLora, readAdapterFolder } from './lora-adapter.ts';
+import { loadCheckpoint, loadSafetensorsFile, saveSafetensorsFile, type WriteDtype } from './safetensors.ts';
 import { Transformer } from '../network/transformer.ts';
 
-export interface LoadedModel { model: Transformer; rawConfig: Record<string, unknown>; dir: string }
+/**
+ * A loaded version: the model, the base's config.json as it is on disk, the version's folder, and
+ * the folder holding the weights and config (the base's, for an adapter version; else the same).
+ */
+export interface LoadedModel { model: Transformer; rawConfig: Record<string, unknown>; dir: string; weightsDir: string }
 
-/** A Hugging Face model folder: config.json plus model.safetensors (or shards with an index). */
+/**
+ * A Hugging Face model folder: config.json plus model.safetensors (or shards with an index); or an
+ * adapter version (lora-adapter.ts), whose base is loaded, checked against the sha256 the adapter
+ * was trained on, and merged with the adapter.
+ */
 export function loadModel(dir: string, options: { trainable?: boolean; id?: string } = {}): LoadedModel {
-  const configPath = join(dir, 'config.json');
-  if (!existsSync(configPath)) throw new Error(`${dir}: no config.json (is this a Hugging Face model folder?)`);
+  const adapter = readAdapterFolder(dir);
+  const weightsDir = adapter ? adapter.baseDir : dir;
+  const configPath = join(weightsDir, 'config.json');
+  if (!existsSync(configPath)) throw new Error(`${weightsDir}: no config.json (is this a Hugging Face model folder?)`);
   const rawConfig = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
   let config;
   try { config = resolveConfig(rawConfig); } catch (err) { throw new Error(`${configPath}: ${(err as Error).message}`); }
-  return { model: Transformer.fromTensors(config, loadCheckpoint(dir).tensors, options), rawConfig, dir };
+  const tensors = loadCheckpoint(weightsDir).tensors;
+  if (adapter) {
+    const baseFile = join(weightsDir, 'model.safetensors');
+    const actual = existsSync(baseFile) ? createHash('sha256').update(readFileSync(baseFile)).digest('hex') : null;
+    if (actual !== adapter.baseSha256) {
+      throw new Error(`${dir}: the adapter was trained on base ${adapter.baseVersion} with sha256 ${adapter.baseSha256}, but ${baseFile} ${actual ? `has sha256 ${actual}` : 'is missing'}; refusing to merge it into other weights`);
+    }
+    mergeLora(tensors, loadSafetensorsFile(join(dir, ADAPTER_WEIGHTS)).tensors, adapter);
+  }
+  return { model: Transformer.fromTensors(config, tensors, options), rawConfig, dir, weightsDir };
 }
 
 /**
