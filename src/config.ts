@@ -150,6 +150,10 @@ export const SETTINGS = {
   evalEpisodes: { name: 'OELD_EVAL_EPISODES', default: '128', description: 'Validation episodes per evaluation in a game task\'s round (0: no evaluation, activate always; chat tasks are always gated, docs/chat-learning.md).', parse: int(0, 128) },
   keepVersions: { name: 'OELD_KEEP_VERSIONS', default: '5', description: 'Model versions whose files are always kept, newest first; older ones are pruned after each round unless active, the active version\'s base, a root (base) version, or active within OELD_ROLLBACK_WINDOW_HOURS (docs/retention.md).', parse: int(1, 1_000_000) },
   rollbackWindowHours: { name: 'OELD_ROLLBACK_WINDOW_HOURS', default: '24', description: 'Every version active at any time within this many hours is kept (a rollback to it stays possible).', parse: float(0, 1_000_000) },
+  servingWebhookUrl: { name: 'OELD_SERVING_WEBHOOK_URL', default: undefined, description: 'Told of every activation: POST of {activationId, version, path, sha256, adapterOf, reason, activatedAt} (JSON), retried with backoff until a 2xx or a newer activation (docs/trainer.md). Unset: nobody is told.', parse: url(['http:', 'https:']) },
+  servingWebhookToken: { name: 'OELD_SERVING_WEBHOOK_TOKEN', default: undefined, description: 'Bearer token for OELD_SERVING_WEBHOOK_URL.', parse: str },
+  vllmUrl: { name: 'OELD_VLLM_URL', default: undefined, description: 'A vLLM server (http://host:8000) that loads each activated adapter version through /v1/load_lora_adapter (its name is the version; the server needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=True). Full-weight versions are not swapped into a running vLLM: skipped, and counted so.', parse: url(['http:', 'https:']) },
+  vllmApiKey: { name: 'OELD_VLLM_API_KEY', default: undefined, description: 'Bearer token for OELD_VLLM_URL.', parse: str },
   extractionUrl: { name: 'OELD_EXTRACTION_URL', default: undefined, description: 'OpenAI-compatible endpoint (e.g. http://host:8000/v1) for extraction; it must serve the trajectories\' model version. Unset: the policy in the worker.', parse: url(['http:', 'https:']) },
   extractionApiKey: { name: 'OELD_EXTRACTION_API_KEY', default: undefined, description: 'Bearer token for OELD_EXTRACTION_URL.', parse: str },
 } satisfies Record<string, Setting<unknown>>;
@@ -170,7 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     try {
       out[key] = s.parse(value);
     } catch (err) {
-      const shown = [SETTINGS.adminToken.name, SETTINGS.apiToken.name, SETTINGS.kafkaSaslPassword.name, SETTINGS.extractionApiKey.name].includes(s.name) ? `${value.length} characters` : JSON.stringify(value);
+      const shown = [SETTINGS.adminToken.name, SETTINGS.apiToken.name, SETTINGS.kafkaSaslPassword.name, SETTINGS.extractionApiKey.name, SETTINGS.servingWebhookToken.name, SETTINGS.vllmApiKey.name].includes(s.name) ? `${value.length} characters` : JSON.stringify(value);
       problems.push(`${s.name}=${shown}: ${(err as Error).message}`);
     }
   }

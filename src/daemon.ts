@@ -6,6 +6,7 @@ import { describeDatabase, openDatabase } from './db/open-database.ts';
 import { withTimeout } from './db/transient-errors.ts';
 import { watchDatabase } from './daemon/database-watch.ts';
 import { createLearning } from './daemon/learning.ts';
+import { createServingNotify } from './daemon/serving-notify.ts';
 import { Leadership } from './daemon/leader.ts';
 import { createMetricsRefresher } from './daemon/metrics-refresh.ts';
 import { readAnchorPrompts } from './evaluation/anchor-prompts.ts';
@@ -79,6 +80,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   let ready = false;
   let leader = false;
   const learning = config.learning ? createLearning(config, tasks, log, store, metrics) : undefined;
+  const servingNotify = createServingNotify(config, sql, metrics, log);
   await learning?.checkTrainer();
 
   // Without the learning loop, the endpoint's own model worker starts at its first request.
@@ -107,11 +109,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       sql, leader: () => leader, reportAvailable: () => true, tasks,
       kafka: () => (kafka ? kafka.intake.status() : null),
       ingestRate: () => (kafka ? kafka.intake.status().appendedPerSecond : 0),
+      servingNotify: () => servingNotify?.notifier.status() ?? null,
     }),
     intakeRoute(store, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }),
     v1InteractionsRoute(store, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth }),
     ...(serving?.routes ?? []),
-    ...createAdminRoutes({ sql, store, artifactRoot: join(config.dataDir, 'artifacts'), leader: () => leader, extraStatus: () => ({ kafka: kafka ? kafka.intake.status() : null }), tasks, replay: (until) => until ? runner.exclusive(() => replay(sql, createProjections, until)) : rebuild('admin API'),
+    ...createAdminRoutes({ sql, store, artifactRoot: join(config.dataDir, 'artifacts'), leader: () => leader, extraStatus: () => ({ kafka: kafka ? kafka.intake.status() : null, servingNotify: servingNotify?.notifier.status() ?? null }), tasks, replay: (until) => until ? runner.exclusive(() => replay(sql, createProjections, until)) : rebuild('admin API'),
       ...(learning ? { requestRound: (taskId?: string) => learning.loop.requestRound(taskId) } : {}) }),
   ];
   const server = createHttpServer(routes, { adminToken: config.adminToken, apiToken: config.apiToken, apiOpenWithoutToken: isLoopbackHost(config.httpHost) }, log);
@@ -136,6 +139,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     await Promise.all([
       runner.run(signal),
       learning ? learning.loop.run(signal).catch((err) => log.error({ err }, 'the learning loop stopped')) : undefined,
+      servingNotify?.run(signal),
     ]);
   }, (isLeader) => { leader = isLeader; metrics.leader.set(isLeader ? 1 : 0); });
   ready = true;

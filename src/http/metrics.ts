@@ -49,6 +49,8 @@ export function createMetrics() {
     ingestCrashes: new client.Counter({ name: 'oeld_ingest_consumer_crashes_total', help: 'Consumer crashes: kafkajs restarts the consumer after a retriable error, oeld after any other (1 s, doubling to 30 s).', registers: [registry] }),
     ingestPausedPartitions: new client.Gauge({ name: 'oeld_ingest_paused_partitions', help: 'Assigned partitions paused by backpressure (0 when flowing).', registers: [registry] }),
     outboxBacklog: new client.Gauge({ name: 'oeld_outbox_backlog_events', help: 'Events of published types not yet relayed to the model-versions topic.', registers: [registry] }),
+    servingNotifications: new client.Counter({ name: 'oeld_serving_notifications_total', help: 'Announcements of the active version to the serving stack, by target (webhook, vllm) and outcome (delivered, failed, skipped: a full-weight version vLLM cannot load at runtime).', labelNames: ['target', 'outcome'] as const, registers: [registry] }),
+    servingNotifyPending: new client.Gauge({ name: 'oeld_serving_notify_pending', help: '1 while the active version has not reached every configured serving target (retried with backoff), else 0.', registers: [registry] }),
     outboxPublished: new client.Counter({ name: 'oeld_outbox_published_total', help: 'Events relayed to the model-versions topic (resends after a crash included).', registers: [registry] }),
     leader: new client.Gauge({ name: 'oeld_leader', help: '1 while this daemon is the leader (runs projections and rounds).', registers: [registry] }),
     roundsStarted: new client.Counter({ name: 'oeld_rounds_started_total', help: 'Training rounds started by this daemon.', registers: [registry] }),

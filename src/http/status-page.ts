@@ -1,5 +1,6 @@
 import type { Sql } from '../db/sql.ts';
 import { readStatus, type Status } from '../operations/status.ts';
+import type { NotifierStatus } from '../publication/serving-notifier.ts';
 import type { Task } from '../tasks/task.ts';
 import type { Route } from './server.ts';
 
@@ -22,6 +23,8 @@ export interface StatusPageDeps {
   reportAvailable?: () => boolean;
   /** The configured tasks (their kinds and held-out splits). */
   tasks?: readonly Task[];
+  /** Announcing the active version to serving (serving-notifier.ts), or null when no target is configured. */
+  servingNotify?: () => NotifierStatus | null;
 }
 
 /** What the page shows of the Kafka intake (the fields of KafkaIntake.status() it uses). */
@@ -33,6 +36,7 @@ export interface StatusPageView {
   kafka: KafkaView | null;
   ingestRate: number;
   reportAvailable: boolean;
+  servingNotify?: NotifierStatus | null;
   generatedAt: Date;
 }
 
@@ -179,6 +183,15 @@ ${s.projections.map((p) => html`<tr><td>${p.name}</td><td>${p.globalPosition}</t
 </dl>`
     : html`<p id="kafka-state" class="muted">Kafka off (no KAFKA_BROKERS): interactions arrive through <code>oeld ingest</code></p>`;
 
+  const n = v.servingNotify;
+  const servingNotify = n
+    ? html`<dl id="serving-notify">
+<dt>targets</dt><dd>${n.targets.join(', ')}</dd>
+<dt>announced</dt><dd id="serving-notify-delivered">${n.delivered ? html`<code>${n.delivered.version}</code> at ${n.delivered.at}` : html`<span class="muted">nothing yet</span>`}</dd>
+<dt>pending</dt><dd id="serving-notify-pending" class="${n.pending ? 'warn' : 'ok'}">${n.pending ? html`<code>${n.pending}</code>, ${count(n.failures)} failed attempts${n.lastError ? html`<br><span class="muted">${n.lastError}</span>` : ''}` : 'none'}</dd>
+</dl>`
+    : html`<p id="serving-notify" class="muted">no serving stack to tell (OELD_SERVING_WEBHOOK_URL, OELD_VLLM_URL)</p>`;
+
   const rounds = s.rounds.length
     ? html`<table id="rounds"><thead><tr><th>round</th><th>task</th><th>status</th><th>trigger</th><th>base model</th><th>knowledge</th><th>new model</th><th>pass rate</th><th>started</th><th>finished</th></tr></thead><tbody>
 ${s.rounds.map((r) => {
@@ -213,6 +226,7 @@ ${s.tasks.map((t) => {
 <section><h2>Daemon and event store</h2>${store}</section>
 <section><h2>Projections</h2>${projections}${maxLag ? html`<p class="warn">slowest projection ${count(maxLag)} events behind</p>` : ''}</section>
 <section><h2>Kafka intake</h2>${kafka}</section>
+<section><h2>Serving stack</h2>${servingNotify}</section>
 <section class="wide"><h2>Interactions per task</h2>${tasks}</section>
 <section class="wide"><h2>Last rounds</h2>${rounds}</section>
 </main>
@@ -228,7 +242,7 @@ export function statusPageRoute(deps: StatusPageDeps): Route {
       const status = await readStatus(deps.sql, deps.sql.kind, deps.tasks ?? []);
       const page = renderStatusPage({
         status, leader: deps.leader(), kafka: asKafkaView(deps.kafka()), ingestRate: deps.ingestRate(),
-        reportAvailable: deps.reportAvailable?.() ?? false, generatedAt: new Date(),
+        reportAvailable: deps.reportAvailable?.() ?? false, servingNotify: deps.servingNotify?.() ?? null, generatedAt: new Date(),
       });
       return { status: 200, body: page, contentType: 'text/html; charset=utf-8' };
     },
