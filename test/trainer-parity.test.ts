@@ -107,3 +107,51 @@ describe('the tfjs and torch trainers on the same plan and replies', () => {
     });
   }
 });
+
+describe('the torch trainer in two processes (torchrun, gloo) and in one', () => {
+  it('reports the same losses and writes the same weights on the same plan and replies', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'oeld-ddp-'));
+    try {
+      const options: RoundTrainingOptions = { ...DEFAULT_ROUND_TRAINING, steps: 2, batchSize: 8 };
+      const tokenizer = await loadTokenizer(BASE);
+      const { model } = loadModel(BASE, { trainable: false });
+      const plan = planRound(tokenizer, model.config.maxPositions, situations, knowledge, options);
+      const replay = plan.map((s) => generate(model, s.examples.map((e) => e.studentIds), {
+        ...DEPLOYMENT_SAMPLING, maxNewTokens: options.maxNewTokens, eosTokenIds: [...tokenizer.eosTokenIds], padTokenId: tokenizer.padTokenId ?? 0, seed: s.sampleSeed,
+      }).tokens);
+      model.dispose();
+      const run = async (processes: number) => {
+        const t = new TorchTrainer({ python: torchPython(), device: 'cpu', stallSeconds: 300, processes, threads: 1 });
+        const steps: StepReport[] = [];
+        try {
+          await t.train({ situations, knowledgeTexts: knowledge, options, replay, version: 'base', dir: BASE, outDir: join(out, `p${processes}`), checkpointDir: join(out, `p${processes}-ckpt`) }, (s) => steps.push(s));
+        } finally {
+          await t.close();
+        }
+        return { steps, weights: loadSafetensorsFile(join(out, `p${processes}`, 'model.safetensors')).tensors };
+      };
+      const one = await run(1);
+      const two = await run(2);
+      for (const [i, s] of one.steps.entries()) {
+        const d = two.steps[i]!;
+        assert.ok(Math.abs(s.loss - d.loss) <= 1e-6, `step ${i + 1}: loss ${s.loss} vs ${d.loss}`);
+        assert.ok(Math.abs(s.gradNorm - d.gradNorm) <= 1e-5, `step ${i + 1}: gradient norm ${s.gradNorm} vs ${d.gradNorm}`);
+        assert.equal(d.trainedTokens, s.trainedTokens);
+        assert.equal(d.responseTokens, s.responseTokens);
+      }
+      let elements = 0;
+      let outside = 0;
+      let worst = 0;
+      for (const [name, a] of one.weights) {
+        const b = two.weights.get(name)!.data;
+        for (let j = 0; j < a.data.length; j++) { const diff = Math.abs(a.data[j]! - b[j]!); worst = Math.max(worst, diff); if (diff > 1e-6) outside++; elements++; }
+      }
+      console.log(`one process vs two: losses ${one.steps.map((s) => s.loss)} vs ${two.steps.map((s) => s.loss)}; weights ${elements - outside} of ${elements} within 1e-6, largest difference ${worst.toExponential(2)}`);
+      // The same allowance as above for elements whose gradient is of the order of AdamW's epsilon.
+      assert.ok(outside <= elements * 1e-3, `${outside} of ${elements} weights differ by more than 1e-6`);
+      assert.ok(worst <= 2 * options.learningRate * 1.01);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});

@@ -49,13 +49,19 @@ def watch_parent():
 
 
 def pick_device(torch, wanted):
+    """The job's device; with several processes on one machine (LOCAL_RANK), "cuda" is the rank's own GPU."""
     if wanted in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda was asked for (OELD_TORCH_DEVICE) but torch sees no CUDA device")
+        wanted = "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device: {wanted} was asked for (OELD_TORCH_DEVICE) but torch sees no CUDA device")
     if wanted not in ("cpu", "cuda") and not wanted.startswith("cuda:"):
         raise ValueError(f"device: {wanted!r} is not auto, cpu, cuda or cuda:N")
-    return torch.device(wanted)
+    if wanted == "cuda" and "LOCAL_RANK" in os.environ:
+        wanted = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    device = torch.device(wanted)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device
 
 
 def probe():

@@ -11,25 +11,27 @@ def top_k_mask(logits, k):
     return torch.zeros_like(logits).scatter_(-1, idx, 1.0)
 
 
-def opcd_loss(student_logits, teacher_logits, temperature, top_k):
-    """Reverse KL over the student's top-k: sum_{v in S_t} p_s(v) (log p_s(v) - log p_T(v))."""
+def opcd_loss(student_logits, teacher_logits, temperature, top_k, reduce=True):
+    """Reverse KL over the student's top-k: sum_{v in S_t} p_s(v) (log p_s(v) - log p_T(v)); the
+    token mean, or (reduce False) the value per row."""
     if student_logits.shape[0] == 0:
-        return student_logits.sum() * 0
+        return student_logits.sum() * 0 if reduce else student_logits.sum(-1) * 0
     log_ps = torch.log_softmax(student_logits.float() / temperature, dim=-1)
     with torch.no_grad():
         log_pt = torch.log_softmax(teacher_logits.float() / temperature, dim=-1)
         in_set = top_k_mask(student_logits.float(), top_k)
     per = (in_set * log_ps.exp() * (log_ps - log_pt)).sum(-1)
-    return per.mean()
+    return per.mean() if reduce else per
 
 
-def forward_kl_loss(student_logits, teacher_logits, temperature, top_k):
+def forward_kl_loss(student_logits, teacher_logits, temperature, top_k, reduce=True):
     """The off-policy baseline: sum_{v in the teacher's top-k} p_T(v) (log p_T(v) - log p_s(v))."""
     if student_logits.shape[0] == 0:
-        return student_logits.sum() * 0
+        return student_logits.sum() * 0 if reduce else student_logits.sum(-1) * 0
     log_ps = torch.log_softmax(student_logits.float() / temperature, dim=-1)
     with torch.no_grad():
         log_pt = torch.log_softmax(teacher_logits.float() / temperature, dim=-1)
         w = top_k_mask(teacher_logits.float(), top_k) * log_pt.exp()
         w_log_pt = w * log_pt
-    return (w_log_pt - w * log_ps).sum(-1).mean()
+    per = (w_log_pt - w * log_ps).sum(-1)
+    return per.mean() if reduce else per

@@ -96,6 +96,41 @@ def make_adamw(params, o, device):
     return torch.optim.AdamW(params, **kwargs)
 
 
+class World:
+    """The processes of one job under torchrun (WORLD_SIZE > 1), or one process. Each step's
+    examples are dealt out by rank (example i to rank i % size); the loss is the token mean over all
+    of them (each rank divides its sum by the global count), and the gradients are summed across
+    ranks before clipping, so every rank takes the same AdamW step and holds the same weights.
+    Rank 0 reports and writes."""
+
+    def __init__(self, device):
+        import torch.distributed as dist
+
+        self.size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.dist = dist if self.size > 1 else None
+        if self.dist and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    def mine(self, items):
+        return items[self.rank::self.size]
+
+    def sum(self, value, device):
+        if not self.dist:
+            return value
+        t = torch.tensor([float(value)], dtype=torch.float64, device=device)
+        self.dist.all_reduce(t)
+        return float(t.item())
+
+    def sum_grads(self, params):
+        if not self.dist:
+            return
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            self.dist.all_reduce(p.grad)
+
+
 class RoundTrainer:
     """A round's student, frozen teacher and optimiser; step() trains one planned step."""
 
@@ -112,16 +147,25 @@ class RoundTrainer:
         self.autocast = precision == "bf16-autocast"
         self.on_policy = o["method"] == "opcd"
         self.sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        self.world = World(device)
 
     def step(self, planned, of, responses=None):
-        o, device = self.o, self.device
-        student_ids = [e["studentIds"] for e in planned["examples"]]
-        teacher_ids = [e["teacherIds"] for e in planned["examples"]]
+        o, device, world = self.o, self.device, self.world
+        examples = world.mine(planned["examples"])
+        if not examples:
+            raise ValueError(f"step {planned['step']}: {len(planned['examples'])} examples for {world.size} processes; the batch must be at least as large")
+        student_ids = [e["studentIds"] for e in examples]
+        teacher_ids = [e["teacherIds"] for e in examples]
+        if responses is not None:
+            responses = world.mine(responses)
+        # Under torchrun each rank samples its share with its own stream (seed and rank), so sampled
+        # replies differ from a single process's; replayed ones do not.
+        sample_seed = planned["sampleSeed"] if world.size == 1 else planned["sampleSeed"] * world.size + world.rank
         t0 = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast):
             if responses is None:
                 responses = generate(self.student if self.on_policy else self.teacher, student_ids if self.on_policy else teacher_ids,
-                                     o["maxNewTokens"], o["temperature"], self.eos_ids, self.pad_id, planned["sampleSeed"], device)
+                                     o["maxNewTokens"], o["temperature"], self.eos_ids, self.pad_id, sample_seed, device)
             self.sync()
             t1 = time.perf_counter()
             with torch.no_grad():
@@ -131,10 +175,17 @@ class RoundTrainer:
             ids, mask, rows, trained_tokens = pack(student_ids, responses, self.pad_id, device)
             logits, _ = self.student(ids, mask, output_rows=rows, right_padded=True)
             loss_fn = opcd_loss if self.on_policy else forward_kl_loss
-            loss = loss_fn(logits, teacher_logits, o["temperature"], self.top_k)
+            per_token = loss_fn(logits, teacher_logits, o["temperature"], self.top_k, reduce=False)
+            positions = world.sum(per_token.shape[0], device)
+            loss = per_token.sum() / max(1.0, positions)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         del teacher_logits, logits
+        world.sum_grads(self.params)
+        loss_value = world.sum(float(loss), device)
+        trained_tokens = int(world.sum(trained_tokens, device))
+        reply_tokens = world.sum(sum(len(r) for r in responses), device)
+        rows_total = world.sum(len(responses), device)
         grad_norm = global_grad_norm(self.params)
         if not math.isfinite(grad_norm):
             raise FloatingPointError(f"non-finite gradient norm ({grad_norm}) at loss {float(loss)}: step {planned['step']} skipped")
@@ -146,8 +197,8 @@ class RoundTrainer:
         self.optimizer.step()
         self.sync()
         t3 = time.perf_counter()
-        return {"event": "step", "step": planned["step"], "of": of, "loss": float(loss), "gradNorm": grad_norm,
-                "responseTokens": sum(len(r) for r in responses) / max(1, len(responses)), "trainedTokens": trained_tokens,
+        return {"event": "step", "step": planned["step"], "of": of, "loss": loss_value, "gradNorm": grad_norm,
+                "responseTokens": reply_tokens / max(1.0, rows_total), "trainedTokens": trained_tokens,
                 "timings": {"samplingMs": (t1 - t0) * 1e3, "teacherMs": (t2 - t1) * 1e3, "backwardMs": (t3 - t2) * 1e3}}
 
 
@@ -169,15 +220,21 @@ def run_round(job, device, precision, emit):
         adapter = None
     trainer = RoundTrainer(cfg, o, tensors, device, precision, job["padTokenId"], job["eosTokenIds"], lora, adapter)
     del tensors
-    emit({"event": "ready", "device": str(device), "precision": precision, "torch": torch.__version__,
-          "parameters": sum(p.numel() for p in trainer.params)})
+    lead = trainer.world.rank == 0
+    say = emit if lead else (lambda _e: None)
+    say({"event": "ready", "device": str(device), "precision": precision, "torch": torch.__version__,
+         "parameters": sum(p.numel() for p in trainer.params), "processes": trainer.world.size})
     for i, planned in enumerate(plan):
-        emit(trainer.step(planned, len(plan), None if replay is None else replay[i]))
+        say(trainer.step(planned, len(plan), None if replay is None else replay[i]))
         step = planned["step"]
-        if step % o["checkpointEvery"] == 0 or i == len(plan) - 1:
-            emit({"event": "checkpoint", "step": step, "path": write_checkpoint(job["checkpointDir"], step, trainer.student, job["storeDtype"])})
-    if lora:
-        write_file(job["weightsOut"], trainer.student.adapter_tensors(), "F32")
-    else:
-        write_file(job["weightsOut"], trainer.student.named_tensors(), job["storeDtype"])
-    emit({"event": "done", "weights": job["weightsOut"]})
+        if lead and (step % o["checkpointEvery"] == 0 or i == len(plan) - 1):
+            say({"event": "checkpoint", "step": step, "path": write_checkpoint(job["checkpointDir"], step, trainer.student, job["storeDtype"])})
+    if lead:
+        if lora:
+            write_file(job["weightsOut"], trainer.student.adapter_tensors(), "F32")
+        else:
+            write_file(job["weightsOut"], trainer.student.named_tensors(), job["storeDtype"])
+        say({"event": "done", "weights": job["weightsOut"]})
+    if trainer.world.dist:
+        trainer.world.dist.barrier()
+        trainer.world.dist.destroy_process_group()

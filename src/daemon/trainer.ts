@@ -17,7 +17,7 @@ const ALL_LORA_TARGETS = Object.keys(LORA_TARGETS) as LoraTarget[];
 export function createTrainer(config: Config, engine: ModelEngine, log: Logger): { trainer: Trainer; check: () => Promise<void> } {
   if (config.trainer === 'tfjs') return { trainer: tfjsTrainer(engine), check: async () => log.info('rounds train on the tfjs trainer (the model worker)') };
   const trainer = new TorchTrainer({
-    python: config.torchPython, device: config.torchDevice, stallSeconds: config.trainerTimeoutS,
+    python: config.torchPython, device: config.torchDevice, stallSeconds: config.trainerTimeoutS, processes: config.torchProcesses,
     ...(config.torchLoraRank > 0 ? { lora: { rank: config.torchLoraRank, alpha: config.torchLoraAlpha ?? 2 * config.torchLoraRank, targets: ALL_LORA_TARGETS } } : {}),
     onReport: (r) => {
       if (r.event === 'ready') log.info({ trainer: 'torch', device: r.device, precision: r.precision, torch: r.torch, parameters: r.parameters }, `torch trainer ready on ${r.device} (${r.precision}, torch ${r.torch}, ${r.parameters} parameters)`);

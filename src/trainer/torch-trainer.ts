@@ -14,6 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { fileSha256 } from '../engine/verify-version.ts';
@@ -40,6 +41,8 @@ export interface TorchTrainerSettings extends TorchRunSettings {
    * its adapter, at that adapter's own rank.
    */
   lora?: LoraSettings;
+  /** Processes of one job (OELD_TORCH_PROCESSES): above 1, the job runs under torchrun, data-parallel (one per GPU, or gloo on the CPU). */
+  processes?: number;
   /** Extra environment for the trainer process (tests set OELD_TRAINER_TEST_FAULT). */
   env?: Record<string, string>;
 }
@@ -113,53 +116,72 @@ export class TorchTrainer implements Trainer {
   }
 
   /** Runs one job file; resolves with its steps' reports when the trainer says it is done and exits 0. */
-  private run(jobFile: string, onStep?: (s: StepReport) => void): Promise<StepReport[]> {
+  /**
+   * Runs one job file; resolves with its steps' reports when rank 0 says it is done and every
+   * process exits 0. With processes > 1, one process per rank on this machine, with the environment
+   * torchrun gives its workers (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT): rank 0
+   * reports; when one process fails, the others are stopped.
+   */
+  private async run(jobFile: string, onStep?: (s: StepReport) => void): Promise<StepReport[]> {
+    const n = this.s.processes ?? 1;
+    const port = n > 1 ? await freePort() : 0;
     return new Promise((resolve, reject) => {
-      const child = this.spawn(['-m', 'oeld_trainer', jobFile]);
+      const children = Array.from({ length: n }, (_, rank) => this.spawn(['-m', 'oeld_trainer', jobFile], n === 1 ? {} : {
+        RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(n), LOCAL_WORLD_SIZE: String(n), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port),
+      }));
+      const killAll = () => { for (const c of children) c.kill('SIGKILL'); };
       const steps: StepReport[] = [];
       let stderr = '';
+      const keep = (text: string) => { stderr = (stderr + text).slice(-STDERR_TAIL); };
       let reported: string | undefined;
       let done = false;
       let failure: Error | undefined;
+      let died: string | undefined;
       let timer: NodeJS.Timeout | undefined;
       const stall = () => {
         clearTimeout(timer);
         timer = setTimeout(() => {
           failure ??= new Error(`torch trainer: no report for ${this.s.stallSeconds} s; stopped it (OELD_TRAINER_TIMEOUT_S)`);
-          child.kill('SIGKILL');
+          killAll();
         }, this.s.stallSeconds * 1000);
       };
       stall();
-      child.stderr!.on('data', (b: Buffer) => { stderr = (stderr + b.toString()).slice(-STDERR_TAIL); });
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        const r = parseTorchReport(line);
-        if (!r) { stderr = (stderr + line + '\n').slice(-STDERR_TAIL); return; }
-        stall();
-        this.s.onReport?.(r);
-        if (r.event === 'step') {
-          const { event: _e, ...step } = r;
-          steps.push(step);
-          try { onStep?.(step); } catch (err) { failure ??= err as Error; child.kill('SIGKILL'); }
-        } else if (r.event === 'error') reported = r.message;
-        else if (r.event === 'done') done = true;
-      });
-      child.on('error', (err) => { failure ??= new Error(`torch trainer: cannot start ${this.s.python}: ${err.message} (OELD_TORCH_PYTHON)`); });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        if (failure) return reject(failure);
-        if (this.closed && !done) return reject(new Error('torch trainer: stopped with the daemon before the round finished'));
-        if (reported) return reject(new Error(`torch trainer: ${reported}`));
-        if (code !== 0 || !done) {
-          const how = signal ? `was killed (${signal})` : `exited with code ${code}${done ? '' : ' before finishing'}`;
-          return reject(new Error(`torch trainer ${how}${stderr.trim() ? `: ${tail(stderr)}` : ''}`));
-        }
-        resolve(steps);
+      let open = n;
+      children.forEach((child, rank) => {
+        const who = n > 1 ? `rank ${rank}: ` : '';
+        child.stderr!.on('data', (b: Buffer) => keep(who + b.toString()));
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          const r = rank === 0 ? parseTorchReport(line) : null;
+          if (!r) { keep(`${who}${line}\n`); return; }
+          stall();
+          this.s.onReport?.(r);
+          if (r.event === 'step') {
+            const { event: _e, ...step } = r;
+            steps.push(step);
+            try { onStep?.(step); } catch (err) { failure ??= err as Error; killAll(); }
+          } else if (r.event === 'error') reported = r.message;
+          else if (r.event === 'done') done = true;
+        });
+        child.on('error', (err) => { failure ??= new Error(`torch trainer: cannot start ${this.s.python}: ${err.message} (OELD_TORCH_PYTHON)`); });
+        child.on('close', (code, signal) => {
+          if ((code !== 0 || signal) && !died) {
+            died = `${n > 1 ? `process of rank ${rank} ` : ''}${signal ? `was killed (${signal})` : `exited with code ${code}`}`;
+            killAll(); // the others would wait for it forever
+          }
+          if (--open > 0) return;
+          clearTimeout(timer);
+          if (failure) return reject(failure);
+          if (this.closed && !done) return reject(new Error('torch trainer: stopped with the daemon before the round finished'));
+          if (reported) return reject(new Error(`torch trainer: ${reported}`));
+          if (died || !done) return reject(new Error(`torch trainer ${died ?? 'exited'}${done ? '' : ' before finishing'}${stderr.trim() ? `: ${tail(stderr)}` : ''}`));
+          resolve(steps);
+        });
       });
     });
   }
 
-  private spawn(args: string[]): ChildProcess {
-    const env = { ...process.env, ...this.s.env, PYTHONPATH: [TORCH_PACKAGE_ROOT, process.env.PYTHONPATH].filter(Boolean).join(':'), PYTHONUNBUFFERED: '1' };
+  private spawn(args: string[], extraEnv: Record<string, string> = {}): ChildProcess {
+    const env = { ...process.env, ...this.s.env, ...extraEnv, PYTHONPATH: [TORCH_PACKAGE_ROOT, process.env.PYTHONPATH].filter(Boolean).join(':'), PYTHONUNBUFFERED: '1' };
     const child = spawn(this.s.python, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     this.running.add(child);
     child.once('close', () => this.running.delete(child));
@@ -178,6 +200,18 @@ export class TorchTrainer implements Trainer {
       child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
     });
   }
+}
+
+/** A TCP port free on this machine now (for the processes' rendezvous). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 /** oeld's target names for PEFT's target_modules (an adapter oeld wrote names only these). */
