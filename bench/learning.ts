@@ -39,6 +39,8 @@ import { GameGate } from '../src/evaluation/game-gate.ts';
 import { loadTasks } from '../src/tasks/task-config.ts';
 import type { GameTask } from '../src/tasks/task.ts';
 import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
+import { TorchTrainer } from '../src/trainer/torch-trainer.ts';
+import { wilsonInterval } from '../src/evaluation/confidence.ts';
 import { randomUUID } from 'node:crypto';
 import { emit, envInt, log } from './lib.ts';
 import { freshWorld } from './learning-world.ts';
@@ -65,7 +67,8 @@ const task = loadTasks(['frozenlake'], undefined, { minInteractions: config.roun
 const gateSettings = { seeds: { ...VALIDATION_SEEDS, count: config.evalEpisodes }, gate: config.activationGate, tolerance: config.gateTolerance };
 
 const pct = (s: EpisodeStats) => `${(100 * s.passRate).toFixed(1)}%`;
-const fmtStats = (s: EpisodeStats) => `pass ${pct(s)}, ${s.meanResponseTokens.toFixed(2)} response tokens, ${s.meanTurns.toFixed(2)} turns`;
+const interval = (s: EpisodeStats) => { const w = wilsonInterval(Math.round(s.passRate * s.episodes), s.episodes); return `[${(100 * w.low).toFixed(1)}, ${(100 * w.high).toFixed(1)}]`; };
+const fmtStats = (s: EpisodeStats) => `pass ${pct(s)} ${interval(s)}, ${s.meanResponseTokens.toFixed(2)} response tokens, ${s.meanTurns.toFixed(2)} turns`;
 
 /**
  * Which letter the answers call the goal ("Goal G is ..."): the share naming FrozenLake's goal G
@@ -108,6 +111,11 @@ async function simulate(store: EventStore, engine: ModelEngine, version: string)
 
 const engine = localEngine();
 await engine.load('base', config.baseModelDir);
+// OELD_TRAINER=torch: rounds train in the torch trainer's process (the daemon's setting); else the tfjs trainer on `engine`.
+const trainer = config.trainer === 'torch'
+  ? new TorchTrainer({ python: config.torchPython, device: config.torchDevice, stallSeconds: config.trainerTimeoutS, processes: config.torchProcesses })
+  : undefined;
+if (trainer) log(`trainer: torch (${config.torchPython}, torch ${(await trainer.probe()).torch}, device ${config.torchDevice})`);
 log(`base model ${config.baseModelDir}; ${ROUNDS} rounds; ${TEST_EPISODES} test episodes per evaluation; defaults: ${JSON.stringify({ ...settings, gate: gateSettings, task: task.id })}`);
 
 const results: Record<string, unknown> = { settings: { ...settings, gate: gateSettings, task: task.id } };
@@ -128,7 +136,7 @@ try {
     const sim = await simulate(main.store, engine, active);
     log(`round ${k}: simulator played ${sim.stats.episodes} deployment episodes with ${active} (${fmtStats(sim.stats)}) in ${sim.seconds.toFixed(0)} s`);
     const runner = new RoundRunner({
-      store: main.store, engine, artifactRoot, settings, task, gate,
+      store: main.store, engine, ...(trainer ? { trainer } : {}), artifactRoot, settings, task, gate,
       onProgress: (p) => { if (p.step && (p.step.step === 1 || p.step.step === p.step.of)) log(`  train step ${p.step.step}/${p.step.of}: loss ${p.step.loss.toFixed(4)}`); },
     });
     await catchUpProjections(main.db.sql); // the round finds its trajectories through the trajectories projection
@@ -188,7 +196,7 @@ if (ABLATIONS && perVersion.length > 1) {
       await simulate(w.store, engine, 'base');
       await catchUpProjections(w.db.sql);
       const runner = new RoundRunner({
-        store: w.store, engine, artifactRoot, settings: { ...settings, ...change }, task, gate: null,
+        store: w.store, engine, ...(trainer ? { trainer } : {}), artifactRoot, settings: { ...settings, ...change }, task, gate: null,
         ...(extractor ? { extractFnFor: async () => (prompts: string[], seed: number) => engine.complete(extractor, prompts, EVALUATION_SAMPLING, task.extractionTokens, seed) } : {}),
       });
       const outcome = await runner.run('manual');
@@ -201,12 +209,13 @@ if (ABLATIONS && perVersion.length > 1) {
   }
 }
 await engine.close();
+await trainer?.close();
 
 const r1 = perVersion[1]?.test;
 const last = perVersion[perVersion.length - 1]!.test;
 const totalSeconds = rounds.map((r) => r.simulateSeconds + r.totalSeconds);
 log('');
-log(`pass rate by round (test, no knowledge): ${perVersion.map((v) => `${v.round}: ${pct(v.test)}`).join(', ')}`);
+log(`pass rate by round (test, no knowledge, 95% interval): ${perVersion.map((v) => `${v.round}: ${pct(v.test)} ${interval(v.test)}`).join(', ')}`);
 log(`response tokens by round: ${perVersion.map((v) => `${v.round}: ${v.test.meanResponseTokens.toFixed(2)}`).join(', ')}`);
 log(`out-of-distribution pass rate by round: ${perVersion.map((v) => `${v.round}: ${pct(v.ood)}`).join(', ')}`);
 if (r1) log(`goal round 1 >= base + 20 points: ${(100 * (r1.passRate - base.test.passRate)).toFixed(1)} points (${r1.passRate - base.test.passRate >= 0.2 ? 'met' : 'NOT met'}); ratio to base ${(r1.passRate / Math.max(base.test.passRate, 1e-9)).toFixed(2)}`);

@@ -89,9 +89,11 @@ def main(argv):
             job = json.load(f)
         if job.get("version") != JOB_VERSION:
             raise ValueError(f"job version: this trainer reads version {JOB_VERSION}, the job says {job.get('version')!r}")
-        if job.get("threads"):
-            torch.set_num_threads(int(job["threads"]))
         device = pick_device(torch, job.get("device"))
+        # Some builds start with one thread on a machine of several (Debian's 1.13 does): every core
+        # unless the job says, shared between the processes of a job on the CPU.
+        processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        torch.set_num_threads(int(job.get("threads") or max(1, (os.cpu_count() or 1) // processes)))
         precision = job.get("precision") or ("bf16-autocast" if device.type == "cuda" else "float32")
         if precision not in ("float32", "bf16-autocast"):
             raise ValueError(f"precision: {precision!r} is not float32 or bf16-autocast")
