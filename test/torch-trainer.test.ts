@@ -134,3 +134,19 @@ describe('rounds on the torch trainer', () => {
     }
   });
 });
+
+describe('the GPU check script', () => {
+  it('runs end to end on the CPU with a tiny shape (--smoke), so that it is ready when a GPU is lent', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { readFileSync: read } = await import('node:fs');
+    const out = mkdtempSync(join(tmpdir(), 'oeld-gpu-smoke-'));
+    const r = spawnSync(torchPython(), [join(import.meta.dirname, '..', 'bench', 'gpu', 'gpu-check.py'), '--out', out, '--smoke', '--skip-part1'], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const result = JSON.parse(read(join(out, 'gpu-check.json'), 'utf8'));
+    for (const label of ['full-weight', 'lora-r16']) {
+      assert.ok(result.qwen3Step[label].studentTokensPerSecond > 0, label);
+      assert.ok(result.qwen3Step[label].trainedParameters > 0, label);
+    }
+    assert.ok(result.qwen3Step['lora-r16'].trainedParameters < result.qwen3Step['full-weight'].trainedParameters / 2, 'LoRA trains only its factors');
+  });
+});
