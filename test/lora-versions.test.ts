@@ -9,29 +9,22 @@ import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { migrate } from '../src/db/migrate.ts';
-import { localEngine } from '../src/engine/local-engine.ts';
 import type { ModelEngine } from '../src/engine/model-engine.ts';
-import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
 import type { EventDataMap } from '../src/events/schemas.ts';
-import { uuidFromKey } from '../src/events/ids.ts';
 import { loadModel } from '../src/model/formats/checkpoint.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, loraWeightName, mergeLora, OELD_ADAPTER, readAdapterFolder } from '../src/model/formats/lora-adapter.ts';
 import { loadSafetensorsFile } from '../src/model/formats/safetensors.ts';
 import { rollbackModel } from '../src/operations/rollback.ts';
-import { createProjections } from '../src/projections/all-projections.ts';
 import { readActiveModel } from '../src/projections/models/model-projection.ts';
-import { Projector } from '../src/projections/projector.ts';
-import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
 import { RoundRunner, type RoundOutcome } from '../src/rounds/round-runner.ts';
-import { Simulator } from '../src/simulator/simulator.ts';
-import { EventStore } from '../src/store/event-store.ts';
+import type { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import { TorchTrainer } from '../src/trainer/torch-trainer.ts';
 import type { Trainer } from '../src/trainer/trainer-port.ts';
-import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
+import type { TestDatabase } from './helpers/databases.ts';
 import { scriptedExtractor, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
-import { makeTinyModel, modelSha256 } from './helpers/tiny-model.ts';
+import { modelSha256 } from './helpers/tiny-model.ts';
+import { tinyRoundWorld } from './helpers/tiny-round-world.ts';
 import { torchPython } from './helpers/torch-python.ts';
 
 const ALL = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
@@ -61,7 +54,9 @@ describe('LoRA versions through rounds', () => {
   let modelDir: string;
   let artifactRoot: string;
   let torch: TorchTrainer;
-  const catchUp = async () => { for (const p of createProjections()) await new Projector(db.sql, p).catchUp(); };
+  let catchUp: () => Promise<void>;
+  let play: () => Promise<void>;
+  let close: () => Promise<void>;
   const published = async (version: string) => (await store.read({ after: START, limit: 100_000 })).events
     .find((e) => e.type === 'ModelVersionPublished' && (e.data as { version: string }).version === version)!.data as EventDataMap['ModelVersionPublished'];
   const round = async (trainer: Trainer | undefined): Promise<RoundOutcome> => {
@@ -71,31 +66,13 @@ describe('LoRA versions through rounds', () => {
     await catchUp();
     return outcome;
   };
-  /** The active version plays a batch of episodes (the next round's trajectories), loaded by the TypeScript runtime. */
-  const play = async () => {
-    const active = (await readActiveModel(db.sql))!;
-    await engine.load(active.version, active.path);
-    await new Simulator(store, engine, { game: frozenLakeSpec(), batchSize: 8, maxNewTokens: 6, maxEventBytes: 1 << 20 }).playBatch(active.version);
-    await catchUp();
-  };
-
   before(async () => {
-    db = await serverDatabase();
-    await migrate(db.sql);
-    await createProjectionSchema(db.sql, LIVE_SCHEMA, createProjections());
-    store = new EventStore(db.sql);
-    modelDir = await makeTinyModel();
+    const w = await tinyRoundWorld('lora');
+    ({ db, store, engine, modelDir, catchUp, play, close } = w);
     artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-lora-'));
-    await store.append([{ streamId: 'models', events: [
-      { id: uuidFromKey('lora-pub'), type: 'ModelVersionPublished', data: { version: 'tiny', path: modelDir, sha256: modelSha256(modelDir) } },
-      { id: uuidFromKey('lora-act'), type: 'ModelVersionActivated', data: { version: 'tiny', reason: 'initial' } },
-    ] }]);
-    await catchUp();
-    engine = localEngine();
     torch = new TorchTrainer({ python: torchPython(), device: 'cpu', stallSeconds: 120, lora: { rank: 4, alpha: 8, targets: [...ALL] } });
-    await play();
   });
-  after(async () => { await torch.close(); await engine.close(); await db.drop(); });
+  after(async () => { await torch.close(); await close(); });
 
   let first: RoundOutcome;
   it('publishes an adapter on the full-weight version, with both sha256, that the runtime merges at load', async () => {

@@ -9,24 +9,17 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { migrate } from '../src/db/migrate.ts';
-import { localEngine } from '../src/engine/local-engine.ts';
 import type { ModelEngine } from '../src/engine/model-engine.ts';
-import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
-import { uuidFromKey } from '../src/events/ids.ts';
 import { loadSafetensorsFile } from '../src/model/formats/safetensors.ts';
-import { createProjections } from '../src/projections/all-projections.ts';
 import { readActiveModel } from '../src/projections/models/model-projection.ts';
-import { Projector } from '../src/projections/projector.ts';
-import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
 import { RoundFailedError, RoundRunner } from '../src/rounds/round-runner.ts';
-import { Simulator } from '../src/simulator/simulator.ts';
-import { EventStore } from '../src/store/event-store.ts';
+import type { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import { TorchTrainer, type TorchTrainerSettings } from '../src/trainer/torch-trainer.ts';
-import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
+import type { TestDatabase } from './helpers/databases.ts';
 import { scriptedExtractor, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
-import { makeTinyModel, modelSha256 } from './helpers/tiny-model.ts';
+import { modelSha256 } from './helpers/tiny-model.ts';
+import { tinyRoundWorld } from './helpers/tiny-round-world.ts';
 import { torchPython } from './helpers/torch-python.ts';
 
 describe('rounds on the torch trainer', () => {
@@ -34,7 +27,8 @@ describe('rounds on the torch trainer', () => {
   let store: EventStore;
   let engine: ModelEngine;
   let modelDir: string;
-  const catchUp = async () => { for (const p of createProjections()) await new Projector(db.sql, p).catchUp(); };
+  let catchUp: () => Promise<void>;
+  let close: () => Promise<void>;
   const events = async () => (await store.read({ after: START, limit: 100_000 })).events.filter((e) => e.type !== 'InteractionRecorded');
   const trainer = (s: Partial<TorchTrainerSettings> = {}) => new TorchTrainer({ python: torchPython(), device: 'cpu', stallSeconds: 120, ...s });
   const runner = (t: TorchTrainer, artifactRoot: string, steps = TINY_ROUND.training.steps) => new RoundRunner({
@@ -55,22 +49,12 @@ describe('rounds on the torch trainer', () => {
   };
 
   before(async () => {
-    db = await serverDatabase();
-    await migrate(db.sql);
-    await createProjectionSchema(db.sql, LIVE_SCHEMA, createProjections());
-    store = new EventStore(db.sql);
-    modelDir = await makeTinyModel();
-    await store.append([{ streamId: 'models', events: [
-      { id: uuidFromKey('torch-pub'), type: 'ModelVersionPublished', data: { version: 'tiny', path: modelDir, sha256: modelSha256(modelDir) } },
-      { id: uuidFromKey('torch-act'), type: 'ModelVersionActivated', data: { version: 'tiny', reason: 'initial' } },
-    ] }]);
-    await catchUp();
-    engine = localEngine();
-    await engine.load('tiny', modelDir);
-    await new Simulator(store, engine, { game: frozenLakeSpec(), batchSize: 8, maxNewTokens: 6, maxEventBytes: 1 << 20 }).playBatch('tiny');
-    await catchUp();
+    const w = await tinyRoundWorld('torch');
+    ({ db, store, engine, modelDir } = w);
+    catchUp = w.catchUp;
+    close = w.close;
   });
-  after(async () => { await engine.close(); await db.drop(); });
+  after(async () => { await close(); });
 
   for (const [fault, reason] of [
     ['crash@1', /torch trainer was killed \(SIGKILL\)/],

@@ -20,15 +20,11 @@ import { after, before, describe, it } from 'node:test';
 import { renderPrompt } from '../src/envs/environment.ts';
 import { FrozenLake } from '../src/envs/frozenlake.ts';
 import { localEngine } from '../src/engine/local-engine.ts';
-import { loadModel } from '../src/model/formats/checkpoint.ts';
 import { loadSafetensorsFile } from '../src/model/formats/safetensors.ts';
-import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
 import { userPrompt } from '../src/model/inference/chat-prompt.ts';
-import { generate } from '../src/model/inference/generate.ts';
-import { DEPLOYMENT_SAMPLING } from '../src/model/inference/sampling.ts';
 import { initBackend } from '../src/model/kernels/backend.ts';
 import { DEFAULT_ROUND_TRAINING, type RoundTrainingOptions, type StepReport } from '../src/trainer/opcd-round.ts';
-import { planRound } from '../src/trainer/round-plan.ts';
+import { planWithReplies } from '../src/trainer/replay-replies.ts';
 import { TorchTrainer } from '../src/trainer/torch-trainer.ts';
 import { torchPython } from './helpers/torch-python.ts';
 
@@ -45,13 +41,7 @@ describe('the tfjs and torch trainers on the same plan and replies', () => {
     it(`${method}: loss and gradient norm within 1e-4 per step, weights within 1e-5 after two steps`, async () => {
       const options: RoundTrainingOptions = { ...DEFAULT_ROUND_TRAINING, method, steps: 2, batchSize: 8 };
       // Replies drawn once from the base model, as step 1 of the round would draw them.
-      const tokenizer = await loadTokenizer(BASE);
-      const { model } = loadModel(BASE, { trainable: false });
-      const plan = planRound(tokenizer, model.config.maxPositions, situations, knowledge, options);
-      const replay = plan.map((s) => generate(model, s.examples.map((e) => (method === 'opcd' ? e.studentIds : e.teacherIds)), {
-        ...DEPLOYMENT_SAMPLING, maxNewTokens: options.maxNewTokens, eosTokenIds: [...tokenizer.eosTokenIds], padTokenId: tokenizer.padTokenId ?? 0, seed: s.sampleSeed,
-      }).tokens);
-      model.dispose();
+      const { replay } = await planWithReplies(BASE, situations, knowledge, options);
       assert.ok(replay.flat().some((r) => r.length > 3), 'the replies have tokens to train on');
       const input = { situations, knowledgeTexts: knowledge, options, replay };
 
@@ -108,18 +98,12 @@ describe('the tfjs and torch trainers on the same plan and replies', () => {
   }
 });
 
-describe('the torch trainer in two processes (torchrun, gloo) and in one', () => {
+describe('the torch trainer in two processes (gloo) and in one', () => {
   it('reports the same losses and writes the same weights on the same plan and replies', async () => {
     const out = mkdtempSync(join(tmpdir(), 'oeld-ddp-'));
     try {
       const options: RoundTrainingOptions = { ...DEFAULT_ROUND_TRAINING, steps: 2, batchSize: 8 };
-      const tokenizer = await loadTokenizer(BASE);
-      const { model } = loadModel(BASE, { trainable: false });
-      const plan = planRound(tokenizer, model.config.maxPositions, situations, knowledge, options);
-      const replay = plan.map((s) => generate(model, s.examples.map((e) => e.studentIds), {
-        ...DEPLOYMENT_SAMPLING, maxNewTokens: options.maxNewTokens, eosTokenIds: [...tokenizer.eosTokenIds], padTokenId: tokenizer.padTokenId ?? 0, seed: s.sampleSeed,
-      }).tokens);
-      model.dispose();
+      const { replay } = await planWithReplies(BASE, situations, knowledge, options);
       const run = async (processes: number) => {
         const t = new TorchTrainer({ python: torchPython(), device: 'cpu', stallSeconds: 300, processes, threads: 1 });
         const steps: StepReport[] = [];

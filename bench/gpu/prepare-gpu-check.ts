@@ -14,13 +14,9 @@ import { join } from 'node:path';
 import { renderPrompt } from '../../src/envs/environment.ts';
 import { FrozenLake } from '../../src/envs/frozenlake.ts';
 import { localEngine } from '../../src/engine/local-engine.ts';
-import { loadModel } from '../../src/model/formats/checkpoint.ts';
-import { loadTokenizer } from '../../src/model/formats/tokenizer.ts';
 import { userPrompt } from '../../src/model/inference/chat-prompt.ts';
-import { generate } from '../../src/model/inference/generate.ts';
-import { DEPLOYMENT_SAMPLING } from '../../src/model/inference/sampling.ts';
 import { DEFAULT_ROUND_TRAINING, type StepReport } from '../../src/trainer/opcd-round.ts';
-import { planRound } from '../../src/trainer/round-plan.ts';
+import { planWithReplies } from '../../src/trainer/replay-replies.ts';
 import { buildTorchJob } from '../../src/trainer/torch-job.ts';
 import { TorchTrainer } from '../../src/trainer/torch-trainer.ts';
 
@@ -33,13 +29,7 @@ if (!python) throw new Error('no Python with torch and numpy (bash scripts/ensur
 const situations = Array.from({ length: 128 }, (_, i) => userPrompt(renderPrompt(new FrozenLake(20_000 + i), [])));
 const knowledge = ['- EXPERIENCE ITEM: G is the goal; walk towards it.', '- EXPERIENCE ITEM: H is a hole; never step on it.'];
 const options = { ...DEFAULT_ROUND_TRAINING, steps: 4 };
-const tokenizer = await loadTokenizer(BASE);
-const { model } = loadModel(BASE, { trainable: false });
-const plan = planRound(tokenizer, model.config.maxPositions, situations, knowledge, options);
-const replay = plan.map((s) => generate(model, s.examples.map((e) => e.studentIds), {
-  ...DEPLOYMENT_SAMPLING, maxNewTokens: options.maxNewTokens, eosTokenIds: [...tokenizer.eosTokenIds], padTokenId: tokenizer.padTokenId ?? 0, seed: s.sampleSeed,
-}).tokens);
-model.dispose();
+const { plan, replay } = await planWithReplies(BASE, situations, knowledge, options);
 const input = { situations, knowledgeTexts: knowledge, options, replay };
 const scratch = mkdtempSync(join(tmpdir(), 'oeld-gpu-prep-'));
 const losses: Record<string, number[]> = {};
