@@ -46,11 +46,9 @@ def response_logits(model, prompts, responses, pad_id, device):
 
 
 def global_grad_norm(params):
-    total = 0.0
-    for p in params:
-        if p.grad is not None:
-            total += float(p.grad.detach().double().pow(2).sum())
-    return math.sqrt(total)
+    """sqrt of the sum of every gradient's squares, in float64, read back once (one device sync)."""
+    squares = [p.grad.detach().double().pow(2).sum() for p in params if p.grad is not None]
+    return math.sqrt(float(torch.stack(squares).sum())) if squares else 0.0
 
 
 def write_checkpoint(folder, step, student, dtype_name):

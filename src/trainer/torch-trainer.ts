@@ -41,7 +41,10 @@ export interface TorchTrainerSettings extends TorchRunSettings {
    * its adapter, at that adapter's own rank.
    */
   lora?: LoraSettings;
-  /** Processes of one job (OELD_TORCH_PROCESSES): above 1, the job runs under torchrun, data-parallel (one per GPU, or gloo on the CPU). */
+  /**
+   * Processes of one job (OELD_TORCH_PROCESSES): above 1, data-parallel, started here with the
+   * environment torchrun gives its workers (one per GPU with NCCL, or gloo on the CPU).
+   */
   processes?: number;
   /** Extra environment for the trainer process (tests set OELD_TRAINER_TEST_FAULT). */
   env?: Record<string, string>;
@@ -115,7 +118,6 @@ export class TorchTrainer implements Trainer {
     await Promise.all(exits);
   }
 
-  /** Runs one job file; resolves with its steps' reports when the trainer says it is done and exits 0. */
   /**
    * Runs one job file; resolves with its steps' reports when rank 0 says it is done and every
    * process exits 0. With processes > 1, one process per rank on this machine, with the environment
