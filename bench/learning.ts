@@ -40,6 +40,8 @@ import { loadTasks } from '../src/tasks/task-config.ts';
 import type { GameTask } from '../src/tasks/task.ts';
 import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
 import { TorchTrainer } from '../src/trainer/torch-trainer.ts';
+import { untrainedWorldOf } from '../src/envs/games.ts';
+import { gateRegistry } from '../src/evaluation/task-gate.ts';
 import { wilsonInterval } from '../src/evaluation/confidence.ts';
 import { randomUUID } from 'node:crypto';
 import { emit, envInt, log } from './lib.ts';
@@ -64,7 +66,7 @@ const settings: RoundSettings = {
 };
 /** The game task as the daemon builds it, and its gate's settings. */
 const task = loadTasks(['frozenlake'], undefined, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile })[0] as GameTask;
-const gateSettings = { seeds: { ...VALIDATION_SEEDS, count: config.evalEpisodes }, gate: config.activationGate, tolerance: config.gateTolerance };
+const gateSettings = { seeds: { ...VALIDATION_SEEDS, count: config.evalEpisodes }, gate: config.activationGate, tolerance: config.gateTolerance, history: config.gateHistory, watchUntrained: config.gateWatchUntrained };
 
 const pct = (s: EpisodeStats) => `${(100 * s.passRate).toFixed(1)}%`;
 const interval = (s: EpisodeStats) => { const w = wilsonInterval(Math.round(s.passRate * s.episodes), s.episodes); return `[${(100 * w.low).toFixed(1)}, ${(100 * w.high).toFixed(1)}]`; };
@@ -119,14 +121,15 @@ if (trainer) log(`trainer: torch (${config.torchPython}, torch ${(await trainer.
 log(`base model ${config.baseModelDir}; ${ROUNDS} rounds; ${TEST_EPISODES} test episodes per evaluation; defaults: ${JSON.stringify({ ...settings, gate: gateSettings, task: task.id })}`);
 
 const results: Record<string, unknown> = { settings: { ...settings, gate: gateSettings, task: task.id } };
-// One gate for the whole run, as in the daemon: a version's validation statistics are played once.
-const gate = new GameGate(engine, task, gateSettings);
 const perVersion: { round: number; version: string; test: EpisodeStats; ood: EpisodeStats }[] = [];
 const base = { test: await testEval(engine, 'base'), ood: await testEval(engine, 'base', { ood: true }) };
 perVersion.push({ round: 0, version: 'base', ...base });
 log(`round 0 (base): test ${fmtStats(base.test)}; out-of-distribution ${fmtStats(base.ood)}`);
 
 const main = await world();
+// One gate for the whole run, as in the daemon: a version's validation statistics are played once.
+const untrained = config.gateWatchUntrained ? untrainedWorldOf(task.game) : undefined;
+const gate = new GameGate(engine, task, { ...gateSettings, ...(untrained ? { retentionGame: untrained } : {}), registry: gateRegistry(main.db.sql) });
 const rounds: (RoundOutcome & { simulateSeconds: number; deploymentPassRate: number })[] = [];
 let withKnowledge: EpisodeStats | null = null;
 let withRawTrajectory: EpisodeStats | null = null;

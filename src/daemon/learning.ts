@@ -59,6 +59,7 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
       // OELD_EVAL_EPISODES=0 turns off a game's evaluation only: a chat task is always measured.
       gate: createGate(engine, store, task, {
         gameEpisodes: config.evalEpisodes, gate: config.activationGate, gameTolerance: config.gateTolerance,
+        gameHistory: config.gateHistory, watchUntrained: config.gateWatchUntrained,
         temperature: training.temperature, topK: training.topK, seed: training.seed,
       }),
       ...(config.extractionUrl ? {

@@ -19,3 +19,8 @@ export function gameByName(name: string): GameSpec {
     default: throw new Error(`unknown game ${JSON.stringify(name)}: expected frozenlake, ${OOD_GAME} or sokoban`);
   }
 }
+
+/** The world a game's rounds never train on, watched by its gate (FrozenLake: the out-of-distribution world); none for the others. */
+export function untrainedWorldOf(game: GameSpec): GameSpec | undefined {
+  return game.id === 'frozenlake' ? gameByName(OOD_GAME) : undefined;
+}

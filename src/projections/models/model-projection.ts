@@ -93,3 +93,22 @@ export async function readRetention(q: Queryable): Promise<{ kept: number; prune
     'SELECT count(*) FILTER (WHERE pruned_at IS NULL) AS kept, count(*) FILTER (WHERE pruned_at IS NOT NULL) AS pruned, sum(pruned_bytes) AS bytes FROM model_versions');
   return { kept: Number(rows[0]?.kept ?? 0), pruned: Number(rows[0]?.pruned ?? 0), prunedBytes: Number(rows[0]?.bytes ?? 0) };
 }
+
+/** The `limit` versions activated most recently (each once, newest activation first) whose files are kept, with their folders. */
+export async function readRecentlyActive(q: Queryable, limit: number): Promise<{ version: string; path: string }[]> {
+  const { rows } = await q.query<{ version: string; path: string }>(
+    `SELECT a.version, v.path FROM model_activations a JOIN model_versions v USING (version)
+      WHERE v.pruned_at IS NULL GROUP BY a.version, v.path ORDER BY max(a.global_position) DESC LIMIT $1`, [limit]);
+  return rows.map((r) => ({ version: r.version, path: r.path }));
+}
+
+/** The root of a version's lineage: following what each was trained from back to a version no round made (a published base). */
+export async function readLineageRoot(q: Queryable, version: string): Promise<{ version: string; path: string; pruned: boolean } | null> {
+  const { rows } = await q.query<{ version: string; path: string; pruned: boolean }>(
+    `WITH RECURSIVE lineage(version, base_version, path, pruned, depth) AS (
+       SELECT version, base_version, path, pruned_at IS NOT NULL, 0 FROM model_versions WHERE version = $1
+       UNION ALL
+       SELECT v.version, v.base_version, v.path, v.pruned_at IS NOT NULL, l.depth + 1 FROM model_versions v JOIN lineage l ON v.version = l.base_version WHERE l.depth < 100000
+     ) SELECT version, path, pruned FROM lineage ORDER BY depth DESC LIMIT 1`, [version]);
+  return rows[0] ?? null;
+}
