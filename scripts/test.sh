@@ -9,6 +9,7 @@ bash scripts/ensure-prometheus.sh
 bash scripts/ensure-wasm-toolchain.sh
 bash scripts/ensure-cpu-addon.sh
 bash scripts/ensure-torch.sh
+bash scripts/ensure-transformers.sh
 echo "== type check"
 npx tsc -p tsconfig.json
 echo "== tests"

@@ -1,0 +1,61 @@
+/**
+ * Logit parity with Hugging Face transformers (the release this machine's package index has, 5.x
+ * here), on random Qwen3-, Qwen2- and Llama-shaped models saved by transformers itself: oeld's
+ * TypeScript runtime (issue #16: config.json as transformers 5 writes it, rope_parameters included)
+ * and the torch trainer's own model code (issue #18) each give transformers' logits on the same
+ * token ids, in float32.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadModel } from '../src/model/formats/checkpoint.ts';
+import { initBackend } from '../src/model/kernels/backend.ts';
+import { resolveConfig } from '../src/model/network/model-config.ts';
+
+const ROOT = join(import.meta.dirname, '..');
+const PYTHON = join(ROOT, '.build', 'venv-hf', 'bin', 'python');
+const SCRIPT = join(ROOT, 'python', 'reference', 'hf_reference.py');
+const MODELS = ['qwen3', 'qwen2', 'llama'] as const;
+
+const worst = (a: number[][][], b: number[][][]) => {
+  let w = 0;
+  a.forEach((row, i) => row.forEach((pos, t) => pos.forEach((x, v) => { w = Math.max(w, Math.abs(x - b[i]![t]![v]!)); })));
+  return w;
+};
+
+describe('logits against Hugging Face transformers', () => {
+  let out: string;
+  let version: string;
+  before(async () => {
+    await initBackend();
+    out = mkdtempSync(join(tmpdir(), 'oeld-hf-'));
+    // scripts/ensure-transformers.sh (run by scripts/test.sh) makes the environment.
+    version = JSON.parse(execFileSync(PYTHON, [SCRIPT, 'make', out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop()!).transformers;
+    for (const m of MODELS) writeFileSync(join(out, m, 'resolved.json'), JSON.stringify(resolveConfig(JSON.parse(readFileSync(join(out, m, 'config.json'), 'utf8')))));
+    execFileSync(PYTHON, [SCRIPT, 'torch', out], { stdio: ['ignore', 'pipe', 'ignore'] });
+  });
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  for (const m of MODELS) {
+    it(`${m}: the TypeScript runtime and the torch trainer's model within 1e-4 of transformers`, () => {
+      const reference = JSON.parse(readFileSync(join(out, m, 'reference.json'), 'utf8')) as { ids: number[][]; logits: number[][][] };
+      const { model } = loadModel(join(out, m), { trainable: false });
+      const { logits } = model.forward(reference.ids);
+      const ts = logits.arraySync() as number[][][];
+      tf.dispose(logits);
+      model.dispose();
+      const torch = (JSON.parse(readFileSync(join(out, 'oeld-torch.json'), 'utf8')) as Record<string, number[][][]>)[m]!;
+      const scale = Math.max(...reference.logits.flat(2).map(Math.abs));
+      const dTs = worst(ts, reference.logits);
+      const dTorch = worst(torch, reference.logits);
+      console.log(`${m} (transformers ${version}): largest logit difference TypeScript ${dTs.toExponential(2)}, torch trainer ${dTorch.toExponential(2)} (logits up to ${scale.toFixed(2)})`);
+      assert.ok(scale > 0.1, 'the logits are not trivially small');
+      assert.ok(dTs <= 1e-4, `TypeScript runtime: ${dTs}`);
+      assert.ok(dTorch <= 1e-4, `torch trainer: ${dTorch}`);
+    });
+  }
+});
