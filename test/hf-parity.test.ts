@@ -1,6 +1,7 @@
 /**
  * Logit parity with Hugging Face transformers (the release this machine's package index has, 5.x
- * here), on random Qwen3-, Qwen2- and Llama-shaped models saved by transformers itself: oeld's
+ * here), on random Qwen3-, Qwen2- and Llama-shaped models saved by transformers itself, with and
+ * without RoPE scaling (llama3, yarn, linear, dynamic): oeld's
  * TypeScript runtime (issue #16: config.json as transformers 5 writes it, rope_parameters included)
  * and the torch trainer's own model code (issue #18) each give transformers' logits on the same
  * token ids, in float32.
@@ -15,11 +16,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadModel } from '../src/model/formats/checkpoint.ts';
 import { initBackend } from '../src/model/kernels/backend.ts';
 import { resolveConfig } from '../src/model/network/model-config.ts';
+import { torchModelSpec } from '../src/trainer/torch-job.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const PYTHON = join(ROOT, '.build', 'venv-hf', 'bin', 'python');
 const SCRIPT = join(ROOT, 'python', 'reference', 'hf_reference.py');
-const MODELS = ['qwen3', 'qwen2', 'llama'] as const;
+const MODELS = ['qwen3', 'qwen2', 'llama', 'llama3-scaled', 'qwen3-yarn', 'llama-linear', 'qwen2-dynamic'] as const;
+const SCALED = new Set<string>(['llama3-scaled', 'qwen3-yarn', 'llama-linear', 'qwen2-dynamic']);
 
 const worst = (a: number[][][], b: number[][][]) => {
   let w = 0;
@@ -35,14 +38,17 @@ describe('logits against Hugging Face transformers', () => {
     out = mkdtempSync(join(tmpdir(), 'oeld-hf-'));
     // scripts/ensure-transformers.sh (run by scripts/test.sh) makes the environment.
     version = JSON.parse(execFileSync(PYTHON, [SCRIPT, 'make', out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop()!).transformers;
-    for (const m of MODELS) writeFileSync(join(out, m, 'resolved.json'), JSON.stringify(resolveConfig(JSON.parse(readFileSync(join(out, m, 'config.json'), 'utf8')))));
+    // The torch model gets the rotary frequencies oeld computes, for the test's sequence length (dynamic scaling reads it).
+    const seqLen = 12;
+    for (const m of MODELS) writeFileSync(join(out, m, 'resolved.json'), JSON.stringify(torchModelSpec(resolveConfig(JSON.parse(readFileSync(join(out, m, 'config.json'), 'utf8'))), seqLen)));
     execFileSync(PYTHON, [SCRIPT, 'torch', out], { stdio: ['ignore', 'pipe', 'ignore'] });
   });
   after(() => rmSync(out, { recursive: true, force: true }));
 
   for (const m of MODELS) {
     it(`${m}: the TypeScript runtime and the torch trainer's model within 1e-4 of transformers`, () => {
-      const reference = JSON.parse(readFileSync(join(out, m, 'reference.json'), 'utf8')) as { ids: number[][]; logits: number[][][] };
+      const reference = JSON.parse(readFileSync(join(out, m, 'reference.json'), 'utf8')) as { ids: number[][]; logits: number[][][]; unscaledLogits: number[][][] };
+      assert.equal(reference.ids[0]!.length, 12);
       const { model } = loadModel(join(out, m), { trainable: false });
       const { logits } = model.forward(reference.ids);
       const ts = logits.arraySync() as number[][][];
@@ -51,9 +57,11 @@ describe('logits against Hugging Face transformers', () => {
       const torch = (JSON.parse(readFileSync(join(out, 'oeld-torch.json'), 'utf8')) as Record<string, number[][][]>)[m]!;
       const scale = Math.max(...reference.logits.flat(2).map(Math.abs));
       const dTs = worst(ts, reference.logits);
+      const byScaling = worst(reference.unscaledLogits, reference.logits);
       const dTorch = worst(torch, reference.logits);
-      console.log(`${m} (transformers ${version}): largest logit difference TypeScript ${dTs.toExponential(2)}, torch trainer ${dTorch.toExponential(2)} (logits up to ${scale.toFixed(2)})`);
+      console.log(`${m} (transformers ${version}): largest logit difference TypeScript ${dTs.toExponential(2)}, torch trainer ${dTorch.toExponential(2)} (logits up to ${scale.toFixed(2)}; the RoPE scaling moves them by ${byScaling.toExponential(2)})`);
       assert.ok(scale > 0.1, 'the logits are not trivially small');
+      if (SCALED.has(m)) assert.ok(byScaling > 1e-2, `the RoPE scaling changes the logits (by ${byScaling}), so the check can fail`);
       assert.ok(dTs <= 1e-4, `TypeScript runtime: ${dTs}`);
       assert.ok(dTorch <= 1e-4, `torch trainer: ${dTorch}`);
     });

@@ -33,10 +33,19 @@ describe('model config', () => {
     assert.throws(() => resolveConfig({ ...qwen3, num_hidden_layers: 'six' }), /config: num_hidden_layers: .*\(got "six"\)/);
   });
 
-  it('refuses RoPE scaling and sliding windows, naming the field and value', () => {
-    assert.throws(() => resolveConfig({ ...qwen3, rope_scaling: { rope_type: 'llama3', factor: 8 } }), /rope_scaling\.rope_type "llama3" is not implemented/);
-    assert.throws(() => resolveConfig({ ...qwen3, rope_scaling: { type: 'linear', factor: 2 } }), /rope_scaling\.rope_type "linear" is not implemented/);
-    assert.throws(() => resolveConfig({ ...qwen3, rope_parameters: { rope_theta: 10000, rope_type: 'yarn' } }), /rope_parameters\.rope_type "yarn" is not implemented/);
+  it('reads the RoPE scaling types transformers writes, with its defaults, and refuses the others naming the field and value', () => {
+    assert.deepEqual(resolveConfig({ ...qwen3, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } }).ropeScaling,
+      { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 });
+    assert.deepEqual(resolveConfig({ ...qwen3, rope_scaling: { type: 'linear', factor: 2 } }).ropeScaling, { type: 'linear', factor: 2 });
+    // yarn's defaults as transformers': beta 32 and 1, attention factor 0.1 ln(factor) + 1, truncate.
+    const yarn = resolveConfig({ ...qwen3, rope_parameters: { rope_theta: 10000, rope_type: 'yarn', factor: 4, original_max_position_embeddings: 32768 } }).ropeScaling;
+    assert.deepEqual(yarn, { type: 'yarn', factor: 4, originalMaxPositions: 32768, betaFast: 32, betaSlow: 1, attentionFactor: 0.1 * Math.log(4) + 1, truncate: true });
+    assert.equal(resolveConfig({ ...qwen3, rope_scaling: null }).ropeScaling, null);
+    assert.throws(() => resolveConfig({ ...qwen3, rope_scaling: { rope_type: 'llama3', factor: 8 } }), /rope_scaling\.low_freq_factor is missing \(rope type "llama3"\)/);
+    assert.throws(() => resolveConfig({ ...qwen3, rope_scaling: { rope_type: 'linear', factor: -2 } }), /rope_scaling\.factor -2 is not a positive number/);
+    assert.throws(() => resolveConfig({ ...qwen3, rope_parameters: { rope_theta: 10000, rope_type: 'longrope', factor: 4 } }), /rope_parameters\.rope_type "longrope" is not implemented by oeld's runtime \(default, linear, dynamic, llama3, yarn\)/);
+    assert.throws(() => resolveConfig({ ...qwen3, rope_parameters: { rope_theta: 10000, rope_type: 'default', partial_rotary_factor: 0.5 } }), /partial_rotary_factor 0.5 is not implemented/);
+    assert.throws(() => resolveConfig({ ...qwen3, rope_parameters: { rope_theta: 10000, rope_type: 'linear', factor: 2 }, rope_scaling: { rope_type: 'yarn', factor: 2 } }), /disagree/);
     assert.throws(() => resolveConfig({ ...qwen3, use_sliding_window: true, sliding_window: 4096 }), /use_sliding_window true is not implemented/);
     // What the Hub's configs say when nothing is scaled or windowed.
     assert.doesNotThrow(() => resolveConfig({ ...qwen3, rope_scaling: null, use_sliding_window: false }));

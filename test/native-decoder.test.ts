@@ -25,6 +25,10 @@ const FAMILIES = {
   'llama with attention bias': { ...base, model_type: 'llama', attention_bias: true, tie_word_embeddings: false },
   qwen2: { ...base, model_type: 'qwen2', tie_word_embeddings: false },
   qwen3: { ...base, model_type: 'qwen3', tie_word_embeddings: true, rope_theta: 1_000_000 },
+  // yarn scales cos and sin (the native decoder folds it into the query side), llama3 the frequencies.
+  'qwen3 with yarn scaling': { ...base, model_type: 'qwen3', tie_word_embeddings: true, rope_theta: undefined, rope_parameters: { rope_type: 'yarn', rope_theta: 1_000_000, factor: 4, original_max_position_embeddings: 4 } },
+  'qwen2 with yarn scaling': { ...base, model_type: 'qwen2', tie_word_embeddings: false, rope_scaling: { type: 'yarn', factor: 4, original_max_position_embeddings: 4 } },
+  'llama with llama3 scaling': { ...base, model_type: 'llama', tie_word_embeddings: true, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8 } },
 };
 
 function randomModel(raw: Record<string, unknown>, seed: number): Transformer {

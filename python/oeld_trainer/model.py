@@ -102,9 +102,14 @@ class Transformer(torch.nn.Module):
                         b = adapter[lora_weight_name(n[key], "B")].float()
                     self.lora_params[lora_key(n[key], "A")] = torch.nn.Parameter(a.clone(), requires_grad=trainable)
                     self.lora_params[lora_key(n[key], "B")] = torch.nn.Parameter(b.clone(), requires_grad=trainable)
+        # The rotary frequencies come computed by oeld for the RoPE type (rope-frequencies.ts); the
+        # default's formula is the fallback for a configuration without them.
         d = cfg["headDim"]
-        inv = [1.0 / cfg["ropeTheta"] ** ((2 * i) / d) for i in range(d // 2)]
+        inv = cfg.get("ropeInvFreq") or [1.0 / cfg["ropeTheta"] ** ((2 * i) / d) for i in range(d // 2)]
+        if len(inv) != d // 2:
+            raise ValueError(f"model.ropeInvFreq: {len(inv)} frequencies for a head of {d}")
         self.register_buffer("inv_freq", torch.tensor(inv, dtype=torch.float64), persistent=False)
+        self.rope_scale = float(cfg.get("ropeAttentionScaling", 1.0))
 
     def p(self, name):
         return self.params.get(name.replace(".", "/"))
@@ -135,7 +140,7 @@ class Transformer(torch.nn.Module):
         """cos, sin [B, T, 1, d] for integer positions [B, T] (angles in float64, as the TypeScript runtime)."""
         ang = positions.to(torch.float64)[..., None] * self.inv_freq.to(positions.device)
         ang = torch.cat([ang, ang], dim=-1)
-        return ang.cos().to(dtype)[:, :, None, :], ang.sin().to(dtype)[:, :, None, :]
+        return (self.rope_scale * ang.cos()).to(dtype)[:, :, None, :], (self.rope_scale * ang.sin()).to(dtype)[:, :, None, :]
 
     def forward(self, ids, attention_mask, positions=None, cache=None, output_rows=None, return_cache=False, right_padded=False):
         """

@@ -1,7 +1,8 @@
 """
 Reference logits from Hugging Face transformers for oeld's parity test (test/hf-parity.test.ts):
 
-  python hf_reference.py make OUT     random Qwen3-, Qwen2- and Llama-shaped models, saved by
+  python hf_reference.py make OUT     random Qwen3-, Qwen2- and Llama-shaped models (with and
+                                      without RoPE scaling: llama3, yarn, linear, dynamic), saved by
                                       transformers (config.json as the installed release writes
                                       it, model.safetensors), and their logits on fixed token ids
   python hf_reference.py torch OUT    the logits of python/oeld_trainer's model on the same ids,
@@ -27,24 +28,45 @@ SHAPES = {
                   num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=False, rope_theta=500000.0),
     "llama": dict(kind="LlamaConfig", vocab_size=300, hidden_size=64, intermediate_size=160, num_hidden_layers=2, num_attention_heads=8,
                   num_key_value_heads=4, max_position_embeddings=256, tie_word_embeddings=False, rope_theta=50000.0, attention_bias=True),
+    # RoPE scaling as Llama 3.x, YaRN (Qwen2.5's long-context setting), linear and dynamic NTK configure it.
+    "llama3-scaled": dict(kind="LlamaConfig", vocab_size=300, hidden_size=64, intermediate_size=160, num_hidden_layers=2, num_attention_heads=4,
+                          num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=True, rope_theta=50000.0,
+                          scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}),
+    "qwen3-yarn": dict(kind="Qwen3Config", vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, head_dim=16, max_position_embeddings=256, tie_word_embeddings=True, rope_theta=1000000.0,
+                       scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64}),
+    "llama-linear": dict(kind="LlamaConfig", vocab_size=300, hidden_size=64, intermediate_size=160, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=4, max_position_embeddings=256, tie_word_embeddings=False, rope_theta=10000.0,
+                         scaling={"rope_type": "linear", "factor": 2.0}),
+    # Dynamic scaling acts only past max_position_embeddings: 8 here, for sequences of 12.
+    "qwen2-dynamic": dict(kind="Qwen2Config", vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                          num_key_value_heads=2, max_position_embeddings=8, tie_word_embeddings=True, rope_theta=10000.0,
+                          scaling={"rope_type": "dynamic", "factor": 2.0}),
 }
+
+
+def build(transformers, shape, with_scaling=True):
+    shape = dict(shape)
+    cls = getattr(transformers, shape.pop("kind"))
+    rope_theta = shape.pop("rope_theta")
+    scaling = shape.pop("scaling", None) if with_scaling else None
+    shape.pop("scaling", None)
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        # transformers 5 keeps the rotary base and its scaling in rope_parameters.
+        shape["rope_parameters"] = {"rope_type": "default", "rope_theta": rope_theta, **(scaling or {})}
+    else:
+        shape["rope_theta"] = rope_theta
+        if scaling:
+            shape["rope_scaling"] = scaling
+    return cls(**shape)
 
 
 def make(out):
     import transformers
 
-    torch.manual_seed(0)
     for name, shape in SHAPES.items():
-        shape = dict(shape)
-        cls = getattr(transformers, shape.pop("kind"))
-        rope_theta = shape.pop("rope_theta")
-        config = cls(**shape)
-        # transformers 5 keeps the rotary base in rope_parameters; earlier releases in rope_theta.
-        if getattr(config, "rope_parameters", None) is not None:
-            config.rope_parameters["rope_theta"] = rope_theta
-        else:
-            config.rope_theta = rope_theta
-        model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation="eager").float().eval()
+        torch.manual_seed(0)
+        model = transformers.AutoModelForCausalLM.from_config(build(transformers, shape), attn_implementation="eager").float().eval()
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(torch.randn_like(p) * 0.05)  # norms away from 1, biases away from 0
@@ -52,8 +74,12 @@ def make(out):
         model.save_pretrained(folder, safe_serialization=True)
         with torch.no_grad():
             logits = model(torch.tensor(IDS)).logits
+            # The same weights with the default rotary embedding: how much the scaling changes the logits.
+            plain = transformers.AutoModelForCausalLM.from_config(build(transformers, shape, with_scaling=False), attn_implementation="eager").float().eval()
+            plain.load_state_dict(model.state_dict())
+            unscaled = plain(torch.tensor(IDS)).logits
         with open(os.path.join(folder, "reference.json"), "w") as f:
-            json.dump({"transformers": transformers.__version__, "ids": IDS, "logits": logits.tolist()}, f)
+            json.dump({"transformers": transformers.__version__, "ids": IDS, "logits": logits.tolist(), "unscaledLogits": unscaled.tolist()}, f)
     print(json.dumps({"transformers": transformers.__version__, "models": list(SHAPES)}))
 
 

@@ -1,3 +1,4 @@
+import type { RopeScaling } from '../model/network/rope-frequencies.ts';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config.ts';
 import { loadModel } from '../model/formats/checkpoint.ts';
@@ -15,7 +16,7 @@ function describe(i: ModelFolderInfo): string {
     `folder            ${i.folder}`,
     c ? `family            ${c.family}: ${c.layers} layers, hidden ${c.hidden}, ${c.heads} heads of ${c.headDim} (${c.kvHeads} key/value heads), MLP ${c.intermediate}, vocabulary ${c.vocabSize}${c.tiedEmbeddings ? ', tied embeddings' : ''}`
       : `family            refused: ${i.refused}`,
-    ...(c ? [`rope              theta ${c.ropeTheta}, no scaling, ${c.maxPositions} positions`, `parameters        ${i.parameters!.toLocaleString('en-US')}`] : []),
+    ...(c ? [`rope              theta ${c.ropeTheta}, ${describeRopeScaling(c.ropeScaling)}, ${c.maxPositions} positions`, `parameters        ${i.parameters!.toLocaleString('en-US')}`] : []),
     `weights           ${i.weightFiles.join(', ') || 'none'} (stored as ${i.storedDtypes.join(', ') || '-'}; float32 inside)`,
     `tokenizer         ${i.tokenizerFiles.join(', ') || 'none'}`,
     `chat template     ${i.chatTemplate ?? 'none'}`,
@@ -92,3 +93,10 @@ export const modelCommand: Command = {
     return info.refused ? 1 : 0;
   },
 };
+
+/** How `oeld model info` shows a config's RoPE scaling. */
+function describeRopeScaling(s: RopeScaling | null): string {
+  if (!s) return 'no scaling';
+  const { type, ...rest } = s;
+  return `${type} scaling (${Object.entries(rest).map(([k, v]) => `${k} ${typeof v === 'number' ? Number(v.toPrecision(6)) : v}`).join(', ')})`;
+}

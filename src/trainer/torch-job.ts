@@ -12,6 +12,7 @@ import type { LoraSettings, LoraTarget } from '../model/formats/lora-adapter.ts'
 import { loadTokenizer } from '../model/formats/tokenizer.ts';
 import type { WriteDtype } from '../model/formats/safetensors.ts';
 import { resolveConfig, type ResolvedConfig } from '../model/network/model-config.ts';
+import { ropeFrequencies } from '../model/network/rope-frequencies.ts';
 import { checkRoundTrainingOptions, type RoundTrainingOptions } from './opcd-round.ts';
 import { planSteps, type PlannedStep } from './round-plan.ts';
 import type { TrainingJob } from './trainer-port.ts';
@@ -25,7 +26,8 @@ export interface TorchJob {
   weightsOut: string;
   storeDtype: WriteDtype;
   checkpointDir: string;
-  model: ResolvedConfig;
+  /** The configuration as oeld resolved it, with the rotary frequencies and cos/sin factor oeld computed (rope-frequencies.ts). */
+  model: TorchModelSpec;
   options: RoundTrainingOptions;
   padTokenId: number;
   eosTokenIds: number[];
@@ -38,6 +40,19 @@ export interface TorchJob {
   lora: LoraSettings | null;
   /** The round-start version's adapter when it is an adapter version: continued (lora) or merged into the weights (full-weight training). */
   adapter: { file: string; rank: number; alpha: number; targets: LoraTarget[] } | null;
+}
+
+/**
+ * A resolved configuration as the torch trainer's model reads it: the rotary embedding's inverse
+ * frequencies and its cos/sin factor come computed, so that the RoPE types' formulas live in one
+ * place. Dynamic scaling is taken at max_position_embeddings, where it equals the default (oeld fits
+ * every sequence into that context), unless `seqLen` says otherwise.
+ */
+export type TorchModelSpec = ResolvedConfig & { ropeInvFreq: number[]; ropeAttentionScaling: number };
+
+export function torchModelSpec(c: ResolvedConfig, seqLen = 0): TorchModelSpec {
+  const rope = ropeFrequencies({ theta: c.ropeTheta, headDim: c.headDim, maxPositions: c.maxPositions, scaling: c.ropeScaling }, seqLen);
+  return { ...c, ropeInvFreq: [...rope.invFreq], ropeAttentionScaling: rope.attentionScaling };
 }
 
 export interface TorchRunSettings { device: string; precision?: 'float32' | 'bf16-autocast'; threads?: number }
@@ -65,7 +80,7 @@ export async function buildTorchJob(
     rawConfig,
     torchJob: {
       version: TORCH_JOB_VERSION, baseDir: v.weightsDir, weightsOut, storeDtype: v.lora ? 'F32' : storedDtype(rawConfig).dtype, checkpointDir: job.checkpointDir,
-      model, options: job.options, padTokenId: tokenizer.padTokenId ?? 0, eosTokenIds: [...tokenizer.eosTokenIds], plan,
+      model: torchModelSpec(model), options: job.options, padTokenId: tokenizer.padTokenId ?? 0, eosTokenIds: [...tokenizer.eosTokenIds], plan,
       replay: job.replay ?? null, device: s.device, precision: s.precision ?? null, threads: s.threads ?? null, lora: v.lora, adapter: v.adapter,
     },
   };

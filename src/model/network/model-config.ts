@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { RopeScaling } from './rope-frequencies.ts';
 
 /**
  * The subset of a Hugging Face config.json that the Llama, Qwen2 and Qwen3 families share and
@@ -42,6 +43,8 @@ export interface ResolvedConfig {
   headDim: number;
   eps: number;
   ropeTheta: number;
+  /** RoPE scaling (rope-frequencies.ts); null: the default rotary embedding. */
+  ropeScaling: RopeScaling | null;
   maxPositions: number;
   tiedEmbeddings: boolean;
   /** q/k/v projections have biases (Qwen2; Llama with attention_bias). */
@@ -64,16 +67,51 @@ function ropeTheta(c: ModelConfig): number {
 }
 
 /**
- * Refuses what the transformer does not implement rather than running a different model: RoPE
- * scaling of any type but the default (in rope_scaling, or rope_parameters.rope_type), and
- * sliding-window attention.
+ * The RoPE scaling a config asks for (rope-frequencies.ts), from rope_parameters (transformers 5)
+ * or rope_scaling (earlier releases; `type` or `rope_type`), with transformers' defaults; null for
+ * the default rotary embedding. Refuses, naming the field and value, a type oeld does not implement
+ * (longrope, proportional, ...), a partial rotary factor, and two places that disagree.
  */
-function refuseUnimplemented(c: ModelConfig): void {
-  const scaling = (field: string, type: unknown) => {
-    if (type !== undefined && type !== 'default') throw new Error(`config: ${field} ${JSON.stringify(type)} is not implemented by oeld's runtime (only the default rotary embedding); refusing to run a model whose positions would differ`);
+function ropeScalingOf(c: ModelConfig): RopeScaling | null {
+  const nested = c.rope_parameters ?? undefined;
+  const legacy = c.rope_scaling ?? undefined;
+  const typeOf = (o: Record<string, unknown> | undefined) => (o ? (o.rope_type ?? o.type) : undefined);
+  const nestedType = typeOf(nested as Record<string, unknown> | undefined);
+  const legacyType = typeOf(legacy);
+  if (nestedType !== undefined && legacyType !== undefined && nestedType !== legacyType && nestedType !== 'default') {
+    throw new Error(`config: rope_parameters.rope_type ${JSON.stringify(nestedType)} and rope_scaling.rope_type ${JSON.stringify(legacyType)} disagree`);
+  }
+  const [field, p] = legacyType !== undefined && legacyType !== 'default' ? ['rope_scaling', legacy!] as const : ['rope_parameters', (nested ?? {}) as Record<string, unknown>] as const;
+  const type = typeOf(p);
+  const partial = p.partial_rotary_factor;
+  if (partial !== undefined && partial !== 1) throw new Error(`config: ${field}.partial_rotary_factor ${JSON.stringify(partial)} is not implemented by oeld's runtime (rotary embedding on the whole head only)`);
+  if (type === undefined || type === 'default') return null;
+  const num = (key: string, fallback?: number): number => {
+    const v = p[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`config: ${field}.${key} ${v === undefined ? 'is missing' : `${JSON.stringify(v)} is not a positive number`} (rope type ${JSON.stringify(type)})`);
+    return v;
   };
-  if (c.rope_scaling) scaling('rope_scaling.rope_type', c.rope_scaling.rope_type ?? c.rope_scaling.type);
-  scaling('rope_parameters.rope_type', c.rope_parameters?.rope_type);
+  switch (type) {
+    case 'linear': return { type: 'linear', factor: num('factor') };
+    case 'dynamic': return { type: 'dynamic', factor: num('factor') };
+    case 'llama3': return { type: 'llama3', factor: num('factor'), lowFreqFactor: num('low_freq_factor'), highFreqFactor: num('high_freq_factor'), originalMaxPositions: num('original_max_position_embeddings') };
+    case 'yarn': {
+      const original = num('original_max_position_embeddings');
+      const factor = p.factor === null || p.factor === undefined ? c.max_position_embeddings / original : num('factor');
+      const mscale = (scale: number, m = 1) => (scale <= 1 ? 1 : 0.1 * m * Math.log(scale) + 1);
+      const attentionFactor = p.attention_factor !== undefined && p.attention_factor !== null ? num('attention_factor')
+        : p.mscale && p.mscale_all_dim ? mscale(factor, num('mscale')) / mscale(factor, num('mscale_all_dim')) : mscale(factor);
+      const truncate = p.truncate ?? true;
+      if (typeof truncate !== 'boolean') throw new Error(`config: ${field}.truncate ${JSON.stringify(truncate)} is not true or false`);
+      return { type: 'yarn', factor, originalMaxPositions: original, betaFast: p.beta_fast ? num('beta_fast') : 32, betaSlow: p.beta_slow ? num('beta_slow') : 1, attentionFactor, truncate };
+    }
+    default:
+      throw new Error(`config: ${field}.rope_type ${JSON.stringify(type)} is not implemented by oeld's runtime (default, linear, dynamic, llama3, yarn); refusing to run a model whose positions would differ`);
+  }
+}
+
+/** Refuses what the transformer does not implement rather than running a different model: sliding-window attention. */
+function refuseUnimplemented(c: ModelConfig): void {
   if (c.use_sliding_window === true) throw new Error('config: use_sliding_window true is not implemented by oeld\'s runtime (full attention only)');
 }
 
@@ -104,6 +142,7 @@ export function resolveConfig(raw: unknown): ResolvedConfig {
     headDim: c.head_dim ?? c.hidden_size / c.num_attention_heads,
     eps: c.rms_norm_eps,
     ropeTheta: ropeTheta(c),
+    ropeScaling: ropeScalingOf(c),
     maxPositions: c.max_position_embeddings,
     tiedEmbeddings: c.tie_word_embeddings,
     qkvBias: c.model_type === 'qwen2' || (c.model_type === 'llama' && c.attention_bias === true),

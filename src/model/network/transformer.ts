@@ -4,6 +4,7 @@ import { tensorNames, type ResolvedConfig } from './model-config.ts';
 import { rmsNorm } from './rms-norm.ts';
 import { scaledMaskedSoftmax } from './attention-softmax.ts';
 import { applyRotary, rotateHalfMatrix } from './rotary.ts';
+import { ropeFrequencies, type RopeSpec } from './rope-frequencies.ts';
 import { swiglu } from './swiglu.ts';
 
 /** A float32 tensor as checkpoints hold it: Hugging Face orientation ([out, in] for linear layers). */
@@ -68,6 +69,8 @@ export class Transformer {
   readonly finalNorm: tf.Variable;
   readonly lmHead?: tf.Variable;
   private readonly invFreq: Float64Array;
+  /** What cos and sin are multiplied by (yarn's attention factor; 1 otherwise). */
+  private readonly attentionScaling: number;
   private readonly rotateHalf: tf.Tensor2D;
 
   private constructor(readonly config: ResolvedConfig, tensors: (name: string) => tf.Tensor | undefined, readonly trainable: boolean, readonly id: string) {
@@ -96,7 +99,13 @@ export class Transformer {
     this.finalNorm = need(tensorNames.finalNorm);
     if (!c.tiedEmbeddings) this.lmHead = need(tensorNames.lmHead, true);
     this.rotateHalf = tf.keep(rotateHalfMatrix(c.headDim)); // kept: a model may be built inside a tidy
-    this.invFreq = Float64Array.from({ length: c.headDim / 2 }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / c.headDim));
+    const rope = ropeFrequencies(this.ropeSpec);
+    this.invFreq = rope.invFreq;
+    this.attentionScaling = rope.attentionScaling;
+  }
+
+  private get ropeSpec(): RopeSpec {
+    return { theta: this.config.ropeTheta, headDim: this.config.headDim, maxPositions: this.config.maxPositions, scaling: this.config.ropeScaling };
   }
 
   /** Builds the model from Hugging Face tensors (names and orientation as in the checkpoint). */
@@ -142,10 +151,15 @@ export class Transformer {
    */
   decoderWeights(): { weights: Float32Array[]; invFreq: Float64Array } {
     const data = (v: tf.Variable | undefined) => (v ? Float32Array.from(v.dataSync() as Float32Array) : new Float32Array(0));
+    // yarn's attention factor k scales cos and sin, so both q and k after the rotary embedding, so
+    // the scores by k^2: the same as the query side times k^2 (after its norm, where it has one).
+    const k2 = this.attentionScaling ** 2;
+    const query = (v: tf.Variable | undefined) => { const x = data(v); if (k2 !== 1) for (let i = 0; i < x.length; i++) x[i] = x[i]! * k2; return x; };
     const weights = [data(this.embed), data(this.finalNorm), data(this.lmHead)];
     for (const p of this.layers) {
-      weights.push(data(p.inputNorm), data(p.postNorm), data(p.q), data(p.k), data(p.v), data(p.o),
-        data(p.qBias), data(p.kBias), data(p.vBias), data(p.oBias), data(p.qNorm), data(p.kNorm), data(p.gate), data(p.up), data(p.down));
+      const qNormed = p.qNorm !== undefined;
+      weights.push(data(p.inputNorm), data(p.postNorm), qNormed ? data(p.q) : query(p.q), data(p.k), data(p.v), data(p.o),
+        qNormed ? data(p.qBias) : query(p.qBias), data(p.kBias), data(p.vBias), data(p.oBias), qNormed ? query(p.qNorm) : data(p.qNorm), data(p.kNorm), data(p.gate), data(p.up), data(p.down));
     }
     return { weights, invFreq: Float64Array.from(this.invFreq) };
   }
@@ -261,12 +275,20 @@ export class Transformer {
     const T = positions[0]!.length;
     const cos = new Float32Array(B * T * d);
     const sin = new Float32Array(B * T * d);
+    // Dynamic scaling depends on how far the positions reach (the same as the default up to max_position_embeddings).
+    let invFreq = this.invFreq;
+    if (this.config.ropeScaling?.type === 'dynamic') {
+      let last = 0;
+      for (const row of positions) for (const p of row) last = Math.max(last, p);
+      invFreq = ropeFrequencies(this.ropeSpec, last + 1).invFreq;
+    }
+    const k = this.attentionScaling;
     for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
       const base = (b * T + t) * d;
       for (let i = 0; i < half; i++) {
-        const a = positions[b]![t]! * this.invFreq[i]!;
-        cos[base + i] = cos[base + i + half] = Math.cos(a);
-        sin[base + i] = sin[base + i + half] = Math.sin(a);
+        const a = positions[b]![t]! * invFreq[i]!;
+        cos[base + i] = cos[base + i + half] = k * Math.cos(a);
+        sin[base + i] = sin[base + i + half] = k * Math.sin(a);
       }
     }
     return [tf.tensor4d(cos, [B, T, 1, d]), tf.tensor4d(sin, [B, T, 1, d])];
