@@ -8,12 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadModel } from '../src/model/formats/checkpoint.ts';
+import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
+import { promptIds, type Prompt } from '../src/model/inference/chat-prompt.ts';
 import { initBackend } from '../src/model/kernels/backend.ts';
 import { resolveConfig } from '../src/model/network/model-config.ts';
 import { torchModelSpec } from '../src/trainer/torch-job.ts';
@@ -64,6 +66,38 @@ describe('logits against Hugging Face transformers', () => {
       if (SCALED.has(m)) assert.ok(byScaling > 1e-2, `the RoPE scaling changes the logits (by ${byScaling}), so the check can fail`);
       assert.ok(dTs <= 1e-4, `TypeScript runtime: ${dTs}`);
       assert.ok(dTorch <= 1e-4, `torch trainer: ${dTorch}`);
+    });
+  }
+});
+
+describe("chat templates against transformers' apply_chat_template", () => {
+  const cases = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'chat-templates', 'cases.json'), 'utf8')) as { messages: Prompt; variables?: Record<string, unknown> }[];
+  /** A copy of the shipped model's tokenizer with `template` in tokenizer_config.json or in chat_template.jinja. */
+  const folder = (template: string | null, where: 'tokenizer_config.json' | 'chat_template.jinja') => {
+    const dir = mkdtempSync(join(tmpdir(), 'oeld-template-'));
+    const config = JSON.parse(readFileSync(join(ROOT, 'models', 'oeld-base', 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    for (const f of ['tokenizer.json', 'config.json', 'generation_config.json']) copyFileSync(join(ROOT, 'models', 'oeld-base', f), join(dir, f));
+    const text = template ?? String(config.chat_template);
+    if (where === 'chat_template.jinja') { delete config.chat_template; writeFileSync(join(dir, 'chat_template.jinja'), text); } else config.chat_template = text;
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(config));
+    return dir;
+  };
+  const chatml = readFileSync(join(ROOT, 'test', 'fixtures', 'chat-templates', 'chatml-thinking.jinja'), 'utf8');
+  for (const [label, template, where] of [
+    ["the shipped model's template, in tokenizer_config.json", null, 'tokenizer_config.json'],
+    ["the shipped model's template, in chat_template.jinja (as transformers 5 saves it)", null, 'chat_template.jinja'],
+    ['a ChatML template with thinking, tool calls and a namespace, in chat_template.jinja', chatml, 'chat_template.jinja'],
+  ] as const) {
+    it(`${label}: the same token ids`, async () => {
+      const dir = folder(template, where);
+      try {
+        execFileSync(PYTHON, [SCRIPT, 'template', dir, join(ROOT, 'test', 'fixtures', 'chat-templates', 'cases.json'), join(dir, 'expected.json')], { stdio: ['ignore', 'pipe', 'ignore'] });
+        const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as number[][];
+        const tokenizer = await loadTokenizer(dir);
+        cases.forEach((c, i) => assert.deepEqual(promptIds(tokenizer, c.messages, c.variables), expected[i], `case ${i}: ${tokenizer.decode(expected[i]!, false)}`));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   }
 });

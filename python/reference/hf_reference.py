@@ -5,6 +5,10 @@ Reference logits from Hugging Face transformers for oeld's parity test (test/hf-
                                       without RoPE scaling: llama3, yarn, linear, dynamic), saved by
                                       transformers (config.json as the installed release writes
                                       it, model.safetensors), and their logits on fixed token ids
+  python hf_reference.py template FOLDER CASES OUT
+                                      the token ids transformers' apply_chat_template gives
+                                      each case (messages, template variables) with the folder's
+                                      tokenizer and chat template
   python hf_reference.py torch OUT    the logits of python/oeld_trainer's model on the same ids,
                                       from each folder's resolved.json (the configuration as oeld's
                                       TypeScript resolved it)
@@ -103,5 +107,24 @@ def oeld_torch(out):
     print(json.dumps({"torch": torch.__version__}))
 
 
+def template(folder, cases_file, out_file):
+    """Token ids of each case's prompt (its messages and the assistant's opening) as transformers'
+    apply_chat_template writes them with the folder's tokenizer and chat template."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    with open(cases_file) as f:
+        cases = json.load(f)
+    ids = []
+    for case in cases:
+        r = tokenizer.apply_chat_template(case["messages"], add_generation_prompt=True, tokenize=True, **case.get("variables", {}))
+        ids.append(list(r["input_ids"] if isinstance(r, dict) or hasattr(r, "keys") else r))
+    with open(out_file, "w") as f:
+        json.dump(ids, f)
+
+
 if __name__ == "__main__":
-    {"make": make, "torch": oeld_torch}[sys.argv[1]](sys.argv[2])
+    if sys.argv[1] == "template":
+        template(*sys.argv[2:5])
+    else:
+        {"make": make, "torch": oeld_torch}[sys.argv[1]](sys.argv[2])
