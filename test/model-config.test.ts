@@ -15,6 +15,7 @@ import { resolveConfig } from '../src/model/network/model-config.ts';
 import { initialWeights } from '../src/model/network/init-weights.ts';
 import { Transformer } from '../src/model/network/transformer.ts';
 import { modelFolderInfo, parameterCount } from '../src/model/formats/model-folder-info.ts';
+import { oeld } from './helpers/oeld-cli.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
 const qwen3 = { model_type: 'qwen3', vocab_size: 100, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16 };
@@ -129,5 +130,14 @@ describe('oeld model info', () => {
     const refused = modelFolderInfo(dir);
     assert.match(refused.refused!, /rope_scaling/);
     assert.equal(refused.parameters, null);
+  });
+
+  it('prints the RoPE scaling it will apply', async () => {
+    const dir = await makeTinyModel();
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, rope_scaling: { type: 'yarn', factor: 4, original_max_position_embeddings: 256 } }));
+    const r = await oeld(['model', 'info', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /rope +theta 10000, yarn scaling \(factor 4, originalMaxPositions 256, betaFast 32, betaSlow 1, attentionFactor 1\.13863, truncate true\), 1024 positions/);
   });
 });
