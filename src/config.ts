@@ -138,6 +138,7 @@ export const SETTINGS = {
   roundBatchSize: { name: 'OELD_ROUND_BATCH_SIZE', default: '32', description: 'Prompts per optimiser step.', parse: int(1, 4096) },
   roundLearningRate: { name: 'OELD_ROUND_LEARNING_RATE', default: '0.0002', description: 'AdamW learning rate of a round (constant). 5e-4 drifted the out-of-distribution world (docs/measured.md).', parse: float(1e-9, 1) },
   trainer: { name: 'OELD_TRAINER', default: 'tfjs', description: 'What performs a round\'s training: tfjs (the daemon\'s model worker, TensorFlow.js on the CPU) or torch (a PyTorch process from python/oeld_trainer, on a GPU where it sees one; docs/trainer.md).', parse: oneOf('tfjs', 'torch') },
+  engine: { name: 'OELD_ENGINE', default: 'tfjs', description: 'What holds the models for answering, extraction, evaluation and serving: tfjs (the daemon\'s model worker) or torch (a PyTorch process, python -m oeld_trainer engine; the daemon then holds no model). torch needs OELD_TRAINER=torch.', parse: oneOf('tfjs', 'torch') },
   torchPython: { name: 'OELD_TORCH_PYTHON', default: 'python3', description: 'The Python interpreter (with torch) that runs the torch trainer; checked at start when OELD_TRAINER=torch.', parse: str },
   torchDevice: { name: 'OELD_TORCH_DEVICE', default: 'auto', description: 'Where the torch trainer computes: auto (the first CUDA device, else the CPU), cpu, cuda or cuda:N. On a GPU it trains under bf16 autocast with float32 master weights; on the CPU in float32.', parse: torchDevice },
   torchLoraRank: { name: 'OELD_TORCH_LORA_RANK', default: '0', description: 'With OELD_TRAINER=torch: 0 trains every weight; a rank r trains a LoRA adapter of rank r on every projection (q, k, v, o, gate, up, down) and publishes adapter versions (PEFT folders on a full-weight version; docs/trainer.md). A round from an adapter version continues that adapter.', parse: int(0, 4096) },
@@ -183,6 +184,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (out.kafkaSaslMechanism !== undefined && (out.kafkaSaslUsername === undefined || out.kafkaSaslPassword === undefined)) {
     problems.push(`KAFKA_SASL_MECHANISM=${JSON.stringify(out.kafkaSaslMechanism)}: KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with it`);
+  }
+  if (out.engine === 'torch' && out.trainer !== 'torch') {
+    problems.push(`OELD_ENGINE=torch: rounds must train in the torch process too; set OELD_TRAINER=torch (it is ${JSON.stringify(out.trainer)})`);
   }
   if (problems.length) throw new ConfigError(problems);
   return out as Config;

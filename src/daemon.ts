@@ -7,13 +7,13 @@ import { withTimeout } from './db/transient-errors.ts';
 import { watchDatabase } from './daemon/database-watch.ts';
 import { createLearning } from './daemon/learning.ts';
 import { createServingNotify } from './daemon/serving-notify.ts';
+import { createEngine } from './daemon/model-runtime.ts';
 import { Leadership } from './daemon/leader.ts';
 import { createMetricsRefresher } from './daemon/metrics-refresh.ts';
 import { readAnchorPrompts } from './evaluation/anchor-prompts.ts';
 import { join } from 'node:path';
 import { createAdminRoutes } from './http/admin-routes.ts';
 import { createServing } from './serving/serving.ts';
-import { workerEngine } from './engine/worker-engine.ts';
 import type { ModelEngine } from './engine/model-engine.ts';
 import { intakeRoute } from './http/intake-route.ts';
 import { v1InteractionsRoute } from './http/v1-interactions-route.ts';
@@ -85,7 +85,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
   // Without the learning loop, the endpoint's own model worker starts at its first request.
   let servingEngine: ModelEngine | undefined;
-  const serving = config.serve ? createServing(sql, store, () => learning?.engine ?? (servingEngine ??= workerEngine()), {
+  const serving = config.serve ? createServing(sql, store, () => learning?.engine ?? (servingEngine ??= createEngine(config)), {
     servedNames: config.servedModelNames, maxQueued: config.serveMaxQueued, maxBatch: config.serveMaxBatch, defaultMaxTokens: config.serveMaxTokens, record: config.serveRecord,
   }, metrics, log) : undefined;
 

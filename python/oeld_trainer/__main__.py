@@ -74,9 +74,23 @@ def probe():
     return 0
 
 
+def run_engine(device_name):
+    """python -m oeld_trainer engine [DEVICE]: the model engine (engine.py); it exits when stdin closes."""
+    import torch
+
+    from .engine import serve
+
+    device = pick_device(torch, device_name)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    serve(device, emit)
+    return 0
+
+
 def main(argv):
     if argv[1:] == ["--probe"]:
         return probe()
+    if len(argv) >= 2 and argv[1] == "engine":
+        return run_engine(argv[2] if len(argv) > 2 else "auto")
     if len(argv) != 2:
         sys.stderr.write("usage: python -m oeld_trainer JOB.json\n")
         return 2

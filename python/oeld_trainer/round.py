@@ -162,8 +162,8 @@ class RoundTrainer:
         t0 = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast):
             if responses is None:
-                responses = generate(self.student if self.on_policy else self.teacher, student_ids if self.on_policy else teacher_ids,
-                                     o["maxNewTokens"], o["temperature"], self.eos_ids, self.pad_id, sample_seed, device)
+                responses, _ = generate(self.student if self.on_policy else self.teacher, student_ids if self.on_policy else teacher_ids,
+                                        o["maxNewTokens"], o["temperature"], self.eos_ids, self.pad_id, sample_seed, device)
             self.sync()
             t1 = time.perf_counter()
             with torch.no_grad():

@@ -5,8 +5,7 @@
  */
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
-import { workerEngine } from '../engine/worker-engine.ts';
-import { createTrainer } from './trainer.ts';
+import { createEngine, createTrainer } from './model-runtime.ts';
 import { createGate } from '../evaluation/task-gate.ts';
 import { openAiExtractFn } from '../extraction/openai-endpoint.ts';
 import type { Metrics } from '../http/metrics.ts';
@@ -29,7 +28,7 @@ const KEPT_VERSION_SERIES = 6;
 
 /** The learning loop (run by the leader): model worker, tasks with their round runners and gates, simulators, trigger. */
 export function createLearning(config: Config, tasks: Task[], log: Logger, store: EventStore, metrics: Metrics) {
-  const engine = workerEngine();
+  const engine = createEngine(config);
   const { trainer, check: checkTrainer } = createTrainer(config, engine, log);
   const artifactRoot = join(config.dataDir, 'artifacts');
   const gameTask = tasks.find((t): t is GameTask => t.kind === 'game');

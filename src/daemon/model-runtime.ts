@@ -1,11 +1,13 @@
 /**
- * The trainer a daemon's rounds use (OELD_TRAINER), wired: tfjs on the learning engine, or the
+ * The model engine (OELD_ENGINE) and the trainer a daemon's rounds use (OELD_TRAINER), wired: tfjs on the learning engine, or the
  * torch trainer's child process. `check` runs at start: for torch it asks the interpreter for its
  * torch and devices, so that a missing torch fails the start with the setting to fix, not the first
  * round an hour later.
  */
 import type { Config } from '../config.ts';
 import type { ModelEngine } from '../engine/model-engine.ts';
+import { TorchEngine } from '../engine/torch-engine.ts';
+import { workerEngine } from '../engine/worker-engine.ts';
 import type { Logger } from '../log.ts';
 import { LORA_TARGETS, type LoraTarget } from '../model/formats/lora-adapter.ts';
 import { tfjsTrainer } from '../trainer/tfjs-trainer.ts';
@@ -32,4 +34,9 @@ export function createTrainer(config: Config, engine: ModelEngine, log: Logger):
       log.info({ trainer: 'torch', python: config.torchPython, torch: p.torch, devices: p.devices, loraRank: config.torchLoraRank }, `rounds train on the torch trainer: ${config.torchPython} (Python ${p.python}, torch ${p.torch}), device ${where}, ${what}`);
     },
   };
+}
+
+/** The model engine the daemon uses (OELD_ENGINE): the model worker, or the PyTorch process. */
+export function createEngine(config: Config): ModelEngine {
+  return config.engine === 'torch' ? new TorchEngine({ python: config.torchPython, device: config.torchDevice }) : workerEngine();
 }
