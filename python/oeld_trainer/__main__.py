@@ -1,7 +1,14 @@
-"""python -m oeld_trainer JOB.json: runs one round's job and reports on stdout, one JSON object a line
-(events ready, step, checkpoint, done; error before a non-zero exit). The daemon holds this process's
-stdin open and never writes to it: when it closes (the daemon stopped or died), the trainer exits,
-so no orphan keeps a GPU busy."""
+"""The process the daemon starts (src/trainer/torch-trainer.ts, src/engine/torch-engine.ts):
+
+  python -m oeld_trainer JOB.json     runs one round's job and reports on stdout, one JSON object a
+                                      line (events ready, step, checkpoint, done; error before a
+                                      non-zero exit). The daemon holds its stdin open and never
+                                      writes to it: when it closes (the daemon stopped or died), the
+                                      trainer exits, so no orphan keeps a GPU busy.
+  python -m oeld_trainer engine [DEV]  the model engine (engine.py): requests on stdin, answers on
+                                      stdout; it exits when stdin closes.
+  python -m oeld_trainer --probe      the interpreter, torch and the CUDA devices, as JSON.
+"""
 import json
 import os
 import sys

@@ -38,7 +38,6 @@ export class TorchEngine implements ModelEngine {
   /** Versions the current process has loaded (a restarted one has none). */
   private inProcess = new Set<string>();
   private stderr = '';
-  private backend = 'torch';
 
   constructor(private readonly s: TorchEngineSettings) {}
 
@@ -49,7 +48,7 @@ export class TorchEngine implements ModelEngine {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       let r: { id?: number; ok?: boolean; result?: unknown; error?: string; event?: string; device?: string };
       try { r = JSON.parse(line); } catch { return; }
-      if (r.event === 'ready') { this.backend = `torch-${String(r.device).split(':')[0]}`; return; }
+      if (r.event === 'ready') return;
       const w = r.id === undefined ? undefined : this.waiting.get(r.id);
       if (!w) return;
       this.waiting.delete(r.id!);
@@ -97,7 +96,6 @@ export class TorchEngine implements ModelEngine {
     });
     this.held.set(version, { dir, tokenizer: await loadTokenizer(weightsDir), config });
     this.inProcess.add(version);
-    this.backend = r.backend;
     return r;
   }
 
@@ -177,8 +175,6 @@ export class TorchEngine implements ModelEngine {
     if (!this.child) return { tensors: 0, bytes: 0 };
     return this.request('memory', {});
   }
-
-  get backendName(): string { return this.backend; }
 
   async close(): Promise<void> {
     const child = this.child;
