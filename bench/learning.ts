@@ -147,6 +147,7 @@ try {
     await catchUpProjections(main.db.sql);
     rounds.push({ ...outcome, simulateSeconds: sim.seconds, deploymentPassRate: sim.stats.passRate });
     const seconds = { simulate: sim.seconds, ...outcome.seconds };
+    for (const reason of outcome.gateReasons) log(`  gate: ${reason}`);
     log(`round ${k}: ${outcome.baseVersion} -> ${outcome.newVersion} ${outcome.activated ? 'activated' : 'NOT activated'}; validation ${outcome.before ? pct(outcome.before) : '-'} -> ${outcome.after ? pct(outcome.after) : '-'}; loss ${outcome.loss.first.toFixed(4)} -> ${outcome.loss.last.toFixed(4)}; ${outcome.knowledgeItems} items; seconds ${JSON.stringify(Object.fromEntries(Object.entries(seconds).map(([a, b]) => [a, +b.toFixed(1)])))}`);
     if (k === 1) {
       const kb = await readKnowledgeVersion(main.db.sql);
