@@ -5,7 +5,7 @@
  * with its reason and publishes nothing, leaving no file behind; a missing interpreter is named.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +15,9 @@ import { readActiveModel } from '../src/projections/models/model-projection.ts';
 import { RoundFailedError, RoundRunner } from '../src/rounds/round-runner.ts';
 import type { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
+import { summariseSteps } from '../src/trainer/opcd-round.ts';
 import { TorchTrainer, type TorchTrainerSettings } from '../src/trainer/torch-trainer.ts';
+import type { Trainer } from '../src/trainer/trainer-port.ts';
 import type { TestDatabase } from './helpers/databases.ts';
 import { scriptedExtractor, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
 import { modelSha256 } from './helpers/tiny-model.ts';
@@ -66,6 +68,22 @@ describe('rounds on the torch trainer', () => {
       try { await assertFailedCleanly(() => runner(t, artifactRoot).run('manual'), reason, artifactRoot); } finally { await t.close(); }
     });
   }
+
+  it('fails the round when a trainer writes a version that would not load (here: no tokenizer), and publishes nothing', async () => {
+    const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-bad-folder-'));
+    const broken: Trainer = {
+      kind: 'torch',
+      train: async (job) => {
+        cpSync(job.dir, job.outDir, { recursive: true });
+        rmSync(join(job.outDir, 'tokenizer.json'));
+        const step = { step: 1, of: 1, loss: 0.1, gradNorm: 1, responseTokens: 3, trainedTokens: 10, timings: { samplingMs: 1, teacherMs: 1, backwardMs: 1 } };
+        return { sha256: modelSha256(job.outDir), report: summariseSteps([step]) };
+      },
+      close: async () => {},
+    };
+    await assertFailedCleanly(() => new RoundRunner({ store, engine, trainer: broken, artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual'),
+      /the torch trainer wrote a version that would not load: .*tokenizer\.json/, artifactRoot);
+  });
 
   it('stops a trainer that sends no report within the timeout, and fails the round', async () => {
     const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-torch-hang-'));

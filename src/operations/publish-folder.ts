@@ -1,18 +1,17 @@
 /**
- * A model folder into the registry: checked (config read as the runtime resolves it, safetensors
+ * A model folder into the registry: checked (check-folder.ts: config read as the runtime resolves it, safetensors
  * headers, tokenizer loads, chat template renders), copied into the artifact store (a version's
  * files never change after publication, whatever happens to the folder it came from), and
  * published with its sha256, activated when asked. The appends are made against the models stream
  * as read, so a version name cannot be published twice by two callers at once.
  */
-import { cpSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileSha256 } from '../engine/verify-version.ts';
 import { newEventId } from '../events/ids.ts';
 import { ModelVersionPublishedV1 } from '../events/schemas.ts';
 import { STREAMS } from '../events/streams.ts';
-import { modelFolderInfo } from '../model/formats/model-folder-info.ts';
-import { loadTokenizer } from '../model/formats/tokenizer.ts';
+import { checkModelFolder } from '../model/formats/check-folder.ts';
 import { WrongExpectedVersionError } from '../store/errors.ts';
 import type { EventStore } from '../store/event-store.ts';
 import { readStream } from '../store/log-queries.ts';
@@ -20,20 +19,6 @@ import { foldRegistry } from './retention-policy.ts';
 
 export class PublishError extends Error {
   constructor(message: string) { super(message); this.name = 'PublishError'; }
-}
-
-/** Why a folder cannot be a version, or null: what the runtime would refuse when loading it. */
-export async function checkModelFolder(folder: string): Promise<string | null> {
-  if (!existsSync(join(folder, 'model.safetensors'))) return `${folder}: no model.safetensors (a single-file checkpoint is needed to publish)`;
-  try {
-    const info = modelFolderInfo(folder);
-    if (info.refused) return `${folder}: ${info.refused}`;
-    const tokenizer = await loadTokenizer(folder);
-    if (tokenizer.hasChatTemplate) tokenizer.applyChatTemplate([{ role: 'user', content: 'hello' }], { addGenerationPrompt: true });
-  } catch (err) {
-    return `${folder}: ${(err as Error).message}`;
-  }
-  return null;
 }
 
 export async function publishFolder(

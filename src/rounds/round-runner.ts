@@ -34,6 +34,7 @@ import { countEvents } from '../store/log-queries.ts';
 import { heldOutPercentOf, type Task } from '../tasks/task.ts';
 import { trainingPrompts } from '../tasks/training-prompts.ts';
 import type { RoundTrainingOptions, RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
+import { checkVersionFolder } from '../model/formats/check-folder.ts';
 import { tfjsTrainer } from '../trainer/tfjs-trainer.ts';
 import type { Trainer, TrainingResult } from '../trainer/trainer-port.ts';
 import { readTrajectories, readUnfinishedRounds, type LoggedTrajectory } from './round-queries.ts';
@@ -237,6 +238,9 @@ export class RoundRunner {
       situations: ctx.prompts, knowledgeTexts: ctx.knowledgeTexts, options: ctx.training, outDir: ctx.outDir, checkpointDir: ctx.checkpointDir,
     }, (s) => this.progress({ stage: 'train', done: s.step, of: s.of, step: s }));
     for (const [k, ms] of Object.entries(ctx.trained.report.timings)) ctx.seconds[k.replace(/Ms$/, '')] = ms / 1000;
+    // Whatever wrote it, the new folder must load (config, weights' headers, tokenizer, chat template) before it is published.
+    const problem = await checkVersionFolder(ctx.outDir);
+    if (problem) throw new Error(`the ${this.trainer.kind} trainer wrote a version that would not load: ${problem}`);
   }
 
   /** evaluate: the task's gate compares the candidate with the round-start version. */
