@@ -9,7 +9,6 @@
  *   BENCH_TRAINER_STEPS (20), BENCH_TRAINER_BATCH (32); OELD_TORCH_PYTHON picks the interpreter
  *   (default: the first of python3 and /usr/bin/python3 with torch).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { localEngine } from '../src/engine/local-engine.ts';
 import { userPrompt } from '../src/model/inference/chat-prompt.ts';
 import { DEFAULT_ROUND_TRAINING, type StepReport } from '../src/trainer/opcd-round.ts';
 import { tfjsTrainer } from '../src/trainer/tfjs-trainer.ts';
+import { torchPythonOrThrow } from '../src/trainer/torch-python.ts';
 import { TorchTrainer } from '../src/trainer/torch-trainer.ts';
 import type { Trainer } from '../src/trainer/trainer-port.ts';
 import { emit, envInt, log } from './lib.ts';
@@ -26,8 +26,7 @@ import { emit, envInt, log } from './lib.ts';
 const BASE = join(import.meta.dirname, '..', 'models', 'oeld-base');
 const steps = envInt('BENCH_TRAINER_STEPS', 20);
 const batchSize = envInt('BENCH_TRAINER_BATCH', 32);
-const python = process.env.OELD_TORCH_PYTHON ?? ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch, numpy']).status === 0);
-if (!python) throw new Error('no Python with torch and numpy (bash scripts/ensure-torch.sh)');
+const python = torchPythonOrThrow();
 
 const situations = Array.from({ length: 256 }, (_, i) => userPrompt(renderPrompt(new FrozenLake(10_000 + i), [])));
 const knowledge = ['- EXPERIENCE ITEM: G is the goal; walk towards it.', '- EXPERIENCE ITEM: H is a hole; never step on it.'];

@@ -5,7 +5,9 @@
  * with its reason and publishes nothing, leaving no file behind; a missing interpreter is named.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +18,9 @@ import { RoundFailedError, RoundRunner } from '../src/rounds/round-runner.ts';
 import type { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import { summariseSteps } from '../src/trainer/opcd-round.ts';
-import { TorchTrainer, type TorchTrainerSettings } from '../src/trainer/torch-trainer.ts';
+import { buildTorchJob } from '../src/trainer/torch-job.ts';
+import { TORCH_PACKAGE_ROOT, TorchTrainer, type TorchTrainerSettings } from '../src/trainer/torch-trainer.ts';
+import { userPrompt } from '../src/model/inference/chat-prompt.ts';
 import type { Trainer } from '../src/trainer/trainer-port.ts';
 import type { TestDatabase } from './helpers/databases.ts';
 import { scriptedExtractor, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
@@ -97,6 +101,33 @@ describe('rounds on the torch trainer', () => {
     const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-torch-close-'));
     const t = trainer({ onReport: (r) => { if (r.event === 'step' && r.step === 1) void t.close(); } });
     await assertFailedCleanly(() => runner(t, artifactRoot, 40).run('manual'), /stopped with the daemon before the round finished/, artifactRoot);
+  });
+
+  it('exits by itself when the daemon goes (its stdin pipe closes), even while hanging', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oeld-orphan-'));
+    const { torchJob } = await buildTorchJob({
+      version: 'tiny', dir: modelDir, situations: [userPrompt('Which way?')], knowledgeTexts: ['- EXPERIENCE ITEM: G is the goal.'],
+      options: { ...TINY_ROUND.training, steps: 3 }, outDir: join(dir, 'out'), checkpointDir: join(dir, 'ckpt'),
+    }, join(dir, 'weights.safetensors'), { device: 'cpu' });
+    writeFileSync(join(dir, 'job.json'), JSON.stringify(torchJob));
+    const child = spawn(torchPython(), ['-m', 'oeld_trainer', join(dir, 'job.json')], {
+      env: { ...process.env, PYTHONPATH: TORCH_PACKAGE_ROOT, OELD_TRAINER_TEST_FAULT: 'hang@1' }, stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no step report: ${out}`)), 60_000);
+      child.stdout!.on('data', (b: Buffer) => { out += b; if (out.includes('"event": "step"')) { clearTimeout(t); resolve(); } });
+    });
+    const t0 = performance.now();
+    child.stdin!.end(); // what the daemon's death does to the pipe
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([
+      once(child, 'exit').then(([c]) => c as number | null),
+      new Promise<'still running'>((r) => { timer = setTimeout(() => { child.kill('SIGKILL'); r('still running'); }, 15_000); }),
+    ]);
+    clearTimeout(timer);
+    assert.equal(code, 3, 'the watchdog ended it');
+    assert.ok(performance.now() - t0 < 15_000);
   });
 
   it('names OELD_TORCH_PYTHON when the interpreter cannot run the trainer', async () => {

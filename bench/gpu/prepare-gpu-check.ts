@@ -7,7 +7,6 @@
  *
  *   node --import tsx bench/gpu/prepare-gpu-check.ts
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,13 +17,13 @@ import { userPrompt } from '../../src/model/inference/chat-prompt.ts';
 import { DEFAULT_ROUND_TRAINING, type StepReport } from '../../src/trainer/opcd-round.ts';
 import { planWithReplies } from '../../src/trainer/replay-replies.ts';
 import { buildTorchJob } from '../../src/trainer/torch-job.ts';
+import { torchPythonOrThrow } from '../../src/trainer/torch-python.ts';
 import { TorchTrainer } from '../../src/trainer/torch-trainer.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BASE = join(ROOT, 'models', 'oeld-base');
 const OUT = join(ROOT, '.build', 'gpu-check');
-const python = process.env.OELD_TORCH_PYTHON ?? ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch, numpy']).status === 0);
-if (!python) throw new Error('no Python with torch and numpy (bash scripts/ensure-torch.sh)');
+const python = torchPythonOrThrow();
 
 const situations = Array.from({ length: 128 }, (_, i) => userPrompt(renderPrompt(new FrozenLake(20_000 + i), [])));
 const knowledge = ['- EXPERIENCE ITEM: G is the goal; walk towards it.', '- EXPERIENCE ITEM: H is a hole; never step on it.'];

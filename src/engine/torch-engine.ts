@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ADAPTER_WEIGHTS, LORA_TARGETS, readAdapterFolder, type LoraTarget } from '../model/formats/lora-adapter.ts';
+import { adapterForTorch } from '../model/formats/lora-adapter.ts';
 import { loadTokenizer, type Tokenizer } from '../model/formats/tokenizer.ts';
 import { fitPrompt, promptIds, userPrompt, type Prompt, type TemplateVariables } from '../model/inference/chat-prompt.ts';
 import type { SamplingOptions } from '../model/inference/sampling.ts';
@@ -84,15 +84,14 @@ export class TorchEngine implements ModelEngine {
   }
 
   async load(version: string, dir: string): Promise<{ parameters: number; backend: string }> {
-    const adapter = readAdapterFolder(dir);
-    const weightsDir = adapter ? adapter.baseDir : dir;
+    const adapter = adapterForTorch(dir);
+    const weightsDir = adapter ? adapter.folder.baseDir : dir;
     const configPath = join(weightsDir, 'config.json');
     let config: ResolvedConfig;
     try { config = resolveConfig(JSON.parse(readFileSync(configPath, 'utf8'))); } catch (err) { throw new Error(`${configPath}: ${(err as Error).message}`); }
-    const byModule = new Map(Object.entries(LORA_TARGETS).map(([t, m]) => [m as string, t as LoraTarget]));
     const r = await this.request<{ parameters: number; backend: string }>('load', {
       version, weightsDir, model: torchModelSpec(config),
-      adapter: adapter ? { file: join(dir, ADAPTER_WEIGHTS), rank: adapter.rank, alpha: adapter.alpha, targets: adapter.targetModules.map((m) => byModule.get(m) ?? m) } : null,
+      adapter: adapter ? { file: adapter.file, rank: adapter.rank, alpha: adapter.alpha, targets: adapter.targets } : null,
     });
     this.held.set(version, { dir, tokenizer: await loadTokenizer(weightsDir), config });
     this.inProcess.add(version);

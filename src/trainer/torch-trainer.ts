@@ -19,7 +19,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { fileSha256 } from '../engine/verify-version.ts';
 import { writeVersionFolder } from '../model/formats/checkpoint.ts';
-import { ADAPTER_WEIGHTS, LORA_TARGETS, readAdapterFolder, writeAdapterFolder, type LoraSettings, type LoraTarget } from '../model/formats/lora-adapter.ts';
+import { adapterForTorch, writeAdapterFolder, type LoraSettings } from '../model/formats/lora-adapter.ts';
 import { summariseSteps, type StepReport } from './opcd-round.ts';
 import { buildTorchJob, type TorchRunSettings } from './torch-job.ts';
 import { parseTorchReport, TorchProbeSchema, type TorchProbe, type TorchReport } from './torch-reports.ts';
@@ -59,9 +59,7 @@ export class TorchTrainer implements Trainer {
   private closed = false;
   private readonly killAll = () => { for (const c of this.running) c.kill('SIGKILL'); };
 
-  constructor(private readonly s: TorchTrainerSettings) {
-    process.once('exit', this.killAll);
-  }
+  constructor(private readonly s: TorchTrainerSettings) {}
 
   /** The interpreter's torch and devices, or an error naming OELD_TORCH_PYTHON and what went wrong. */
   async probe(): Promise<TorchProbe> {
@@ -82,10 +80,10 @@ export class TorchTrainer implements Trainer {
     // Named .partial- so that recovery after a crash removes it with the other unfinished files.
     const weightsOut = `${job.outDir}.partial-torch-${process.pid}.safetensors`;
     try {
-      const from = readAdapterFolder(job.dir);
-      const fromTargets = from ? targetsOf(from.targetModules) : null;
-      const adapter = from ? { file: join(job.dir, ADAPTER_WEIGHTS), rank: from.rank, alpha: from.alpha, targets: fromTargets! } : null;
-      const lora: LoraSettings | null = !this.s.lora ? null : from ? { rank: from.rank, alpha: from.alpha, targets: fromTargets! } : this.s.lora;
+      const start = adapterForTorch(job.dir);
+      const from = start?.folder;
+      const adapter = start ? { file: start.file, rank: start.rank, alpha: start.alpha, targets: start.targets } : null;
+      const lora: LoraSettings | null = !this.s.lora ? null : adapter ? { rank: adapter.rank, alpha: adapter.alpha, targets: adapter.targets } : this.s.lora;
       const weightsDir = from ? from.baseDir : job.dir;
       const { torchJob, rawConfig } = await buildTorchJob(job, weightsOut, this.s, { weightsDir, lora, adapter });
       const jobFile = join(job.checkpointDir, 'torch-job.json');
@@ -109,7 +107,6 @@ export class TorchTrainer implements Trainer {
 
   async close(): Promise<void> {
     this.closed = true;
-    process.off('exit', this.killAll);
     const exits = [...this.running].map((c) => new Promise<void>((resolve) => {
       const hard = setTimeout(() => c.kill('SIGKILL'), 5000);
       c.once('close', () => { clearTimeout(hard); resolve(); });
@@ -185,8 +182,13 @@ export class TorchTrainer implements Trainer {
   private spawn(args: string[], extraEnv: Record<string, string> = {}): ChildProcess {
     const env = { ...process.env, ...this.s.env, ...extraEnv, PYTHONPATH: [TORCH_PACKAGE_ROOT, process.env.PYTHONPATH].filter(Boolean).join(':'), PYTHONUNBUFFERED: '1' };
     const child = spawn(this.s.python, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // While a process runs, this process's exit takes it along (its stdin pipe closing does too).
+    if (this.running.size === 0) process.on('exit', this.killAll);
     this.running.add(child);
-    child.once('close', () => this.running.delete(child));
+    child.once('close', () => {
+      this.running.delete(child);
+      if (this.running.size === 0) process.off('exit', this.killAll);
+    });
     return child;
   }
 
@@ -213,16 +215,6 @@ function freePort(): Promise<number> {
       const { port } = srv.address() as AddressInfo;
       srv.close(() => resolve(port));
     });
-  });
-}
-
-/** oeld's target names for PEFT's target_modules (an adapter oeld wrote names only these). */
-function targetsOf(modules: string[]): LoraTarget[] {
-  const byModule = new Map(Object.entries(LORA_TARGETS).map(([t, m]) => [m as string, t as LoraTarget]));
-  return modules.map((m) => {
-    const t = byModule.get(m);
-    if (!t) throw new Error(`adapter target_modules: ${JSON.stringify(m)} is not one of ${[...byModule.keys()].join(', ')}`);
-    return t;
   });
 }
 

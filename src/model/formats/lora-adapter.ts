@@ -59,6 +59,22 @@ export function readAdapterFolder(dir: string): AdapterFolder | null {
   };
 }
 
+/** oeld's target names for PEFT's target_modules (an adapter oeld wrote names only these). */
+export function loraTargetsOf(modules: readonly string[]): LoraTarget[] {
+  const byModule = new Map(Object.entries(LORA_TARGETS).map(([t, m]) => [m as string, t as LoraTarget]));
+  return modules.map((m) => {
+    const t = byModule.get(m);
+    if (!t) throw new Error(`adapter target_modules: ${JSON.stringify(m)} is not one of ${[...byModule.keys()].join(', ')}`);
+    return t;
+  });
+}
+
+/** A version's adapter as the PyTorch process reads it (file, rank, alpha, targets), or null for a full-weight folder. */
+export function adapterForTorch(dir: string): { folder: AdapterFolder; file: string; rank: number; alpha: number; targets: LoraTarget[] } | null {
+  const a = readAdapterFolder(dir);
+  return a ? { folder: a, file: join(dir, ADAPTER_WEIGHTS), rank: a.rank, alpha: a.alpha, targets: loraTargetsOf(a.targetModules) } : null;
+}
+
 /** The folder holding a version's config.json and full weights: its base's for an adapter version. */
 export function weightsFolderOf(dir: string): string {
   return readAdapterFolder(dir)?.baseDir ?? dir;
