@@ -30,7 +30,7 @@ describe('which versions the retention policy keeps', () => {
   // hour 9 v6 was rolled back to (so v8 is not active), and "now" is hour 12.
   const names = ['base', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8'];
   const registry: RegistryLog = {
-    versions: names.map((v, i) => ({ version: v, path: `/store/models/${v}`, sha256: '0'.repeat(64), baseVersion: i === 0 ? null : names[i - 1]!, adapterOf: null, publishedAt: t(i), pruned: false })),
+    versions: names.map((v, i) => ({ version: v, path: `/store/models/${v}`, sha256: '0'.repeat(64), baseVersion: i === 0 ? null : names[i - 1]!, adapterOf: null, publishedAt: t(i), pruned: false, roundId: i === 0 ? null : `round-${v}`, restoredAt: null })),
     activations: [...names.map((v, i) => ({ version: v, at: t(i) })), { version: 'v6', at: t(9) }],
     streamPosition: 20,
   };

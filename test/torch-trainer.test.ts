@@ -77,6 +77,7 @@ describe('rounds on the torch trainer', () => {
     const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-bad-folder-'));
     const broken: Trainer = {
       kind: 'torch',
+      settings: {},
       train: async (job) => {
         cpSync(job.dir, job.outDir, { recursive: true });
         rmSync(join(job.outDir, 'tokenizer.json'));

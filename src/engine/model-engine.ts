@@ -19,7 +19,8 @@ export interface TrainRoundInput { situations: Prompt[]; knowledgeTexts: string[
 
 export interface ModelEngine {
   /** Loads (or reloads) the model folder `dir` as version `version`. */
-  load(version: string, dir: string): Promise<{ parameters: number; backend: string }>;
+  /** `runtime`: the backend and its kernels in words, where the engine knows them (a round records it). */
+  load(version: string, dir: string): Promise<{ parameters: number; backend: string; runtime?: string }>;
   unload(version: string): Promise<void>;
   /** Answers each prompt (a string is one user message); templateVariables go to the chat template (e.g. enable_thinking). */
   complete(version: string, prompts: (string | Prompt)[], sampling: SamplingOptions, maxNewTokens: number, seed: number, templateVariables?: TemplateVariables): Promise<Completion[]>;

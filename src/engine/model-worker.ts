@@ -12,7 +12,7 @@ async function handle(r: WorkerRequest): Promise<WorkerResult> {
   switch (r.type) {
     case 'loadPolicy': {
       const r2 = await host.load(r.key, r.dir);
-      return { type: 'loadPolicy', parameters: r2.parameters, backend: r2.backend };
+      return { type: 'loadPolicy', parameters: r2.parameters, backend: r2.backend, runtime: r2.runtime };
     }
     case 'unloadPolicy':
       host.unload(r.key);

@@ -25,6 +25,8 @@ import type { Transformer } from '../model/network/transformer.ts';
 export class PolicyHost {
   private readonly policies = new Map<string, { model: LoadedModel; tokenizer: Tokenizer }>();
   private backendName = '';
+  /** The backend as initBackend described it (its kernels and threads): what a round records as its runtime. */
+  private backendDetail = '';
 
   private get(key: string) {
     const p = this.policies.get(key);
@@ -32,11 +34,11 @@ export class PolicyHost {
     return p;
   }
 
-  async load(key: string, dir: string): Promise<{ parameters: number; backend: string }> {
-    if (this.backendName === '') this.backendName = (await initBackend()).name;
+  async load(key: string, dir: string): Promise<{ parameters: number; backend: string; runtime: string }> {
+    if (this.backendName === '') { const info = await initBackend(); this.backendName = info.name; this.backendDetail = `${info.name}: ${info.detail}`; }
     const held = this.policies.get(key);
     // A version never changes: loading it again is a no-op unless it moved on disk.
-    if (held && held.model.dir === dir) return { parameters: held.model.model.parameterCount(), backend: this.backendName };
+    if (held && held.model.dir === dir) return { parameters: held.model.model.parameterCount(), backend: this.backendName, runtime: this.backendDetail };
     this.unload(key);
     // Refused with the figures before a byte of weights is read, rather than a crash after.
     const memory = modelFolderInfo(weightsFolderOf(dir)).memory;
@@ -45,7 +47,7 @@ export class PolicyHost {
     const model = loadModel(dir, { trainable: false, id: key });
     const tokenizer = await loadTokenizer(model.weightsDir);
     this.policies.set(key, { model, tokenizer });
-    return { parameters: model.model.parameterCount(), backend: this.backendName };
+    return { parameters: model.model.parameterCount(), backend: this.backendName, runtime: this.backendDetail };
   }
 
   unload(key: string): void {

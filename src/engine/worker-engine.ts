@@ -12,7 +12,7 @@ export function workerEngine(client: ModelClient = new ModelClient()): ModelEngi
   return {
     async load(version, dir) {
       const r = await client.request({ type: 'loadPolicy', key: version, dir });
-      return { parameters: r.parameters, backend: r.backend };
+      return { parameters: r.parameters, backend: r.backend, runtime: r.runtime };
     },
     async unload(version) { await client.request({ type: 'unloadPolicy', key: version }); },
     async complete(version, prompts, sampling, maxNewTokens, seed, templateVariables) {

@@ -29,7 +29,7 @@ export type WorkerRequest =
 
 export type WorkerResult =
   | { type: 'memory'; tensors: number; bytes: number }
-  | { type: 'loadPolicy'; parameters: number; backend: string }
+  | { type: 'loadPolicy'; parameters: number; backend: string; runtime: string }
   | { type: 'unloadPolicy' }
   | { type: 'complete'; completions: { text: string; tokens: number }[] }
   | { type: 'measureKl'; measurement: KlMeasurement }

@@ -121,6 +121,16 @@ export const KnowledgeBaseRolledBackV1 = z.object({
   reason: z.string().max(2000).optional(),
 });
 
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha256');
+const roundInputs = z.object({
+  baseSha256: sha256Hex,
+  trajectoryEventIds: z.array(id).max(100_000),
+  knowledgeEventIds: z.array(id).max(100_000),
+  knowledgeSha256: sha256Hex,
+  promptsSha256: sha256Hex,
+  runtime: z.string().min(1).max(2000),
+}).strict();
+
 export const RoundStartedV1 = z.object({
   roundId: id,
   trigger: z.enum(['threshold', 'cron', 'manual']),
@@ -146,6 +156,8 @@ export const RoundCompletedV1 = z.object({
   })).max(100_000).optional(),
   /** Where the round's time went, in seconds, by stage (extraction, sampling, teacher scoring, backward, evaluation). */
   seconds: z.record(z.string(), z.number().finite().min(0)).optional(),
+  /** What determined the new version besides RoundStarted's settings (src/rounds/round-inputs.ts): what `oeld rederive` re-runs from. */
+  inputs: roundInputs.optional(),
 });
 
 export const RoundFailedV1 = z.object({
@@ -205,6 +217,15 @@ export const ModelVersionPrunedV1 = z.object({
   version: modelVersion,
   /** Which rule let it go, in words (e.g. "older than the newest 5 and not active within 24 h"). */
   reason: z.string().min(1).max(2000),
+  bytes: z.number().int().min(0),
+});
+
+/** A pruned version's files brought back by `oeld rederive --restore`: re-derived from the log to the sha256 it was published with. */
+export const ModelVersionRestoredV1 = z.object({
+  version: modelVersion,
+  sha256: sha256Hex,
+  /** The round whose recorded inputs it was re-derived from. */
+  roundId: id,
   bytes: z.number().int().min(0),
 });
 
@@ -277,6 +298,7 @@ export const EVENT_SCHEMAS = {
   ModelVersionActivated: { 1: ModelVersionActivatedV1 },
   ModelVersionAliased: { 1: ModelVersionAliasedV1 },
   ModelVersionPruned: { 1: ModelVersionPrunedV1 },
+  ModelVersionRestored: { 1: ModelVersionRestoredV1 },
   ModelVersionLoadRefused: { 1: ModelVersionLoadRefusedV1 },
   EvaluationRecorded: { 1: EvaluationRecordedV1, 2: EvaluationRecordedV2 },
 } as const;
@@ -297,6 +319,7 @@ export interface EventDataMap {
   ModelVersionActivated: z.infer<typeof ModelVersionActivatedV1>;
   ModelVersionAliased: z.infer<typeof ModelVersionAliasedV1>;
   ModelVersionPruned: z.infer<typeof ModelVersionPrunedV1>;
+  ModelVersionRestored: z.infer<typeof ModelVersionRestoredV1>;
   ModelVersionLoadRefused: z.infer<typeof ModelVersionLoadRefusedV1>;
   EvaluationRecorded: z.infer<typeof EvaluationRecordedV2>;
 }

@@ -12,6 +12,10 @@ export interface RetentionPolicy { keepVersions: number; rollbackWindowMs: numbe
 
 export interface RegistryVersion {
   version: string; path: string; sha256: string; baseVersion: string | null; publishedAt: Date; pruned: boolean;
+  /** The round that trained it (null: a published base). */
+  roundId: string | null;
+  /** When `oeld rederive --restore` last brought its files back (it is then kept through the rollback window). */
+  restoredAt: Date | null;
   /** An adapter version's full-weight version (its files are needed to load it). */
   adapterOf: string | null;
 }
@@ -30,12 +34,15 @@ export function foldRegistry(events: readonly RecordedEvent[]): RegistryLog {
   for (const e of events) {
     streamPosition = Math.max(streamPosition, e.streamPosition);
     if (isType(e, 'ModelVersionPublished') && !versions.has(e.data.version)) {
-      versions.set(e.data.version, { version: e.data.version, path: e.data.path, sha256: e.data.sha256, baseVersion: e.data.baseVersion ?? null, adapterOf: e.data.adapterOf?.version ?? null, publishedAt: e.recordedAt, pruned: false });
+      versions.set(e.data.version, { version: e.data.version, path: e.data.path, sha256: e.data.sha256, baseVersion: e.data.baseVersion ?? null, adapterOf: e.data.adapterOf?.version ?? null, publishedAt: e.recordedAt, pruned: false, roundId: e.data.roundId ?? null, restoredAt: null });
     } else if (isType(e, 'ModelVersionActivated')) {
       activations.push({ version: e.data.version, at: e.recordedAt });
     } else if (isType(e, 'ModelVersionPruned')) {
       const v = versions.get(e.data.version);
       if (v) v.pruned = true;
+    } else if (isType(e, 'ModelVersionRestored')) {
+      const v = versions.get(e.data.version);
+      if (v) { v.pruned = false; v.restoredAt = e.recordedAt; }
     }
   }
   return { versions: [...versions.values()], activations, streamPosition };
@@ -59,6 +66,8 @@ export function versionsToPrune(r: RegistryLog, policy: RetentionPolicy, now: Da
     const until = r.activations[i + 1]?.at.getTime() ?? Number.POSITIVE_INFINITY;
     if (until >= since) keep.add(a.version);
   });
+  // Brought back on purpose (oeld rederive --restore): kept through the window like a recent activation.
+  for (const v of r.versions) if (v.restoredAt && v.restoredAt.getTime() >= since) keep.add(v.version);
   // An adapter version loads through its full-weight version: that one stays while the adapter does.
   for (const v of [...keep]) { const of = byName.get(v)?.adapterOf; if (of) keep.add(of); }
   const hours = policy.rollbackWindowMs / 3_600_000;

@@ -34,9 +34,9 @@ export async function rollbackModel(store: EventStore, version: string): Promise
   if (!target) throw new RollbackError(`--model: version ${JSON.stringify(version)} was never published`);
   const active = registry.activations.at(-1)?.version ?? null;
   if (active === version) throw new RollbackError(`--model: version ${version} is already active`);
-  if (target.pruned) throw new RollbackError(`--model: version ${version}'s files were pruned by the retention policy (OELD_KEEP_VERSIONS, OELD_ROLLBACK_WINDOW_HOURS); it cannot be activated again`);
+  if (target.pruned) throw new RollbackError(`--model: version ${version}'s files were pruned by the retention policy (OELD_KEEP_VERSIONS, OELD_ROLLBACK_WINDOW_HOURS); bring them back with \`oeld rederive ${version} --restore\`, then roll back`);
   const of = target.adapterOf ? registry.versions.find((v) => v.version === target.adapterOf) : undefined;
-  if (of?.pruned) throw new RollbackError(`--model: version ${version} is an adapter on ${of.version}, whose files were pruned; it cannot be activated again`);
+  if (of?.pruned) throw new RollbackError(`--model: version ${version} is an adapter on ${of.version}, whose files were pruned; bring them back with \`oeld rederive ${of.version} --restore\`, then roll back`);
   const eventId = newEventId();
   try {
     await store.append([{ streamId: STREAMS.models, expectedVersion: registry.streamPosition, events: [{

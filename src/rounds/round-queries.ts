@@ -7,11 +7,12 @@ import { heldOutEventIds, newestTrajectoryEventIds } from '../projections/trajec
 import { countInteractions, openStreams, readEventsByIds } from '../store/log-queries.ts';
 import { trainingPrompts } from '../tasks/training-prompts.ts';
 
-export interface LoggedTrajectory { id: string; data: EventDataMap['InteractionRecorded'] }
+/** An interaction as a round reads it: its interaction id, the id of the event that recorded it, and the recorded data. */
+export interface LoggedTrajectory { id: string; eventId: string; data: EventDataMap['InteractionRecorded'] }
 
-const asTrajectory = (data: unknown): LoggedTrajectory => {
-  const d = data as EventDataMap['InteractionRecorded'];
-  return { id: d.interactionId, data: d };
+const asTrajectory = (e: { id: string; data: unknown }): LoggedTrajectory => {
+  const d = e.data as EventDataMap['InteractionRecorded'];
+  return { id: d.interactionId, eventId: e.id, data: d };
 };
 
 /** The event id of an interaction's feedback: one per interaction (a second, different one is a conflict). */
@@ -23,12 +24,12 @@ export const feedbackEventId = (interactionId: string): string => uuidFromKey(`f
  * fields over the recorded ones).
  */
 export async function readTrajectories(q: Queryable, taskId: string, modelVersion: string, limit: number, heldOutPercent = 0): Promise<LoggedTrajectory[]> {
-  const trajectories = (await readEventsByIds(q, await newestTrajectoryEventIds(q, taskId, modelVersion, limit, heldOutPercent))).map((e) => asTrajectory(e.data));
+  const trajectories = (await readEventsByIds(q, await newestTrajectoryEventIds(q, taskId, modelVersion, limit, heldOutPercent))).map(asTrajectory);
   const feedback = new Map((await readEventsByIds(q, trajectories.map((t) => feedbackEventId(t.data.interactionId))))
     .map((e) => { const d = e.data as EventDataMap['InteractionFeedbackRecorded']; return [d.interactionId, d.outcome] as const; }));
   return trajectories.map((t) => {
     const outcome = feedback.get(t.data.interactionId);
-    return outcome ? { id: t.id, data: { ...t.data, outcome: { ...t.data.outcome, ...outcome } } } : t;
+    return outcome ? { ...t, data: { ...t.data, outcome: { ...t.data.outcome, ...outcome } } } : t;
   });
 }
 
@@ -39,7 +40,7 @@ export async function readHeldOutPrompts(q: Queryable, taskId: string, heldOutPe
   const prompts: Prompt[] = [];
   for (const id of ids) {
     const e = byId.get(id);
-    if (e) prompts.push(...trainingPrompts(asTrajectory(e.data).data).reverse());
+    if (e) prompts.push(...trainingPrompts(asTrajectory(e).data).reverse());
     if (prompts.length >= limit) break;
   }
   return prompts.slice(0, limit);

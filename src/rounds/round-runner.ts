@@ -37,6 +37,7 @@ import type { RoundTrainingOptions, RoundTrainingReport, StepReport } from '../t
 import { checkVersionFolder } from '../model/formats/check-folder.ts';
 import { tfjsTrainer } from '../trainer/tfjs-trainer.ts';
 import type { Trainer, TrainingResult } from '../trainer/trainer-port.ts';
+import { knowledgeDigest, promptsDigest, type RoundInputs } from './round-inputs.ts';
 import { readTrajectories, readUnfinishedRounds, type LoggedTrajectory } from './round-queries.ts';
 
 export interface RoundSettings {
@@ -114,7 +115,9 @@ const roundEvent = <T extends NewEvent['type']>(type: T, data: NewEvent<T>['data
 interface RoundContext {
   roundId: string;
   stream: string;
-  active: { version: string; path: string };
+  active: { version: string; path: string; sha256: string };
+  /** The engine's backend and kernels, as it loaded the round-start version. */
+  engineRuntime: string;
   newVersion: string;
   outDir: string;
   checkpointDir: string;
@@ -156,7 +159,7 @@ export class RoundRunner {
     ctx.checkpointDir = join(this.d.artifactRoot, 'rounds', roundId);
     await store.append([{ streamId: ctx.stream, expectedVersion: 'no_stream', events: [roundEvent('RoundStarted', {
       roundId, trigger, taskId: task.id, baseModelVersion: active.version, knowledgeVersion: knowledge?.version ?? 0,
-      config: { ...settings, training, trainer: this.trainer.kind, task: taskSummary(task) },
+      config: { ...settings, training, trainer: this.trainer.kind, trainerSettings: this.trainer.settings, task: taskSummary(task) },
     })] }]);
 
     const roundStart = performance.now();
@@ -172,7 +175,8 @@ export class RoundRunner {
         if (err instanceof WeightsMismatchError) await recordLoadRefusal(this.d.store, err, 'round').catch(() => {});
         throw err;
       });
-      await engine.load(active.version, active.path);
+      const loaded = await engine.load(active.version, active.path);
+      ctx.engineRuntime = loaded.runtime ?? loaded.backend;
       await timed('collect', () => this.collect(ctx));
       await timed('extract', () => this.extract(ctx));
       await timed('train', () => this.train(ctx));
@@ -277,9 +281,22 @@ export class RoundRunner {
           ...(gate ? { evaluation: { before: gate.before, after: gate.after, chat: gate.chat, activated: ctx.activate, reasons: gate.reasons } } : {}),
           curve: trained.report.steps.map((s) => ({ step: s.step, loss: s.loss, gradNorm: s.gradNorm, responseTokens: s.responseTokens })),
           seconds: ctx.seconds,
+          inputs: this.inputs(ctx),
         }),
       ] }]);
     });
+  }
+
+  /** What determined the new version besides RoundStarted's settings (round-inputs.ts): what `oeld rederive` re-runs from. */
+  private inputs(ctx: RoundContext): RoundInputs {
+    return {
+      baseSha256: ctx.active.sha256,
+      trajectoryEventIds: ctx.trajectories.map((t) => t.eventId),
+      knowledgeEventIds: ctx.pool.events.map(knowledgeExtractedEventId),
+      knowledgeSha256: knowledgeDigest(ctx.knowledgeTexts),
+      promptsSha256: promptsDigest(ctx.prompts),
+      runtime: this.trainer.kind === 'tfjs' ? `tfjs trainer on ${ctx.engineRuntime}` : ctx.trained.runtime ?? this.trainer.kind,
+    };
   }
 
   private async roundNumber(): Promise<number> {

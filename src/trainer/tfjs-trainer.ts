@@ -5,6 +5,7 @@ import type { Trainer } from './trainer-port.ts';
 export function tfjsTrainer(engine: Pick<ModelEngine, 'trainRound'>): Trainer {
   return {
     kind: 'tfjs',
+    settings: {},
     async train(job, onStep) {
       const { version, dir: _dir, ...input } = job;
       return engine.trainRound(version, input, onStep);

@@ -61,6 +61,10 @@ export class TorchTrainer implements Trainer {
 
   constructor(private readonly s: TorchTrainerSettings) {}
 
+  get settings(): Record<string, unknown> {
+    return { device: this.s.device, processes: this.s.processes ?? 1, ...(this.s.lora ? { lora: { rank: this.s.lora.rank, alpha: this.s.lora.alpha, targets: this.s.lora.targets } } : {}) };
+  }
+
   /** The interpreter's torch and devices, or an error naming OELD_TORCH_PYTHON and what went wrong. */
   async probe(): Promise<TorchProbe> {
     const { code, stdout, stderr } = await this.exec(['-m', 'oeld_trainer', '--probe'], 60_000);
@@ -88,18 +92,18 @@ export class TorchTrainer implements Trainer {
       const { torchJob, rawConfig } = await buildTorchJob(job, weightsOut, this.s, { weightsDir, lora, adapter });
       const jobFile = join(job.checkpointDir, 'torch-job.json');
       writeFileSync(jobFile, JSON.stringify(torchJob));
-      const steps = await this.run(jobFile, onStep);
+      const { steps, runtime } = await this.run(jobFile, onStep);
       const report = summariseSteps(steps);
       if (lora) {
         const adapterOf = from ? { version: from.baseVersion, sha256: from.baseSha256 } : { version: job.version, sha256: await fileSha256(join(job.dir, 'model.safetensors')) };
         const folder = writeAdapterFolder(job.outDir, { ...adapterOf, dir: weightsDir }, lora, (path) => renameSync(weightsOut, path));
-        return { sha256: folder.sha256, report, adapterOf };
+        return { sha256: folder.sha256, report, adapterOf, runtime };
       }
       const folder = writeVersionFolder(job.outDir, rawConfig, job.dir, (path, dtype) => {
         if (dtype !== torchJob.storeDtype) throw new Error(`torch trainer: weights written as ${torchJob.storeDtype}, the version is stored as ${dtype}`);
         renameSync(weightsOut, path);
       });
-      return { sha256: folder.sha256, report };
+      return { sha256: folder.sha256, report, runtime };
     } finally {
       rmSync(weightsOut, { force: true });
     }
@@ -121,7 +125,7 @@ export class TorchTrainer implements Trainer {
    * torchrun gives its workers (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT): rank 0
    * reports; when one process fails, the others are stopped.
    */
-  private async run(jobFile: string, onStep?: (s: StepReport) => void): Promise<StepReport[]> {
+  private async run(jobFile: string, onStep?: (s: StepReport) => void): Promise<{ steps: StepReport[]; runtime: string }> {
     const n = this.s.processes ?? 1;
     const port = n > 1 ? await freePort() : 0;
     return new Promise((resolve, reject) => {
@@ -130,6 +134,7 @@ export class TorchTrainer implements Trainer {
       }));
       const killAll = () => { for (const c of children) c.kill('SIGKILL'); };
       const steps: StepReport[] = [];
+      let runtime = `torch, ${n} process${n === 1 ? '' : 'es'}`;
       let stderr = '';
       const keep = (text: string) => { stderr = (stderr + text).slice(-STDERR_TAIL); };
       let reported: string | undefined;
@@ -158,7 +163,8 @@ export class TorchTrainer implements Trainer {
             const { event: _e, ...step } = r;
             steps.push(step);
             try { onStep?.(step); } catch (err) { failure ??= err as Error; killAll(); }
-          } else if (r.event === 'error') reported = r.message;
+          } else if (r.event === 'ready') runtime = `torch ${r.torch} on ${r.device} (${r.precision}), ${n} process${n === 1 ? '' : 'es'}`;
+          else if (r.event === 'error') reported = r.message;
           else if (r.event === 'done') done = true;
         });
         child.on('error', (err) => { failure ??= new Error(`torch trainer: cannot start ${this.s.python}: ${err.message} (OELD_TORCH_PYTHON)`); });
@@ -173,7 +179,7 @@ export class TorchTrainer implements Trainer {
           if (this.closed && !done) return reject(new Error('torch trainer: stopped with the daemon before the round finished'));
           if (reported) return reject(new Error(`torch trainer: ${reported}`));
           if (died || !done) return reject(new Error(`torch trainer ${died ?? 'exited'}${done ? '' : ' before finishing'}${stderr.trim() ? `: ${tail(stderr)}` : ''}`));
-          resolve(steps);
+          resolve({ steps, runtime });
         });
       });
     });

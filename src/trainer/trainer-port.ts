@@ -15,10 +15,18 @@ export type TrainerKind = 'tfjs' | 'torch';
 export interface TrainingJob extends TrainRoundInput { version: string; dir: string }
 
 /** The new version's sha256 (of its weights, or of its adapter), and for an adapter version the full-weight version it applies to. */
-export interface TrainingResult { sha256: string; report: RoundTrainingReport; adapterOf?: { version: string; sha256: string } }
+export interface TrainingResult {
+  sha256: string;
+  report: RoundTrainingReport;
+  adapterOf?: { version: string; sha256: string };
+  /** Where the arithmetic ran, in words (torch: its release, device and precision), where the trainer knows it. */
+  runtime?: string;
+}
 
 export interface Trainer {
   readonly kind: TrainerKind;
+  /** What besides the job decides the result (device, processes, adapter rank): RoundStarted records it, `oeld rederive` compares it. */
+  readonly settings: Record<string, unknown>;
   train(job: TrainingJob, onStep?: (s: StepReport) => void): Promise<TrainingResult>;
   /** Stops any job in progress (it rejects) and releases what the trainer holds. */
   close(): Promise<void>;

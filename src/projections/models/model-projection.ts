@@ -8,7 +8,7 @@ const DDL = readFileSync(new URL('./tables.sql', import.meta.url), 'utf8');
 /** Model versions (registry), which one is active, and the names logs use for them (aliases). Model events are rare: plain statements suffice. */
 export class ModelProjection implements Projection {
   readonly name = 'models';
-  readonly types = ['ModelVersionPublished', 'ModelVersionActivated', 'ModelVersionAliased', 'ModelVersionPruned'] as const;
+  readonly types = ['ModelVersionPublished', 'ModelVersionActivated', 'ModelVersionAliased', 'ModelVersionPruned', 'ModelVersionRestored'] as const;
   readonly ddl = DDL;
   readonly tables = [
     { name: 'model_versions', orderBy: 'version' },
@@ -35,6 +35,8 @@ export class ModelProjection implements Projection {
           [e.globalPosition, d.version, d.reason, d.previousVersion ?? null, e.id, e.recordedAt]);
       } else if (isType(e, 'ModelVersionPruned')) {
         await tx.query('UPDATE model_versions SET pruned_at = $2, pruned_bytes = $3 WHERE version = $1', [e.data.version, e.recordedAt, e.data.bytes]);
+      } else if (isType(e, 'ModelVersionRestored')) {
+        await tx.query('UPDATE model_versions SET pruned_at = NULL, pruned_bytes = NULL WHERE version = $1', [e.data.version]);
       } else if (isType(e, 'ModelVersionAliased')) {
         const d = e.data;
         await tx.query(
