@@ -11,8 +11,10 @@ import { modelCommand } from './cli/model-command.ts';
 import { replayCommand } from './cli/replay-command.ts';
 import { rollbackCommand } from './cli/rollback-command.ts';
 import { aliasCommand } from './cli/alias-command.ts';
+import { rederiveCommand } from './cli/rederive-command.ts';
 import { startCommand } from './cli/start-command.ts';
 import { statusCommand } from './cli/status-command.ts';
+import { RederiveError } from './operations/rederive.ts';
 import { RollbackError } from './operations/rollback.ts';
 import { DataDirInUseError } from './db/data-dir-lock.ts';
 import { isTransientDatabaseError } from './db/transient-errors.ts';
@@ -20,7 +22,7 @@ import { isTransientDatabaseError } from './db/transient-errors.ts';
 /** The exit status of a command that lost its database (documented in `oeld help`). */
 export const EXIT_DATABASE_AWAY = 4;
 
-const COMMANDS: Command[] = [startCommand, migrateCommand, statusCommand, ingestCommand, replayCommand, rollbackCommand, roundCommand, evalCommand, reportCommand, modelCommand, aliasCommand];
+const COMMANDS: Command[] = [startCommand, migrateCommand, statusCommand, ingestCommand, replayCommand, rollbackCommand, rederiveCommand, roundCommand, evalCommand, reportCommand, modelCommand, aliasCommand];
 
 function mainHelp(): string {
   return [
@@ -78,7 +80,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       process.stderr.write(`oeld ${name}: ${line}\n`);
       return EXIT_DATABASE_AWAY;
     }
-    const known = err instanceof UsageError || err instanceof ConfigError || err instanceof ValidationError || err instanceof RollbackError || err instanceof DataDirInUseError
+    const known = err instanceof UsageError || err instanceof ConfigError || err instanceof ValidationError || err instanceof RollbackError || err instanceof RederiveError || err instanceof DataDirInUseError
       || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     const message = (err as Error).message;
     if (ctx.json) process.stdout.write(`${JSON.stringify({ error: message })}\n`);

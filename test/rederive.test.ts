@@ -23,12 +23,14 @@ import { tfjsTrainer } from '../src/trainer/tfjs-trainer.ts';
 import type { Trainer } from '../src/trainer/trainer-port.ts';
 import type { TestDatabase } from './helpers/databases.ts';
 import { scriptedExtractor, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
+import { oeld } from './helpers/oeld-cli.ts';
 import { tinyRoundWorld } from './helpers/tiny-round-world.ts';
 
 describe('re-deriving versions from the log (tiny model, tfjs trainer)', () => {
   let db: TestDatabase;
   let store: EventStore;
   let engine: ModelEngine;
+  let dataDir: string;
   let artifactRoot: string;
   let catchUp: () => Promise<void>;
   let play: () => Promise<void>;
@@ -40,7 +42,8 @@ describe('re-deriving versions from the log (tiny model, tfjs trainer)', () => {
 
   before(async () => {
     ({ db, store, engine, catchUp, play, close } = await tinyRoundWorld('rederive'));
-    artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-rederive-'));
+    dataDir = mkdtempSync(join(tmpdir(), 'oeld-rederive-'));
+    artifactRoot = join(dataDir, 'artifacts');
     // Three rounds in a line: tiny -> r1 -> r2 -> r3, each from the trajectories of the one before.
     for (let i = 0; i < 3; i++) {
       const outcome = await new RoundRunner({ store, engine, artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual');
@@ -50,7 +53,7 @@ describe('re-deriving versions from the log (tiny model, tfjs trainer)', () => {
       await play();
     }
   });
-  after(async () => { await close(); rmSync(artifactRoot, { recursive: true, force: true }); });
+  after(async () => { await close(); rmSync(dataDir, { recursive: true, force: true }); });
 
   it('records what determined each version in its round, and re-runs a kept version to the same sha256', async () => {
     const completed = (await store.read({ after: START, limit: 100_000 })).events.filter((e) => e.type === 'RoundCompleted').map((e) => e.data as EventDataMap['RoundCompleted']);
@@ -113,5 +116,22 @@ describe('re-deriving versions from the log (tiny model, tfjs trainer)', () => {
     // Restored within the rollback window: the next pruning keeps it.
     assert.deepEqual((await pruneVersions(store, artifactRoot, { keepVersions: 1, rollbackWindowMs: 3_600_000 })).pruned, []);
     await rollbackModel(store, versions[1]!);
+  });
+
+  it('oeld rederive does it in another process (the model worker) and says so; exit 1 with the reason when it cannot', async () => {
+    const env = { DATABASE_URL: db.url!, OELD_DATA_DIR: dataDir };
+    const r = await oeld(['rederive', versions[2]!, '--json'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { matches: boolean; derivedSha256: string; recordedSha256: string; runtime: { recorded: string; now: string } };
+    assert.equal(out.matches, true);
+    assert.equal(out.derivedSha256, (await published(versions[2]!)).sha256);
+    assert.equal(out.runtime.now, out.runtime.recorded);
+    const text = await oeld(['rederive', versions[2]!], env);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /result +the same weights, bit for bit/);
+    const bad = await oeld(['rederive', 'tiny'], env);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /version tiny was not made by a round/);
+    assert.equal((await oeld(['rederive'], env)).code, 2);
   });
 });
