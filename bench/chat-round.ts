@@ -21,7 +21,7 @@ import { seededRandom } from '../src/model/network/rng.ts';
 import { catchUpProjections } from '../src/operations/catch-up.ts';
 import { createProjections } from '../src/projections/all-projections.ts';
 import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
-import { RoundRunner } from '../src/rounds/round-runner.ts';
+import { RoundRunner, trained } from '../src/rounds/round-runner.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { loadTasks } from '../src/tasks/task-config.ts';
 import type { ChatTask, GameTask } from '../src/tasks/task.ts';
@@ -88,7 +88,7 @@ async function gameRoundRetention(chatTask: ChatTask, dir: string): Promise<{ kl
     const sim = new Simulator(store, engine, { game: game.game, batchSize: config.simulatorBatch, maxNewTokens: game.responseTokens, maxEventBytes: config.maxEventBytes });
     for (let n = 0; n < config.roundMinInteractions; n += config.simulatorBatch) await sim.playBatch('base');
     await catchUpProjections(db.sql);
-    const o = await new RoundRunner({ store, engine, artifactRoot: dir, task: game, settings, gate: null }).run('manual');
+    const o = await new RoundRunner({ store, engine, artifactRoot: dir, task: game, settings, gate: null }).run('manual').then(trained);
     await engine.load(o.newVersion, join(dir, 'models', o.newVersion));
     const m = await engine.measureKl(o.newVersion, 'base', readAnchorPrompts(chatTask.anchorPromptsFile).map((prompt) => ({ prompt, knowledge: '' })), {
       maxNewTokens: chatTask.responseTokens, temperature: training.temperature, topK: training.topK, seed: training.seed, batchSize: 8, knowledgePlacement: chatTask.knowledgePlacement,
@@ -119,7 +119,7 @@ try {
     }),
     onProgress: (p) => { if (p.step && (p.step.step === 1 || p.step.step === p.step.of)) log(`  train step ${p.step.step}/${p.step.of}: loss ${p.step.loss.toFixed(4)}, ${p.step.responseTokens.toFixed(1)} reply tokens`); else if (p.stage === 'evaluate') log(`  evaluate: ${p.message}`); },
   });
-  const o = await runner.run('manual');
+  const o = await runner.run('manual').then(trained);
   const c = o.chat!;
   log(`round ${o.baseVersion} -> ${o.newVersion} ${o.activated ? 'activated' : 'refused'} in ${o.totalSeconds.toFixed(1)} s (${Object.entries(o.seconds).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')})`);
   log(`knowledge items ${o.knowledgeItems}; training prompts ${o.trainingPrompts}; gate: ${o.gateReasons.join('; ')}`);

@@ -37,7 +37,7 @@ import { createGate } from '../src/evaluation/task-gate.ts';
 import { catchUpProjections } from '../src/operations/catch-up.ts';
 import { readKnowledgeVersion } from '../src/projections/knowledge/knowledge-queries.ts';
 import { renderItemTexts } from '../src/projections/knowledge/knowledge-base.ts';
-import { RoundRunner, type RoundSettings } from '../src/rounds/round-runner.ts';
+import { RoundRunner, type RoundSettings, trained } from '../src/rounds/round-runner.ts';
 import { companyAt, DeskSimulator } from '../src/simulator/desk-simulator.ts';
 import { DESK_TASK_NAME, loadTasks } from '../src/tasks/task-config.ts';
 import type { ChatTask, DeskWorld } from '../src/tasks/task.ts';
@@ -147,7 +147,7 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
       recorded += Math.ceil(perRound / config.simulatorBatch) * config.simulatorBatch;
       await catchUpProjections(w.db.sql);
       const runner = new RoundRunner({ store: w.store, engine, artifactRoot, settings, task, gate });
-      const outcome = await runner.run('threshold');
+      const outcome = await runner.run('threshold').then(trained);
       await catchUpProjections(w.db.sql);
       const seconds = (performance.now() - t0) / 1000;
       if (k === 1) {

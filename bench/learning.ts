@@ -30,7 +30,7 @@ import { catchUpProjections } from '../src/operations/catch-up.ts';
 import { readKnowledgeVersion } from '../src/projections/knowledge/knowledge-queries.ts';
 import { readTrajectories } from '../src/rounds/round-queries.ts';
 import { renderTrajectory } from '../src/extraction/extraction-prompt.ts';
-import { RoundRunner, type RoundOutcome, type RoundSettings } from '../src/rounds/round-runner.ts';
+import { RoundRunner, type RoundOutcome, type RoundSettings, trained } from '../src/rounds/round-runner.ts';
 import type { Episode, EpisodeStats } from '../src/simulator/play-episodes.ts';
 import { FROZENLAKE_SYMBOLS } from '../src/envs/lake-world.ts';
 import { Simulator } from '../src/simulator/simulator.ts';
@@ -143,8 +143,10 @@ try {
       onProgress: (p) => { if (p.step && (p.step.step === 1 || p.step.step === p.step.of)) log(`  train step ${p.step.step}/${p.step.of}: loss ${p.step.loss.toFixed(4)}`); },
     });
     await catchUpProjections(main.db.sql); // the round finds its trajectories through the trajectories projection
-    const outcome = await runner.run('threshold');
+    const result = await runner.run('threshold');
     await catchUpProjections(main.db.sql);
+    if ('skipped' in result) { log(`round ${k}: skipped: ${result.skipped}`); continue; }
+    const outcome = result;
     rounds.push({ ...outcome, simulateSeconds: sim.seconds, deploymentPassRate: sim.stats.passRate });
     const seconds = { simulate: sim.seconds, ...outcome.seconds };
     for (const reason of outcome.gateReasons) log(`  gate: ${reason}`);
@@ -203,7 +205,7 @@ if (ABLATIONS && perVersion.length > 1) {
         store: w.store, engine, ...(trainer ? { trainer } : {}), artifactRoot, settings: { ...settings, ...change }, task, gate: null,
         ...(extractor ? { extractFnFor: async () => (prompts: string[], seed: number) => engine.complete(extractor, prompts, EVALUATION_SAMPLING, task.extractionTokens, seed) } : {}),
       });
-      const outcome = await runner.run('manual');
+      const outcome = await runner.run('manual').then(trained);
       await engine.load(outcome.newVersion, join(artifactRoot, 'models', outcome.newVersion));
       ablations[name] = await testEval(engine, outcome.newVersion, { label: `round 1 with ${name}` });
       log(`ablation, round 1 with ${name}: test ${fmtStats(ablations[name]!)} (self-extracted knowledge: ${perVersion[1] ? fmtStats(perVersion[1].test) : '-'})`);

@@ -28,7 +28,7 @@ import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.t
 import { countFreshInteractions, readInteractionCounts } from '../src/projections/trajectories/trajectory-queries.ts';
 import { readReportData } from '../src/report/report-data.ts';
 import { renderReport } from '../src/report/render-report.ts';
-import { RoundRunner } from '../src/rounds/round-runner.ts';
+import { RoundRunner, trained } from '../src/rounds/round-runner.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import { isHeldOut } from '../src/tasks/held-out.ts';
@@ -135,7 +135,7 @@ for (const backend of BACKENDS) {
         gate: createGate(recording, store, task, { gameEpisodes: 0, gate: true, gameTolerance: 0, temperature: 0.7, topK: 256, seed: 1 }),
         extractFnFor: correctionExtractor(seen),
       });
-      const outcome = await runner.run('manual');
+      const outcome = await runner.run('manual').then(trained);
       await catchUp();
       const tokenizer = await loadTokenizer(modelDir);
 

@@ -19,7 +19,7 @@ import type { ModelEngine } from '../src/engine/model-engine.ts';
 import { catchUpProjections } from '../src/operations/catch-up.ts';
 import { createProjections } from '../src/projections/all-projections.ts';
 import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
-import { RoundRunner } from '../src/rounds/round-runner.ts';
+import { RoundRunner, trained } from '../src/rounds/round-runner.ts';
 import { companyAt, DeskSimulator } from '../src/simulator/desk-simulator.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { readEventsOfTypes } from '../src/store/log-queries.ts';
@@ -97,7 +97,7 @@ describe('the support desk (tiny model, PostgreSQL server)', () => {
       gate: createGate(engine, store, task, { gameEpisodes: 16, gate: true, gameTolerance: 1, temperature: 0.7, topK: 256, seed: 1 }),
       extractFnFor: async () => async (prompts: string[]) => prompts.map((p) => { seen.push(p); return { text: '- EXPERIENCE ITEM: The refund window is 30 days.', tokens: 10 }; }),
     });
-    const outcome = await runner.run('manual');
+    const outcome = await runner.run('manual').then(trained);
     assert.ok(seen.length > 0 && seen.every((p) => p.includes('You are the support assistant of')), 'extraction read the desk conversations');
     assert.ok(outcome.gateReasons.some((r) => /^validation fact accuracy .* \(16 questions/.test(r)), outcome.gateReasons.join('; '));
     assert.ok(outcome.gateReasons.some((r) => /retention/.test(r)), 'the chat gate ran too');

@@ -21,7 +21,7 @@ import { createProjections } from '../src/projections/all-projections.ts';
 import { readLineageRoot, readRecentlyActive } from '../src/projections/models/model-projection.ts';
 import { Projector } from '../src/projections/projector.ts';
 import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
-import { RoundRunner } from '../src/rounds/round-runner.ts';
+import { RoundRunner, trained } from '../src/rounds/round-runner.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import { embeddedDatabase, type TestDatabase } from './helpers/databases.ts';
@@ -94,7 +94,7 @@ describe('the game gate in rounds on the tiny model', () => {
       seeds: { ...VALIDATION_SEEDS, count: 4 }, gate: false, tolerance: 0.02, history: 3, retentionGame: untrainedWorldOf(TINY_GAME_TASK.game)!, registry: gateRegistry(w.db.sql),
     });
     const round = async () => {
-      const o = await new RoundRunner({ store: w.store, engine: w.engine, artifactRoot, task: TINY_GAME_TASK, gate, settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual');
+      const o = await new RoundRunner({ store: w.store, engine: w.engine, artifactRoot, task: TINY_GAME_TASK, gate, settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual').then(trained);
       await w.catchUp();
       return o;
     };

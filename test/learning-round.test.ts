@@ -19,7 +19,7 @@ import { readKnowledgeVersion } from '../src/projections/knowledge/knowledge-que
 import { readActiveModel } from '../src/projections/models/model-projection.ts';
 import { Projector } from '../src/projections/projector.ts';
 import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
-import { RoundFailedError, RoundRunner } from '../src/rounds/round-runner.ts';
+import { RoundFailedError, RoundRunner, trained } from '../src/rounds/round-runner.ts';
 import { countFreshInteractions, readLastRoundEnd } from '../src/projections/trajectories/trajectory-queries.ts';
 import { Simulator } from '../src/simulator/simulator.ts';
 import { EventStore } from '../src/store/event-store.ts';
@@ -93,7 +93,7 @@ describe('learning round (tiny model, PostgreSQL server)', () => {
     const progress: string[] = [];
     const runner = new RoundRunner({ store, engine, artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor(seen), onProgress: (p) => progress.push(p.stage) });
     await catchUp(); // the round finds its trajectories through the trajectories projection
-    const outcome = await runner.run('manual');
+    const outcome = await runner.run('manual').then(trained);
     await catchUp();
 
     assert.equal(seen.length, 2 * 3, 'two slots, three trajectories each');

@@ -16,7 +16,7 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, loraWeightName, mergeLora, OELD_ADAPTE
 import { loadSafetensorsFile } from '../src/model/formats/safetensors.ts';
 import { rollbackModel } from '../src/operations/rollback.ts';
 import { readActiveModel } from '../src/projections/models/model-projection.ts';
-import { RoundRunner, type RoundOutcome } from '../src/rounds/round-runner.ts';
+import { RoundRunner, type RoundOutcome, trained } from '../src/rounds/round-runner.ts';
 import type { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import { TorchTrainer } from '../src/trainer/torch-trainer.ts';
@@ -62,7 +62,7 @@ describe('LoRA versions through rounds', () => {
   const round = async (trainer: Trainer | undefined): Promise<RoundOutcome> => {
     const outcome = await new RoundRunner({
       store, engine, ...(trainer ? { trainer } : {}), artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]),
-    }).run('manual');
+    }).run('manual').then(trained);
     await catchUp();
     return outcome;
   };

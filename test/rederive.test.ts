@@ -16,7 +16,7 @@ import { pruneVersions } from '../src/operations/prune-versions.ts';
 import { RederiveError, rederiveVersion, weightsFileOf } from '../src/operations/rederive.ts';
 import { rollbackModel } from '../src/operations/rollback.ts';
 import { readRetention } from '../src/projections/models/model-projection.ts';
-import { RoundRunner } from '../src/rounds/round-runner.ts';
+import { RoundRunner, trained } from '../src/rounds/round-runner.ts';
 import type { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import { tfjsTrainer } from '../src/trainer/tfjs-trainer.ts';
@@ -46,7 +46,7 @@ describe('re-deriving versions from the log (tiny model, tfjs trainer)', () => {
     artifactRoot = join(dataDir, 'artifacts');
     // Three rounds in a line: tiny -> r1 -> r2 -> r3, each from the trajectories of the one before.
     for (let i = 0; i < 3; i++) {
-      const outcome = await new RoundRunner({ store, engine, artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual');
+      const outcome = await new RoundRunner({ store, engine, artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual').then(trained);
       assert.equal(outcome.activated, true);
       versions.push(outcome.newVersion);
       await catchUp();

@@ -13,7 +13,7 @@ import { readKnowledgeVersion } from '../src/projections/knowledge/knowledge-que
 import { readActiveModel } from '../src/projections/models/model-projection.ts';
 import { Projector } from '../src/projections/projector.ts';
 import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
-import { recoverInterruptedRounds, RoundRunner } from '../src/rounds/round-runner.ts';
+import { recoverInterruptedRounds, RoundRunner, trained } from '../src/rounds/round-runner.ts';
 import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
 import { Simulator } from '../src/simulator/simulator.ts';
 import { EventStore } from '../src/store/event-store.ts';
@@ -83,7 +83,7 @@ for (const kind of ['game', 'chat'] as const) describe(`a process killed in the 
 
     const engine = localEngine();
     try {
-      const outcome = await new RoundRunner({ store, engine, artifactRoot, ...(kind === 'chat' ? tinyChatRound(engine, store) : tinyGameRound(engine)), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual');
+      const outcome = await new RoundRunner({ store, engine, artifactRoot, ...(kind === 'chat' ? tinyChatRound(engine, store) : tinyGameRound(engine)), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual').then(trained);
       await catchUp();
       assert.equal((await readActiveModel(db.sql))!.version, outcome.activated ? outcome.newVersion : 'tiny');
       assert.ok((await readKnowledgeVersion(db.sql))!.version > knowledgeBefore);

@@ -60,7 +60,7 @@ describe('status page: escaping', () => {
       projections: [{ name: '<u>knowledge</u>', globalPosition: 5, lagEvents: 0 }],
       rounds: [{
         roundId: '<r1>', taskId: '<task-of-round>', failedStage: 'train', status: 'failed', trigger: '<cron>', baseModelVersion: '<v0>', knowledgeVersion: 3,
-        startedAt: new Date('2026-01-01T00:00:00Z'), finishedAt: null, newModelVersion: '<v9>', evaluation: null, error: EVIL,
+        startedAt: new Date('2026-01-01T00:00:00Z'), finishedAt: null, newModelVersion: '<v9>', evaluation: null, error: EVIL, skipReason: null,
       }],
       tasks: [{ taskId: '<task>', kind: null, usable: 0, why: { heldOut: 1, usedByRounds: 2, olderVersions: 3, unknownVersions: { '<i>Qwen</i>': 4 }, taskNotConfigured: 5 } }],
     }, { kafka: { paused: false, assigned: [{ topic: '<t>', partition: 0 }], lagEvents: 0 } }));
@@ -144,12 +144,13 @@ describe('status page: rendering', () => {
   });
 
   it('lists the last rounds with status and pass rates from their evaluation JSON', () => {
-    const base = { taskId: null, failedStage: null, trigger: 'threshold', baseModelVersion: 'v1', knowledgeVersion: 4, finishedAt: new Date('2026-01-01T01:00:00Z'), error: null };
+    const base = { taskId: null, failedStage: null, trigger: 'threshold', baseModelVersion: 'v1', knowledgeVersion: 4, finishedAt: new Date('2026-01-01T01:00:00Z'), error: null, skipReason: null };
     const page = renderStatusPage(view({
       rounds: [
         { ...base, roundId: 'r3', status: 'running', startedAt: new Date('2026-01-01T02:00:00Z'), finishedAt: null, newModelVersion: null, evaluation: null },
         { ...base, roundId: 'r2', status: 'completed', startedAt: new Date('2026-01-01T00:30:00Z'), newModelVersion: 'v2', evaluation: { passRate: 0.875, episodes: 64 } },
         { ...base, roundId: 'r1', status: 'completed', startedAt: new Date('2026-01-01T00:00:00Z'), newModelVersion: 'v1b', evaluation: { base: { passRate: 0.5 }, candidate: { passRate: 0.625 } } },
+        { ...base, roundId: 'r00', status: 'skipped', startedAt: new Date('2026-01-01T00:10:00Z'), newModelVersion: null, evaluation: null, skipReason: 'nothing to improve: all validation episodes passed' },
         { ...base, roundId: 'r0', status: 'failed', startedAt: new Date('2026-01-01T00:00:00Z'), newModelVersion: null, evaluation: null, error: 'trainer: out of memory' },
       ],
     }));
@@ -159,6 +160,7 @@ describe('status page: rendering', () => {
     assert.match(rows, /r2 — completed threshold v1 4 v2 87\.5% 2026-01-01 00:30:00Z 2026-01-01 01:00:00Z/);
     assert.match(rows, /r1 — completed .* base 50\.0%, candidate 62\.5%/);
     assert.match(rows, /r0 — failed trainer: out of memory threshold/);
+    assert.match(rows, /r00 — skipped nothing to improve: all validation episodes passed threshold/);
     assert.match(page, /<td class="bad">failed/);
   });
 

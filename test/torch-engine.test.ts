@@ -17,7 +17,7 @@ import { FrozenLake, frozenLakeSpec } from '../src/envs/frozenlake.ts';
 import { userPrompt } from '../src/model/inference/chat-prompt.ts';
 import { EVALUATION_SAMPLING } from '../src/model/inference/sampling.ts';
 import { readActiveModel } from '../src/projections/models/model-projection.ts';
-import { RoundRunner } from '../src/rounds/round-runner.ts';
+import { RoundRunner, trained } from '../src/rounds/round-runner.ts';
 import { Simulator } from '../src/simulator/simulator.ts';
 import { TorchTrainer } from '../src/trainer/torch-trainer.ts';
 import { scriptedExtractor, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
@@ -91,7 +91,7 @@ describe('a round with no model in the Node process', () => {
       await w.catchUp();
       const outcome = await new RoundRunner({
         store: w.store, engine, trainer, artifactRoot: mkdtempSync(join(tmpdir(), 'oeld-torch-engine-')), ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]),
-      }).run('manual');
+      }).run('manual').then(trained);
       assert.ok(outcome.after, 'the gate played the candidate on the torch engine');
       assert.equal(outcome.loss.first >= 0, true);
       assert.equal(tf.memory().numTensors, tensorsBefore, 'no tensor of a model was made in this process');

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ModelEngine } from '../src/engine/model-engine.ts';
 import { loadSafetensorsFile } from '../src/model/formats/safetensors.ts';
 import { readActiveModel } from '../src/projections/models/model-projection.ts';
-import { RoundFailedError, RoundRunner } from '../src/rounds/round-runner.ts';
+import { RoundFailedError, RoundRunner, trained } from '../src/rounds/round-runner.ts';
 import type { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import { summariseSteps } from '../src/trainer/opcd-round.ts';
@@ -147,7 +147,7 @@ describe('rounds on the torch trainer', () => {
         store, engine, trainer: t, artifactRoot, ...tinyGameRound(engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]),
         onProgress: (p) => { if (p.stage === 'train' && p.step) steps.push(p.step.step); },
       });
-      const outcome = await r.run('manual');
+      const outcome = await r.run('manual').then(trained);
       assert.deepEqual(steps, [1, 2, 3]);
       assert.ok(outcome.after, 'the gate evaluated the new version with the TypeScript runtime');
       await catchUp();

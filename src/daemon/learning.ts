@@ -117,6 +117,7 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
         void engine.memory().then((m) => metrics.modelTensorBytes.set(m.bytes), () => {});
       },
       onRoundFailed: () => { metrics.roundsTotal.inc({ outcome: 'failed' }); metrics.roundStage.set(0); },
+      onRoundSkipped: () => { metrics.roundsTotal.inc({ outcome: 'skipped' }); metrics.roundStage.set(0); },
       onModelLoaded: (version, info) => {
         log.info({ version, parameters: info.parameters, backend: info.backend }, `model ${version} loaded on the ${info.backend} backend (${info.parameters} parameters)`);
         metrics.modelBackend.reset();

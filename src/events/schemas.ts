@@ -160,6 +160,14 @@ export const RoundCompletedV1 = z.object({
   inputs: roundInputs.optional(),
 });
 
+/** A round that could not improve anything (src/rounds/round-skip.ts): nothing trained or published, the reason recorded. */
+export const RoundSkippedV1 = z.object({
+  roundId: id,
+  reason: z.string().min(1).max(2000),
+  /** Items the round's extraction produced (not recorded as knowledge: the active version was trained on all of them). */
+  knowledgeItems: z.number().int().min(0),
+});
+
 export const RoundFailedV1 = z.object({
   roundId: id,
   stage: z.string().min(1).max(100),
@@ -294,6 +302,7 @@ export const EVENT_SCHEMAS = {
   RoundStarted: { 1: RoundStartedV1 },
   RoundCompleted: { 1: RoundCompletedV1 },
   RoundFailed: { 1: RoundFailedV1 },
+  RoundSkipped: { 1: RoundSkippedV1 },
   ModelVersionPublished: { 1: ModelVersionPublishedV1 },
   ModelVersionActivated: { 1: ModelVersionActivatedV1 },
   ModelVersionAliased: { 1: ModelVersionAliasedV1 },
@@ -315,6 +324,7 @@ export interface EventDataMap {
   RoundStarted: z.infer<typeof RoundStartedV1>;
   RoundCompleted: z.infer<typeof RoundCompletedV1>;
   RoundFailed: z.infer<typeof RoundFailedV1>;
+  RoundSkipped: z.infer<typeof RoundSkippedV1>;
   ModelVersionPublished: z.infer<typeof ModelVersionPublishedV1>;
   ModelVersionActivated: z.infer<typeof ModelVersionActivatedV1>;
   ModelVersionAliased: z.infer<typeof ModelVersionAliasedV1>;

@@ -56,7 +56,7 @@ export function createMetrics() {
     roundsStarted: new client.Counter({ name: 'oeld_rounds_started_total', help: 'Training rounds started by this daemon.', registers: [registry] }),
     roundTokensPerSecond: new client.Gauge({ name: 'oeld_round_training_tokens_per_second', help: 'Tokens (prompts and responses) the student trained on per second of forward and backward, last step.', registers: [registry] }),
     modelTensorBytes: new client.Gauge({ name: 'oeld_model_tensor_bytes', help: 'Tensor memory held by the model worker (TensorFlow.js count).', registers: [registry] }),
-    roundsTotal: new client.Counter({ name: 'oeld_rounds_total', help: 'Training rounds finished by this daemon, by outcome (completed, failed).', labelNames: ['outcome'] as const, registers: [registry] }),
+    roundsTotal: new client.Counter({ name: 'oeld_rounds_total', help: 'Training rounds finished by this daemon, by outcome (completed, skipped: nothing to improve, failed).', labelNames: ['outcome'] as const, registers: [registry] }),
     roundStage: new client.Gauge({ name: 'oeld_round_stage', help: 'Stage of the running round: 0 none, 1 collect, 2 extract, 3 train, 4 evaluate, 5 record.', registers: [registry] }),
     roundSteps: new client.Counter({ name: 'oeld_round_training_steps_total', help: 'Optimiser steps taken by rounds.', registers: [registry] }),
     roundLoss: new client.Gauge({ name: 'oeld_round_loss', help: 'Loss of the last optimiser step: the token-mean KL between student and teacher (reverse for opcd, forward for off-policy).', registers: [registry] }),

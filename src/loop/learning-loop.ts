@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { ModelEngine } from '../engine/model-engine.ts';
 import { readActiveModel } from '../projections/models/model-projection.ts';
 import { countFreshInteractions, readLastRoundEnd, readNewestRoundEnd } from '../projections/trajectories/trajectory-queries.ts';
-import { RoundFailedError, RoundRunner, recoverInterruptedRounds, type RoundOutcome } from '../rounds/round-runner.ts';
+import { RoundFailedError, RoundRunner, recoverInterruptedRounds, type RoundOutcome, type RoundSkip } from '../rounds/round-runner.ts';
 import { RoundScheduler } from '../rounds/round-scheduler.ts';
 import type { RoundTrigger, TaskTrigger, TaskTriggerDecision, TriggerSettings } from '../rounds/round-trigger.ts';
 import { heldOutPercentOf, type Task } from '../tasks/task.ts';
@@ -33,6 +33,8 @@ export interface LearningLoopEvents {
   say: (line: string) => void;
   onRoundStarted?: () => void;
   onRoundDone?: (o: RoundOutcome) => void;
+  /** A round that could not improve anything (RoundSkipped): nothing trained or published. */
+  onRoundSkipped?: (o: RoundSkip) => void;
   /** A published version's weights were refused (changed or missing); `recorded`: its event is new. */
   onLoadRefused?: (version: string, recorded: boolean) => void;
   /** After the retention policy ran. */
@@ -190,6 +192,11 @@ export class LearningLoop {
     this.roundRunning = entry.runner.run(trigger).then(async (outcome) => {
       this.roundsHere++;
       this.lastFailure = null;
+      if ('skipped' in outcome) {
+        events.say(`round ${this.roundsHere} skipped after ${outcome.totalSeconds.toFixed(0)} s (task ${taskId}): ${outcome.skipped}`);
+        events.onRoundSkipped?.(outcome);
+        return outcome.roundId;
+      }
       // The worker holds only the versions in use: once a new version is active (and loaded by the
       // round), the round-start version goes; a rollback to it loads it again.
       if (outcome.activated && outcome.baseVersion !== outcome.newVersion) {

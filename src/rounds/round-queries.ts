@@ -48,7 +48,7 @@ export async function readHeldOutPrompts(q: Queryable, taskId: string, heldOutPe
 
 /** Rounds that started and never completed or failed: a process died in the middle of them. */
 export async function readUnfinishedRounds(q: Queryable): Promise<{ roundId: string; streamId: string; startedAt: Date }[]> {
-  const started = await openStreams(q, 'RoundStarted', ['RoundCompleted', 'RoundFailed']);
+  const started = await openStreams(q, 'RoundStarted', ['RoundCompleted', 'RoundSkipped', 'RoundFailed']);
   return started.map((e) => ({ roundId: (e.data as EventDataMap['RoundStarted']).roundId, streamId: e.streamId, startedAt: e.recordedAt }));
 }
 

@@ -30,7 +30,10 @@ import { readKnowledgeVersion } from '../projections/knowledge/knowledge-queries
 import { approximateTokens } from '../projections/knowledge/tokens.ts';
 import type { EpisodeStats } from '../simulator/play-episodes.ts';
 import type { EventStore } from '../store/event-store.ts';
-import { countEvents } from '../store/log-queries.ts';
+import { countEvents, readEventsByIds } from '../store/log-queries.ts';
+import type { EventDataMap } from '../events/schemas.ts';
+import { readRoundOfVersion } from '../projections/rounds/round-projection.ts';
+import { skipReason } from './round-skip.ts';
 import { heldOutPercentOf, type Task } from '../tasks/task.ts';
 import { trainingPrompts } from '../tasks/training-prompts.ts';
 import type { RoundTrainingOptions, RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
@@ -86,6 +89,23 @@ export interface RoundOutcome {
   trainingPrompts: number;
 }
 
+/** A round that could not improve anything (round-skip.ts): nothing trained or published; RoundSkipped records the reason. */
+export interface RoundSkip {
+  roundId: string;
+  taskId: string;
+  baseVersion: string;
+  skipped: string;
+  seconds: Record<string, number>;
+  totalSeconds: number;
+  knowledgeItems: number;
+}
+
+/** A round's outcome when it trained (not skipped), or an error naming the reason it was skipped (for callers that expect training). */
+export function trained(r: RoundOutcome | RoundSkip): RoundOutcome {
+  if ('skipped' in r) throw new Error(`round ${r.roundId} was skipped: ${r.skipped}`);
+  return r;
+}
+
 export interface RoundRunnerDeps {
   store: EventStore;
   engine: ModelEngine;
@@ -115,7 +135,7 @@ const roundEvent = <T extends NewEvent['type']>(type: T, data: NewEvent<T>['data
 interface RoundContext {
   roundId: string;
   stream: string;
-  active: { version: string; path: string; sha256: string };
+  active: { version: string; path: string; sha256: string; roundId: string | null };
   /** The engine's backend and kernels, as it loaded the round-start version. */
   engineRuntime: string;
   newVersion: string;
@@ -141,7 +161,7 @@ export class RoundRunner {
 
   private progress(p: RoundProgress): void { this.d.onProgress?.(p); }
 
-  async run(trigger: 'threshold' | 'cron' | 'manual'): Promise<RoundOutcome> {
+  async run(trigger: 'threshold' | 'cron' | 'manual'): Promise<RoundOutcome | RoundSkip> {
     const { store, engine, settings, task } = this.d;
     const active = await readActiveModel(store.sql);
     if (!active) throw new Error('no active model version: publish and activate one first');
@@ -179,6 +199,14 @@ export class RoundRunner {
       ctx.engineRuntime = loaded.runtime ?? loaded.backend;
       await timed('collect', () => this.collect(ctx));
       await timed('extract', () => this.extract(ctx));
+      const skipped = await this.skipReason(ctx);
+      if (skipped) {
+        const knowledgeItems = ctx.pool.itemCounts.reduce((a, b) => a + b, 0);
+        await store.append([{ streamId: ctx.stream, expectedVersion: 'any', events: [roundEvent('RoundSkipped', { roundId, reason: skipped, knowledgeItems })] }]);
+        recorded = true;
+        rmSync(ctx.checkpointDir, { recursive: true, force: true });
+        return { roundId, taskId: task.id, baseVersion: active.version, skipped, seconds: ctx.seconds, totalSeconds: (performance.now() - roundStart) / 1000, knowledgeItems };
+      }
       await timed('train', () => this.train(ctx));
       await timed('evaluate', () => this.evaluate(ctx));
       this.decide(ctx);
@@ -233,6 +261,19 @@ export class RoundRunner {
     }
     ctx.knowledgeTexts = ctx.pool.texts.filter((t) => t.trim().length > 0);
     if (ctx.knowledgeTexts.length === 0) throw new Error(`extraction produced no experience items (${ctx.pool.emptyAnswers} answers had no marked line)`);
+  }
+
+  /** Whether the round can improve anything (round-skip.ts): the active version's validation and the pool it was trained on, against this round's pool. */
+  private async skipReason(ctx: RoundContext): Promise<string | null> {
+    if (this.d.settings.teacherContext !== 'knowledge' || !ctx.active.roundId) return null;
+    const made = await readRoundOfVersion(this.d.store.sql, ctx.active.version);
+    if (!made?.validation || !made.knowledgeEventIds) return null;
+    const trainedOn = (await readEventsByIds(this.d.store.sql, made.knowledgeEventIds)).flatMap((e) => (e.data as EventDataMap['KnowledgeExtracted']).items.map((i) => i.text));
+    return skipReason({
+      validation: { ...made.validation, roundId: made.roundId },
+      trainedItems: trainedOn,
+      poolItems: ctx.pool.events.flatMap((e) => e.items.map((i) => i.text)),
+    });
   }
 
   /** train: context distillation of the pool into a copy of the active version, written to the new version's folder by the trainer. */

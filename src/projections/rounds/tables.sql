@@ -1,4 +1,4 @@
--- Training rounds: one row per round, from RoundStarted to RoundCompleted or RoundFailed.
+-- Training rounds: one row per round, from RoundStarted to RoundCompleted, RoundSkipped or RoundFailed.
 CREATE TABLE IF NOT EXISTS rounds (
   round_id           text        PRIMARY KEY,
   task_id            text,
@@ -16,5 +16,7 @@ CREATE TABLE IF NOT EXISTS rounds (
   failed_stage       text,
   error              text,
   curve              jsonb,
-  seconds            jsonb
+  seconds            jsonb,
+  inputs             jsonb,
+  skip_reason        text
 );

@@ -13,7 +13,7 @@ export const ANY_TASK = '*';
 
 /**
  * Folds InteractionRecorded into an index of trajectories and their counts, and each round's end
- * (RoundCompleted, RoundFailed) into a snapshot of its task's counts: what the round trigger and
+ * (RoundCompleted, RoundSkipped, RoundFailed) into a snapshot of its task's counts: what the round trigger and
  * the round read (trajectory-queries.ts) instead of scanning the log.
  *
  * An interaction's model name resolves, when it is folded, to a published version of that name,
@@ -23,7 +23,7 @@ export const ANY_TASK = '*';
  */
 export class TrajectoryProjection implements Projection {
   readonly name = 'trajectories';
-  readonly types = ['InteractionRecorded', 'RoundStarted', 'RoundCompleted', 'RoundFailed', 'ModelVersionPublished', 'ModelVersionActivated', 'ModelVersionAliased'] as const;
+  readonly types = ['InteractionRecorded', 'RoundStarted', 'RoundCompleted', 'RoundSkipped', 'RoundFailed', 'ModelVersionPublished', 'ModelVersionActivated', 'ModelVersionAliased'] as const;
   /** What it keeps of an interaction, a round's and a version's events; of `turns` only whether it is there (a game trajectory, not a chat). */
   readonly dataFields = { keys: ['interactionId', 'taskId', 'modelVersion', 'source', 'roundId', 'version', 'alias', 'followsActive'], present: ['turns'] } as const;
   readonly ddl = DDL;
@@ -67,7 +67,7 @@ export class TrajectoryProjection implements Projection {
         await tx.query('INSERT INTO trajectory_rounds (round_id, task_id) VALUES ($1, $2) ON CONFLICT (round_id) DO NOTHING', [e.data.roundId, e.data.taskId ?? ANY_TASK]);
         continue;
       }
-      if (!isType(e, 'RoundCompleted') && !isType(e, 'RoundFailed')) continue;
+      if (!isType(e, 'RoundCompleted') && !isType(e, 'RoundSkipped') && !isType(e, 'RoundFailed')) continue;
       await insertInteractions(tx, run);
       run = [];
       const { rows } = await tx.query<{ task_id: string }>('SELECT task_id FROM trajectory_rounds WHERE round_id = $1', [e.data.roundId]);

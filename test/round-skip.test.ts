@@ -1,0 +1,97 @@
+/**
+ * Rounds that cannot improve anything are skipped with a recorded reason (#19): the rule (pure),
+ * and a round on the tiny model whose active version is at its validation ceiling and whose
+ * extraction found nothing new: RoundSkipped, nothing published, its trajectories used.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { ModelEngine } from '../src/engine/model-engine.ts';
+import type { EventDataMap } from '../src/events/schemas.ts';
+import type { GateResult } from '../src/evaluation/gate.ts';
+import type { ExtractFn } from '../src/extraction/extract-pool.ts';
+import { readRecentRounds } from '../src/projections/rounds/round-projection.ts';
+import { countFreshInteractions, readLastRoundEnd } from '../src/projections/trajectories/trajectory-queries.ts';
+import { RoundRunner } from '../src/rounds/round-runner.ts';
+import { skipReason } from '../src/rounds/round-skip.ts';
+import type { EventStore } from '../src/store/event-store.ts';
+import { START } from '../src/store/read-events.ts';
+import type { TestDatabase } from './helpers/databases.ts';
+import { TINY_GAME_TASK, TINY_ROUND } from './helpers/round-settings.ts';
+import { tinyRoundWorld } from './helpers/tiny-round-world.ts';
+
+describe('which rounds cannot improve anything', () => {
+  const validation = { passRate: 1, episodes: 64, roundId: 'r1' };
+  it('skips only at the validation ceiling with no item the active version was not trained on (compared as the pool compares them)', () => {
+    assert.match(skipReason({ validation, trainedItems: ['G is the goal.', 'Avoid H.'], poolItems: ['g  is the GOAL.', 'Avoid H.'] })!, /passed all 64 validation episodes \(round r1\), and the 2 distinct items extracted now were all in the pool/);
+    assert.equal(skipReason({ validation: { ...validation, passRate: 63 / 64 }, trainedItems: ['G is the goal.'], poolItems: ['G is the goal.'] }), null, 'below the ceiling');
+    assert.equal(skipReason({ validation, trainedItems: ['G is the goal.'], poolItems: ['G is the goal.', 'Walls stop you.'] }), null, 'one new item');
+    assert.equal(skipReason({ validation: null, trainedItems: ['G is the goal.'], poolItems: ['G is the goal.'] }), null, 'never measured');
+    assert.equal(skipReason({ validation, trainedItems: null, poolItems: [] }), null, 'not trained by a round that recorded its pool');
+  });
+});
+
+describe('a round at the ceiling with nothing new (tiny model)', () => {
+  let db: TestDatabase;
+  let store: EventStore;
+  let engine: ModelEngine;
+  let artifactRoot: string;
+  let catchUp: () => Promise<void>;
+  let play: () => Promise<void>;
+  let close: () => Promise<void>;
+  // The gate's validation figures are set by the test: the tiny model plays at random.
+  let validationPassRate = 1;
+  const stats = () => ({ episodes: 4, passRate: validationPassRate, meanResponseTokens: 3, meanTurns: 2 });
+  const gate = { evaluate: async (): Promise<GateResult> => ({ passed: true, reasons: ['stand-in gate'], evaluations: [], before: stats(), after: stats(), chat: null }) };
+  const extractor = (items: string[]) => async (): Promise<ExtractFn> => async (prompts) => prompts.map(() => ({ text: items.map((i) => `- EXPERIENCE ITEM: ${i}`).join('\n'), tokens: 9 }));
+  const round = (items: string[]) => new RoundRunner({ store, engine, artifactRoot, task: TINY_GAME_TASK, gate, settings: TINY_ROUND, extractFnFor: extractor(items) }).run('manual');
+  const eventsOf = async <T extends keyof EventDataMap>(type: T) => (await store.read({ after: START, limit: 100_000 })).events.filter((e) => e.type === type).map((e) => e.data as EventDataMap[T]);
+
+  before(async () => {
+    ({ db, store, engine, catchUp, play, close } = await tinyRoundWorld('skip'));
+    artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-skip-'));
+  });
+  after(async () => { await close(); rmSync(artifactRoot, { recursive: true, force: true }); });
+
+  it('trains from the base (never skipped: nothing was trained yet), then skips a round that found nothing new, recording why', async () => {
+    const first = await round(['G is the goal.', 'Avoid the holes.']);
+    assert.ok(!('skipped' in first));
+    await catchUp();
+    await play();
+    const published = (await eventsOf('ModelVersionPublished')).length;
+    const extracted = (await eventsOf('KnowledgeExtracted')).length;
+    const folders = readdirSync(join(artifactRoot, 'models')).length;
+
+    const second = await round(['g is the goal.', 'Avoid the holes.']);
+    assert.ok('skipped' in second, 'skipped');
+    assert.match(second.skipped, /nothing to improve: the active version passed all 4 validation episodes/);
+    assert.equal(second.baseVersion, first.newVersion);
+    const skips = await eventsOf('RoundSkipped');
+    assert.equal(skips.length, 1);
+    assert.equal(skips[0]!.reason, second.skipped);
+    assert.equal(skips[0]!.knowledgeItems, 2 * TINY_ROUND.poolSlots);
+    assert.equal((await eventsOf('ModelVersionPublished')).length, published, 'nothing published');
+    assert.equal((await eventsOf('KnowledgeExtracted')).length, extracted, 'no knowledge recorded');
+    assert.equal(readdirSync(join(artifactRoot, 'models')).length, folders, 'no folder written');
+    await catchUp();
+    const [shown] = await readRecentRounds(db.sql, 1);
+    assert.equal(shown!.status, 'skipped');
+    assert.equal(shown!.skipReason, second.skipped);
+    assert.equal((await readLastRoundEnd(db.sql, TINY_GAME_TASK.id))!.roundId, second.roundId, 'a skipped round ends the trigger\'s count like any round');
+    assert.equal(await countFreshInteractions(db.sql, TINY_GAME_TASK.id, first.newVersion, 0), 0);
+  });
+
+  it('trains when the extraction finds one new item, or when validation is below the ceiling', async () => {
+    await play();
+    // This round's candidate measures 75% on validation: the next round may improve it.
+    validationPassRate = 0.75;
+    const withNew = await round(['G is the goal.', 'Walls stop you.']);
+    assert.ok(!('skipped' in withNew), 'a new item');
+    await catchUp();
+    await play();
+    const belowCeiling = await round(['G is the goal.', 'Walls stop you.']);
+    assert.ok(!('skipped' in belowCeiling), 'the same items, but the active version is below the ceiling');
+  });
+});
