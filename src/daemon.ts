@@ -44,7 +44,7 @@ export interface Daemon {
  */
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
   // Tasks and their files are checked before anything starts: a bad one stops the daemon with its name.
-  const tasks = loadTasks(config.tasks, config.tasksFile, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile });
+  const tasks = loadTasks(config.tasks, config.tasksFile, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, maxBaseRetentionKl: config.retentionMaxBaseKl, anchorPromptsFile: config.anchorPromptsFile });
   if (config.learning) for (const t of tasks) if (t.kind === 'chat') readAnchorPrompts(t.anchorPromptsFile);
   log.info({ database: describeDatabase(config) }, 'opening database');
   const sql = await openDatabase(config, (err) => log.warn({ err: err.message }, 'a database connection was lost; it is replaced on next use'));

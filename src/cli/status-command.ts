@@ -12,7 +12,7 @@ export const statusCommand: Command = {
   options: {},
   async run(_v, _p, ctx) {
     const s = await withDatabase(ctx.env, (sql, config) => readStatus(sql, sql.kind, loadTasks(config.tasks, config.tasksFile, {
-      minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile,
+      minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, maxBaseRetentionKl: config.retentionMaxBaseKl, anchorPromptsFile: config.anchorPromptsFile,
     })));
     const lines = [
       `database        ${s.database}`,

@@ -110,7 +110,7 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
         versionSeries.prune(new Set([o.baseVersion, o.newVersion]), KEPT_VERSION_SERIES);
         for (const [stage, s] of Object.entries(o.seconds)) metrics.roundSeconds.inc({ stage }, s);
         if (o.chat) {
-          for (const [measurement, v] of [['gap_before', o.chat.gapBefore], ['gap_after', o.chat.gapAfter], ['retention', o.chat.retentionKl]] as const) {
+          for (const [measurement, v] of [['gap_before', o.chat.gapBefore], ['gap_after', o.chat.gapAfter], ['retention', o.chat.retentionKl], ['retention_base', o.chat.baseRetentionKl ?? null]] as const) {
             if (v !== null) metrics.chatGateKl.set({ task: o.taskId, measurement }, v);
           }
         }

@@ -7,7 +7,9 @@
  *     token-mean reverse KL is the gap. Measured for the round-start version and the candidate with
  *     the same seed and knowledge: a round that consolidated the knowledge lowers it.
  *   - retention on anchor prompts: the candidate's KL from the round-start version on prompts
- *     unrelated to the task; it must stay at or under the task's bound.
+ *     unrelated to the task; it must stay at or under the task's bound. With `lineageRoot` (the
+ *     gate watching what rounds do not train, OELD_GATE_WATCH_UNTRAINED), also the KL from the
+ *     lineage's base, under its own bound: small drifts tolerated round after round cannot add up.
  *
  *   - optionally, the team's own evaluator (external-evaluator.ts) judges both versions' replies to
  *     the held-out prompts; the candidate's pass rate may drop at most the tolerance.
@@ -35,6 +37,8 @@ export interface ChatGateOptions {
   temperature: number;
   topK: number;
   seed: number;
+  /** The lineage's base (first version) of a version: retention is also measured against it (absent: only against the round-start version). */
+  lineageRoot?: (version: string) => Promise<{ version: string; path: string; pruned: boolean } | null>;
 }
 
 const f = (x: number) => x.toFixed(4);
@@ -45,7 +49,7 @@ export class ChatGate {
   async evaluate(ctx: GateContext): Promise<GateResult> {
     const heldOut = await this.o.heldOutPrompts();
     const anchors = this.o.anchorPrompts();
-    const measure = (student: string, pairs: { prompt: Prompt; knowledge: string }[]): Promise<KlMeasurement> => this.engine.measureKl(student, ctx.baseVersion, pairs, {
+    const measure = (student: string, pairs: { prompt: Prompt; knowledge: string }[], teacher = ctx.baseVersion): Promise<KlMeasurement> => this.engine.measureKl(student, teacher, pairs, {
       maxNewTokens: this.task.responseTokens, temperature: this.o.temperature, topK: this.o.topK, seed: this.o.seed, batchSize: 8,
       knowledgePlacement: this.task.knowledgePlacement, ...(Object.keys(this.task.templateVariables).length ? { templateVariables: this.task.templateVariables } : {}),
     });
@@ -58,7 +62,9 @@ export class ChatGate {
     let gapBefore: number | null = null;
     let gapAfter: number | null = null;
     const evaluator = this.task.evaluator;
-    const steps = (heldOut.length > 0 ? 2 : 0) + 1 + (evaluator && heldOut.length > 0 ? 2 : 0);
+    const root = this.o.lineageRoot ? await this.o.lineageRoot(ctx.baseVersion) : null;
+    const watchRoot = root !== null && !root.pruned && root.version !== ctx.baseVersion;
+    const steps = (heldOut.length > 0 ? 2 : 0) + 1 + (watchRoot ? 1 : 0) + (evaluator && heldOut.length > 0 ? 2 : 0);
     let done = 0;
     const progress = (message: string) => ctx.onProgress?.({ done: ++done, of: steps, message });
     if (heldOut.length === 0) {
@@ -86,6 +92,22 @@ export class ChatGate {
     const retained = retention.meanKl <= this.task.maxRetentionKl;
     if (!retained) passed = false;
     reasons.push(`retention KL on ${anchors.length} anchor prompts ${f(retention.meanKl)} (at most ${this.task.maxRetentionKl})`);
+    let baseRetentionKl: number | null = null;
+    if (watchRoot) {
+      // The base is loaded only for this measurement (the worker holds the versions in use).
+      await this.engine.load(root.version, root.path);
+      try {
+        const fromBase = await measure(ctx.candidateVersion, anchors.map((prompt) => ({ prompt, knowledge: '' })), root.version);
+        progress(`retention from the base ${root.version}`);
+        evaluations.push({ kind: 'retention', ...common(ctx.candidateVersion, anchors.length, fromBase), referenceVersion: root.version });
+        baseRetentionKl = fromBase.meanKl;
+      } finally {
+        await this.engine.unload(root.version).catch(() => {});
+      }
+      const ok = baseRetentionKl <= this.task.maxBaseRetentionKl;
+      if (!ok) passed = false;
+      reasons.push(`retention KL from the base ${root.version} ${f(baseRetentionKl)} (at most ${this.task.maxBaseRetentionKl})`);
+    }
     if (evaluator && heldOut.length > 0) {
       const judged = async (version: string) => {
         const replies = await this.engine.complete(version, heldOut, EVALUATION_SAMPLING, this.task.responseTokens, this.o.seed,
@@ -110,7 +132,7 @@ export class ChatGate {
     if (!this.o.gate) reasons.push('the gate is off');
     return {
       passed: !this.o.gate || passed, reasons, evaluations, before: null, after: null,
-      chat: { gapBefore, gapAfter, retentionKl: retention.meanKl, heldOutPrompts: heldOut.length, anchorPrompts: anchors.length },
+      chat: { gapBefore, gapAfter, retentionKl: retention.meanKl, baseRetentionKl, heldOutPrompts: heldOut.length, anchorPrompts: anchors.length },
     };
   }
 }

@@ -14,8 +14,8 @@ export interface GateResult {
   /** Game tasks: validation statistics of the round-start version and the candidate. */
   before: EpisodeStats | null;
   after: EpisodeStats | null;
-  /** Chat tasks: the distillation gap on held-out logs before and after, and the candidate's retention KL. */
-  chat: { gapBefore: number | null; gapAfter: number | null; retentionKl: number; heldOutPrompts: number; anchorPrompts: number } | null;
+  /** Chat tasks: the distillation gap on held-out logs before and after, and the candidate's retention KL (from the round-start version, and from the lineage's base where watched). */
+  chat: { gapBefore: number | null; gapAfter: number | null; retentionKl: number; baseRetentionKl?: number | null; heldOutPrompts: number; anchorPrompts: number } | null;
 }
 
 export interface GateContext {

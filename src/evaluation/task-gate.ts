@@ -50,6 +50,7 @@ export function createGate(engine: ModelEngine, store: EventStore, task: Task, s
   const chat = new ChatGate(engine, task, {
     heldOutPrompts: () => readHeldOutPrompts(store.sql, task.id, task.heldOutPercent, task.gatePrompts),
     anchorPrompts: () => anchors, gate: s.gate, tolerance: s.gameTolerance, temperature: s.temperature, topK: s.topK, seed: s.seed,
+    ...(s.watchUntrained ? { lineageRoot: (version: string) => readLineageRoot(store.sql, version) } : {}),
   });
   if (!task.world) return chat;
   const world = task.world;

@@ -38,6 +38,7 @@ const taskFields = z.object({
   heldOutPercent: z.number().int().min(1).max(50).optional(),
   gatePrompts: z.number().int().min(1).max(10_000).optional(),
   maxRetentionKl: z.number().finite().min(0).optional(),
+  maxBaseRetentionKl: z.number().finite().min(0).optional(),
   anchorPromptsFile: z.string().min(1).optional(),
   companySeed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
   driftAfterConversations: z.number().int().min(0).optional(),
@@ -52,6 +53,8 @@ const tasksFile = z.record(z.string().regex(/^[A-Za-z0-9._:-]{1,200}$/, 'task id
 export interface TaskDefaults {
   minInteractions: number;
   maxRetentionKl: number;
+  /** The bound from the lineage's base (OELD_RETENTION_MAX_BASE_KL); absent: three times maxRetentionKl. */
+  maxBaseRetentionKl?: number;
   anchorPromptsFile: string;
 }
 
@@ -90,7 +93,7 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
     };
     if ((GAME_TASK_NAMES as readonly string[]).includes(id)) {
       // The simulator and the game's gate play with the game's own prompts: a round must train on what they serve.
-      const chatOnly = (['heldOutPercent', 'gatePrompts', 'maxRetentionKl', 'anchorPromptsFile', 'evaluator', 'templateVariables'] as const).find((k) => o[k] !== undefined);
+      const chatOnly = (['heldOutPercent', 'gatePrompts', 'maxRetentionKl', 'maxBaseRetentionKl', 'anchorPromptsFile', 'evaluator', 'templateVariables'] as const).find((k) => o[k] !== undefined);
       if (chatOnly) throw new Error(`OELD_TASKS_FILE: ${id}.${chatOnly} (${preview(o[chatOnly])}): task ${id} is a game; ${chatOnly} applies to chat tasks only`);
       const game = gameByName(id);
       return {
@@ -114,6 +117,7 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
       heldOutPercent: o.heldOutPercent ?? chatDefaults.heldOutPercent,
       gatePrompts: o.gatePrompts ?? chatDefaults.gatePrompts,
       maxRetentionKl: o.maxRetentionKl ?? defaults.maxRetentionKl,
+      maxBaseRetentionKl: o.maxBaseRetentionKl ?? defaults.maxBaseRetentionKl ?? 3 * (o.maxRetentionKl ?? defaults.maxRetentionKl),
       anchorPromptsFile: o.anchorPromptsFile ?? (desk ? DESK_ANCHOR_PROMPTS_FILE : defaults.anchorPromptsFile),
       ...(o.evaluator ? { evaluator: o.evaluator } : {}),
       ...(desk ? { world: { kind: 'support-desk' as const, companySeed: o.companySeed ?? DESK_TASK_DEFAULTS.companySeed, ...(drift ? { drift } : {}) } } : {}),

@@ -41,6 +41,8 @@ export interface ChatTask extends TaskCommon {
   gatePrompts: number;
   /** The candidate's KL from the round-start version on the anchor prompts may not exceed this. */
   maxRetentionKl: number;
+  /** With OELD_GATE_WATCH_UNTRAINED: the candidate's KL from the lineage's base (its first version) on the anchor prompts may not exceed this, so that rounds' drifts cannot add up. */
+  maxBaseRetentionKl: number;
   /** Anchor prompts for retention, unrelated to the task (chat-gate.ts reads them). */
   anchorPromptsFile: string;
   /** A team's own evaluator of replies to held-out prompts (external-evaluator.ts); absent: none. */
