@@ -24,8 +24,8 @@ else
   for f in bench/*.ts; do
     b="$(basename "$f" .ts)"
     case "$b" in
-      # learning is its own command (npm run bench:learning): it runs for half an hour; serving-clients is serving's load.
-      lib|learning|append-throughput|replay-throughput|append-prototypes|serving-clients) ;;
+      # learning is its own command (npm run bench:learning): it runs for half an hour; soak (npm run bench -- soak) for longer; serving-clients is serving's load.
+      lib|learning|soak|append-throughput|replay-throughput|append-prototypes|serving-clients) ;;
       *) benches+=("$b") ;;
     esac
   done

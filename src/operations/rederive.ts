@@ -63,7 +63,14 @@ export interface RederiveResult {
 /** The file a version's sha256 is of: an adapter's weights, else model.safetensors. */
 export const weightsFileOf = (dir: string): string => existsSync(join(dir, ADAPTER_CONFIG)) ? join(dir, ADAPTER_WEIGHTS) : join(dir, 'model.safetensors');
 
-export async function rederiveVersion(d: RederiveDeps, version: string, o: { restore?: boolean; outDir?: string } = {}): Promise<RederiveResult> {
+export interface RederiveOptions {
+  restore?: boolean;
+  outDir?: string;
+  /** Folders re-derived before (version -> folder), used as round-start folders where the registry's are gone; checked by sha256 all the same. */
+  known?: ReadonlyMap<string, string>;
+}
+
+export async function rederiveVersion(d: RederiveDeps, version: string, o: RederiveOptions = {}): Promise<RederiveResult> {
   const t0 = performance.now();
   const registry = foldRegistry(await readStream(d.store.sql, STREAMS.models));
   const byName = new Map(registry.versions.map((v) => [v.version, v]));
@@ -72,7 +79,7 @@ export async function rederiveVersion(d: RederiveDeps, version: string, o: { res
   const through: string[] = [];
   const scratch: string[] = [];
   try {
-    const derived = await derive(d, byName, target, o.outDir ?? join(d.artifactRoot, 'rederived', `${version}-${randomUUID().slice(0, 8)}`), through, scratch, 0);
+    const derived = await derive({ ...d, known: o.known ?? new Map() }, byName, target, o.outDir ?? join(d.artifactRoot, 'rederived', `${version}-${randomUUID().slice(0, 8)}`), through, scratch, 0);
     const result: RederiveResult = { ...derived, version, restored: false, through, seconds: 0 };
     if (o.restore) result.restored = await restore(d.store, target, result);
     result.seconds = (performance.now() - t0) / 1000;
@@ -85,7 +92,7 @@ export async function rederiveVersion(d: RederiveDeps, version: string, o: { res
 type Derived = Pick<RederiveResult, 'roundId' | 'recordedSha256' | 'derivedSha256' | 'matches' | 'folder' | 'runtime'>;
 
 /** Re-runs the round that made `v` into `outDir`; a missing round-start folder is re-derived first into scratch. */
-async function derive(d: RederiveDeps, byName: Map<string, RegistryVersion>, v: RegistryVersion, outDir: string, through: string[], scratch: string[], depth: number): Promise<Derived> {
+async function derive(d: RederiveDeps & { known: ReadonlyMap<string, string> }, byName: Map<string, RegistryVersion>, v: RegistryVersion, outDir: string, through: string[], scratch: string[], depth: number): Promise<Derived> {
   if (!v.roundId) throw new RederiveError(`version ${v.version} was not made by a round (a published base): there is nothing in the log to re-derive it from`);
   const events = await readStream(d.store.sql, STREAMS.round(v.roundId));
   const started = events.find((e): e is RecordedEvent<'RoundStarted'> => isType(e, 'RoundStarted'));
@@ -144,9 +151,11 @@ function checkTrainer(trainer: Trainer, config: { trainer?: string; trainerSetti
 }
 
 /** The round-start version's folder: as kept when its weights are still the ones recorded, else re-derived into scratch. */
-async function baseFolder(d: RederiveDeps, byName: Map<string, RegistryVersion>, base: RegistryVersion, inputs: RoundInputs, through: string[], scratch: string[], depth: number): Promise<string> {
+async function baseFolder(d: RederiveDeps & { known: ReadonlyMap<string, string> }, byName: Map<string, RegistryVersion>, base: RegistryVersion, inputs: RoundInputs, through: string[], scratch: string[], depth: number): Promise<string> {
   if (base.sha256 !== inputs.baseSha256) throw new RederiveError(`the round started from ${base.version} with sha256 ${inputs.baseSha256}, but that version was published with ${base.sha256}`);
   if (!base.pruned && existsSync(weightsFileOf(base.path)) && await fileSha256(weightsFileOf(base.path)) === base.sha256) return base.path;
+  const known = d.known.get(base.version);
+  if (known && existsSync(weightsFileOf(known)) && await fileSha256(weightsFileOf(known)) === base.sha256) return known;
   if (depth >= 1000) throw new RederiveError('more than 1000 pruned versions in a row: re-derive the older ones first');
   const dir = join(d.artifactRoot, 'rederived', `${base.version}-${randomUUID().slice(0, 8)}`);
   scratch.push(dir);
