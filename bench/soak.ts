@@ -10,7 +10,9 @@
  * `npm run bench -- soak` (not in the default list: about 30-60 minutes on 2 cores). Sizes:
  * BENCH_SOAK_ROUNDS (100), BENCH_SOAK_WARMUP (10 rounds), BENCH_SOAK_EPISODES (64 validation
  * episodes), BENCH_SOAK_STEPS (8), BENCH_SOAK_REDERIVE (0 = every pruned version, else that many,
- * spread over the run). The baseline in the same run is the first sample after warm-up.
+ * spread over the run), BENCH_SOAK_SKIP (false: every round trains and publishes, the heaviest load
+ * on retention; true: the daemon's default, where rounds at the ceiling with nothing new are skipped).
+ * The baseline in the same run is the first ten samples after warm-up.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,12 +39,13 @@ const WARMUP = envInt('BENCH_SOAK_WARMUP', 10);
 const EPISODES = envInt('BENCH_SOAK_EPISODES', 64);
 const STEPS = envInt('BENCH_SOAK_STEPS', 8);
 const REDERIVE = envInt('BENCH_SOAK_REDERIVE', 0, 0);
+const SKIP = process.env.BENCH_SOAK_SKIP === 'true';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'oeld-soak-'));
 const env: Record<string, string> = {
   OELD_DATA_DIR: dataDir, OELD_LEARNING: 'true', OELD_SIMULATOR: 'on', OELD_TASKS: 'frozenlake', OELD_LOG_FORMAT: 'json',
   OELD_ROUND_STEPS: String(STEPS), OELD_EVAL_EPISODES: String(EPISODES), OELD_ROUND_MIN_INTERACTIONS: '32', OELD_ROUND_TRAJECTORIES: '32',
-  OELD_POOL_SLOTS: '4', OELD_POOL_TRAJECTORIES: '8',
+  OELD_POOL_SLOTS: '4', OELD_POOL_TRAJECTORIES: '8', OELD_SKIP_UNCHANGED_ROUNDS: String(SKIP),
   // The default window (24 h) would keep every version of an accelerated run: three minutes here, so that pruning works.
   OELD_KEEP_VERSIONS: '5', OELD_ROLLBACK_WINDOW_HOURS: '0.05',
 };
@@ -53,7 +56,7 @@ const metric = (text: string, name: string): number => text.split('\n').filter((
 
 interface Sample { rounds: number; seconds: number; rssMb: number; artifactsMb: number; databaseMb: number; events: number }
 const samples: Sample[] = [];
-log(`soak: ${ROUNDS} rounds (${STEPS} steps, ${EPISODES} validation episodes), data in ${dataDir}`);
+log(`soak: ${ROUNDS} rounds (${STEPS} steps, ${EPISODES} validation episodes, skipping rounds that cannot improve: ${SKIP}), data in ${dataDir}`);
 const daemon = spawnDaemon(env);
 const t0 = performance.now();
 try {

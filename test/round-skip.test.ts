@@ -46,7 +46,9 @@ describe('a round at the ceiling with nothing new (tiny model)', () => {
   const stats = () => ({ episodes: 4, passRate: validationPassRate, meanResponseTokens: 3, meanTurns: 2 });
   const gate = { evaluate: async (): Promise<GateResult> => ({ passed: true, reasons: ['stand-in gate'], evaluations: [], before: stats(), after: stats(), chat: null }) };
   const extractor = (items: string[]) => async (): Promise<ExtractFn> => async (prompts) => prompts.map(() => ({ text: items.map((i) => `- EXPERIENCE ITEM: ${i}`).join('\n'), tokens: 9 }));
-  const round = (items: string[]) => new RoundRunner({ store, engine, artifactRoot, task: TINY_GAME_TASK, gate, settings: TINY_ROUND, extractFnFor: extractor(items) }).run('manual');
+  const round = (items: string[], skipUnchanged?: boolean) => new RoundRunner({
+    store, engine, artifactRoot, task: TINY_GAME_TASK, gate, settings: TINY_ROUND, extractFnFor: extractor(items), ...(skipUnchanged === undefined ? {} : { skipUnchanged }),
+  }).run('manual');
   const eventsOf = async <T extends keyof EventDataMap>(type: T) => (await store.read({ after: START, limit: 100_000 })).events.filter((e) => e.type === type).map((e) => e.data as EventDataMap[T]);
 
   before(async () => {
@@ -65,6 +67,7 @@ describe('a round at the ceiling with nothing new (tiny model)', () => {
     const folders = readdirSync(join(artifactRoot, 'models')).length;
 
     const second = await round(['g is the goal.', 'Avoid the holes.']);
+    // (OELD_SKIP_UNCHANGED_ROUNDS=false would have trained: checked below on the same facts.)
     assert.ok('skipped' in second, 'skipped');
     assert.match(second.skipped, /nothing to improve: the active version passed all 4 validation episodes/);
     assert.equal(second.baseVersion, first.newVersion);
@@ -81,6 +84,10 @@ describe('a round at the ceiling with nothing new (tiny model)', () => {
     assert.equal(shown!.skipReason, second.skipped);
     assert.equal((await readLastRoundEnd(db.sql, TINY_GAME_TASK.id))!.roundId, second.roundId, 'a skipped round ends the trigger\'s count like any round');
     assert.equal(await countFreshInteractions(db.sql, TINY_GAME_TASK.id, first.newVersion, 0), 0);
+    await play();
+    const trainedAnyway = await round(['g is the goal.', 'Avoid the holes.'], false);
+    assert.ok(!('skipped' in trainedAnyway), 'OELD_SKIP_UNCHANGED_ROUNDS=false: trained');
+    await catchUp();
   });
 
   it('trains when the extraction finds one new item, or when validation is below the ceiling', async () => {

@@ -54,7 +54,7 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
   const runners = tasks.map((task) => ({
     task,
     runner: new RoundRunner({
-      store, engine, trainer, artifactRoot, task, settings,
+      store, engine, trainer, artifactRoot, task, settings, skipUnchanged: config.skipUnchangedRounds,
       // OELD_EVAL_EPISODES=0 turns off a game's evaluation only: a chat task is always measured.
       gate: createGate(engine, store, task, {
         gameEpisodes: config.evalEpisodes, gate: config.activationGate, gameTolerance: config.gateTolerance,

@@ -115,6 +115,8 @@ export interface RoundRunnerDeps {
   artifactRoot: string;
   task: Task;
   settings: RoundSettings;
+  /** Skip rounds that cannot improve anything (round-skip.ts; OELD_SKIP_UNCHANGED_ROUNDS); default true. */
+  skipUnchanged?: boolean;
   /** The task's gate; null: no evaluation, the new version is activated. */
   gate: RoundGate | null;
   /** Extraction by another route than the engine (an OpenAI-compatible endpoint), per version. */
@@ -265,7 +267,7 @@ export class RoundRunner {
 
   /** Whether the round can improve anything (round-skip.ts): the active version's validation and the pool it was trained on, against this round's pool. */
   private async skipReason(ctx: RoundContext): Promise<string | null> {
-    if (this.d.settings.teacherContext !== 'knowledge' || !ctx.active.roundId) return null;
+    if (this.d.skipUnchanged === false || this.d.settings.teacherContext !== 'knowledge' || !ctx.active.roundId) return null;
     const made = await readRoundOfVersion(this.d.store.sql, ctx.active.version);
     if (!made?.validation || !made.knowledgeEventIds) return null;
     const trainedOn = (await readEventsByIds(this.d.store.sql, made.knowledgeEventIds)).flatMap((e) => (e.data as EventDataMap['KnowledgeExtracted']).items.map((i) => i.text));
