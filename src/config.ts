@@ -145,6 +145,8 @@ export const SETTINGS = {
   torchLoraRank: { name: 'OELD_TORCH_LORA_RANK', default: '0', description: 'With OELD_TRAINER=torch: 0 trains every weight; a rank r trains a LoRA adapter of rank r on every projection (q, k, v, o, gate, up, down) and publishes adapter versions (PEFT folders on a full-weight version; docs/trainer.md). A round from an adapter version continues that adapter.', parse: int(0, 4096) },
   torchLoraAlpha: { name: 'OELD_TORCH_LORA_ALPHA', default: undefined, description: 'LoRA alpha (the adapter is scaled by alpha / rank). Unset: twice the rank.', parse: float(1e-6, 1e6) },
   torchProcesses: { name: 'OELD_TORCH_PROCESSES', default: '1', description: 'Processes of one torch job on this machine, data-parallel: each takes its share of every step\'s examples, gradients are summed across them (NCCL on GPUs: one per GPU; gloo on the CPU). The same rendezvous variables as torchrun, so the trainer also runs under torchrun across machines.', parse: int(1, 1024) },
+  torchUrl: { name: 'OELD_TORCH_URL', default: undefined, description: 'With OELD_TRAINER=torch: the trainer at a URL (python -m oeld_trainer serve on a GPU host, which must see OELD_DATA_DIR at the same path) instead of a child process (docs/trainer.md).', parse: url(['http:', 'https:']) },
+  torchUrlToken: { name: 'OELD_TORCH_URL_TOKEN', default: undefined, description: 'Bearer token for OELD_TORCH_URL (the server\'s OELD_TRAINER_TOKEN).', parse: str },
   trainerTimeoutS: { name: 'OELD_TRAINER_TIMEOUT_S', default: '900', description: 'Longest wait in seconds for the torch trainer\'s next report (it loads the model, then reports every step); past it the trainer is stopped and the round fails.', parse: int(5, 7 * 86_400) },
   distillation: { name: 'OELD_DISTILLATION', default: 'opcd', description: 'opcd (on-policy: the student samples, reverse KL) or off-policy (the teacher samples, forward KL).', parse: oneOf('opcd', 'off-policy') },
   teacherContext: { name: 'OELD_TEACHER_CONTEXT', default: 'knowledge', description: 'What the teacher reads: knowledge (extracted items) or raw (raw trajectories; the ablation).', parse: oneOf('knowledge', 'raw') },
@@ -180,7 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     try {
       out[key] = s.parse(value);
     } catch (err) {
-      const shown = [SETTINGS.adminToken.name, SETTINGS.apiToken.name, SETTINGS.kafkaSaslPassword.name, SETTINGS.extractionApiKey.name, SETTINGS.servingWebhookToken.name, SETTINGS.vllmApiKey.name].includes(s.name) ? `${value.length} characters` : JSON.stringify(value);
+      const shown = [SETTINGS.adminToken.name, SETTINGS.apiToken.name, SETTINGS.kafkaSaslPassword.name, SETTINGS.extractionApiKey.name, SETTINGS.servingWebhookToken.name, SETTINGS.vllmApiKey.name, SETTINGS.torchUrlToken.name].includes(s.name) ? `${value.length} characters` : JSON.stringify(value);
       problems.push(`${s.name}=${shown}: ${(err as Error).message}`);
     }
   }
@@ -190,6 +192,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (out.engine === 'torch' && out.trainer !== 'torch') {
     problems.push(`OELD_ENGINE=torch: rounds must train in the torch process too; set OELD_TRAINER=torch (it is ${JSON.stringify(out.trainer)})`);
   }
+  if (out.torchUrl !== undefined && out.trainer !== 'torch') problems.push(`OELD_TORCH_URL: the trainer at a URL is the torch trainer; set OELD_TRAINER=torch (it is ${JSON.stringify(out.trainer)})`);
+  if (out.torchUrl !== undefined && (out.torchProcesses as number) > 1) problems.push(`OELD_TORCH_PROCESSES=${out.torchProcesses as number}: the trainer at OELD_TORCH_URL runs one process a job (data-parallel jobs at a URL are not built)`);
   if (problems.length) throw new ConfigError(problems);
   return out as Config;
 }

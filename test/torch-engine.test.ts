@@ -56,18 +56,22 @@ describe('the torch engine', () => {
     assert.equal(informed.perPair.length, situations.length);
   });
 
-  it('serves a batch with stop strings, and starts a process that died again with its versions', async () => {
+  it('serves a batch with stop strings, streaming each row as it is sampled, and starts a process that died again with its versions', async () => {
     const rows = [
       { messages: userPrompt(situations[0]!), sampling: greedy, maxNewTokens: 24, stop: [] },
       { messages: userPrompt(situations[0]!), sampling: greedy, maxNewTokens: 24, stop: [' '] },
     ];
     const deltas: { row: number; text: string }[] = [];
-    const r = await engine.serve('base', BASE, rows, 1, (d) => deltas.push(...d));
+    let calls = 0;
+    const r = await engine.serve('base', BASE, rows, 1, (d) => { calls++; deltas.push(...d); });
     assert.equal(r.loadedNow, false);
     assert.ok(r.rows[0]!.text.includes(' '), r.rows[0]!.text);
     assert.equal(r.rows[1]!.text, r.rows[0]!.text.slice(0, r.rows[0]!.text.indexOf(' ')));
     assert.equal(r.rows[1]!.finishReason, 'stop');
-    assert.deepEqual(deltas.map((d) => d.row).sort(), [0, 1]);
+    // Streamed: many deltas, one per step or so, which add up to each row's text (the stop string never sent).
+    for (const row of [0, 1]) assert.equal(deltas.filter((d) => d.row === row).map((d) => d.text).join(''), r.rows[row]!.text);
+    assert.ok(deltas.filter((d) => d.row === 0).length >= 4 && calls >= 4, `${deltas.length} deltas in ${calls} calls`);
+    assert.ok(r.rows[1]!.completionTokens < r.rows[0]!.completionTokens, 'the stopped row counts the tokens up to its stop string');
     (engine as unknown as { child: { kill(s: string): void } }).child.kill('SIGKILL');
     await new Promise((res) => setTimeout(res, 200));
     const again = await engine.complete('base', situations.slice(0, 2), greedy, 24, 1);

@@ -8,6 +8,8 @@
   python -m oeld_trainer engine [DEV]  the model engine (engine.py): requests on stdin, answers on
                                       stdout; it exits when stdin closes.
   python -m oeld_trainer --probe      the interpreter, torch and the CUDA devices, as JSON.
+  python -m oeld_trainer serve [--host H] [--port P]
+                                      the trainer at a URL (serve.py): jobs over HTTP, for a GPU host.
 """
 import json
 import os
@@ -96,6 +98,10 @@ def run_engine(device_name):
 def main(argv):
     if argv[1:] == ["--probe"]:
         return probe()
+    if len(argv) >= 2 and argv[1] == "serve":
+        from .serve import serve
+
+        return serve(argv[2:])
     if len(argv) >= 2 and argv[1] == "engine":
         return run_engine(argv[2] if len(argv) > 2 else "auto")
     if len(argv) != 2:

@@ -1,5 +1,6 @@
 """The model engine in PyTorch: `python -m oeld_trainer engine` answers requests, one JSON object a
-line on stdin, one answer a line on stdout ({"id", "ok", "result" | "error"}), in order. It holds
+line on stdin, one answer a line on stdout ({"id", "ok", "result" | "error"}), in order; a streamed
+generation sends its tokens step by step before its answer ({"id", "partial"}). It holds
 the versions the daemon loads (by name) and does the arithmetic the daemon's own runtime would:
 sampling replies to token ids, and the KL measurement of the chat gate. The daemon (TypeScript)
 keeps the tokenizer and the chat templates: requests and answers are token ids
@@ -18,8 +19,9 @@ from .sampling import generate
 
 
 class Engine:
-    def __init__(self, device):
+    def __init__(self, device, emit):
         self.device = device
+        self.emit = emit
         self.models = {}
 
     def load(self, r):
@@ -43,9 +45,11 @@ class Engine:
         return m
 
     def generate(self, r):
+        """With "stream": each step's new tokens go out at once as {"id", "partial": [[row, token], ...]}, before the answer."""
         s = r["sampling"]
+        on_step = (lambda step: self.emit({"id": r["id"], "partial": step})) if r.get("stream") else None
         tokens, ended = generate(self.model(r["version"]), r["prompts"], max(r["maxNewTokens"]), s["temperature"], r["eosTokenIds"], r["padTokenId"],
-                                 r["seed"], self.device, top_k=s.get("topK", 0), top_p=s.get("topP", 1.0), row_limits=r["maxNewTokens"])
+                                 r["seed"], self.device, top_k=s.get("topK", 0), top_p=s.get("topP", 1.0), row_limits=r["maxNewTokens"], on_step=on_step)
         return {"tokens": tokens, "endedBy": ended}
 
     def measure_kl(self, r):
@@ -77,7 +81,7 @@ class Engine:
 
 
 def serve(device, emit):
-    engine = Engine(device)
+    engine = Engine(device, emit)
     ops = {"load": engine.load, "unload": engine.unload, "generate": engine.generate, "measureKl": engine.measure_kl, "memory": engine.memory}
     emit({"event": "ready", "device": str(device), "torch": torch.__version__})
     for line in sys.stdin:

@@ -26,8 +26,9 @@ def filter_logits(logits, top_k, top_p):
 
 
 @torch.no_grad()
-def generate(model, prompts, max_new_tokens, temperature, eos_ids, pad_id, seed, device, top_k=0, top_p=1.0, row_limits=None):
-    """Replies to `prompts` (token id lists). Returns (replies, ended) with ended[b] 'eos' or 'length'."""
+def generate(model, prompts, max_new_tokens, temperature, eos_ids, pad_id, seed, device, top_k=0, top_p=1.0, row_limits=None, on_step=None):
+    """Replies to `prompts` (token id lists). Returns (replies, ended) with ended[b] 'eos' or 'length'.
+    on_step, where given, gets each step's new tokens as [[row, token], ...] (rows still running)."""
     B = len(prompts)
     limits = list(row_limits) if row_limits is not None else [max_new_tokens] * B
     longest = max(limits) if limits else 0
@@ -61,11 +62,15 @@ def generate(model, prompts, max_new_tokens, temperature, eos_ids, pad_id, seed,
             token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         token = torch.where(finished, torch.full_like(token, pad_id), token)
         is_eos = torch.isin(token, eos)
+        step = []
         for b, t in enumerate(token.tolist()):
             if not finished[b]:
                 out[b].append(t)
+                step.append([b, t])
                 if bool(is_eos[b]):
                     ended[b] = "eos"
+        if on_step is not None and step:
+            on_step(step)
         finished = finished | is_eos | torch.tensor([len(r) >= lim for r, lim in zip(out, limits)], device=device)
         if bool(finished.all()):
             break

@@ -20,6 +20,7 @@ export function createTrainer(config: Config, engine: ModelEngine, log: Logger):
   if (config.trainer === 'tfjs') return { trainer: tfjsTrainer(engine), check: async () => log.info('rounds train on the tfjs trainer (the model worker)') };
   const trainer = new TorchTrainer({
     python: config.torchPython, device: config.torchDevice, stallSeconds: config.trainerTimeoutS, processes: config.torchProcesses,
+    ...(config.torchUrl ? { remote: { url: config.torchUrl, ...(config.torchUrlToken ? { token: config.torchUrlToken } : {}) } } : {}),
     ...(config.torchLoraRank > 0 ? { lora: { rank: config.torchLoraRank, alpha: config.torchLoraAlpha ?? 2 * config.torchLoraRank, targets: ALL_LORA_TARGETS } } : {}),
     onReport: (r) => {
       if (r.event === 'ready') log.info({ trainer: 'torch', device: r.device, precision: r.precision, torch: r.torch, parameters: r.parameters }, `torch trainer ready on ${r.device} (${r.precision}, torch ${r.torch}, ${r.parameters} parameters)`);
@@ -31,7 +32,8 @@ export function createTrainer(config: Config, engine: ModelEngine, log: Logger):
       const p = await trainer.probe();
       const where = config.torchDevice === 'auto' ? (p.cuda ? `cuda (${p.devices[0]})` : 'cpu (no CUDA device seen)') : config.torchDevice;
       const what = config.torchLoraRank > 0 ? `LoRA adapters of rank ${config.torchLoraRank}` : 'every weight';
-      log.info({ trainer: 'torch', python: config.torchPython, torch: p.torch, devices: p.devices, loraRank: config.torchLoraRank }, `rounds train on the torch trainer: ${config.torchPython} (Python ${p.python}, torch ${p.torch}), device ${where}, ${what}`);
+      const at = config.torchUrl ? `the trainer at ${config.torchUrl}` : config.torchPython;
+      log.info({ trainer: 'torch', python: config.torchPython, url: config.torchUrl, torch: p.torch, devices: p.devices, loraRank: config.torchLoraRank }, `rounds train on the torch trainer: ${at} (Python ${p.python}, torch ${p.torch}), device ${where}, ${what}`);
     },
   };
 }

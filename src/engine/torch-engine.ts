@@ -8,8 +8,8 @@
  * Requests go one JSON line each on the process's stdin and are answered in order; a failed
  * request rejects with the process's message and the engine carries on; a process that dies
  * rejects every waiting request and is started again by the next one (its versions reloaded from
- * the folders they were loaded from). Serving returns each row's text when the batch is done
- * (no token-by-token stream through this engine yet).
+ * the folders they were loaded from). Serving streams each row's text as the process samples it
+ * (the process sends each step's tokens before its answer).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ import { loadTokenizer, type Tokenizer } from '../model/formats/tokenizer.ts';
 import { fitPrompt, promptIds, userPrompt, type Prompt, type TemplateVariables } from '../model/inference/chat-prompt.ts';
 import type { SamplingOptions } from '../model/inference/sampling.ts';
 import type { ServedRow, ServeRow } from '../model/inference/serve-batch.ts';
+import { StreamedRows } from '../model/inference/streamed-rows.ts';
 import { resolveConfig, type ResolvedConfig } from '../model/network/model-config.ts';
 import { fitWithKnowledge } from '../trainer/fit-situations.ts';
 import { torchModelSpec } from '../trainer/torch-job.ts';
@@ -33,7 +34,7 @@ interface Held { dir: string; tokenizer: Tokenizer; config: ResolvedConfig }
 export class TorchEngine implements ModelEngine {
   private child: ChildProcess | null = null;
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; onPartial?: (p: unknown) => void }>();
   private readonly held = new Map<string, Held>();
   /** Versions the current process has loaded (a restarted one has none). */
   private inProcess = new Set<string>();
@@ -46,11 +47,12 @@ export class TorchEngine implements ModelEngine {
     const child = spawn(this.s.python, ['-m', 'oeld_trainer', 'engine', this.s.device], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     child.stderr!.on('data', (b: Buffer) => { this.stderr = (this.stderr + b.toString()).slice(-4000); });
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      let r: { id?: number; ok?: boolean; result?: unknown; error?: string; event?: string; device?: string };
+      let r: { id?: number; ok?: boolean; result?: unknown; error?: string; event?: string; device?: string; partial?: unknown };
       try { r = JSON.parse(line); } catch { return; }
       if (r.event === 'ready') return;
       const w = r.id === undefined ? undefined : this.waiting.get(r.id);
       if (!w) return;
+      if (r.partial !== undefined) { w.onPartial?.(r.partial); return; }
       this.waiting.delete(r.id!);
       if (r.ok) w.resolve(r.result); else w.reject(new Error(`torch engine: ${r.error}`));
     });
@@ -66,11 +68,11 @@ export class TorchEngine implements ModelEngine {
     return child;
   }
 
-  private request<T>(op: string, body: Record<string, unknown>): Promise<T> {
+  private request<T>(op: string, body: Record<string, unknown>, onPartial?: (p: unknown) => void): Promise<T> {
     this.child ??= this.start();
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject, ...(onPartial ? { onPartial } : {}) });
       this.child!.stdin!.write(`${JSON.stringify({ id, op, ...body })}\n`);
     });
   }
@@ -112,10 +114,12 @@ export class TorchEngine implements ModelEngine {
     });
   }
 
-  private async generate(version: string, h: Held, ids: number[][], sampling: SamplingOptions, limits: number[], seed: number) {
+  /** With onStep, each step's new tokens ([row, token] pairs) arrive as they are sampled. */
+  private async generate(version: string, h: Held, ids: number[][], sampling: SamplingOptions, limits: number[], seed: number, onStep?: (step: [number, number][]) => void) {
     return this.request<{ tokens: number[][]; endedBy: ('eos' | 'length')[] }>('generate', {
       version, prompts: ids, sampling, maxNewTokens: limits, seed, eosTokenIds: [...h.tokenizer.eosTokenIds], padTokenId: h.tokenizer.padTokenId ?? 0,
-    });
+      ...(onStep ? { stream: true } : {}),
+    }, onStep as ((p: unknown) => void) | undefined);
   }
 
   async complete(version: string, prompts: (string | Prompt)[], sampling: SamplingOptions, maxNewTokens: number, seed: number, templateVariables?: TemplateVariables): Promise<Completion[]> {
@@ -131,24 +135,26 @@ export class TorchEngine implements ModelEngine {
     if (loadedNow) await this.load(version, dir);
     const h = await this.ensure(version);
     const out: ServedRow[] = new Array(rows.length);
-    // Rows sampled alike go together; each row's text is cut at its first stop string.
+    // Each row's text streams out as its tokens arrive, held back while it may still become a stop string.
+    const stream = new StreamedRows(h.tokenizer, rows.map((r) => r.stop));
+    const flush = () => { const d = stream.take(); if (d.length) onDeltas(d); };
+    // Rows sampled alike go together.
     const groups = new Map<string, number[]>();
     rows.forEach((r, i) => { const k = JSON.stringify(r.sampling); groups.set(k, [...(groups.get(k) ?? []), i]); });
     for (const members of groups.values()) {
       const ids = this.ids(h, members.map((i) => rows[i]!.messages), Math.max(...members.map((i) => rows[i]!.maxNewTokens)), templateVariables);
       const limits = members.map((i, j) => Math.min(rows[i]!.maxNewTokens, Math.max(0, h.config.maxPositions - ids[j]!.length)));
-      const g = await this.generate(version, h, ids, rows[members[0]!]!.sampling, limits, seed);
-      members.forEach((i, j) => {
-        let text = h.tokenizer.decode(g.tokens[j]!, true);
-        let stopped = g.endedBy[j] === 'eos';
-        for (const stop of rows[i]!.stop) {
-          const at = text.indexOf(stop);
-          if (at >= 0) { text = text.slice(0, at); stopped = true; }
-        }
-        out[i] = { text, promptTokens: ids[j]!.length, completionTokens: g.tokens[j]!.length, finishReason: stopped ? 'stop' : 'length' };
+      const g = await this.generate(version, h, ids, rows[members[0]!]!.sampling, limits, seed, (step) => {
+        for (const [j, token] of step) stream.push(members[j]!, token);
+        flush();
       });
+      members.forEach((i, j) => {
+        const text = stream.finish(i, g.tokens[j]!);
+        const s = stream.stopped(i);
+        out[i] = { text, promptTokens: ids[j]!.length, completionTokens: s.atStop ? s.tokens : g.tokens[j]!.length, finishReason: s.atStop || g.endedBy[j] === 'eos' ? 'stop' : 'length' };
+      });
+      flush();
     }
-    onDeltas(out.map((r, row) => ({ row, text: r.text })).filter((d) => d.text.length > 0));
     return { rows: out, loadedNow };
   }
 

@@ -2,7 +2,8 @@
  * One OEL round of one task, start to finish, as named stages over a round context: collect the
  * active version's trajectories of the task, extract the knowledge pool with that same version,
  * train (consolidate the pool by context distillation into a new version), evaluate it with the
- * task's gate, decide, and record the outcome.
+ * task's gate, decide, and record the outcome with what determined it (round-inputs.ts). A round
+ * that cannot improve anything (round-skip.ts) stops after extraction and records RoundSkipped.
  *
  * Crash safety: RoundStarted is the only event written before the work. Everything the round
  * produces (the KnowledgeExtracted events, the published and maybe activated model version, the
@@ -33,7 +34,6 @@ import type { EventStore } from '../store/event-store.ts';
 import { countEvents, readEventsByIds } from '../store/log-queries.ts';
 import type { EventDataMap } from '../events/schemas.ts';
 import { readRoundOfVersion } from '../projections/rounds/round-projection.ts';
-import { skipReason } from './round-skip.ts';
 import { heldOutPercentOf, type Task } from '../tasks/task.ts';
 import { trainingPrompts } from '../tasks/training-prompts.ts';
 import type { RoundTrainingOptions, RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
@@ -41,6 +41,7 @@ import { checkVersionFolder } from '../model/formats/check-folder.ts';
 import { tfjsTrainer } from '../trainer/tfjs-trainer.ts';
 import type { Trainer, TrainingResult } from '../trainer/trainer-port.ts';
 import { knowledgeDigest, promptsDigest, type RoundInputs } from './round-inputs.ts';
+import { skipReason } from './round-skip.ts';
 import { readTrajectories, readUnfinishedRounds, type LoggedTrajectory } from './round-queries.ts';
 
 export interface RoundSettings {

@@ -9,7 +9,7 @@
  * without finishing (a crash, a kill, out of memory: the reason is its last stderr lines), or sends
  * no report for `stallSeconds` (it is then killed). close() stops every running job. The child holds
  * a pipe from this process on its stdin and exits when it closes, so a daemon that dies leaves no
- * trainer behind.
+ * trainer behind. With `remote` the job runs at a URL instead (torch-remote.ts), under the same rules.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +23,7 @@ import { adapterForTorch, writeAdapterFolder, type LoraSettings } from '../model
 import { summariseSteps, type StepReport } from './opcd-round.ts';
 import { buildTorchJob, type TorchRunSettings } from './torch-job.ts';
 import { parseTorchReport, TorchProbeSchema, type TorchProbe, type TorchReport } from './torch-reports.ts';
+import { probeRemote, runRemoteJob, type RemoteTrainer } from './torch-remote.ts';
 import type { Trainer } from './trainer-port.ts';
 
 /** The folder holding the oeld_trainer package. */
@@ -48,6 +49,8 @@ export interface TorchTrainerSettings extends TorchRunSettings {
   processes?: number;
   /** Extra environment for the trainer process (tests set OELD_TRAINER_TEST_FAULT). */
   env?: Record<string, string>;
+  /** The trainer at a URL instead of a child process (OELD_TORCH_URL, OELD_TORCH_URL_TOKEN; torch-remote.ts). */
+  remote?: RemoteTrainer;
 }
 
 /** Last bytes of the trainer's stderr kept for an error message. */
@@ -57,6 +60,7 @@ export class TorchTrainer implements Trainer {
   readonly kind = 'torch' as const;
   private readonly running = new Set<ChildProcess>();
   private closed = false;
+  private readonly stop = new AbortController();
   private readonly killAll = () => { for (const c of this.running) c.kill('SIGKILL'); };
 
   constructor(private readonly s: TorchTrainerSettings) {}
@@ -67,6 +71,7 @@ export class TorchTrainer implements Trainer {
 
   /** The interpreter's torch and devices, or an error naming OELD_TORCH_PYTHON and what went wrong. */
   async probe(): Promise<TorchProbe> {
+    if (this.s.remote) return probeRemote(this.s.remote);
     const { code, stdout, stderr } = await this.exec(['-m', 'oeld_trainer', '--probe'], 60_000);
     const line = stdout.trim().split('\n').pop() ?? '';
     let parsed;
@@ -92,7 +97,9 @@ export class TorchTrainer implements Trainer {
       const { torchJob, rawConfig } = await buildTorchJob(job, weightsOut, this.s, { weightsDir, lora, adapter });
       const jobFile = join(job.checkpointDir, 'torch-job.json');
       writeFileSync(jobFile, JSON.stringify(torchJob));
-      const { steps, runtime } = await this.run(jobFile, onStep);
+      const { steps, runtime } = this.s.remote
+        ? await runRemoteJob(this.s.remote, JSON.stringify(torchJob), { stallSeconds: this.s.stallSeconds, onStep, stop: this.stop.signal, ...(this.s.onReport ? { onReport: this.s.onReport } : {}) })
+        : await this.run(jobFile, onStep);
       const report = summariseSteps(steps);
       if (lora) {
         const adapterOf = from ? { version: from.baseVersion, sha256: from.baseSha256 } : { version: job.version, sha256: await fileSha256(join(job.dir, 'model.safetensors')) };
@@ -111,6 +118,7 @@ export class TorchTrainer implements Trainer {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.stop.abort();
     const exits = [...this.running].map((c) => new Promise<void>((resolve) => {
       const hard = setTimeout(() => c.kill('SIGKILL'), 5000);
       c.once('close', () => { clearTimeout(hard); resolve(); });
