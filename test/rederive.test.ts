@@ -20,11 +20,13 @@ import { RoundRunner, trained } from '../src/rounds/round-runner.ts';
 import type { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import { tfjsTrainer } from '../src/trainer/tfjs-trainer.ts';
+import { TorchTrainer } from '../src/trainer/torch-trainer.ts';
 import type { Trainer } from '../src/trainer/trainer-port.ts';
 import type { TestDatabase } from './helpers/databases.ts';
 import { scriptedExtractor, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
 import { oeld } from './helpers/oeld-cli.ts';
 import { tinyRoundWorld } from './helpers/tiny-round-world.ts';
+import { torchPython } from './helpers/torch-python.ts';
 
 describe('re-deriving versions from the log (tiny model, tfjs trainer)', () => {
   let db: TestDatabase;
@@ -134,4 +136,33 @@ describe('re-deriving versions from the log (tiny model, tfjs trainer)', () => {
     assert.match(bad.stderr, /version tiny was not made by a round/);
     assert.equal((await oeld(['rederive'], env)).code, 2);
   });
+});
+
+describe('re-deriving versions trained by the torch trainer (CPU)', () => {
+  let w: Awaited<ReturnType<typeof tinyRoundWorld>>;
+  let artifactRoot: string;
+  const ALL = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
+  const torch = (lora = false) => new TorchTrainer({ python: torchPython(), device: 'cpu', stallSeconds: 120, ...(lora ? { lora: { rank: 4, alpha: 8, targets: [...ALL] } } : {}) });
+  before(async () => {
+    w = await tinyRoundWorld('rederive-torch');
+    artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-rederive-torch-'));
+  });
+  after(async () => { await w.close(); rmSync(artifactRoot, { recursive: true, force: true }); });
+
+  for (const lora of [false, true]) {
+    it(`gives the same sha256 on the same CPU (${lora ? 'a LoRA adapter version' : 'full weights'}), and names the trainer settings when they differ`, async () => {
+      const t = torch(lora);
+      try {
+        const outcome = await new RoundRunner({ store: w.store, engine: w.engine, trainer: t, artifactRoot, ...tinyGameRound(w.engine), settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual').then(trained);
+        await w.catchUp();
+        const r = await rederiveVersion({ store: w.store, engine: w.engine, trainer: t, artifactRoot }, outcome.newVersion);
+        assert.equal(r.matches, true, `derived ${r.derivedSha256}, recorded ${r.recordedSha256}`);
+        assert.match(r.runtime.now, /^torch \S+ on cpu \(float32\)/);
+        await assert.rejects(rederiveVersion({ store: w.store, engine: w.engine, trainer: torch(!lora), artifactRoot }, outcome.newVersion), /trainer setting lora=/);
+        await w.play();
+      } finally {
+        await t.close();
+      }
+    });
+  }
 });

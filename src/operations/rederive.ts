@@ -115,7 +115,9 @@ async function derive(d: RederiveDeps & { known: ReadonlyMap<string, string> }, 
   mkdirSync(dirname(outDir), { recursive: true });
   if (existsSync(outDir)) throw new RederiveError(`${outDir} exists: re-deriving writes a fresh folder`);
   d.onProgress?.(`re-deriving ${v.version}: round ${v.roundId} from ${baseName}, ${prompts.length} prompts, ${knowledgeTexts.length} knowledge texts, ${config.training.steps} steps on the ${d.trainer.kind} trainer`);
-  const loadKey = `${baseName}@rederive-${randomUUID().slice(0, 8)}`;
+  // The tfjs trainer trains a version its engine holds (under a key of its own here); the torch trainer
+  // reads the folder, and an adapter it writes names its full-weight version: the real name.
+  const loadKey = d.trainer.kind === 'tfjs' ? `${baseName}@rederive-${randomUUID().slice(0, 8)}` : baseName;
   let runtimeNow: string = d.trainer.kind;
   try {
     if (d.trainer.kind === 'tfjs') {
