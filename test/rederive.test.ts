@@ -81,6 +81,11 @@ describe('re-deriving versions from the log (tiny model, tfjs trainer)', () => {
     const r = await rederiveVersion(deps(reseeded), versions[0]!);
     assert.equal(r.matches, false);
     assert.notEqual(r.derivedSha256, r.recordedSha256);
+    // The version's files are there: how far apart the weights are, and a tolerance that accepts or not.
+    assert.ok(r.difference && r.difference.maxAbs > 0 && r.difference.elements > 1000, JSON.stringify(r.difference));
+    assert.equal(r.accepted, false);
+    assert.equal((await rederiveVersion(deps(reseeded), versions[0]!, { tolerance: r.difference.maxAbs })).accepted, true);
+    assert.equal((await rederiveVersion(deps(reseeded), versions[0]!, { tolerance: r.difference.maxAbs / 2 })).accepted, false);
   });
 
   it('refuses another trainer, or the same trainer with other settings, naming the setting', async () => {

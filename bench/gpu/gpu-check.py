@@ -6,7 +6,8 @@ The torch trainer's GPU check (issue #18), one script for a GPU machine with tor
      bench/gpu/prepare-gpu-check.ts wrote here (.build/gpu-check/: a planned round of the shipped base
      model with its replies, and the per-step losses the tfjs and torch trainers computed on this
      repository's CPU machine), run in float32 (goal: every step's loss within 1e-3 of the CPU
-     figures) and under bf16 autocast (reported);
+     figures) and under bf16 autocast (reported); each precision twice, to measure what a re-derivation
+     of a GPU-trained version can hold to (issue #19: identical weights, or the largest difference);
   2. one OPCD step of a randomly initialised Qwen3-0.6B-shaped model (sequences of 1024 tokens:
      768 prompt, 256 sampled), full-weight under bf16 autocast and LoRA r=16 on every projection:
      tokens per second, MFU of the student's forward+backward+update and of the whole step against
@@ -30,6 +31,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 import torch  # noqa: E402
 
 from oeld_trainer.round import RoundTrainer, run_round  # noqa: E402
+from oeld_trainer.safetensors_io import read_file  # noqa: E402
 
 # Dense bf16 peaks (tensor cores, no sparsity), FLOP/s.
 PEAKS = [("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989.4e12), ("H200", 989.4e12), ("A100", 312e12), ("L40S", 362e12)]
@@ -75,6 +77,15 @@ def part1(device, out):
         worst = {name: max(abs(a - b) for a, b in zip(losses, ref)) for name, ref in reference["losses"].items()}
         results[precision] = {"losses": losses, "gradNorms": [s["gradNorm"] for s in steps], "worstLossDifference": worst, "seconds": seconds}
         say(f"part 1, {precision}: losses {['%.6f' % x for x in losses]}; largest difference from the CPU figures {json.dumps({k: '%.2e' % v for k, v in worst.items()})}; {seconds:.1f} s")
+        # The same job again: does a GPU re-derive the same weights (oeld rederive), and if not, how far apart?
+        first = job["weightsOut"]
+        job["weightsOut"] = os.path.join(out, f"shipped-{precision}-again.safetensors")
+        job["checkpointDir"] = os.path.join(out, f"shipped-{precision}-again-ckpt")
+        run_round(job, device, precision, lambda e: None)
+        a, b = read_file(first), read_file(job["weightsOut"])
+        diffs = [float((a[k].float() - b[k].float()).abs().max()) for k in a]
+        results[precision]["rederive"] = {"identical": all(torch.equal(a[k], b[k]) for k in a), "maxAbsDifference": max(diffs) if diffs else 0.0}
+        say(f"part 1, {precision}, run twice: {'identical weights' if results[precision]['rederive']['identical'] else 'weights differ by up to %.3e' % results[precision]['rederive']['maxAbsDifference']}")
     goal = all(v <= 1e-3 for v in results["float32"]["worstLossDifference"].values())
     say(f"part 1 goal (float32 losses within 1e-3 of the CPU's): {'met' if goal else 'NOT met'}")
     results["goalMet"] = goal

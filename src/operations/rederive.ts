@@ -21,6 +21,7 @@ import type { EventDataMap } from '../events/schemas.ts';
 import { STREAMS } from '../events/streams.ts';
 import { renderTrajectory } from '../extraction/extraction-prompt.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../model/formats/lora-adapter.ts';
+import { loadSafetensorsFile } from '../model/formats/safetensors.ts';
 import { knowledgeDigest, poolTextsFromEvents, promptsDigest, type RoundInputs } from '../rounds/round-inputs.ts';
 import { WrongExpectedVersionError } from '../store/errors.ts';
 import type { EventStore } from '../store/event-store.ts';
@@ -57,6 +58,13 @@ export interface RederiveResult {
   runtime: { recorded: string; now: string };
   /** Versions re-derived first because their files were gone (round-start versions, oldest first). */
   through: string[];
+  /**
+   * Where the sha256 differs and the recorded version's files are still there: the largest absolute
+   * difference over its weights, and the elements compared (null: not compared, or not comparable).
+   */
+  difference: { maxAbs: number; elements: number } | null;
+  /** The same sha256, or (with a tolerance) weights within it. */
+  accepted: boolean;
   seconds: number;
 }
 
@@ -68,6 +76,8 @@ export interface RederiveOptions {
   outDir?: string;
   /** Folders re-derived before (version -> folder), used as round-start folders where the registry's are gone; checked by sha256 all the same. */
   known?: ReadonlyMap<string, string>;
+  /** Accept weights within this largest absolute difference of the recorded ones (a GPU trainer is not bit-reproducible); they are still not restored. */
+  tolerance?: number;
 }
 
 export async function rederiveVersion(d: RederiveDeps, version: string, o: RederiveOptions = {}): Promise<RederiveResult> {
@@ -80,7 +90,9 @@ export async function rederiveVersion(d: RederiveDeps, version: string, o: Reder
   const scratch: string[] = [];
   try {
     const derived = await derive({ ...d, known: o.known ?? new Map() }, byName, target, o.outDir ?? join(d.artifactRoot, 'rederived', `${version}-${randomUUID().slice(0, 8)}`), through, scratch, 0);
-    const result: RederiveResult = { ...derived, version, restored: false, through, seconds: 0 };
+    const difference = derived.matches || target.pruned || !existsSync(weightsFileOf(target.path)) ? null : weightsDifference(weightsFileOf(target.path), weightsFileOf(derived.folder));
+    const accepted = derived.matches || (o.tolerance !== undefined && difference !== null && difference.maxAbs <= o.tolerance);
+    const result: RederiveResult = { ...derived, version, restored: false, through, difference, accepted, seconds: 0 };
     if (o.restore) result.restored = await restore(d.store, target, result);
     result.seconds = (performance.now() - t0) / 1000;
     return result;
@@ -138,6 +150,25 @@ async function derive(d: RederiveDeps & { known: ReadonlyMap<string, string> }, 
     rmSync(checkpointDir, { recursive: true, force: true });
     if (d.trainer.kind === 'tfjs') await d.engine.unload(loadKey).catch(() => {});
   }
+}
+
+/** The largest absolute difference between two weights files with the same tensors, or null when they differ in names or shapes. */
+export function weightsDifference(a: string, b: string): { maxAbs: number; elements: number } | null {
+  const x = loadSafetensorsFile(a).tensors;
+  const y = loadSafetensorsFile(b).tensors;
+  if (x.size !== y.size) return null;
+  let maxAbs = 0;
+  let elements = 0;
+  for (const [name, t] of x) {
+    const u = y.get(name);
+    if (!u || u.data.length !== t.data.length || u.shape.join() !== t.shape.join()) return null;
+    for (let i = 0; i < t.data.length; i++) {
+      const d = Math.abs(t.data[i]! - u.data[i]!);
+      if (d > maxAbs || Number.isNaN(d)) maxAbs = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
+    }
+    elements += t.data.length;
+  }
+  return { maxAbs, elements };
 }
 
 /** The round must be re-run by the trainer that ran it, with the same settings (device, processes, adapter rank). */
