@@ -13,7 +13,8 @@
  *   - the time of each round by stage.
  * The baseline of every ratio is the base model's figure measured in this run.
  *
- * Env: BENCH_ROUNDS (3), BENCH_TEST_EPISODES (128), BENCH_ABLATIONS (1), OELD_BASE_MODEL_DIR.
+ * Env: BENCH_ROUNDS (3), BENCH_TEST_EPISODES (128), BENCH_ABLATIONS (1), BENCH_SEED (the rounds' seed:
+ * extraction order and sampling; default the daemon's), OELD_BASE_MODEL_DIR.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -62,7 +63,7 @@ const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-bench-learning-'));
 const settings: RoundSettings = {
   trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories,
   tokenBudget: config.knowledgeTokenBudget, teacherContext: config.teacherContext,
-  training: { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate },
+  training: { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate, seed: envInt('BENCH_SEED', DEFAULT_ROUND_TRAINING.seed, 0) },
 };
 /** The game task as the daemon builds it, and its gate's settings. */
 const task = loadTasks(['frozenlake'], undefined, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile })[0] as GameTask;
