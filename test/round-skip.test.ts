@@ -14,12 +14,15 @@ import type { GateResult } from '../src/evaluation/gate.ts';
 import type { ExtractFn } from '../src/extraction/extract-pool.ts';
 import { readRecentRounds } from '../src/projections/rounds/round-projection.ts';
 import { countFreshInteractions, readLastRoundEnd } from '../src/projections/trajectories/trajectory-queries.ts';
-import { RoundRunner } from '../src/rounds/round-runner.ts';
+import { RoundRunner, trained } from '../src/rounds/round-runner.ts';
+import { keepSlots, type PoolScreen } from '../src/evaluation/pool-screen.ts';
+import { rederiveVersion } from '../src/operations/rederive.ts';
+import { tfjsTrainer } from '../src/trainer/tfjs-trainer.ts';
 import { skipReason } from '../src/rounds/round-skip.ts';
 import type { EventStore } from '../src/store/event-store.ts';
 import { START } from '../src/store/read-events.ts';
 import type { TestDatabase } from './helpers/databases.ts';
-import { TINY_GAME_TASK, TINY_ROUND } from './helpers/round-settings.ts';
+import { scriptedExtractor, TINY_GAME_TASK, TINY_ROUND } from './helpers/round-settings.ts';
 import { tinyRoundWorld } from './helpers/tiny-round-world.ts';
 
 describe('which rounds cannot improve anything', () => {
@@ -100,5 +103,56 @@ describe('a round at the ceiling with nothing new (tiny model)', () => {
     await play();
     const belowCeiling = await round(['G is the goal.', 'Walls stop you.']);
     assert.ok(!('skipped' in belowCeiling), 'the same items, but the active version is below the ceiling');
+  });
+});
+
+describe('screening the pool in context before training', () => {
+  it('keeps slots that play at least as well as no knowledge (one episode\'s grain) and within 10 points of the best', () => {
+    const kept = (without: number, rates: number[], episodes = 32) => keepSlots(without, rates.map((passRate, slot) => ({ slot, passRate })), episodes).filter((s) => s.kept).map((s) => s.slot);
+    // One seed's pool: three slots with the right goal, five with "H is the goal".
+    assert.deepEqual(kept(11 / 32, [30 / 32, 0, 29 / 32, 0, 0, 1 / 32, 31 / 32, 0]), [0, 2, 6]);
+    assert.deepEqual(kept(1, [1, 31 / 32, 30 / 32]), [0, 1], 'at the ceiling one episode short is noise; two is not');
+    assert.deepEqual(kept(0.5, [0.2, 0.1]), [], 'every slot worse than no knowledge: none');
+    assert.deepEqual(kept(0.2, [0.9, 0.75, 0.85]), [0, 2], 'more than 10 points below the best: dropped');
+  });
+});
+
+describe('a round with a pool screen (tiny model, stand-in screen)', () => {
+  let w: Awaited<ReturnType<typeof tinyRoundWorld>>;
+  let artifactRoot: string;
+  const gate = { evaluate: async (): Promise<GateResult> => ({ passed: true, reasons: ['stand-in gate'], evaluations: [], before: null, after: null, chat: null }) };
+  /** A screen that keeps the given slots (and says what it saw). */
+  const screenKeeping = (keep: number[], seen: number[][]): PoolScreen => async (_version, texts) => {
+    seen.push(texts.map((t) => t.slot));
+    return { episodes: 8, withoutKnowledge: 0.5, slots: texts.map((t) => ({ slot: t.slot, passRate: keep.includes(t.slot) ? 0.75 : 0, kept: keep.includes(t.slot) })) };
+  };
+  before(async () => {
+    w = await tinyRoundWorld('screen');
+    artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-screen-'));
+  });
+  after(async () => { await w.close(); rmSync(artifactRoot, { recursive: true, force: true }); });
+
+  it('trains on the kept slots only, records only their extraction and the screening, and the version re-derives', async () => {
+    const seen: number[][] = [];
+    const jobs: { knowledgeTexts: string[] }[] = [];
+    const engine: ModelEngine = { ...w.engine, trainRound: (v, input, onStep) => { jobs.push(input); return w.engine.trainRound(v, input, onStep); } };
+    const outcome = await new RoundRunner({ store: w.store, engine, artifactRoot, task: TINY_GAME_TASK, gate, settings: TINY_ROUND, extractFnFor: scriptedExtractor([]), screen: screenKeeping([1], seen) }).run('manual').then(trained);
+    assert.deepEqual(seen, [[0, 1]], 'both slots screened');
+    assert.equal(jobs[0]!.knowledgeTexts.length, 1, 'one slot trained on');
+    const events = (await w.store.read({ after: START, limit: 100_000 })).events;
+    const extracted = events.filter((e) => e.type === 'KnowledgeExtracted').map((e) => e.data as EventDataMap['KnowledgeExtracted']);
+    assert.ok(extracted.length > 0 && extracted.every((e) => e.poolSlot === 1), 'only the kept slot\'s extraction is recorded');
+    const completed = events.find((e) => e.type === 'RoundCompleted')!.data as EventDataMap['RoundCompleted'];
+    assert.deepEqual(completed.screening!.slots.map((s) => [s.slot, s.kept]), [[0, false], [1, true]]);
+    await w.catchUp();
+    const r = await rederiveVersion({ store: w.store, engine: w.engine, trainer: tfjsTrainer(w.engine), artifactRoot }, outcome.newVersion);
+    assert.equal(r.matches, true, 'the screened round re-derives from what it recorded');
+  });
+
+  it('skips the round when no slot is kept', async () => {
+    await w.play();
+    const r = await new RoundRunner({ store: w.store, engine: w.engine, artifactRoot, task: TINY_GAME_TASK, gate, settings: TINY_ROUND, extractFnFor: scriptedExtractor([]), screen: screenKeeping([], []) }).run('manual');
+    assert.ok('skipped' in r);
+    assert.match(r.skipped, /no slot's knowledge helped in context: 8 episodes without knowledge 50%; slots #0 0% \(dropped\), #1 0% \(dropped\)/);
   });
 });

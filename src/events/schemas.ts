@@ -158,6 +158,12 @@ export const RoundCompletedV1 = z.object({
   seconds: z.record(z.string(), z.number().finite().min(0)).optional(),
   /** What determined the new version besides RoundStarted's settings (src/rounds/round-inputs.ts): what `oeld rederive` re-runs from. */
   inputs: roundInputs.optional(),
+  /** Game tasks: the pool's slots played in context before training, and which were kept (src/evaluation/pool-screen.ts). */
+  screening: z.object({
+    episodes: z.number().int().min(1),
+    withoutKnowledge: z.number().min(0).max(1),
+    slots: z.array(z.object({ slot: z.number().int().min(0), passRate: z.number().min(0).max(1), kept: z.boolean() })).max(1024),
+  }).optional(),
 });
 
 /** A round that could not improve anything (src/rounds/round-skip.ts): nothing trained or published, the reason recorded. */

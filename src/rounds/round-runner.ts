@@ -34,6 +34,7 @@ import type { EventStore } from '../store/event-store.ts';
 import { countEvents, readEventsByIds } from '../store/log-queries.ts';
 import type { EventDataMap } from '../events/schemas.ts';
 import { readRoundOfVersion } from '../projections/rounds/round-projection.ts';
+import type { PoolScreen, PoolScreening } from '../evaluation/pool-screen.ts';
 import { heldOutPercentOf, type Task } from '../tasks/task.ts';
 import { trainingPrompts } from '../tasks/training-prompts.ts';
 import type { RoundTrainingOptions, RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
@@ -118,6 +119,8 @@ export interface RoundRunnerDeps {
   settings: RoundSettings;
   /** Skip rounds that cannot improve anything (round-skip.ts; OELD_SKIP_UNCHANGED_ROUNDS); default true. */
   skipUnchanged?: boolean;
+  /** Plays the pool's slots in context before training and says which to keep (pool-screen.ts; game tasks, OELD_POOL_SCREEN_EPISODES); absent: every slot is kept. */
+  screen?: PoolScreen;
   /** The task's gate; null: no evaluation, the new version is activated. */
   gate: RoundGate | null;
   /** Extraction by another route than the engine (an OpenAI-compatible endpoint), per version. */
@@ -150,6 +153,8 @@ interface RoundContext {
   knowledgeTexts: string[];
   prompts: Prompt[];
   trained: TrainingResult;
+  /** The pool's slots played in context before training, and which were kept (game tasks with screening on). */
+  screening: PoolScreening | null;
   gate: GateResult | null;
   activate: boolean;
   seconds: Record<string, number>;
@@ -202,7 +207,12 @@ export class RoundRunner {
       ctx.engineRuntime = loaded.runtime ?? loaded.backend;
       await timed('collect', () => this.collect(ctx));
       await timed('extract', () => this.extract(ctx));
-      const skipped = await this.skipReason(ctx);
+      ctx.screening = null;
+      let skipped = await this.skipReason(ctx);
+      if (!skipped && this.d.screen && settings.teacherContext === 'knowledge') {
+        await this.screen(ctx, this.d.screen);
+        if (ctx.knowledgeTexts.length === 0) skipped = `no slot's knowledge helped in context: ${screeningText(ctx.screening!)}`;
+      }
       if (skipped) {
         const knowledgeItems = ctx.pool.itemCounts.reduce((a, b) => a + b, 0);
         await store.append([{ streamId: ctx.stream, expectedVersion: 'any', events: [roundEvent('RoundSkipped', { roundId, reason: skipped, knowledgeItems })] }]);
@@ -279,6 +289,18 @@ export class RoundRunner {
     });
   }
 
+  /** Keeps the slots whose knowledge, in the round-start version's context, plays at least as well as none (pool-screen.ts). */
+  private async screen(ctx: RoundContext, screen: PoolScreen): Promise<void> {
+    const texts = ctx.pool.texts.map((text, slot) => ({ slot, text })).filter((t) => t.text.trim().length > 0);
+    const t0 = performance.now();
+    ctx.screening = await screen(ctx.active.version, texts, (done, of) => this.progress({ stage: 'extract', done, of, message: 'screening the pool in context' }));
+    ctx.seconds.screen = (performance.now() - t0) / 1000;
+    const kept = new Set(ctx.screening.slots.filter((s) => s.kept).map((s) => s.slot));
+    ctx.pool = { ...ctx.pool, events: ctx.pool.events.filter((e) => kept.has(e.poolSlot)) };
+    ctx.knowledgeTexts = texts.filter((t) => kept.has(t.slot)).map((t) => t.text);
+    this.progress({ stage: 'extract', message: `kept ${kept.size} of ${texts.length} slots: ${screeningText(ctx.screening)}` });
+  }
+
   /** train: context distillation of the pool into a copy of the active version, written to the new version's folder by the trainer. */
   private async train(ctx: RoundContext): Promise<void> {
     ctx.trained = await this.trainer.train({
@@ -326,6 +348,7 @@ export class RoundRunner {
           curve: trained.report.steps.map((s) => ({ step: s.step, loss: s.loss, gradNorm: s.gradNorm, responseTokens: s.responseTokens })),
           seconds: ctx.seconds,
           inputs: this.inputs(ctx),
+          ...(ctx.screening ? { screening: ctx.screening } : {}),
         }),
       ] }]);
     });
@@ -346,6 +369,12 @@ export class RoundRunner {
   private async roundNumber(): Promise<number> {
     return countEvents(this.d.store.sql, ['RoundCompleted']);
   }
+}
+
+/** A screening in one clause: the pass rate without knowledge and each slot's, kept or not. */
+function screeningText(s: PoolScreening): string {
+  const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+  return `${s.episodes} episodes without knowledge ${pct(s.withoutKnowledge)}; slots ${s.slots.map((x) => `#${x.slot} ${pct(x.passRate)}${x.kept ? '' : ' (dropped)'}`).join(', ')}`;
 }
 
 /** The task as RoundStarted records it: the game by name, an evaluator without its secrets (the log keeps events forever). */
