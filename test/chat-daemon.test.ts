@@ -139,7 +139,7 @@ describe('a daemon learning a game and chat logs at once (mixed tasks, the simul
     tasks: { frozenlake: { responseTokens: 6, extractionTokens: 16 }, support: { responseTokens: 6, extractionTokens: 16, heldOutPercent: 20, gatePrompts: 4, maxRetentionKl: 50 } },
     env: {
       OELD_SIMULATOR: 'on', OELD_SIMULATOR_BATCH: '8', OELD_TASKS: 'support,frozenlake', OELD_ROUND_MIN_INTERACTIONS: '8', OELD_ROUND_TRAJECTORIES: '8',
-      OELD_EVAL_EPISODES: '4', OELD_ACTIVATION_GATE: 'false', OELD_MAX_ROUNDS: '2',
+      OELD_EVAL_EPISODES: '4', OELD_ACTIVATION_GATE: 'false', OELD_MAX_ROUNDS: '2', OELD_POOL_SCREEN_EPISODES: '0',
     },
   });
 

@@ -212,6 +212,8 @@ describe('Grafana dashboard and alert rules against a live daemon and Prometheus
       OELD_LEARNING: 'true', OELD_SIMULATOR: 'on', OELD_BASE_MODEL_DIR: modelDir, OELD_EXTRACTION_URL: extractionEndpoint.url,
       OELD_SIMULATOR_BATCH: '8', OELD_ROUND_MIN_INTERACTIONS: '8', OELD_ROUND_TRAJECTORIES: '8', OELD_POOL_SLOTS: '2', OELD_POOL_TRAJECTORIES: '2',
       OELD_ROUND_STEPS: String(ROUND_STEPS), OELD_ROUND_BATCH_SIZE: '4', OELD_EVAL_EPISODES: '4', OELD_MAX_ROUNDS: '1', OELD_ACTIVATION_GATE: 'false',
+      // The tiny model plays at random: a screening of its pool would keep or drop slots by chance (tested in round-skip.test.ts).
+      OELD_POOL_SCREEN_EPISODES: '0',
       // The support desk's simulator too (its panels need series); FrozenLake, first, plays first.
       OELD_TASKS: 'frozenlake,support-desk,chat',
     });
