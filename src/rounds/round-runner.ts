@@ -207,12 +207,7 @@ export class RoundRunner {
       ctx.engineRuntime = loaded.runtime ?? loaded.backend;
       await timed('collect', () => this.collect(ctx));
       await timed('extract', () => this.extract(ctx));
-      ctx.screening = null;
-      let skipped = await this.skipReason(ctx);
-      if (!skipped && this.d.screen && settings.teacherContext === 'knowledge') {
-        await this.screen(ctx, this.d.screen);
-        if (ctx.knowledgeTexts.length === 0) skipped = `no slot's knowledge helped in context: ${screeningText(ctx.screening!)}`;
-      }
+      const skipped = await this.whyNotTrain(ctx);
       if (skipped) {
         const knowledgeItems = ctx.pool.itemCounts.reduce((a, b) => a + b, 0);
         await store.append([{ streamId: ctx.stream, expectedVersion: 'any', events: [roundEvent('RoundSkipped', { roundId, reason: skipped, knowledgeItems })] }]);
@@ -274,6 +269,15 @@ export class RoundRunner {
     }
     ctx.knowledgeTexts = ctx.pool.texts.filter((t) => t.trim().length > 0);
     if (ctx.knowledgeTexts.length === 0) throw new Error(`extraction produced no experience items (${ctx.pool.emptyAnswers} answers had no marked line)`);
+  }
+
+  /** Why the round should stop before training (nothing to improve, or no slot worth its knowledge), or null; screens the pool on the way. */
+  private async whyNotTrain(ctx: RoundContext): Promise<string | null> {
+    ctx.screening = null;
+    const unchanged = await this.skipReason(ctx);
+    if (unchanged || !this.d.screen || this.d.settings.teacherContext !== 'knowledge') return unchanged;
+    await this.screen(ctx, this.d.screen);
+    return ctx.knowledgeTexts.length === 0 ? `no slot's knowledge helped in context: ${screeningText(ctx.screening!)}` : null;
   }
 
   /** Whether the round can improve anything (round-skip.ts): the active version's validation and the pool it was trained on, against this round's pool. */
