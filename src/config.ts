@@ -130,6 +130,7 @@ export const SETTINGS = {
   roundMinInteractions: { name: 'OELD_ROUND_MIN_INTERACTIONS', default: '64', description: 'New usable interactions of a task from the active version that trigger its round (a task\'s minInteractions in OELD_TASKS_FILE overrides it).', parse: int(1, 100_000_000) },
   roundMinIntervalS: { name: 'OELD_ROUND_MIN_INTERVAL_S', default: '0', description: 'Seconds between the end of one round and the start of the next threshold round.', parse: int(0, 100_000_000) },
   roundCron: { name: 'OELD_ROUND_CRON', default: undefined, description: 'Cron expression (node-cron, optional seconds field) that also starts rounds, e.g. "0 3 * * *".', parse: str },
+  refusalBackoffS: { name: 'OELD_REFUSAL_BACKOFF_S', default: '60', description: 'After rounds from the active version were refused by the gate k times in a row, the next threshold round waits this many seconds times 2^(k-1) (at most 64 times) after the previous one (docs/retention.md). 0: no back-off.', parse: float(0, 1_000_000) },
   maxRounds: { name: 'OELD_MAX_ROUNDS', default: '0', description: 'Rounds this process runs before it stops triggering (0: no limit).', parse: int(0, 1_000_000) },
   roundTrajectories: { name: 'OELD_ROUND_TRAJECTORIES', default: '64', description: 'Newest trajectories of the active version a round learns from (their turn prompts are the training prompts).', parse: int(1, 1_000_000) },
   poolSlots: { name: 'OELD_POOL_SLOTS', default: '8', description: 'Knowledge pool size P: independent extraction runs per round.', parse: int(1, 1023) },

@@ -12,7 +12,8 @@ import type { ModelEngine } from '../src/engine/model-engine.ts';
 import type { EventDataMap } from '../src/events/schemas.ts';
 import type { GateResult } from '../src/evaluation/gate.ts';
 import type { ExtractFn } from '../src/extraction/extract-pool.ts';
-import { readRecentRounds } from '../src/projections/rounds/round-projection.ts';
+import { countRefusedSince, readRecentRounds } from '../src/projections/rounds/round-projection.ts';
+import { readActiveModel } from '../src/projections/models/model-projection.ts';
 import { countFreshInteractions, readLastRoundEnd } from '../src/projections/trajectories/trajectory-queries.ts';
 import { RoundRunner, trained } from '../src/rounds/round-runner.ts';
 import { keepSlots, type PoolScreen } from '../src/evaluation/pool-screen.ts';
@@ -147,6 +148,21 @@ describe('a round with a pool screen (tiny model, stand-in screen)', () => {
     await w.catchUp();
     const r = await rederiveVersion({ store: w.store, engine: w.engine, trainer: tfjsTrainer(w.engine), artifactRoot }, outcome.newVersion);
     assert.equal(r.matches, true, 'the screened round re-derives from what it recorded');
+  });
+
+  it('counts the refused rounds in a row from the active version (what the trigger backs off on)', async () => {
+    const refusing = { evaluate: async (): Promise<GateResult> => ({ passed: false, reasons: ['stand-in refusal'], evaluations: [], before: null, after: null, chat: null }) };
+    const refused = async () => { await w.catchUp(); const a = (await readActiveModel(w.db.sql))!; return countRefusedSince(w.db.sql, a.version, a.activatedAt); };
+    const round = (g: typeof gate) => new RoundRunner({ store: w.store, engine: w.engine, artifactRoot, task: TINY_GAME_TASK, gate: g, settings: TINY_ROUND, extractFnFor: scriptedExtractor([]) }).run('manual');
+    assert.equal(await refused(), 0);
+    for (const n of [1, 2]) {
+      await w.play();
+      await round(refusing);
+      assert.equal(await refused(), n);
+    }
+    await w.play();
+    await round(gate);
+    assert.equal(await refused(), 0, 'an activated round made another version active');
   });
 
   it('skips the round when no slot is kept', async () => {

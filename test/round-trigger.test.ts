@@ -70,6 +70,15 @@ const cases: Case[] = [
   { name: 'check: no reference time at all', cause: 'check', state: { lastRoundEndedAt: null, activeSince: null }, start: true, trigger: 'threshold', reason: ['100 of 64'] },
   { name: 'check: maxRounds reached', cause: 'check', state: { roundsCompletedHere: 3 }, settings: { maxRounds: 3 }, start: false, reason: ['3 of 3'] },
   { name: 'check: maxRounds not yet reached', cause: 'check', state: { roundsCompletedHere: 2 }, settings: { maxRounds: 3 }, start: true, trigger: 'threshold', reason: ['100 of 64'] },
+
+  // check, after refused rounds in a row from the active version: base x 2^(k-1) since the previous round, at most 64 x base.
+  { name: 'check: backing off after 3 refusals', cause: 'check', state: { refusedInARow: 3, lastRoundEndedAt: ago(100) }, settings: { refusalBackoffSeconds: 60 },
+    start: false, reason: ['backing off after 3 refused rounds in a row from version base', '100 s of 240 s since the previous round ended'] },
+  { name: 'check: the back-off passed', cause: 'check', state: { refusedInARow: 3, lastRoundEndedAt: ago(241) }, settings: { refusalBackoffSeconds: 60 }, start: true, trigger: 'threshold', reason: ['threshold met'] },
+  { name: 'check: one refusal waits the base', cause: 'check', state: { refusedInARow: 1, lastRoundEndedAt: ago(59) }, settings: { refusalBackoffSeconds: 60, minIntervalSeconds: 0 }, start: false, reason: ['1 refused round in a row', '59 s of 60 s'] },
+  { name: 'check: the back-off is capped at 64 x base', cause: 'check', state: { refusedInARow: 20, lastRoundEndedAt: ago(3000) }, settings: { refusalBackoffSeconds: 60 }, start: false, reason: ['3000 s of 3840 s'] },
+  { name: 'check: no back-off when it is 0', cause: 'check', state: { refusedInARow: 5 }, settings: { refusalBackoffSeconds: 0 }, start: true, trigger: 'threshold', reason: ['threshold met'] },
+  { name: 'cron: not held back by refusals', cause: 'cron', state: { refusedInARow: 5, lastRoundEndedAt: ago(1) }, settings: { refusalBackoffSeconds: 60 }, start: true, trigger: 'cron', reason: ['cron schedule fired'] },
 ];
 
 describe('decideRound (pure rules)', () => {

@@ -87,7 +87,7 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
   const loop = new LearningLoop({
     store, engine, tasks: runners, artifactRoot,
     simulators,
-    trigger: { minInteractions: config.roundMinInteractions, minIntervalSeconds: config.roundMinIntervalS, poolTrajectories: config.poolTrajectories, maxRounds: config.maxRounds },
+    trigger: { minInteractions: config.roundMinInteractions, minIntervalSeconds: config.roundMinIntervalS, poolTrajectories: config.poolTrajectories, maxRounds: config.maxRounds, refusalBackoffSeconds: config.refusalBackoffS },
     ...(config.roundCron ? { roundCron: config.roundCron } : {}),
     baseModel: { dir: config.baseModelDir, version: config.baseModelVersion },
     retryAfterFailureMs: 60_000,

@@ -12,6 +12,7 @@ import type { RetentionPolicy } from '../operations/retention-policy.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelEngine } from '../engine/model-engine.ts';
+import { countRefusedSince } from '../projections/rounds/round-projection.ts';
 import { readActiveModel } from '../projections/models/model-projection.ts';
 import { countFreshInteractions, readLastRoundEnd, readNewestRoundEnd } from '../projections/trajectories/trajectory-queries.ts';
 import { RoundFailedError, RoundRunner, recoverInterruptedRounds, type RoundOutcome, type RoundSkip } from '../rounds/round-runner.ts';
@@ -174,6 +175,7 @@ export class LearningLoop {
           interactionsFromActive: active ? await this.freshInteractions(task, active) : 0,
           lastRoundEndedAt: newestEnd,
           activeSince: active?.activatedAt ?? null,
+          refusedInARow: active ? await countRefusedSince(this.o.store.sql, active.version, active.activatedAt) : 0,
           roundsCompletedHere: this.roundsHere,
         },
       });

@@ -15,6 +15,12 @@ export interface TriggerSettings {
   poolTrajectories: number;
   /** Stop after this many completed rounds in this process (0 = no limit). */
   maxRounds: number;
+  /**
+   * After rounds from the active version were refused by the gate k times in a row, a threshold round
+   * waits this many seconds times 2^(k-1) (at most 64 times) after the previous one ended (0 = no back-off;
+   * absent: none). A round that keeps producing refused candidates costs its training each time.
+   */
+  refusalBackoffSeconds?: number;
 }
 
 export interface TriggerState {
@@ -29,6 +35,8 @@ export interface TriggerState {
   /** When the active version was activated. */
   activeSince: Date | null;
   roundsCompletedHere: number;
+  /** Completed rounds from the active version since it was activated, all refused by the gate (absent: 0). */
+  refusedInARow?: number;
 }
 
 export type RoundTrigger = 'threshold' | 'cron' | 'manual';
@@ -54,6 +62,16 @@ export function checkTriggerSettings(s: TriggerSettings): void {
   }
   integerAtLeast('poolTrajectories', 0);
   integerAtLeast('maxRounds', 0);
+  const backoff = s.refusalBackoffSeconds ?? 0;
+  if (typeof backoff !== 'number' || !Number.isFinite(backoff) || backoff < 0) {
+    throw new RangeError(`round trigger setting refusalBackoffSeconds must be a finite number >= 0, got ${String(backoff)}`);
+  }
+}
+
+/** The extra wait after k refused rounds in a row: base x 2^(k-1), at most 64 x base; 0 for k = 0. */
+export function refusalBackoffSeconds(base: number, refusedInARow: number): number {
+  if (base <= 0 || refusedInARow <= 0) return 0;
+  return base * 2 ** Math.min(refusedInARow - 1, 6);
 }
 
 /** Seconds, truncated to one decimal so a reason never claims an interval passed when it has not. */
@@ -105,6 +123,15 @@ export function decideRound(state: TriggerState, settings: TriggerSettings, caus
 
   const minMs = settings.minIntervalSeconds * 1000;
   let intervalNote = 'no previous round or activation time to wait after';
+  // Refused rounds in a row from this version: wait longer before training another candidate from it.
+  const refused = state.refusedInARow ?? 0;
+  const backoff = refusalBackoffSeconds(settings.refusalBackoffSeconds ?? 0, refused);
+  if (backoff > 0 && ended) {
+    const elapsedMs = state.now.getTime() - ended.getTime();
+    if (elapsedMs < backoff * 1000) {
+      return { start: false, reason: `backing off after ${plural(refused, 'refused round')} in a row from version ${version}: ${seconds(elapsedMs)} s of ${backoff} s since the previous round ended` };
+    }
+  }
   if (reference) {
     const elapsedMs = state.now.getTime() - reference.at.getTime();
     if (elapsedMs < minMs) {

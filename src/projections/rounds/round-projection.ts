@@ -95,3 +95,11 @@ export async function readRoundOfVersion(q: Queryable, version: string): Promise
     knowledgeEventIds: r.inputs?.knowledgeEventIds ?? null,
   };
 }
+
+/** Completed rounds from `version` since `since` (its activation), every one refused by the gate: the refusals in a row (an activated round would have made another version active). */
+export async function countRefusedSince(q: Queryable, version: string, since: Date): Promise<number> {
+  const { rows } = await q.query<{ n: string }>(
+    `SELECT count(*) AS n FROM rounds WHERE status = 'completed' AND base_model_version = $1 AND started_at >= $2
+       AND evaluation IS NOT NULL AND (evaluation->>'activated') = 'false'`, [version, since]);
+  return Number(rows[0]?.n ?? 0);
+}
