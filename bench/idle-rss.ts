@@ -4,18 +4,14 @@
  * floor any oeld process pays. Sizes: BENCH_IDLE_SECONDS (10) of idling before the reading.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnDaemon } from '../test/helpers/daemon-process.ts';
-import { benchDatabase, emit, envInt, log, round } from './lib.ts';
+import { benchDatabase, emit, envInt, log, round, rssMb } from './lib.ts';
 
 const idleMs = envInt('BENCH_IDLE_SECONDS', 10) * 1000;
-const rssMb = (pid: number): number => {
-  const kb = Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)![1]);
-  return kb / 1024;
-};
 
 async function daemonRss(env: Record<string, string>): Promise<number> {
   const d = spawnDaemon({ ...env, OELD_LOG_LEVEL: 'warn' });

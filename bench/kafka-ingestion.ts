@@ -5,7 +5,6 @@
  * store's own append rate (validated, batches of 1000) for the same number of events.
  * Also the daemon's RSS at the start and the end of the run (memory must stay flat).
  */
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { STREAMS } from '../src/events/streams.ts';
 import type { NewEvent } from '../src/events/envelope.ts';
@@ -14,13 +13,12 @@ import { interaction } from '../test/helpers/events.ts';
 import { spawnDaemon } from '../test/helpers/daemon-process.ts';
 import { produce, testKafka } from '../test/helpers/kafka-client.ts';
 import { createOeldTopics, startMockKafka } from '../test/helpers/mock-kafka.ts';
-import { benchDatabase, emit, envInt, fmt, log, round } from './lib.ts';
+import { benchDatabase, emit, envInt, fmt, log, round, rssMb } from './lib.ts';
 
 const N = envInt('BENCH_KAFKA_N', 200_000);
 // librdkafka's mock broker keeps about 5 MB per partition (older messages are deleted, like
 // retention), so the whole backlog must fit: 64 partitions hold 200,000 messages of 1 KB.
 const PARTITIONS = envInt('BENCH_KAFKA_PARTITIONS', 64);
-const rssMb = (pid: number) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)![1]) / 1024;
 
 const kafka = await startMockKafka(3);
 await createOeldTopics(kafka, PARTITIONS);

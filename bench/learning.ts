@@ -41,7 +41,7 @@ import { loadTasks } from '../src/tasks/task-config.ts';
 import type { GameTask } from '../src/tasks/task.ts';
 import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
 import { TorchTrainer } from '../src/trainer/torch-trainer.ts';
-import { gameScreen } from '../src/evaluation/pool-screen.ts';
+import { screenFor } from '../src/evaluation/pool-screen.ts';
 import { untrainedWorldOf } from '../src/envs/games.ts';
 import { gateRegistry } from '../src/evaluation/task-gate.ts';
 import { wilsonInterval } from '../src/evaluation/confidence.ts';
@@ -142,7 +142,7 @@ try {
     log(`round ${k}: simulator played ${sim.stats.episodes} deployment episodes with ${active} (${fmtStats(sim.stats)}) in ${sim.seconds.toFixed(0)} s`);
     const runner = new RoundRunner({
       store: main.store, engine, ...(trainer ? { trainer } : {}), artifactRoot, settings, task, gate,
-      ...(config.poolScreenEpisodes > 0 ? { screen: gameScreen(engine, task.game, config.poolScreenEpisodes) } : {}),
+      screen: screenFor(engine, task, config.poolScreenEpisodes),
       onProgress: (p) => {
         if (p.step && (p.step.step === 1 || p.step.step === p.step.of)) log(`  train step ${p.step.step}/${p.step.of}: loss ${p.step.loss.toFixed(4)}`);
         if (p.message?.startsWith('kept ')) log(`  screening: ${p.message}`);

@@ -79,6 +79,9 @@ export const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
 
 export function log(line = ''): void { console.log(line); }
 
+/** A process's resident memory in MB, from /proc. */
+export const rssMb = (pid: number): number => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)![1]) / 1024;
+
 /** The machine-readable result: the last line of the output. */
 export function emit(result: Record<string, unknown>): void {
   console.log(`BENCH ${JSON.stringify(result)}`);

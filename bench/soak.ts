@@ -14,7 +14,7 @@
  * on retention; true: the daemon's default, where rounds at the ceiling with nothing new are skipped).
  * The baseline in the same run is the first ten samples after warm-up.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,7 +32,7 @@ import { EventStore } from '../src/store/event-store.ts';
 import { readEventsOfTypes, readStream } from '../src/store/log-queries.ts';
 import { tfjsTrainer } from '../src/trainer/tfjs-trainer.ts';
 import { spawnDaemon } from '../test/helpers/daemon-process.ts';
-import { emit, envInt, log, round } from './lib.ts';
+import { emit, envInt, log, round, rssMb } from './lib.ts';
 
 const ROUNDS = envInt('BENCH_SOAK_ROUNDS', 100);
 const WARMUP = envInt('BENCH_SOAK_WARMUP', 10);
@@ -50,7 +50,6 @@ const env: Record<string, string> = {
   OELD_KEEP_VERSIONS: '5', OELD_ROLLBACK_WINDOW_HOURS: '0.05',
 };
 const mb = (bytes: number) => bytes / (1 << 20);
-const rssMb = (pid: number) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)![1]) / 1024;
 const metric = (text: string, name: string): number => text.split('\n').filter((l) => l.startsWith(name) && !l.startsWith('#'))
   .reduce((s, l) => s + Number(l.trim().split(/\s+/).pop()), 0);
 

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import { createEngine, createTrainer } from './model-runtime.ts';
-import { gameScreen } from '../evaluation/pool-screen.ts';
+import { screenFor } from '../evaluation/pool-screen.ts';
 import { createGate } from '../evaluation/task-gate.ts';
 import { openAiExtractFn } from '../extraction/openai-endpoint.ts';
 import type { Metrics } from '../http/metrics.ts';
@@ -56,7 +56,7 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
     task,
     runner: new RoundRunner({
       store, engine, trainer, artifactRoot, task, settings, skipUnchanged: config.skipUnchangedRounds,
-      ...(task.kind === 'game' && config.poolScreenEpisodes > 0 ? { screen: gameScreen(engine, task.game, config.poolScreenEpisodes) } : {}),
+      screen: screenFor(engine, task, config.poolScreenEpisodes),
       // OELD_EVAL_EPISODES=0 turns off a game's evaluation only: a chat task is always measured.
       gate: createGate(engine, store, task, {
         gameEpisodes: config.evalEpisodes, gate: config.activationGate, gameTolerance: config.gateTolerance,

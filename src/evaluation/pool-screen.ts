@@ -11,6 +11,7 @@
 import type { GameSpec } from '../envs/environment.ts';
 import { EXTRACTION_SEEDS } from '../envs/seed-ranges.ts';
 import type { ModelEngine } from '../engine/model-engine.ts';
+import type { Task } from '../tasks/task.ts';
 import { evaluateVersion } from './evaluate.ts';
 
 export interface SlotScreen { slot: number; passRate: number; kept: boolean }
@@ -18,9 +19,11 @@ export interface PoolScreening { episodes: number; withoutKnowledge: number; slo
 /** What a round asks: the round-start version, the non-empty slots' texts; the screening with each slot kept or not. */
 export type PoolScreen = (version: string, texts: readonly { slot: number; text: string }[], onProgress?: (done: number, of: number) => void) => Promise<PoolScreening>;
 
-/** The screen of a game task: `episodes` extraction seeds played by `engine`. */
-export const gameScreen = (engine: ModelEngine, game: GameSpec, episodes: number): PoolScreen =>
-  (version, texts, onProgress) => screenPool(engine, version, game, texts, episodes, onProgress);
+/** A task's screen (OELD_POOL_SCREEN_EPISODES): a game's `episodes` extraction seeds played by `engine`; none for a chat task or 0 episodes. */
+export function screenFor(engine: ModelEngine, task: Task, episodes: number): PoolScreen | undefined {
+  if (task.kind !== 'game' || episodes <= 0) return undefined;
+  return (version, texts, onProgress) => screenPool(engine, version, task.game, texts, episodes, onProgress);
+}
 
 /** How far below the best slot a slot may play and still be kept (in pass rate). */
 export const BEST_SLOT_MARGIN = 0.1;

@@ -13,14 +13,13 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ModelEngine } from '../engine/model-engine.ts';
-import { fileSha256 } from '../engine/verify-version.ts';
+import { holdsWeights, weightsFileOf } from '../engine/verify-version.ts';
 import { canonicalJson } from '../events/canonical-json.ts';
 import { isType, type RecordedEvent } from '../events/envelope.ts';
 import { newEventId } from '../events/ids.ts';
 import type { EventDataMap } from '../events/schemas.ts';
 import { STREAMS } from '../events/streams.ts';
 import { renderTrajectory } from '../extraction/extraction-prompt.ts';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../model/formats/lora-adapter.ts';
 import { loadSafetensorsFile } from '../model/formats/safetensors.ts';
 import { knowledgeDigest, poolTextsFromEvents, promptsDigest, type RoundInputs } from '../rounds/round-inputs.ts';
 import { WrongExpectedVersionError } from '../store/errors.ts';
@@ -67,9 +66,6 @@ export interface RederiveResult {
   accepted: boolean;
   seconds: number;
 }
-
-/** The file a version's sha256 is of: an adapter's weights, else model.safetensors. */
-export const weightsFileOf = (dir: string): string => existsSync(join(dir, ADAPTER_CONFIG)) ? join(dir, ADAPTER_WEIGHTS) : join(dir, 'model.safetensors');
 
 export interface RederiveOptions {
   restore?: boolean;
@@ -186,9 +182,9 @@ function checkTrainer(trainer: Trainer, config: { trainer?: string; trainerSetti
 /** The round-start version's folder: as kept when its weights are still the ones recorded, else re-derived into scratch. */
 async function baseFolder(d: RederiveDeps & { known: ReadonlyMap<string, string> }, byName: Map<string, RegistryVersion>, base: RegistryVersion, inputs: RoundInputs, through: string[], scratch: string[], depth: number): Promise<string> {
   if (base.sha256 !== inputs.baseSha256) throw new RederiveError(`the round started from ${base.version} with sha256 ${inputs.baseSha256}, but that version was published with ${base.sha256}`);
-  if (!base.pruned && existsSync(weightsFileOf(base.path)) && await fileSha256(weightsFileOf(base.path)) === base.sha256) return base.path;
+  if (!base.pruned && await holdsWeights(base.path, base.sha256)) return base.path;
   const known = d.known.get(base.version);
-  if (known && existsSync(weightsFileOf(known)) && await fileSha256(weightsFileOf(known)) === base.sha256) return known;
+  if (known && await holdsWeights(known, base.sha256)) return known;
   if (depth >= 1000) throw new RederiveError('more than 1000 pruned versions in a row: re-derive the older ones first');
   const dir = join(d.artifactRoot, 'rederived', `${base.version}-${randomUUID().slice(0, 8)}`);
   scratch.push(dir);

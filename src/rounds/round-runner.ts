@@ -120,7 +120,7 @@ export interface RoundRunnerDeps {
   /** Skip rounds that cannot improve anything (round-skip.ts; OELD_SKIP_UNCHANGED_ROUNDS); default true. */
   skipUnchanged?: boolean;
   /** Plays the pool's slots in context before training and says which to keep (pool-screen.ts; game tasks, OELD_POOL_SCREEN_EPISODES); absent: every slot is kept. */
-  screen?: PoolScreen;
+  screen?: PoolScreen | undefined;
   /** The task's gate; null: no evaluation, the new version is activated. */
   gate: RoundGate | null;
   /** Extraction by another route than the engine (an OpenAI-compatible endpoint), per version. */

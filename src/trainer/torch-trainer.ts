@@ -95,11 +95,9 @@ export class TorchTrainer implements Trainer {
       const lora: LoraSettings | null = !this.s.lora ? null : adapter ? { rank: adapter.rank, alpha: adapter.alpha, targets: adapter.targets } : this.s.lora;
       const weightsDir = from ? from.baseDir : job.dir;
       const { torchJob, rawConfig } = await buildTorchJob(job, weightsOut, this.s, { weightsDir, lora, adapter });
-      const jobFile = join(job.checkpointDir, 'torch-job.json');
-      writeFileSync(jobFile, JSON.stringify(torchJob));
       const { steps, runtime } = this.s.remote
         ? await runRemoteJob(this.s.remote, JSON.stringify(torchJob), { stallSeconds: this.s.stallSeconds, onStep, stop: this.stop.signal, ...(this.s.onReport ? { onReport: this.s.onReport } : {}) })
-        : await this.run(jobFile, onStep);
+        : await this.run(this.writeJob(job.checkpointDir, torchJob), onStep);
       const report = summariseSteps(steps);
       if (lora) {
         const adapterOf = from ? { version: from.baseVersion, sha256: from.baseSha256 } : { version: job.version, sha256: await fileSha256(join(job.dir, 'model.safetensors')) };
@@ -114,6 +112,13 @@ export class TorchTrainer implements Trainer {
     } finally {
       rmSync(weightsOut, { force: true });
     }
+  }
+
+  /** The job file a local process reads. */
+  private writeJob(dir: string, torchJob: unknown): string {
+    const file = join(dir, 'torch-job.json');
+    writeFileSync(file, JSON.stringify(torchJob));
+    return file;
   }
 
   async close(): Promise<void> {
