@@ -2,12 +2,12 @@
  * Grows a base model's vocabulary (src/basemodel/vocabulary-extension.ts) and writes a loadable
  * model folder; scripts/make-base-model.ts --from continues training it.
  *
- *   node --import tsx scripts/extend-vocabulary.ts --from models/oeld-base --out .scratch/wide [--vocab 2048 --examples 8000 --seed 20261206]
+ *   node --import tsx scripts/extend-vocabulary.ts --from models/oeld-base --out .scratch/wide [--vocab 2048 --examples 8000 --seed 20261206 --merges words|any]
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DESK_EXTENSION, extendEmbedding, extendTokenizer } from '../src/basemodel/vocabulary-extension.ts';
+import { DESK_EXTENSION, extendEmbedding, extendTokenizer, type ExtensionMerges } from '../src/basemodel/vocabulary-extension.ts';
 import { loadCheckpoint, saveSafetensorsFile } from '../src/model/formats/safetensors.ts';
 
 const { values } = parseArgs({
@@ -17,13 +17,16 @@ const { values } = parseArgs({
     vocab: { type: 'string', default: String(DESK_EXTENSION.vocab) },
     examples: { type: 'string', default: String(DESK_EXTENSION.examples) },
     seed: { type: 'string', default: String(DESK_EXTENSION.seed) },
+    merges: { type: 'string', default: DESK_EXTENSION.merges },
   },
 });
 if (!values.out) throw new Error('--out is required');
 const from = resolve(values.from!);
 const out = resolve(values.out);
-const o = { vocab: Number(values.vocab), examples: Number(values.examples), seed: Number(values.seed) };
-for (const [k, v] of Object.entries(o)) if (!Number.isInteger(v) || v <= 0) throw new Error(`--${k} must be a positive whole number, got ${v}`);
+const sizes = { vocab: Number(values.vocab), examples: Number(values.examples), seed: Number(values.seed) };
+for (const [k, v] of Object.entries(sizes)) if (!Number.isInteger(v) || v <= 0) throw new Error(`--${k} must be a positive whole number, got ${v}`);
+if (values.merges !== 'words' && values.merges !== 'any') throw new Error(`--merges must be words or any, got "${values.merges}"`);
+const o = { ...sizes, merges: values.merges as ExtensionMerges };
 
 rmSync(out, { recursive: true, force: true });
 const { base, wide, old, grown } = await extendTokenizer(from, out, o);

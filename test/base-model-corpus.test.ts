@@ -9,7 +9,7 @@ import { trainCorpusTokenizer } from '../src/basemodel/base-model-recipe.ts';
 import { DEFAULT_CORPUS_OPTIONS, drawExample, drawExampleOfKind, FAMILIAR_WORLDS, firstLetterIsGoal, goalDirection, isHeldOutPair, NOTHING_NEW, playResponse, promptText } from '../src/basemodel/corpus.ts';
 import { BUDGET_ITEM, EDGE_ITEM, goalItem, holeItem, itemsTaught, newItems } from '../src/basemodel/experience-items.ts';
 import { writeTokenizerFolder } from '../src/basemodel/tokenizer-folder.ts';
-import { extendEmbedding } from '../src/basemodel/vocabulary-extension.ts';
+import { extendEmbedding, wordMerge } from '../src/basemodel/vocabulary-extension.ts';
 import { parseAction } from '../src/envs/environment.ts';
 import { FrozenLake } from '../src/envs/frozenlake.ts';
 import { bestMove, FROZENLAKE_SYMBOLS, frozenLakeAsLake, frozenLakeLikeLayout, goalDistances, LakeWorld, randomLakeLayout } from '../src/envs/lake-world.ts';
@@ -272,6 +272,41 @@ describe('the base model tokenizer (BPE trained here, loaded by @huggingface/tok
     const pieces = old.encode(grown.decode([id]));
     assert.ok(pieces.length >= 2);
     assert.ok(Math.abs(grownEmbed.data[id * 2]! - pieces.reduce((n, p) => n + embed.data[p * 2]!, 0) / pieces.length) < 1e-3);
+  });
+
+  it('grows by whole words under the word rule: a value is the same tokens in an item, an answer and a correction', async () => {
+    const random = seededRandom(5);
+    const lake = Array.from({ length: 300 }, () => drawExample(random)).map((e) => ({ prompt: promptText(e), response: e.response }));
+    const base = trainBpe(lake.flatMap((e) => [e.prompt, e.response]), 700, Object.values(SPECIAL_TOKENS));
+    const dir = mkdtempSync(join(tmpdir(), 'oeld-tok-'));
+    writeTokenizerFolder(dir, base);
+    const old = await loadTokenizer(dir);
+    const desk = Array.from({ length: 200 }, () => drawExampleOfKind(random, 'desk-extract')).flatMap((e) => [promptText(e), e.response]);
+    const grow = (rule?: typeof wordMerge) => {
+      const wide = continueBpe(base, desk, (piece) => old.encode(piece), 1024, undefined, rule);
+      const wideDir = mkdtempSync(join(tmpdir(), 'oeld-tok-'));
+      writeTokenizerFolder(wideDir, wide);
+      return { wide, tokenizer: loadTokenizer(wideDir) };
+    };
+    const words = grow(wordMerge);
+    const added = [...words.wide.vocab.keys()].filter((t) => !base.vocab.has(t));
+    assert.ok(added.length > 100, `${added.length} new tokens`);
+    for (const t of added) assert.match(t, /^Ġ?[A-Za-z]+Ġ?$|^Ġ+$/, `a new token is a word with a space at most at either end: ${t}`);
+    /** The tokens of `text` from the one where `part` starts (none when no token starts there). */
+    const spelled = async (t: Promise<typeof old>, text: string, part: string) => {
+      const tok = await t;
+      const pieces = tok.encode(text).map((id) => tok.decode([id]));
+      const start = pieces.findIndex((_, i) => pieces.slice(i).join('').startsWith(part));
+      return start < 0 ? [] : pieces.slice(start);
+    };
+    // The value starts a token and its digits are single tokens wherever it stands (the unit word
+    // may end differently before punctuation: old merges such as "s." keep their ranks).
+    for (const text of ['The refund window is 30 days.', "No, it's 30 days, not 14.", 'Actually the refund window is 30 days, I just read it on your site.']) {
+      assert.deepEqual((await spelled(words.tokenizer, text, '30 d')).slice(0, 3).map((t, i) => (i === 2 ? t.slice(0, 2) : t)), ['3', '0', ' d'], text);
+    }
+    // Plain BPE (the rule off) fuses digits with the words around them: the rule is what separates them.
+    const plain = grow();
+    assert.ok([...plain.wide.vocab.keys()].some((t) => !base.vocab.has(t) && /\d/.test(t)), 'plain BPE learns tokens with digits');
   });
 
   it('is reproduced byte for byte by trainCorpusTokenizer from the seed (the shipped tokenizer.json)', async () => {

@@ -160,4 +160,26 @@ describe('the support-desk pretraining corpus', () => {
     }
     assert.ok(nothing > 10 && nothing < 150, `some conversations teach nothing new: ${nothing}`);
   });
+
+  it('recalls several policies at once, each value from the newest item that states it', () => {
+    const random = seededRandom(13);
+    const askedCounts = new Set<number>();
+    let older = 0;
+    for (let i = 0; i < 300; i++) {
+      const e = drawDeskExample(random, 'desk-recall');
+      const items = parseExperienceItems(e.prompt[0]!.content);
+      const sentences = e.response.split(/(?<=\.) (?=[A-Z])/);
+      askedCounts.add(sentences.length);
+      for (const sentence of sentences) {
+        const fact = FACTS.find((f) => statedValues(f, sentence).length === 1 && sentence === f.item(statedValues(f, sentence)[0]!));
+        assert.ok(fact, `a fact's sentence: ${sentence}`);
+        assert.match(e.prompt[1]!.content, new RegExp(fact.topic), `the customer asked for the ${fact.topic}`);
+        const aboutFact = items.filter((t) => factValues(fact).some((v) => t === fact.item(v)));
+        assert.equal(aboutFact.at(-1), sentence, 'the newest item about the fact is the answer');
+        if (aboutFact.length > 1) older++;
+      }
+    }
+    assert.deepEqual([...askedCounts].sort(), [2, 3, 4, 5]);
+    assert.ok(older > 20, `outdated items come before the current one now and then: ${older}`);
+  });
 });

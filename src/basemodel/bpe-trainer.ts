@@ -77,11 +77,17 @@ export function trainBpe(texts: Iterable<string>, vocabSize: number, specials: r
  * vocabulary reaches `vocabSize`. Every base token keeps its id and every base merge its rank, so
  * a model over the base vocabulary keeps its embedding rows (new rows are added after them).
  */
-export function continueBpe(base: TrainedBpe, texts: Iterable<string>, encodePiece: (piece: string) => number[], vocabSize: number, pattern: string = base.pattern ?? PRETOKENIZE_PATTERN): TrainedBpe {
+/**
+ * Which new merges a continuation may learn: given both tokens as the vocabulary spells them
+ * (byte-level characters, a space is "Ġ"), whether their pair may become a token.
+ */
+export type MergeRule = (a: string, b: string) => boolean;
+
+export function continueBpe(base: TrainedBpe, texts: Iterable<string>, encodePiece: (piece: string) => number[], vocabSize: number, pattern: string = base.pattern ?? PRETOKENIZE_PATTERN, allowed: MergeRule = () => true): TrainedBpe {
   const idToToken: string[] = [];
   for (const [token, id] of base.vocab) idToToken[id] = token;
   if (idToToken.some((t) => t === undefined) || idToToken.length !== base.vocab.size) throw new Error('continueBpe: the base vocabulary\'s ids are not 0..n-1');
-  const grown = mergeUntil(idToToken, [...base.merges], pieceCounts(texts, pattern), encodePiece, vocabSize);
+  const grown = mergeUntil(idToToken, [...base.merges], pieceCounts(texts, pattern), encodePiece, vocabSize, allowed);
   return pattern === PRETOKENIZE_PATTERN ? grown : { ...grown, pattern };
 }
 
@@ -94,10 +100,10 @@ function pieceCounts(texts: Iterable<string>, pattern: string = PRETOKENIZE_PATT
 
 /**
  * Learns merges over the pieces (each first encoded by encodePiece) until the vocabulary reaches
- * `vocabSize` or no pair occurs twice. Pairs are counted over the distinct pieces weighted by
+ * `vocabSize` or no pair the rule allows occurs twice. Pairs are counted over the distinct pieces weighted by
  * their counts; ties go to the smaller pair of ids, so the result depends only on the input.
  */
-function mergeUntil(idToToken: string[], merges: [string, string][], counts: Map<string, number>, encodePiece: (piece: string) => number[], vocabSize: number): TrainedBpe {
+function mergeUntil(idToToken: string[], merges: [string, string][], counts: Map<string, number>, encodePiece: (piece: string) => number[], vocabSize: number, allowed: MergeRule = () => true): TrainedBpe {
   const vocab = new Map<string, number>(idToToken.map((t, i) => [t, i]));
   const words: number[][] = [];
   const weights: number[] = [];
@@ -126,9 +132,9 @@ function mergeUntil(idToToken: string[], merges: [string, string][], counts: Map
     const a = Math.floor(bestKey / 65536);
     const b = bestKey % 65536;
     const merged = idToToken[a]! + idToToken[b]!;
-    if (vocab.has(merged)) {
+    if (vocab.has(merged) || !allowed(idToToken[a]!, idToToken[b]!)) {
       // The pair spells a token the vocabulary already has (reached by other merges): merging it
-      // again would give one string two ids. Skip the pair.
+      // again would give one string two ids. Or the rule refuses it. Skip the pair.
       pairCount.delete(bestKey);
       continue;
     }

@@ -11,11 +11,15 @@
  *   answer states the item's value, or a drawn one when no item covers the fact;
  * - desk-extract: the extraction prompt over a conversation and the knowledge so far; the answer
  *   is the marked items for the facts the customer corrected or confirmed that the knowledge does
- *   not already hold with that value (at most two), or the nothing-new line.
+ *   not already hold with that value (at most two), or the nothing-new line;
+ * - desk-recall: items in the system message and a customer who asks for several of those
+ *   policies at once; the answer states each, its value copied from the newest item that states
+ *   it. The skill desk-informed needs (find the item whose sentence starts as the answer does, copy
+ *   its value), practised two to five times per example instead of once.
  */
 import { CORPUS_COMPANY_SEEDS } from '../envs/seed-ranges.ts';
 import { drawCompany, type Company } from '../envs/support-desk/company.ts';
-import { customerQuestion, customerReply, judgeAnswer } from '../envs/support-desk/customer.ts';
+import { customerQuestion, customerReply, GREETINGS, judgeAnswer } from '../envs/support-desk/customer.ts';
 import { deskSystemPrompt } from '../envs/support-desk/conversations.ts';
 import { answerWith, FACTS, factValues, type Fact } from '../envs/support-desk/facts.ts';
 import { extractionPrompt, renderTrajectory } from '../extraction/extraction-prompt.ts';
@@ -24,7 +28,7 @@ import type { Prompt, PromptMessage } from '../model/inference/chat-prompt.ts';
 import { renderItemTexts, ITEM_MARKER } from '../projections/knowledge/knowledge-base.ts';
 import { newItems } from './experience-items.ts';
 
-export type DeskKind = 'desk-guess' | 'desk-informed' | 'desk-extract';
+export type DeskKind = 'desk-guess' | 'desk-informed' | 'desk-extract' | 'desk-recall';
 
 export interface DeskExample {
   kind: DeskKind;
@@ -147,10 +151,30 @@ function extractExample(random: () => number): DeskExample {
   return { kind: 'desk-extract', prompt, response };
 }
 
+/** "a, b and c". */
+const listed = (xs: readonly string[]): string => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}`);
+
+function recallExample(random: () => number): DeskExample {
+  const company = corpusCompany(random);
+  const facts = shuffle(random, FACTS);
+  const asked = facts.slice(0, 2 + Math.floor(random() * 4));
+  const stated = shuffle(random, [...asked, ...facts.slice(asked.length, asked.length + Math.floor(random() * 6))]);
+  const items: string[] = [];
+  for (const fact of stated) {
+    const value = company.facts[fact.id]!;
+    if (random() < 0.15) items.splice(Math.floor(random() * (items.length + 1)), 0, fact.item(otherValue(random, fact, value)));
+    items.push(fact.item(value));
+  }
+  const question = `${pick(random, GREETINGS)}Please tell me your ${listed(asked.map((f) => f.topic))}.`;
+  const prompt = teacherMessages(renderItemTexts(items), [{ role: 'system', content: deskSystemPrompt(company) }, { role: 'user', content: question }], 'system');
+  return { kind: 'desk-recall', prompt, response: asked.map((f) => answerWith(f, company.facts[f.id]!)).join(' ') };
+}
+
 export function drawDeskExample(random: () => number, kind: DeskKind): DeskExample {
   switch (kind) {
     case 'desk-guess': return guessExample(random);
     case 'desk-informed': return informedExample(random);
     case 'desk-extract': return extractExample(random);
+    case 'desk-recall': return recallExample(random);
   }
 }

@@ -57,7 +57,7 @@ export function encodeExample(tokenizer: Tokenizer, e: Example): { prompt: numbe
  * one of the fact's values.
  */
 export function answerCorrect(e: Example, answer: string): boolean {
-  if (e.kind === 'extract' || e.kind === 'desk-extract') return answer.trim() === e.response.trim();
+  if (e.kind === 'extract' || e.kind === 'desk-extract' || e.kind === 'desk-recall') return answer.trim() === e.response.trim();
   if (e.kind === 'desk-guess' || e.kind === 'desk-informed') {
     const fact = factById(e.check!.factId);
     const stated = statedValues(fact, answer);
@@ -71,7 +71,7 @@ export function heldOutAccuracy(model: Transformer, tokenizer: Tokenizer, exampl
   for (const e of examples) byKind.set(e.kind, [...(byKind.get(e.kind) ?? []), e]);
   const out: Record<string, number> = {};
   for (const [kind, es] of byKind) {
-    const answers = chatComplete(model, tokenizer, es.map((e) => e.prompt), { temperature: 0, topP: 1, topK: 0, maxNewTokens: kind === 'extract' ? 48 : kind === 'desk-extract' ? 64 : 24, seed: 1 });
+    const answers = chatComplete(model, tokenizer, es.map((e) => e.prompt), { temperature: 0, topP: 1, topK: 0, maxNewTokens: kind === 'extract' ? 48 : kind === 'desk-extract' || kind === 'desk-recall' ? 64 : 24, seed: 1 });
     out[kind] = es.filter((e, i) => answerCorrect(e, answers[i]!.text)).length / es.length;
   }
   return out;
