@@ -10,6 +10,10 @@ import type { Transformer } from '../src/model/network/transformer.ts';
 import { initBackend } from '../src/model/kernels/backend.ts';
 import { parseChatRequest } from '../src/serving/chat-request.ts';
 import { QueueFullError, ServingQueue } from '../src/serving/serving-queue.ts';
+import { PolicyHost } from '../src/engine/policy-host.ts';
+import { WorkerLine } from '../src/engine/worker-line.ts';
+import { ContinuousBatch } from '../src/model/inference/continuous-batch.ts';
+import { NativeDecoder } from '../src/model/inference/native-decoder.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
 const GREEDY = { temperature: 0, topP: 1, topK: 0 };
@@ -69,15 +73,20 @@ function fakeEngine() {
   const batches: { version: string; rows: number }[] = [];
   const unloaded: string[] = [];
   let release: (() => void)[] = [];
+  let running = 0;
+  let most = 0;
   return {
-    batches, unloaded,
+    batches, unloaded, mostAtOnce: () => most,
     releaseAll: () => { const r = release; release = []; r.forEach((f) => f()); },
     engine: {
       unload: async (v: string) => { unloaded.push(v); },
       serve: async (version: string, _dir: string, rows: ServeRow[], _seed: number, onDeltas: (d: TextDelta[]) => void) => {
         batches.push({ version, rows: rows.length });
+        running += rows.length;
+        most = Math.max(most, running);
         onDeltas(rows.map((_, i) => ({ row: i, text: `${version}:` })));
         await new Promise<void>((r) => release.push(r));
+        running -= rows.length;
         return { rows: rows.map((r): ServedRow => ({ text: `${version}:${(r.messages[0]!.content)}`, promptTokens: 1, completionTokens: 1, finishReason: 'stop' })), loadedNow: version === 'v1' };
       },
     },
@@ -86,17 +95,19 @@ function fakeEngine() {
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
 describe('the serving queue', () => {
-  it('answers the requests that waited together, in batches of at most maxBatch, and refuses past maxQueued', async () => {
+  it('sends a request to the worker at once while fewer than maxBatch run, the rest together when room frees, and refuses past maxQueued', async () => {
     const f = fakeEngine();
     const q = new ServingQueue(f.engine, { maxQueued: 5, maxBatch: 3, active: async () => ({ version: 'v0', path: '/m' }) });
-    const first = q.submit(row('a'));
+    const running = ['a', 'b', 'c'].map((t) => q.submit(row(t)));
     await tick();
-    const waiting = ['b', 'c', 'd', 'e', 'f'].map((t) => q.submit(row(t)));
-    assert.throws(() => q.submit(row('g')), (e: unknown) => e instanceof QueueFullError && e.retryAfterSeconds >= 1);
+    const waiting = ['d', 'e', 'f', 'g', 'h'].map((t) => q.submit(row(t)));
+    assert.equal(q.queued, 5);
+    assert.throws(() => q.submit(row('i')), (e: unknown) => e instanceof QueueFullError && e.retryAfterSeconds >= 1);
     f.releaseAll(); await tick(); f.releaseAll(); await tick(); f.releaseAll(); await tick();
-    const all = await Promise.all([first, ...waiting]);
-    assert.deepEqual(all.map((s) => s.result.text), ['a', 'b', 'c', 'd', 'e', 'f'].map((t) => `v0:${t}`));
-    assert.deepEqual(f.batches.map((b) => b.rows), [1, 3, 2], 'the first alone (nothing waited), then the waiting ones batched');
+    const all = await Promise.all([...running, ...waiting]);
+    assert.deepEqual(all.map((s) => s.result.text), ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((t) => `v0:${t}`));
+    assert.deepEqual(f.batches.map((b) => b.rows), [1, 1, 1, 1, 1, 1, 1, 1], 'each sent alone as room freed: the worker joins them into its running batch');
+    assert.equal(f.mostAtOnce(), 3, 'never more than maxBatch at once');
   });
 
   it('answers a request with the version active when its batch starts: a switch while one streams drops nothing', async () => {
@@ -119,12 +130,12 @@ describe('the serving queue', () => {
 
   it('drops a request whose caller went away while it waited', async () => {
     const f = fakeEngine();
-    const q = new ServingQueue(f.engine, { maxQueued: 10, maxBatch: 8, active: async () => ({ version: 'v0', path: '/m' }) });
-    const first = q.submit(row('a'));
+    const q1 = new ServingQueue(f.engine, { maxQueued: 10, maxBatch: 1, active: async () => ({ version: 'v0', path: '/m' }) });
+    const first = q1.submit(row('a'));
     await tick();
     let gone = false;
-    const abandoned = q.submit(row('b'), { cancelled: () => gone }).then(() => 'answered', (e: Error) => e.message);
-    const kept = q.submit(row('c'));
+    const abandoned = q1.submit(row('b'), { cancelled: () => gone }).then(() => 'answered', (e: Error) => e.message);
+    const kept = q1.submit(row('c'));
     gone = true;
     f.releaseAll(); await tick(); f.releaseAll();
     await first;
@@ -152,5 +163,132 @@ describe('a chat-completions request', () => {
     assert.throws(() => parse({ model: 'oeld', messages: [{ role: 'robot', content: 'x' }] }), /messages\[0\]\.role: .*\(got "robot"\)/);
     assert.throws(() => parse({ model: 'oeld', messages: [] }), /messages: /);
     assert.throws(() => parse([1]), /body must be a JSON object/);
+  });
+});
+
+describe('continuous batching: requests join a running batch between decoding steps', () => {
+  let model: Transformer;
+  let tokenizer: Tokenizer;
+  let dir: string;
+  let decoder: NativeDecoder;
+  before(async () => {
+    await initBackend();
+    dir = await makeTinyModel();
+    model = loadModel(dir, { trainable: false, id: 'continuous-test' }).model;
+    tokenizer = await loadTokenizer(dir);
+    decoder = NativeDecoder.for(model)!;
+    assert.ok(decoder, 'the native decoder is built (scripts/ensure-cpu-addon.sh)');
+  });
+  after(() => { NativeDecoder.release(model); model?.dispose(); rmSync(dirname(dir), { recursive: true, force: true }); });
+
+  const SAMPLED = { temperature: 0.9, topP: 0.95, topK: 20 };
+  const requests: { rows: ServeRow[]; seed: number }[] = [
+    { rows: [row('How long is the warranty?', { maxNewTokens: 16 })], seed: 3 },
+    { rows: [row('Where is my order?', { sampling: SAMPLED, maxNewTokens: 14 }), row('Hi', { sampling: SAMPLED, maxNewTokens: 5 })], seed: 4 },
+    { rows: [row('Refund?', { maxNewTokens: 3 })], seed: 5 },
+    { rows: [row('Tell me about support hours', { sampling: SAMPLED, maxNewTokens: 12 }), row('No tokens', { maxNewTokens: 0 })], seed: 6 },
+  ];
+  const alone = (r: { rows: ServeRow[]; seed: number }) => serveBatch(model, tokenizer, r.rows, r.seed, () => {});
+
+  it('answers each request as it would be answered alone, whoever joins when, in fewer decoder calls', async () => {
+    const batch = new ContinuousBatch(model, tokenizer, decoder);
+    const streamed = requests.map((r) => r.rows.map(() => ''));
+    const add = (i: number) => batch.add(requests[i]!.rows, requests[i]!.seed, (ds) => { for (const d of ds) streamed[i]![d.row] += d.text; });
+    const answers: Promise<ServedRow[]>[] = [add(0), add(1)];
+    let steps = 0;
+    while (batch.size > 0) {
+      batch.step();
+      steps++;
+      if (steps === 2) answers.push(add(2)); // joins mid-way
+      if (steps === 4) answers.push(add(3));
+    }
+    const served = await Promise.all(answers);
+    let aloneCalls = 0;
+    served.forEach((rows, i) => {
+      assert.deepEqual(rows, alone(requests[i]!), `request ${i}: the answer it gets alone`);
+      rows.forEach((r, b) => assert.equal(streamed[i]![b], r.text, `request ${i} row ${b}: the deltas add up to the answer`));
+      const one = new ContinuousBatch(model, tokenizer, decoder);
+      void one.add(requests[i]!.rows, requests[i]!.seed, () => {});
+      while (one.size > 0) one.step();
+      aloneCalls += one.forwardCalls;
+    });
+    assert.ok(served.flat().some((r) => r.completionTokens > 3), 'the untrained model writes something');
+    assert.ok(batch.forwardCalls < aloneCalls, `shared steps: ${batch.forwardCalls} decoder calls, ${aloneCalls} one request at a time`);
+  });
+
+  it('ends every request with the decoder\'s error and frees every sequence when a step fails', async () => {
+    let calls = 0;
+    const live = new Set<number>();
+    const failing = {
+      vocab: decoder.vocab,
+      newSequence: (capacity?: number) => { const s = decoder.newSequence(capacity); live.add(s); return s; },
+      freeSequence: (s: number) => { assert.ok(live.delete(s), `sequence ${s} freed once`); decoder.freeSequence(s); },
+      forward: (t: Int32Array, s: Int32Array, o: Int32Array) => { if (++calls === 4) throw new Error('injected decoder failure'); return decoder.forward(t, s, o); },
+    } as unknown as NativeDecoder;
+    const batch = new ContinuousBatch(model, tokenizer, failing);
+    const answers = requests.slice(0, 2).map((r) => batch.add(r.rows, r.seed, () => {}).then(() => 'answered', (e: Error) => e.message));
+    while (batch.size > 0) batch.step();
+    assert.deepEqual(await Promise.all(answers), ['injected decoder failure', 'injected decoder failure']);
+    assert.equal(live.size, 0, 'no sequence is left allocated');
+  });
+
+  it('joins requests sent to the host while its batch runs, and an unload ends the ones in flight with a reason', async () => {
+    const host = new PolicyHost();
+    try {
+      const first = host.serve('v', dir, requests[0]!.rows, requests[0]!.seed, () => {});
+      while (!host.serving('v')) await new Promise((r) => setImmediate(r)); // loading, then the batch runs
+      const joined = host.serve('v', dir, requests[1]!.rows, requests[1]!.seed, () => {});
+      const [a, b] = await Promise.all([first, joined]);
+      assert.deepEqual(a.rows, alone(requests[0]!));
+      assert.deepEqual(b.rows, alone(requests[1]!));
+      assert.equal(a.loadedNow, true);
+      assert.equal(b.loadedNow, false);
+      assert.equal(host.serving('v'), false, 'the batch ended with its last row');
+      const cut = host.serve('v', dir, [row('long', { maxNewTokens: 40 })], 1, () => {}).then(() => 'answered', (e: Error) => e.message);
+      host.unload('v');
+      assert.match(await cut, /model v was unloaded while answering/);
+    } finally {
+      host.dispose();
+    }
+  });
+});
+
+describe('the model worker\'s line', () => {
+  /** Answers that finish when the test says; a served one starts its batch at once. */
+  function fakeLine() {
+    const log: string[] = [];
+    const release = new Map<string, () => void>();
+    let batchOf: string | null = null;
+    const line = new WorkerLine<{ type: string; key?: string; name: string }>(async (r, onBatch) => {
+      log.push(`start ${r.name}`);
+      if (r.type === 'serve' && batchOf === null) { batchOf = r.key!; onBatch?.(); }
+      await new Promise<void>((res) => release.set(r.name, res));
+      if (r.type === 'serve' && batchOf === r.key && r.name.endsWith('*')) batchOf = null;
+      log.push(`end ${r.name}`);
+    }, (key) => batchOf === key);
+    return { log, line, release: async (name: string) => { release.get(name)!(); await tick(); } };
+  }
+
+  it('lets served requests join the running batch, but not past other waiting work, and the ones behind it join the next batch', async () => {
+    const { log, line, release } = fakeLine();
+    line.push({ type: 'serve', key: 'v', name: 's1*' }); // starts the batch (ends it when released)
+    line.push({ type: 'serve', key: 'v', name: 's2' }); // joins at once
+    line.push({ type: 'complete', key: 'v', name: 'c' }); // waits for the batch
+    line.push({ type: 'serve', key: 'v', name: 's3*' }); // waits behind c: joining would starve it
+    line.push({ type: 'serve', key: 'v', name: 's4' }); // behind s3: joins s3's batch when it starts
+    line.push({ type: 'serve', key: 'w', name: 's5' }); // another version: waits for its turn
+    await tick();
+    assert.deepEqual(log, ['start s1*', 'start s2']);
+    assert.equal(line.waiting, 4);
+    await release('s2');
+    await release('s1*');
+    assert.deepEqual(log.slice(2), ['end s2', 'end s1*', 'start c']);
+    await release('c');
+    assert.deepEqual(log.slice(5), ['end c', 'start s3*', 'start s4'], 's4 joined the batch s3 started');
+    await release('s4');
+    await release('s3*');
+    assert.deepEqual(log.slice(8), ['end s4', 'end s3*', 'start s5']);
+    await release('s5');
+    assert.equal(line.waiting, 0);
   });
 });

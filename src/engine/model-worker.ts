@@ -1,14 +1,15 @@
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { PolicyHost } from './policy-host.ts';
+import { WorkerLine } from './worker-line.ts';
 import type { WorkerRequest, WorkerResponse, WorkerResult } from './worker-protocol.ts';
 
-// The model thread: one request at a time, in arrival order; progress goes out as it happens.
+// The model thread: requests in line (worker-line.ts); progress goes out as it happens.
 const host = new PolicyHost();
 const port = parentPort!;
 const send = (m: WorkerResponse) => port.postMessage(m);
 
-async function handle(r: WorkerRequest): Promise<WorkerResult> {
+async function handle(r: WorkerRequest, onBatch?: () => void): Promise<WorkerResult> {
   switch (r.type) {
     case 'loadPolicy': {
       const r2 = await host.load(r.key, r.dir);
@@ -20,7 +21,7 @@ async function handle(r: WorkerRequest): Promise<WorkerResult> {
     case 'complete':
       return { type: 'complete', completions: host.complete(r.key, r.prompts, r.sampling, r.maxNewTokens, r.seed, r.templateVariables) };
     case 'serve': {
-      const r2 = await host.serve(r.key, r.dir, r.rows, r.seed, (deltas) => send({ id: -1, progress: { request: r.id, step: 0, of: 0, deltas } }), r.templateVariables);
+      const r2 = await host.serve(r.key, r.dir, r.rows, r.seed, (deltas) => send({ id: -1, progress: { request: r.id, step: 0, of: 0, deltas } }), r.templateVariables, onBatch);
       return { type: 'serve', rows: r2.rows, loadedNow: r2.loadedNow };
     }
     case 'measureKl':
@@ -36,13 +37,13 @@ async function handle(r: WorkerRequest): Promise<WorkerResult> {
   }
 }
 
-let queue: Promise<void> = Promise.resolve();
-port.on('message', (r: WorkerRequest) => {
-  queue = queue.then(async () => {
-    try {
-      send({ id: r.id, ok: true, result: await handle(r) });
-    } catch (err) {
-      send({ id: r.id, ok: false, error: (err as Error).message });
-    }
-  });
-});
+const answer = async (r: WorkerRequest, onBatch?: () => void) => {
+  try {
+    send({ id: r.id, ok: true, result: await handle(r, onBatch) });
+  } catch (err) {
+    send({ id: r.id, ok: false, error: (err as Error).message });
+  }
+};
+
+const line = new WorkerLine<WorkerRequest>(answer, (key) => host.serving(key));
+port.on('message', (r: WorkerRequest) => line.push(r));

@@ -9,6 +9,7 @@ import { checkRoundTrainingOptions, trainPlannedRound, type RoundTrainingReport,
 import { planRound } from '../trainer/round-plan.ts';
 import { initBackend } from '../model/kernels/backend.ts';
 import { chatComplete } from '../model/inference/chat-policy.ts';
+import { ContinuousBatch } from '../model/inference/continuous-batch.ts';
 import { NativeDecoder } from '../model/inference/native-decoder.ts';
 import { serveBatch, type ServedRow, type ServeRow, type TextDelta } from '../model/inference/serve-batch.ts';
 import { loadModel, saveModel, type LoadedModel } from '../model/formats/checkpoint.ts';
@@ -24,6 +25,8 @@ import type { Transformer } from '../model/network/transformer.ts';
 
 export class PolicyHost {
   private readonly policies = new Map<string, { model: LoadedModel; tokenizer: Tokenizer }>();
+  /** The running batch of each version being served (continuous batching). */
+  private readonly sessions = new Map<string, ContinuousBatch>();
   private backendName = '';
   /** The backend as initBackend described it (its kernels and threads): what a round records as its runtime. */
   private backendDetail = '';
@@ -51,6 +54,8 @@ export class PolicyHost {
   }
 
   unload(key: string): void {
+    // Requests still being answered by it end with an error rather than read freed weights.
+    this.sessions.get(key)?.failAll(new Error(`model ${key} was unloaded while answering`));
     const held = this.policies.get(key);
     if (held) NativeDecoder.release(held.model.model);
     held?.model.model.dispose();
@@ -62,13 +67,41 @@ export class PolicyHost {
     return chatComplete(p.model.model, p.tokenizer, prompts, { ...sampling, maxNewTokens, seed }, templateVariables).map((c) => ({ text: c.text, tokens: c.tokens }));
   }
 
-  /** A served batch with version `key`, loaded from `dir` first when it is not held. */
-  async serve(key: string, dir: string, rows: ServeRow[], seed: number, onDeltas: (d: TextDelta[]) => void, templateVariables?: TemplateVariables): Promise<{ rows: ServedRow[]; loadedNow: boolean }> {
+  /**
+   * Served requests with version `key`, loaded from `dir` first when it is not held. On the native
+   * decoder they join the version's running batch (continuous-batch.ts), which steps until its
+   * last row ends, yielding between steps so that requests arriving meanwhile join it; elsewhere
+   * they are answered as one batch.
+   */
+  async serve(key: string, dir: string, rows: ServeRow[], seed: number, onDeltas: (d: TextDelta[]) => void, templateVariables?: TemplateVariables,
+    /** Called once this request's batch runs: requests sent to serve() from here on join it. */
+    onBatch?: () => void): Promise<{ rows: ServedRow[]; loadedNow: boolean }> {
+    const running = this.sessions.get(key);
+    if (running) return { rows: await running.add(rows, seed, onDeltas, templateVariables), loadedNow: false };
     const loadedNow = !this.policies.has(key);
     if (loadedNow) await this.load(key, dir);
     const p = this.get(key);
-    return { rows: serveBatch(p.model.model, p.tokenizer, rows, seed, onDeltas, templateVariables), loadedNow };
+    const decoder = NativeDecoder.for(p.model.model);
+    if (!decoder) { onBatch?.(); return { rows: serveBatch(p.model.model, p.tokenizer, rows, seed, onDeltas, templateVariables), loadedNow }; }
+    const batch = new ContinuousBatch(p.model.model, p.tokenizer, decoder);
+    this.sessions.set(key, batch);
+    const answered = batch.add(rows, seed, onDeltas, templateVariables);
+    answered.catch(() => {}); // it may fail while the batch steps; awaited below
+    onBatch?.();
+    try {
+      while (batch.size > 0) {
+        batch.step();
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      this.sessions.delete(key);
+      batch.failAll(new Error(`serving ${key} stopped`));
+    }
+    return { rows: await answered, loadedNow };
   }
+
+  /** Whether requests for `key` would join a running batch now. */
+  serving(key: string): boolean { return this.sessions.has(key); }
 
   measureKl(studentKey: string, teacherKey: string, pairs: KlPair[], options: MeasureKlOptions): KlMeasurement {
     const s = this.get(studentKey);

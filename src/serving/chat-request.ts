@@ -70,7 +70,7 @@ export function parseChatRequest(body: unknown, o: { defaultMaxTokens: number; m
   return {
     model: b.model,
     messages: b.messages,
-    row: { messages: b.messages.map(promptMessage), sampling: { temperature, topP, topK: 0 }, maxNewTokens: maxTokens, stop },
+    row: { messages: b.messages.map(promptMessage), sampling: { temperature, topP, topK: 0 }, maxNewTokens: maxTokens, stop, stream: b.stream === true },
     stream: b.stream === true,
     includeUsage: b.stream_options?.include_usage === true,
     ...(b.metadata?.task ? { taskId: b.metadata.task } : {}),

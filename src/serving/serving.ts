@@ -39,23 +39,28 @@ function cachedActiveModel(sql: Sql, ttlMs: number): () => Promise<Awaited<Retur
 }
 
 export function createServing(sql: Sql, store: EventStore, engine: () => ModelEngine, s: ServingSettings, metrics: Metrics, log: Logger) {
-  const verified = new Set<string>();
+  /** Each version's check, made once: requests sent together share it rather than each hashing the weights. */
+  const verified = new Map<string, Promise<void>>();
   const positions = new Map<string, number>();
   const readActive = cachedActiveModel(sql, ACTIVE_VERSION_TTL_MS);
   const active = async () => {
     const a = await readActive();
     if (!a) return null;
-    // The weights are checked against their published sha256 before this queue first loads them.
-    if (!verified.has(a.version)) {
-      await verifyPublishedWeights(a).catch(async (err) => {
+    // The weights are checked against their published sha256 before this queue first loads them
+    // (a failed check is tried again by the next request).
+    let check = verified.get(a.version);
+    if (!check) {
+      check = verifyPublishedWeights(a).catch(async (err) => {
+        verified.delete(a.version);
         if (err instanceof WeightsMismatchError) {
           metrics.loadRefusals.inc({ by: 'serving' });
           await recordLoadRefusal(store, err, 'serving').catch(() => {});
         }
         throw err;
       });
-      verified.add(a.version);
+      verified.set(a.version, check);
     }
+    await check;
     return { version: a.version, path: a.path };
   };
   // The engine is asked for at each use: without the learning loop the worker starts at the first request.

@@ -11,21 +11,28 @@ import type { Tokenizer } from '../formats/tokenizer.ts';
 import type { Transformer } from '../network/transformer.ts';
 
 export { heldBackLength, type TextDelta } from './streamed-rows.ts';
-export interface ServeRow { messages: Prompt; sampling: SamplingOptions; maxNewTokens: number; stop: string[] }
+export interface ServeRow {
+  messages: Prompt; sampling: SamplingOptions; maxNewTokens: number; stop: string[];
+  /** false: only the whole answer is wanted, no text as it is written (default: streamed). */
+  stream?: boolean;
+}
 export interface ServedRow { text: string; promptTokens: number; completionTokens: number; finishReason: 'stop' | 'length' }
+
+/** A request's prompt as token ids, its oldest turns left out where it would leave no room for its answer. */
+export function servedPromptIds(model: Transformer, tokenizer: Tokenizer, r: ServeRow, templateVariables?: TemplateVariables): number[] {
+  const room = Math.max(1, model.config.maxPositions - r.maxNewTokens);
+  const full = promptIds(tokenizer, r.messages, templateVariables);
+  return full.length <= room ? full : promptIds(tokenizer, fitPrompt(tokenizer, r.messages, room, templateVariables).prompt, templateVariables);
+}
 
 export function serveBatch(
   model: Transformer, tokenizer: Tokenizer, rows: ServeRow[], seed: number,
   onDeltas: (deltas: TextDelta[]) => void, templateVariables?: TemplateVariables,
 ): ServedRow[] {
   if (rows.length === 0) return [];
-  const ids = rows.map((r) => {
-    const room = Math.max(1, model.config.maxPositions - r.maxNewTokens);
-    const full = promptIds(tokenizer, r.messages, templateVariables);
-    return full.length <= room ? full : promptIds(tokenizer, fitPrompt(tokenizer, r.messages, room, templateVariables).prompt, templateVariables);
-  });
+  const ids = rows.map((r) => servedPromptIds(model, tokenizer, r, templateVariables));
   const stream = new StreamedRows(tokenizer, rows.map((r) => r.stop));
-  const flush = () => { const d = stream.take(); if (d.length) onDeltas(d); };
+  const flush = () => { const d = stream.take().filter((x) => rows[x.row]!.stream !== false); if (d.length) onDeltas(d); };
   const g = generate(model, ids, {
     ...rows[0]!.sampling,
     maxNewTokens: Math.max(...rows.map((r) => r.maxNewTokens)),

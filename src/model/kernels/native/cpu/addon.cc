@@ -93,6 +93,17 @@ float *scratchFor(size_t floats) {
 
 /* A call below this many multiply-adds runs on the calling thread alone. */
 constexpr double SPLIT_MIN_MACS = 1 << 20;
+/*
+ * The same for the native decoder's calls (matmuls and attention). A split hands work to the
+ * pool's threads and waits for them; when another thread or process holds a core (a served
+ * model's HTTP thread and clients, PostgreSQL), a helper may not run for a whole scheduler slice
+ * while the caller waits. About 16 M multiply-adds is half a millisecond on one core: a large
+ * model's decoding steps still split, a small model's do not. Measured with the shipped model and
+ * 32 HTTP clients on 2 cores (bench/serving.ts): 382 requests/s with 1 M here, 471-499 without
+ * splits; its unloaded decoding rate is the same either way. Training keeps SPLIT_MIN_MACS (a
+ * round's training steps were 1.1-1.3x faster with it than with 16 M, bench/model-training.ts).
+ */
+constexpr double DECODE_SPLIT_MIN_MACS = 1 << 24;
 
 struct Call {
   const float *a, *b;
@@ -124,11 +135,11 @@ bool compute(const Call &c, int b0, int b1, int i0, int i1, int j0, int j1) {
  * Splits a call over the pool: by batches, else by rows, else by columns. Returns the threads
  * used, or 0 when a thread could not allocate its scratch.
  */
-int runCall(const Call &c) {
+int runCall(const Call &c, double minMacs = SPLIT_MIN_MACS) {
   ThreadPool &p = pool();
   int T = p.size();
   double macs = (double)c.batch * c.M * c.K * c.N;
-  if (T > 1 && macs >= SPLIT_MIN_MACS) {
+  if (T > 1 && macs >= minMacs) {
     std::atomic<bool> ok{true};
     std::function<void(int)> part;
     if (c.batch >= T) {
@@ -377,7 +388,7 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
 }  // namespace
 
 int matmulF32(const float *a, const float *b, float *c, int M, int K, int N, bool ta, bool tb) {
-  return runCall(Call{a, b, c, 1, 1, 1, M, K, N, ta, tb});
+  return runCall(Call{a, b, c, 1, 1, 1, M, K, N, ta, tb}, DECODE_SPLIT_MIN_MACS);
 }
 
 void swigluF32(const float *g, const float *u, float *out, size_t n) { current->swiglu(g, u, out, n); }
@@ -385,6 +396,8 @@ void swigluF32(const float *g, const float *u, float *out, size_t n) { current->
 const char *currentIsaName() { return current->name; }
 
 int parallelParts() { return pool().size(); }
+
+bool worthSplitting(double macs) { return macs >= DECODE_SPLIT_MIN_MACS; }
 
 void runParts(int parts, const std::function<void(int)> &part) {
   if (parts <= 1 || !pool().run(parts, part)) for (int p = 0; p < parts; p++) part(p);

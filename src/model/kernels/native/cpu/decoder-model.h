@@ -47,6 +47,8 @@ const char *currentIsaName();
 
 /* Threads of the addon's pool (the caller included). */
 int parallelParts();
+/* Whether the decoder should split work of this many multiply-adds over the pool (as its matmuls do). */
+bool worthSplitting(double macs);
 /* Runs part(0) .. part(parts - 1) on the pool (parts <= parallelParts()), or one after another on this thread when it is busy. */
 void runParts(int parts, const std::function<void(int)> &part);
 
