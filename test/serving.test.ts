@@ -236,14 +236,19 @@ describe('continuous batching: requests join a running batch between decoding st
     const host = new PolicyHost();
     try {
       const first = host.serve('v', dir, requests[0]!.rows, requests[0]!.seed, () => {});
-      while (!host.serving('v')) await new Promise((r) => setImmediate(r)); // loading, then the batch runs
+      while (host.serving('v') === null) await new Promise((r) => setImmediate(r)); // loading, then the batch runs
       const joined = host.serve('v', dir, requests[1]!.rows, requests[1]!.seed, () => {});
-      const [a, b] = await Promise.all([first, joined]);
+      const long = host.serve('v', dir, [row('a long one', { maxNewTokens: 40 })], 9, () => {});
+      const a = await first;
+      assert.notEqual(host.serving('v'), null, 'the request that started the batch is answered while the batch goes on');
+      const b = await joined;
       assert.deepEqual(a.rows, alone(requests[0]!));
       assert.deepEqual(b.rows, alone(requests[1]!));
       assert.equal(a.loadedNow, true);
       assert.equal(b.loadedNow, false);
-      assert.equal(host.serving('v'), false, 'the batch ended with its last row');
+      await long;
+      await host.serving('v');
+      assert.equal(host.serving('v'), null, 'the batch ended with its last row');
       const cut = host.serve('v', dir, [row('long', { maxNewTokens: 40 })], 1, () => {}).then(() => 'answered', (e: Error) => e.message);
       host.unload('v');
       assert.match(await cut, /model v was unloaded while answering/);
@@ -258,14 +263,20 @@ describe('the model worker\'s line', () => {
   function fakeLine() {
     const log: string[] = [];
     const release = new Map<string, () => void>();
-    let batchOf: string | null = null;
+    /** The running batch: its version and its end (a request whose name ends with * ends it when released). */
+    let batch: { key: string; ended: Promise<void>; end: () => void } | null = null;
     const line = new WorkerLine<{ type: string; key?: string; name: string }>(async (r, onBatch) => {
       log.push(`start ${r.name}`);
-      if (r.type === 'serve' && batchOf === null) { batchOf = r.key!; onBatch?.(); }
+      if (r.type === 'serve' && batch === null) {
+        let end = () => {};
+        const ended = new Promise<void>((res) => { end = res; });
+        batch = { key: r.key!, ended, end };
+        onBatch?.();
+      }
       await new Promise<void>((res) => release.set(r.name, res));
-      if (r.type === 'serve' && batchOf === r.key && r.name.endsWith('*')) batchOf = null;
       log.push(`end ${r.name}`);
-    }, (key) => batchOf === key);
+      if (r.name.endsWith('*')) { const b = batch!; batch = null; b.end(); }
+    }, (key) => (batch?.key === key ? batch.ended : null));
     return { log, line, release: async (name: string) => { release.get(name)!(); await tick(); } };
   }
 

@@ -26,7 +26,7 @@ import type { Transformer } from '../model/network/transformer.ts';
 export class PolicyHost {
   private readonly policies = new Map<string, { model: LoadedModel; tokenizer: Tokenizer }>();
   /** The running batch of each version being served (continuous batching). */
-  private readonly sessions = new Map<string, ContinuousBatch>();
+  private readonly sessions = new Map<string, { batch: ContinuousBatch; ended: Promise<void> }>();
   private backendName = '';
   /** The backend as initBackend described it (its kernels and threads): what a round records as its runtime. */
   private backendDetail = '';
@@ -55,7 +55,7 @@ export class PolicyHost {
 
   unload(key: string): void {
     // Requests still being answered by it end with an error rather than read freed weights.
-    this.sessions.get(key)?.failAll(new Error(`model ${key} was unloaded while answering`));
+    this.sessions.get(key)?.batch.failAll(new Error(`model ${key} was unloaded while answering`));
     const held = this.policies.get(key);
     if (held) NativeDecoder.release(held.model.model);
     held?.model.model.dispose();
@@ -68,40 +68,45 @@ export class PolicyHost {
   }
 
   /**
-   * Served requests with version `key`, loaded from `dir` first when it is not held. On the native
-   * decoder they join the version's running batch (continuous-batch.ts), which steps until its
-   * last row ends, yielding between steps so that requests arriving meanwhile join it; elsewhere
-   * they are answered as one batch.
+   * Served requests with version `key`, loaded from `dir` first when it is not held, answered when
+   * their own rows end. On the native decoder they join the version's running batch
+   * (continuous-batch.ts), or start one, which steps on its own until its last row ends, yielding
+   * between steps so that requests arriving meanwhile join it; elsewhere they are answered as one
+   * batch.
    */
   async serve(key: string, dir: string, rows: ServeRow[], seed: number, onDeltas: (d: TextDelta[]) => void, templateVariables?: TemplateVariables,
     /** Called once this request's batch runs: requests sent to serve() from here on join it. */
     onBatch?: () => void): Promise<{ rows: ServedRow[]; loadedNow: boolean }> {
     const running = this.sessions.get(key);
-    if (running) return { rows: await running.add(rows, seed, onDeltas, templateVariables), loadedNow: false };
+    if (running) return { rows: await running.batch.add(rows, seed, onDeltas, templateVariables), loadedNow: false };
     const loadedNow = !this.policies.has(key);
     if (loadedNow) await this.load(key, dir);
     const p = this.get(key);
     const decoder = NativeDecoder.for(p.model.model);
     if (!decoder) { onBatch?.(); return { rows: serveBatch(p.model.model, p.tokenizer, rows, seed, onDeltas, templateVariables), loadedNow }; }
     const batch = new ContinuousBatch(p.model.model, p.tokenizer, decoder);
-    this.sessions.set(key, batch);
     const answered = batch.add(rows, seed, onDeltas, templateVariables);
-    answered.catch(() => {}); // it may fail while the batch steps; awaited below
+    const session = { batch, ended: Promise.resolve() };
+    this.sessions.set(key, session);
+    session.ended = this.stepUntilEmpty(key, batch);
     onBatch?.();
+    return { rows: await answered, loadedNow };
+  }
+
+  private async stepUntilEmpty(key: string, batch: ContinuousBatch): Promise<void> {
     try {
       while (batch.size > 0) {
         batch.step();
         await new Promise((r) => setImmediate(r));
       }
     } finally {
-      this.sessions.delete(key);
+      if (this.sessions.get(key)?.batch === batch) this.sessions.delete(key);
       batch.failAll(new Error(`serving ${key} stopped`));
     }
-    return { rows: await answered, loadedNow };
   }
 
-  /** Whether requests for `key` would join a running batch now. */
-  serving(key: string): boolean { return this.sessions.has(key); }
+  /** The end of the batch running for `key` (requests for it would join it now), or null when none runs. */
+  serving(key: string): Promise<void> | null { return this.sessions.get(key)?.ended ?? null; }
 
   measureKl(studentKey: string, teacherKey: string, pairs: KlPair[], options: MeasureKlOptions): KlMeasurement {
     const s = this.get(studentKey);
