@@ -245,14 +245,20 @@ describe('the base model tokenizer (BPE trained here, loaded by @huggingface/tok
     assert.equal(tok.encode(chat).filter((id) => tok.specialTokenIds.has(id)).length, 3);
   });
 
-  it('grows by continuing its merges: old tokens keep their ids and merges their ranks, the new text gets shorter', async () => {
-    const random = seededRandom(4);
+  /** A small lake-world tokenizer (700 tokens) and support-desk text of one kind to grow it on. */
+  async function lakeTokenizerAndDeskText(seed: number, kind: 'desk-informed' | 'desk-extract') {
+    const random = seededRandom(seed);
     const lake = Array.from({ length: 300 }, () => drawExample(random)).map((e) => ({ prompt: promptText(e), response: e.response }));
     const base = trainBpe(lake.flatMap((e) => [e.prompt, e.response]), 700, Object.values(SPECIAL_TOKENS));
     const dir = mkdtempSync(join(tmpdir(), 'oeld-tok-'));
     writeTokenizerFolder(dir, base);
     const old = await loadTokenizer(dir);
-    const desk = Array.from({ length: 200 }, () => drawExampleOfKind(random, 'desk-informed')).flatMap((e) => [promptText(e), e.response]);
+    const desk = Array.from({ length: 200 }, () => drawExampleOfKind(random, kind)).flatMap((e) => [promptText(e), e.response]);
+    return { base, old, desk };
+  }
+
+  it('grows by continuing its merges: old tokens keep their ids and merges their ranks, the new text gets shorter', async () => {
+    const { base, old, desk } = await lakeTokenizerAndDeskText(4, 'desk-informed');
     const wide = continueBpe(base, desk, (piece) => old.encode(piece), 1024);
     assert.equal(wide.vocab.size, 1024);
     for (const [token, id] of base.vocab) assert.equal(wide.vocab.get(token), id, `${token} keeps its id`);
@@ -275,13 +281,7 @@ describe('the base model tokenizer (BPE trained here, loaded by @huggingface/tok
   });
 
   it('grows by whole words under the word rule: a value is the same tokens in an item, an answer and a correction', async () => {
-    const random = seededRandom(5);
-    const lake = Array.from({ length: 300 }, () => drawExample(random)).map((e) => ({ prompt: promptText(e), response: e.response }));
-    const base = trainBpe(lake.flatMap((e) => [e.prompt, e.response]), 700, Object.values(SPECIAL_TOKENS));
-    const dir = mkdtempSync(join(tmpdir(), 'oeld-tok-'));
-    writeTokenizerFolder(dir, base);
-    const old = await loadTokenizer(dir);
-    const desk = Array.from({ length: 200 }, () => drawExampleOfKind(random, 'desk-extract')).flatMap((e) => [promptText(e), e.response]);
+    const { base, old, desk } = await lakeTokenizerAndDeskText(5, 'desk-extract');
     const grow = (rule?: typeof wordMerge) => {
       const wide = continueBpe(base, desk, (piece) => old.encode(piece), 1024, undefined, rule);
       const wideDir = mkdtempSync(join(tmpdir(), 'oeld-tok-'));
