@@ -169,6 +169,32 @@ describe('the OpenAI-compatible API of a running daemon', () => {
     assert.equal((await post('/v1/interactions', 'x', { 'content-type': 'text/html' })).status, 415);
     assert.equal((await fetch(`${url}/v1/interactions`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status, 401);
   });
+
+  // Last: it changes the active version.
+  it('finishes an answer streaming while another version is activated with the version that began it, and answers the next with the new one', async () => {
+    const stream = await client.chat.completions.create({ model: 'support-bot', messages: [{ role: 'user', content: 'Tell me a long story' }], max_tokens: 300, temperature: 1, stream: true });
+    let chunks = 0;
+    let text = '';
+    let finish: string | null = null;
+    const models = new Set<string>();
+    for await (const chunk of stream) {
+      models.add(chunk.model);
+      for (const c of chunk.choices) { text += c.delta.content ?? ''; finish = c.finish_reason ?? finish; }
+      if (++chunks === 2) {
+        const r = await fetch(`${url}/admin/models`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ folder: modelDir, version: 'switched', activate: true }) });
+        assert.equal(r.status, 201, await r.clone().text());
+      }
+    }
+    assert.ok(chunks > 2, `the answer was still streaming when the version changed (${chunks} chunks)`);
+    assert.deepEqual([...models], ['base'], 'every chunk from the version that began the answer');
+    assert.ok(finish === 'stop' || finish === 'length', `it ended normally (${finish})`);
+    await waitFor(async () => (await client.chat.completions.create({ model: 'support-bot', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4 })).model === 'switched', 'the new version answers');
+    await waitFor(async () => {
+      const r = await fetch(`${url}/admin/status`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      return JSON.stringify(await r.json()).includes('switched');
+    }, 'the status shows the new version');
+    assert.ok(text.length > 0);
+  });
 });
 
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
