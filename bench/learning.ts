@@ -14,7 +14,12 @@
  * The baseline of every ratio is the base model's figure measured in this run.
  *
  * Env: BENCH_ROUNDS (3), BENCH_TEST_EPISODES (128), BENCH_ABLATIONS (1), BENCH_SEED (the rounds' seed:
- * extraction order and sampling; default the daemon's), OELD_BASE_MODEL_DIR.
+ * extraction order and sampling; default the daemon's), OELD_BASE_MODEL_DIR, BENCH_DRIFT_AFTER (0:
+ * none; N: after round N FrozenLake's letters trade roles, G a hole and H the goal, for the
+ * simulator, the pool screen, the gate and the test episodes alike, so that the rounds after it
+ * must unlearn what the rounds before taught; the task stays frozenlake, so its trajectories and
+ * pool go on, and the gate starts afresh at the change, so that no figure measured before it is
+ * reused after it).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +38,8 @@ import { readTrajectories } from '../src/rounds/round-queries.ts';
 import { renderTrajectory } from '../src/extraction/extraction-prompt.ts';
 import { RoundRunner, type RoundOutcome, type RoundSettings, trained } from '../src/rounds/round-runner.ts';
 import type { Episode, EpisodeStats } from '../src/simulator/play-episodes.ts';
-import { FROZENLAKE_SYMBOLS } from '../src/envs/lake-world.ts';
+import { FROZENLAKE_SYMBOLS, frozenLakeAsLake, LakeWorld } from '../src/envs/lake-world.ts';
+import type { GameSpec } from '../src/envs/environment.ts';
 import { Simulator } from '../src/simulator/simulator.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { GameGate } from '../src/evaluation/game-gate.ts';
@@ -56,7 +62,13 @@ const TEST_EPISODES = envInt('BENCH_TEST_EPISODES', 128);
 const ABLATIONS = process.env.BENCH_ABLATIONS !== '0';
 // The defaults, unless OELD_* variables say otherwise (the daemon reads the same ones).
 const config = loadConfig(process.env);
-const game = frozenLakeSpec();
+let game: GameSpec = frozenLakeSpec();
+const DRIFT_AFTER = envInt('BENCH_DRIFT_AFTER', 0, 0);
+/** FrozenLake's layouts with the letters' roles traded (the task stays frozenlake: its pool and rounds go on). */
+const swappedFrozenLake: GameSpec = {
+  ...frozenLakeSpec(),
+  create: (seed) => new LakeWorld(`frozenlake-swapped-${seed}`, frozenLakeAsLake(seed), { hole: FROZENLAKE_SYMBOLS.goal, goal: FROZENLAKE_SYMBOLS.hole }),
+};
 const ood = gameByName(OOD_GAME);
 const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-bench-learning-'));
 
@@ -131,13 +143,21 @@ log(`round 0 (base): test ${fmtStats(base.test)}; out-of-distribution ${fmtStats
 const main = await world();
 // One gate for the whole run, as in the daemon: a version's validation statistics are played once.
 const untrained = config.gateWatchUntrained ? untrainedWorldOf(task.game) : undefined;
-const gate = new GameGate(engine, task, { ...gateSettings, ...(untrained ? { retentionGame: untrained } : {}), registry: gateRegistry(main.db.sql) });
+let gate = new GameGate(engine, task, { ...gateSettings, ...(untrained ? { retentionGame: untrained } : {}), registry: gateRegistry(main.db.sql) });
 const rounds: (RoundOutcome & { simulateSeconds: number; deploymentPassRate: number })[] = [];
 let withKnowledge: EpisodeStats | null = null;
 let withRawTrajectory: EpisodeStats | null = null;
 try {
   let active = 'base';
   for (let k = 1; k <= ROUNDS; k++) {
+    if (DRIFT_AFTER > 0 && k === DRIFT_AFTER + 1) {
+      game = swappedFrozenLake;
+      (task as { game: GameSpec }).game = swappedFrozenLake;
+      gate = new GameGate(engine, task, { ...gateSettings, ...(untrained ? { retentionGame: untrained } : {}), registry: gateRegistry(main.db.sql) });
+      const atChange = await testEval(engine, active, { label: `${active} on the swapped world` });
+      results.drift = { after: DRIFT_AFTER, activeAtChange: active, testAtChange: atChange };
+      log(`drift: after round ${DRIFT_AFTER} G is a hole and H the goal; ${active} on the swapped world: test ${fmtStats(atChange)}`);
+    }
     const sim = await simulate(main.store, engine, active);
     log(`round ${k}: simulator played ${sim.stats.episodes} deployment episodes with ${active} (${fmtStats(sim.stats)}) in ${sim.seconds.toFixed(0)} s`);
     const runner = new RoundRunner({

@@ -13,6 +13,7 @@ import '../src/model/network/register-gradients.ts';
 import { initBackend } from '../src/model/kernels/backend.ts';
 import { forwardKlLoss } from '../src/trainer/off-policy-loss.ts';
 import { opcdLoss, topKMask } from '../src/trainer/opcd-loss.ts';
+import { distillationLoss } from '../src/trainer/distillation-loss.ts';
 
 // ---- float64 reference, independent of the implementation ----
 
@@ -264,4 +265,27 @@ describe('OPCD and forward-KL losses (wasm backend)', () => {
   before(async () => { await initBackend({ force: 'wasm', threads: 1, log: () => {} }); });
   after(async () => { await tf.setBackend('cpu'); });
   suite('wasm');
+});
+
+describe('following a changed answer: the gradient toward the teacher\'s new answer (cpu backend)', () => {
+  before(async () => { await tf.setBackend('cpu'); });
+
+  it('is nearly zero under OPCD when the student is sure of the old answer, and strong with the forward KL added', () => {
+    // Vocabulary of 8: the student is sure of token 2 (the old answer), the teacher of token 5 (the new one).
+    const row = (sure: number) => Array.from({ length: 8 }, (_, v) => (v === sure ? 9 : 0));
+    const student = tf.tensor2d([row(2)]);
+    const teacher = tf.tensor2d([row(5)]);
+    const pull = (method: 'opcd' | 'off-policy' | 'opcd-forward') => {
+      const g = tf.grad((s: tf.Tensor) => distillationLoss(method, s as tf.Tensor2D, teacher, { temperature: 0.7, topK: 8 }))(student);
+      const toward = -(g.arraySync() as number[][])[0]![5]!; // minus the gradient: how much a step raises the new answer's logit
+      g.dispose();
+      return toward;
+    };
+    const opcd = pull('opcd');
+    const forward = pull('opcd-forward');
+    assert.ok(opcd >= 0 && opcd < 1e-3, `OPCD's pull toward the new answer: ${opcd}`);
+    assert.ok(forward > 0.5, `reverse plus forward KL: ${forward}`);
+    assert.ok(Math.abs(forward - opcd - pull('off-policy')) < 1e-5, 'opcd-forward is the sum of the two losses');
+    student.dispose(); teacher.dispose();
+  });
 });

@@ -59,6 +59,6 @@ describe('a consolidation round on a tiny model', () => {
   it('rejects bad options naming the field and value', () => {
     assert.throws(() => checkRoundTrainingOptions({ ...DEFAULT_ROUND_TRAINING, steps: 0 }), /steps must be a positive integer, got 0/);
     assert.throws(() => checkRoundTrainingOptions({ ...DEFAULT_ROUND_TRAINING, temperature: -1 }), /temperature must be a positive number, got -1/);
-    assert.throws(() => checkRoundTrainingOptions({ ...DEFAULT_ROUND_TRAINING, method: 'sft' as never }), /method must be opcd or off-policy, got "sft"/);
+    assert.throws(() => checkRoundTrainingOptions({ ...DEFAULT_ROUND_TRAINING, method: 'sft' as never }), /method must be one of opcd, off-policy, opcd-forward, got "sft"/);
   });
 });

@@ -37,7 +37,7 @@ describe('the tfjs and torch trainers on the same plan and replies', () => {
   before(async () => { await initBackend(); out = mkdtempSync(join(tmpdir(), 'oeld-parity-')); });
   after(() => { if (!process.env.KEEP_PARITY) rmSync(out, { recursive: true, force: true }); else console.log(out); });
 
-  for (const method of ['opcd', 'off-policy'] as const) {
+  for (const method of ['opcd', 'off-policy', 'opcd-forward'] as const) {
     it(`${method}: loss and gradient norm within 1e-4 per step, weights within 1e-5 after two steps`, async () => {
       const options: RoundTrainingOptions = { ...DEFAULT_ROUND_TRAINING, method, steps: 2, batchSize: 8 };
       // Replies drawn once from the base model, as step 1 of the round would draw them.

@@ -143,7 +143,8 @@ class RoundTrainer:
         self.optimizer = make_adamw(self.params, o, device)
         self.top_k = min(o["topK"], cfg["vocabSize"])
         self.autocast = precision == "bf16-autocast"
-        self.on_policy = o["method"] == "opcd"
+        self.on_policy = o["method"] != "off-policy"
+        self.method = o["method"]
         self.sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         self.world = World(device)
 
@@ -172,8 +173,12 @@ class RoundTrainer:
             t2 = time.perf_counter()
             ids, mask, rows, trained_tokens = pack(student_ids, responses, self.pad_id, device)
             logits, _ = self.student(ids, mask, output_rows=rows, right_padded=True)
-            loss_fn = opcd_loss if self.on_policy else forward_kl_loss
-            per_token = loss_fn(logits, teacher_logits, o["temperature"], self.top_k, reduce=False)
+            if self.method == "opcd-forward":
+                per_token = (opcd_loss(logits, teacher_logits, o["temperature"], self.top_k, reduce=False)
+                             + forward_kl_loss(logits, teacher_logits, o["temperature"], self.top_k, reduce=False))
+            else:
+                loss_fn = opcd_loss if self.on_policy else forward_kl_loss
+                per_token = loss_fn(logits, teacher_logits, o["temperature"], self.top_k, reduce=False)
             positions = world.sum(per_token.shape[0], device)
             loss = per_token.sum() / max(1.0, positions)
         self.optimizer.zero_grad(set_to_none=True)

@@ -11,7 +11,9 @@
  *     token mean; one AdamW step with grad-norm clipping per batch; a checkpoint every few steps.
  *
  * The baseline of the paper, off-policy context distillation, is the `off-policy` method: the
- * teacher samples with knowledge and the student learns forward KL on the teacher's tokens.
+ * teacher samples with knowledge and the student learns forward KL on the teacher's tokens. The
+ * `opcd-forward` method keeps the student's samples and adds the forward KL to the reverse KL
+ * (distillation-loss.ts): it follows a changed fact, which OPCD alone does not.
  * The knowledge texts may be extracted items or raw trajectories (the caller decides).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -24,11 +26,13 @@ import { packBatch, responseLogits } from '../model/inference/score.ts';
 import type { Tokenizer } from '../model/formats/tokenizer.ts';
 import { trainStep } from '../model/network/train-step.ts';
 import type { Transformer } from '../model/network/transformer.ts';
-import { forwardKlLoss } from './off-policy-loss.ts';
-import { opcdLoss } from './opcd-loss.ts';
+import { distillationLoss } from './distillation-loss.ts';
 import { planRound, type PlannedStep } from './round-plan.ts';
 
-export type DistillationMethod = 'opcd' | 'off-policy';
+export type DistillationMethod = 'opcd' | 'off-policy' | 'opcd-forward';
+export const DISTILLATION_METHODS: readonly DistillationMethod[] = ['opcd', 'off-policy', 'opcd-forward'];
+/** Whether the student samples the responses (else the teacher does). */
+export const studentSamples = (m: DistillationMethod): boolean => m !== 'off-policy';
 
 export interface RoundTrainingOptions {
   method: DistillationMethod;
@@ -87,7 +91,7 @@ export function checkRoundTrainingOptions(o: RoundTrainingOptions): void {
   for (const k of positiveInt) if (!Number.isInteger(o[k]) || o[k] < 1) throw new RangeError(`round training: ${k} must be a positive integer, got ${o[k]}`);
   for (const k of ['learningRate', 'temperature', 'clipNorm'] as const) if (!(o[k] > 0) || !Number.isFinite(o[k])) throw new RangeError(`round training: ${k} must be a positive number, got ${o[k]}`);
   if (!(o.weightDecay >= 0)) throw new RangeError(`round training: weightDecay must be >= 0, got ${o.weightDecay}`);
-  if (o.method !== 'opcd' && o.method !== 'off-policy') throw new RangeError(`round training: method must be opcd or off-policy, got ${JSON.stringify(o.method)}`);
+  if (!DISTILLATION_METHODS.includes(o.method)) throw new RangeError(`round training: method must be one of ${DISTILLATION_METHODS.join(', ')}, got ${JSON.stringify(o.method)}`);
   if (o.knowledgePlacement !== 'user' && o.knowledgePlacement !== 'system') throw new RangeError(`round training: knowledgePlacement must be user or system, got ${JSON.stringify(o.knowledgePlacement)}`);
 }
 
@@ -141,8 +145,8 @@ export function trainPlannedRound(
       const teacherIds = planned.examples.map((e) => e.teacherIds);
 
       const t0 = performance.now();
-      const sampler = o.method === 'opcd' ? student : teacher;
-      const responses = replay ? replay[i]!.map((r) => [...r]) : generate(sampler, o.method === 'opcd' ? studentIds : teacherIds, {
+      const onPolicy = studentSamples(o.method);
+      const responses = replay ? replay[i]!.map((r) => [...r]) : generate(onPolicy ? student : teacher, onPolicy ? studentIds : teacherIds, {
         ...DEPLOYMENT_SAMPLING, temperature: o.temperature, maxNewTokens: o.maxNewTokens, eosTokenIds: special.eosTokenIds, padTokenId: pad, seed: planned.sampleSeed,
       }).tokens;
       const t1 = performance.now();
@@ -155,7 +159,7 @@ export function trainPlannedRound(
         r = trainStep(student, optimizer, () => tf.tidy(() => {
           const logits = responseLogits(student, studentBatch);
           const lossOptions = { temperature: o.temperature, topK };
-          return o.method === 'opcd' ? opcdLoss(logits, teacherLogits as tf.Tensor2D, lossOptions) : forwardKlLoss(logits, teacherLogits as tf.Tensor2D, lossOptions);
+          return distillationLoss(o.method, logits, teacherLogits as tf.Tensor2D, lossOptions);
         }), o.clipNorm);
       } finally {
         teacherLogits.dispose();
