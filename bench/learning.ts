@@ -143,7 +143,8 @@ log(`round 0 (base): test ${fmtStats(base.test)}; out-of-distribution ${fmtStats
 const main = await world();
 // One gate for the whole run, as in the daemon: a version's validation statistics are played once.
 const untrained = config.gateWatchUntrained ? untrainedWorldOf(task.game) : undefined;
-let gate = new GameGate(engine, task, { ...gateSettings, ...(untrained ? { retentionGame: untrained } : {}), registry: gateRegistry(main.db.sql) });
+const newGate = () => new GameGate(engine, task, { ...gateSettings, ...(untrained ? { retentionGame: untrained } : {}), registry: gateRegistry(main.db.sql) });
+let gate = newGate();
 const rounds: (RoundOutcome & { simulateSeconds: number; deploymentPassRate: number })[] = [];
 let withKnowledge: EpisodeStats | null = null;
 let withRawTrajectory: EpisodeStats | null = null;
@@ -152,8 +153,8 @@ try {
   for (let k = 1; k <= ROUNDS; k++) {
     if (DRIFT_AFTER > 0 && k === DRIFT_AFTER + 1) {
       game = swappedFrozenLake;
-      (task as { game: GameSpec }).game = swappedFrozenLake;
-      gate = new GameGate(engine, task, { ...gateSettings, ...(untrained ? { retentionGame: untrained } : {}), registry: gateRegistry(main.db.sql) });
+      (task as { game: GameSpec }).game = swappedFrozenLake; // the screen and the gate read the task's game when they play
+      gate = newGate();
       const atChange = await testEval(engine, active, { label: `${active} on the swapped world` });
       results.drift = { after: DRIFT_AFTER, activeAtChange: active, testAtChange: atChange };
       log(`drift: after round ${DRIFT_AFTER} G is a hole and H the goal; ${active} on the swapped world: test ${fmtStats(atChange)}`);
