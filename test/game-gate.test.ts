@@ -15,7 +15,9 @@ import type { NewEvent } from '../src/events/envelope.ts';
 import type { EventDataMap } from '../src/events/schemas.ts';
 import { newEventId } from '../src/events/ids.ts';
 import { decideGameGate, type PassRate } from '../src/evaluation/game-gate-decision.ts';
-import { GameGate } from '../src/evaluation/game-gate.ts';
+import { GameGate, ratesDiffer } from '../src/evaluation/game-gate.ts';
+import type { GameSpec } from '../src/envs/environment.ts';
+import type { ModelEngine } from '../src/engine/model-engine.ts';
 import { gateRegistry } from '../src/evaluation/task-gate.ts';
 import { createProjections } from '../src/projections/all-projections.ts';
 import { readLineageRoot, readRecentlyActive } from '../src/projections/models/model-projection.ts';
@@ -83,12 +85,54 @@ describe('the registry queries the gate reads (embedded database)', () => {
   });
 });
 
+describe('the game gate when the world changes', () => {
+  /** Which seeds a version wins in the world as it is now (the test changes it). */
+  let rule = (version: string, seed: number) => (version === 'v0' ? seed % 10 < 9 : seed % 10 < 5);
+  let playing = '';
+  /** A one-move game whose outcome is the rule's, whatever the answer. */
+  const game: GameSpec = {
+    id: 'one-move', hiddenRulesPrompt: 'Play.', responseTokens: 4,
+    create: (seed) => ({
+      id: `one-move-${seed}`, calls: 0, observation: () => `seed ${seed}`,
+      step: () => { const won = rule(playing, seed); return { action: 'right', valid: true, done: true, success: won, reward: won ? 1 : 0, feedback: '' }; },
+    }),
+  };
+  const task = { ...TINY_GAME_TASK, game };
+  /** A stand-in engine: every version answers [right]; the game reads which version played. */
+  const engine = {
+    complete: async (version: string, prompts: unknown[]) => { playing = version; return prompts.map(() => ({ text: '[right]', tokens: 1 })); },
+    load: async () => ({ parameters: 0, backend: 'stand-in', runtime: 'stand-in' }), unload: async () => {},
+  } as unknown as ModelEngine;
+  const round = (gate: GameGate, n: number, candidate: string) => gate.evaluate({ roundId: `r${n}`, baseVersion: 'v0', candidateVersion: candidate, knowledgeTexts: [] });
+
+  it('plays the round-start version again each round, and when its figure moved, measures every figure again and says why', async () => {
+    const gate = new GameGate(engine, task, { seeds: { ...VALIDATION_SEEDS, count: 100 }, gate: true, tolerance: 0.02 });
+    const first = await round(gate, 1, 'v1');
+    assert.equal(first.passed, false, 'v1 (50%) is below v0 (90%)');
+    const again = await round(gate, 2, 'v2');
+    assert.ok(!again.reasons.some((r) => /changed/.test(r)), 'the same world: no change reported');
+    assert.equal(again.before!.passRate, 0.9);
+    // The world changes: v0's answers win no more; the new candidate wins 30%.
+    rule = (version, seed) => (version === 'v0' ? false : seed % 10 < 3);
+    const changed = await round(gate, 3, 'v3');
+    assert.match(changed.reasons[0]!, /^one-move changed: v0 passes 0\.0% of the validation episodes now, 90\.0% when it was first played/);
+    assert.equal(changed.before!.passRate, 0, 'held to the figure of the world as it is');
+    assert.equal(changed.passed, true, `30% against 0% now: ${changed.reasons.join('; ')}`);
+  });
+
+  it('calls two figures different only beyond both 95% intervals', () => {
+    assert.equal(ratesDiffer({ passRate: 0.9, episodes: 128 }, { passRate: 0.85, episodes: 128 }), false);
+    assert.equal(ratesDiffer({ passRate: 0.9, episodes: 128 }, { passRate: 0.0, episodes: 128 }), true);
+    assert.equal(ratesDiffer({ passRate: 0.25, episodes: 4 }, { passRate: 0.0, episodes: 4 }), false, 'too few episodes to tell');
+  });
+});
+
 describe('the game gate in rounds on the tiny model', () => {
   let w: TinyRoundWorld;
   before(async () => { w = await tinyRoundWorld('gate'); });
   after(async () => { await w.close(); });
 
-  it('plays the recently activated versions and the untrained world, records each once, and gives a line for each check', async () => {
+  it('plays the recently activated versions and the untrained world, each once but the round-start version, and gives a line for each check', async () => {
     const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-gate-'));
     const gate = new GameGate(w.engine, TINY_GAME_TASK, {
       seeds: { ...VALIDATION_SEEDS, count: 4 }, gate: false, tolerance: 0.02, history: 3, retentionGame: untrainedWorldOf(TINY_GAME_TASK.game)!, registry: gateRegistry(w.db.sql),
@@ -107,7 +151,10 @@ describe('the game gate in rounds on the tiny model', () => {
     const evaluations = (await w.store.read({ after: START, limit: 100_000 })).events
       .filter((e) => e.type === 'EvaluationRecorded').map((e) => e.data as Extract<EventDataMap['EvaluationRecorded'], { kind: 'game' }>);
     const played = evaluations.map((e) => `${e.taskId}:${e.modelVersion}`);
-    // Round 1: tiny and the candidate on validation, tiny and the candidate on lake-XO. Round 2: only its candidate, on both.
-    assert.deepEqual(played.sort(), [`frozenlake:${first.newVersion}`, `frozenlake:${second.newVersion}`, 'frozenlake:tiny', `lake-XO:${first.newVersion}`, `lake-XO:${second.newVersion}`, 'lake-XO:tiny'].sort());
+    // Round 1: tiny and the candidate on validation, tiny and the candidate on lake-XO. Round 2: its
+    // candidate on both, and its round-start version (round 1's candidate) on validation again, to
+    // see whether the world changed (it did not: no line says so).
+    assert.deepEqual(played.sort(), [`frozenlake:${first.newVersion}`, `frozenlake:${first.newVersion}`, `frozenlake:${second.newVersion}`, 'frozenlake:tiny', `lake-XO:${first.newVersion}`, `lake-XO:${second.newVersion}`, 'lake-XO:tiny'].sort());
+    assert.ok(!second.gateReasons.some((r) => /changed/.test(r)), second.gateReasons.join('; '));
   });
 });
