@@ -18,8 +18,7 @@
  * none; N: after round N FrozenLake's letters trade roles, G a hole and H the goal, for the
  * simulator, the pool screen, the gate and the test episodes alike, so that the rounds after it
  * must unlearn what the rounds before taught; the task stays frozenlake, so its trajectories and
- * pool go on, and the gate starts afresh at the change, so that no figure measured before it is
- * reused after it).
+ * pool go on, and the gate finds out by itself, as the daemon's would: src/evaluation/game-gate.ts).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -143,8 +142,7 @@ log(`round 0 (base): test ${fmtStats(base.test)}; out-of-distribution ${fmtStats
 const main = await world();
 // One gate for the whole run, as in the daemon: a version's validation statistics are played once.
 const untrained = config.gateWatchUntrained ? untrainedWorldOf(task.game) : undefined;
-const newGate = () => new GameGate(engine, task, { ...gateSettings, ...(untrained ? { retentionGame: untrained } : {}), registry: gateRegistry(main.db.sql) });
-let gate = newGate();
+const gate = new GameGate(engine, task, { ...gateSettings, ...(untrained ? { retentionGame: untrained } : {}), registry: gateRegistry(main.db.sql) });
 const rounds: (RoundOutcome & { simulateSeconds: number; deploymentPassRate: number })[] = [];
 let withKnowledge: EpisodeStats | null = null;
 let withRawTrajectory: EpisodeStats | null = null;
@@ -154,7 +152,6 @@ try {
     if (DRIFT_AFTER > 0 && k === DRIFT_AFTER + 1) {
       game = swappedFrozenLake;
       (task as { game: GameSpec }).game = swappedFrozenLake; // the screen and the gate read the task's game when they play
-      gate = newGate();
       const atChange = await testEval(engine, active, { label: `${active} on the swapped world` });
       results.drift = { after: DRIFT_AFTER, activeAtChange: active, testAtChange: atChange };
       log(`drift: after round ${DRIFT_AFTER} G is a hole and H the goal; ${active} on the swapped world: test ${fmtStats(atChange)}`);
