@@ -61,7 +61,6 @@ const TEST_EPISODES = envInt('BENCH_TEST_EPISODES', 128);
 const ABLATIONS = process.env.BENCH_ABLATIONS !== '0';
 // The defaults, unless OELD_* variables say otherwise (the daemon reads the same ones).
 const config = loadConfig(process.env);
-let game: GameSpec = frozenLakeSpec();
 const DRIFT_AFTER = envInt('BENCH_DRIFT_AFTER', 0, 0);
 /** FrozenLake's layouts with the letters' roles traded (the task stays frozenlake: its pool and rounds go on). */
 const swappedFrozenLake: GameSpec = {
@@ -98,10 +97,10 @@ const statedGoalByVersion: Record<string, { goal: number; hole: number }> = {};
 
 async function testEval(engine: ModelEngine, version: string, o: { knowledge?: { text: string; modelVersion: string; slot: number }; ood?: boolean; label?: string } = {}) {
   const r = await evaluateVersion(engine, version, {
-    game: o.ood ? ood : game, seeds: { ...TEST_SEEDS, count: TEST_EPISODES }, split: 'test', maxNewTokens: (o.ood ? ood : game).responseTokens,
+    game: o.ood ? ood : task.game, seeds: { ...TEST_SEEDS, count: TEST_EPISODES }, split: 'test', maxNewTokens: (o.ood ? ood : task.game).responseTokens,
     ...(o.knowledge ? { knowledge: o.knowledge } : {}),
   });
-  if (!o.ood && game.id === 'frozenlake') {
+  if (!o.ood && task.game.id === 'frozenlake') {
     const label = o.label ?? (o.knowledge ? `${version} with knowledge` : version);
     statedGoalByVersion[label] = statedGoal(r.episodes);
     log(`  ${label}: answers calling G the goal ${(100 * statedGoalByVersion[label]!.goal).toFixed(0)}%, calling H the goal ${(100 * statedGoalByVersion[label]!.hole).toFixed(0)}%`);
@@ -113,7 +112,7 @@ async function testEval(engine: ModelEngine, version: string, o: { knowledge?: {
 const world = () => freshWorld(config.baseModelDir);
 
 async function simulate(store: EventStore, engine: ModelEngine, version: string): Promise<{ stats: EpisodeStats; seconds: number }> {
-  const sim = new Simulator(store, engine, { game, batchSize: config.simulatorBatch, maxNewTokens: 24, maxEventBytes: config.maxEventBytes });
+  const sim = new Simulator(store, engine, { game: task.game, batchSize: config.simulatorBatch, maxNewTokens: 24, maxEventBytes: config.maxEventBytes });
   const t0 = performance.now();
   const stats: EpisodeStats[] = [];
   for (let n = 0; n < config.roundMinInteractions; n += config.simulatorBatch) stats.push(await sim.playBatch(version));
@@ -150,8 +149,7 @@ try {
   let active = 'base';
   for (let k = 1; k <= ROUNDS; k++) {
     if (DRIFT_AFTER > 0 && k === DRIFT_AFTER + 1) {
-      game = swappedFrozenLake;
-      (task as { game: GameSpec }).game = swappedFrozenLake; // the screen and the gate read the task's game when they play
+      task.game = swappedFrozenLake; // the simulator, the screen, the gate and the test episodes all read the task's game when they play
       const atChange = await testEval(engine, active, { label: `${active} on the swapped world` });
       results.drift = { after: DRIFT_AFTER, activeAtChange: active, testAtChange: atChange };
       log(`drift: after round ${DRIFT_AFTER} G is a hole and H the goal; ${active} on the swapped world: test ${fmtStats(atChange)}`);
@@ -203,7 +201,7 @@ try {
   // The test evaluations above were not recorded as events; record them so the report shows them.
   await main.store.append(perVersion.map((v) => ({
     streamId: `evaluation-${v.version}`, expectedVersion: 'any' as const,
-    events: [{ stat: v.test, g: game.id }, { stat: v.ood, g: ood.id }].map(({ stat, g }) => ({ id: randomUUID(), type: 'EvaluationRecorded' as const, data: {
+    events: [{ stat: v.test, g: task.game.id }, { stat: v.ood, g: ood.id }].map(({ stat, g }) => ({ id: randomUUID(), type: 'EvaluationRecorded' as const, data: {
       kind: 'game' as const, taskId: g, evaluationId: randomUUID(), modelVersion: v.version, game: g, split: 'test' as const, seeds: { start: TEST_SEEDS.start, count: TEST_EPISODES },
       episodes: stat.episodes, passRate: stat.passRate, meanResponseTokens: stat.meanResponseTokens, meanTurns: stat.meanTurns,
     } })),

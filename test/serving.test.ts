@@ -19,6 +19,13 @@ import { makeTinyModel } from './helpers/tiny-model.ts';
 const GREEDY = { temperature: 0, topP: 1, topK: 0 };
 const row = (text: string, o: Partial<ServeRow> = {}): ServeRow => ({ messages: [{ role: 'user', content: text }], sampling: GREEDY, maxNewTokens: 12, stop: [], ...o });
 
+/** The tiny model, loaded to answer (not to train), with its tokenizer and folder. */
+async function tinyServingModel(id: string): Promise<{ model: Transformer; tokenizer: Tokenizer; dir: string }> {
+  await initBackend();
+  const dir = await makeTinyModel();
+  return { model: loadModel(dir, { trainable: false, id }).model, tokenizer: await loadTokenizer(dir), dir };
+}
+
 describe('holding back text that may still become a stop sequence', () => {
   it('holds the longest tail that begins a stop sequence, and a trailing incomplete character', () => {
     assert.equal(heldBackLength('hello wor', ['world']), 3);
@@ -33,12 +40,7 @@ describe('serving a batch of chat requests with the model', () => {
   let model: Transformer;
   let tokenizer: Tokenizer;
   let dir: string;
-  before(async () => {
-    await initBackend();
-    dir = await makeTinyModel();
-    model = loadModel(dir, { trainable: false, id: 'serve-test' }).model;
-    tokenizer = await loadTokenizer(dir);
-  });
+  before(async () => { ({ model, tokenizer, dir } = await tinyServingModel('serve-test')); });
   after(() => { model?.dispose(); rmSync(dirname(dir), { recursive: true, force: true }); });
 
   it('streams text that adds up to each answer, answers as a lone request would, and keeps each request\'s length', () => {
@@ -172,10 +174,7 @@ describe('continuous batching: requests join a running batch between decoding st
   let dir: string;
   let decoder: NativeDecoder;
   before(async () => {
-    await initBackend();
-    dir = await makeTinyModel();
-    model = loadModel(dir, { trainable: false, id: 'continuous-test' }).model;
-    tokenizer = await loadTokenizer(dir);
+    ({ model, tokenizer, dir } = await tinyServingModel('continuous-test'));
     decoder = NativeDecoder.for(model)!;
     assert.ok(decoder, 'the native decoder is built (scripts/ensure-cpu-addon.sh)');
   });

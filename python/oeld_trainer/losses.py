@@ -1,4 +1,4 @@
-"""The round's losses, as src/trainer/opcd-loss.ts and off-policy-loss.ts define them. Rows are
+"""The round's losses, as src/trainer/opcd-loss.ts, off-policy-loss.ts and distillation-loss.ts define them. Rows are
 response positions; p = softmax(logits / temperature) over the whole vocabulary for both models;
 no renormalisation over the top-k set; the teacher's values are constants; token mean over rows."""
 import torch
@@ -35,3 +35,16 @@ def forward_kl_loss(student_logits, teacher_logits, temperature, top_k, reduce=T
         w_log_pt = w * log_pt
     per = (w_log_pt - w * log_ps).sum(-1)
     return per.mean() if reduce else per
+
+
+def distillation_loss(method, student_logits, teacher_logits, temperature, top_k, reduce=True):
+    """The loss of a distillation method (src/trainer/distillation-loss.ts): opcd the reverse KL,
+    off-policy the forward KL, opcd-forward their sum on the student's own samples."""
+    if method == "opcd":
+        return opcd_loss(student_logits, teacher_logits, temperature, top_k, reduce)
+    if method == "off-policy":
+        return forward_kl_loss(student_logits, teacher_logits, temperature, top_k, reduce)
+    if method == "opcd-forward":
+        return (opcd_loss(student_logits, teacher_logits, temperature, top_k, reduce)
+                + forward_kl_loss(student_logits, teacher_logits, temperature, top_k, reduce))
+    raise ValueError(f"method: expected opcd, off-policy or opcd-forward, got {method!r}")

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from .losses import forward_kl_loss, opcd_loss
+from .losses import distillation_loss
 from .model import Transformer
 from .safetensors_io import read_file, read_folder, write_file
 from .sampling import generate
@@ -144,7 +144,6 @@ class RoundTrainer:
         self.top_k = min(o["topK"], cfg["vocabSize"])
         self.autocast = precision == "bf16-autocast"
         self.on_policy = o["method"] != "off-policy"
-        self.method = o["method"]
         self.sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         self.world = World(device)
 
@@ -173,12 +172,7 @@ class RoundTrainer:
             t2 = time.perf_counter()
             ids, mask, rows, trained_tokens = pack(student_ids, responses, self.pad_id, device)
             logits, _ = self.student(ids, mask, output_rows=rows, right_padded=True)
-            if self.method == "opcd-forward":
-                per_token = (opcd_loss(logits, teacher_logits, o["temperature"], self.top_k, reduce=False)
-                             + forward_kl_loss(logits, teacher_logits, o["temperature"], self.top_k, reduce=False))
-            else:
-                loss_fn = opcd_loss if self.on_policy else forward_kl_loss
-                per_token = loss_fn(logits, teacher_logits, o["temperature"], self.top_k, reduce=False)
+            per_token = distillation_loss(o["method"], logits, teacher_logits, o["temperature"], self.top_k, reduce=False)
             positions = world.sum(per_token.shape[0], device)
             loss = per_token.sum() / max(1.0, positions)
         self.optimizer.zero_grad(set_to_none=True)
