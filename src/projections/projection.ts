@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/sql.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { EventType } from '../events/schemas.ts';
-import type { DataFields } from '../store/read-events.ts';
+import type { DataFields, EventRun } from '../store/read-events.ts';
 
 /**
  * A projection folds events into tables of its own. Its tables live in a projection schema
@@ -13,11 +13,19 @@ export interface Projection {
   /** The only event types it reads; the checkpoint moves past the rest. */
   readonly types: readonly EventType[];
   /**
-   * The data keys it reads (store/read-events.ts DataFields); absent: all of it. A projection over
-   * every interaction that keeps a few fields reads only those, so a replay does not fetch and
-   * parse every interaction's whole content.
+   * Per event type, the data keys it reads (store/read-events.ts DataFields); a type not named is
+   * read whole. A projection over every event of a type that keeps a few fields reads only those,
+   * or none (`{ keys: [] }`) where it folds them in the database (store/event-rows.ts), so a
+   * replay does not fetch and parse every interaction's whole content.
    */
-  readonly dataFields?: DataFields;
+  readonly dataFields?: Partial<Record<EventType, DataFields>>;
+  /**
+   * Types whose events it folds in the database, reading them there (store/event-rows.ts): it is
+   * handed runs of them (EventRun: where, how many) among its other events, not the events, so a
+   * replay over millions of interactions sends none of them to node. Only a projection that names
+   * types here receives runs.
+   */
+  readonly foldedInDatabase?: readonly EventType[];
   /** CREATE TABLE IF NOT EXISTS statements, unqualified. */
   readonly ddl: string;
   /** Tables and their key order, for the content hash. */
@@ -25,5 +33,5 @@ export interface Projection {
   /** Loads in-memory state from the tables (at start, after a failed batch, after a swap). */
   load(q: Queryable): Promise<void>;
   /** Folds a batch inside the projector's transaction. On error the transaction rolls back and load() runs again. */
-  apply(tx: Queryable, events: RecordedEvent[]): Promise<void>;
+  apply(tx: Queryable, events: (RecordedEvent | EventRun)[]): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import type { Sql } from '../db/sql.ts';
 import type { Processor } from '../processing/processor.ts';
-import { readEventsBatch, START, type Checkpoint } from '../store/read-events.ts';
+import { eventCount, readEventsBatch, START, type Checkpoint } from '../store/read-events.ts';
 import { claimCheckpoint, loadCheckpoint, storeCheckpoint } from './checkpoints.ts';
 import type { Projection } from './projection.ts';
 import { LIVE_SCHEMA, useSchema } from './schema.ts';
@@ -47,7 +47,8 @@ export class Projector implements Processor {
     if (!this.loaded) await this.load();
     const batch = await readEventsBatch(this.sql, {
       after: this.at, limit: this.options.batchSize ?? 1000, types: this.projection.types,
-      ...(this.projection.dataFields ? { dataFields: this.projection.dataFields } : {}),
+      ...(this.projection.dataFields ? { dataFieldsByType: this.projection.dataFields } : {}),
+      ...(this.projection.foldedInDatabase ? { runsOf: this.projection.foldedInDatabase } : {}),
       untilPosition: this.options.untilPosition, untilTime: this.options.untilTime,
     });
     if (same(batch.next, this.at)) return { applied: 0, caughtUp: true };
@@ -63,7 +64,7 @@ export class Projector implements Processor {
       throw err;
     }
     this.at = batch.next;
-    return { applied: batch.events.length, caughtUp: batch.caughtUp };
+    return { applied: eventCount(batch.events), caughtUp: batch.caughtUp };
   }
 
   /** Steps until caught up with what is safe to read now. */

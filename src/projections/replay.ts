@@ -2,7 +2,7 @@ import type { Sql } from '../db/sql.ts';
 import { projectionHashes } from './hash.ts';
 import type { Projection } from './projection.ts';
 import type { EventType } from '../events/schemas.ts';
-import { readEventsBatch, START, type DataFields } from '../store/read-events.ts';
+import { eventCount, readEventsBatch, START, type DataFields } from '../store/read-events.ts';
 import { claimCheckpoint, NOT_REPLAYED_PREFIX, storeCheckpoint } from './checkpoints.ts';
 import { createIndexes, createProjectionSchema, LIVE_SCHEMA, schemaName, useSchema } from './schema.ts';
 
@@ -95,20 +95,22 @@ async function foldTogether(sql: Sql, projections: readonly Projection[], schema
   const types = [...new Set(projections.flatMap((p) => p.types))];
   const dataFieldsByType: Partial<Record<EventType, DataFields>> = {};
   for (const t of types) {
-    const readers = projections.filter((p) => p.types.includes(t));
-    if (readers.some((p) => !p.dataFields)) continue;
+    const fields = projections.filter((p) => p.types.includes(t)).map((p) => p.dataFields?.[t]);
+    if (fields.some((f) => f === undefined)) continue;
     dataFieldsByType[t] = {
-      keys: [...new Set(readers.flatMap((p) => p.dataFields!.keys))],
-      present: [...new Set(readers.flatMap((p) => p.dataFields!.present ?? []))],
+      keys: [...new Set(fields.flatMap((f) => f!.keys))],
+      present: [...new Set(fields.flatMap((f) => f!.present ?? []))],
     };
   }
+  // A type every reader of which folds it in the database is read as runs (where, how many).
+  const runsOf = types.filter((t) => projections.every((p) => !p.types.includes(t) || p.foldedInDatabase?.includes(t)));
   await sql.transaction(async (tx) => {
     await useSchema(tx, schema);
     for (const p of projections) await p.load(tx);
   });
   const applied: Record<string, number> = Object.fromEntries(projections.map((p) => [p.name, 0]));
   const read = (after: typeof START) => readEventsBatch(sql, {
-    after, limit: o.batchSize ?? 5000, types, dataFieldsByType, untilPosition: o.untilPosition, untilTime: o.untilTime,
+    after, limit: o.batchSize ?? 5000, types, dataFieldsByType, runsOf, untilPosition: o.untilPosition, untilTime: o.untilTime,
   });
   let at = START;
   let next = read(at);
@@ -129,7 +131,7 @@ async function foldTogether(sql: Sql, projections: readonly Projection[], schema
       }
     });
     for (const p of projections) {
-      const n = batch.events.filter((e) => p.types.includes(e.type)).length;
+      const n = eventCount(batch.events.filter((e) => p.types.includes(e.type)));
       if (n) { applied[p.name]! += n; o.onProgress?.(p.name, applied[p.name]!); }
     }
     at = batch.next;

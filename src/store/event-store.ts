@@ -62,6 +62,6 @@ export class EventStore {
     return value;
   }
 
-  read(options: ReadOptions): Promise<Batch> { return readEventsBatch(this.sql, options); }
+  read(options: Omit<ReadOptions, 'runsOf'>): Promise<Batch> { return readEventsBatch(this.sql, options); }
   head(): Promise<number> { return headPosition(this.sql); }
 }

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { Queryable } from '../../db/sql.ts';
 import { isType, type RecordedEvent } from '../../events/envelope.ts';
-import { splitBucket } from '../../tasks/held-out.ts';
+import { eventRowsQuery } from '../../store/event-rows.ts';
+import type { Checkpoint, EventRun } from '../../store/read-events.ts';
+import { splitBucketSql } from '../../tasks/held-out.ts';
 import type { Projection } from '../projection.ts';
 
 const DDL = readFileSync(new URL('./tables.sql', import.meta.url), 'utf8');
@@ -24,8 +26,18 @@ export const ANY_TASK = '*';
 export class TrajectoryProjection implements Projection {
   readonly name = 'trajectories';
   readonly types = ['InteractionRecorded', 'RoundStarted', 'RoundCompleted', 'RoundSkipped', 'RoundFailed', 'ModelVersionPublished', 'ModelVersionActivated', 'ModelVersionAliased'] as const;
-  /** What it keeps of an interaction, a round's and a version's events; of `turns` only whether it is there (a game trajectory, not a chat). */
-  readonly dataFields = { keys: ['interactionId', 'taskId', 'modelVersion', 'source', 'roundId', 'version', 'alias', 'followsActive'], present: ['turns'] } as const;
+  /** Interactions are folded in the database (foldInteractions): it is handed where they are, not their content. */
+  readonly foldedInDatabase = ['InteractionRecorded'] as const;
+  /** Of the other events, the keys it keeps. */
+  readonly dataFields = {
+    RoundStarted: { keys: ['roundId', 'taskId'] },
+    RoundCompleted: { keys: ['roundId'] },
+    RoundSkipped: { keys: ['roundId'] },
+    RoundFailed: { keys: ['roundId'] },
+    ModelVersionPublished: { keys: ['version'] },
+    ModelVersionActivated: { keys: ['version'] },
+    ModelVersionAliased: { keys: ['alias', 'version', 'followsActive'] },
+  } as const;
   readonly ddl = DDL;
   readonly tables = [
     { name: 'trajectories', orderBy: 'global_position' },
@@ -39,16 +51,21 @@ export class TrajectoryProjection implements Projection {
 
   async load(): Promise<void> {}
 
-  async apply(tx: Queryable, events: RecordedEvent[]): Promise<void> {
+  async apply(tx: Queryable, events: (RecordedEvent | EventRun)[]): Promise<void> {
     // Interactions go in a run at a time (one statement), split where a round ends so that the
-    // round's snapshot of the counts is taken exactly at its place in the log.
-    let run: RecordedEvent<'InteractionRecorded'>[] = [];
+    // round's snapshot of the counts is taken exactly at its place in the log, and where a name
+    // changes what it resolves to. (They come as runs; as events only where another reader in the
+    // same replay reads them whole.)
+    let run: EventRun | undefined;
+    const flush = async () => {
+      if (run) await foldInteractions(tx, run);
+      run = undefined;
+    };
     for (const e of events) {
-      if (isType(e, 'InteractionRecorded')) { run.push(e); continue; }
+      if ('kind' in e || isType(e, 'InteractionRecorded')) { run = extend(run, e); continue; }
       if (isType(e, 'ModelVersionPublished') || isType(e, 'ModelVersionAliased') || isType(e, 'ModelVersionActivated')) {
         // Names resolve as of their place in the log: the interactions before go in first.
-        await insertInteractions(tx, run);
-        run = [];
+        await flush();
         if (isType(e, 'ModelVersionActivated')) {
           await tx.query('INSERT INTO trajectory_active (only_row, version) VALUES (true, $1) ON CONFLICT (only_row) DO UPDATE SET version = excluded.version', [e.data.version]);
           continue;
@@ -68,8 +85,7 @@ export class TrajectoryProjection implements Projection {
         continue;
       }
       if (!isType(e, 'RoundCompleted') && !isType(e, 'RoundSkipped') && !isType(e, 'RoundFailed')) continue;
-      await insertInteractions(tx, run);
-      run = [];
+      await flush();
       const { rows } = await tx.query<{ task_id: string }>('SELECT task_id FROM trajectory_rounds WHERE round_id = $1', [e.data.roundId]);
       const task = rows[0]?.task_id ?? ANY_TASK;
       await tx.query(`UPDATE trajectory_counts SET at_last_round_end = recorded WHERE at_last_round_end <> recorded AND ($1 = '${ANY_TASK}' OR task_id = $1)`, [task]);
@@ -78,15 +94,26 @@ export class TrajectoryProjection implements Projection {
          ON CONFLICT (task_id) DO UPDATE SET round_id = excluded.round_id, ended_at = excluded.ended_at`,
         [task, e.data.roundId, e.recordedAt.toISOString()]);
     }
-    await insertInteractions(tx, run);
+    await flush();
   }
 }
+
+/** `run` with the interactions of `e` (a run, or one interaction) after it. */
+function extend(run: EventRun | undefined, e: EventRun | RecordedEvent): EventRun {
+  const at = 'kind' in e ? e : { from: position(e), through: position(e), count: 1 };
+  if (!run) return { kind: 'run', type: 'InteractionRecorded', from: at.from, through: at.through, count: at.count };
+  return { ...run, through: at.through, count: run.count + at.count };
+}
+
+const position = (e: RecordedEvent): Checkpoint => ({ transactionId: e.transactionId, globalPosition: e.globalPosition });
+
+/** The version a logged name resolves to now (null: none), for a row `n` of trajectory_names. */
+const RESOLVED = 'CASE WHEN n.follows_active THEN (SELECT version FROM trajectory_active) ELSE n.version END';
 
 /** The version each logged name resolves to now (absent: none). */
 async function resolveNames(tx: Queryable, names: string[]): Promise<Map<string, string>> {
   const { rows } = await tx.query<{ name: string; version: string | null }>(
-    `SELECT n.name, CASE WHEN n.follows_active THEN a.version ELSE n.version END AS version
-       FROM trajectory_names n LEFT JOIN trajectory_active a ON true WHERE n.name = ANY($1::text[])`, [names]);
+    `SELECT n.name, ${RESOLVED} AS version FROM trajectory_names n WHERE n.name = ANY($1::text[])`, [names]);
   return new Map(rows.filter((r) => r.version !== null).map((r) => [r.name, r.version!]));
 }
 
@@ -105,48 +132,47 @@ async function claimUnresolved(tx: Queryable, name: string): Promise<void> {
   await tx.query('DELETE FROM unresolved_interactions WHERE logged_version = $1', [name]);
 }
 
-async function insertInteractions(tx: Queryable, events: RecordedEvent<'InteractionRecorded'>[]): Promise<void> {
-  if (events.length === 0) return;
-  const resolved = await resolveNames(tx, [...new Set(events.map((e) => e.data.modelVersion))]);
-  const versions = events.map((e) => resolved.get(e.data.modelVersion) ?? null);
-  const buckets = events.map((e) => splitBucket(e.data.interactionId));
+/**
+ * Folds a run of interactions (consecutive among the events this projection reads) in one
+ * statement that reads them from the log in the database: each one's row with the version its
+ * name resolves to now and its split bucket, and the counts it adds to. Their data never comes to
+ * node, so a replay over millions of interactions costs PostgreSQL a scan, not a transfer.
+ */
+async function foldInteractions(tx: Queryable, run: EventRun): Promise<void> {
+  const logged = eventRowsQuery({
+    type: 'InteractionRecorded',
+    from: run.from,
+    through: run.through,
+    columns: {
+      global_position: 'globalPosition', event_id: 'eventId', recorded_at: 'recordedAt',
+      interaction_id: { text: ['interactionId'] }, task_id: { text: ['taskId'] }, logged_version: { text: ['modelVersion'] },
+      source_kind: { text: ['source', 'kind'] }, has_turns: { has: 'turns' },
+    },
+    limit: run.count + 1,
+  });
   // The projector hands each event over exactly once (its checkpoint moves in this transaction), so
   // the counts are summed here, and a row that already exists is an error, not something to skip.
-  await tx.query(
-    `INSERT INTO trajectories (event_id, global_position, interaction_id, task_id, logged_version, model_version, shape, source_kind, split_bucket, recorded_at)
-     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::smallint[], $10::timestamptz[])`,
-    [events.map((e) => e.id), events.map((e) => e.globalPosition), events.map((e) => e.data.interactionId), events.map((e) => e.data.taskId),
-      events.map((e) => e.data.modelVersion), versions, events.map((e) => (e.data.turns ? 'turns' : 'messages')), events.map((e) => e.data.source.kind),
-      buckets, events.map((e) => e.recordedAt.toISOString())]);
-  const counts = new Map<string, { version: string; task: string; source: string; bucket: number; n: number }>();
-  const unresolved = new Map<string, { task: string; name: string; n: number }>();
-  events.forEach((e, i) => {
-    const version = versions[i] ?? null;
-    if (version === null) {
-      const key = JSON.stringify([e.data.taskId, e.data.modelVersion]);
-      const u = unresolved.get(key) ?? { task: e.data.taskId, name: e.data.modelVersion, n: 0 };
-      u.n++;
-      unresolved.set(key, u);
-      return;
-    }
-    const bucket = Math.min(buckets[i]!, SHARED_BUCKET);
-    const key = JSON.stringify([version, e.data.taskId, e.data.source.kind, bucket]);
-    const c = counts.get(key) ?? { version, task: e.data.taskId, source: e.data.source.kind, bucket, n: 0 };
-    c.n++;
-    counts.set(key, c);
-  });
-  if (unresolved.size > 0) {
-    const us = [...unresolved.values()];
-    await tx.query(
-      `INSERT INTO unresolved_interactions (task_id, logged_version, recorded) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
-       ON CONFLICT (task_id, logged_version) DO UPDATE SET recorded = unresolved_interactions.recorded + excluded.recorded`,
-      [us.map((u) => u.task), us.map((u) => u.name), us.map((u) => u.n)]);
-  }
-  if (counts.size === 0) return;
-  const groups = [...counts.values()];
-  await tx.query(
-    `INSERT INTO trajectory_counts (model_version, task_id, source_kind, split_bucket, recorded)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::bigint[])
-     ON CONFLICT (task_id, model_version, source_kind, split_bucket) DO UPDATE SET recorded = trajectory_counts.recorded + excluded.recorded`,
-    [groups.map((g) => g.version), groups.map((g) => g.task), groups.map((g) => g.source), groups.map((g) => g.bucket), groups.map((g) => g.n)]);
+  const { rows } = await tx.query<{ n: number }>(
+    `WITH logged AS (${logged.text}),
+     folded AS (
+       INSERT INTO trajectories (global_position, event_id, interaction_id, task_id, logged_version, model_version, shape, source_kind, split_bucket, recorded_at)
+       SELECT l.global_position, l.event_id, l.interaction_id, l.task_id, l.logged_version, ${RESOLVED},
+              CASE WHEN l.has_turns THEN 'turns' ELSE 'messages' END, l.source_kind, ${splitBucketSql('l.interaction_id')}, l.recorded_at
+         FROM logged l LEFT JOIN trajectory_names n ON n.name = l.logged_version
+       RETURNING task_id, logged_version, model_version, source_kind, split_bucket),
+     counted AS (
+       INSERT INTO trajectory_counts (model_version, task_id, source_kind, split_bucket, recorded)
+       SELECT model_version, task_id, source_kind, least(split_bucket, ${SHARED_BUCKET})::smallint, count(*)
+         FROM folded WHERE model_version IS NOT NULL GROUP BY 1, 2, 3, 4
+       ON CONFLICT (task_id, model_version, source_kind, split_bucket) DO UPDATE SET recorded = trajectory_counts.recorded + excluded.recorded),
+     unresolved AS (
+       INSERT INTO unresolved_interactions (task_id, logged_version, recorded)
+       SELECT task_id, logged_version, count(*) FROM folded WHERE model_version IS NULL GROUP BY 1, 2
+       ON CONFLICT (task_id, logged_version) DO UPDATE SET recorded = unresolved_interactions.recorded + excluded.recorded)
+     SELECT count(*)::int AS n FROM folded`,
+    logged.params);
+  const n = Number(rows[0]?.n ?? 0);
+  // The run is what the log holds between its first and its last event (the reader saw only ended
+  // transactions there): anything else means the log changed under the projection.
+  if (n !== run.count) throw new Error(`trajectories: folded ${n} interactions from the log between positions ${run.from.globalPosition} and ${run.through.globalPosition}, expected ${run.count}`);
 }
