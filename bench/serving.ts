@@ -7,8 +7,9 @@
  *     (default 32), temperature 0.7),
  *   - the worker's own batched generation of the same requests, 32 at a time with no HTTP, queue
  *     or recording: the ceiling (goal: 32 clients reach at least 0.8 of it),
- *   - 32 clients again with recording off (OELD_SERVE_RECORD=false): the cost of recording every
- *     answer (goal: under 5% of throughput).
+ *   - 32 clients with recording on and off (OELD_SERVE_RECORD=false), alternating BENCH_SERVE_PAIRS
+ *     times (default 3): the cost of recording every answer, the median of the pairs (goal: under
+ *     5% of throughput), and the CPU per request of this process and of PostgreSQL in each.
  * All in this run; the clients run in a process of their own (bench/serving-clients.ts). Request
  * counts are per client (BENCH_SERVE_REQUESTS, default 16).
  */
@@ -27,12 +28,13 @@ import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.t
 import { createProjections } from '../src/projections/all-projections.ts';
 import { createServing } from '../src/serving/serving.ts';
 import { EventStore } from '../src/store/event-store.ts';
-import { benchDatabase, emit, envInt, fmt, log, round, SERVING_QUESTIONS } from './lib.ts';
+import { benchDatabase, emit, envInt, fmt, log, postgresCpuSeconds, round, SERVING_QUESTIONS } from './lib.ts';
 
 const MODEL = fileURLToPath(new URL('../models/oeld-base', import.meta.url));
 const TOKENS = envInt('BENCH_SERVE_TOKENS', 32);
 const PER_CLIENT = envInt('BENCH_SERVE_REQUESTS', 16);
 const CLIENTS = [1, 8, 32];
+const PAIRS = envInt('BENCH_SERVE_PAIRS', 3);
 const CLIENTS_SCRIPT = fileURLToPath(new URL('./serving-clients.ts', import.meta.url));
 
 const db = await benchDatabase();
@@ -49,12 +51,14 @@ try {
   await new Projector(db.sql, new ModelProjection()).catchUp();
 
   /** One endpoint (recording on or off); `clients` loops of PER_CLIENT requests each. */
-  async function load(record: boolean, clients: number): Promise<{ rps: number; tokensPerS: number; p50: number; p99: number; recorded: number }> {
+  async function load(record: boolean, clients: number): Promise<{ rps: number; tokensPerS: number; p50: number; p99: number; recorded: number; nodeCpuMs: number; pgCpuMs: number | null }> {
     const serving = createServing(db.sql, store, () => engine, { servedNames: ['oeld'], maxQueued: 1024, maxBatch: 32, defaultMaxTokens: TOKENS, record }, createMetrics(), logger);
     const server = createHttpServer(serving.routes, { apiOpenWithoutToken: true }, logger);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/chat/completions`;
     const before = await interactions();
+    const cpu0 = process.cpuUsage();
+    const pg0 = postgresCpuSeconds();
     // The clients run in a process of their own: in this one they would take the server's thread.
     const child = spawn(process.execPath, ['--import', 'tsx', CLIENTS_SCRIPT, url, String(clients), String(PER_CLIENT), String(TOKENS)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -64,10 +68,17 @@ try {
     const { seconds: clientSecs, latencies, tokens } = JSON.parse(out.trim().split('\n').at(-1)!) as { seconds: number; latencies: number[]; tokens: number };
     const secs = clientSecs;
     await serving.close();
+    // CPU per request of this process (HTTP, queue, recorder and the model worker's thread) and of
+    // PostgreSQL, to the last recorded answer: steadier on a shared machine than requests/s.
+    const cpu = process.cpuUsage(cpu0);
+    const pg1 = postgresCpuSeconds();
+    const answered = clients * PER_CLIENT;
+    const nodeCpuMs = (cpu.user + cpu.system) / 1000 / answered;
+    const pgCpuMs = pg0 === null || pg1 === null ? null : ((pg1 - pg0) * 1000) / answered;
     await new Promise<void>((r) => server.close(() => r()));
     latencies.sort((a, b) => a - b);
     const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
-    return { rps: latencies.length / secs, tokensPerS: tokens / secs, p50: pct(0.5), p99: pct(0.99), recorded: (await interactions()) - before };
+    return { rps: latencies.length / secs, tokensPerS: tokens / secs, p50: pct(0.5), p99: pct(0.99), recorded: (await interactions()) - before, nodeCpuMs, pgCpuMs };
   }
   const interactions = async () => (await db.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE type = 'InteractionRecorded'")).rows[0]!.n;
 
@@ -98,12 +109,28 @@ try {
     results[`clients_${clients}`] = { rps: round(r.rps, 1), tokensPerS: round(r.tokensPerS), p50Ms: round(r.p50), p99Ms: round(r.p99) };
     if (clients === 32) results.ratioToCeiling = round(r.rps / top.rps, 2);
   }
-  const off = await load(false, 32);
-  const on = results.clients_32 as { rps: number };
-  const cost = 1 - on.rps / off.rps;
-  log(`32 clients without recording: ${off.rps.toFixed(1)} requests/s; recording costs ${(100 * cost).toFixed(1)}% of throughput (goal < 5%; negative: within this machine's noise)`);
-  results.clients_32_unrecorded = { rps: round(off.rps, 1), p50Ms: round(off.p50), p99Ms: round(off.p99) };
+  // Recording's cost: 32 clients with recording on and off, alternating (PAIRS pairs), so that the
+  // machine's drift falls on both; the median of the pairs' costs, and the CPU each request took.
+  const pairs: { on: Awaited<ReturnType<typeof load>>; off: Awaited<ReturnType<typeof load>> }[] = [];
+  for (let i = 0; i < PAIRS; i++) {
+    const on = await load(true, 32);
+    const off = await load(false, 32);
+    pairs.push({ on, off });
+    log(`  pair ${i + 1}: recorded ${on.rps.toFixed(1)} requests/s, not recorded ${off.rps.toFixed(1)}: cost ${(100 * (1 - on.rps / off.rps)).toFixed(1)}%; `
+      + `CPU per request: this process ${on.nodeCpuMs.toFixed(2)} vs ${off.nodeCpuMs.toFixed(2)} ms, PostgreSQL ${on.pgCpuMs?.toFixed(2) ?? 'n/a'} vs ${off.pgCpuMs?.toFixed(2) ?? 'n/a'} ms`);
+  }
+  const median = (xs: number[]) => { const v = [...xs].sort((a, b) => a - b); return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2; };
+  const cost = median(pairs.map((p) => 1 - p.on.rps / p.off.rps));
+  const offRps = median(pairs.map((p) => p.off.rps));
+  const cpuOn = median(pairs.map((p) => p.on.nodeCpuMs + (p.on.pgCpuMs ?? 0)));
+  const cpuOff = median(pairs.map((p) => p.off.nodeCpuMs + (p.off.pgCpuMs ?? 0)));
+  log(`32 clients without recording: ${offRps.toFixed(1)} requests/s (median of ${PAIRS}); recording costs ${(100 * cost).toFixed(1)}% of throughput `
+    + `(median of the pairs; goal < 5%; negative: within this machine's noise); CPU per request ${cpuOn.toFixed(2)} ms recorded vs ${cpuOff.toFixed(2)} ms `
+    + `(+${(100 * (cpuOn / cpuOff - 1)).toFixed(1)}%)`);
+  results.clients_32_unrecorded = { rps: round(offRps, 1), p50Ms: round(median(pairs.map((p) => p.off.p50))), p99Ms: round(median(pairs.map((p) => p.off.p99))) };
   results.recordingCost = round(cost, 3);
+  results.recordingCpuCost = round(cpuOn / cpuOff - 1, 3);
+  results.recordingPairs = pairs.map((p) => round(1 - p.on.rps / p.off.rps, 3));
 } finally {
   await engine.close();
   await db.drop();
