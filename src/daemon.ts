@@ -83,9 +83,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const servingNotify = createServingNotify(config, sql, metrics, log);
   await learning?.checkTrainer();
 
-  // Without the learning loop, the endpoint's own model worker starts at its first request.
+  // The endpoint's own engine (OELD_SERVE_WORKER=own, or no learning loop) starts at its first request.
   let servingEngine: ModelEngine | undefined;
-  const serving = config.serve ? createServing(sql, store, () => learning?.engine ?? (servingEngine ??= createEngine(config)), {
+  const sharedEngine = config.serveWorker === 'shared' ? learning?.engine : undefined;
+  const serving = config.serve ? createServing(sql, store, () => sharedEngine ?? (servingEngine ??= createEngine(config)), {
     servedNames: config.servedModelNames, maxQueued: config.serveMaxQueued, maxBatch: config.serveMaxBatch, defaultMaxTokens: config.serveMaxTokens, record: config.serveRecord,
   }, metrics, log) : undefined;
 
