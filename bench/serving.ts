@@ -114,7 +114,9 @@ try {
   const pairs: { on: Awaited<ReturnType<typeof load>>; off: Awaited<ReturnType<typeof load>> }[] = [];
   for (let i = 0; i < PAIRS; i++) {
     const on = await load(true, 32);
+    if (on.recorded !== 32 * PER_CLIENT) throw new Error(`${on.recorded} of ${32 * PER_CLIENT} answers were recorded`);
     const off = await load(false, 32);
+    if (off.recorded !== 0) throw new Error(`${off.recorded} answers were recorded with recording off`);
     pairs.push({ on, off });
     log(`  pair ${i + 1}: recorded ${on.rps.toFixed(1)} requests/s, not recorded ${off.rps.toFixed(1)}: cost ${(100 * (1 - on.rps / off.rps)).toFixed(1)}%; `
       + `CPU per request: this process ${on.nodeCpuMs.toFixed(2)} vs ${off.nodeCpuMs.toFixed(2)} ms, PostgreSQL ${on.pgCpuMs?.toFixed(2) ?? 'n/a'} vs ${off.pgCpuMs?.toFixed(2) ?? 'n/a'} ms`);

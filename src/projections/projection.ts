@@ -14,9 +14,7 @@ export interface Projection {
   readonly types: readonly EventType[];
   /**
    * Per event type, the data keys it reads (store/read-events.ts DataFields); a type not named is
-   * read whole. A projection over every event of a type that keeps a few fields reads only those,
-   * or none (`{ keys: [] }`) where it folds them in the database (store/event-rows.ts), so a
-   * replay does not fetch and parse every interaction's whole content.
+   * read whole. A projection that keeps a few fields of large events reads only those.
    */
   readonly dataFields?: Partial<Record<EventType, DataFields>>;
   /**
