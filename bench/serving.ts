@@ -128,7 +128,7 @@ try {
   const cpuOff = median(pairs.map((p) => p.off.nodeCpuMs + (p.off.pgCpuMs ?? 0)));
   log(`32 clients without recording: ${offRps.toFixed(1)} requests/s (median of ${PAIRS}); recording costs ${(100 * cost).toFixed(1)}% of throughput `
     + `(median of the pairs; goal < 5%; negative: within this machine's noise); CPU per request ${cpuOn.toFixed(2)} ms recorded vs ${cpuOff.toFixed(2)} ms `
-    + `(+${(100 * (cpuOn / cpuOff - 1)).toFixed(1)}%)`);
+    + `(${cpuOn >= cpuOff ? '+' : ''}${(100 * (cpuOn / cpuOff - 1)).toFixed(1)}%)`);
   results.clients_32_unrecorded = { rps: round(offRps, 1), p50Ms: round(median(pairs.map((p) => p.off.p50))), p99Ms: round(median(pairs.map((p) => p.off.p99))) };
   results.recordingCost = round(cost, 3);
   results.recordingCpuCost = round(cpuOn / cpuOff - 1, 3);
