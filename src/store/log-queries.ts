@@ -93,7 +93,7 @@ function interactionWhere(f: InteractionFilter, params: unknown[]): string {
   return where.join(' AND ');
 }
 
-/** Interactions recorded that match the filter. */
+/** Interactions recorded that match the filter: a scan of the log's interactions (no index by their fields), for what must be exact at start. */
 export async function countInteractions(q: Queryable, f: InteractionFilter = {}): Promise<number> {
   const params: unknown[] = [];
   const { rows } = await q.query<{ n: number }>(`SELECT count(*)::bigint AS n FROM events WHERE ${interactionWhere(f, params)}`, params);
