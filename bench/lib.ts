@@ -15,13 +15,17 @@ export const SERVER_URL = process.env.OELD_BENCH_DATABASE_URL ?? process.env.OEL
 
 export interface BenchDatabase { name: string; url: string; sql: Sql; drop(): Promise<void> }
 
-/** CREATE DATABASE oeld_bench_<random>, migrated; drop() closes the pool and drops it. */
-export async function benchDatabase(options: { max?: number } = {}): Promise<BenchDatabase> {
+/**
+ * CREATE DATABASE oeld_bench_<random>, migrated; drop() closes the pool and drops it. The pool has
+ * the daemon's statement and query time limits, unless `untimed` (a benchmark that builds a long
+ * log in a few statements).
+ */
+export async function benchDatabase(options: { max?: number; untimed?: boolean } = {}): Promise<BenchDatabase> {
   const name = `oeld_bench_${randomBytes(6).toString('hex')}`;
   await admin(`CREATE DATABASE ${name}`);
   const url = new URL(SERVER_URL);
   url.pathname = `/${name}`;
-  const sql = openPostgres(url.toString(), { max: options.max ?? 4, applicationName: 'oeld-bench' });
+  const sql = openPostgres(url.toString(), { max: options.max ?? 4, applicationName: 'oeld-bench', ...(options.untimed ? { statementTimeoutMs: 0, queryTimeoutMs: 0 } : {}) });
   let dropped = false;
   const drop = async () => {
     if (dropped) return;

@@ -69,7 +69,7 @@ async function median(fn: () => Promise<unknown>, runs: number): Promise<number>
 }
 
 async function measure(n: number) {
-  const db = await benchDatabase();
+  const db = await benchDatabase({ untimed: true });
   try {
     log(`${fmt(n)} interactions...`);
     await populate(db.sql, n);
