@@ -46,17 +46,14 @@ function expression(c: EventColumn): string {
   return `(e.data #>> '{${c.text.map(plainKey).join(',')}}')`;
 }
 
-/**
- * The SELECT for `spec`, its parameters numbered from `firstParam` (so that it can sit inside a
- * statement with parameters of its own), and those parameters' values.
- */
-export function eventRowsQuery(spec: EventRowsSpec, firstParam = 1): { text: string; params: unknown[] } {
+/** The SELECT for `spec` (parameters $1 to $6) and those parameters' values. */
+export function eventRowsQuery(spec: EventRowsSpec): { text: string; params: unknown[] } {
   const columns = Object.entries(spec.columns).map(([name, c]) => {
     if (!COLUMN.test(name)) throw new Error(`column name ${JSON.stringify(name)}: expected lower-case letters, digits and _`);
     return `${expression(c)} AS ${name}`;
   });
   if (columns.length === 0) throw new Error('event rows need at least one column');
-  const p = (i: number) => `$${firstParam + i}`;
+  const p = (i: number) => `$${1 + i}`;
   return {
     text: `SELECT ${columns.join(', ')} FROM events e
             WHERE e.type = ${p(0)}
