@@ -36,6 +36,8 @@ const { values } = parseArgs({
     'tokens-per-batch': { type: 'string', default: '2560' },
     /** Continue from this model folder (its tokenizer and weights) instead of a fresh start. */
     from: { type: 'string' },
+    /** Start from fresh weights (from --seed) over this folder's tokenizer (e.g. a vocabulary grown by extend-vocabulary.ts). */
+    'tokenizer-from': { type: 'string' },
     'learning-rate': { type: 'string', default: '0.002' },
     warmup: { type: 'string', default: '100' },
     ...CORPUS_ARG_OPTIONS,
@@ -66,15 +68,17 @@ const log = (record: Record<string, unknown>) => {
 const backend = await initBackend({ log: (m) => process.stderr.write(`${m}\n`) });
 log({ stage: 'backend', backend: backend.name, detail: backend.detail });
 
-// 1. Tokenizer: BPE over a sample of the corpus.
+// 1. Tokenizer: BPE over a sample of the corpus, or a given folder's.
 const from = values.from ? resolve(values.from) : undefined;
-const tokDir = from ?? `${out}.tokenizer-tmp`;
-if (!from) {
+const tokenizerFrom = values['tokenizer-from'] ? resolve(values['tokenizer-from']) : undefined;
+if (from && tokenizerFrom) throw new Error('--from and --tokenizer-from exclude each other (--from continues that folder with its own tokenizer)');
+const tokDir = from ?? tokenizerFrom ?? `${out}.tokenizer-tmp`;
+if (!from && !tokenizerFrom) {
   rmSync(tokDir, { recursive: true, force: true });
   log({ stage: 'tokenizer', ...trainCorpusTokenizer(tokDir, seed) });
 }
 const tokenizer = await loadTokenizer(tokDir);
-log({ stage: 'tokenizer', vocab: tokenizer.vocabSize, from: from ?? null });
+log({ stage: 'tokenizer', vocab: tokenizer.vocabSize, from: from ?? tokenizerFrom ?? null });
 
 // 2. Model: a small Llama-family transformer, tied embeddings, vocabulary rounded up to 64.
 let rawConfig = smallLlamaConfig(tokenizer.vocabSize, BASE_MODEL_SIZE);
@@ -117,7 +121,7 @@ log({ stage: 'evaluation', seeds: 'test', ...(await evaluateBaseModel(model, tok
 const staging = `${out}.new`;
 rmSync(staging, { recursive: true, force: true });
 const saved = saveModel(model, rawConfig, staging, tokDir);
-if (!from) rmSync(tokDir, { recursive: true, force: true });
+if (!from && !tokenizerFrom) rmSync(tokDir, { recursive: true, force: true });
 rmSync(out, { recursive: true, force: true });
 renameSync(staging, out);
 copyFileSync(logFile, join(out, 'training-log.jsonl'));

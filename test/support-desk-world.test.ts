@@ -182,4 +182,39 @@ describe('the support-desk pretraining corpus', () => {
     assert.deepEqual([...askedCounts].sort(), [2, 3, 4, 5]);
     assert.ok(older > 20, `outdated items come before the current one now and then: ${older}`);
   });
+
+  it('drills copying with values no prior predicts: each answer sentence is an item of the context, most numbers outside the fact\'s values', () => {
+    const random = seededRandom(17);
+    let numeric = 0;
+    let unguessable = 0;
+    for (let i = 0; i < 300; i++) {
+      const e = drawDeskExample(random, 'desk-copy');
+      const items = parseExperienceItems(e.prompt[0]!.content);
+      for (const sentence of e.response.split(/(?<=\.) (?=[A-Z])/)) {
+        assert.equal(items.filter((t) => t === sentence).length, 1, `the answer copies one item: ${sentence}`);
+        // The fact whose sentence frames it: the text before and after the value.
+        const fact = FACTS.find((f) => { const [before, after] = f.item('\u0000').split('\u0000') as [string, string]; return sentence.startsWith(before) && sentence.endsWith(after); });
+        assert.ok(fact, `a fact's sentence: ${sentence}`);
+        assert.match(e.prompt[1]!.content, new RegExp(fact.topic), `the customer asked for the ${fact.topic}`);
+        if (fact.values.kind === 'integer') {
+          numeric++;
+          if (!factValues(fact).some((v) => sentence === fact.item(v))) unguessable++;
+        }
+      }
+    }
+    assert.ok(numeric > 200 && unguessable / numeric > 0.7, `most numeric values lie outside the fact's own: ${unguessable} of ${numeric}`);
+  });
+
+  it('drills plain repetition: the answer is the words after "Repeat exactly:"', () => {
+    const random = seededRandom(19);
+    const lengths = new Set<number>();
+    for (let i = 0; i < 200; i++) {
+      const e = drawDeskExample(random, 'copy-repeat');
+      const asked = e.prompt[0]!.content;
+      assert.ok(asked.startsWith('Repeat exactly: '), asked);
+      assert.equal(e.response, asked.slice('Repeat exactly: '.length));
+      lengths.add(e.response.split(' ').length);
+    }
+    assert.ok(Math.min(...lengths) === 4 && Math.max(...lengths) === 20, `4 to 20 words: ${[...lengths].sort((a, b) => a - b).join(',')}`);
+  });
 });

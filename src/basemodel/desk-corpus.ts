@@ -28,7 +28,7 @@ import type { Prompt, PromptMessage } from '../model/inference/chat-prompt.ts';
 import { renderItemTexts, ITEM_MARKER } from '../projections/knowledge/knowledge-base.ts';
 import { newItems } from './experience-items.ts';
 
-export type DeskKind = 'desk-guess' | 'desk-informed' | 'desk-extract' | 'desk-recall';
+export type DeskKind = 'desk-guess' | 'desk-informed' | 'desk-extract' | 'desk-recall' | 'desk-copy' | 'copy-repeat';
 
 export interface DeskExample {
   kind: DeskKind;
@@ -170,11 +170,56 @@ function recallExample(random: () => number): DeskExample {
   return { kind: 'desk-recall', prompt, response: asked.map((f) => answerWith(f, company.facts[f.id]!)).join(' ') };
 }
 
+/**
+ * A value no prior can guess: a whole number from 1 to 999 in the fact's format for a numeric
+ * fact, any option for a choice (copying is then the only way to the answer).
+ */
+function unguessableValue(random: () => number, fact: Fact): string {
+  const v = fact.values;
+  return v.kind === 'choice' ? pick(random, v.options) : v.format(1 + Math.floor(random() * 999));
+}
+
+/**
+ * desk-copy: desk-recall with values no prior predicts, so the loss falls only by copying from the
+ * items (the drill that forms the copying heads desk-informed relies on).
+ */
+function copyExample(random: () => number): DeskExample {
+  const company = corpusCompany(random);
+  const facts = shuffle(random, FACTS);
+  const asked = facts.slice(0, 1 + Math.floor(random() * 4));
+  const stated = shuffle(random, [...asked, ...facts.slice(asked.length, asked.length + Math.floor(random() * 8))]);
+  const values = new Map(stated.map((f) => [f.id, unguessableValue(random, f)]));
+  const items = stated.map((f) => f.item(values.get(f.id)!));
+  const question = `${pick(random, GREETINGS)}Please tell me your ${listed(asked.map((f) => f.topic))}.`;
+  const prompt = teacherMessages(renderItemTexts(items), [{ role: 'system', content: deskSystemPrompt(company) }, { role: 'user', content: question }], 'system');
+  return { kind: 'desk-copy', prompt, response: asked.map((f) => answerWith(f, values.get(f.id)!)).join(' ') };
+}
+
+let copyWords: string[] | undefined;
+/** The words of the facts' sentences and topics: what copy-repeat strings are made of. */
+function wordList(): string[] {
+  if (!copyWords) {
+    const words = new Set<string>();
+    for (const f of FACTS) for (const w of `${f.item(factValues(f)[0]!)} ${f.topic}`.split(/\s+/)) if (w) words.add(w);
+    for (let n = 0; n < 100; n++) words.add(String(n));
+    copyWords = [...words];
+  }
+  return copyWords;
+}
+
+/** copy-repeat: repeat a random string of words exactly (the plainest copying drill). */
+function repeatExample(random: () => number): DeskExample {
+  const words = Array.from({ length: 4 + Math.floor(random() * 17) }, () => pick(random, wordList()));
+  return { kind: 'copy-repeat', prompt: [{ role: 'user', content: `Repeat exactly: ${words.join(' ')}` }], response: words.join(' ') };
+}
+
 export function drawDeskExample(random: () => number, kind: DeskKind): DeskExample {
   switch (kind) {
     case 'desk-guess': return guessExample(random);
     case 'desk-informed': return informedExample(random);
     case 'desk-extract': return extractExample(random);
     case 'desk-recall': return recallExample(random);
+    case 'desk-copy': return copyExample(random);
+    case 'copy-repeat': return repeatExample(random);
   }
 }

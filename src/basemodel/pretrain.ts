@@ -57,7 +57,7 @@ export function encodeExample(tokenizer: Tokenizer, e: Example): { prompt: numbe
  * one of the fact's values.
  */
 export function answerCorrect(e: Example, answer: string): boolean {
-  if (e.kind === 'extract' || e.kind === 'desk-extract' || e.kind === 'desk-recall') return answer.trim() === e.response.trim();
+  if (e.kind === 'extract' || e.kind === 'desk-extract' || e.kind === 'desk-recall' || e.kind === 'desk-copy' || e.kind === 'copy-repeat') return answer.trim() === e.response.trim();
   if (e.kind === 'desk-guess' || e.kind === 'desk-informed') {
     const fact = factById(e.check!.factId);
     const stated = statedValues(fact, answer);
@@ -71,7 +71,7 @@ export function heldOutAccuracy(model: Transformer, tokenizer: Tokenizer, exampl
   for (const e of examples) byKind.set(e.kind, [...(byKind.get(e.kind) ?? []), e]);
   const out: Record<string, number> = {};
   for (const [kind, es] of byKind) {
-    const answers = chatComplete(model, tokenizer, es.map((e) => e.prompt), { temperature: 0, topP: 1, topK: 0, maxNewTokens: kind === 'extract' ? 48 : kind === 'desk-extract' || kind === 'desk-recall' ? 64 : 24, seed: 1 });
+    const answers = chatComplete(model, tokenizer, es.map((e) => e.prompt), { temperature: 0, topP: 1, topK: 0, maxNewTokens: kind === 'extract' ? 48 : kind === 'desk-extract' || kind === 'desk-recall' || kind === 'desk-copy' || kind === 'copy-repeat' ? 64 : 24, seed: 1 });
     out[kind] = es.filter((e, i) => answerCorrect(e, answers[i]!.text)).length / es.length;
   }
   return out;
@@ -90,6 +90,8 @@ export function pretrain(model: Transformer, tokenizer: Tokenizer, o: PretrainOp
   let tokens = 0;
   let lossSum = 0;
   let lossCount = 0;
+  // The loss of each kind since the last log line: a skill that is not forming shows as a kind whose loss stays flat.
+  let byKind = new Map<string, { sum: number; count: number }>();
   let finalLoss = NaN;
   let step = 0;
   let lastCheckpoint = t0;
@@ -117,12 +119,15 @@ export function pretrain(model: Transformer, tokenizer: Tokenizer, o: PretrainOp
       tokens += batch.T * encoded.length;
       lossSum += r.loss;
       lossCount++;
+      const k = byKind.get(kind) ?? { sum: 0, count: 0 };
+      byKind.set(kind, { sum: k.sum + r.loss, count: k.count + 1 });
       finalLoss = r.loss;
       if ((step + 1) % 25 === 0 || step + 1 === o.steps) {
         const seconds = (performance.now() - t0) / 1000;
-        o.log({ step: step + 1, of: o.steps, loss: +(lossSum / lossCount).toFixed(4), lr: +optimizer.o.learningRate.toExponential(3), gradNorm: +r.gradNorm.toFixed(3), seconds: +seconds.toFixed(1), tokensPerSecond: Math.round(tokens / seconds) });
+        o.log({ step: step + 1, of: o.steps, loss: +(lossSum / lossCount).toFixed(4), lr: +optimizer.o.learningRate.toExponential(3), gradNorm: +r.gradNorm.toFixed(3), seconds: +seconds.toFixed(1), tokensPerSecond: Math.round(tokens / seconds), lossByKind: Object.fromEntries([...byKind].map(([k, v]) => [k, +(v.sum / v.count).toFixed(3)])) });
         lossSum = 0;
         lossCount = 0;
+        byKind = new Map();
       }
       if (o.evalEvery > 0 && (step + 1) % o.evalEvery === 0) o.log({ step: step + 1, heldOutAccuracy: heldOutAccuracy(model, tokenizer, heldOut) });
       if (o.onCheckpoint && o.checkpointSeconds !== undefined && (performance.now() - lastCheckpoint) / 1000 >= o.checkpointSeconds) {
