@@ -1,6 +1,6 @@
 /**
  * The support-desk learning benchmark (part of `npm run bench:learning`): the OEL loop on the
- * built-in support desk with the shipped base model and the default configuration, through the
+ * built-in support desk with the model made for both tasks (models/oeld-desk) and the default configuration, through the
  * parts the daemon wires (desk simulator through the ingestion decoder, round runner, the task's
  * gate), in this process and against fresh PostgreSQL databases, on several independent seeds
  * (each: another deployed company, other deployment conversations, other extraction and training
@@ -19,7 +19,8 @@
  * Env: BENCH_DESK_SEEDS (5), BENCH_DESK_FIRST_SEED (0), BENCH_DESK_ROUNDS (3), BENCH_DESK_DRIFT_ROUNDS
  * (2), BENCH_DESK_DRIFT_FACTS (4), BENCH_DESK_TEST (128 conversations), BENCH_DESK_FROZENLAKE (64
  * episodes; 0: not measured), BENCH_DESK_FORCE=1 (rounds even for a base model that cannot use the
- * facts in its context), OELD_BASE_MODEL_DIR.
+ * facts in its context), OELD_BASE_MODEL_DIR (default here: models/oeld-desk, the model made for both
+ * tasks), OELD_DISTILLATION and the daemon's other settings.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,7 +55,8 @@ const TEST = envInt('BENCH_DESK_TEST', 128);
 const FROZENLAKE = envInt('BENCH_DESK_FROZENLAKE', 64, 0);
 /** Rounds run even when the base model cannot use the true facts in its context (below half right). */
 const FORCE = process.env.BENCH_DESK_FORCE === '1';
-const config = loadConfig(process.env);
+// The desk's model by default (models/README.md): the shipped lake model cannot read facts from its context.
+const config = loadConfig({ OELD_BASE_MODEL_DIR: 'models/oeld-desk', ...process.env });
 const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-bench-desk-'));
 const lake = frozenLakeSpec();
 

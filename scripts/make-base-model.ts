@@ -5,9 +5,12 @@
  * Hugging Face folder with its training log.
  *
  *   node --import tsx scripts/make-base-model.ts [--out models/oeld-base] [--steps N] [--minutes M] [--seed S]
+ *     [--from DIR | --tokenizer-from DIR] [--mix KIND=W,...] [--stop-after N]
  *
  * Deterministic for a given seed and step count on one backend; --minutes stops early (the log
- * says where).
+ * says where), and --stop-after with that step count repeats such a run. --from continues a model
+ * folder; --tokenizer-from starts fresh weights over a folder's tokenizer (scripts/make-desk-model.sh
+ * chains the support-desk model's stages this way).
  */
 import { appendFileSync, copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -30,6 +33,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'models/oeld-base' },
     steps: { type: 'string', default: '3000' },
     minutes: { type: 'string', default: '0' },
+    /** Stop after this many steps, the learning-rate schedule still spanning --steps (0: run them all). */
+    'stop-after': { type: 'string', default: '0' },
     seed: { type: 'string', default: '20261127' },
     'batch-size': { type: 'string', default: '32' },
     /** Padded tokens per step at most (longer examples make smaller batches). */
@@ -48,17 +53,19 @@ const out = resolve(values.out!);
 const seed = Number(values.seed);
 const steps = Number(values.steps);
 const minutes = Number(values.minutes);
+const stopAfter = Number(values['stop-after']);
 const batchSize = Number(values['batch-size']);
 const tokensPerBatch = Number(values['tokens-per-batch']);
-for (const [name, v] of Object.entries({ seed, steps, minutes, batchSize, tokensPerBatch })) {
+for (const [name, v] of Object.entries({ seed, steps, minutes, 'stop-after': stopAfter, batchSize, tokensPerBatch })) {
   if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} must be a non-negative number, got ${v}`);
 }
 
 const logFile = `${out}.training-log.jsonl`;
 // A continuation (--from) appends to the log of the run it continues (the folder's own log when
 // that run was made elsewhere, e.g. by scripts/pretrain-gpu.py).
-if (!values.from) rmSync(logFile, { force: true });
-else if (!existsSync(logFile) && existsSync(join(resolve(values.from), 'training-log.jsonl'))) copyFileSync(join(resolve(values.from), 'training-log.jsonl'), logFile);
+// A log left by an earlier run to the same --out (one stopped before it saved) is not this run's.
+rmSync(logFile, { force: true });
+if (values.from && existsSync(join(resolve(values.from), 'training-log.jsonl'))) copyFileSync(join(resolve(values.from), 'training-log.jsonl'), logFile);
 const log = (record: Record<string, unknown>) => {
   const line = JSON.stringify({ time: new Date().toISOString(), ...record });
   appendFileSync(logFile, `${line}\n`);
@@ -98,7 +105,7 @@ log({ stage: 'corpus', mix: corpus.mix, options: corpus.options });
 const result = pretrain(model, tokenizer, {
   mix: corpus.mix, corpus: corpus.options,
   seed: from ? seed + 1 : seed, steps, batchSize, tokensPerBatch, learningRate: Number(values['learning-rate']), minLearningRate: 1e-4, warmupSteps: Number(values.warmup),
-  evalEvery: 250, evalExamples: 128, ...(minutes > 0 ? { maxSeconds: minutes * 60 } : {}),
+  evalEvery: 250, evalExamples: 128, ...(minutes > 0 ? { maxSeconds: minutes * 60 } : {}), ...(stopAfter > 0 ? { stopAfter } : {}),
   log: (r) => log({ stage: 'pretrain', ...r }),
   // Every 10 minutes the weights so far go to <out>.partial (a loadable folder): a run cut short keeps them.
   checkpointSeconds: 600,

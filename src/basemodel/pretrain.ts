@@ -35,6 +35,8 @@ export interface PretrainOptions {
   evalExamples: number;
   /** Stop early (after a whole step) once this many seconds have passed. */
   maxSeconds?: number;
+  /** Stop after this many steps, the schedule still spanning `steps` (reproduces a run --minutes cut short). */
+  stopAfter?: number;
   /** Called after a step once this many seconds have passed since the last call (a long run keeps its weights). */
   checkpointSeconds?: number;
   onCheckpoint?: (step: number) => void;
@@ -96,7 +98,7 @@ export function pretrain(model: Transformer, tokenizer: Tokenizer, o: PretrainOp
   let step = 0;
   let lastCheckpoint = t0;
   try {
-    for (; step < o.steps; step++) {
+    for (; step < Math.min(o.steps, o.stopAfter ?? Infinity); step++) {
       if (o.maxSeconds !== undefined && (performance.now() - t0) / 1000 > o.maxSeconds) break;
       const kind = drawKind(random, mix);
       const encoded: { prompt: number[]; response: number[] }[] = [];

@@ -74,7 +74,7 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
   }));
   log.info({ tasks: tasks.map((t) => `${t.id} (${t.kind})`), simulator: simulators.length ? simulators.map((s) => s.task.id) : 'off' }, `learning tasks: ${tasks.map((t) => `${t.id} (${t.kind})`).join(', ')}; simulated: ${simulators.length ? simulators.map((s) => s.task.id).join(', ') : 'none'}`);
   if (simulators.length > 0 && deskTasks.length === 0) {
-    log.info(`the built-in support desk is not among the tasks; OELD_TASKS=${[...config.tasks.filter((t) => t !== 'chat'), DESK_TASK_NAME, ...config.tasks.filter((t) => t === 'chat')].join(',')} adds it (docs/support-desk.md)`);
+    log.info(`the built-in support desk is not among the tasks; OELD_TASKS=${[...config.tasks.filter((t) => t !== 'chat'), DESK_TASK_NAME, ...config.tasks.filter((t) => t === 'chat')].join(',')} adds it, with OELD_BASE_MODEL_DIR=models/oeld-desk (a model that serves both; docs/support-desk.md)`);
   }
   // Series that exist (at 0) from the start when learning is on: increase() and the alerts then see
   // the first round, the first failure and the first round's seconds (a labelled counter born at 1
