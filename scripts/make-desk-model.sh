@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes a base model that serves both built-in tasks (the lake worlds and the support desk) on
-# CPU, in three stages over the vocabulary grown for English (models/README.md, "The support desk
-# model"):
+# CPU, in three stages over the vocabulary grown for English (models/README.md, "The model for
+# both tasks"):
 #   0. a copying drill alone (copy-repeat), from fresh weights: the attention that finds where the
 #      text it is writing stood before and copies what came next forms here, in a few minutes;
 #   1. the support desk's kinds with the copying drills: reading a value from the items in context;

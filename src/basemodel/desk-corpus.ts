@@ -2,7 +2,7 @@
  * The support-desk part of the pretraining corpus: conversations with companies drawn from the
  * corpus's own company seeds (never a deployed company's), written with the renderers the loop
  * uses at run time (the deployed system message and customer, teacherMessages with the knowledge
- * in the system message, the extraction prompt over a rendered chat). Three kinds:
+ * in the system message, the extraction prompt over a rendered chat). The kinds:
  *
  * - desk-guess: no knowledge: the answer states a value drawn from the fact's values (plausible,
  *   uninformed: what the deployed model says before it has learned anything);
@@ -15,7 +15,9 @@
  * - desk-recall: items in the system message and a customer who asks for several of those
  *   policies at once; the answer states each, its value copied from the newest item that states
  *   it. The skill desk-informed needs (find the item whose sentence starts as the answer does, copy
- *   its value), practised two to five times per example instead of once.
+ *   its value), practised two to five times per example instead of once;
+ * - desk-copy: desk-recall with values no prior predicts, and copy-repeat: repeat a string of random
+ *   words: the drills in which a fresh model forms that copying (models/README.md).
  */
 import { CORPUS_COMPANY_SEEDS } from '../envs/seed-ranges.ts';
 import { drawCompany, type Company } from '../envs/support-desk/company.ts';
