@@ -197,21 +197,15 @@ function copyExample(random: () => number): DeskExample {
   return { kind: 'desk-copy', prompt, response: asked.map((f) => answerWith(f, values.get(f.id)!)).join(' ') };
 }
 
-let copyWords: string[] | undefined;
-/** The words of the facts' sentences and topics: what copy-repeat strings are made of. */
-function wordList(): string[] {
-  if (!copyWords) {
-    const words = new Set<string>();
-    for (const f of FACTS) for (const w of `${f.item(factValues(f)[0]!)} ${f.topic}`.split(/\s+/)) if (w) words.add(w);
-    for (let n = 0; n < 100; n++) words.add(String(n));
-    copyWords = [...words];
-  }
-  return copyWords;
-}
+/** The words of the facts' sentences and topics, and the numbers below 100: what copy-repeat strings are made of. */
+const COPY_WORDS: readonly string[] = [...new Set([
+  ...FACTS.flatMap((f) => `${f.item(factValues(f)[0]!)} ${f.topic}`.split(/\s+/).filter((w) => w)),
+  ...Array.from({ length: 100 }, (_, n) => String(n)),
+])];
 
 /** copy-repeat: repeat a random string of words exactly (the plainest copying drill). */
 function repeatExample(random: () => number): DeskExample {
-  const words = Array.from({ length: 4 + Math.floor(random() * 17) }, () => pick(random, wordList()));
+  const words = Array.from({ length: 4 + Math.floor(random() * 17) }, () => pick(random, COPY_WORDS));
   return { kind: 'copy-repeat', prompt: [{ role: 'user', content: `Repeat exactly: ${words.join(' ')}` }], response: words.join(' ') };
 }
 

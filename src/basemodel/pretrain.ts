@@ -58,8 +58,11 @@ export function encodeExample(tokenizer: Tokenizer, e: Example): { prompt: numbe
  * extraction; a support-desk answer states the value its context gives, or (without one) exactly
  * one of the fact's values.
  */
+/** The kinds whose greedy answer must equal the corpus's answer exactly (the longer answers too). */
+const EXACT_KINDS: ReadonlySet<Example['kind']> = new Set(['extract', 'desk-extract', 'desk-recall', 'desk-copy', 'copy-repeat']);
+
 export function answerCorrect(e: Example, answer: string): boolean {
-  if (e.kind === 'extract' || e.kind === 'desk-extract' || e.kind === 'desk-recall' || e.kind === 'desk-copy' || e.kind === 'copy-repeat') return answer.trim() === e.response.trim();
+  if (EXACT_KINDS.has(e.kind)) return answer.trim() === e.response.trim();
   if (e.kind === 'desk-guess' || e.kind === 'desk-informed') {
     const fact = factById(e.check!.factId);
     const stated = statedValues(fact, answer);
@@ -73,7 +76,7 @@ export function heldOutAccuracy(model: Transformer, tokenizer: Tokenizer, exampl
   for (const e of examples) byKind.set(e.kind, [...(byKind.get(e.kind) ?? []), e]);
   const out: Record<string, number> = {};
   for (const [kind, es] of byKind) {
-    const answers = chatComplete(model, tokenizer, es.map((e) => e.prompt), { temperature: 0, topP: 1, topK: 0, maxNewTokens: kind === 'extract' ? 48 : kind === 'desk-extract' || kind === 'desk-recall' || kind === 'desk-copy' || kind === 'copy-repeat' ? 64 : 24, seed: 1 });
+    const answers = chatComplete(model, tokenizer, es.map((e) => e.prompt), { temperature: 0, topP: 1, topK: 0, maxNewTokens: kind === 'extract' ? 48 : EXACT_KINDS.has(kind as Example['kind']) ? 64 : 24, seed: 1 });
     out[kind] = es.filter((e, i) => answerCorrect(e, answers[i]!.text)).length / es.length;
   }
   return out;
