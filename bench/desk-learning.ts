@@ -17,7 +17,8 @@
  *   - response tokens, and each round's seconds (simulation included).
  *
  * Env: BENCH_DESK_SEEDS (5), BENCH_DESK_FIRST_SEED (0), BENCH_DESK_ROUNDS (3), BENCH_DESK_DRIFT_ROUNDS
- * (2), BENCH_DESK_DRIFT_FACTS (4), BENCH_DESK_TEST (128 conversations), BENCH_DESK_FROZENLAKE (64
+ * (2), BENCH_DESK_DRIFT_FACTS (4), BENCH_DESK_TEST (128 conversations), BENCH_DESK_SPLIT (test; validation
+ * for tuning, deployment phrasings on the validation seeds), BENCH_DESK_FROZENLAKE (64
  * episodes; 0: not measured), BENCH_DESK_FORCE=1 (rounds even for a base model that cannot use the
  * facts in its context), OELD_BASE_MODEL_DIR (default here: models/oeld-desk, the model made for both
  * tasks), OELD_DISTILLATION and the daemon's other settings.
@@ -27,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config.ts';
 import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
-import { DEPLOYED_COMPANY_SEEDS, TEST_SEEDS } from '../src/envs/seed-ranges.ts';
+import { DEPLOYED_COMPANY_SEEDS, TEST_SEEDS, VALIDATION_SEEDS } from '../src/envs/seed-ranges.ts';
 import { FACTS } from '../src/envs/support-desk/facts.ts';
 import { localEngine } from '../src/engine/local-engine.ts';
 import type { ModelEngine } from '../src/engine/model-engine.ts';
@@ -39,10 +40,12 @@ import { catchUpProjections } from '../src/operations/catch-up.ts';
 import { readKnowledgeVersion } from '../src/projections/knowledge/knowledge-queries.ts';
 import { renderItemTexts } from '../src/projections/knowledge/knowledge-base.ts';
 import { RoundRunner, type RoundSettings, trained } from '../src/rounds/round-runner.ts';
-import { companyAt, DeskSimulator } from '../src/simulator/desk-simulator.ts';
+import { companyAt, companyNow, DeskSimulator } from '../src/simulator/desk-simulator.ts';
+import { screenFor } from '../src/evaluation/task-screen.ts';
 import { DESK_TASK_NAME, loadTasks } from '../src/tasks/task-config.ts';
 import type { ChatTask, DeskWorld } from '../src/tasks/task.ts';
 import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
+import { trainingFor } from '../src/tasks/task-training.ts';
 import { freshWorld } from './learning-world.ts';
 import { emit, envInt, log } from './lib.ts';
 
@@ -53,6 +56,11 @@ const DRIFT_ROUNDS = envInt('BENCH_DESK_DRIFT_ROUNDS', 2, 0);
 const DRIFT_FACTS = envInt('BENCH_DESK_DRIFT_FACTS', 4, 0);
 const TEST = envInt('BENCH_DESK_TEST', 128);
 const FROZENLAKE = envInt('BENCH_DESK_FROZENLAKE', 64, 0);
+/** validation: tune on the validation seeds (deployment phrasings), so that the test figures stay unseen. */
+const SPLIT_NAME = process.env.BENCH_DESK_SPLIT ?? 'test';
+if (SPLIT_NAME !== 'test' && SPLIT_NAME !== 'validation') throw new Error(`BENCH_DESK_SPLIT=${JSON.stringify(SPLIT_NAME)}: expected test or validation`);
+const SPLIT: 'test' | 'validation' = SPLIT_NAME;
+const EVAL_SEEDS = SPLIT === 'test' ? TEST_SEEDS : VALIDATION_SEEDS;
 /** Rounds run even when the base model cannot use the true facts in its context (below half right). */
 const FORCE = process.env.BENCH_DESK_FORCE === '1';
 // The desk's model by default (models/README.md): the shipped lake model cannot read facts from its context.
@@ -69,7 +77,7 @@ const show = (f: Figure) => `${rateWithInterval(f.right, f.of)}, ${f.responseTok
 async function deskTest(engine: ModelEngine, version: string, task: ChatTask, world: DeskWorld, recorded: number, o: { knowledge?: string; factIds?: string[]; oldValues?: Record<string, string> } = {}): Promise<Figure> {
   const { company } = companyAt(world, recorded);
   return figure(await evaluateDesk(engine, version, {
-    taskId: task.id, company, seeds: { ...TEST_SEEDS, count: TEST }, split: 'test', maxNewTokens: task.responseTokens,
+    taskId: task.id, company, seeds: { ...EVAL_SEEDS, count: TEST }, split: SPLIT, maxNewTokens: task.responseTokens,
     ...(o.knowledge ? { knowledge: { text: o.knowledge, modelVersion: version, slot: -1 } } : {}),
     ...(o.factIds ? { factIds: o.factIds } : {}), ...(o.oldValues ? { oldValues: o.oldValues } : {}),
   }));
@@ -77,7 +85,7 @@ async function deskTest(engine: ModelEngine, version: string, task: ChatTask, wo
 
 async function lakeTest(engine: ModelEngine, version: string): Promise<number | null> {
   if (FROZENLAKE === 0) return null;
-  const r = await evaluateVersion(engine, version, { game: lake, seeds: { ...TEST_SEEDS, count: FROZENLAKE }, split: 'test', maxNewTokens: lake.responseTokens });
+  const r = await evaluateVersion(engine, version, { game: lake, seeds: { ...EVAL_SEEDS, count: FROZENLAKE }, split: SPLIT, maxNewTokens: lake.responseTokens });
   return r.stats.passRate;
 }
 
@@ -91,7 +99,7 @@ interface SeedResult {
 const engine = localEngine();
 await engine.load('base', config.baseModelDir);
 const results: SeedResult[] = [];
-log(`support desk: base model ${config.baseModelDir}; seeds ${FIRST_SEED}..${FIRST_SEED + SEEDS - 1}; ${ROUNDS} rounds, then ${DRIFT_FACTS} facts change and ${DRIFT_ROUNDS} more; ${TEST} test conversations per evaluation`);
+log(`support desk: base model ${config.baseModelDir}; seeds ${FIRST_SEED}..${FIRST_SEED + SEEDS - 1}; ${ROUNDS} rounds, then ${DRIFT_FACTS} facts change and ${DRIFT_ROUNDS} more; ${TEST} ${SPLIT} conversations per evaluation`);
 const baseFrozenLake = await lakeTest(engine, 'base');
 for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
   const companySeed = DEPLOYED_COMPANY_SEEDS.start + s;
@@ -101,7 +109,7 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
   const settings: RoundSettings = {
     trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories,
     tokenBudget: config.knowledgeTokenBudget, teacherContext: config.teacherContext,
-    training: { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate, seed: DEFAULT_ROUND_TRAINING.seed + 1000 * s },
+    training: trainingFor(task, { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate, seed: DEFAULT_ROUND_TRAINING.seed + 1000 * s }),
   };
   const truth = renderItemTexts(FACTS.map((f) => f.item(companyAt(world, 0).company.facts[f.id]!)));
   const result: SeedResult = {
@@ -148,7 +156,9 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
       }
       recorded += Math.ceil(perRound / config.simulatorBatch) * config.simulatorBatch;
       await catchUpProjections(w.db.sql);
-      const runner = new RoundRunner({ store: w.store, engine, artifactRoot, settings, task, gate });
+      const screen = screenFor(engine, task, config.poolScreenEpisodes, () => companyNow(w.store.sql, task.id, world));
+      const runner = new RoundRunner({ store: w.store, engine, artifactRoot, settings, task, gate, ...(screen ? { screen } : {}),
+        onProgress: (p) => { if (p.message?.startsWith('kept ')) log(`seed ${s} round ${k}: ${p.message}`); } });
       const outcome = await runner.run('threshold').then(trained);
       await catchUpProjections(w.db.sql);
       const seconds = (performance.now() - t0) / 1000;
@@ -158,6 +168,7 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
         if (pool) {
           result.baseWithOwnKnowledge = await deskTest(engine, 'base', task, world, recorded, { knowledge: pool.text });
           log(`seed ${s}: base with its own round-0 knowledge (${pool.items.length} items) in context: ${show(result.baseWithOwnKnowledge)}`);
+          if (process.env.BENCH_DESK_SHOW_KNOWLEDGE === '1') log(`seed ${s}: the true facts:\n${truth}\nits round-0 knowledge (one slot):\n${pool.text}`);
         }
       }
       await engine.load(outcome.newVersion, join(artifactRoot, 'models', outcome.newVersion));

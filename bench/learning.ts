@@ -46,7 +46,7 @@ import { loadTasks } from '../src/tasks/task-config.ts';
 import type { GameTask } from '../src/tasks/task.ts';
 import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
 import { TorchTrainer } from '../src/trainer/torch-trainer.ts';
-import { screenFor } from '../src/evaluation/pool-screen.ts';
+import { screenFor } from '../src/evaluation/task-screen.ts';
 import { untrainedWorldOf } from '../src/envs/games.ts';
 import { gateRegistry } from '../src/evaluation/task-gate.ts';
 import { wilsonInterval } from '../src/evaluation/confidence.ts';

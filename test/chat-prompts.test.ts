@@ -8,7 +8,9 @@ import { KNOWLEDGE_HEADER, teacherMessages, teacherPrompt } from '../src/extract
 import { CUT_MARK, fitPrompt, promptIds, userPrompt, type Prompt } from '../src/model/inference/chat-prompt.ts';
 import { loadTokenizer, type Tokenizer } from '../src/model/formats/tokenizer.ts';
 import { isHeldOut, splitBucket } from '../src/tasks/held-out.ts';
-import { loadTasks, parseTaskIds } from '../src/tasks/task-config.ts';
+import { DESK_TASK_DEFAULTS, loadTasks, parseTaskIds } from '../src/tasks/task-config.ts';
+import { trainingFor } from '../src/tasks/task-training.ts';
+import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
 import { DEFAULT_TASK_ID, type ChatTask } from '../src/tasks/task.ts';
 import { DEPLOYED_COMPANY_SEEDS } from '../src/envs/seed-ranges.ts';
 import { decodeInteraction } from '../src/ingest/decode-interaction.ts';
@@ -151,6 +153,23 @@ describe('task configuration', () => {
     assert.deepEqual(drifting!.world, { kind: 'support-desk', companySeed: 5, drift: { afterConversations: 300, facts: 3 } });
     assert.throws(() => loadTasks(['support'], file({ support: { companySeed: 5 } }), DEFAULTS), /support\.companySeed \(5\): applies to the task support-desk only/);
     assert.throws(() => loadTasks(['support-desk'], file({ 'support-desk': { driftFacts: 17 } }), DEFAULTS), /support-desk\.driftFacts.*\(got 17\)/);
+  });
+
+  it('gives a task its own round steps and distillation: the desk\'s built-in ones, the tasks file\'s over them, the daemon\'s elsewhere', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oeld-tasks-'));
+    const file = (o: unknown) => { const f = join(dir, `${Math.random()}.json`); writeFileSync(f, JSON.stringify(o)); return f; };
+    const daemon = { ...DEFAULT_ROUND_TRAINING, steps: 16, method: 'opcd' as const };
+    const [lake, desk, support] = loadTasks(['frozenlake', 'support-desk', 'support'], undefined, DEFAULTS);
+    assert.equal(lake!.training, undefined);
+    assert.equal(support!.training, undefined);
+    assert.deepEqual(trainingFor(lake!, daemon), daemon, 'a task that sets nothing trains as the daemon says');
+    assert.deepEqual(desk!.training, { steps: DESK_TASK_DEFAULTS.roundSteps, method: 'opcd-forward' });
+    assert.deepEqual(trainingFor(desk!, daemon), { ...daemon, steps: DESK_TASK_DEFAULTS.roundSteps, method: 'opcd-forward' });
+    const [desk2, lake2] = loadTasks(['support-desk', 'frozenlake'], file({ 'support-desk': { distillation: 'opcd' }, frozenlake: { roundSteps: 24 } }), DEFAULTS);
+    assert.deepEqual(trainingFor(desk2!, daemon), { ...daemon, steps: DESK_TASK_DEFAULTS.roundSteps, method: 'opcd' }, 'the file sets one, the built-in other stays');
+    assert.deepEqual(trainingFor(lake2!, daemon), { ...daemon, steps: 24 }, 'a game may set its own steps too');
+    assert.throws(() => loadTasks(['support'], file({ support: { distillation: 'ppo' } }), DEFAULTS), /support\.distillation.*\(got "ppo"\)/);
+    assert.throws(() => loadTasks(['support'], file({ support: { roundSteps: 0 } }), DEFAULTS), /support\.roundSteps.*\(got 0\)/);
   });
 
   it('names the task given twice, and puts an interaction without a taskId in the default task', () => {

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import { createEngine, createTrainer } from './model-runtime.ts';
-import { screenFor } from '../evaluation/pool-screen.ts';
+import { screenFor } from '../evaluation/task-screen.ts';
 import { createGate } from '../evaluation/task-gate.ts';
 import { openAiExtractFn } from '../extraction/openai-endpoint.ts';
 import type { Metrics } from '../http/metrics.ts';
@@ -16,13 +16,14 @@ import { reportRoundProgress, ROUND_SECONDS_STAGES } from '../loop/round-progres
 import { EVALUATION_SAMPLING } from '../model/inference/sampling.ts';
 import { RoundRunner, type RoundSettings } from '../rounds/round-runner.ts';
 import { Simulator } from '../simulator/simulator.ts';
-import { DeskSimulator } from '../simulator/desk-simulator.ts';
+import { companyNow, DeskSimulator } from '../simulator/desk-simulator.ts';
 import type { UserSide } from '../loop/learning-loop.ts';
 import type { EventStore } from '../store/event-store.ts';
 import type { ChatTask, DeskWorld, GameTask, Task } from '../tasks/task.ts';
 import { DESK_TASK_NAME } from '../tasks/task-config.ts';
 import { VersionSeries } from '../http/version-series.ts';
 import { DEFAULT_ROUND_TRAINING } from '../trainer/opcd-round.ts';
+import { trainingFor } from '../tasks/task-training.ts';
 
 /** Model versions whose labelled metric series are kept besides the newest round's two (older ones are pruned). */
 const KEPT_VERSION_SERIES = 6;
@@ -55,8 +56,8 @@ export function createLearning(config: Config, tasks: Task[], log: Logger, store
   const runners = tasks.map((task) => ({
     task,
     runner: new RoundRunner({
-      store, engine, trainer, artifactRoot, task, settings, skipUnchanged: config.skipUnchangedRounds,
-      screen: screenFor(engine, task, config.poolScreenEpisodes),
+      store, engine, trainer, artifactRoot, task, settings: { ...settings, training: trainingFor(task, training) }, skipUnchanged: config.skipUnchangedRounds,
+      screen: screenFor(engine, task, config.poolScreenEpisodes, task.kind === 'chat' && task.world ? () => companyNow(store.sql, task.id, task.world!) : undefined),
       // OELD_EVAL_EPISODES=0 turns off a game's evaluation only: a chat task is always measured.
       gate: createGate(engine, store, task, {
         gameEpisodes: config.evalEpisodes, gate: config.activationGate, gameTolerance: config.gateTolerance,

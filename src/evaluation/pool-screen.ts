@@ -6,24 +6,18 @@
  * round-start version plays the same episodes without knowledge and with each slot's knowledge in
  * its prompt; a slot is kept when it does not play worse than without knowledge, nor clearly worse
  * than the best slot. Kept slots are what the round records and trains on; none kept: the round is
- * skipped. Game tasks only (a chat task has no episodes to play here).
+ * skipped. Game tasks, and the support desk (desk-pool-screen.ts); a chat task of logs only has
+ * nothing to play.
  */
 import type { GameSpec } from '../envs/environment.ts';
 import { EXTRACTION_SEEDS } from '../envs/seed-ranges.ts';
 import type { ModelEngine } from '../engine/model-engine.ts';
-import type { Task } from '../tasks/task.ts';
 import { evaluateVersion } from './evaluate.ts';
 
 export interface SlotScreen { slot: number; passRate: number; kept: boolean }
 export interface PoolScreening { episodes: number; withoutKnowledge: number; slots: SlotScreen[] }
 /** What a round asks: the round-start version, the non-empty slots' texts; the screening with each slot kept or not. */
 export type PoolScreen = (version: string, texts: readonly { slot: number; text: string }[], onProgress?: (done: number, of: number) => void) => Promise<PoolScreening>;
-
-/** A task's screen (OELD_POOL_SCREEN_EPISODES): a game's `episodes` extraction seeds played by `engine`; none for a chat task or 0 episodes. */
-export function screenFor(engine: ModelEngine, task: Task, episodes: number): PoolScreen | undefined {
-  if (task.kind !== 'game' || episodes <= 0) return undefined;
-  return (version, texts, onProgress) => screenPool(engine, version, task.game, texts, episodes, onProgress);
-}
 
 /** How far below the best slot a slot may play and still be kept (in pass rate). */
 export const BEST_SLOT_MARGIN = 0.1;

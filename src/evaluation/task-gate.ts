@@ -1,8 +1,8 @@
 /** The gate a task's rounds use: a game's validation seeds, or a chat task's KL measurements (and the support desk's validation conversations). */
 import { VALIDATION_SEEDS } from '../envs/seed-ranges.ts';
 import type { ModelEngine } from '../engine/model-engine.ts';
-import { countSimulatorEpisodes, readHeldOutPrompts } from '../rounds/round-queries.ts';
-import { companyAt } from '../simulator/desk-simulator.ts';
+import { readHeldOutPrompts } from '../rounds/round-queries.ts';
+import { companyNow } from '../simulator/desk-simulator.ts';
 import { DeskGate } from './desk-gate.ts';
 import type { RoundGate } from '../rounds/round-runner.ts';
 import type { EventStore } from '../store/event-store.ts';
@@ -55,7 +55,7 @@ export function createGate(engine: ModelEngine, store: EventStore, task: Task, s
   if (!task.world) return chat;
   const world = task.world;
   return new DeskGate(engine, task, chat, {
-    company: async () => companyAt(world, await countSimulatorEpisodes(store.sql, task.id)).company,
+    company: () => companyNow(store.sql, task.id, world),
     ...(s.gameEpisodes > 0 ? { seeds: { ...VALIDATION_SEEDS, count: s.gameEpisodes } } : {}),
     gate: s.gate, tolerance: s.gameTolerance,
   });

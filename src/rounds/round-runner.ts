@@ -119,7 +119,7 @@ export interface RoundRunnerDeps {
   settings: RoundSettings;
   /** Skip rounds that cannot improve anything (round-skip.ts; OELD_SKIP_UNCHANGED_ROUNDS); default true. */
   skipUnchanged?: boolean;
-  /** Plays the pool's slots in context before training and says which to keep (pool-screen.ts; game tasks, OELD_POOL_SCREEN_EPISODES); absent: every slot is kept. */
+  /** Plays the pool's slots in context before training and says which to keep (task-screen.ts; game tasks and the support desk, OELD_POOL_SCREEN_EPISODES); absent: every slot is kept. */
   screen?: PoolScreen | undefined;
   /** The task's gate; null: no evaluation, the new version is activated. */
   gate: RoundGate | null;
@@ -153,7 +153,7 @@ interface RoundContext {
   knowledgeTexts: string[];
   prompts: Prompt[];
   trained: TrainingResult;
-  /** The pool's slots played in context before training, and which were kept (game tasks with screening on). */
+  /** The pool's slots played in context before training, and which were kept (game tasks and the support desk, with screening on). */
   screening: PoolScreening | null;
   gate: GateResult | null;
   activate: boolean;

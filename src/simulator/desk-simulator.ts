@@ -16,6 +16,7 @@ import type { ModelEngine } from '../engine/model-engine.ts';
 import { DEPLOYMENT_SAMPLING } from '../model/inference/sampling.ts';
 import { countSimulatorEpisodes } from '../rounds/round-queries.ts';
 import type { EventStore } from '../store/event-store.ts';
+import type { Queryable } from '../db/sql.ts';
 import type { EpisodeStats } from './play-episodes.ts';
 import { recordSimulated } from './record-simulated.ts';
 
@@ -45,6 +46,11 @@ export function companyAt(o: { companySeed: number; drift?: DeskDrift | undefine
   if (!o.drift || o.drift.facts === 0 || recorded < o.drift.afterConversations) return { company, changed: [] };
   const changed = drawFactIds(o.drift.facts, o.companySeed);
   return { company: changeFacts(company, changed, o.companySeed), changed };
+}
+
+/** The company as its customers know it now: after the task's simulated conversations recorded so far. */
+export async function companyNow(q: Queryable, taskId: string, world: { companySeed: number; drift?: DeskDrift | undefined }): Promise<Company> {
+  return companyAt(world, await countSimulatorEpisodes(q, taskId)).company;
 }
 
 /** A conversation as the chat log a production system would send. */

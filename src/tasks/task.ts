@@ -10,6 +10,7 @@ import type { GameSpec } from '../envs/environment.ts';
 import type { KnowledgePlacement } from '../extraction/teacher-prompt.ts';
 import type { EvaluatorSpec } from '../evaluation/external-evaluator.ts';
 import type { TemplateVariables } from '../model/inference/chat-prompt.ts';
+import type { DistillationMethod } from '../trainer/opcd-round.ts';
 
 /** The task of an interaction that names none (intake fills it in). */
 export const DEFAULT_TASK_ID = 'chat';
@@ -26,6 +27,14 @@ interface TaskCommon {
   knowledgePlacement: KnowledgePlacement;
   /** New usable interactions of the active version that start a threshold round. */
   minInteractions: number;
+  /** This task's own round training, where it differs from OELD_ROUND_STEPS and OELD_DISTILLATION (the tasks file, or a built-in world's defaults). */
+  training?: TaskTraining;
+}
+
+/** Round settings a task may set for itself (round-training.ts applies them). */
+export interface TaskTraining {
+  steps?: number;
+  method?: DistillationMethod;
 }
 
 export interface GameTask extends TaskCommon {
