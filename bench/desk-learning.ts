@@ -16,10 +16,15 @@
  *   - FrozenLake's test pass rate of every version (the same model serves both tasks);
  *   - response tokens, and each round's seconds (simulation included).
  *
+ *   - FrozenLake on the same daemon: a FrozenLake round after each desk round on the same lineage
+ *     (its simulator, screen and gate as the daemon's), against the same FrozenLake rounds alone
+ *     on a fresh lineage (the baseline, measured in the same run).
+ *
  * Env: BENCH_DESK_SEEDS (5), BENCH_DESK_FIRST_SEED (0), BENCH_DESK_ROUNDS (3), BENCH_DESK_DRIFT_ROUNDS
  * (2), BENCH_DESK_DRIFT_FACTS (4), BENCH_DESK_TEST (128 conversations), BENCH_DESK_SPLIT (test; validation
  * for tuning, deployment phrasings on the validation seeds), BENCH_DESK_FROZENLAKE (64
- * episodes; 0: not measured), BENCH_DESK_FORCE=1 (rounds even for a base model that cannot use the
+ * episodes; 0: not measured), BENCH_DESK_LAKE=0 (no FrozenLake rounds),
+ * BENCH_DESK_SHOW_KNOWLEDGE=1 (print the true facts and one slot of round 0's knowledge), BENCH_DESK_FORCE=1 (rounds even for a base model that cannot use the
  * facts in its context), OELD_BASE_MODEL_DIR (default here: models/oeld-desk, the model made for both
  * tasks), OELD_DISTILLATION and the daemon's other settings.
  */
@@ -47,6 +52,7 @@ import type { ChatTask, DeskWorld } from '../src/tasks/task.ts';
 import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
 import { trainingFor } from '../src/tasks/task-training.ts';
 import { freshWorld } from './learning-world.ts';
+import { lakeRounds, type LakeRoundResult } from './lake-round.ts';
 import { emit, envInt, log } from './lib.ts';
 
 const SEEDS = envInt('BENCH_DESK_SEEDS', 5);
@@ -56,6 +62,8 @@ const DRIFT_ROUNDS = envInt('BENCH_DESK_DRIFT_ROUNDS', 2, 0);
 const DRIFT_FACTS = envInt('BENCH_DESK_DRIFT_FACTS', 4, 0);
 const TEST = envInt('BENCH_DESK_TEST', 128);
 const FROZENLAKE = envInt('BENCH_DESK_FROZENLAKE', 64, 0);
+/** FrozenLake on the same daemon: a FrozenLake round after each desk round, on the same lineage; and FrozenLake alone on a fresh one. */
+const LAKE = process.env.BENCH_DESK_LAKE !== '0' && FROZENLAKE > 0;
 /** validation: tune on the validation seeds (deployment phrasings), so that the test figures stay unseen. */
 const SPLIT_NAME = process.env.BENCH_DESK_SPLIT ?? 'test';
 if (SPLIT_NAME !== 'test' && SPLIT_NAME !== 'validation') throw new Error(`BENCH_DESK_SPLIT=${JSON.stringify(SPLIT_NAME)}: expected test or validation`);
@@ -94,7 +102,10 @@ interface SeedResult {
   base: Figure; baseWithTruth: Figure; baseWithOwnKnowledge: Figure | null;
   rounds: { round: number; version: string; activated: boolean; test: Figure; changed?: Figure; seconds: number; gate: string[]; frozenLake: number | null }[];
   changedFacts: string[]; baseFrozenLake: number | null;
+  /** FrozenLake's rounds between the desk's (same daemon), and the same rounds with FrozenLake alone. */
+  lake: { together: (LakeRoundResult | null)[]; alone: (LakeRoundResult | null)[] };
 }
+const lakeShow = (r: LakeRoundResult | null) => (r ? `${(100 * r.test).toFixed(1)}%${r.activated ? '' : ' (refused)'}` : 'skipped');
 
 const engine = localEngine();
 await engine.load('base', config.baseModelDir);
@@ -114,7 +125,7 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
   const truth = renderItemTexts(FACTS.map((f) => f.item(companyAt(world, 0).company.facts[f.id]!)));
   const result: SeedResult = {
     seed: s, companySeed, base: await deskTest(engine, 'base', task, world, 0), baseWithTruth: await deskTest(engine, 'base', task, world, 0, { knowledge: truth }),
-    baseWithOwnKnowledge: null, rounds: [], changedFacts: [], baseFrozenLake,
+    baseWithOwnKnowledge: null, rounds: [], changedFacts: [], baseFrozenLake, lake: { together: [], alone: [] },
   };
   log(`seed ${s} (company ${companyAt(world, 0).company.name}): base ${show(result.base)}; base with the true facts in context ${show(result.baseWithTruth)}`);
   if (result.baseWithTruth.accuracy < 0.5 && !FORCE) {
@@ -125,6 +136,8 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
     continue;
   }
   const w = await freshWorld(config.baseModelDir);
+  const lakeOptions = { config, engine, artifactRoot, seed: settings.training.seed, test: { ...EVAL_SEEDS, count: FROZENLAKE }, split: SPLIT };
+  const lakeRound = LAKE ? lakeRounds({ ...lakeOptions, store: w.store, sql: w.db.sql }) : null;
   try {
     const gate = createGate(engine, w.store, task, {
       gameEpisodes: config.evalEpisodes, gate: config.activationGate, gameTolerance: config.gateTolerance,
@@ -180,9 +193,31 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
         + `${outcome.knowledgeItems} items; test ${show(test)}${changed ? `; changed facts ${show(changed)}, old values ${rateWithInterval(changed.oldValues ?? 0, changed.of)}` : ''}`
         + `${frozenLake === null ? '' : `; FrozenLake ${(100 * frozenLake).toFixed(1)}%`}; ${seconds.toFixed(0)} s`);
       if (outcome.activated) active = outcome.newVersion;
+      if (lakeRound) {
+        const r = await lakeRound(active);
+        result.lake.together.push(r);
+        log(`seed ${s} round ${k}, FrozenLake on the same daemon: ${r ? `${r.version} ${r.activated ? 'activated' : 'NOT activated'} (${r.gate.join('; ')}); test ${lakeShow(r)}; ${r.seconds.toFixed(0)} s` : 'skipped'}`);
+        if (r?.activated) active = r.version;
+      }
     }
   } finally {
     await w.db.drop();
+  }
+  if (LAKE) {
+    // The baseline: the same FrozenLake rounds (seed, count) with FrozenLake alone.
+    const alone = await freshWorld(config.baseModelDir);
+    try {
+      const lakeRound = lakeRounds({ ...lakeOptions, store: alone.store, sql: alone.db.sql });
+      let active = 'base';
+      for (let k = 1; k <= ROUNDS + DRIFT_ROUNDS; k++) {
+        const r = await lakeRound(active);
+        result.lake.alone.push(r);
+        log(`seed ${s} round ${k}, FrozenLake alone: ${r ? `${r.version} ${r.activated ? 'activated' : 'NOT activated'}; test ${lakeShow(r)}; ${r.seconds.toFixed(0)} s` : 'skipped'}`);
+        if (r?.activated) active = r.version;
+      }
+    } finally {
+      await alone.db.drop();
+    }
   }
   results.push(result);
 }
@@ -228,5 +263,14 @@ log(`  goal one round <= 300 s: ${seconds.map((x) => x.toFixed(0)).join(', ')} s
 if (baseFrozenLake !== null) {
   const lakes = results.flatMap((r) => r.rounds.map((x) => x.frozenLake ?? 0));
   log(`  FrozenLake test pass rate of the desk's versions (base ${(100 * baseFrozenLake).toFixed(1)}%, ${FROZENLAKE} episodes): ${lakes.map((x) => (100 * x).toFixed(0)).join(', ')}%`);
+}
+if (LAKE) {
+  log(`  FrozenLake (${FROZENLAKE} ${SPLIT} episodes; base ${(100 * (baseFrozenLake ?? 0)).toFixed(1)}%), after each of its rounds, on the same daemon as the desk | alone:`);
+  for (const r of results) log(`    seed ${r.seed}: ${r.lake.together.map(lakeShow).join(', ')} | ${r.lake.alone.map(lakeShow).join(', ')}`);
+  const lastOf = (xs: (LakeRoundResult | null)[]) => xs.filter((x): x is LakeRoundResult => !!x).at(-1)?.test ?? baseFrozenLake ?? 0;
+  const gaps = results.map((r) => lastOf(r.lake.together) - lastOf(r.lake.alone));
+  log(`  goal FrozenLake on the same daemon within 3 points of alone (last round): ${gaps.map((g) => `${g >= 0 ? '+' : ''}${(100 * g).toFixed(1)}`).join(', ')} points (${goal(gaps.every((g) => g >= -0.03))})`);
+  const lakeR1 = results.map((r) => (r.lake.together[0]?.test ?? baseFrozenLake ?? 0) - (baseFrozenLake ?? 0));
+  log(`  goal FrozenLake round 1 >= base + 40 points on every seed (same daemon): ${lakeR1.map((g) => (100 * g).toFixed(0)).join(', ')} points (${goal(lakeR1.every((g) => g >= 0.4))})`);
 }
 emit({ bench: 'desk-learning', seeds: results, pooled: { base, truth, own } });

@@ -63,3 +63,40 @@ describe('the chat gate against the lineage\'s base', () => {
     }
   });
 });
+
+describe('the chat gate where the task\'s own accuracy decides (the support desk)', () => {
+  /** A candidate whose gap grew (0.5 -> 0.6) and whose anchors stayed put. */
+  const grewEngine = {
+    measureKl: async (student: string, teacher: string, pairs: { knowledge: string }[]) => ({
+      meanKl: pairs.some((p) => p.knowledge !== '') ? (student === teacher ? 0.5 : 0.6) : 0.01, tokens: 10 * pairs.length, prompts: pairs.length,
+    }),
+  } as unknown as ModelEngine;
+  const gate = (gapDecides: boolean | undefined, heldOut = 2) => new ChatGate(grewEngine, task, {
+    heldOutPrompts: async () => [userPrompt('How long is the warranty?'), userPrompt('Can I return it?')].slice(0, heldOut),
+    anchorPrompts: () => [userPrompt('What is the capital of France?')],
+    gate: true, tolerance: 0, temperature: 0.7, topK: 20, seed: 1, ...(gapDecides === undefined ? {} : { gapDecides }),
+  });
+  const ctx = { roundId: 'r1', baseVersion: 'v0', candidateVersion: 'v1', knowledgeTexts: ['- EXPERIENCE ITEM: 24 months'] };
+
+  it('refuses a grown gap by default, and only reports it with gapDecides false', async () => {
+    const refused = await gate(undefined).evaluate(ctx);
+    assert.equal(refused.passed, false);
+    assert.ok(refused.reasons.includes('distillation gap on 2 held-out prompts 0.5000 -> 0.6000 (grew)'), refused.reasons.join('; '));
+    const reported = await gate(false).evaluate(ctx);
+    assert.equal(reported.passed, true);
+    assert.ok(reported.reasons.includes('distillation gap on 2 held-out prompts 0.5000 -> 0.6000 (grew; not deciding: the task\'s own accuracy does)'), reported.reasons.join('; '));
+    assert.deepEqual([reported.chat!.gapBefore, reported.chat!.gapAfter], [0.5, 0.6], 'still measured and recorded');
+    assert.equal(reported.evaluations.filter((e) => e.kind === 'distillation-gap').length, 2);
+  });
+
+  it('still refuses on retention with gapDecides false, and lets a round without held-out logs through', async () => {
+    const noLogs = await gate(false, 0).evaluate(ctx);
+    assert.equal(noLogs.passed, true, noLogs.reasons.join('; '));
+    assert.equal((await gate(undefined, 0).evaluate(ctx)).passed, false);
+    const drifted = new ChatGate({ measureKl: async (_s: string, _t: string, pairs: { knowledge: string }[]) => ({ meanKl: pairs.some((p) => p.knowledge !== '') ? 0.1 : 0.2, tokens: 1, prompts: 1 }) } as unknown as ModelEngine, task, {
+      heldOutPrompts: async () => [userPrompt('How long is the warranty?')], anchorPrompts: () => [userPrompt('Hi')],
+      gate: true, tolerance: 0, temperature: 0.7, topK: 20, seed: 1, gapDecides: false,
+    });
+    assert.equal((await drifted.evaluate(ctx)).passed, false, 'retention 0.2 over its bound 0.05');
+  });
+});

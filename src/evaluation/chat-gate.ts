@@ -14,8 +14,9 @@
  *   - optionally, the team's own evaluator (external-evaluator.ts) judges both versions' replies to
  *     the held-out prompts; the candidate's pass rate may drop at most the tolerance.
  *
- * Each measurement is an EvaluationRecorded event; the candidate passes when the gap did not grow,
- * retention is within its bound, and the evaluator (if any) did not judge it worse.
+ * Each measurement is an EvaluationRecorded event; the candidate passes when the gap did not grow
+ * (unless `gapDecides` is false), retention is within its bound, and the evaluator (if any) did not
+ * judge it worse.
  */
 import { randomUUID } from 'node:crypto';
 import type { EventDataMap } from '../events/schemas.ts';
@@ -37,6 +38,13 @@ export interface ChatGateOptions {
   temperature: number;
   topK: number;
   seed: number;
+  /**
+   * Whether the distillation gap refuses a candidate (default true). False where the task's truth
+   * is measured directly (the support desk's fact accuracy, desk-gate.ts): the gap is measured
+   * against the round's own pool, whose slots can hold wrong values, so a candidate that learned
+   * the right ones can score a larger gap; it is then measured and reported, and decides nothing.
+   */
+  gapDecides?: boolean;
   /** The lineage's base (first version) of a version: retention is also measured against it (absent: only against the round-start version). */
   lineageRoot?: (version: string) => Promise<{ version: string; path: string; pruned: boolean } | null>;
 }
@@ -67,9 +75,11 @@ export class ChatGate {
     const steps = (heldOut.length > 0 ? 2 : 0) + 1 + (watchRoot ? 1 : 0) + (evaluator && heldOut.length > 0 ? 2 : 0);
     let done = 0;
     const progress = (message: string) => ctx.onProgress?.({ done: ++done, of: steps, message });
+    const gapDecides = this.o.gapDecides ?? true;
+    const notDeciding = gapDecides ? '' : '; not deciding: the task\'s own accuracy does';
     if (heldOut.length === 0) {
-      passed = false;
-      reasons.push(`no held-out logs of task ${this.task.id} yet (${this.task.heldOutPercent}% of its conversations are held out): the distillation gap cannot be measured`);
+      if (gapDecides) passed = false;
+      reasons.push(`no held-out logs of task ${this.task.id} yet (${this.task.heldOutPercent}% of its conversations are held out): the distillation gap cannot be measured${notDeciding}`);
     } else {
       // The pool's texts in turn, the same for both versions: the gap differs only by the student.
       const pairs = heldOut.map((prompt, i) => ({ prompt, knowledge: ctx.knowledgeTexts[i % ctx.knowledgeTexts.length] ?? '' }));
@@ -83,8 +93,8 @@ export class ChatGate {
       for (const [version, m] of [[ctx.baseVersion, before], [ctx.candidateVersion, after]] as const) {
         evaluations.push({ kind: 'distillation-gap', ...common(version, heldOut.length, m), teacherVersion: ctx.baseVersion, knowledgeTexts: Math.max(1, ctx.knowledgeTexts.length) });
       }
-      if (!ok) passed = false;
-      reasons.push(`distillation gap on ${heldOut.length} held-out prompts ${f(before.meanKl)} -> ${f(after.meanKl)} (${ok ? 'did not grow' : 'grew'})`);
+      if (!ok && gapDecides) passed = false;
+      reasons.push(`distillation gap on ${heldOut.length} held-out prompts ${f(before.meanKl)} -> ${f(after.meanKl)} (${ok ? 'did not grow' : 'grew'}${notDeciding})`);
     }
     const retention = await measure(ctx.candidateVersion, anchors.map((prompt) => ({ prompt, knowledge: '' })));
     progress('retention on anchor prompts');

@@ -3,7 +3,10 @@
  * held-out logs, retention on anchor prompts) and, because this world's truth is known, the
  * world's own check: both versions answer the validation conversations (deployment phrasings, no
  * knowledge in context) and the candidate's fact accuracy may drop at most the tolerance. A
- * version's accuracy is measured once per company state (the policy can drift).
+ * version's accuracy is measured once per company state (the policy can drift). That accuracy
+ * decides in place of the distillation gap, which is still measured and reported (task-gate.ts
+ * builds the chat gate with gapDecides false): measured, a candidate at 82.0% against the
+ * round-start version's 61.7% was refused because its gap went from 0.0954 to 0.0975.
  */
 import { VALIDATION_SEEDS, type SeedRange } from '../envs/seed-ranges.ts';
 import type { Company } from '../envs/support-desk/company.ts';

@@ -51,6 +51,8 @@ export function createGate(engine: ModelEngine, store: EventStore, task: Task, s
     heldOutPrompts: () => readHeldOutPrompts(store.sql, task.id, task.heldOutPercent, task.gatePrompts),
     anchorPrompts: () => anchors, gate: s.gate, tolerance: s.gameTolerance, temperature: s.temperature, topK: s.topK, seed: s.seed,
     ...(s.watchUntrained ? { lineageRoot: (version: string) => readLineageRoot(store.sql, version) } : {}),
+    // The support desk's truth is known: its fact accuracy decides where logs only have the gap.
+    gapDecides: !task.world,
   });
   if (!task.world) return chat;
   const world = task.world;

@@ -1,0 +1,54 @@
+/**
+ * One FrozenLake round as the daemon runs it, for benchmarks that put FrozenLake beside another
+ * task on one lineage (bench/desk-learning.ts): the simulator plays the active version until the
+ * trigger's count, the round runs with the task's screen and gate, and the new version is tested.
+ */
+import { join } from 'node:path';
+import type { Config } from '../src/config.ts';
+import type { Sql } from '../src/db/sql.ts';
+import type { ModelEngine } from '../src/engine/model-engine.ts';
+import type { SeedRange } from '../src/envs/seed-ranges.ts';
+import { evaluateVersion } from '../src/evaluation/evaluate.ts';
+import { createGate } from '../src/evaluation/task-gate.ts';
+import { screenFor } from '../src/evaluation/task-screen.ts';
+import { catchUpProjections } from '../src/operations/catch-up.ts';
+import { RoundRunner } from '../src/rounds/round-runner.ts';
+import { Simulator } from '../src/simulator/simulator.ts';
+import type { EventStore } from '../src/store/event-store.ts';
+import { loadTasks } from '../src/tasks/task-config.ts';
+import { trainingFor } from '../src/tasks/task-training.ts';
+import type { GameTask } from '../src/tasks/task.ts';
+import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
+
+export interface LakeRoundResult { version: string; activated: boolean; test: number; seconds: number; gate: string[] }
+
+/** A FrozenLake round player for one lineage (one database): its gate remembers what it measured, as the daemon's does. */
+export function lakeRounds(o: { config: Config; engine: ModelEngine; store: EventStore; sql: Sql; artifactRoot: string; seed: number; test: SeedRange; split: 'validation' | 'test' }) {
+  const { config, engine } = o;
+  const task = loadTasks(['frozenlake'], undefined, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile })[0] as GameTask;
+  const training = trainingFor(task, { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate, seed: o.seed });
+  const gate = createGate(engine, o.store, task, {
+    gameEpisodes: config.evalEpisodes, gate: config.activationGate, gameTolerance: config.gateTolerance, gameHistory: config.gateHistory, watchUntrained: config.gateWatchUntrained,
+    temperature: training.temperature, topK: training.topK, seed: training.seed,
+  });
+  const runner = new RoundRunner({
+    store: o.store, engine, artifactRoot: o.artifactRoot, task, gate,
+    settings: { trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories, tokenBudget: config.knowledgeTokenBudget, teacherContext: config.teacherContext, training },
+    ...(config.poolScreenEpisodes > 0 ? { screen: screenFor(engine, task, config.poolScreenEpisodes) } : {}),
+  });
+  const simulator = new Simulator(o.store, engine, { game: task.game, batchSize: config.simulatorBatch, maxNewTokens: task.responseTokens, maxEventBytes: config.maxEventBytes });
+  const perRound = Math.max(task.minInteractions, config.roundTrajectories, config.poolTrajectories);
+  /** Plays `active`, runs the round; null when the round was skipped. */
+  return async (active: string): Promise<LakeRoundResult | null> => {
+    const t0 = performance.now();
+    for (let n = 0; n < perRound; n += config.simulatorBatch) await simulator.playBatch(active);
+    await catchUpProjections(o.sql);
+    const r = await runner.run('threshold');
+    await catchUpProjections(o.sql);
+    const seconds = (performance.now() - t0) / 1000;
+    if ('skipped' in r) return null;
+    await engine.load(r.newVersion, join(o.artifactRoot, 'models', r.newVersion));
+    const test = await evaluateVersion(engine, r.newVersion, { game: task.game, seeds: o.test, split: o.split, maxNewTokens: task.responseTokens });
+    return { version: r.newVersion, activated: r.activated, test: test.stats.passRate, seconds, gate: r.gateReasons };
+  };
+}
