@@ -113,6 +113,8 @@ const results: SeedResult[] = [];
 log(`support desk: base model ${config.baseModelDir}; seeds ${FIRST_SEED}..${FIRST_SEED + SEEDS - 1}; ${ROUNDS} rounds, then ${DRIFT_FACTS} facts change and ${DRIFT_ROUNDS} more; ${TEST} ${SPLIT} conversations per evaluation`);
 const baseFrozenLake = await lakeTest(engine, 'base');
 for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
+  // A gate that measured the lineage's base unloads it after (the worker holds the versions in use): load it again (a no-op when held).
+  await engine.load('base', config.baseModelDir);
   const companySeed = DEPLOYED_COMPANY_SEEDS.start + s;
   const task = loadTasks([DESK_TASK_NAME], undefined, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile })[0] as ChatTask;
   const world: DeskWorld = { kind: 'support-desk', companySeed };
@@ -206,6 +208,7 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
   if (LAKE) {
     // The baseline: the same FrozenLake rounds (seed, count) with FrozenLake alone.
     const alone = await freshWorld(config.baseModelDir);
+    await engine.load('base', config.baseModelDir);
     try {
       const lakeRound = lakeRounds({ ...lakeOptions, store: alone.store, sql: alone.db.sql });
       let active = 'base';
