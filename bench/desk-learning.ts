@@ -13,7 +13,9 @@
  *   - after each round; then the company changes some facts (policy drift) and, after each of the
  *     following rounds, accuracy on the changed facts and the share of answers still giving an
  *     old value;
- *   - FrozenLake's test pass rate of every version (the same model serves both tasks);
+ *   - FrozenLake's test pass rate of every version (the same model serves both tasks), and how
+ *     well each version still answers another company from that company's facts in its context
+ *     (what the gate's retention check on anchor prompts stands for);
  *   - response tokens, and each round's seconds (simulation included).
  *
  *   - FrozenLake on the same daemon: a FrozenLake round after each desk round on the same lineage
@@ -100,8 +102,10 @@ async function lakeTest(engine: ModelEngine, version: string): Promise<number | 
 interface SeedResult {
   seed: number; companySeed: number;
   base: Figure; baseWithTruth: Figure; baseWithOwnKnowledge: Figure | null;
-  rounds: { round: number; version: string; activated: boolean; test: Figure; changed?: Figure; seconds: number; gate: string[]; frozenLake: number | null }[];
+  rounds: { round: number; version: string; activated: boolean; test: Figure; changed?: Figure; seconds: number; gate: string[]; frozenLake: number | null; otherCompany: Figure }[];
   changedFacts: string[]; baseFrozenLake: number | null;
+  /** The base answering another company with that company's facts in context (what each round's version is compared with). */
+  otherCompanyBase: Figure;
   /** FrozenLake's rounds between the desk's (same daemon), and the same rounds with FrozenLake alone. */
   lake: { together: (LakeRoundResult | null)[]; alone: (LakeRoundResult | null)[] };
 }
@@ -125,9 +129,13 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
     training: trainingFor(task, { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate, seed: DEFAULT_ROUND_TRAINING.seed + 1000 * s }),
   };
   const truth = renderItemTexts(FACTS.map((f) => f.item(companyAt(world, 0).company.facts[f.id]!)));
+  // Another deployed company (never trained on in this run), with its true facts in context.
+  const otherWorld: DeskWorld = { kind: 'support-desk', companySeed: DEPLOYED_COMPANY_SEEDS.start + 500_000 + s };
+  const other = { world: otherWorld, truth: renderItemTexts(FACTS.map((f) => f.item(companyAt(otherWorld, 0).company.facts[f.id]!))) };
   const result: SeedResult = {
     seed: s, companySeed, base: await deskTest(engine, 'base', task, world, 0), baseWithTruth: await deskTest(engine, 'base', task, world, 0, { knowledge: truth }),
     baseWithOwnKnowledge: null, rounds: [], changedFacts: [], baseFrozenLake, lake: { together: [], alone: [] },
+    otherCompanyBase: await deskTest(engine, 'base', task, otherWorld, 0, { knowledge: other.truth }),
   };
   log(`seed ${s} (company ${companyAt(world, 0).company.name}): base ${show(result.base)}; base with the true facts in context ${show(result.baseWithTruth)}`);
   if (result.baseWithTruth.accuracy < 0.5 && !FORCE) {
@@ -190,10 +198,12 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
       const test = await deskTest(engine, outcome.newVersion, task, world, recorded);
       const changed = result.changedFacts.length ? await deskTest(engine, outcome.newVersion, task, world, recorded, { factIds: result.changedFacts, oldValues }) : undefined;
       const frozenLake = await lakeTest(engine, outcome.newVersion);
-      result.rounds.push({ round: k, version: outcome.newVersion, activated: outcome.activated, test, ...(changed ? { changed } : {}), seconds, gate: outcome.gateReasons, frozenLake });
+      // What the retention check stands for: does the version still answer another company from the facts in its context?
+      const otherCompany = await deskTest(engine, outcome.newVersion, task, other.world, 0, { knowledge: other.truth });
+      result.rounds.push({ round: k, version: outcome.newVersion, activated: outcome.activated, test, ...(changed ? { changed } : {}), seconds, gate: outcome.gateReasons, frozenLake, otherCompany });
       log(`seed ${s} round ${k}: deployment accuracy ${(100 * deployedRight / Math.max(1, deployed)).toFixed(1)}% with ${active}; ${outcome.newVersion} ${outcome.activated ? 'activated' : 'NOT activated'} (${outcome.gateReasons.join('; ')}); `
         + `${outcome.knowledgeItems} items; test ${show(test)}${changed ? `; changed facts ${show(changed)}, old values ${rateWithInterval(changed.oldValues ?? 0, changed.of)}` : ''}`
-        + `${frozenLake === null ? '' : `; FrozenLake ${(100 * frozenLake).toFixed(1)}%`}; ${seconds.toFixed(0)} s`);
+        + `${frozenLake === null ? '' : `; FrozenLake ${(100 * frozenLake).toFixed(1)}%`}; another company with its facts in context ${(100 * otherCompany.accuracy).toFixed(1)}% (base ${(100 * result.otherCompanyBase.accuracy).toFixed(1)}%); ${seconds.toFixed(0)} s`);
       if (outcome.activated) active = outcome.newVersion;
       if (lakeRound) {
         const r = await lakeRound(active);
