@@ -225,7 +225,7 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
       for (let k = 1; k <= ROUNDS + DRIFT_ROUNDS; k++) {
         const r = await lakeRound(active);
         result.lake.alone.push(r);
-        log(`seed ${s} round ${k}, FrozenLake alone: ${r ? `${r.version} ${r.activated ? 'activated' : 'NOT activated'}; test ${lakeShow(r)}; ${r.seconds.toFixed(0)} s` : 'skipped'}`);
+        log(`seed ${s} round ${k}, FrozenLake alone: ${r ? `${r.version} ${r.activated ? 'activated' : 'NOT activated'} (${r.gate.join('; ')}); test ${lakeShow(r)}; ${r.seconds.toFixed(0)} s` : 'skipped'}`);
         if (r?.activated) active = r.version;
       }
     } finally {
