@@ -15,7 +15,12 @@ import { FACTS, factById, statedValues } from '../src/envs/support-desk/facts.ts
 import { upcastEvaluation } from '../src/events/schemas.ts';
 import { createGate } from '../src/evaluation/task-gate.ts';
 import { localEngine } from '../src/engine/local-engine.ts';
-import type { ModelEngine } from '../src/engine/model-engine.ts';
+import type { ModelEngine, TrainRoundInput } from '../src/engine/model-engine.ts';
+import { rederiveVersion } from '../src/operations/rederive.ts';
+import { readActiveModel } from '../src/projections/models/model-projection.ts';
+import { READING_PROMPTS } from '../src/tasks/reading-prompts.ts';
+import { trainingFor } from '../src/tasks/task-training.ts';
+import { tfjsTrainer } from '../src/trainer/tfjs-trainer.ts';
 import { catchUpProjections } from '../src/operations/catch-up.ts';
 import { createProjections } from '../src/projections/all-projections.ts';
 import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.ts';
@@ -106,5 +111,33 @@ describe('the support desk (tiny model, PostgreSQL server)', () => {
     const world = evaluations.filter((e) => e.kind === 'game');
     assert.deepEqual(world.map((e) => [e.taskId, e.modelVersion]).sort(), [[DESK_TASK_NAME, 'tiny'], [DESK_TASK_NAME, outcome.newVersion]].sort());
     assert.ok(evaluations.some((e) => e.kind === 'retention'));
+  });
+
+  it('trains a share of reading prompts (other companies, their facts in context) and the round re-derives from what it recorded', async () => {
+    await catchUpProjections(db.sql);
+    const active = (await readActiveModel(db.sql))!.version;
+    await sim().playBatch(active);
+    await sim().playBatch(active);
+    await catchUpProjections(db.sql);
+    const jobs: TrainRoundInput[] = [];
+    const capturing: ModelEngine = { ...engine, trainRound: (v, input, onStep) => { jobs.push(input); return engine.trainRound(v, input, onStep); } };
+    const reading: ChatTask = { ...task, training: { readingShare: 0.25 } };
+    const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-desk-reading-'));
+    const outcome = await new RoundRunner({
+      store, engine: capturing, artifactRoot, task: reading,
+      settings: { ...TINY_ROUND, poolSlots: 1, poolTrajectories: 4, trajectoriesPerRound: 8, training: trainingFor(reading, { ...TINY_ROUND.training, batchSize: 4 }) },
+      gate: null,
+      extractFnFor: async () => async (prompts: string[]) => prompts.map(() => ({ text: '- EXPERIENCE ITEM: The refund window is 30 days.', tokens: 10 })),
+    }).run('manual').then(trained);
+    assert.equal(jobs.length, 1);
+    assert.equal(jobs[0]!.options.readingShare, 0.25);
+    assert.equal(jobs[0]!.reading?.length, READING_PROMPTS);
+    assert.ok(jobs[0]!.reading!.every((p) => p[0]!.role === 'system' && p[0]!.content.includes('EXPERIENCE ITEM: ')));
+    await catchUpProjections(db.sql);
+    const r = await rederiveVersion({ store, engine, trainer: tfjsTrainer(engine), artifactRoot }, outcome.newVersion);
+    assert.equal(r.matches, true, 'the reading prompts are rebuilt from the recorded round (task and seed)');
+    // Without them in the job the same round would train otherwise: the re-derivation above depended on them.
+    const without = await rederiveVersion({ store, engine, trainer: tfjsTrainer({ trainRound: (v, input, onStep) => engine.trainRound(v, { ...input, reading: [] }, onStep) }), artifactRoot }, outcome.newVersion);
+    assert.equal(without.matches, false);
   });
 });

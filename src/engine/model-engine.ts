@@ -15,7 +15,8 @@ export interface Completion { text: string; tokens: number }
  * version and the checkpoints go. `replay` (per step, per example, reply tokens) replaces sampling:
  * for comparing trainers on the same tokens (opcd-round.ts trainPlannedRound).
  */
-export interface TrainRoundInput { situations: Prompt[]; knowledgeTexts: string[]; options: RoundTrainingOptions; outDir: string; checkpointDir: string; replay?: number[][][] }
+/** `reading`: prompts the round must leave as they were (round-plan.ts; options.readingShare of each step). */
+export interface TrainRoundInput { situations: Prompt[]; knowledgeTexts: string[]; reading?: Prompt[]; options: RoundTrainingOptions; outDir: string; checkpointDir: string; replay?: number[][][] }
 
 export interface ModelEngine {
   /** Loads (or reloads) the model folder `dir` as version `version`. */

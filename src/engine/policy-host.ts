@@ -127,7 +127,7 @@ export class PolicyHost {
     const student = p.model.model.clone({ trainable: true, id: `${key}-student` });
     try {
       checkRoundTrainingOptions(input.options);
-      const plan = planRound(p.tokenizer, student.config.maxPositions, input.situations, input.knowledgeTexts, input.options);
+      const plan = planRound(p.tokenizer, student.config.maxPositions, input.situations, input.knowledgeTexts, input.options, input.reading ?? []);
       const special = { padTokenId: p.tokenizer.padTokenId ?? 0, eosTokenIds: [...p.tokenizer.eosTokenIds] };
       const report = trainPlannedRound(student, special, plan, input.options, {
         ...(onStep ? { onStep } : {}),

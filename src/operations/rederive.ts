@@ -28,6 +28,7 @@ import { readEventsByIds, readStream } from '../store/log-queries.ts';
 import { trainingPrompts } from '../tasks/training-prompts.ts';
 import type { RoundTrainingOptions } from '../trainer/opcd-round.ts';
 import type { Trainer } from '../trainer/trainer-port.ts';
+import { readingOf } from '../tasks/reading-prompts.ts';
 import { folderBytes } from './prune-versions.ts';
 import { foldRegistry, type RegistryVersion } from './retention-policy.ts';
 
@@ -108,7 +109,7 @@ async function derive(d: RederiveDeps & { known: ReadonlyMap<string, string> }, 
   if (!started || !completed) throw new RederiveError(`round ${v.roundId} of version ${v.version} has no ${started ? 'RoundCompleted' : 'RoundStarted'} event`);
   const inputs = completed.data.inputs;
   if (!inputs) throw new RederiveError(`round ${v.roundId} of version ${v.version} ran before rounds recorded their inputs (RoundCompleted.inputs): it cannot be re-derived`);
-  const config = started.data.config as { trainer?: string; trainerSettings?: Record<string, unknown>; training: RoundTrainingOptions; poolSlots: number; teacherContext?: string };
+  const config = started.data.config as { trainer?: string; trainerSettings?: Record<string, unknown>; training: RoundTrainingOptions; poolSlots: number; teacherContext?: string; task?: { world?: { kind: string } } };
   checkTrainer(d.trainer, config, v.version);
 
   const baseName = started.data.baseModelVersion;
@@ -133,7 +134,7 @@ async function derive(d: RederiveDeps & { known: ReadonlyMap<string, string> }, 
       runtimeNow = `tfjs trainer on ${loaded.runtime ?? loaded.backend}`;
     }
     const trained = await d.trainer.train(
-      { version: loadKey, dir: baseDir, situations: prompts, knowledgeTexts, options: config.training, outDir, checkpointDir },
+      { version: loadKey, dir: baseDir, situations: prompts, knowledgeTexts, options: config.training, outDir, checkpointDir, ...readingOf(config.task ?? {}, config.training) },
       (s) => d.onProgress?.(`re-deriving ${v.version}: step ${s.step}/${s.of}, loss ${s.loss.toFixed(4)}`),
     );
     if (trained.runtime) runtimeNow = trained.runtime;

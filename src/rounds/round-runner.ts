@@ -24,6 +24,7 @@ import { knowledgeExtractedEventId } from '../extraction/accumulate-pool.ts';
 import { extractPool, type ExtractedPool, type ExtractFn } from '../extraction/extract-pool.ts';
 import { renderTrajectory } from '../extraction/extraction-prompt.ts';
 import type { Prompt } from '../model/inference/chat-prompt.ts';
+import { readingOf } from '../tasks/reading-prompts.ts';
 import type { ModelEngine } from '../engine/model-engine.ts';
 import { EVALUATION_SAMPLING } from '../model/inference/sampling.ts';
 import { readActiveModel } from '../projections/models/model-projection.ts';
@@ -310,6 +311,7 @@ export class RoundRunner {
     ctx.trained = await this.trainer.train({
       version: ctx.active.version, dir: ctx.active.path,
       situations: ctx.prompts, knowledgeTexts: ctx.knowledgeTexts, options: ctx.training, outDir: ctx.outDir, checkpointDir: ctx.checkpointDir,
+      ...readingOf(this.d.task, ctx.training),
     }, (s) => this.progress({ stage: 'train', done: s.step, of: s.of, step: s }));
     for (const [k, ms] of Object.entries(ctx.trained.report.timings)) ctx.seconds[k.replace(/Ms$/, '')] = ms / 1000;
     // Whatever wrote it, the new folder must load (config, weights' headers, tokenizer, chat template) before it is published.

@@ -45,6 +45,7 @@ const taskFields = z.object({
   minInteractions: z.number().int().min(1).optional(),
   roundSteps: z.number().int().min(1).max(100_000).optional(),
   distillation: z.enum(DISTILLATION_METHODS).optional(),
+  readingShare: z.number().min(0).max(0.9).optional(),
   heldOutPercent: z.number().int().min(1).max(50).optional(),
   gatePrompts: z.number().int().min(1).max(10_000).optional(),
   maxRetentionKl: z.number().finite().min(0).optional(),
@@ -137,11 +138,12 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
 }
 
 /** A task's own round training: the tasks file's roundSteps and distillation over a built-in world's defaults; nothing set: absent (the daemon's settings apply). */
-function trainingOf(o: { roundSteps?: number; distillation?: DistillationMethod }, builtIn: TaskTraining): { training?: TaskTraining } {
+function trainingOf(o: { roundSteps?: number; distillation?: DistillationMethod; readingShare?: number }, builtIn: TaskTraining): { training?: TaskTraining } {
   const training: TaskTraining = {
     ...builtIn,
     ...(o.roundSteps !== undefined ? { steps: o.roundSteps } : {}),
     ...(o.distillation !== undefined ? { method: o.distillation } : {}),
+    ...(o.readingShare !== undefined ? { readingShare: o.readingShare } : {}),
   };
   return Object.keys(training).length ? { training } : {};
 }

@@ -11,5 +11,6 @@ export function trainingFor(task: Pick<Task, 'training'>, daemon: RoundTrainingO
     ...daemon,
     ...(own.steps !== undefined ? { steps: own.steps } : {}),
     ...(own.method !== undefined ? { method: own.method } : {}),
+    ...(own.readingShare !== undefined ? { readingShare: own.readingShare } : {}),
   };
 }

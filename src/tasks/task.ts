@@ -35,6 +35,8 @@ interface TaskCommon {
 export interface TaskTraining {
   steps?: number;
   method?: DistillationMethod;
+  /** Share of each step's examples from the task's reading prompts (reading-prompts.ts). */
+  readingShare?: number;
 }
 
 export interface GameTask extends TaskCommon {

@@ -54,6 +54,12 @@ export interface RoundTrainingOptions {
   knowledgePlacement: KnowledgePlacement;
   /** Chat-template variables (e.g. enable_thinking), the task's. */
   templateVariables?: TemplateVariables;
+  /**
+   * Share of each step's examples taken from the job's reading prompts (round-plan.ts), whose
+   * teacher is the round-start version reading them as they are: what the round must not change.
+   * Absent or 0: none (the plan is the same as without reading prompts).
+   */
+  readingShare?: number;
 }
 
 export const DEFAULT_ROUND_TRAINING: RoundTrainingOptions = {
@@ -93,6 +99,7 @@ export function checkRoundTrainingOptions(o: RoundTrainingOptions): void {
   if (!(o.weightDecay >= 0)) throw new RangeError(`round training: weightDecay must be >= 0, got ${o.weightDecay}`);
   if (!DISTILLATION_METHODS.includes(o.method)) throw new RangeError(`round training: method must be one of ${DISTILLATION_METHODS.join(', ')}, got ${JSON.stringify(o.method)}`);
   if (o.knowledgePlacement !== 'user' && o.knowledgePlacement !== 'system') throw new RangeError(`round training: knowledgePlacement must be user or system, got ${JSON.stringify(o.knowledgePlacement)}`);
+  if (o.readingShare !== undefined && !(o.readingShare >= 0 && o.readingShare <= 0.9)) throw new RangeError(`round training: readingShare must be from 0 to 0.9, got ${o.readingShare}`);
 }
 
 

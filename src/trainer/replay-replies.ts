@@ -12,12 +12,12 @@ import { DEPLOYMENT_SAMPLING } from '../model/inference/sampling.ts';
 import { studentSamples, type RoundTrainingOptions } from './opcd-round.ts';
 import { planRound, type PlannedStep } from './round-plan.ts';
 
-export async function planWithReplies(dir: string, prompts: readonly Prompt[], knowledgeTexts: readonly string[], o: RoundTrainingOptions): Promise<{ plan: PlannedStep[]; replay: number[][][] }> {
+export async function planWithReplies(dir: string, prompts: readonly Prompt[], knowledgeTexts: readonly string[], o: RoundTrainingOptions, reading: readonly Prompt[] = []): Promise<{ plan: PlannedStep[]; replay: number[][][] }> {
   const tokenizer = await loadTokenizer(dir);
   const { model, weightsDir } = loadModel(dir, { trainable: false });
   try {
     const special = weightsDir === dir ? tokenizer : await loadTokenizer(weightsDir);
-    const plan = planRound(special, model.config.maxPositions, prompts, knowledgeTexts, o);
+    const plan = planRound(special, model.config.maxPositions, prompts, knowledgeTexts, o, reading);
     const replay = plan.map((s) => generate(model, s.examples.map((e) => (studentSamples(o.method) ? e.studentIds : e.teacherIds)), {
       ...DEPLOYMENT_SAMPLING, temperature: o.temperature, maxNewTokens: o.maxNewTokens, eosTokenIds: [...special.eosTokenIds], padTokenId: special.padTokenId ?? 0, seed: s.sampleSeed,
     }).tokens);

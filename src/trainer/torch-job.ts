@@ -72,7 +72,7 @@ export async function buildTorchJob(
   try { model = resolveConfig(rawConfig); } catch (err) { throw new Error(`${configPath}: ${(err as Error).message}`); }
   const tokenizer = await loadTokenizer(v.weightsDir);
   const plan: PlannedStep[] = [];
-  for (const step of planSteps(tokenizer, model.maxPositions, job.situations, job.knowledgeTexts, job.options)) {
+  for (const step of planSteps(tokenizer, model.maxPositions, job.situations, job.knowledgeTexts, job.options, job.reading ?? [])) {
     plan.push(step);
     await new Promise((r) => setImmediate(r));
   }
