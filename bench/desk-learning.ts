@@ -28,7 +28,8 @@
  * episodes; 0: not measured), BENCH_DESK_LAKE=0 (no FrozenLake rounds),
  * BENCH_DESK_SHOW_KNOWLEDGE=1 (print the true facts and one slot of round 0's knowledge), BENCH_DESK_FORCE=1 (rounds even for a base model that cannot use the
  * facts in its context), OELD_BASE_MODEL_DIR (default here: models/oeld-desk, the model made for both
- * tasks), OELD_DISTILLATION and the daemon's other settings.
+ * tasks), OELD_DISTILLATION and the daemon's other settings, OELD_TASKS_FILE with an entry
+ * "support-desk" only (its roundSteps, distillation, readingShare, ...).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -120,7 +121,7 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
   // A gate that measured the lineage's base unloads it after (the worker holds the versions in use): load it again (a no-op when held).
   await engine.load('base', config.baseModelDir);
   const companySeed = DEPLOYED_COMPANY_SEEDS.start + s;
-  const task = loadTasks([DESK_TASK_NAME], undefined, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile })[0] as ChatTask;
+  const task = loadTasks([DESK_TASK_NAME], config.tasksFile, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile })[0] as ChatTask;
   const world: DeskWorld = { kind: 'support-desk', companySeed };
   task.world = world;
   const settings: RoundSettings = {
