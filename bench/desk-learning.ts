@@ -47,7 +47,7 @@ import { createGate } from '../src/evaluation/task-gate.ts';
 import { catchUpProjections } from '../src/operations/catch-up.ts';
 import { readKnowledgeVersion } from '../src/projections/knowledge/knowledge-queries.ts';
 import { renderItemTexts } from '../src/projections/knowledge/knowledge-base.ts';
-import { RoundRunner, type RoundSettings, trained } from '../src/rounds/round-runner.ts';
+import { RoundRunner, type RoundSettings } from '../src/rounds/round-runner.ts';
 import { companyAt, companyNow, DeskSimulator } from '../src/simulator/desk-simulator.ts';
 import { screenFor } from '../src/evaluation/task-screen.ts';
 import { DESK_TASK_NAME, loadTasks } from '../src/tasks/task-config.ts';
@@ -157,6 +157,14 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
     let active = 'base';
     let recorded = 0;
     let oldValues: Record<string, string> = {};
+    /** FrozenLake's round after the desk's (the daemon with both tasks), on the same lineage. */
+    const lakeStep = async (k: number) => {
+      if (!lakeRound) return;
+      const r = await lakeRound(active);
+      result.lake.together.push(r);
+      log(`seed ${s} round ${k}, FrozenLake on the same daemon: ${r ? `${r.version} ${r.activated ? 'activated' : 'NOT activated'} (${r.gate.join('; ')}); test ${lakeShow(r)}; ${r.seconds.toFixed(0)} s` : 'skipped'}`);
+      if (r?.activated) active = r.version;
+    };
     const perRound = Math.max(task.minInteractions, config.roundTrajectories, config.poolTrajectories);
     for (let k = 1; k <= ROUNDS + DRIFT_ROUNDS; k++) {
       if (k === ROUNDS + 1 && DRIFT_FACTS > 0) {
@@ -183,8 +191,15 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
       const screen = screenFor(engine, task, config.poolScreenEpisodes, () => companyNow(w.store.sql, task.id, world));
       const runner = new RoundRunner({ store: w.store, engine, artifactRoot, settings, task, gate, ...(screen ? { screen } : {}),
         onProgress: (p) => { if (p.message?.startsWith('kept ')) log(`seed ${s} round ${k}: ${p.message}`); } });
-      const outcome = await runner.run('threshold').then(trained);
+      const ran = await runner.run('threshold');
       await catchUpProjections(w.db.sql);
+      if ('skipped' in ran) {
+        // As in the daemon: nothing trained; the next round learns from the conversations that follow.
+        log(`seed ${s} round ${k}: skipped (${ran.skipped})`);
+        await lakeStep(k);
+        continue;
+      }
+      const outcome = ran;
       const seconds = (performance.now() - t0) / 1000;
       if (k === 1) {
         const kb = await readKnowledgeVersion(w.db.sql);
@@ -206,12 +221,7 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
         + `${outcome.knowledgeItems} items; test ${show(test)}${changed ? `; changed facts ${show(changed)}, old values ${rateWithInterval(changed.oldValues ?? 0, changed.of)}` : ''}`
         + `${frozenLake === null ? '' : `; FrozenLake ${(100 * frozenLake).toFixed(1)}%`}; another company with its facts in context ${(100 * otherCompany.accuracy).toFixed(1)}% (base ${(100 * result.otherCompanyBase.accuracy).toFixed(1)}%); ${seconds.toFixed(0)} s`);
       if (outcome.activated) active = outcome.newVersion;
-      if (lakeRound) {
-        const r = await lakeRound(active);
-        result.lake.together.push(r);
-        log(`seed ${s} round ${k}, FrozenLake on the same daemon: ${r ? `${r.version} ${r.activated ? 'activated' : 'NOT activated'} (${r.gate.join('; ')}); test ${lakeShow(r)}; ${r.seconds.toFixed(0)} s` : 'skipped'}`);
-        if (r?.activated) active = r.version;
-      }
+      await lakeStep(k);
     }
   } finally {
     await w.db.drop();
