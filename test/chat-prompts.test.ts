@@ -170,6 +170,9 @@ describe('task configuration', () => {
     assert.deepEqual(trainingFor(lake2!, daemon), { ...daemon, steps: 24 }, 'a game may set its own steps too');
     assert.throws(() => loadTasks(['support'], file({ support: { distillation: 'ppo' } }), DEFAULTS), /support\.distillation.*\(got "ppo"\)/);
     assert.throws(() => loadTasks(['support'], file({ support: { roundSteps: 0 } }), DEFAULTS), /support\.roundSteps.*\(got 0\)/);
+    assert.throws(() => loadTasks(['frozenlake'], file({ frozenlake: { readingShare: 0.25 } }), DEFAULTS), /frozenlake\.readingShare \(0\.25\): applies to the task support-desk only/);
+    assert.throws(() => loadTasks(['support-desk'], file({ 'support-desk': { readingShare: 0.95 } }), DEFAULTS), /support-desk\.readingShare.*\(got 0\.95\)/);
+    assert.equal(loadTasks(['support-desk'], file({ 'support-desk': { readingShare: 0.25 } }), DEFAULTS)[0]!.training?.readingShare, 0.25);
   });
 
   it('names the task given twice, and puts an interaction without a taskId in the default task', () => {
