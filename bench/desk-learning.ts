@@ -100,6 +100,17 @@ async function lakeTest(engine: ModelEngine, version: string): Promise<number | 
   return r.stats.passRate;
 }
 
+/** After a change: per changed fact, how many of the round's pool slots (extracted by `version`) state its new value and its old one. */
+async function changedInPool(q: Parameters<typeof readKnowledgeVersion>[0], taskId: string, version: string, changed: readonly string[], oldValues: Record<string, string>, now: Record<string, string>): Promise<string> {
+  const slots = ((await readKnowledgeVersion(q))?.pools ?? []).filter((p) => p.taskId === taskId && p.modelVersion === version);
+  const per = changed.map((id) => {
+    const fact = FACTS.find((f) => f.id === id)!;
+    const count = (v: string) => slots.filter((p) => p.text.includes(fact.item(v))).length;
+    return `${id} new ${count(now[id]!)} / old ${count(oldValues[id]!)}`;
+  });
+  return `the pool's ${slots.length} slots (extracted by ${version}) state the changed facts: ${per.join(', ')}`;
+}
+
 interface SeedResult {
   seed: number; companySeed: number;
   base: Figure; baseWithTruth: Figure; baseWithOwnKnowledge: Figure | null;
@@ -210,6 +221,7 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
           if (process.env.BENCH_DESK_SHOW_KNOWLEDGE === '1') log(`seed ${s}: the true facts:\n${truth}\nits round-0 knowledge (one slot):\n${pool.text}`);
         }
       }
+      if (result.changedFacts.length) log(`seed ${s} round ${k}: ${await changedInPool(w.db.sql, task.id, active, result.changedFacts, oldValues, companyAt(world, recorded).company.facts)}`);
       await engine.load(outcome.newVersion, join(artifactRoot, 'models', outcome.newVersion));
       const test = await deskTest(engine, outcome.newVersion, task, world, recorded);
       const changed = result.changedFacts.length ? await deskTest(engine, outcome.newVersion, task, world, recorded, { factIds: result.changedFacts, oldValues }) : undefined;

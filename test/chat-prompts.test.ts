@@ -10,11 +10,11 @@ import { loadTokenizer, type Tokenizer } from '../src/model/formats/tokenizer.ts
 import { isHeldOut, splitBucket } from '../src/tasks/held-out.ts';
 import { DESK_TASK_DEFAULTS, loadTasks, parseTaskIds } from '../src/tasks/task-config.ts';
 import { trainingFor } from '../src/tasks/task-training.ts';
-import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
+import { checkRoundTrainingOptions, DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
 import { DEFAULT_TASK_ID, type ChatTask } from '../src/tasks/task.ts';
 import { DEPLOYED_COMPANY_SEEDS } from '../src/envs/seed-ranges.ts';
 import { decodeInteraction } from '../src/ingest/decode-interaction.ts';
-import { trainingPrompts } from '../src/tasks/training-prompts.ts';
+import { trainedTrajectories, trainingPrompts } from '../src/tasks/training-prompts.ts';
 import { fitWithKnowledge } from '../src/trainer/fit-situations.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
@@ -173,6 +173,18 @@ describe('task configuration', () => {
     assert.throws(() => loadTasks(['frozenlake'], file({ frozenlake: { readingShare: 0.25 } }), DEFAULTS), /frozenlake\.readingShare \(0\.25\): applies to the task support-desk only/);
     assert.throws(() => loadTasks(['support-desk'], file({ 'support-desk': { readingShare: 0.95 } }), DEFAULTS), /support-desk\.readingShare.*\(got 0\.95\)/);
     assert.equal(loadTasks(['support-desk'], file({ 'support-desk': { readingShare: 0.25 } }), DEFAULTS)[0]!.training?.readingShare, 0.25);
+    assert.equal(trainingFor(loadTasks(['frozenlake'], file({ frozenlake: { failedRepeat: 3 } }), DEFAULTS)[0]!, daemon).failedRepeat, 3, 'any task may weigh its failed trajectories');
+    assert.throws(() => loadTasks(['support'], file({ support: { failedRepeat: 9 } }), DEFAULTS), /support\.failedRepeat.*\(got 9\)/);
+    assert.throws(() => loadTasks(['support'], file({ support: { failedRepeat: 1.5 } }), DEFAULTS), /support\.failedRepeat.*\(got 1\.5\)/);
+    assert.throws(() => checkRoundTrainingOptions({ ...daemon, failedRepeat: 0 }), /failedRepeat must be an integer from 1 to 8, got 0/);
+  });
+
+  it('repeats the trajectories whose outcome failed, in place, failedRepeat times; the rest once', () => {
+    const t = (id: string, success?: boolean) => ({ id, data: success === undefined ? {} : { outcome: { success, reward: success ? 1 : 0 } } });
+    const logs = [t('a', true), t('b', false), t('c'), t('d', false)];
+    assert.deepEqual(trainedTrajectories(logs).map((x) => x.id), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(trainedTrajectories(logs, 1).map((x) => x.id), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(trainedTrajectories(logs, 3).map((x) => x.id), ['a', 'b', 'b', 'b', 'c', 'd', 'd', 'd'], 'no outcome is not a failure');
   });
 
   it('names the task given twice, and puts an interaction without a taskId in the default task', () => {

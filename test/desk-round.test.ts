@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { migrate } from '../src/db/migrate.ts';
 import { DEPLOYED_COMPANY_SEEDS } from '../src/envs/seed-ranges.ts';
 import { FACTS, factById, statedValues } from '../src/envs/support-desk/facts.ts';
-import { upcastEvaluation } from '../src/events/schemas.ts';
+import { upcastEvaluation, type EventDataMap } from '../src/events/schemas.ts';
 import { createGate } from '../src/evaluation/task-gate.ts';
 import { localEngine } from '../src/engine/local-engine.ts';
 import type { ModelEngine, TrainRoundInput } from '../src/engine/model-engine.ts';
@@ -27,11 +27,13 @@ import { createProjectionSchema, LIVE_SCHEMA } from '../src/projections/schema.t
 import { RoundRunner, trained } from '../src/rounds/round-runner.ts';
 import { companyAt, DeskSimulator } from '../src/simulator/desk-simulator.ts';
 import { EventStore } from '../src/store/event-store.ts';
-import { readEventsOfTypes } from '../src/store/log-queries.ts';
+import { readEventsByIds, readEventsOfTypes } from '../src/store/log-queries.ts';
+import { trainingPrompts } from '../src/tasks/training-prompts.ts';
 import { DESK_TASK_NAME, loadTasks } from '../src/tasks/task-config.ts';
 import type { ChatTask } from '../src/tasks/task.ts';
 import { serverDatabase, type TestDatabase } from './helpers/databases.ts';
-import { TINY_ROUND } from './helpers/round-settings.ts';
+import { supportChats, TINY_ROUND } from './helpers/round-settings.ts';
+import { STREAMS } from '../src/events/streams.ts';
 import { makeTinyModel, modelSha256 } from './helpers/tiny-model.ts';
 
 const COMPANY = DEPLOYED_COMPANY_SEEDS.start + 7;
@@ -113,15 +115,18 @@ describe('the support desk (tiny model, PostgreSQL server)', () => {
     assert.ok(evaluations.some((e) => e.kind === 'retention'));
   });
 
-  it('trains a share of reading prompts (other companies, their facts in context) and the round re-derives from what it recorded', async () => {
+  it('trains a share of reading prompts (other companies, their facts in context) and its failed conversations three times, and the round re-derives from what it recorded', async () => {
     await catchUpProjections(db.sql);
     const active = (await readActiveModel(db.sql))!.version;
     await sim().playBatch(active);
     await sim().playBatch(active);
+    // The tiny model fails every conversation it plays: two logged ones that went well.
+    const good = supportChats(active, 2, 'desk-good').map((e) => ({ ...e, data: { ...e.data, taskId: DESK_TASK_NAME, outcome: { success: true } } }));
+    await store.append(good.map((e) => ({ streamId: STREAMS.interaction(e.data.interactionId), events: [e] })));
     await catchUpProjections(db.sql);
     const jobs: TrainRoundInput[] = [];
     const capturing: ModelEngine = { ...engine, trainRound: (v, input, onStep) => { jobs.push(input); return engine.trainRound(v, input, onStep); } };
-    const reading: ChatTask = { ...task, training: { readingShare: 0.25 } };
+    const reading: ChatTask = { ...task, training: { readingShare: 0.25, failedRepeat: 3 } };
     const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-desk-reading-'));
     const outcome = await new RoundRunner({
       store, engine: capturing, artifactRoot, task: reading,
@@ -133,6 +138,13 @@ describe('the support desk (tiny model, PostgreSQL server)', () => {
     assert.equal(jobs[0]!.options.readingShare, 0.25);
     assert.equal(jobs[0]!.reading?.length, READING_PROMPTS);
     assert.ok(jobs[0]!.reading!.every((p) => p[0]!.role === 'system' && p[0]!.content.includes('EXPERIENCE ITEM: ')));
+    const completed = (await readEventsOfTypes(db.sql, ['RoundCompleted'])).map((e) => e.data as EventDataMap['RoundCompleted']).find((d) => d.newModelVersion === outcome.newVersion)!;
+    const ids = completed.inputs!.trajectoryEventIds;
+    const logged = new Map((await readEventsByIds(db.sql, ids)).map((e) => [e.id, e.data as EventDataMap['InteractionRecorded']]));
+    const failed = [...logged.values()].filter((d) => d.outcome?.success === false).length;
+    assert.ok(failed > 0 && failed < logged.size, `the tiny model fails some conversations and not all (${failed} of ${logged.size})`);
+    assert.equal(ids.length, logged.size + 2 * failed, 'each failed conversation three times, the rest once');
+    assert.equal(jobs[0]!.situations.length, ids.reduce((n, id) => n + trainingPrompts(logged.get(id)!).length, 0), 'the job trains on the repeated list\'s prompts');
     await catchUpProjections(db.sql);
     const r = await rederiveVersion({ store, engine, trainer: tfjsTrainer(engine), artifactRoot }, outcome.newVersion);
     assert.equal(r.matches, true, 'the reading prompts are rebuilt from the recorded round (task and seed)');

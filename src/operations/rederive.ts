@@ -215,7 +215,8 @@ async function rebuildPrompts(store: EventStore, inputs: RoundInputs, roundId: s
 async function rebuildKnowledge(store: EventStore, inputs: RoundInputs, config: { poolSlots: number; teacherContext?: string }, roundId: string): Promise<string[]> {
   let texts: string[];
   if (config.teacherContext === 'raw') {
-    const trajectories = await eventsInOrder(store, inputs.trajectoryEventIds, 'trajectory', roundId);
+    // The trajectories as the round read them (a failed one repeats in the trained list: failedRepeat).
+    const trajectories = await eventsInOrder(store, [...new Set(inputs.trajectoryEventIds)], 'trajectory', roundId);
     texts = trajectories.slice(-config.poolSlots).map((e) => renderTrajectory(e.data as EventDataMap['InteractionRecorded']));
   } else {
     const extracted = await eventsInOrder(store, inputs.knowledgeEventIds, 'KnowledgeExtracted', roundId);

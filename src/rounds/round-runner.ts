@@ -37,7 +37,7 @@ import type { EventDataMap } from '../events/schemas.ts';
 import { readRoundOfVersion } from '../projections/rounds/round-projection.ts';
 import type { PoolScreen, PoolScreening } from '../evaluation/pool-screen.ts';
 import { heldOutPercentOf, type Task } from '../tasks/task.ts';
-import { trainingPrompts } from '../tasks/training-prompts.ts';
+import { trainedTrajectories, trainingPrompts } from '../tasks/training-prompts.ts';
 import type { RoundTrainingOptions, RoundTrainingReport, StepReport } from '../trainer/opcd-round.ts';
 import { checkVersionFolder } from '../model/formats/check-folder.ts';
 import { tfjsTrainer } from '../trainer/tfjs-trainer.ts';
@@ -150,6 +150,8 @@ interface RoundContext {
   checkpointDir: string;
   training: RoundTrainingOptions;
   trajectories: LoggedTrajectory[];
+  /** The trajectories trained on, in order: `trajectories`, each failed one `failedRepeat` times (training-prompts.ts). */
+  trainedOn: LoggedTrajectory[];
   pool: ExtractedPool;
   knowledgeTexts: string[];
   prompts: Prompt[];
@@ -246,9 +248,10 @@ export class RoundRunner {
     const { task, settings } = this.d;
     ctx.trajectories = await readTrajectories(this.d.store.sql, task.id, ctx.active.version, settings.trajectoriesPerRound, heldOutPercentOf(task));
     if (ctx.trajectories.length === 0) throw new Error(`no trajectories of task ${task.id} from version ${ctx.active.version} to learn from`);
-    ctx.prompts = ctx.trajectories.flatMap((t) => trainingPrompts(t.data));
+    ctx.trainedOn = trainedTrajectories(ctx.trajectories, ctx.training.failedRepeat);
+    ctx.prompts = ctx.trainedOn.flatMap((t) => trainingPrompts(t.data));
     if (ctx.prompts.length === 0) throw new Error(`the ${ctx.trajectories.length} trajectories of task ${task.id} have no assistant turn to train on`);
-    this.progress({ stage: 'collect', done: ctx.trajectories.length, message: `${ctx.trajectories.length} trajectories of task ${task.id} from ${ctx.active.version}, ${ctx.prompts.length} prompts` });
+    this.progress({ stage: 'collect', done: ctx.trajectories.length, message: `${ctx.trajectories.length} trajectories of task ${task.id} from ${ctx.active.version}, ${ctx.prompts.length} prompts${ctx.trainedOn.length > ctx.trajectories.length ? ` (failed ones ${ctx.training.failedRepeat} times)` : ''}` });
   }
 
   /** extract: the knowledge pool, written by the version that acted (on-policy), or raw trajectories in the ablation. */
@@ -364,7 +367,7 @@ export class RoundRunner {
   private inputs(ctx: RoundContext): RoundInputs {
     return {
       baseSha256: ctx.active.sha256,
-      trajectoryEventIds: ctx.trajectories.map((t) => t.eventId),
+      trajectoryEventIds: ctx.trainedOn.map((t) => t.eventId),
       knowledgeEventIds: ctx.pool.events.map(knowledgeExtractedEventId),
       knowledgeSha256: knowledgeDigest(ctx.knowledgeTexts),
       promptsSha256: promptsDigest(ctx.prompts),

@@ -11,7 +11,7 @@ import { preview } from '../events/preview.ts';
 import type { Task, TaskTraining } from './task.ts';
 import { DEPLOYED_COMPANY_SEEDS } from '../envs/seed-ranges.ts';
 import { FACTS } from '../envs/support-desk/facts.ts';
-import { DISTILLATION_METHODS, type DistillationMethod } from '../trainer/opcd-round.ts';
+import { DISTILLATION_METHODS, MAX_FAILED_REPEAT, type DistillationMethod } from '../trainer/opcd-round.ts';
 
 export const GAME_TASK_NAMES = ['frozenlake', 'sokoban'] as const;
 /** The built-in chat world: a chat task whose customers the simulator plays (envs/support-desk/). */
@@ -46,6 +46,7 @@ const taskFields = z.object({
   roundSteps: z.number().int().min(1).max(100_000).optional(),
   distillation: z.enum(DISTILLATION_METHODS).optional(),
   readingShare: z.number().min(0).max(0.9).optional(),
+  failedRepeat: z.number().int().min(1).max(MAX_FAILED_REPEAT).optional(),
   heldOutPercent: z.number().int().min(1).max(50).optional(),
   gatePrompts: z.number().int().min(1).max(10_000).optional(),
   maxRetentionKl: z.number().finite().min(0).optional(),
@@ -140,12 +141,13 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
 }
 
 /** A task's own round training: the tasks file's roundSteps and distillation over a built-in world's defaults; nothing set: absent (the daemon's settings apply). */
-function trainingOf(o: { roundSteps?: number; distillation?: DistillationMethod; readingShare?: number }, builtIn: TaskTraining): { training?: TaskTraining } {
+function trainingOf(o: { roundSteps?: number; distillation?: DistillationMethod; readingShare?: number; failedRepeat?: number }, builtIn: TaskTraining): { training?: TaskTraining } {
   const training: TaskTraining = {
     ...builtIn,
     ...(o.roundSteps !== undefined ? { steps: o.roundSteps } : {}),
     ...(o.distillation !== undefined ? { method: o.distillation } : {}),
     ...(o.readingShare !== undefined ? { readingShare: o.readingShare } : {}),
+    ...(o.failedRepeat !== undefined ? { failedRepeat: o.failedRepeat } : {}),
   };
   return Object.keys(training).length ? { training } : {};
 }

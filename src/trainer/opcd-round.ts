@@ -60,7 +60,16 @@ export interface RoundTrainingOptions {
    * Absent or 0: none (the plan is the same as without reading prompts).
    */
   readingShare?: number;
+  /**
+   * How many times the prompts of a trajectory whose outcome failed appear in the round's prompts
+   * (training-prompts.ts): the turns the customers corrected, where the knowledge has the most to
+   * teach. Absent or 1: every trajectory once.
+   */
+  failedRepeat?: number;
 }
+
+/** The most times a failed trajectory's prompts may repeat in a round. */
+export const MAX_FAILED_REPEAT = 8;
 
 export const DEFAULT_ROUND_TRAINING: RoundTrainingOptions = {
   method: 'opcd', steps: 20, batchSize: 32, learningRate: 3e-4, weightDecay: 0.01, clipNorm: 1.0,
@@ -100,6 +109,7 @@ export function checkRoundTrainingOptions(o: RoundTrainingOptions): void {
   if (!DISTILLATION_METHODS.includes(o.method)) throw new RangeError(`round training: method must be one of ${DISTILLATION_METHODS.join(', ')}, got ${JSON.stringify(o.method)}`);
   if (o.knowledgePlacement !== 'user' && o.knowledgePlacement !== 'system') throw new RangeError(`round training: knowledgePlacement must be user or system, got ${JSON.stringify(o.knowledgePlacement)}`);
   if (o.readingShare !== undefined && !(o.readingShare >= 0 && o.readingShare <= 0.9)) throw new RangeError(`round training: readingShare must be from 0 to 0.9, got ${o.readingShare}`);
+  if (o.failedRepeat !== undefined && !(Number.isInteger(o.failedRepeat) && o.failedRepeat >= 1 && o.failedRepeat <= MAX_FAILED_REPEAT)) throw new RangeError(`round training: failedRepeat must be an integer from 1 to ${MAX_FAILED_REPEAT}, got ${o.failedRepeat}`);
 }
 
 
