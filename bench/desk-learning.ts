@@ -28,8 +28,8 @@
  * episodes; 0: not measured), BENCH_DESK_LAKE=0 (no FrozenLake rounds),
  * BENCH_DESK_SHOW_KNOWLEDGE=1 (print the true facts and one slot of round 0's knowledge), BENCH_DESK_FORCE=1 (rounds even for a base model that cannot use the
  * facts in its context), OELD_BASE_MODEL_DIR (default here: models/oeld-desk, the model made for both
- * tasks), OELD_DISTILLATION and the daemon's other settings, OELD_TASKS_FILE with an entry
- * "support-desk" only (its roundSteps, distillation, readingShare, ...).
+ * tasks), OELD_DISTILLATION and the daemon's other settings, OELD_TASKS_FILE with entries
+ * "support-desk" and "frozenlake" only (their roundSteps, distillation, readingShare, ...).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,7 +51,7 @@ import { RoundRunner, type RoundSettings } from '../src/rounds/round-runner.ts';
 import { companyAt, companyNow, DeskSimulator } from '../src/simulator/desk-simulator.ts';
 import { screenFor } from '../src/evaluation/task-screen.ts';
 import { DESK_TASK_NAME, loadTasks } from '../src/tasks/task-config.ts';
-import type { ChatTask, DeskWorld } from '../src/tasks/task.ts';
+import type { ChatTask, DeskWorld, GameTask } from '../src/tasks/task.ts';
 import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
 import { trainingFor } from '../src/tasks/task-training.ts';
 import { freshWorld } from './learning-world.ts';
@@ -132,7 +132,7 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
   // A gate that measured the lineage's base unloads it after (the worker holds the versions in use): load it again (a no-op when held).
   await engine.load('base', config.baseModelDir);
   const companySeed = DEPLOYED_COMPANY_SEEDS.start + s;
-  const task = loadTasks([DESK_TASK_NAME], config.tasksFile, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile })[0] as ChatTask;
+  const [task, lakeTask] = loadTasks([DESK_TASK_NAME, 'frozenlake'], config.tasksFile, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile }) as [ChatTask, GameTask];
   const world: DeskWorld = { kind: 'support-desk', companySeed };
   task.world = world;
   const settings: RoundSettings = {
@@ -158,7 +158,7 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
     continue;
   }
   const w = await freshWorld(config.baseModelDir);
-  const lakeOptions = { config, engine, artifactRoot, seed: settings.training.seed, test: { ...EVAL_SEEDS, count: FROZENLAKE }, split: SPLIT };
+  const lakeOptions = { config, engine, artifactRoot, seed: settings.training.seed, test: { ...EVAL_SEEDS, count: FROZENLAKE }, split: SPLIT, task: lakeTask };
   const lakeRound = LAKE ? lakeRounds({ ...lakeOptions, store: w.store, sql: w.db.sql }) : null;
   try {
     const gate = createGate(engine, w.store, task, {

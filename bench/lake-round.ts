@@ -15,7 +15,6 @@ import { catchUpProjections } from '../src/operations/catch-up.ts';
 import { RoundRunner } from '../src/rounds/round-runner.ts';
 import { Simulator } from '../src/simulator/simulator.ts';
 import type { EventStore } from '../src/store/event-store.ts';
-import { loadTasks } from '../src/tasks/task-config.ts';
 import { trainingFor } from '../src/tasks/task-training.ts';
 import type { GameTask } from '../src/tasks/task.ts';
 import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
@@ -23,9 +22,8 @@ import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
 export interface LakeRoundResult { version: string; activated: boolean; test: number; seconds: number; gate: string[] }
 
 /** A FrozenLake round player for one lineage (one database): its gate remembers what it measured, as the daemon's does. */
-export function lakeRounds(o: { config: Config; engine: ModelEngine; store: EventStore; sql: Sql; artifactRoot: string; seed: number; test: SeedRange; split: 'validation' | 'test' }) {
-  const { config, engine } = o;
-  const task = loadTasks(['frozenlake'], undefined, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile })[0] as GameTask;
+export function lakeRounds(o: { config: Config; engine: ModelEngine; store: EventStore; sql: Sql; artifactRoot: string; seed: number; test: SeedRange; split: 'validation' | 'test'; task: GameTask }) {
+  const { config, engine, task } = o;
   const training = trainingFor(task, { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate, seed: o.seed });
   const gate = createGate(engine, o.store, task, {
     gameEpisodes: config.evalEpisodes, gate: config.activationGate, gameTolerance: config.gateTolerance, gameHistory: config.gateHistory, watchUntrained: config.gateWatchUntrained,

@@ -18,7 +18,9 @@
  * none; N: after round N FrozenLake's letters trade roles, G a hole and H the goal, for the
  * simulator, the pool screen, the gate and the test episodes alike, so that the rounds after it
  * must unlearn what the rounds before taught; the task stays frozenlake, so its trajectories and
- * pool go on, and the gate finds out by itself, as the daemon's would: src/evaluation/game-gate.ts).
+ * pool go on, and the gate finds out by itself, as the daemon's would: src/evaluation/game-gate.ts),
+ * BENCH_SPLIT (test; validation for tuning, so that the test figures stay unseen), OELD_TASKS_FILE
+ * (its "frozenlake" entry: roundSteps, distillation, readingShare, failedRepeat, as the daemon).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,6 +45,7 @@ import { Simulator } from '../src/simulator/simulator.ts';
 import { EventStore } from '../src/store/event-store.ts';
 import { GameGate } from '../src/evaluation/game-gate.ts';
 import { loadTasks } from '../src/tasks/task-config.ts';
+import { trainingFor } from '../src/tasks/task-training.ts';
 import type { GameTask } from '../src/tasks/task.ts';
 import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
 import { TorchTrainer } from '../src/trainer/torch-trainer.ts';
@@ -58,6 +61,10 @@ import { renderReport } from '../src/report/render-report.ts';
 
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
 const TEST_EPISODES = envInt('BENCH_TEST_EPISODES', 128);
+const SPLIT_NAME = process.env.BENCH_SPLIT ?? 'test';
+if (SPLIT_NAME !== 'test' && SPLIT_NAME !== 'validation') throw new Error(`BENCH_SPLIT=${JSON.stringify(SPLIT_NAME)}: expected test or validation`);
+const SPLIT: 'test' | 'validation' = SPLIT_NAME;
+const EVAL_SEEDS = SPLIT === 'test' ? TEST_SEEDS : VALIDATION_SEEDS;
 const ABLATIONS = process.env.BENCH_ABLATIONS !== '0';
 // The defaults, unless OELD_* variables say otherwise (the daemon reads the same ones).
 const config = loadConfig(process.env);
@@ -70,14 +77,14 @@ const swappedFrozenLake: GameSpec = {
 const ood = gameByName(OOD_GAME);
 const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-bench-learning-'));
 
+/** The game task as the daemon builds it (with its entry in OELD_TASKS_FILE), and its gate's settings. */
+const task = loadTasks(['frozenlake'], config.tasksFile, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile })[0] as GameTask;
 /** The daemon's round settings from the configuration defaults (see createLearning in src/daemon.ts). */
 const settings: RoundSettings = {
   trajectoriesPerRound: config.roundTrajectories, poolSlots: config.poolSlots, poolTrajectories: config.poolTrajectories,
   tokenBudget: config.knowledgeTokenBudget, teacherContext: config.teacherContext,
-  training: { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate, seed: envInt('BENCH_SEED', DEFAULT_ROUND_TRAINING.seed, 0) },
+  training: trainingFor(task, { ...DEFAULT_ROUND_TRAINING, method: config.distillation, steps: config.roundSteps, batchSize: config.roundBatchSize, learningRate: config.roundLearningRate, seed: envInt('BENCH_SEED', DEFAULT_ROUND_TRAINING.seed, 0) }),
 };
-/** The game task as the daemon builds it, and its gate's settings. */
-const task = loadTasks(['frozenlake'], undefined, { minInteractions: config.roundMinInteractions, maxRetentionKl: config.retentionMaxKl, anchorPromptsFile: config.anchorPromptsFile })[0] as GameTask;
 const gateSettings = { seeds: { ...VALIDATION_SEEDS, count: config.evalEpisodes }, gate: config.activationGate, tolerance: config.gateTolerance, history: config.gateHistory, watchUntrained: config.gateWatchUntrained };
 
 const pct = (s: EpisodeStats) => `${(100 * s.passRate).toFixed(1)}%`;
@@ -97,7 +104,7 @@ const statedGoalByVersion: Record<string, { goal: number; hole: number }> = {};
 
 async function testEval(engine: ModelEngine, version: string, o: { knowledge?: { text: string; modelVersion: string; slot: number }; ood?: boolean; label?: string } = {}) {
   const r = await evaluateVersion(engine, version, {
-    game: o.ood ? ood : task.game, seeds: { ...TEST_SEEDS, count: TEST_EPISODES }, split: 'test', maxNewTokens: (o.ood ? ood : task.game).responseTokens,
+    game: o.ood ? ood : task.game, seeds: { ...EVAL_SEEDS, count: TEST_EPISODES }, split: SPLIT, maxNewTokens: (o.ood ? ood : task.game).responseTokens,
     ...(o.knowledge ? { knowledge: o.knowledge } : {}),
   });
   if (!o.ood && task.game.id === 'frozenlake') {
@@ -130,7 +137,7 @@ const trainer = config.trainer === 'torch'
   ? new TorchTrainer({ python: config.torchPython, device: config.torchDevice, stallSeconds: config.trainerTimeoutS, processes: config.torchProcesses })
   : undefined;
 if (trainer) log(`trainer: torch (${config.torchPython}, torch ${(await trainer.probe()).torch}, device ${config.torchDevice})`);
-log(`base model ${config.baseModelDir}; ${ROUNDS} rounds; ${TEST_EPISODES} test episodes per evaluation; defaults: ${JSON.stringify({ ...settings, gate: gateSettings, task: task.id })}`);
+log(`base model ${config.baseModelDir}; ${ROUNDS} rounds; ${TEST_EPISODES} ${SPLIT} episodes per evaluation; defaults: ${JSON.stringify({ ...settings, gate: gateSettings, task: task.id })}`);
 
 const results: Record<string, unknown> = { settings: { ...settings, gate: gateSettings, task: task.id } };
 const perVersion: { round: number; version: string; test: EpisodeStats; ood: EpisodeStats }[] = [];
@@ -202,7 +209,7 @@ try {
   await main.store.append(perVersion.map((v) => ({
     streamId: `evaluation-${v.version}`, expectedVersion: 'any' as const,
     events: [{ stat: v.test, g: task.game.id }, { stat: v.ood, g: ood.id }].map(({ stat, g }) => ({ id: randomUUID(), type: 'EvaluationRecorded' as const, data: {
-      kind: 'game' as const, taskId: g, evaluationId: randomUUID(), modelVersion: v.version, game: g, split: 'test' as const, seeds: { start: TEST_SEEDS.start, count: TEST_EPISODES },
+      kind: 'game' as const, taskId: g, evaluationId: randomUUID(), modelVersion: v.version, game: g, split: SPLIT, seeds: { start: EVAL_SEEDS.start, count: TEST_EPISODES },
       episodes: stat.episodes, passRate: stat.passRate, meanResponseTokens: stat.meanResponseTokens, meanTurns: stat.meanTurns,
     } })),
   })));
