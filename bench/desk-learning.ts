@@ -79,10 +79,22 @@ const config = loadConfig({ OELD_BASE_MODEL_DIR: 'models/oeld-desk', ...process.
 const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-bench-desk-'));
 const lake = frozenLakeSpec();
 
-interface Figure { right: number; of: number; accuracy: number; oldValues?: number; responseTokens: number }
+interface Figure { right: number; of: number; accuracy: number; oldValues?: number; responseTokens: number; byFact: string }
 const figure = (r: Awaited<ReturnType<typeof evaluateDesk>>): Figure => ({
   right: r.accuracy.right, of: r.accuracy.questions, accuracy: r.accuracy.accuracy, oldValues: r.accuracy.oldValueAnswers, responseTokens: r.accuracy.meanResponseTokens,
+  byFact: byFact(r.conversations.flatMap((c) => c.questions)),
 });
+/** Per fact asked: answers right of asked, and the value most often given where wrong. */
+function byFact(qs: readonly { factId: string; right: boolean; stated: string[] }[]): string {
+  const ids = [...new Set(qs.map((q) => q.factId))];
+  return ids.map((id) => {
+    const mine = qs.filter((q) => q.factId === id);
+    const wrong = new Map<string, number>();
+    for (const q of mine.filter((x) => !x.right)) { const v = q.stated.join(' / ') || '(no value)'; wrong.set(v, (wrong.get(v) ?? 0) + 1); }
+    const top = [...wrong].sort((a, b) => b[1] - a[1])[0];
+    return `${id} ${mine.filter((q) => q.right).length}/${mine.length}${top ? ` (wrong mostly "${top[0]}")` : ''}`;
+  }).join(', ');
+}
 const show = (f: Figure) => `${rateWithInterval(f.right, f.of)}, ${f.responseTokens.toFixed(1)} response tokens`;
 
 async function deskTest(engine: ModelEngine, version: string, task: ChatTask, world: DeskWorld, recorded: number, o: { knowledge?: string; factIds?: string[]; oldValues?: Record<string, string> } = {}): Promise<Figure> {
@@ -230,7 +242,7 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
       const otherCompany = await deskTest(engine, outcome.newVersion, task, other.world, 0, { knowledge: other.truth });
       result.rounds.push({ round: k, version: outcome.newVersion, activated: outcome.activated, test, ...(changed ? { changed } : {}), seconds, gate: outcome.gateReasons, frozenLake, otherCompany });
       log(`seed ${s} round ${k}: deployment accuracy ${(100 * deployedRight / Math.max(1, deployed)).toFixed(1)}% with ${active}; ${outcome.newVersion} ${outcome.activated ? 'activated' : 'NOT activated'} (${outcome.gateReasons.join('; ')}); `
-        + `${outcome.knowledgeItems} items; test ${show(test)}${changed ? `; changed facts ${show(changed)}, old values ${rateWithInterval(changed.oldValues ?? 0, changed.of)}` : ''}`
+        + `${outcome.knowledgeItems} items; test ${show(test)}${changed ? `; changed facts ${show(changed)}, old values ${rateWithInterval(changed.oldValues ?? 0, changed.of)} (${changed.byFact})` : ''}`
         + `${frozenLake === null ? '' : `; FrozenLake ${(100 * frozenLake).toFixed(1)}%`}; another company with its facts in context ${(100 * otherCompany.accuracy).toFixed(1)}% (base ${(100 * result.otherCompanyBase.accuracy).toFixed(1)}%); ${seconds.toFixed(0)} s`);
       if (outcome.activated) active = outcome.newVersion;
       await lakeStep(k);

@@ -24,8 +24,9 @@ else
   for f in bench/*.ts; do
     b="$(basename "$f" .ts)"
     case "$b" in
-      # learning is its own command (npm run bench:learning): it runs for half an hour; soak (npm run bench -- soak) for longer; serving-clients is serving's load.
-      lib|learning|soak|append-throughput|replay-throughput|append-prototypes|serving-clients) ;;
+      # The learning benchmarks are their own command (npm run bench:learning): they run for an hour; soak (npm run bench -- soak) for longer;
+      # serving-clients is serving's load; lib, learning-world and lake-round are parts of the others.
+      lib|learning|desk-learning|desk-extraction|learning-world|lake-round|soak|append-throughput|replay-throughput|append-prototypes|serving-clients) ;;
       *) benches+=("$b") ;;
     esac
   done
