@@ -23,13 +23,14 @@ import { rateWithInterval } from '../src/evaluation/confidence.ts';
 import { extractionPrompt, renderTrajectory } from '../src/extraction/extraction-prompt.ts';
 import { localEngine } from '../src/engine/local-engine.ts';
 import { EVALUATION_SAMPLING } from '../src/model/inference/sampling.ts';
+import { DESK_TASK_DEFAULTS } from '../src/tasks/task-config.ts';
 import { emit, envInt, log } from './lib.ts';
 
 const MODELS = (process.env.BENCH_EXTRACT_MODELS ?? 'models/oeld-desk').split(',').map((m) => m.trim()).filter(Boolean);
 const COMPANIES = envInt('BENCH_EXTRACT_COMPANIES', 4);
 const CONVERSATIONS = envInt('BENCH_EXTRACT_CONVERSATIONS', 8);
-/** Extraction answers are this long in a round (the desk task's extractionTokens). */
-const EXTRACTION_TOKENS = 96;
+/** Extraction answers are this long in a desk round. */
+const EXTRACTION_TOKENS = DESK_TASK_DEFAULTS.extractionTokens;
 
 /** The corrected conversations' extraction prompts per fact, and the item each must write. */
 async function prompts(): Promise<{ factId: string; prompt: string; item: string }[]> {
