@@ -13,7 +13,7 @@ import { KNOWLEDGE_HEADER } from '../src/extraction/teacher-prompt.ts';
 import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
 import { promptIds, userPrompt } from '../src/model/inference/chat-prompt.ts';
 import { DESK_TASK_NAME, loadTasks } from '../src/tasks/task-config.ts';
-import { LAKE_READING_WORLDS, READING_PROMPTS, readingOf, readingPromptsFor } from '../src/tasks/reading-prompts.ts';
+import { READING_PROMPTS, readingOf, readingPromptsFor } from '../src/tasks/reading-prompts.ts';
 import { trainingFor } from '../src/tasks/task-training.ts';
 import { DEFAULT_ROUND_TRAINING, checkRoundTrainingOptions } from '../src/trainer/opcd-round.ts';
 import { planRound, readingExamples } from '../src/trainer/round-plan.ts';
@@ -21,7 +21,7 @@ import { buildTorchJob } from '../src/trainer/torch-job.ts';
 
 const MODEL = 'models/oeld-desk';
 const DEFAULTS = { minInteractions: 1, maxRetentionKl: 1, anchorPromptsFile: 'config/anchor-prompts.jsonl' };
-const [desk, logs, lake, sokoban] = loadTasks([DESK_TASK_NAME, 'support', 'frozenlake', 'sokoban'], undefined, DEFAULTS);
+const [desk, logs, lake] = loadTasks([DESK_TASK_NAME, 'support', 'frozenlake'], undefined, DEFAULTS);
 const options = { ...DEFAULT_ROUND_TRAINING, steps: 3, batchSize: 8, maxNewTokens: 8, knowledgePlacement: 'system' as const };
 const situations = ['How long is the refund window?', 'Do you ship to Canada?', 'What does the pro plan cost?'].map(userPrompt);
 const pool = ['- EXPERIENCE ITEM: The refund window is 30 days.', '- EXPERIENCE ITEM: The pro plan costs $20 a month.'];
@@ -43,31 +43,14 @@ describe('reading prompts', () => {
     }
     assert.ok(new Set(reading.map((p) => p[0]!.content)).size > 60, 'many companies');
     assert.deepEqual(readingPromptsFor(logs!, 7), [], 'a chat task of logs has none');
-    assert.deepEqual(readingPromptsFor(sokoban!, 7), [], 'nor a game other than FrozenLake');
-  });
-
-  it('for FrozenLake are first turns in the familiar lake worlds, never the watched lake-XO nor FrozenLake\'s own letters', () => {
-    const reading = readingPromptsFor(lake!, 7);
-    assert.equal(reading.length, READING_PROMPTS);
-    assert.deepEqual(readingPromptsFor(lake!, 7), reading, 'pure');
-    assert.deepEqual(readingPromptsFor({ game: 'frozenlake' }, 7), reading, 'the same from the task a round recorded (its game by id)');
-    assert.deepEqual(LAKE_READING_WORLDS.map((w) => w.id).sort(), ['lake-TS', 'lake-WM']);
-    const boards = reading.map((p) => { assert.deepEqual(p.map((m) => m.role), ['user']); return p[0]!.content.split('Current board:')[1]!.split('Actions taken')[0]!; });
-    for (const b of boards) {
-      const letters = new Set(b.match(/(?<![A-Za-z])[A-Z](?![A-Za-z])/g));
-      letters.delete('P');
-      assert.ok([['S', 'T'], ['M', 'W']].some((pair) => [...letters].sort().join() === pair.join()), `a familiar world's letters only: ${[...letters]}`);
-    }
-    assert.ok(reading.every((p) => p[0]!.content.includes('Actions taken so far: (none yet)')));
-    assert.ok(new Set(boards).size > 20, 'many layouts (3x3 boards: 33 distinct in 64 for seed 7)');
+    assert.deepEqual(readingPromptsFor(lake!, 7), [], 'nor a game');
   });
 
   it('go into a round\'s job only where its training takes a share of them', () => {
     assert.deepEqual(readingOf(desk!, { seed: 1 }), {});
     assert.deepEqual(readingOf(desk!, { seed: 1, readingShare: 0 }), {});
     assert.equal(readingOf(desk!, { seed: 1, readingShare: 0.25 }).reading?.length, READING_PROMPTS);
-    assert.equal(readingOf(lake!, { seed: 1, readingShare: 0.25 }).reading?.length, READING_PROMPTS);
-    assert.deepEqual(readingOf(logs!, { seed: 1, readingShare: 0.25 }), {});
+    assert.deepEqual(readingOf(lake!, { seed: 1, readingShare: 0.25 }), {});
     assert.equal(trainingFor({ training: { readingShare: 0.25 } }, DEFAULT_ROUND_TRAINING).readingShare, 0.25);
     assert.throws(() => checkRoundTrainingOptions({ ...DEFAULT_ROUND_TRAINING, readingShare: 0.95 }), /readingShare must be from 0 to 0\.9, got 0\.95/);
   });
