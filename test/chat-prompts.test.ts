@@ -173,6 +173,9 @@ describe('task configuration', () => {
     assert.throws(() => loadTasks(['frozenlake'], file({ frozenlake: { readingShare: 0.25 } }), DEFAULTS), /frozenlake\.readingShare \(0\.25\): applies to the task support-desk only/);
     assert.throws(() => loadTasks(['support-desk'], file({ 'support-desk': { readingShare: 0.95 } }), DEFAULTS), /support-desk\.readingShare.*\(got 0\.95\)/);
     assert.equal(loadTasks(['support-desk'], file({ 'support-desk': { readingShare: 0.25 } }), DEFAULTS)[0]!.training?.readingShare, 0.25);
+    assert.throws(() => loadTasks(['support'], file({ support: { readingExtraction: true } }), DEFAULTS), /support\.readingExtraction \(true\): applies to the task support-desk only/);
+    assert.throws(() => loadTasks(['support-desk'], file({ 'support-desk': { readingExtraction: true, readingShare: 0 } }), DEFAULTS), /support-desk\.readingExtraction \(true\): .*readingShare above 0 \(it is 0\)/);
+    assert.equal(loadTasks(['support-desk'], file({ 'support-desk': { readingExtraction: true, readingShare: 0.25 } }), DEFAULTS)[0]!.training?.readingExtraction, true);
     assert.equal(trainingFor(loadTasks(['frozenlake'], file({ frozenlake: { failedRepeat: 3 } }), DEFAULTS)[0]!, daemon).failedRepeat, 3, 'any task may weigh its failed trajectories');
     assert.throws(() => loadTasks(['support'], file({ support: { failedRepeat: 9 } }), DEFAULTS), /support\.failedRepeat.*\(got 9\)/);
     assert.throws(() => loadTasks(['support'], file({ support: { failedRepeat: 1.5 } }), DEFAULTS), /support\.failedRepeat.*\(got 1\.5\)/);

@@ -18,7 +18,7 @@ import { localEngine } from '../src/engine/local-engine.ts';
 import type { ModelEngine, TrainRoundInput } from '../src/engine/model-engine.ts';
 import { rederiveVersion } from '../src/operations/rederive.ts';
 import { readActiveModel } from '../src/projections/models/model-projection.ts';
-import { READING_PROMPTS } from '../src/tasks/reading-prompts.ts';
+import { EXTRACTION_READING_PROMPTS, READING_PROMPTS } from '../src/tasks/reading-prompts.ts';
 import { trainingFor } from '../src/tasks/task-training.ts';
 import { tfjsTrainer } from '../src/trainer/tfjs-trainer.ts';
 import { catchUpProjections } from '../src/operations/catch-up.ts';
@@ -126,7 +126,7 @@ describe('the support desk (tiny model, PostgreSQL server)', () => {
     await catchUpProjections(db.sql);
     const jobs: TrainRoundInput[] = [];
     const capturing: ModelEngine = { ...engine, trainRound: (v, input, onStep) => { jobs.push(input); return engine.trainRound(v, input, onStep); } };
-    const reading: ChatTask = { ...task, training: { readingShare: 0.25, failedRepeat: 3 } };
+    const reading: ChatTask = { ...task, training: { readingShare: 0.25, readingExtraction: true, failedRepeat: 3 } };
     const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-desk-reading-'));
     const outcome = await new RoundRunner({
       store, engine: capturing, artifactRoot, task: reading,
@@ -136,8 +136,9 @@ describe('the support desk (tiny model, PostgreSQL server)', () => {
     }).run('manual').then(trained);
     assert.equal(jobs.length, 1);
     assert.equal(jobs[0]!.options.readingShare, 0.25);
-    assert.equal(jobs[0]!.reading?.length, READING_PROMPTS);
-    assert.ok(jobs[0]!.reading!.every((p) => p[0]!.role === 'system' && p[0]!.content.includes('EXPERIENCE ITEM: ')));
+    assert.equal(jobs[0]!.reading?.length, READING_PROMPTS + EXTRACTION_READING_PROMPTS);
+    assert.ok(jobs[0]!.reading!.slice(0, READING_PROMPTS).every((p) => p[0]!.role === 'system' && p[0]!.content.includes('EXPERIENCE ITEM: ')));
+    assert.ok(jobs[0]!.reading!.slice(READING_PROMPTS).every((p) => p.length === 1 && p[0]!.role === 'user'), 'then the extraction prompts');
     const completed = (await readEventsOfTypes(db.sql, ['RoundCompleted'])).map((e) => e.data as EventDataMap['RoundCompleted']).find((d) => d.newModelVersion === outcome.newVersion)!;
     const ids = completed.inputs!.trajectoryEventIds;
     const logged = new Map((await readEventsByIds(db.sql, ids)).map((e) => [e.id, e.data as EventDataMap['InteractionRecorded']]));

@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEPLOYED_COMPANY_SEEDS } from '../src/envs/seed-ranges.ts';
 import { drawCompany } from '../src/envs/support-desk/company.ts';
-import { FACTS } from '../src/envs/support-desk/facts.ts';
+import { FACTS, statedValues } from '../src/envs/support-desk/facts.ts';
 import { KNOWLEDGE_HEADER } from '../src/extraction/teacher-prompt.ts';
 import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
 import { promptIds, userPrompt } from '../src/model/inference/chat-prompt.ts';
 import { DESK_TASK_NAME, loadTasks } from '../src/tasks/task-config.ts';
-import { READING_PROMPTS, readingOf, readingPromptsFor } from '../src/tasks/reading-prompts.ts';
+import { EXTRACTION_READING_PROMPTS, extractionReadingPrompts, READING_PROMPTS, readingOf, readingPromptsFor } from '../src/tasks/reading-prompts.ts';
 import { trainingFor } from '../src/tasks/task-training.ts';
 import { DEFAULT_ROUND_TRAINING, checkRoundTrainingOptions } from '../src/trainer/opcd-round.ts';
 import { planRound, readingExamples } from '../src/trainer/round-plan.ts';
@@ -44,6 +44,27 @@ describe('reading prompts', () => {
     assert.ok(new Set(reading.map((p) => p[0]!.content)).size > 60, 'many companies');
     assert.deepEqual(readingPromptsFor(logs!, 7), [], 'a chat task of logs has none');
     assert.deepEqual(readingPromptsFor(lake!, 7), [], 'nor a game');
+  });
+
+  it('with readingExtraction, add extraction prompts over other companies\' corrected conversations, the first 64 unchanged', () => {
+    const extraction = extractionReadingPrompts(7);
+    assert.equal(extraction.length, EXTRACTION_READING_PROMPTS);
+    assert.deepEqual(extractionReadingPrompts(7), extraction, 'pure');
+    const deployed = drawCompany(DEPLOYED_COMPANY_SEEDS.start);
+    for (const p of extraction) {
+      assert.deepEqual(p.map((m) => m.role), ['user']);
+      const text = p[0]!.content;
+      assert.ok(text.includes('EXPERIENCE ITEM'), 'the extraction prompt a round writes');
+      assert.ok(text.includes('The customer did not accept 1 of 1 answers.'), text);
+      assert.ok(!text.includes(deployed.name));
+    }
+    // The customer's correction states a value, and the assistant's answer another one.
+    const stated = extraction.filter((p) => FACTS.some((f) => { const vs = statedValues(f, p[0]!.content); return new Set(vs).size >= 2; })).length;
+    assert.ok(stated >= EXTRACTION_READING_PROMPTS / 2, `${stated} of ${EXTRACTION_READING_PROMPTS} show two values of a fact`);
+    const withExtraction = readingOf(desk!, { seed: 7, readingShare: 0.25, readingExtraction: true }).reading!;
+    assert.equal(withExtraction.length, READING_PROMPTS + EXTRACTION_READING_PROMPTS);
+    assert.deepEqual(withExtraction.slice(0, READING_PROMPTS), readingPromptsFor(desk!, 7), 'the reading prompts of a round without it are the same');
+    assert.deepEqual(withExtraction.slice(READING_PROMPTS), extraction);
   });
 
   it('go into a round\'s job only where its training takes a share of them', () => {

@@ -6,22 +6,33 @@
  * rounds teach the deployed company's values so that the version gives them whatever its context
  * says (another company with its facts in context: 86-92% for the base, 48-57% after five rounds;
  * docs/measured.md), and the next round's teacher then no longer reads new values either.
- * Companies from the corpus range, never the deployed one. Pure: the same task and seed give the
- * same prompts, so that a round re-derives (operations/rederive.ts).
+ * Companies from the corpus range, never the deployed one.
+ *
+ * With `readingExtraction`, a third more: the extraction prompt a round writes over another
+ * company's conversation in which the customer corrects the assistant. The rounds erode that
+ * skill too: a version three rounds on wrote the customer's value for 61% of such corrections,
+ * the base for 79% (bench/desk-extraction.ts), and a version that learned a value writes it
+ * again when customers correct it after the policy changed, so the change is never learned.
+ *
+ * Pure: the same task, seed and options give the same prompts, so that a round re-derives
+ * (operations/rederive.ts).
  */
 import { CORPUS_COMPANY_SEEDS } from '../envs/seed-ranges.ts';
 import { drawCompany } from '../envs/support-desk/company.ts';
 import { deskSystemPrompt } from '../envs/support-desk/conversations.ts';
-import { customerQuestion } from '../envs/support-desk/customer.ts';
-import { FACTS } from '../envs/support-desk/facts.ts';
+import { customerQuestion, customerReply, judgeAnswer } from '../envs/support-desk/customer.ts';
+import { answerWith, FACTS, factValues } from '../envs/support-desk/facts.ts';
+import { extractionPrompt, renderTrajectory } from '../extraction/extraction-prompt.ts';
 import { teacherMessages } from '../extraction/teacher-prompt.ts';
-import type { Prompt } from '../model/inference/chat-prompt.ts';
+import { userPrompt, type Prompt, type PromptMessage } from '../model/inference/chat-prompt.ts';
 import { seededRandom } from '../model/network/rng.ts';
 import { renderItemTexts } from '../projections/knowledge/knowledge-base.ts';
 import type { RoundTrainingOptions } from '../trainer/opcd-round.ts';
 
 /** Reading prompts a round draws from (it cycles through them). */
 export const READING_PROMPTS = 64;
+/** Extraction prompts added to them with `readingExtraction`. */
+export const EXTRACTION_READING_PROMPTS = 32;
 
 /** The task's reading prompts for a round with this training seed; none for a task without a world (a chat task of logs, a game). */
 export function readingPromptsFor(task: object, seed: number, count = READING_PROMPTS): Prompt[] {
@@ -36,9 +47,33 @@ export function readingPromptsFor(task: object, seed: number, count = READING_PR
   });
 }
 
+/**
+ * Another company's conversation of one question, answered with another of the fact's values and
+ * corrected by the customer, as the extraction prompt a round writes over it (nothing known yet).
+ */
+export function extractionReadingPrompts(seed: number, count = EXTRACTION_READING_PROMPTS): Prompt[] {
+  const random = seededRandom((seed * 7919 + 0xe7ac) >>> 0);
+  return Array.from({ length: count }, () => {
+    const company = drawCompany(CORPUS_COMPANY_SEEDS.start + Math.floor(random() * CORPUS_COMPANY_SEEDS.count));
+    const fact = FACTS[Math.floor(random() * FACTS.length)]!;
+    const truth = company.facts[fact.id]!;
+    const others = factValues(fact).filter((v) => v !== truth);
+    const answer = answerWith(fact, others[Math.floor(random() * others.length)]!);
+    const question = customerQuestion(random, fact, 'deployment', true);
+    const reply = customerReply(random, fact, truth, judgeAnswer(fact, truth, answer), 1);
+    const messages: PromptMessage[] = [
+      { role: 'system', content: deskSystemPrompt(company) }, { role: 'user', content: question },
+      { role: 'assistant', content: answer }, { role: 'user', content: reply.text },
+    ];
+    const outcome = { success: false, reward: 0, feedback: 'The customer did not accept 1 of 1 answers.' };
+    return userPrompt(extractionPrompt(renderTrajectory({ messages: messages.map((m) => ({ role: m.role, content: m.content })), outcome }), []));
+  });
+}
+
 /** What a round's training job carries (`reading`): the task's reading prompts where its training takes a share of them, else nothing. */
-export function readingOf(task: object, training: Pick<RoundTrainingOptions, 'readingShare' | 'seed'>): { reading?: Prompt[] } {
+export function readingOf(task: object, training: Pick<RoundTrainingOptions, 'readingShare' | 'readingExtraction' | 'seed'>): { reading?: Prompt[] } {
   if (!((training.readingShare ?? 0) > 0)) return {};
   const reading = readingPromptsFor(task, training.seed);
+  if (reading.length && training.readingExtraction) reading.push(...extractionReadingPrompts(training.seed));
   return reading.length ? { reading } : {};
 }

@@ -46,6 +46,7 @@ const taskFields = z.object({
   roundSteps: z.number().int().min(1).max(100_000).optional(),
   distillation: z.enum(DISTILLATION_METHODS).optional(),
   readingShare: z.number().min(0).max(0.9).optional(),
+  readingExtraction: z.boolean().optional(),
   failedRepeat: z.number().int().min(1).max(MAX_FAILED_REPEAT).optional(),
   heldOutPercent: z.number().int().min(1).max(50).optional(),
   gatePrompts: z.number().int().min(1).max(10_000).optional(),
@@ -99,13 +100,15 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
   return ids.map((id) => {
     const o = overrides[id] ?? {};
     // Reading prompts exist for the support desk only (tasks/reading-prompts.ts): elsewhere the setting would do nothing.
-    if (o.readingShare !== undefined && id !== DESK_TASK_NAME) throw new Error(`OELD_TASKS_FILE: ${id}.readingShare (${preview(o.readingShare)}): applies to the task ${DESK_TASK_NAME} only (its reading prompts are other companies' conversations)`);
+    const reading = (['readingShare', 'readingExtraction'] as const).find((k) => o[k] !== undefined);
+    if (reading && id !== DESK_TASK_NAME) throw new Error(`OELD_TASKS_FILE: ${id}.${reading} (${preview(o[reading])}): applies to the task ${DESK_TASK_NAME} only (its reading prompts are other companies' conversations)`);
     const common = {
       id,
       templateVariables: o.templateVariables ?? {},
       minInteractions: o.minInteractions ?? defaults.minInteractions,
       ...trainingOf(o, id === DESK_TASK_NAME ? { steps: DESK_TASK_DEFAULTS.roundSteps, method: DESK_TASK_DEFAULTS.distillation } : {}),
     };
+    if (common.training?.readingExtraction && !((common.training.readingShare ?? 0) > 0)) throw new Error(`OELD_TASKS_FILE: ${id}.readingExtraction (true): adds to the reading prompts, which a round trains on only with readingShare above 0 (it is ${common.training.readingShare ?? 0})`);
     if ((GAME_TASK_NAMES as readonly string[]).includes(id)) {
       // The simulator and the game's gate play with the game's own prompts: a round must train on what they serve.
       const chatOnly = (['heldOutPercent', 'gatePrompts', 'maxRetentionKl', 'maxBaseRetentionKl', 'anchorPromptsFile', 'evaluator', 'templateVariables'] as const).find((k) => o[k] !== undefined);
@@ -141,12 +144,13 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
 }
 
 /** A task's own round training: the tasks file's roundSteps and distillation over a built-in world's defaults; nothing set: absent (the daemon's settings apply). */
-function trainingOf(o: { roundSteps?: number; distillation?: DistillationMethod; readingShare?: number; failedRepeat?: number }, builtIn: TaskTraining): { training?: TaskTraining } {
+function trainingOf(o: { roundSteps?: number; distillation?: DistillationMethod; readingShare?: number; readingExtraction?: boolean; failedRepeat?: number }, builtIn: TaskTraining): { training?: TaskTraining } {
   const training: TaskTraining = {
     ...builtIn,
     ...(o.roundSteps !== undefined ? { steps: o.roundSteps } : {}),
     ...(o.distillation !== undefined ? { method: o.distillation } : {}),
     ...(o.readingShare !== undefined ? { readingShare: o.readingShare } : {}),
+    ...(o.readingExtraction !== undefined ? { readingExtraction: o.readingExtraction } : {}),
     ...(o.failedRepeat !== undefined ? { failedRepeat: o.failedRepeat } : {}),
   };
   return Object.keys(training).length ? { training } : {};

@@ -37,6 +37,8 @@ export interface TaskTraining {
   method?: DistillationMethod;
   /** Share of each step's examples from the task's reading prompts (reading-prompts.ts). */
   readingShare?: number;
+  /** The reading prompts include extraction prompts (reading-prompts.ts). */
+  readingExtraction?: boolean;
   /** Times a failed trajectory's prompts appear in a round (training-prompts.ts). */
   failedRepeat?: number;
 }

@@ -60,6 +60,8 @@ export interface RoundTrainingOptions {
    * Absent or 0: none (the plan is the same as without reading prompts).
    */
   readingShare?: number;
+  /** The support desk: the reading prompts include extraction prompts over corrected conversations (reading-prompts.ts). */
+  readingExtraction?: boolean;
   /**
    * How many times the prompts of a trajectory whose outcome failed appear in the round's prompts
    * (training-prompts.ts): the turns the customers corrected, where the knowledge has the most to
