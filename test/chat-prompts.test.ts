@@ -163,10 +163,13 @@ describe('task configuration', () => {
     assert.equal(lake!.training, undefined);
     assert.equal(support!.training, undefined);
     assert.deepEqual(trainingFor(lake!, daemon), daemon, 'a task that sets nothing trains as the daemon says');
-    assert.deepEqual(desk!.training, { steps: DESK_TASK_DEFAULTS.roundSteps, method: 'opcd-forward' });
-    assert.deepEqual(trainingFor(desk!, daemon), { ...daemon, steps: DESK_TASK_DEFAULTS.roundSteps, method: 'opcd-forward' });
+    const deskOwn = { steps: DESK_TASK_DEFAULTS.roundSteps, method: 'opcd-forward', readingShare: 0.25, failedRepeat: 3 };
+    assert.deepEqual(desk!.training, deskOwn);
+    assert.deepEqual(trainingFor(desk!, daemon), { ...daemon, ...deskOwn });
     const [desk2, lake2] = loadTasks(['support-desk', 'frozenlake'], file({ 'support-desk': { distillation: 'opcd' }, frozenlake: { roundSteps: 24 } }), DEFAULTS);
-    assert.deepEqual(trainingFor(desk2!, daemon), { ...daemon, steps: DESK_TASK_DEFAULTS.roundSteps, method: 'opcd' }, 'the file sets one, the built-in other stays');
+    assert.deepEqual(trainingFor(desk2!, daemon), { ...daemon, ...deskOwn, method: 'opcd' }, 'the file sets one, the built-in others stay');
+    const [off] = loadTasks(['support-desk'], file({ 'support-desk': { readingShare: 0, failedRepeat: 1 } }), DEFAULTS);
+    assert.deepEqual(trainingFor(off!, daemon), { ...daemon, ...deskOwn, readingShare: 0, failedRepeat: 1 }, 'the file turns them off');
     assert.deepEqual(trainingFor(lake2!, daemon), { ...daemon, steps: 24 }, 'a game may set its own steps too');
     assert.throws(() => loadTasks(['support'], file({ support: { distillation: 'ppo' } }), DEFAULTS), /support\.distillation.*\(got "ppo"\)/);
     assert.throws(() => loadTasks(['support'], file({ support: { roundSteps: 0 } }), DEFAULTS), /support\.roundSteps.*\(got 0\)/);
