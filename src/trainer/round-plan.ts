@@ -10,7 +10,9 @@
  * logged prompt stays) is a reading prompt whose teacher reads it as the student does, with no
  * pool knowledge: the frozen round-start version's answer to it, which the student is held to (a
  * prompt with another company's facts in its context, so that the round does not teach the model
- * to ignore its context). Without them the plan draws exactly what it drew before.
+ * to ignore its context, or the extraction prompt over another company's corrected conversation,
+ * so that it goes on writing what customers say: tasks/reading-prompts.ts). Without them the plan
+ * draws exactly what it drew before.
  */
 import type { Prompt } from '../model/inference/chat-prompt.ts';
 import type { Tokenizer } from '../model/formats/tokenizer.ts';
