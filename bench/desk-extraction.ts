@@ -45,9 +45,8 @@ async function prompts(): Promise<{ factId: string; prompt: string; item: string
       const seeds = Array.from({ length: CONVERSATIONS }, (_, i) => DEPLOYMENT_SEEDS.start + 90_000_000 + 1000 * c + i);
       const conversations = await playConversations(company, seeds, async (ps) => ps.map(() => ({ text: fact.item(wrong), tokens: 0 })),
         { phrasings: 'deployment', questions: 1, factIds: [fact.id], correctionRate: 1 });
+      // correctionRate 1: every customer states the true value.
       for (const conv of conversations) {
-        // Only corrections that state the value count (some customers only say it is wrong).
-        if (!conv.messages.at(-1)!.content.includes(truth)) continue;
         out.push({ factId: fact.id, item: fact.item(truth), prompt: extractionPrompt(renderTrajectory({ messages: conv.messages.map((m) => ({ role: m.role, content: m.content })), outcome: conv.outcome }), []) });
       }
     }

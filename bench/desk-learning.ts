@@ -37,7 +37,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config.ts';
 import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
 import { DEPLOYED_COMPANY_SEEDS, TEST_SEEDS, VALIDATION_SEEDS } from '../src/envs/seed-ranges.ts';
-import { FACTS } from '../src/envs/support-desk/facts.ts';
+import { FACTS, factById } from '../src/envs/support-desk/facts.ts';
 import { localEngine } from '../src/engine/local-engine.ts';
 import type { ModelEngine } from '../src/engine/model-engine.ts';
 import { rateWithInterval } from '../src/evaluation/confidence.ts';
@@ -116,7 +116,7 @@ async function lakeTest(engine: ModelEngine, version: string): Promise<number | 
 async function changedInPool(q: Parameters<typeof readKnowledgeVersion>[0], taskId: string, version: string, changed: readonly string[], oldValues: Record<string, string>, now: Record<string, string>): Promise<string> {
   const slots = ((await readKnowledgeVersion(q))?.pools ?? []).filter((p) => p.taskId === taskId && p.modelVersion === version);
   const per = changed.map((id) => {
-    const fact = FACTS.find((f) => f.id === id)!;
+    const fact = factById(id);
     const count = (v: string) => slots.filter((p) => p.text.includes(fact.item(v))).length;
     return `${id} new ${count(now[id]!)} / old ${count(oldValues[id]!)}`;
   });

@@ -19,7 +19,7 @@
  */
 import { CORPUS_COMPANY_SEEDS } from '../envs/seed-ranges.ts';
 import { drawCompany } from '../envs/support-desk/company.ts';
-import { deskSystemPrompt } from '../envs/support-desk/conversations.ts';
+import { conversationOutcome, deskSystemPrompt } from '../envs/support-desk/conversations.ts';
 import { customerQuestion, customerReply, judgeAnswer } from '../envs/support-desk/customer.ts';
 import { answerWith, FACTS, factValues } from '../envs/support-desk/facts.ts';
 import { extractionPrompt, renderTrajectory } from '../extraction/extraction-prompt.ts';
@@ -60,13 +60,13 @@ export function extractionReadingPrompts(seed: number, count = EXTRACTION_READIN
     const others = factValues(fact).filter((v) => v !== truth);
     const answer = answerWith(fact, others[Math.floor(random() * others.length)]!);
     const question = customerQuestion(random, fact, 'deployment', true);
-    const reply = customerReply(random, fact, truth, judgeAnswer(fact, truth, answer), 1);
+    const verdict = judgeAnswer(fact, truth, answer);
+    const reply = customerReply(random, fact, truth, verdict, 1);
     const messages: PromptMessage[] = [
       { role: 'system', content: deskSystemPrompt(company) }, { role: 'user', content: question },
       { role: 'assistant', content: answer }, { role: 'user', content: reply.text },
     ];
-    const outcome = { success: false, reward: 0, feedback: 'The customer did not accept 1 of 1 answers.' };
-    return userPrompt(extractionPrompt(renderTrajectory({ messages: messages.map((m) => ({ role: m.role, content: m.content })), outcome }), []));
+    return userPrompt(extractionPrompt(renderTrajectory({ messages: messages.map((m) => ({ role: m.role, content: m.content })), outcome: conversationOutcome([verdict]) }), []));
   });
 }
 

@@ -62,6 +62,17 @@ function start(company: Company, seed: number, index: number, o: ConversationOpt
   return { seed, random, facts, asked: 0, conversation: { seed, messages, questions: [], outcome: { success: false, reward: 0, feedback: '' } }, done: false };
 }
 
+/** A finished conversation's outcome: a success when the customer accepted every answer. */
+export function conversationOutcome(questions: readonly Pick<AskedQuestion, 'right'>[]): Conversation['outcome'] {
+  const right = questions.filter((q) => q.right).length;
+  const total = questions.length;
+  return {
+    success: right === total,
+    reward: right / total,
+    feedback: right === total ? 'The customer confirmed every answer.' : `The customer did not accept ${total - right} of ${total} answers.`,
+  };
+}
+
 /** Plays one conversation per seed with the company's current facts; returns them in seed order. */
 export async function playConversations(company: Company, seeds: readonly number[], policy: ChatPolicyFn, o: ConversationOptions): Promise<Conversation[]> {
   const running = seeds.map((s, i) => start(company, s, i, o));
@@ -81,13 +92,7 @@ export async function playConversations(company: Company, seeds: readonly number
       r.conversation.messages.push({ role: 'user', content: next ? `${reply.text} ${customerQuestion(r.random, next, o.phrasings, false)}` : reply.text });
       if (!next) {
         r.done = true;
-        const right = r.conversation.questions.filter((q) => q.right).length;
-        const total = r.conversation.questions.length;
-        r.conversation.outcome = {
-          success: right === total,
-          reward: right / total,
-          feedback: right === total ? 'The customer confirmed every answer.' : `The customer did not accept ${total - right} of ${total} answers.`,
-        };
+        r.conversation.outcome = conversationOutcome(r.conversation.questions);
       }
     });
   }
