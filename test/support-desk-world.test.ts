@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { drawDeskExample, DESK_NOTHING_NEW } from '../src/basemodel/desk-corpus.ts';
+import { drawDeskExample, DESK_NOTHING_NEW, inventedChoice } from '../src/basemodel/desk-corpus.ts';
 import { CORPUS_COMPANY_SEEDS, DEPLOYED_COMPANY_SEEDS, SEED_RANGES, assertDisjointSeedRanges } from '../src/envs/seed-ranges.ts';
 import { changeFacts, drawCompany, drawFactIds } from '../src/envs/support-desk/company.ts';
 import { customerReply, judgeAnswer } from '../src/envs/support-desk/customer.ts';
@@ -159,6 +159,64 @@ describe('the support-desk pretraining corpus', () => {
       }
     }
     assert.ok(nothing > 10 && nothing < 150, `some conversations teach nothing new: ${nothing}`);
+  });
+
+  it('drills extraction with values no prior predicts: each item\'s value stands in the customer\'s words, choices invented, wrong answers from the fact\'s list', () => {
+    const random = seededRandom(14);
+    const frame = (f: (typeof FACTS)[number]) => f.item('\u0000').split('\u0000') as [string, string];
+    let choices = 0;
+    let invented = 0;
+    let corrected = 0;
+    let listed = 0;
+    for (let i = 0; i < 400; i++) {
+      const e = drawDeskExample(random, 'desk-extract-copy');
+      assert.equal(e.kind, 'desk-extract-copy');
+      if (e.response === DESK_NOTHING_NEW) continue;
+      const prompt = e.prompt[0]!.content;
+      const conversation = prompt.slice(prompt.indexOf('=== Trajectory ==='), prompt.indexOf('=== End of trajectory ==='));
+      for (const item of parseExperienceItems(e.response)) {
+        const fact = FACTS.find((f) => { const [before, after] = frame(f); return item.startsWith(before) && item.endsWith(after); });
+        assert.ok(fact, `a fact's sentence: ${item}`);
+        const [before, after] = frame(fact);
+        const value = item.slice(before.length, item.length - after.length);
+        // The value is said by the customer (a correction) or by the assistant and confirmed.
+        const customerSays = conversation.split('\n').filter((l) => l.startsWith('Turn ') && l.includes(' input: ') && !l.startsWith('Turn 1 input')).some((l) => l.includes(value));
+        assert.ok(customerSays || conversation.includes(fact.item(value)), `${item} comes from the conversation`);
+        if (customerSays && !conversation.includes(fact.item(value))) corrected++;
+        if (fact.values.kind === 'choice') {
+          choices++;
+          if (!factValues(fact).includes(value)) invented++;
+        }
+      }
+      // The assistant's wrong answers are values of the fact's own list (what a model would recall).
+      for (const line of conversation.split('\n').filter((l) => / output: /.test(l) && !l.includes('(no response recorded)'))) {
+        const said = line.slice(line.indexOf(' output: ') + ' output: '.length);
+        const fact = FACTS.find((f) => { const [before, after] = frame(f); return said.startsWith(before) && said.endsWith(after); })!;
+        const value = said.slice(frame(fact)[0].length, said.length - frame(fact)[1].length);
+        if (factValues(fact).includes(value)) { listed++; continue; }
+        // An answer outside the list can only be the true value, confirmed: taught now or known already.
+        const known = prompt.slice(prompt.indexOf('Experience you have already collected:'));
+        assert.ok(e.response.includes(said) || known.includes(said), `${said}: outside the fact's list, yet not the confirmed true value`);
+      }
+    }
+    assert.ok(corrected > 150, `most items copy a correction: ${corrected}`);
+    assert.ok(listed > 150, `wrong answers from the fact's list: ${listed}`);
+    assert.ok(choices > 30 && invented / choices > 0.6, `choices are mostly invented: ${invented} of ${choices}`);
+  });
+
+  it('invents choices by replacing the words that carry the value, keeping their case and the frame', () => {
+    const random = seededRandom(15);
+    const options = ['the US and Canada', 'chief@help.desk', '24 hours a day'];
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const v = inventedChoice(random, options);
+      seen.add(v);
+      if (v.includes('@')) assert.match(v, /^[a-z]+@[a-z]+\.[a-z]+$/, v);
+      else if (v.includes('hours')) assert.equal(v, '24 hours a day', 'nothing to replace');
+      else assert.match(v, /^the [A-Z][A-Za-z]* and [A-Z][a-z]*$/, v);
+    }
+    assert.ok(seen.size > 100, `many values: ${seen.size}`);
+    assert.ok([...seen].every((v) => v === '24 hours a day' || !options.includes(v)), 'an option with replaceable words always changes');
   });
 
   it('recalls several policies at once, each value from the newest item that states it', () => {

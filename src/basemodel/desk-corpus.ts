@@ -17,11 +17,16 @@
  *   it. The skill desk-informed needs (find the item whose sentence starts as the answer does, copy
  *   its value), practised two to five times per example instead of once;
  * - desk-copy: desk-recall with values no prior predicts, and copy-repeat: repeat a string of random
- *   words: the drills in which a fresh model forms that copying (models/README.md).
+ *   words: the drills in which a fresh model forms that copying (models/README.md);
+ * - desk-extract-copy: desk-extract over a company whose values no prior predicts (numbers outside
+ *   the fact's range, choices with invented words in them), while the assistant's wrong answers
+ *   still come from the fact's values: the item is right only when its value is copied from the
+ *   customer's words. Without it, the model wrote another option of the fact's list for two choice
+ *   facts' corrections (bench/desk-extraction.ts).
  */
 import { CORPUS_COMPANY_SEEDS } from '../envs/seed-ranges.ts';
-import { drawCompany, type Company } from '../envs/support-desk/company.ts';
-import { customerQuestion, customerReply, GREETINGS, judgeAnswer } from '../envs/support-desk/customer.ts';
+import { companyName, drawCompany, type Company } from '../envs/support-desk/company.ts';
+import { customerQuestion, customerReply, GREETINGS, judgeAnswer, type Verdict } from '../envs/support-desk/customer.ts';
 import { deskSystemPrompt } from '../envs/support-desk/conversations.ts';
 import { answerWith, FACTS, factValues, type Fact } from '../envs/support-desk/facts.ts';
 import { extractionPrompt, renderTrajectory } from '../extraction/extraction-prompt.ts';
@@ -30,7 +35,7 @@ import type { Prompt, PromptMessage } from '../model/inference/chat-prompt.ts';
 import { renderItemTexts, ITEM_MARKER } from '../projections/knowledge/knowledge-base.ts';
 import { newItems } from './experience-items.ts';
 
-export type DeskKind = 'desk-guess' | 'desk-informed' | 'desk-extract' | 'desk-recall' | 'desk-copy' | 'copy-repeat';
+export type DeskKind = 'desk-guess' | 'desk-informed' | 'desk-extract' | 'desk-recall' | 'desk-copy' | 'copy-repeat' | 'desk-extract-copy';
 
 export interface DeskExample {
   kind: DeskKind;
@@ -56,6 +61,13 @@ function shuffle<T>(random: () => number, xs: readonly T[]): T[] {
 const corpusCompany = (random: () => number): Company =>
   drawCompany(CORPUS_COMPANY_SEEDS.start + Math.floor(random() * CORPUS_COMPANY_SEEDS.count));
 
+/**
+ * The customer's verdict on an answer that states `said`: right when it is the true value (also
+ * one no fact's list holds, which judgeAnswer cannot find in the text), else as judgeAnswer has it.
+ */
+const judged = (fact: Fact, truth: string, said: string): Verdict =>
+  (said === truth ? { right: true, stated: [said] } : judgeAnswer(fact, truth, answerWith(fact, said)));
+
 const otherValue = (random: () => number, fact: Fact, not: string): string => pick(random, factValues(fact).filter((v) => v !== not));
 
 /**
@@ -75,7 +87,7 @@ function conversationPrefix(random: () => number, company: Company, rightShare: 
     const truth = company.facts[fact.id]!;
     const said = random() < rightShare ? truth : otherValue(random, fact, truth);
     const answer = answerWith(fact, said);
-    const reply = customerReply(random, fact, truth, judgeAnswer(fact, truth, answer), 0.9);
+    const reply = customerReply(random, fact, truth, judged(fact, truth, said), 0.9);
     messages.push({ role: 'assistant', content: answer });
     earlier.push({ fact, said, reply: reply.text, corrected: reply.corrected });
     pendingReply = reply.text;
@@ -120,15 +132,15 @@ function informedExample(random: () => number): DeskExample {
   return { kind: 'desk-informed', prompt, response, check: truth === undefined ? { factId: fact.id } : { factId: fact.id, truth } };
 }
 
-function extractExample(random: () => number): DeskExample {
-  const company = corpusCompany(random);
+function extractExample(random: () => number, kind: 'desk-extract' | 'desk-extract-copy'): DeskExample {
+  const drawn = corpusCompany(random);
+  const company = kind === 'desk-extract' ? drawn : unguessableCompany(random, drawn);
   const { messages, fact, earlier } = conversationPrefix(random, company, 0.4);
   // The conversation to the end: the last question answered and replied to.
   const truth = company.facts[fact.id]!;
   const said = random() < 0.4 ? truth : otherValue(random, fact, truth);
   const answer = answerWith(fact, said);
-  const verdict = judgeAnswer(fact, truth, answer);
-  const reply = customerReply(random, fact, truth, verdict, 0.9);
+  const reply = customerReply(random, fact, truth, judged(fact, truth, said), 0.9);
   const full: PromptMessage[] = [...messages, { role: 'assistant', content: answer }, { role: 'user', content: reply.text }];
   const exchanges = [...earlier, { fact, said, reply: reply.text, corrected: reply.corrected }];
   // What the conversation teaches: each fact the customer corrected (its true value) or confirmed.
@@ -150,7 +162,7 @@ function extractExample(random: () => number): DeskExample {
   const fresh = newItems(taught, soFar, 2);
   const prompt: Prompt = [{ role: 'user', content: extractionPrompt(renderTrajectory({ messages: full.map((m) => ({ role: m.role as 'system' | 'user' | 'assistant', content: m.content })), outcome }), soFar) }];
   const response = fresh.length > 0 ? fresh.map((t) => `${ITEM_MARKER}${t}`).join('\n') : DESK_NOTHING_NEW;
-  return { kind: 'desk-extract', prompt, response };
+  return { kind, prompt, response };
 }
 
 /** "a, b and c". */
@@ -170,6 +182,37 @@ function recallExample(random: () => number): DeskExample {
   const question = `${pick(random, GREETINGS)}Please tell me your ${listed(asked.map((f) => f.topic))}.`;
   const prompt = teacherMessages(renderItemTexts(items), [{ role: 'system', content: deskSystemPrompt(company) }, { role: 'user', content: question }], 'system');
   return { kind: 'desk-recall', prompt, response: asked.map((f) => answerWith(f, company.facts[f.id]!)).join(' ') };
+}
+
+/** Words of the facts' options that frame a value rather than carry it ("the EU only", "9am to 5pm"): an invented value keeps them. */
+const FRAME_WORDS: ReadonlySet<string> = new Set(['the', 'and', 'only', 'to', 'a', 'all', 'at', 'not', 'on', 'every', 'in', 'of', 'day', 'days', 'hours', 'plans', 'am', 'pm']);
+
+/**
+ * A choice no prior can guess: one of the fact's options with some of its other words replaced by
+ * invented ones (the case kept: "the Brax and Canada", "fleam@help.desk"); an option with no such
+ * word as it is.
+ */
+export function inventedChoice(random: () => number, options: readonly string[]): string {
+  const option = pick(random, options);
+  const words = [...option.matchAll(/[A-Za-z]+/g)].filter((m) => !FRAME_WORDS.has(m[0].toLowerCase()));
+  if (words.length === 0) return option;
+  const replace = new Set(words.filter(() => random() < 0.5).map((m) => m.index));
+  if (replace.size === 0) replace.add(pick(random, words).index);
+  return option.replace(/[A-Za-z]+/g, (w, at: number) => {
+    if (!replace.has(at)) return w;
+    const invented = companyName(random);
+    return w[0] === w[0]!.toLowerCase() ? invented.toLowerCase() : invented;
+  });
+}
+
+/** The company with every value replaced by one no prior can guess (desk-extract-copy). */
+function unguessableCompany(random: () => number, company: Company): Company {
+  const facts: Record<string, string> = {};
+  for (const fact of FACTS) {
+    const v = fact.values;
+    facts[fact.id] = v.kind === 'choice' ? inventedChoice(random, v.options) : v.format(1 + Math.floor(random() * 999));
+  }
+  return { ...company, facts };
 }
 
 /**
@@ -213,7 +256,7 @@ export function drawDeskExample(random: () => number, kind: DeskKind): DeskExamp
   switch (kind) {
     case 'desk-guess': return guessExample(random);
     case 'desk-informed': return informedExample(random);
-    case 'desk-extract': return extractExample(random);
+    case 'desk-extract': case 'desk-extract-copy': return extractExample(random, kind);
     case 'desk-recall': return recallExample(random);
     case 'desk-copy': return copyExample(random);
     case 'copy-repeat': return repeatExample(random);
