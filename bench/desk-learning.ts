@@ -10,7 +10,8 @@
  * equally often, no knowledge in context unless named), fact accuracy with its 95% interval:
  *   - the base model; the base model with the company's true facts in context; with its own
  *     round-0 knowledge in context;
- *   - after each round; then the company changes some facts (policy drift) and, after each of the
+ *   - after each round (its candidate's figures; after a round skipped for want of knowledge,
+ *     the active version's, measured again); then the company changes some facts (policy drift) and, after each of the
  *     following rounds, accuracy on the changed facts and the share of answers still giving an
  *     old value;
  *   - FrozenLake's test pass rate of every version (the same model serves both tasks), and how
@@ -126,7 +127,7 @@ async function changedInPool(q: Parameters<typeof readKnowledgeVersion>[0], task
 interface SeedResult {
   seed: number; companySeed: number;
   base: Figure; baseWithTruth: Figure; baseWithOwnKnowledge: Figure | null;
-  rounds: { round: number; version: string; activated: boolean; test: Figure; changed?: Figure; seconds: number; gate: string[]; frozenLake: number | null; otherCompany: Figure }[];
+  rounds: { round: number; version: string; activated: boolean; skipped?: true; test: Figure; changed?: Figure; seconds: number; gate: string[]; frozenLake: number | null; otherCompany: Figure }[];
   changedFacts: string[]; baseFrozenLake: number | null;
   /** The base answering another company with that company's facts in context (what each round's version is compared with). */
   otherCompanyBase: Figure;
@@ -216,14 +217,28 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
         onProgress: (p) => { if (p.message?.startsWith('kept ')) log(`seed ${s} round ${k}: ${p.message}`); } });
       const ran = await runner.run('threshold');
       await catchUpProjections(w.db.sql);
+      const seconds = (performance.now() - t0) / 1000;
+      /** A version's figures after round k: the test, the changed facts, FrozenLake, another company from its context. */
+      const measure = async (version: string) => {
+        const test = await deskTest(engine, version, task, world, recorded);
+        const changed = result.changedFacts.length ? await deskTest(engine, version, task, world, recorded, { factIds: result.changedFacts, oldValues }) : undefined;
+        const frozenLake = await lakeTest(engine, version);
+        // What the retention check stands for: does the version still answer another company from the facts in its context?
+        const otherCompany = await deskTest(engine, version, task, other.world, 0, { knowledge: other.truth });
+        const text = `test ${show(test)}${changed ? `; changed facts ${show(changed)}, old values ${rateWithInterval(changed.oldValues ?? 0, changed.of)} (${changed.byFact})` : ''}`
+          + `${frozenLake === null ? '' : `; FrozenLake ${(100 * frozenLake).toFixed(1)}%`}; another company with its facts in context ${(100 * otherCompany.accuracy).toFixed(1)}% (base ${(100 * result.otherCompanyBase.accuracy).toFixed(1)}%)`;
+        return { figures: { test, ...(changed ? { changed } : {}), frozenLake, otherCompany }, text };
+      };
       if ('skipped' in ran) {
         // As in the daemon: nothing trained; the next round learns from the conversations that follow.
-        log(`seed ${s} round ${k}: skipped (${ran.skipped})`);
+        // After it users still have the active version: its figures now (after a change of policy they differ).
+        const { figures, text } = await measure(active);
+        result.rounds.push({ round: k, version: active, activated: false, skipped: true, ...figures, seconds, gate: [ran.skipped] });
+        log(`seed ${s} round ${k}: skipped (${ran.skipped}); ${active} stays active: ${text}; ${seconds.toFixed(0)} s`);
         await lakeStep(k);
         continue;
       }
       const outcome = ran;
-      const seconds = (performance.now() - t0) / 1000;
       if (k === 1) {
         const kb = await readKnowledgeVersion(w.db.sql);
         const pool = kb?.pools.find((p) => p.taskId === task.id && p.modelVersion === 'base');
@@ -235,15 +250,10 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
       }
       if (result.changedFacts.length) log(`seed ${s} round ${k}: ${await changedInPool(w.db.sql, task.id, active, result.changedFacts, oldValues, companyAt(world, recorded).company.facts)}`);
       await engine.load(outcome.newVersion, join(artifactRoot, 'models', outcome.newVersion));
-      const test = await deskTest(engine, outcome.newVersion, task, world, recorded);
-      const changed = result.changedFacts.length ? await deskTest(engine, outcome.newVersion, task, world, recorded, { factIds: result.changedFacts, oldValues }) : undefined;
-      const frozenLake = await lakeTest(engine, outcome.newVersion);
-      // What the retention check stands for: does the version still answer another company from the facts in its context?
-      const otherCompany = await deskTest(engine, outcome.newVersion, task, other.world, 0, { knowledge: other.truth });
-      result.rounds.push({ round: k, version: outcome.newVersion, activated: outcome.activated, test, ...(changed ? { changed } : {}), seconds, gate: outcome.gateReasons, frozenLake, otherCompany });
+      const { figures, text } = await measure(outcome.newVersion);
+      result.rounds.push({ round: k, version: outcome.newVersion, activated: outcome.activated, ...figures, seconds, gate: outcome.gateReasons });
       log(`seed ${s} round ${k}: deployment accuracy ${(100 * deployedRight / Math.max(1, deployed)).toFixed(1)}% with ${active}; ${outcome.newVersion} ${outcome.activated ? 'activated' : 'NOT activated'} (${outcome.gateReasons.join('; ')}); `
-        + `${outcome.knowledgeItems} items; test ${show(test)}${changed ? `; changed facts ${show(changed)}, old values ${rateWithInterval(changed.oldValues ?? 0, changed.of)} (${changed.byFact})` : ''}`
-        + `${frozenLake === null ? '' : `; FrozenLake ${(100 * frozenLake).toFixed(1)}%`}; another company with its facts in context ${(100 * otherCompany.accuracy).toFixed(1)}% (base ${(100 * result.otherCompanyBase.accuracy).toFixed(1)}%); ${seconds.toFixed(0)} s`);
+        + `${outcome.knowledgeItems} items; ${text}; ${seconds.toFixed(0)} s`);
       if (outcome.activated) active = outcome.newVersion;
       await lakeStep(k);
     }
