@@ -10,8 +10,9 @@
  * equally often, no knowledge in context unless named), fact accuracy with its 95% interval:
  *   - the base model; the base model with the company's true facts in context; with its own
  *     round-0 knowledge in context;
- *   - after each round (its candidate's figures; after a round skipped for want of knowledge,
- *     the active version's, measured again); then the company changes some facts (policy drift) and, after each of the
+ *   - after each round, the version active after it (the round's candidate when the gate
+ *     activated it; otherwise the version kept, measured again, the refused candidate's figures
+ *     logged beside); then the company changes some facts (policy drift) and, after each of the
  *     following rounds, accuracy on the changed facts and the share of answers still giving an
  *     old value;
  *   - FrozenLake's test pass rate of every version (the same model serves both tasks), and how
@@ -127,7 +128,11 @@ async function changedInPool(q: Parameters<typeof readKnowledgeVersion>[0], task
 interface SeedResult {
   seed: number; companySeed: number;
   base: Figure; baseWithTruth: Figure; baseWithOwnKnowledge: Figure | null;
-  rounds: { round: number; version: string; activated: boolean; skipped?: true; test: Figure; changed?: Figure; seconds: number; gate: string[]; frozenLake: number | null; otherCompany: Figure }[];
+  rounds: {
+    round: number; version: string; activated: boolean; skipped?: true; test: Figure; changed?: Figure; seconds: number; gate: string[]; frozenLake: number | null; otherCompany: Figure;
+    /** A candidate the gate refused: its own figures (the round's figures are the active version's). */
+    candidate?: { version: string; test: Figure; changed?: Figure; frozenLake: number | null; otherCompany: Figure };
+  }[];
   changedFacts: string[]; baseFrozenLake: number | null;
   /** The base answering another company with that company's facts in context (what each round's version is compared with). */
   otherCompanyBase: Figure;
@@ -251,9 +256,16 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
       if (result.changedFacts.length) log(`seed ${s} round ${k}: ${await changedInPool(w.db.sql, task.id, active, result.changedFacts, oldValues, companyAt(world, recorded).company.facts)}`);
       await engine.load(outcome.newVersion, join(artifactRoot, 'models', outcome.newVersion));
       const { figures, text } = await measure(outcome.newVersion);
-      result.rounds.push({ round: k, version: outcome.newVersion, activated: outcome.activated, ...figures, seconds, gate: outcome.gateReasons });
       log(`seed ${s} round ${k}: deployment accuracy ${(100 * deployedRight / Math.max(1, deployed)).toFixed(1)}% with ${active}; ${outcome.newVersion} ${outcome.activated ? 'activated' : 'NOT activated'} (${outcome.gateReasons.join('; ')}); `
         + `${outcome.knowledgeItems} items; ${text}; ${seconds.toFixed(0)} s`);
+      if (outcome.activated) {
+        result.rounds.push({ round: k, version: outcome.newVersion, activated: true, ...figures, seconds, gate: outcome.gateReasons });
+      } else {
+        // Refused: users keep the active version, and its figures are the round's (the candidate's are logged above and kept apart).
+        const kept = await measure(active);
+        result.rounds.push({ round: k, version: active, activated: false, ...kept.figures, candidate: { version: outcome.newVersion, ...figures }, seconds, gate: outcome.gateReasons });
+        log(`seed ${s} round ${k}: ${active} stays active: ${kept.text}`);
+      }
       if (outcome.activated) active = outcome.newVersion;
       await lakeStep(k);
     }
