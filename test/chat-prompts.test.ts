@@ -15,6 +15,7 @@ import { DEFAULT_TASK_ID, type ChatTask } from '../src/tasks/task.ts';
 import { DEPLOYED_COMPANY_SEEDS } from '../src/envs/seed-ranges.ts';
 import { decodeInteraction } from '../src/ingest/decode-interaction.ts';
 import { trainedTrajectories, trainingPrompts } from '../src/tasks/training-prompts.ts';
+import { EXTRACTION_READING_PROMPTS, READING_PROMPTS, readingOf } from '../src/tasks/reading-prompts.ts';
 import { fitWithKnowledge } from '../src/trainer/fit-situations.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
@@ -163,13 +164,17 @@ describe('task configuration', () => {
     assert.equal(lake!.training, undefined);
     assert.equal(support!.training, undefined);
     assert.deepEqual(trainingFor(lake!, daemon), daemon, 'a task that sets nothing trains as the daemon says');
-    const deskOwn = { steps: DESK_TASK_DEFAULTS.roundSteps, method: 'opcd-forward', readingShare: 0.25, failedRepeat: 3 };
+    const deskOwn = { steps: DESK_TASK_DEFAULTS.roundSteps, method: 'opcd-forward', readingShare: 0.25, readingExtraction: true, failedRepeat: 3 };
     assert.deepEqual(desk!.training, deskOwn);
     assert.deepEqual(trainingFor(desk!, daemon), { ...daemon, ...deskOwn });
     const [desk2, lake2] = loadTasks(['support-desk', 'frozenlake'], file({ 'support-desk': { distillation: 'opcd' }, frozenlake: { roundSteps: 24 } }), DEFAULTS);
     assert.deepEqual(trainingFor(desk2!, daemon), { ...daemon, ...deskOwn, method: 'opcd' }, 'the file sets one, the built-in others stay');
     const [off] = loadTasks(['support-desk'], file({ 'support-desk': { readingShare: 0, failedRepeat: 1 } }), DEFAULTS);
     assert.deepEqual(trainingFor(off!, daemon), { ...daemon, ...deskOwn, readingShare: 0, failedRepeat: 1 }, 'the file turns them off');
+    assert.deepEqual(readingOf(off!, trainingFor(off!, daemon)), {}, 'readingShare 0: no reading prompts, the extraction ones (on by default) included');
+    const [noExtraction] = loadTasks(['support-desk'], file({ 'support-desk': { readingExtraction: false } }), DEFAULTS);
+    assert.equal(readingOf(noExtraction!, trainingFor(noExtraction!, daemon)).reading?.length, READING_PROMPTS, 'readingExtraction false: the reading prompts alone');
+    assert.equal(readingOf(desk!, trainingFor(desk!, daemon)).reading?.length, READING_PROMPTS + EXTRACTION_READING_PROMPTS, 'by default both');
     assert.deepEqual(trainingFor(lake2!, daemon), { ...daemon, steps: 24 }, 'a game may set its own steps too');
     assert.throws(() => loadTasks(['support'], file({ support: { distillation: 'ppo' } }), DEFAULTS), /support\.distillation.*\(got "ppo"\)/);
     assert.throws(() => loadTasks(['support'], file({ support: { roundSteps: 0 } }), DEFAULTS), /support\.roundSteps.*\(got 0\)/);

@@ -20,13 +20,15 @@ export const DESK_TASK_NAME = 'support-desk';
  * Support desk: a reply states one fact in one sentence; extraction writes one or two items. Its
  * rounds train longer than a game's and add the forward KL (opcd-forward): sixteen facts to learn
  * in a round instead of one, and facts that change. A quarter of each step keeps the model reading
- * facts from its context (readingShare), and the conversations customers corrected count three
- * times (failedRepeat): on five test seeds, two rounds after a change, 70% of the changed facts
- * right and 7% old values, against 55% and 31% without both (docs/measured.md).
+ * facts from its context (readingShare) and writing items from other companies' corrected
+ * conversations (readingExtraction), and the conversations customers corrected count three times
+ * (failedRepeat): on five test seeds, two rounds after a change, 86% of the changed facts right
+ * and 1% old values, against 70% and 7% without readingExtraction and 55% and 31% without all
+ * three (docs/measured.md).
  */
 export const DESK_TASK_DEFAULTS = {
   responseTokens: 32, extractionTokens: 64, heldOutPercent: 10, gatePrompts: 32, companySeed: DEPLOYED_COMPANY_SEEDS.start,
-  roundSteps: 48, distillation: 'opcd-forward', readingShare: 0.25, failedRepeat: 3,
+  roundSteps: 48, distillation: 'opcd-forward', readingShare: 0.25, readingExtraction: true, failedRepeat: 3,
 } as const;
 /**
  * The support desk's anchor prompts (scripts/make-desk-anchors.ts): FrozenLake situations and other
@@ -38,7 +40,7 @@ export const DESK_ANCHOR_PROMPTS_FILE = resolve(new URL('../..', import.meta.url
 /** The support desk's own round training, under what its entry in the tasks file sets. */
 const DESK_TRAINING: TaskTraining = {
   steps: DESK_TASK_DEFAULTS.roundSteps, method: DESK_TASK_DEFAULTS.distillation,
-  readingShare: DESK_TASK_DEFAULTS.readingShare, failedRepeat: DESK_TASK_DEFAULTS.failedRepeat,
+  readingShare: DESK_TASK_DEFAULTS.readingShare, readingExtraction: DESK_TASK_DEFAULTS.readingExtraction, failedRepeat: DESK_TASK_DEFAULTS.failedRepeat,
 };
 
 /** What a chat task uses where the tasks file says nothing. */
@@ -117,7 +119,8 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
       minInteractions: o.minInteractions ?? defaults.minInteractions,
       ...trainingOf(o, id === DESK_TASK_NAME ? DESK_TRAINING : {}),
     };
-    if (common.training?.readingExtraction && !((common.training.readingShare ?? 0) > 0)) throw new Error(`OELD_TASKS_FILE: ${id}.readingExtraction (true): adds to the reading prompts, which a round trains on only with readingShare above 0 (it is ${common.training.readingShare ?? 0})`);
+    // Asked for in the file without reading prompts: it would do nothing. (The desk's default with readingShare 0 is simply off.)
+    if (o.readingExtraction && !((common.training?.readingShare ?? 0) > 0)) throw new Error(`OELD_TASKS_FILE: ${id}.readingExtraction (true): adds to the reading prompts, which a round trains on only with readingShare above 0 (it is ${common.training?.readingShare ?? 0})`);
     if ((GAME_TASK_NAMES as readonly string[]).includes(id)) {
       // The simulator and the game's gate play with the game's own prompts: a round must train on what they serve.
       const chatOnly = (['heldOutPercent', 'gatePrompts', 'maxRetentionKl', 'maxBaseRetentionKl', 'anchorPromptsFile', 'evaluator', 'templateVariables'] as const).find((k) => o[k] !== undefined);
