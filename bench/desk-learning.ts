@@ -22,7 +22,9 @@
  *
  *   - FrozenLake on the same daemon: a FrozenLake round after each desk round on the same lineage
  *     (its simulator, screen and gate as the daemon's), against the same FrozenLake rounds alone
- *     on a fresh lineage (the baseline, measured in the same run).
+ *     on a fresh lineage (the baseline, measured in the same run); the goals compare what the
+ *     daemon plays after each round (the version active then), and the candidates' own pass
+ *     rates, refused or not, are shown beside.
  *
  * Env: BENCH_DESK_SEEDS (5), BENCH_DESK_FIRST_SEED (0), BENCH_DESK_ROUNDS (3), BENCH_DESK_DRIFT_ROUNDS
  * (2), BENCH_DESK_DRIFT_FACTS (4), BENCH_DESK_TEST (128 conversations), BENCH_DESK_SPLIT (test; validation
@@ -137,9 +139,12 @@ interface SeedResult {
   /** The base answering another company with that company's facts in context (what each round's version is compared with). */
   otherCompanyBase: Figure;
   /** FrozenLake's rounds between the desk's (same daemon), and the same rounds with FrozenLake alone. */
-  lake: { together: (LakeRoundResult | null)[]; alone: (LakeRoundResult | null)[] };
+  lake: { together: LakeRoundResult[]; alone: LakeRoundResult[] };
 }
-const lakeShow = (r: LakeRoundResult | null) => (r ? `${(100 * r.test).toFixed(1)}%${r.activated ? '' : ' (refused)'}` : 'skipped');
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+/** A FrozenLake round as shown: what the daemon plays after it, and a candidate it did not activate. */
+const lakeShow = (r: LakeRoundResult) => (r.activated ? pct(r.served) : `${pct(r.served)} (${r.test === null ? 'skipped' : `candidate ${pct(r.test)} refused`})`);
+const lakeLine = (r: LakeRoundResult) => `${r.version === null ? `skipped (${r.gate.join('; ')})` : `${r.version} ${r.activated ? 'activated' : 'NOT activated'} (${r.gate.join('; ')})`}; test ${lakeShow(r)}; ${r.seconds.toFixed(0)} s`;
 
 const engine = localEngine();
 await engine.load('base', config.baseModelDir);
@@ -191,8 +196,8 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
       if (!lakeRound) return;
       const r = await lakeRound(active);
       result.lake.together.push(r);
-      log(`seed ${s} round ${k}, FrozenLake on the same daemon: ${r ? `${r.version} ${r.activated ? 'activated' : 'NOT activated'} (${r.gate.join('; ')}); test ${lakeShow(r)}; ${r.seconds.toFixed(0)} s` : 'skipped'}`);
-      if (r?.activated) active = r.version;
+      log(`seed ${s} round ${k}, FrozenLake on the same daemon: ${lakeLine(r)}`);
+      if (r.activated) active = r.version!;
     };
     const perRound = Math.max(task.minInteractions, config.roundTrajectories, config.poolTrajectories);
     for (let k = 1; k <= ROUNDS + DRIFT_ROUNDS; k++) {
@@ -282,8 +287,8 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
       for (let k = 1; k <= ROUNDS + DRIFT_ROUNDS; k++) {
         const r = await lakeRound(active);
         result.lake.alone.push(r);
-        log(`seed ${s} round ${k}, FrozenLake alone: ${r ? `${r.version} ${r.activated ? 'activated' : 'NOT activated'} (${r.gate.join('; ')}); test ${lakeShow(r)}; ${r.seconds.toFixed(0)} s` : 'skipped'}`);
-        if (r?.activated) active = r.version;
+        log(`seed ${s} round ${k}, FrozenLake alone: ${lakeLine(r)}`);
+        if (r.activated) active = r.version!;
       }
     } finally {
       await alone.db.drop();
@@ -337,10 +342,16 @@ if (baseFrozenLake !== null) {
 if (LAKE) {
   log(`  FrozenLake (${FROZENLAKE} ${SPLIT} episodes; base ${(100 * (baseFrozenLake ?? 0)).toFixed(1)}%), after each of its rounds, on the same daemon as the desk | alone:`);
   for (const r of results) log(`    seed ${r.seed}: ${r.lake.together.map(lakeShow).join(', ')} | ${r.lake.alone.map(lakeShow).join(', ')}`);
-  const lastOf = (xs: (LakeRoundResult | null)[]) => xs.filter((x): x is LakeRoundResult => !!x).at(-1)?.test ?? baseFrozenLake ?? 0;
-  const gaps = results.map((r) => lastOf(r.lake.together) - lastOf(r.lake.alone));
-  log(`  goal FrozenLake on the same daemon within 3 points of alone (last round): ${gaps.map((g) => `${g >= 0 ? '+' : ''}${(100 * g).toFixed(1)}`).join(', ')} points (${goal(gaps.every((g) => g >= -0.03))})`);
-  const lakeR1 = results.map((r) => (r.lake.together[0]?.test ?? baseFrozenLake ?? 0) - (baseFrozenLake ?? 0));
-  log(`  goal FrozenLake round 1 >= base + 40 points on every seed (same daemon): ${lakeR1.map((g) => (100 * g).toFixed(0)).join(', ')} points (${goal(lakeR1.every((g) => g >= 0.4))})`);
+  const lakeBase = baseFrozenLake ?? 0;
+  const points = (xs: number[]) => xs.map((g) => `${g >= 0 ? '+' : ''}${(100 * g).toFixed(1)}`).join(', ');
+  // What the daemon plays: the version active after the last round, on the same daemon and alone.
+  const gaps = results.map((r) => (r.lake.together.at(-1)?.served ?? lakeBase) - (r.lake.alone.at(-1)?.served ?? lakeBase));
+  log(`  goal FrozenLake on the same daemon within 3 points of alone (the active version after the last round): ${points(gaps)} points (${goal(gaps.every((g) => g >= -0.03))})`);
+  const lakeR1 = results.map((r) => (r.lake.together[0]?.served ?? lakeBase) - lakeBase);
+  log(`  goal FrozenLake round 1 >= base + 40 points on every seed (same daemon, the active version): ${points(lakeR1)} points (${goal(lakeR1.every((g) => g >= 0.4))})`);
+  // What the rounds taught, activated or not (a candidate the gate refused still shows whether the round learned the game).
+  const candidateR1 = results.map((r) => (r.lake.together[0]?.test ?? lakeBase) - lakeBase);
+  const lastCandidate = (xs: LakeRoundResult[]) => xs.filter((x) => x.test !== null).at(-1)?.test ?? lakeBase;
+  log(`  FrozenLake candidates, activated or not: round 1 ${points(candidateR1)} points from base; last candidate on the same daemon against alone ${points(results.map((r) => lastCandidate(r.lake.together) - lastCandidate(r.lake.alone)))} points`);
 }
 emit({ bench: 'desk-learning', seeds: results, pooled: { base, truth, own } });

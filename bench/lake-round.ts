@@ -19,7 +19,12 @@ import { trainingFor } from '../src/tasks/task-training.ts';
 import type { GameTask } from '../src/tasks/task.ts';
 import { DEFAULT_ROUND_TRAINING } from '../src/trainer/opcd-round.ts';
 
-export interface LakeRoundResult { version: string; activated: boolean; test: number; seconds: number; gate: string[] }
+/**
+ * One FrozenLake round: its candidate (none when the round was skipped), whether the gate activated
+ * it, the candidate's test pass rate, and `served`: the test pass rate of the version active after
+ * the round (the candidate, or the version kept), what the daemon plays.
+ */
+export interface LakeRoundResult { version: string | null; activated: boolean; test: number | null; served: number; seconds: number; gate: string[] }
 
 /** A FrozenLake round player for one lineage (one database): its gate remembers what it measured, as the daemon's does. */
 export function lakeRounds(o: { config: Config; engine: ModelEngine; store: EventStore; sql: Sql; artifactRoot: string; seed: number; test: SeedRange; split: 'validation' | 'test'; task: GameTask }) {
@@ -36,17 +41,22 @@ export function lakeRounds(o: { config: Config; engine: ModelEngine; store: Even
   });
   const simulator = new Simulator(o.store, engine, { game: task.game, batchSize: config.simulatorBatch, maxNewTokens: task.responseTokens, maxEventBytes: config.maxEventBytes });
   const perRound = Math.max(task.minInteractions, config.roundTrajectories, config.poolTrajectories);
-  /** Plays `active`, runs the round; null when the round was skipped. */
-  return async (active: string): Promise<LakeRoundResult | null> => {
+  const passRates = new Map<string, number>();
+  const testOf = async (version: string): Promise<number> => {
+    if (!passRates.has(version)) passRates.set(version, (await evaluateVersion(engine, version, { game: task.game, seeds: o.test, split: o.split, maxNewTokens: task.responseTokens })).stats.passRate);
+    return passRates.get(version)!;
+  };
+  /** Plays `active` (loaded), runs the round. */
+  return async (active: string): Promise<LakeRoundResult> => {
     const t0 = performance.now();
     for (let n = 0; n < perRound; n += config.simulatorBatch) await simulator.playBatch(active);
     await catchUpProjections(o.sql);
     const r = await runner.run('threshold');
     await catchUpProjections(o.sql);
     const seconds = (performance.now() - t0) / 1000;
-    if ('skipped' in r) return null;
+    if ('skipped' in r) return { version: null, activated: false, test: null, served: await testOf(active), seconds, gate: [r.skipped] };
     await engine.load(r.newVersion, join(o.artifactRoot, 'models', r.newVersion));
-    const test = await evaluateVersion(engine, r.newVersion, { game: task.game, seeds: o.test, split: o.split, maxNewTokens: task.responseTokens });
-    return { version: r.newVersion, activated: r.activated, test: test.stats.passRate, seconds, gate: r.gateReasons };
+    const test = await testOf(r.newVersion);
+    return { version: r.newVersion, activated: r.activated, test, served: r.activated ? test : await testOf(active), seconds, gate: r.gateReasons };
   };
 }
