@@ -24,7 +24,7 @@ export const DESK_TASK_NAME = 'support-desk';
  * conversations (readingExtraction), and the conversations customers corrected count three times
  * (failedRepeat): on five test seeds, two rounds after a change, 86% of the changed facts right
  * and 1% old values, against 70% and 7% without readingExtraction and 55% and 31% without all
- * three (docs/measured.md).
+ * three; one run each, and a second run with other round seeds gave 55% and 22% (docs/measured.md).
  */
 export const DESK_TASK_DEFAULTS = {
   responseTokens: 32, extractionTokens: 64, heldOutPercent: 10, gatePrompts: 32, companySeed: DEPLOYED_COMPANY_SEEDS.start,
