@@ -209,8 +209,7 @@ export function inventedChoice(random: () => number, options: readonly string[])
 function unguessableCompany(random: () => number, company: Company): Company {
   const facts: Record<string, string> = {};
   for (const fact of FACTS) {
-    const v = fact.values;
-    facts[fact.id] = v.kind === 'choice' ? inventedChoice(random, v.options) : v.format(1 + Math.floor(random() * 999));
+    facts[fact.id] = fact.values.kind === 'choice' ? inventedChoice(random, fact.values.options) : unguessableValue(random, fact);
   }
   return { ...company, facts };
 }
