@@ -87,7 +87,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   let servingEngine: ModelEngine | undefined;
   const sharedEngine = config.serveWorker === 'shared' ? learning?.engine : undefined;
   const serving = config.serve ? createServing(sql, store, () => sharedEngine ?? (servingEngine ??= createEngine(config)), {
-    servedNames: config.servedModelNames, maxQueued: config.serveMaxQueued, maxBatch: config.serveMaxBatch, defaultMaxTokens: config.serveMaxTokens, record: config.serveRecord,
+    servedNames: config.servedModelNames, maxQueued: config.serveMaxQueued, maxBatch: config.serveMaxBatch, defaultMaxTokens: config.serveMaxTokens, record: config.serveRecord, recordFlushMs: config.serveRecordFlushMs,
   }, metrics, log) : undefined;
 
   const rebuild = (reason: string) => runner.exclusive(async () => {

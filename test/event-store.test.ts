@@ -5,6 +5,7 @@ import { DuplicateEventConflictError, WrongExpectedVersionError } from '../src/s
 import { START, type Checkpoint } from '../src/store/read-events.ts';
 import { ValidationError } from '../src/events/validate.ts';
 import type { RecordedEvent } from '../src/events/envelope.ts';
+import type { Sql } from '../src/db/sql.ts';
 import { BACKENDS, type TestDatabase } from './helpers/databases.ts';
 import { interaction } from './helpers/events.ts';
 
@@ -59,6 +60,44 @@ for (const backend of BACKENDS) {
       assert.equal(reported.conflicts.length, 1);
       const { rows } = await db.sql.query<{ task: string }>("SELECT data->>'taskId' AS task FROM events WHERE event_id = $1", [e.id]);
       assert.equal(rows[0]!.task, 'frozenlake');
+    });
+
+    it('appends new events that expect no version in one statement with no transaction around it', async () => {
+      let transactions = 0;
+      let statements = 0;
+      const counted: Sql = { ...db.sql, query: (text, params) => { statements++; return db.sql.query(text, params); }, transaction: (fn) => { transactions++; return db.sql.transaction(fn); } };
+      const s = new EventStore(counted);
+      const events = [interaction(130), interaction(131)];
+      const r = await s.append(events.map((e) => ({ streamId: `s-${e.id}`, events: [e] })));
+      assert.deepEqual(r.appended.map((a) => a.id), events.map((e) => e.id));
+      assert.ok(r.appended.every((a) => a.globalPosition > 0));
+      assert.deepEqual([statements, transactions], [1, 0]);
+      // An expected version takes the transaction, as do statements of the caller's.
+      await s.append([{ streamId: 's-32', expectedVersion: 'no_stream', events: [interaction(132)] }]);
+      await s.append([{ streamId: 's-33', events: [interaction(133)] }], { alsoInTransaction: async () => {} });
+      assert.equal(transactions, 2);
+    });
+
+    it('a batch of stored and new ids without expected versions: the new appended, the stored reported', async () => {
+      const [a, b] = [interaction(134), interaction(135)];
+      await store.append([{ streamId: 's-34', events: [a] }]);
+      const r = await store.append([{ streamId: 's-34', events: [a] }, { streamId: 's-35', events: [b] }]);
+      assert.deepEqual(r.duplicates, [a.id]);
+      assert.deepEqual(r.appended.map((x) => x.id), [b.id]);
+      const { rows } = await db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE event_id = ANY($1::uuid[])', [[a.id, b.id]]);
+      assert.equal(rows[0]!.n, 2);
+    });
+
+    it('a reused id with other content beside new events writes none of them, nor their streams', async () => {
+      const [a, b] = [interaction(136), interaction(137)];
+      await store.append([{ streamId: 's-36', events: [a] }]);
+      const altered = { ...a, data: { ...a.data, taskId: 'sokoban' } };
+      await assert.rejects(store.append([{ streamId: 's-36', events: [altered] }, { streamId: 's-37', events: [b] }]), DuplicateEventConflictError);
+      const { rows } = await db.sql.query<{ events: number; streams: number }>(
+        "SELECT (SELECT count(*)::int FROM events WHERE event_id = $1) AS events, (SELECT count(*)::int FROM streams WHERE stream_id IN ('s-37')) AS streams", [b.id]);
+      assert.deepEqual(rows[0], { events: 0, streams: 0 });
+      const { rows: [v] } = await db.sql.query<{ version: string }>("SELECT version::text FROM streams WHERE stream_id = 's-36'");
+      assert.equal(v!.version, '1', 'the stored stream keeps its version');
     });
 
     it('enforces the expected stream version', async () => {

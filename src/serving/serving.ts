@@ -19,7 +19,11 @@ import type { EventStore } from '../store/event-store.ts';
 import { ExchangeRecorder } from './exchange-recorder.ts';
 import { ServingQueue } from './serving-queue.ts';
 
-export interface ServingSettings { servedNames: readonly string[]; maxQueued: number; maxBatch: number; defaultMaxTokens: number; record: boolean }
+export interface ServingSettings {
+  servedNames: readonly string[]; maxQueued: number; maxBatch: number; defaultMaxTokens: number; record: boolean;
+  /** Longest an answer waits to be appended with the next batch (OELD_SERVE_RECORD_FLUSH_MS). */
+  recordFlushMs: number;
+}
 
 /** How long the active version read from the registry is reused: a newly activated one answers within this. */
 export const ACTIVE_VERSION_TTL_MS = 250;
@@ -69,7 +73,7 @@ export function createServing(sql: Sql, store: EventStore, engine: () => ModelEn
     onBatch: (b) => { metrics.serveBatchRows.observe(b.rows); metrics.serveTokens.inc(b.tokens); },
   });
   const recorder = new ExchangeRecorder(store, {
-    flushMs: 50, maxBatch: 500, maxPending: 100_000,
+    flushMs: s.recordFlushMs, maxBatch: 500, maxPending: 100_000,
     onError: (err, dropped) => (dropped ? log.error({ err }, 'a served exchange could not be recorded and was dropped') : log.warn({ err }, 'recording served exchanges failed; retrying')),
   });
   const maxTokensLimit = async () => {

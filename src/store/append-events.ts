@@ -88,12 +88,8 @@ SELECT (SELECT json_agg(json_build_array(event_id, global_position)) FROM ins) A
        (SELECT json_agg(json_build_array(s, found)) FROM mismatched) AS mismatched,
        (SELECT json_agg(json_build_array(event_id, type, schema_version, data)) FROM existing) AS existing`;
 
-/**
- * Appends events inside the caller's transaction. Idempotent by event id; per-stream optimistic
- * concurrency through the streams table, whose row lock orders concurrent writers to one stream.
- * Validates every event unless the caller already did (`trusted`).
- */
-export async function appendEvents(tx: Queryable, requests: AppendRequest[], options: { trusted?: boolean } = {}): Promise<AppendResult> {
+/** The requests' events as rows (validated unless `trusted`), and each stream's expected version. */
+function rowsOf(requests: AppendRequest[], options: { trusted?: boolean }): { rows: Row[]; expectedByStream: Map<string, ExpectedVersion> } {
   const rows: Row[] = [];
   const seen = new Set<string>();
   for (const req of requests) {
@@ -114,42 +110,62 @@ export async function appendEvents(tx: Queryable, requests: AppendRequest[], opt
       });
     }
   }
-  const result: AppendResult = { appended: [], duplicates: [], conflicts: [] };
-  if (rows.length === 0) return result;
-
   const expectedByStream = new Map<string, ExpectedVersion>();
   for (const r of requests) if (!expectedByStream.has(r.streamId)) expectedByStream.set(r.streamId, r.expectedVersion ?? 'any');
+  return { rows, expectedByStream };
+}
+
+/** One run of APPEND for `fresh`: it writes them all, or nothing when some ids are stored or a stream's version is not the expected one. */
+async function appendPass(q: Queryable, fresh: Row[], expectedByStream: Map<string, ExpectedVersion>): Promise<{ out: AppendOutcome; streamIds: string[] }> {
+  const counts = new Map<string, number>();
+  const offsets = fresh.map((r) => {
+    const n = (counts.get(r.streamId) ?? 0) + 1;
+    counts.set(r.streamId, n);
+    return n;
+  });
+  for (let i = 0; i < fresh.length; i++) offsets[i]! -= counts.get(fresh[i]!.streamId)!;
+  const streamIds = [...counts.keys()].sort();
+  const expected = streamIds.map((s) => {
+    const e = expectedByStream.get(s);
+    return e === 'no_stream' ? 0 : typeof e === 'number' ? e : null;
+  });
+  const data = fresh.map((r) => {
+    if (r.data === undefined || typeof r.data === 'function' || typeof r.data === 'symbol') {
+      throw new ValidationError('data', 'must be a JSON value');
+    }
+    return r.data;
+  });
+  const { rows: [out] } = await q.query<AppendOutcome>(APPEND, [
+    fresh.map((r) => r.id), streamIds, streamIds.map((s) => counts.get(s)!), expected,
+    fresh.map((r) => r.streamId), offsets, fresh.map((r) => r.type), fresh.map((r) => r.schemaVersion), JSON.stringify(data),
+    fresh.map((r) => r.causationId), fresh.map((r) => r.correlationId), fresh.map((r) => r.occurredAt),
+  ]);
+  return { out: out!, streamIds };
+}
+
+const appendedRows = (fresh: Row[], out: AppendOutcome): AppendResult['appended'] => {
+  const positions = new Map((out.appended ?? []).map(([id, p]) => [id, Number(p)]));
+  return fresh.map((r) => ({ id: r.id, type: r.type, globalPosition: positions.get(r.id)! }));
+};
+
+/**
+ * Appends events inside the caller's transaction. Idempotent by event id; per-stream optimistic
+ * concurrency through the streams table, whose row lock orders concurrent writers to one stream.
+ * Validates every event unless the caller already did (`trusted`).
+ */
+export async function appendEvents(tx: Queryable, requests: AppendRequest[], options: { trusted?: boolean } = {}): Promise<AppendResult> {
+  const { rows, expectedByStream } = rowsOf(requests, options);
+  const result: AppendResult = { appended: [], duplicates: [], conflicts: [] };
+  if (rows.length === 0) return result;
 
   // Usually one pass. When some ids are already stored, the first pass writes nothing and returns
   // them; the next appends the rest (if another writer stored some of those meanwhile, once more).
   let fresh = rows;
   for (;;) {
-    const counts = new Map<string, number>();
-    const offsets = fresh.map((r) => {
-      const n = (counts.get(r.streamId) ?? 0) + 1;
-      counts.set(r.streamId, n);
-      return n;
-    });
-    for (let i = 0; i < fresh.length; i++) offsets[i]! -= counts.get(fresh[i]!.streamId)!;
-    const streamIds = [...counts.keys()].sort();
-    const expected = streamIds.map((s) => {
-      const e = expectedByStream.get(s);
-      return e === 'no_stream' ? 0 : typeof e === 'number' ? e : null;
-    });
-    const data = fresh.map((r) => {
-      if (r.data === undefined || typeof r.data === 'function' || typeof r.data === 'symbol') {
-        throw new ValidationError('data', 'must be a JSON value');
-      }
-      return r.data;
-    });
-    const { rows: [out] } = await tx.query<AppendOutcome>(APPEND, [
-      fresh.map((r) => r.id), streamIds, streamIds.map((s) => counts.get(s)!), expected,
-      fresh.map((r) => r.streamId), offsets, fresh.map((r) => r.type), fresh.map((r) => r.schemaVersion), JSON.stringify(data),
-      fresh.map((r) => r.causationId), fresh.map((r) => r.correlationId), fresh.map((r) => r.occurredAt),
-    ]);
+    const { out, streamIds } = await appendPass(tx, fresh, expectedByStream);
 
-    if (out!.existing) {
-      const stored = new Map(out!.existing.map((e) => [e[0], e]));
+    if (out.existing) {
+      const stored = new Map(out.existing.map((e) => [e[0], e]));
       fresh = fresh.filter((r) => {
         const prior = stored.get(r.id);
         if (!prior) return true;
@@ -165,15 +181,32 @@ export async function appendEvents(tx: Queryable, requests: AppendRequest[], opt
       continue;
     }
 
-    if (out!.mismatched) {
-      const found = new Map(out!.mismatched.map(([s, v]) => [s, Number(v)]));
+    if (out.mismatched) {
+      const found = new Map(out.mismatched.map(([s, v]) => [s, Number(v)]));
       // The first stream in sorted order, as the check in upsert order did.
       const s = streamIds.find((id) => found.has(id))!;
       throw new WrongExpectedVersionError(s, expectedByStream.get(s) as 'no_stream' | number, found.get(s)!);
     }
 
-    const positions = new Map((out!.appended ?? []).map(([id, p]) => [id, Number(p)]));
-    result.appended = fresh.map((r) => ({ id: r.id, type: r.type, globalPosition: positions.get(r.id)! }));
+    result.appended = appendedRows(fresh, out);
     return result;
   }
+}
+
+/**
+ * The common case in one statement and no transaction around it (one round trip instead of
+ * BEGIN, APPEND, COMMIT): requests that expect no stream version ('any'), none of whose ids is
+ * stored yet. The statement is atomic by itself, and with no expected versions it either writes
+ * every event or, when some ids are stored, nothing (their streams untouched): then it returns
+ * null and the caller appends in a transaction (appendEvents), which sorts out duplicates and
+ * conflicts. Throws if a request expects a version. A served exchange's recording costs about a
+ * quarter less CPU this way (thirteenth session: 235 -> 180 us an event at 20 an append).
+ */
+export async function appendIfAllNew(q: Queryable, requests: AppendRequest[], options: { trusted?: boolean } = {}): Promise<AppendResult | null> {
+  if (requests.some((r) => (r.expectedVersion ?? 'any') !== 'any')) throw new Error('appendIfAllNew: every request must expect any version');
+  const { rows, expectedByStream } = rowsOf(requests, options);
+  if (rows.length === 0) return { appended: [], duplicates: [], conflicts: [] };
+  const { out } = await appendPass(q, rows, expectedByStream);
+  if (out.existing) return null;
+  return { appended: appendedRows(rows, out), duplicates: [], conflicts: [] };
 }

@@ -1,5 +1,5 @@
 import type { Queryable, Sql } from '../db/sql.ts';
-import { appendEvents, type AppendRequest, type AppendResult } from './append-events.ts';
+import { appendEvents, appendIfAllNew, type AppendRequest, type AppendResult } from './append-events.ts';
 import { DuplicateEventConflictError, isUniqueViolation } from './errors.ts';
 import { headPosition } from './log-queries.ts';
 import { readEventsBatch, type Batch, type ReadOptions } from './read-events.ts';
@@ -29,7 +29,10 @@ export class EventStore {
     const t0 = performance.now();
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await this.sql.transaction(async (tx) => {
+        // Without expected versions or statements of the caller's, new events need no transaction
+        // around their one statement; ids already stored (null: nothing written) take the full path.
+        const single = !options.alsoInTransaction && requests.every((r) => (r.expectedVersion ?? 'any') === 'any');
+        const result = (single ? await appendIfAllNew(this.sql, requests, options) : null) ?? await this.sql.transaction(async (tx) => {
           const r = await appendEvents(tx, requests, options);
           if (r.conflicts.length && (options.onConflict ?? 'throw') === 'throw') throw new DuplicateEventConflictError(r.conflicts);
           if (options.alsoInTransaction) await options.alsoInTransaction(tx, r);
