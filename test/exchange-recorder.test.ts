@@ -49,6 +49,24 @@ describe('recording served exchanges', () => {
     assert.equal(r.dropped, 0);
   });
 
+  it('gathers answers for flushMs into one append, and a stop appends what waits at once', async () => {
+    const f = fakeStore();
+    const r = new ExchangeRecorder(f.store, { flushMs: 200, maxBatch: 500, maxPending: 10_000 });
+    r.record(exchange(0));
+    await sleep(60);
+    r.record(exchange(1));
+    await sleep(60);
+    assert.deepEqual(f.stored, [], 'nothing is appended before flushMs has passed since the first answer waited');
+    const deadline = performance.now() + 2000;
+    while (f.stored.length < 2 && performance.now() < deadline) await sleep(10);
+    assert.deepEqual(f.calls.map((c) => c.size), [2], 'both answers in one append');
+    r.record(exchange(2));
+    const t0 = performance.now();
+    await r.close();
+    assert.ok(performance.now() - t0 < 150, 'close does not wait for the timer');
+    assert.deepEqual(f.stored, ['chatcmpl-0', 'chatcmpl-1', 'chatcmpl-2']);
+  });
+
   it('appends a batch the database refuses for its content one by one, validated, and drops only what still fails', async () => {
     const bad = 'chatcmpl-7';
     const f = fakeStore((ids, trusted) => (ids.includes(bad) && (trusted || ids.length === 1) ? new Error('data.messages[1].content: contains U+0000') : undefined));
