@@ -7,7 +7,9 @@
  *   node --import tsx scripts/export-pretraining-corpus.ts --out .scratch/corpus [--examples 1600000] [--seed 20261127]
  *     [--mix familiar=0.05,guess=0.15,informed=0.6,extract=0.2] [--extraction-random-moves 1]
  *     [--state-positions true|false] [--balanced-counts true|false]   (defaults: the shipped recipe)
- *     [--extend-vocabulary true|false]   (true: the tokenizer grown for the support desk, as its recipe needs)
+ *     [--tokenizer lake|words|grown]   (lake: the shipped model's; words: the word tokenizer of the model for
+ *                                       both tasks, as scripts/make-desk-model.sh makes it; grown: the lake
+ *                                       tokenizer grown for English, vocabulary-extension.ts)
  *
  * About 4,000 examples/s on one core; 1.6 M examples (the shipped model's corpus) are 43 MB.
  */
@@ -24,6 +26,7 @@ import { CORPUS_KINDS, packCorpus, type EncodedExample } from '../src/basemodel/
 import { smallLlamaConfig } from '../src/basemodel/tokenizer-folder.ts';
 import { encodeExample } from '../src/basemodel/pretrain.ts';
 import { DESK_EXTENSION, extendTokenizer } from '../src/basemodel/vocabulary-extension.ts';
+import { writeWordTokenizer } from '../src/basemodel/word-tokenizer.ts';
 import { seededRandom } from '../src/model/network/rng.ts';
 import { loadTokenizer } from '../src/model/formats/tokenizer.ts';
 
@@ -32,8 +35,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: '.scratch/corpus' },
     examples: { type: 'string', default: '1600000' },
     seed: { type: 'string', default: '20261127' },
-    /** Grow the tokenizer for the support desk's English (vocabulary-extension.ts, DESK_EXTENSION) before encoding. */
-    'extend-vocabulary': { type: 'string', default: 'false' },
+    /** Which tokenizer encodes the corpus (see above). */
+    tokenizer: { type: 'string', default: 'lake' },
     ...CORPUS_ARG_OPTIONS,
   },
 });
@@ -47,15 +50,21 @@ if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${v
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const t0 = performance.now();
-const { merges } = trainCorpusTokenizer(out, seed);
-if (values['extend-vocabulary'] !== 'true' && values['extend-vocabulary'] !== 'false') throw new Error(`--extend-vocabulary must be true or false, got "${values['extend-vocabulary']}"`);
-if (values['extend-vocabulary'] === 'true') {
-  const lake = `${out}.lake-tokenizer`;
-  rmSync(lake, { recursive: true, force: true });
-  renameSync(out, lake);
-  mkdirSync(out, { recursive: true });
-  await extendTokenizer(lake, out, DESK_EXTENSION);
-  rmSync(lake, { recursive: true, force: true });
+const kind = values.tokenizer;
+if (kind !== 'lake' && kind !== 'words' && kind !== 'grown') throw new Error(`--tokenizer must be lake, words or grown, got "${kind}"`);
+let merges: number;
+if (kind === 'words') {
+  ({ merges } = writeWordTokenizer(out));
+} else {
+  ({ merges } = trainCorpusTokenizer(out, seed));
+  if (kind === 'grown') {
+    const lake = `${out}.lake-tokenizer`;
+    rmSync(lake, { recursive: true, force: true });
+    renameSync(out, lake);
+    mkdirSync(out, { recursive: true });
+    merges = (await extendTokenizer(lake, out, DESK_EXTENSION)).wide.merges.length;
+    rmSync(lake, { recursive: true, force: true });
+  }
 }
 const tokenizer = await loadTokenizer(out);
 const config = smallLlamaConfig(tokenizer.vocabSize, BASE_MODEL_SIZE);
@@ -101,6 +110,6 @@ process.stderr.write('\n');
 if (offset > 0xffffffff) throw new Error(`corpus: ${offset} tokens overflow the uint32 offsets; export fewer examples`);
 
 const sha = (f: string) => createHash('sha256').update(readFileSync(join(out, f))).digest('hex');
-const meta = { seed, mix, options, examples: count, tokens: totalTokens, kinds: CORPUS_KINDS, perKind, vocabSize: tokenizer.vocabSize, sha256: { 'tokens.u16.gz': sha('tokens.u16.gz'), 'index.u32.gz': sha('index.u32.gz') } };
+const meta = { seed, mix, options, tokenizer: kind, examples: count, tokens: totalTokens, kinds: CORPUS_KINDS, perKind, vocabSize: tokenizer.vocabSize, sha256: { 'tokens.u16.gz': sha('tokens.u16.gz'), 'index.u32.gz': sha('index.u32.gz') } };
 writeFileSync(join(out, 'corpus.json'), `${JSON.stringify(meta, null, 2)}\n`);
 process.stderr.write(`${JSON.stringify(meta)}\n`);

@@ -38,6 +38,18 @@ export function bytesToUnicode(): string[] {
  */
 export const ITEM_SPLIT_PATTERN = `${PRETOKENIZE_PATTERN}|- EXPERIENCE ITEM: `;
 
+/**
+ * The pattern of a tokenizer for English beside the lake worlds (word-tokenizer.ts): ITEM_SPLIT_PATTERN,
+ * and then every word with the space before it (" South", " chief") and every digit alone are
+ * pieces of their own, and so are "$" and "%". So a value is the same tokens wherever it stands: in a customer's
+ * correction ("it's South America", "15%, not 10%"), an item ("We ship to South America.") and an answer. With
+ * merges that span words, the tokens of a value depended on the word before it (" is " then
+ * "care", against " is" then " care") and the model could not copy a value of words from a
+ * customer's sentence (models/README.md). A capital letter standing alone stays its own piece
+ * without its space, as on the board.
+ */
+export const WORD_SPLIT_PATTERN = `${ITEM_SPLIT_PATTERN}| ?(?![A-Z](?![A-Za-z]))[A-Za-z]+|[0-9$%]`;
+
 /** The pieces the pre-tokeniser cuts `text` into (before the byte mapping). */
 export function pretokenize(text: string, pattern: string = PRETOKENIZE_PATTERN): string[] {
   const re = new RegExp(pattern, 'gu');
@@ -65,10 +77,11 @@ export interface TrainedBpe {
  * `vocabSize`, or no pair occurs twice. Pairs are counted over the distinct pieces weighted by
  * their counts; ties go to the smaller pair of ids, so the result depends only on the input.
  */
-export function trainBpe(texts: Iterable<string>, vocabSize: number, specials: readonly string[]): TrainedBpe {
+export function trainBpe(texts: Iterable<string>, vocabSize: number, specials: readonly string[], pattern: string = PRETOKENIZE_PATTERN): TrainedBpe {
   const encoder = new TextEncoder();
   const idToToken: string[] = [...specials, ...bytesToUnicode()];
-  return mergeUntil(idToToken, [], pieceCounts(texts), (piece) => [...encoder.encode(piece)].map((b) => specials.length + b), vocabSize);
+  const trained = mergeUntil(idToToken, [], pieceCounts(texts, pattern), (piece) => [...encoder.encode(piece)].map((b) => specials.length + b), vocabSize);
+  return pattern === PRETOKENIZE_PATTERN ? trained : { ...trained, pattern };
 }
 
 /**
