@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { drawDeskExample, DESK_NOTHING_NEW, inventedChoice, wordsValue } from '../src/basemodel/desk-corpus.ts';
+import { drawDeskExample, DESK_NOTHING_NEW, inventedChoice } from '../src/basemodel/desk-corpus.ts';
 import { CORPUS_COMPANY_SEEDS, DEPLOYED_COMPANY_SEEDS, SEED_RANGES, assertDisjointSeedRanges } from '../src/envs/seed-ranges.ts';
 import { changeFacts, drawCompany, drawFactIds } from '../src/envs/support-desk/company.ts';
 import { customerReply, judgeAnswer } from '../src/envs/support-desk/customer.ts';
@@ -202,38 +202,6 @@ describe('the support-desk pretraining corpus', () => {
     assert.ok(corrected > 150, `most items copy a correction: ${corrected}`);
     assert.ok(listed > 150, `wrong answers from the fact's list: ${listed}`);
     assert.ok(choices > 30 && invented / choices > 0.6, `choices are mostly invented: ${invented} of ${choices}`);
-  });
-
-  it('drills extraction with values of words for every fact: the item\'s value is the customer\'s words, found only where the sentence puts it', () => {
-    const random = seededRandom(16);
-    const frame = (f: (typeof FACTS)[number]) => f.item('\u0000').split('\u0000') as [string, string];
-    let corrected = 0;
-    let numeric = 0;
-    for (let i = 0; i < 300; i++) {
-      const e = drawDeskExample(random, 'desk-extract-words');
-      assert.equal(e.kind, 'desk-extract-words');
-      if (e.response === DESK_NOTHING_NEW) continue;
-      const prompt = e.prompt[0]!.content;
-      const conversation = prompt.slice(prompt.indexOf('=== Trajectory ==='), prompt.indexOf('=== End of trajectory ==='));
-      for (const item of parseExperienceItems(e.response)) {
-        const fact = FACTS.find((f) => { const [before, after] = frame(f); return item.startsWith(before) && item.endsWith(after); });
-        assert.ok(fact, `a fact's sentence: ${item}`);
-        const [before, after] = frame(fact);
-        const value = item.slice(before.length, item.length - after.length);
-        assert.match(value, /^([A-Za-z]{2,}( [A-Za-z]{2,}){0,2}|[a-z]{2,}@[a-z]{2,}\.[a-z]{2,})$/, `a run of words or an address: ${value}`);
-        assert.ok(!/\d/.test(value));
-        if (fact.values.kind === 'integer') numeric++;
-        if (!conversation.includes(fact.item(value))) {
-          assert.ok(conversation.includes(value), `${item}: the value stands in the customer's words`);
-          corrected++;
-        }
-      }
-    }
-    assert.ok(corrected > 100, `most items copy a correction: ${corrected}`);
-    assert.ok(numeric > 50, `numeric facts get words too: ${numeric}`);
-    const words = new Set(Array.from({ length: 400 }, () => wordsValue(random)));
-    assert.ok(words.size > 350, `values rarely repeat: ${words.size} of 400`);
-    assert.ok([...words].some((w) => w.includes('@')) && [...words].some((w) => w.split(' ').length === 3));
   });
 
   it('invents choices by replacing the words that carry the value, keeping their case and the frame', () => {

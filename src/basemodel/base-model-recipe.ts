@@ -20,7 +20,7 @@ export const BASE_VOCABULARY = 2048;
  * shipped tokenizer stays reproducible when the corpus defaults change (its merges cover the later
  * answer format too: "at", "from" and the digits are tokens of it).
  */
-export const TOKENIZER_SAMPLE_MIX: CorpusMix = { familiar: 0.15, guess: 0.25, informed: 0.4, extract: 0.2, 'desk-guess': 0, 'desk-informed': 0, 'desk-extract': 0, 'desk-recall': 0, 'desk-copy': 0, 'copy-repeat': 0, 'desk-extract-copy': 0, 'desk-extract-words': 0 };
+export const TOKENIZER_SAMPLE_MIX: CorpusMix = { familiar: 0.15, guess: 0.25, informed: 0.4, extract: 0.2, 'desk-guess': 0, 'desk-informed': 0, 'desk-extract': 0, 'desk-recall': 0, 'desk-copy': 0, 'copy-repeat': 0, 'desk-extract-copy': 0 };
 export const TOKENIZER_SAMPLE_OPTIONS: CorpusOptions = { extractionRandomMoves: 0.25, statePositions: false, balancedCounts: false, guess: 'truth' };
 
 /** Trains the BPE tokenizer on 20,000 corpus examples drawn from `seed` and writes its files to `dir`. */

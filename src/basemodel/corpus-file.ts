@@ -10,7 +10,7 @@
  */
 import type { Example } from './corpus.ts';
 
-export const CORPUS_KINDS: readonly Example['kind'][] = ['familiar', 'guess', 'informed', 'extract', 'desk-guess', 'desk-informed', 'desk-extract', 'desk-recall', 'desk-copy', 'copy-repeat', 'desk-extract-copy', 'desk-extract-words'];
+export const CORPUS_KINDS: readonly Example['kind'][] = ['familiar', 'guess', 'informed', 'extract', 'desk-guess', 'desk-informed', 'desk-extract', 'desk-recall', 'desk-copy', 'copy-repeat', 'desk-extract-copy'];
 
 export interface EncodedExample { kind: Example['kind']; prompt: readonly number[]; response: readonly number[] }
 

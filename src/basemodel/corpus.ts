@@ -112,9 +112,9 @@ function holeNote(layout: LakeLayout, player: Cell): string {
   return near.length ? ` (${near.join(', ')})` : '';
 }
 
-export interface CorpusMix { familiar: number; guess: number; informed: number; extract: number; 'desk-guess': number; 'desk-informed': number; 'desk-extract': number; 'desk-recall': number; 'desk-copy': number; 'copy-repeat': number; 'desk-extract-copy': number; 'desk-extract-words': number }
+export interface CorpusMix { familiar: number; guess: number; informed: number; extract: number; 'desk-guess': number; 'desk-informed': number; 'desk-extract': number; 'desk-recall': number; 'desk-copy': number; 'copy-repeat': number; 'desk-extract-copy': number }
 /** The shipped model's recipe: lake worlds only (the support desk's kinds at 0). */
-export const DEFAULT_MIX: CorpusMix = { familiar: 0.05, guess: 0.15, informed: 0.6, extract: 0.2, 'desk-guess': 0, 'desk-informed': 0, 'desk-extract': 0, 'desk-recall': 0, 'desk-copy': 0, 'copy-repeat': 0, 'desk-extract-copy': 0, 'desk-extract-words': 0 };
+export const DEFAULT_MIX: CorpusMix = { familiar: 0.05, guess: 0.15, informed: 0.6, extract: 0.2, 'desk-guess': 0, 'desk-informed': 0, 'desk-extract': 0, 'desk-recall': 0, 'desk-copy': 0, 'copy-repeat': 0, 'desk-extract-copy': 0 };
 
 /** Knobs of the corpus beyond its mix (the defaults made the shipped model's corpus). */
 export interface CorpusOptions {
@@ -313,7 +313,7 @@ export function drawExampleOfKind(random: () => number, kind: Example['kind'], o
     case 'guess': return playExample(random, 'guess', randomPair(random), o);
     case 'informed': return playExample(random, 'informed', randomPair(random), o);
     case 'extract': return extractExample(random, randomPair(random), o);
-    case 'desk-guess': case 'desk-informed': case 'desk-extract': case 'desk-recall': case 'desk-copy': case 'copy-repeat': case 'desk-extract-copy': case 'desk-extract-words': return drawDeskExample(random, kind);
+    case 'desk-guess': case 'desk-informed': case 'desk-extract': case 'desk-recall': case 'desk-copy': case 'copy-repeat': case 'desk-extract-copy': return drawDeskExample(random, kind);
   }
 }
 

@@ -22,12 +22,7 @@
  *   the fact's range, choices with invented words in them), while the assistant's wrong answers
  *   still come from the fact's values: the item is right only when its value is copied from the
  *   customer's words. Without it, the model wrote another option of the fact's list for two choice
- *   facts' corrections (bench/desk-extraction.ts);
- * - desk-extract-words: desk-extract over a company whose every value, numbers' too, is a run of
- *   one to three real words of the desk's sentences (or an address made of them): the value is
- *   found only where the customer's sentence puts it ("it's ...", "is ...", "told me ..."), not by
- *   being a digit. The model copied numbers from corrections and not values of words
- *   (models/README.md).
+ *   facts' corrections (bench/desk-extraction.ts).
  */
 import { CORPUS_COMPANY_SEEDS } from '../envs/seed-ranges.ts';
 import { companyName, drawCompany, type Company } from '../envs/support-desk/company.ts';
@@ -40,7 +35,7 @@ import type { Prompt, PromptMessage } from '../model/inference/chat-prompt.ts';
 import { renderItemTexts, ITEM_MARKER } from '../projections/knowledge/knowledge-base.ts';
 import { newItems } from './experience-items.ts';
 
-export type DeskKind = 'desk-guess' | 'desk-informed' | 'desk-extract' | 'desk-recall' | 'desk-copy' | 'copy-repeat' | 'desk-extract-copy' | 'desk-extract-words';
+export type DeskKind = 'desk-guess' | 'desk-informed' | 'desk-extract' | 'desk-recall' | 'desk-copy' | 'copy-repeat' | 'desk-extract-copy';
 
 export interface DeskExample {
   kind: DeskKind;
@@ -137,9 +132,9 @@ function informedExample(random: () => number): DeskExample {
   return { kind: 'desk-informed', prompt, response, check: truth === undefined ? { factId: fact.id } : { factId: fact.id, truth } };
 }
 
-function extractExample(random: () => number, kind: 'desk-extract' | 'desk-extract-copy' | 'desk-extract-words'): DeskExample {
+function extractExample(random: () => number, kind: 'desk-extract' | 'desk-extract-copy'): DeskExample {
   const drawn = corpusCompany(random);
-  const company = kind === 'desk-extract' ? drawn : kind === 'desk-extract-copy' ? unguessableCompany(random, drawn) : wordsCompany(random, drawn);
+  const company = kind === 'desk-extract' ? drawn : unguessableCompany(random, drawn);
   const { messages, fact, earlier } = conversationPrefix(random, company, 0.4);
   // The conversation to the end: the last question answered and replied to.
   const truth = company.facts[fact.id]!;
@@ -219,20 +214,6 @@ function unguessableCompany(random: () => number, company: Company): Company {
   return { ...company, facts };
 }
 
-/** Real words of the desk's values, topics and questions (two letters or more): what desk-extract-words values are made of. */
-export const VALUE_WORDS: readonly string[] = [...new Set(FACTS.flatMap((f) => [...factValues(f).slice(0, 16), f.topic, ...f.asked].flatMap((t) => t.match(/[A-Za-z]{2,}/g) ?? [])))].sort();
-
-/** One to three of VALUE_WORDS, or a quarter of the time an address made of them ("ship@refund.days"). */
-export function wordsValue(random: () => number): string {
-  if (random() < 0.25) return [pick(random, VALUE_WORDS), '@', pick(random, VALUE_WORDS), '.', pick(random, VALUE_WORDS)].join('').toLowerCase();
-  return Array.from({ length: 1 + Math.floor(random() * 3) }, () => pick(random, VALUE_WORDS)).join(' ');
-}
-
-/** The company with every value, numbers' too, replaced by a run of words (desk-extract-words). */
-function wordsCompany(random: () => number, company: Company): Company {
-  return { ...company, facts: Object.fromEntries(FACTS.map((f) => [f.id, wordsValue(random)])) };
-}
-
 /**
  * A value no prior can guess: a whole number from 1 to 999 in the fact's format for a numeric
  * fact, any option for a choice (copying is then the only way to the answer).
@@ -274,7 +255,7 @@ export function drawDeskExample(random: () => number, kind: DeskKind): DeskExamp
   switch (kind) {
     case 'desk-guess': return guessExample(random);
     case 'desk-informed': return informedExample(random);
-    case 'desk-extract': case 'desk-extract-copy': case 'desk-extract-words': return extractExample(random, kind);
+    case 'desk-extract': case 'desk-extract-copy': return extractExample(random, kind);
     case 'desk-recall': return recallExample(random);
     case 'desk-copy': return copyExample(random);
     case 'copy-repeat': return repeatExample(random);

@@ -59,7 +59,7 @@ export function encodeExample(tokenizer: Tokenizer, e: Example): { prompt: numbe
  * one of the fact's values.
  */
 /** The kinds whose greedy answer must equal the corpus's answer exactly (the longer answers too). */
-const EXACT_KINDS: ReadonlySet<Example['kind']> = new Set(['extract', 'desk-extract', 'desk-recall', 'desk-copy', 'copy-repeat', 'desk-extract-copy', 'desk-extract-words']);
+const EXACT_KINDS: ReadonlySet<Example['kind']> = new Set(['extract', 'desk-extract', 'desk-recall', 'desk-copy', 'copy-repeat', 'desk-extract-copy']);
 
 export function answerCorrect(e: Example, answer: string): boolean {
   if (EXACT_KINDS.has(e.kind)) return answer.trim() === e.response.trim();
