@@ -40,13 +40,12 @@ export const ITEM_SPLIT_PATTERN = `${PRETOKENIZE_PATTERN}|- EXPERIENCE ITEM: `;
 
 /**
  * The pattern of a tokenizer for English beside the lake worlds (word-tokenizer.ts): ITEM_SPLIT_PATTERN,
- * and then every word with the space before it (" South", " chief") and every digit alone are
- * pieces of their own, and so are "$" and "%". So a value is the same tokens wherever it stands: in a customer's
- * correction ("it's South America", "15%, not 10%"), an item ("We ship to South America.") and an answer. With
- * merges that span words, the tokens of a value depended on the word before it (" is " then
- * "care", against " is" then " care") and the model could not copy a value of words from a
- * customer's sentence (models/README.md). A capital letter standing alone stays its own piece
- * without its space, as on the board.
+ * then every word with the space before it (" South", " chief") and every digit, "$" and "%"
+ * alone are pieces of their own. So a value is the same tokens wherever it stands: in a
+ * customer's correction ("it's South America", "15%, not 10%"), an item ("We ship to South
+ * America.") and an answer. With merges that span words (the lake tokenizer grown for English)
+ * the tokens of a value depend on the word before it (" is " then "care", against " is" then
+ * " care"). A capital letter standing alone stays its own piece without its space, as on the board.
  */
 export const WORD_SPLIT_PATTERN = `${ITEM_SPLIT_PATTERN}| ?(?![A-Z](?![A-Za-z]))[A-Za-z]+|[0-9$%]`;
 

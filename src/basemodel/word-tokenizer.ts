@@ -1,11 +1,13 @@
 /**
- * The tokenizer of the model for both built-in tasks (models/oeld-desk): a byte-level BPE trained
- * from nothing on a sample of the lake worlds and the support desk, with WORD_SPLIT_PATTERN, so
- * that merges never span words and a policy value is the same tokens in a customer's sentence, an
- * experience item and an answer. The lake worlds keep what their tokenizer guarantees (a board
- * cell is three pieces, a letter on the board is the letter of an item, the item marker is one
- * piece); their fixed instruction lines cost more tokens than under merges that span words.
- * Deterministic for its options.
+ * A tokenizer for a model of both built-in tasks (an alternative to the lake tokenizer grown for
+ * English that models/oeld-desk uses): a byte-level BPE trained from nothing on a sample of the
+ * lake worlds and the support desk, with WORD_SPLIT_PATTERN, so that merges never span words and a
+ * policy value is the same tokens in a customer's sentence, an experience item and an answer. The
+ * lake worlds keep what their tokenizer guarantees (a board cell is three pieces, a letter on the
+ * board is the letter of an item, the item marker is one piece), and the instruction text the
+ * renderers repeat word for word is cut whole, so a prompt costs about as many tokens as before
+ * (lake examples 1.3-1.5x, desk examples 1.0-1.1x). What it changed and did not change for a
+ * model made over it on CPU is in models/README.md. Deterministic for its options.
  */
 import { SPECIAL_TOKENS, trainBpe, WORD_SPLIT_PATTERN, type TrainedBpe } from './bpe-trainer.ts';
 import { DEFAULT_MIX, drawExample, promptText, type CorpusMix } from './corpus.ts';
@@ -13,7 +15,7 @@ import { writeTokenizerFolder } from './tokenizer-folder.ts';
 import { seededRandom } from '../model/network/rng.ts';
 
 export interface WordTokenizerOptions { vocab: number; examples: number; seed: number }
-/** What models/oeld-desk's tokenizer is trained with (models/README.md). */
+/** The recipe's options (models/README.md). */
 export const DESK_WORD_TOKENIZER: WordTokenizerOptions = { vocab: 2048, examples: 12000, seed: 20261207 };
 
 /** The sample: the support desk's kinds and the lake worlds', about as the desk model's pretraining mixes them. */
