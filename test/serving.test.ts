@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadModel } from '../src/model/formats/checkpoint.ts';
 import { loadTokenizer, type Tokenizer } from '../src/model/formats/tokenizer.ts';
@@ -13,6 +14,7 @@ import { QueueFullError, ServingQueue } from '../src/serving/serving-queue.ts';
 import { PolicyHost } from '../src/engine/policy-host.ts';
 import { WorkerLine } from '../src/engine/worker-line.ts';
 import { ContinuousBatch } from '../src/model/inference/continuous-batch.ts';
+import { StreamedRows } from '../src/model/inference/streamed-rows.ts';
 import { NativeDecoder } from '../src/model/inference/native-decoder.ts';
 import { makeTinyModel } from './helpers/tiny-model.ts';
 
@@ -33,6 +35,56 @@ describe('holding back text that may still become a stop sequence', () => {
     assert.equal(heldBackLength('a\n', ['\n\n', 'END']), 1);
     assert.equal(heldBackLength('abc\uFFFD', []), 1);
     assert.equal(heldBackLength('', ['x']), 0);
+  });
+
+  it('holds a trailing space, or what a contraction begins with, where the tokenizer cleans spaces', () => {
+    assert.equal(heldBackLength('here ', [], true), 1);
+    assert.equal(heldBackLength("isn '", [], true), 2);
+    assert.equal(heldBackLength('here', [], true), 0);
+    assert.equal(heldBackLength('here ', []), 0, 'nothing to hold where nothing is cleaned');
+  });
+});
+
+describe('decoding and streaming text with spaces before punctuation', () => {
+  const TEXT = "It 's here , and there . Isn 't it ? Yes !";
+  /** A copy of the shipped tokenizer, its tokenizer_config.json's clean_up_tokenization_spaces set to `clean` (left out when undefined). */
+  const tokenizerWith = async (clean: boolean | undefined): Promise<Tokenizer> => {
+    const dir = mkdtempSync(join(tmpdir(), 'oeld-clean-'));
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join('models', 'oeld-base', f), join(dir, f));
+    const config = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    delete config.clean_up_tokenization_spaces;
+    if (clean !== undefined) config.clean_up_tokenization_spaces = clean;
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(config));
+    return loadTokenizer(dir);
+  };
+  /** The deltas a stream sends for `ids`, one token at a time, and the final text. */
+  const stream = (tokenizer: Tokenizer, ids: number[]): { streamed: string; final: string } => {
+    const rows = new StreamedRows(tokenizer, [[]]);
+    let streamed = '';
+    for (const id of ids) { rows.push(0, id); streamed += rows.take().map((d) => d.text).join(''); }
+    const final = rows.finish(0, ids);
+    streamed += rows.take().map((d) => d.text).join('');
+    return { streamed, final };
+  };
+
+  it('gives back the text the tokens spell, where the folder does not ask for cleaning (as the shipped models and transformers have it)', async () => {
+    for (const clean of [undefined, false]) {
+      const tokenizer = await tokenizerWith(clean);
+      assert.equal(tokenizer.cleansSpaces, false);
+      const ids = tokenizer.encode(TEXT);
+      assert.equal(tokenizer.decode(ids), TEXT);
+      assert.deepEqual(stream(tokenizer, ids), { streamed: TEXT, final: TEXT });
+    }
+  });
+
+  it('streams what it answers, no character lost, where the folder asks for cleaning', async () => {
+    const tokenizer = await tokenizerWith(true);
+    assert.equal(tokenizer.cleansSpaces, true);
+    const ids = tokenizer.encode(TEXT);
+    const cleaned = "It's here, and there. Isn 't it? Yes!";
+    assert.equal(tokenizer.decode(ids), cleaned);
+    // Without holding back, the stream sent "It is here " and then lost the comma the cleaning moved.
+    assert.deepEqual(stream(tokenizer, ids), { streamed: cleaned, final: cleaned });
   });
 });
 

@@ -221,6 +221,7 @@ export function tokenizerFiles(bpe: TrainedBpe, specials: SpecialTokens = SPECIA
   const tokenizerConfig = {
     tokenizer_class: 'PreTrainedTokenizerFast',
     model_max_length: 1024,
+    clean_up_tokenization_spaces: false,
     eos_token: specials.eos,
     pad_token: specials.pad,
     chat_template: CHAT_TEMPLATE,

@@ -20,8 +20,19 @@ export type { ChatMessage, ChatTemplateOptions } from './chat-template.ts';
 export interface Tokenizer {
   /** Token ids of `text`. */
   encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
-  /** The text of `ids`; special tokens are left out when skipSpecial is true. Ids the vocabulary lacks are skipped. */
+  /**
+   * The text of `ids`; special tokens are left out when skipSpecial is true. Ids the vocabulary
+   * lacks are skipped. Spaces before punctuation are removed only where the folder asks for it
+   * (cleansSpaces).
+   */
   decode(ids: number[], skipSpecial?: boolean): string;
+  /**
+   * Whether decode removes spaces before punctuation and contractions (" ." -> ".", " 's" ->
+   * "'s"): tokenizer_config.json's clean_up_tokenization_spaces, false where it is not set (as
+   * transformers has it since 4.45; @huggingface/tokenizers alone would clean). With it, the text
+   * of a sequence can lose a character when the next token comes, which a stream must allow for.
+   */
+  readonly cleansSpaces: boolean;
   /**
    * Ids that end a generation: tokenizer_config.json's eos_token, then generation_config.json's
    * and config.json's eos_token_id (a number or a list) where those files are in the folder.
@@ -78,6 +89,7 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   }
   const config = readJsonIfExists(join(dir, 'tokenizer_config.json')) ?? {};
   const hf = new HfTokenizer(tokenizerJson, config);
+  const cleansSpaces = config.clean_up_tokenization_spaces === true;
 
   const vocab = hf.get_vocab(true);
   let maxId = -1;
@@ -113,7 +125,8 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   return {
     encode: (text, options) => hf.encode(text, { add_special_tokens: options?.addSpecialTokens ?? false }).ids,
     // @huggingface/tokenizers throws on an empty list; an empty generation decodes to ''.
-    decode: (ids, skipSpecial = false) => (ids.length === 0 ? '' : hf.decode(ids, { skip_special_tokens: skipSpecial })),
+    decode: (ids, skipSpecial = false) => (ids.length === 0 ? '' : hf.decode(ids, { skip_special_tokens: skipSpecial, clean_up_tokenization_spaces: cleansSpaces })),
+    cleansSpaces,
     eosTokenIds,
     bosTokenId: idOf('bos_token'),
     padTokenId: idOf('pad_token'),

@@ -8,10 +8,20 @@ import type { Tokenizer } from '../formats/tokenizer.ts';
 
 export interface TextDelta { row: number; text: string }
 
-/** How many characters at the end of `text` could still begin a stop sequence. */
-export function heldBackLength(text: string, stops: readonly string[]): number {
+/**
+ * What a tokenizer that cleans spaces (Tokenizer.cleansSpaces) rewrites: a space before these
+ * ("a ." -> "a.", "isn 't" -> "isn't"), as transformers' clean_up_tokenization does.
+ */
+const CLEANED = [' .', ' ?', ' !', ' ,', " ' ", " n't", " 'm", " 's", " 've", " 're"];
+
+/**
+ * How many characters at the end of `text` could still change: begin a stop sequence, be an
+ * incomplete UTF-8 character, or, where the tokenizer cleans spaces, begin what the cleaning
+ * rewrites (a trailing space goes when a "." follows).
+ */
+export function heldBackLength(text: string, stops: readonly string[], cleansSpaces = false): number {
   let hold = 0;
-  for (const s of stops) {
+  for (const s of cleansSpaces ? [...stops, ...CLEANED] : stops) {
     for (let k = Math.min(s.length - 1, text.length); k > hold; k--) {
       if (text.endsWith(s.slice(0, k))) { hold = k; break; }
     }
@@ -47,7 +57,7 @@ export class StreamedRows {
       st.sent = st.final.length;
       return true;
     }
-    const safe = text.length - heldBackLength(text, stops);
+    const safe = text.length - heldBackLength(text, stops, this.tokenizer.cleansSpaces);
     if (safe > st.sent) { this.pending.push({ row: b, text: text.slice(st.sent, safe) }); st.sent = safe; }
     return false;
   }
