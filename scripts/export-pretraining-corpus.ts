@@ -7,9 +7,9 @@
  *   node --import tsx scripts/export-pretraining-corpus.ts --out .scratch/corpus [--examples 1600000] [--seed 20261127]
  *     [--mix familiar=0.05,guess=0.15,informed=0.6,extract=0.2] [--extraction-random-moves 1]
  *     [--state-positions true|false] [--balanced-counts true|false]   (defaults: the shipped recipe)
- *     [--tokenizer lake|words|grown]   (lake: the shipped model's; words: the word tokenizer of the model for
- *                                       both tasks, as scripts/make-desk-model.sh makes it; grown: the lake
- *                                       tokenizer grown for English, vocabulary-extension.ts)
+ *     [--tokenizer lake|grown|words]   (lake: the shipped model's; grown: the lake tokenizer grown for
+ *                                       English, as models/oeld-desk has it (vocabulary-extension.ts); words:
+ *                                       merges that never span words (word-tokenizer.ts))
  *
  * About 4,000 examples/s on one core; 1.6 M examples (the shipped model's corpus) are 43 MB.
  */

@@ -1,5 +1,5 @@
 /**
- * Trains the word-split tokenizer of the model for both built-in tasks (src/basemodel/word-tokenizer.ts)
+ * Trains a word-split tokenizer for a model of both built-in tasks (src/basemodel/word-tokenizer.ts)
  * and writes its folder; scripts/make-base-model.ts --tokenizer-from starts fresh weights over it.
  *
  *   node --import tsx scripts/make-word-tokenizer.ts --out .scratch/words [--vocab 2048 --examples 12000 --seed 20261207]

@@ -10,7 +10,7 @@ export interface TextDelta { row: number; text: string }
 
 /**
  * What a tokenizer that cleans spaces (Tokenizer.cleansSpaces) rewrites: a space before these
- * ("a ." -> "a.", "isn 't" -> "isn't"), as transformers' clean_up_tokenization does.
+ * ("a ." -> "a.", "is n't" -> "isn't"), as transformers' clean_up_tokenization does.
  */
 const CLEANED = [' .', ' ?', ' !', ' ,', " ' ", " n't", " 'm", " 's", " 've", " 're"];
 
