@@ -15,7 +15,7 @@ import { seededRandom } from '../src/model/network/rng.ts';
 /** A small word tokenizer (the recipe's sample, smaller), loaded as the runtime loads a model's. */
 const SMALL = { vocab: 1024, examples: 3000, seed: 7 };
 
-describe('the word tokenizer (models/oeld-desk)', () => {
+describe('the word tokenizer (merges that never span words)', () => {
   let tok: Tokenizer;
   let dir: string;
   before(async () => {
@@ -50,6 +50,21 @@ describe('the word tokenizer (models/oeld-desk)', () => {
       }
     }
     assert.ok(checked > 1500, `${checked} corrections`);
+  });
+
+  it('is what the lake tokenizer grown for English (models/oeld-desk) is not: there a value\'s tokens can depend on the word before it', async () => {
+    const grown = await loadTokenizer('models/oeld-desk');
+    const spell = (t: Tokenizer, text: string) => t.encode(text).map((id) => t.decode([id]));
+    const values = ['the EU only', 'the US and Canada', 'the Nordic countries'];
+    // "It's the EU only": the grown tokenizer fuses the customer's "s " with "the"; the item has " the ".
+    for (const [t, alike] of [[grown, false], [tok, true]] as const) {
+      for (const v of values) {
+        const item = spell(t, `${ITEM_MARKER}We ship to ${v}.`);
+        const reply = spell(t, `That's not right. It's ${v}.`);
+        const the = (ps: string[]) => ps.find((p) => p.includes('the'));
+        assert.equal(the(item) === the(reply), alike, `${v}: ${JSON.stringify(item)} / ${JSON.stringify(reply)}`);
+      }
+    }
   });
 
   it('keeps what the lake worlds need: a cell is three pieces, a letter on the board is the letter of an item, the marker is one piece', () => {
