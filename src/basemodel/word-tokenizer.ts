@@ -49,6 +49,14 @@ export function fixedLines(texts: readonly string[], minShare: number, minChars:
 }
 
 /**
+ * Fixed text stands in 2% of the sample's texts and is 40 characters or more: instructions, not
+ * the opening of a policy's sentence ("The refund window is ", 21), which must stay words so that
+ * an item and the answer stating it are the same tokens.
+ */
+export const FIXED_LINE_SHARE = 0.02;
+export const FIXED_LINE_CHARS = 40;
+
+/**
  * The pattern: the sample's fixed instruction lines as pieces of their own (merges within them
  * keep a game prompt or an extraction prompt short, as the lake tokenizer's merges across words
  * did), then WORD_SPLIT_PATTERN.
@@ -57,13 +65,6 @@ export function wordTokenizerPattern(texts: readonly string[]): string {
   const fixed = fixedLines(texts, FIXED_LINE_SHARE, FIXED_LINE_CHARS);
   return [...fixed.map(escapeRegex), WORD_SPLIT_PATTERN].join('|');
 }
-/**
- * Fixed text stands in 2% of the sample's texts and is 40 characters or more: instructions, not
- * the opening of a policy's sentence ("The refund window is ", 21), which must stay words so that
- * an item and the answer stating it are the same tokens.
- */
-export const FIXED_LINE_SHARE = 0.02;
-export const FIXED_LINE_CHARS = 40;
 
 export function trainWordTokenizer(o: WordTokenizerOptions): TrainedBpe {
   if (!Number.isInteger(o.vocab) || o.vocab % 64 !== 0) throw new Error(`vocabulary ${o.vocab}: expected a multiple of 64`);

@@ -29,8 +29,9 @@ export interface Tokenizer {
   /**
    * Whether decode removes spaces before punctuation and contractions (" ." -> ".", " 's" ->
    * "'s"): tokenizer_config.json's clean_up_tokenization_spaces, false where it is not set, as
-   * transformers 5 has it (transformers 4 and @huggingface/tokenizers alone clean then). With it, the text
-   * of a sequence can lose a character when the next token comes, which a stream must allow for.
+   * transformers 5 has it (transformers 4 and @huggingface/tokenizers alone clean then). With
+   * it, the text of a sequence can lose a character when the next token comes, which a stream
+   * must allow for.
    */
   readonly cleansSpaces: boolean;
   /**
