@@ -178,7 +178,9 @@ describe('task configuration', () => {
     assert.deepEqual(trainingFor(lake2!, daemon), { ...daemon, steps: 24 }, 'a game may set its own steps too');
     assert.throws(() => loadTasks(['support'], file({ support: { distillation: 'ppo' } }), DEFAULTS), /support\.distillation.*\(got "ppo"\)/);
     assert.throws(() => loadTasks(['support'], file({ support: { roundSteps: 0 } }), DEFAULTS), /support\.roundSteps.*\(got 0\)/);
-    assert.throws(() => loadTasks(['frozenlake'], file({ frozenlake: { readingShare: 0.25 } }), DEFAULTS), /frozenlake\.readingShare \(0\.25\): applies to the task support-desk only/);
+    assert.equal(loadTasks(['frozenlake'], file({ frozenlake: { readingShare: 0.25 } }), DEFAULTS)[0]!.training?.readingShare, 0.25, 'FrozenLake has reading prompts too (other lake worlds)');
+    assert.throws(() => loadTasks(['support'], file({ support: { readingShare: 0.25 } }), DEFAULTS), /support\.readingShare \(0\.25\): applies to the tasks support-desk and frozenlake only/);
+    assert.throws(() => loadTasks(['frozenlake'], file({ frozenlake: { readingExtraction: true, readingShare: 0.25 } }), DEFAULTS), /frozenlake\.readingExtraction \(true\): applies to the task support-desk only/);
     assert.throws(() => loadTasks(['support-desk'], file({ 'support-desk': { readingShare: 0.95 } }), DEFAULTS), /support-desk\.readingShare.*\(got 0\.95\)/);
     assert.equal(loadTasks(['support-desk'], file({ 'support-desk': { readingShare: 0.25 } }), DEFAULTS)[0]!.training?.readingShare, 0.25);
     assert.throws(() => loadTasks(['support'], file({ support: { readingExtraction: true } }), DEFAULTS), /support\.readingExtraction \(true\): applies to the task support-desk only/);

@@ -15,6 +15,8 @@ import { promptIds, userPrompt } from '../src/model/inference/chat-prompt.ts';
 import { DESK_TASK_NAME, loadTasks } from '../src/tasks/task-config.ts';
 import { EXTRACTION_READING_PROMPTS, extractionReadingPrompts, READING_PROMPTS, readingOf, readingPromptsFor } from '../src/tasks/reading-prompts.ts';
 import { trainingFor } from '../src/tasks/task-training.ts';
+import { retainedLakeWorlds } from '../src/tasks/lake-reading-prompts.ts';
+import { gameByName } from '../src/envs/games.ts';
 import { DEFAULT_ROUND_TRAINING, checkRoundTrainingOptions } from '../src/trainer/opcd-round.ts';
 import { planRound, readingExamples } from '../src/trainer/round-plan.ts';
 import { buildTorchJob } from '../src/trainer/torch-job.ts';
@@ -43,7 +45,34 @@ describe('reading prompts', () => {
     }
     assert.ok(new Set(reading.map((p) => p[0]!.content)).size > 60, 'many companies');
     assert.deepEqual(readingPromptsFor(logs!, 7), [], 'a chat task of logs has none');
-    assert.deepEqual(readingPromptsFor(lake!, 7), [], 'nor a game');
+  });
+
+  it('of FrozenLake are boards of the familiar worlds other than the watched lake-XO, partway along a shortest path', () => {
+    const reading = readingPromptsFor(lake!, 7);
+    assert.equal(reading.length, READING_PROMPTS);
+    assert.deepEqual(readingPromptsFor(lake!, 7), reading, 'pure: a round re-derives');
+    assert.notDeepEqual(readingPromptsFor(lake!, 8), reading, 'another round seed, other boards');
+    assert.deepEqual(retainedLakeWorlds().map((w) => w.hole + w.goal).sort(), ['TS', 'WM'], 'the familiar worlds but XO');
+    const pairs = new Set<string>();
+    const turns = new Set<number>();
+    for (const p of reading) {
+      assert.deepEqual(p.map((m) => m.role), ['user']);
+      const text = p[0]!.content;
+      assert.ok(text.startsWith(gameByName('frozenlake').hiddenRulesPrompt), 'the game\'s own instruction');
+      const board = /Current board:\n([\s\S]*?)\n\nActions taken so far: (.*)\n/.exec(text);
+      assert.ok(board, text);
+      const letters = [...new Set(board[1]!.replace(/[^A-Z]/g, ''))].filter((l) => l !== 'P').sort().join('');
+      assert.ok(['ST', 'MW'].includes(letters), `one retained world's letters, got ${letters}`);
+      assert.equal(board[1]!.split('P').length, 2, 'one player');
+      pairs.add(letters);
+      turns.add(board[2] === '(none yet)' ? 0 : board[2]!.split(' ').length);
+      // The watched world keeps measuring what a round did not train.
+      assert.ok(!/[XO]/.test(board[1]!) && !/[HG]/.test(board[1]!), 'neither lake-XO nor FrozenLake');
+    }
+    assert.deepEqual([...pairs].sort(), ['MW', 'ST'], 'both worlds');
+    assert.deepEqual([...turns].sort(), [0, 1, 2, 3], 'first to fourth turns');
+    assert.deepEqual(readingPromptsFor(logs!, 7), [], 'a chat task of logs has none');
+    assert.deepEqual(readingPromptsFor(loadTasks(['sokoban'], undefined, DEFAULTS)[0]!, 7), [], 'nor another game');
   });
 
   it('with readingExtraction, add extraction prompts over other companies\' corrected conversations, the first 64 unchanged', () => {
@@ -71,7 +100,9 @@ describe('reading prompts', () => {
     assert.deepEqual(readingOf(desk!, { seed: 1 }), {});
     assert.deepEqual(readingOf(desk!, { seed: 1, readingShare: 0 }), {});
     assert.equal(readingOf(desk!, { seed: 1, readingShare: 0.25 }).reading?.length, READING_PROMPTS);
-    assert.deepEqual(readingOf(lake!, { seed: 1, readingShare: 0.25 }), {});
+    assert.deepEqual(readingOf(lake!, { seed: 1 }), {});
+    assert.deepEqual(readingOf(lake!, { seed: 1, readingShare: 0.25, readingExtraction: true }).reading, readingPromptsFor(lake!, 1), 'FrozenLake\'s boards, never the desk\'s extraction prompts');
+    assert.deepEqual(readingOf(logs!, { seed: 1, readingShare: 0.25 }), {}, 'a task without reading prompts');
     assert.equal(trainingFor({ training: { readingShare: 0.25 } }, DEFAULT_ROUND_TRAINING).readingShare, 0.25);
     assert.throws(() => checkRoundTrainingOptions({ ...DEFAULT_ROUND_TRAINING, readingShare: 0.95 }), /readingShare must be from 0 to 0\.9, got 0\.95/);
   });

@@ -24,6 +24,7 @@ import { customerQuestion, customerReply, judgeAnswer } from '../envs/support-de
 import { answerWith, FACTS, factValues } from '../envs/support-desk/facts.ts';
 import { extractionPrompt, renderTrajectory } from '../extraction/extraction-prompt.ts';
 import { teacherMessages } from '../extraction/teacher-prompt.ts';
+import { lakeReadingPrompts } from './lake-reading-prompts.ts';
 import { userPrompt, type Prompt, type PromptMessage } from '../model/inference/chat-prompt.ts';
 import { seededRandom } from '../model/network/rng.ts';
 import { renderItemTexts } from '../projections/knowledge/knowledge-base.ts';
@@ -34,8 +35,9 @@ export const READING_PROMPTS = 64;
 /** Extraction prompts added to them with `readingExtraction`. */
 export const EXTRACTION_READING_PROMPTS = 32;
 
-/** The task's reading prompts for a round with this training seed; none for a task without a world (a chat task of logs, a game). */
+/** The task's reading prompts for a round with this training seed: the support desk's, FrozenLake's (lake-reading-prompts.ts); none for a chat task of logs or another game. */
 export function readingPromptsFor(task: object, seed: number, count = READING_PROMPTS): Prompt[] {
+  if ((task as { game?: { id?: string } }).game?.id === 'frozenlake') return lakeReadingPrompts(seed, count);
   if ((task as { world?: { kind?: string } }).world?.kind !== 'support-desk') return [];
   const random = seededRandom((seed * 7919 + 0x5ead) >>> 0);
   return Array.from({ length: count }, () => {
@@ -74,6 +76,7 @@ export function extractionReadingPrompts(seed: number, count = EXTRACTION_READIN
 export function readingOf(task: object, training: Pick<RoundTrainingOptions, 'readingShare' | 'readingExtraction' | 'seed'>): { reading?: Prompt[] } {
   if (!((training.readingShare ?? 0) > 0)) return {};
   const reading = readingPromptsFor(task, training.seed);
-  if (reading.length && training.readingExtraction) reading.push(...extractionReadingPrompts(training.seed));
+  const desk = (task as { world?: { kind?: string } }).world?.kind === 'support-desk';
+  if (desk && training.readingExtraction) reading.push(...extractionReadingPrompts(training.seed));
   return reading.length ? { reading } : {};
 }

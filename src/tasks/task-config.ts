@@ -110,9 +110,9 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
   }
   return ids.map((id) => {
     const o = overrides[id] ?? {};
-    // Reading prompts exist for the support desk only (tasks/reading-prompts.ts): elsewhere the setting would do nothing.
-    const reading = (['readingShare', 'readingExtraction'] as const).find((k) => o[k] !== undefined);
-    if (reading && id !== DESK_TASK_NAME) throw new Error(`OELD_TASKS_FILE: ${id}.${reading} (${preview(o[reading])}): applies to the task ${DESK_TASK_NAME} only (its reading prompts are other companies' conversations)`);
+    // Reading prompts exist for the support desk and FrozenLake only (tasks/reading-prompts.ts): elsewhere the setting would do nothing.
+    if (o.readingShare !== undefined && id !== DESK_TASK_NAME && id !== 'frozenlake') throw new Error(`OELD_TASKS_FILE: ${id}.readingShare (${preview(o.readingShare)}): applies to the tasks ${DESK_TASK_NAME} and frozenlake only (their reading prompts are other companies' conversations and other lake worlds' boards)`);
+    if (o.readingExtraction !== undefined && id !== DESK_TASK_NAME) throw new Error(`OELD_TASKS_FILE: ${id}.readingExtraction (${preview(o.readingExtraction)}): applies to the task ${DESK_TASK_NAME} only (its reading prompts are other companies' conversations)`);
     const common = {
       id,
       templateVariables: o.templateVariables ?? {},
