@@ -161,9 +161,10 @@ describe('task configuration', () => {
     const file = (o: unknown) => { const f = join(dir, `${Math.random()}.json`); writeFileSync(f, JSON.stringify(o)); return f; };
     const daemon = { ...DEFAULT_ROUND_TRAINING, steps: 16, method: 'opcd' as const };
     const [lake, desk, support] = loadTasks(['frozenlake', 'support-desk', 'support'], undefined, DEFAULTS);
-    assert.equal(lake!.training, undefined);
+    assert.deepEqual(lake!.training, { readingShare: 0.25 }, 'FrozenLake keeps the other lake worlds by default');
     assert.equal(support!.training, undefined);
-    assert.deepEqual(trainingFor(lake!, daemon), daemon, 'a task that sets nothing trains as the daemon says');
+    assert.deepEqual(trainingFor(support!, daemon), daemon, 'a task that sets nothing trains as the daemon says');
+    assert.deepEqual(trainingFor(lake!, daemon), { ...daemon, readingShare: 0.25 });
     const deskOwn = { steps: DESK_TASK_DEFAULTS.roundSteps, method: 'opcd-forward', readingShare: 0.25, readingExtraction: true, failedRepeat: 3 };
     assert.deepEqual(desk!.training, deskOwn);
     assert.deepEqual(trainingFor(desk!, daemon), { ...daemon, ...deskOwn });
@@ -175,7 +176,8 @@ describe('task configuration', () => {
     const [noExtraction] = loadTasks(['support-desk'], file({ 'support-desk': { readingExtraction: false } }), DEFAULTS);
     assert.equal(readingOf(noExtraction!, trainingFor(noExtraction!, daemon)).reading?.length, READING_PROMPTS, 'readingExtraction false: the reading prompts alone');
     assert.equal(readingOf(desk!, trainingFor(desk!, daemon)).reading?.length, READING_PROMPTS + EXTRACTION_READING_PROMPTS, 'by default both');
-    assert.deepEqual(trainingFor(lake2!, daemon), { ...daemon, steps: 24 }, 'a game may set its own steps too');
+    assert.deepEqual(trainingFor(lake2!, daemon), { ...daemon, readingShare: 0.25, steps: 24 }, 'a game may set its own steps too');
+    assert.deepEqual(trainingFor(loadTasks(['frozenlake'], file({ frozenlake: { readingShare: 0 } }), DEFAULTS)[0]!, daemon), { ...daemon, readingShare: 0 }, 'the file turns FrozenLake\'s off');
     assert.throws(() => loadTasks(['support'], file({ support: { distillation: 'ppo' } }), DEFAULTS), /support\.distillation.*\(got "ppo"\)/);
     assert.throws(() => loadTasks(['support'], file({ support: { roundSteps: 0 } }), DEFAULTS), /support\.roundSteps.*\(got 0\)/);
     assert.equal(loadTasks(['frozenlake'], file({ frozenlake: { readingShare: 0.25 } }), DEFAULTS)[0]!.training?.readingShare, 0.25, 'FrozenLake has reading prompts too (other lake worlds)');
