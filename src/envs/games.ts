@@ -10,11 +10,13 @@ import { lakeVariantSpec } from './lake-world.ts';
 import { sokobanSpec } from './sokoban.ts';
 
 export const OOD_GAME = 'lake-XO';
+/** Its letters: the first familiar world. */
+export const OOD_SYMBOLS = FAMILIAR_WORLDS[0]!;
 
 export function gameByName(name: string): GameSpec {
   switch (name) {
     case 'frozenlake': return frozenLakeSpec();
-    case OOD_GAME: return lakeVariantSpec(OOD_GAME, FAMILIAR_WORLDS[0]!);
+    case OOD_GAME: return lakeVariantSpec(OOD_GAME, OOD_SYMBOLS);
     case 'sokoban': return sokobanSpec();
     default: throw new Error(`unknown game ${JSON.stringify(name)}: expected frozenlake, ${OOD_GAME} or sokoban`);
   }

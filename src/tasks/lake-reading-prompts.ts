@@ -13,7 +13,7 @@
  */
 import { FAMILIAR_WORLDS } from '../basemodel/corpus.ts';
 import { renderPrompt } from '../envs/environment.ts';
-import { OOD_GAME, gameByName } from '../envs/games.ts';
+import { gameByName, OOD_SYMBOLS } from '../envs/games.ts';
 import { frozenLakeAsLake, LakeWorld, type LakeSymbols } from '../envs/lake-world.ts';
 import { DEPLOYMENT_SEEDS } from '../envs/seed-ranges.ts';
 import { userPrompt, type Prompt } from '../model/inference/chat-prompt.ts';
@@ -21,8 +21,7 @@ import { seededRandom } from '../model/network/rng.ts';
 
 /** The familiar worlds a FrozenLake round keeps playing: all but the one its gate watches. */
 export function retainedLakeWorlds(): LakeSymbols[] {
-  const watched = (gameByName(OOD_GAME).create(0) as LakeWorld).symbols;
-  return FAMILIAR_WORLDS.filter((w) => w.hole !== watched.hole || w.goal !== watched.goal);
+  return FAMILIAR_WORLDS.filter((w) => w.hole !== OOD_SYMBOLS.hole || w.goal !== OOD_SYMBOLS.goal);
 }
 
 /** `count` boards of the retained worlds, each a turn of an episode played by the shortest path so far. */
