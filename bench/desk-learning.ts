@@ -15,7 +15,8 @@
  *     logged beside); then the company changes some facts (policy drift) and, after each of the
  *     following rounds, accuracy on the changed facts and the share of answers still giving an
  *     old value;
- *   - FrozenLake's test pass rate of every version (the same model serves both tasks), and how
+ *   - FrozenLake's test pass rate of every version (the same model serves both tasks), with
+ *     FrozenLake's rounds also the world its gate watches (lake-XO, its validation episodes), and how
  *     well each version still answers another company from that company's facts in its context
  *     (what the gate's retention check on anchor prompts stands for);
  *   - response tokens, and each round's seconds (simulation included).
@@ -40,6 +41,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config.ts';
 import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
+import { gameByName, OOD_GAME } from '../src/envs/games.ts';
 import { DEPLOYED_COMPANY_SEEDS, TEST_SEEDS, VALIDATION_SEEDS } from '../src/envs/seed-ranges.ts';
 import { FACTS, factById } from '../src/envs/support-desk/facts.ts';
 import { localEngine } from '../src/engine/local-engine.ts';
@@ -82,6 +84,7 @@ const FORCE = process.env.BENCH_DESK_FORCE === '1';
 const config = loadConfig({ OELD_BASE_MODEL_DIR: 'models/oeld-desk', ...process.env });
 const artifactRoot = mkdtempSync(join(tmpdir(), 'oeld-bench-desk-'));
 const lake = frozenLakeSpec();
+const watched = gameByName(OOD_GAME);
 
 interface Figure { right: number; of: number; accuracy: number; oldValues?: number; responseTokens: number; byFact: string }
 const figure = (r: Awaited<ReturnType<typeof evaluateDesk>>): Figure => ({
@@ -116,6 +119,13 @@ async function lakeTest(engine: ModelEngine, version: string): Promise<number | 
   return r.stats.passRate;
 }
 
+/** The world FrozenLake's gate watches (lake-XO), as the gate plays it: its validation episodes. Where a desk round leaves it decides whether FrozenLake's next round may activate. */
+async function lakeWatch(engine: ModelEngine, version: string): Promise<number | null> {
+  if (!LAKE) return null;
+  const r = await evaluateVersion(engine, version, { game: watched, seeds: { ...VALIDATION_SEEDS, count: config.evalEpisodes }, split: 'validation', maxNewTokens: watched.responseTokens });
+  return r.stats.passRate;
+}
+
 /** After a change: per changed fact, how many of the round's pool slots (extracted by `version`) state its new value and its old one. */
 async function changedInPool(q: Parameters<typeof readKnowledgeVersion>[0], taskId: string, version: string, changed: readonly string[], oldValues: Record<string, string>, now: Record<string, string>): Promise<string> {
   const slots = ((await readKnowledgeVersion(q))?.pools ?? []).filter((p) => p.taskId === taskId && p.modelVersion === version);
@@ -131,9 +141,9 @@ interface SeedResult {
   seed: number; companySeed: number;
   base: Figure; baseWithTruth: Figure; baseWithOwnKnowledge: Figure | null;
   rounds: {
-    round: number; version: string; activated: boolean; skipped?: true; test: Figure; changed?: Figure; seconds: number; gate: string[]; frozenLake: number | null; otherCompany: Figure;
+    round: number; version: string; activated: boolean; skipped?: true; test: Figure; changed?: Figure; seconds: number; gate: string[]; frozenLake: number | null; lakeWatch: number | null; otherCompany: Figure;
     /** A candidate the gate refused: its own figures (the round's figures are the active version's). */
-    candidate?: { version: string; test: Figure; changed?: Figure; frozenLake: number | null; otherCompany: Figure };
+    candidate?: { version: string; test: Figure; changed?: Figure; frozenLake: number | null; lakeWatch: number | null; otherCompany: Figure };
   }[];
   changedFacts: string[]; baseFrozenLake: number | null;
   /** The base answering another company with that company's facts in context (what each round's version is compared with). */
@@ -233,11 +243,12 @@ for (let s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++) {
         const test = await deskTest(engine, version, task, world, recorded);
         const changed = result.changedFacts.length ? await deskTest(engine, version, task, world, recorded, { factIds: result.changedFacts, oldValues }) : undefined;
         const frozenLake = await lakeTest(engine, version);
+        const watch = await lakeWatch(engine, version);
         // What the retention check stands for: does the version still answer another company from the facts in its context?
         const otherCompany = await deskTest(engine, version, task, other.world, 0, { knowledge: other.truth });
         const text = `test ${show(test)}${changed ? `; changed facts ${show(changed)}, old values ${rateWithInterval(changed.oldValues ?? 0, changed.of)} (${changed.byFact})` : ''}`
-          + `${frozenLake === null ? '' : `; FrozenLake ${(100 * frozenLake).toFixed(1)}%`}; another company with its facts in context ${(100 * otherCompany.accuracy).toFixed(1)}% (base ${(100 * result.otherCompanyBase.accuracy).toFixed(1)}%)`;
-        return { figures: { test, ...(changed ? { changed } : {}), frozenLake, otherCompany }, text };
+          + `${frozenLake === null ? '' : `; FrozenLake ${(100 * frozenLake).toFixed(1)}%`}${watch === null ? '' : `, lake-XO (validation) ${(100 * watch).toFixed(1)}%`}; another company with its facts in context ${(100 * otherCompany.accuracy).toFixed(1)}% (base ${(100 * result.otherCompanyBase.accuracy).toFixed(1)}%)`;
+        return { figures: { test, ...(changed ? { changed } : {}), frozenLake, lakeWatch: watch, otherCompany }, text };
       };
       if ('skipped' in ran) {
         // As in the daemon: nothing trained; the next round learns from the conversations that follow.
@@ -338,6 +349,8 @@ log(`  goal one round <= 300 s: ${seconds.map((x) => x.toFixed(0)).join(', ')} s
 if (baseFrozenLake !== null) {
   const lakes = results.flatMap((r) => r.rounds.map((x) => x.frozenLake ?? 0));
   log(`  FrozenLake test pass rate of the desk's versions (base ${(100 * baseFrozenLake).toFixed(1)}%, ${FROZENLAKE} episodes): ${lakes.map((x) => (100 * x).toFixed(0)).join(', ')}%`);
+  const watches = results.flatMap((r) => r.rounds.map((x) => x.lakeWatch)).filter((x): x is number => x !== null);
+  if (watches.length) log(`  lake-XO (the world FrozenLake's gate watches, ${config.evalEpisodes} validation episodes) of the desk's versions: ${watches.map((x) => (100 * x).toFixed(0)).join(', ')}%`);
 }
 if (LAKE) {
   log(`  FrozenLake (${FROZENLAKE} ${SPLIT} episodes; base ${(100 * (baseFrozenLake ?? 0)).toFixed(1)}%), after each of its rounds, on the same daemon as the desk | alone:`);
