@@ -6,7 +6,8 @@
  * rounds teach the deployed company's values so that the version gives them whatever its context
  * says (another company with its facts in context: 86-92% for the base, 48-57% after five rounds;
  * docs/measured.md), and the next round's teacher then no longer reads new values either.
- * Companies from the corpus range, never the deployed one.
+ * Companies from the corpus range, never the deployed one. FrozenLake's are boards of the other
+ * lake worlds the base model learned (lake-reading-prompts.ts).
  *
  * With `readingExtraction`, a third more: the extraction prompt a round writes over another
  * company's conversation in which the customer corrects the assistant. The rounds erode that

@@ -11,7 +11,8 @@
  * pool knowledge: the frozen round-start version's answer to it, which the student is held to (a
  * prompt with another company's facts in its context, so that the round does not teach the model
  * to ignore its context, or the extraction prompt over another company's corrected conversation,
- * so that it goes on writing what customers say: tasks/reading-prompts.ts). Without them the plan
+ * so that it goes on writing what customers say: tasks/reading-prompts.ts; for FrozenLake a board
+ * of another lake world the model knows: tasks/lake-reading-prompts.ts). Without them the plan
  * draws exactly what it drew before.
  */
 import type { Prompt } from '../model/inference/chat-prompt.ts';
