@@ -71,6 +71,7 @@ describe('reading prompts', () => {
     }
     assert.deepEqual([...pairs].sort(), ['MW', 'ST'], 'both worlds');
     assert.deepEqual([...turns].sort(), [0, 1, 2, 3], 'first to fourth turns');
+    assert.deepEqual(readingPromptsFor({ ...lake!, game: 'frozenlake' }, 7), reading, 'the task as RoundStarted records it (the game by name), as oeld rederive reads it');
     assert.deepEqual(readingPromptsFor(logs!, 7), [], 'a chat task of logs has none');
     assert.deepEqual(readingPromptsFor(loadTasks(['sokoban'], undefined, DEFAULTS)[0]!, 7), [], 'nor another game');
   });

@@ -23,7 +23,8 @@ import { tfjsTrainer } from '../src/trainer/tfjs-trainer.ts';
 import { TorchTrainer } from '../src/trainer/torch-trainer.ts';
 import type { Trainer } from '../src/trainer/trainer-port.ts';
 import type { TestDatabase } from './helpers/databases.ts';
-import { scriptedExtractor, tinyGameRound, TINY_ROUND } from './helpers/round-settings.ts';
+import { scriptedExtractor, tinyGameRound, TINY_GAME_TASK, TINY_ROUND } from './helpers/round-settings.ts';
+import { trainingFor } from '../src/tasks/task-training.ts';
 import { oeld } from './helpers/oeld-cli.ts';
 import { tinyRoundWorld } from './helpers/tiny-round-world.ts';
 import { torchPython } from './helpers/torch-python.ts';
@@ -140,6 +141,19 @@ describe('re-deriving versions from the log (tiny model, tfjs trainer)', () => {
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /version tiny was not made by a round/);
     assert.equal((await oeld(['rederive'], env)).code, 2);
+  });
+
+  it('re-runs a FrozenLake round that trained on reading prompts (the other lake worlds, FrozenLake\'s default) to the same sha256', async () => {
+    const training = trainingFor(TINY_GAME_TASK, TINY_ROUND.training);
+    assert.equal(training.readingShare, 0.25, 'the task\'s default, as the daemon applies it');
+    const outcome = await new RoundRunner({ store, engine, artifactRoot, ...tinyGameRound(engine), settings: { ...TINY_ROUND, training }, extractFnFor: scriptedExtractor([]) }).run('manual').then(trained);
+    await catchUp();
+    const r = await rederiveVersion(deps(), outcome.newVersion);
+    assert.equal(r.matches, true, `derived ${r.derivedSha256}, recorded ${r.recordedSha256}`);
+    // Without the reading prompts the same round gives other weights: they were part of what the round trained.
+    const inner = tfjsTrainer(engine);
+    const without: Trainer = { ...inner, train: (job, onStep) => inner.train({ ...job, reading: [] }, onStep) };
+    assert.equal((await rederiveVersion(deps(without), outcome.newVersion)).matches, false);
   });
 });
 

@@ -38,7 +38,7 @@ export const EXTRACTION_READING_PROMPTS = 32;
 
 /** The task's reading prompts for a round with this training seed: the support desk's, FrozenLake's (lake-reading-prompts.ts); none for a chat task of logs or another game. */
 export function readingPromptsFor(task: object, seed: number, count = READING_PROMPTS): Prompt[] {
-  if ((task as { game?: { id?: string } }).game?.id === 'frozenlake') return lakeReadingPrompts(seed, count);
+  if (gameIdOf(task) === 'frozenlake') return lakeReadingPrompts(seed, count);
   if ((task as { world?: { kind?: string } }).world?.kind !== 'support-desk') return [];
   const random = seededRandom((seed * 7919 + 0x5ead) >>> 0);
   return Array.from({ length: count }, () => {
@@ -71,6 +71,12 @@ export function extractionReadingPrompts(seed: number, count = EXTRACTION_READIN
     ];
     return userPrompt(extractionPrompt(renderTrajectory({ messages: messages.map((m) => ({ role: m.role, content: m.content })), outcome: conversationOutcome([verdict]) }), []));
   });
+}
+
+/** A game task's game: its spec, or its name as RoundStarted records the task (round-runner.ts), which `oeld rederive` reads. */
+function gameIdOf(task: object): string | undefined {
+  const game = (task as { game?: string | { id?: string } }).game;
+  return typeof game === 'string' ? game : game?.id;
 }
 
 /** What a round's training job carries (`reading`): the task's reading prompts where its training takes a share of them, else nothing. */

@@ -51,7 +51,7 @@ const DESK_TRAINING: TaskTraining = {
  * on two seeds of three instead of none); on the shipped model, at 100% there, the rounds were as
  * good with as without (docs/measured.md).
  */
-export const FROZENLAKE_TRAINING: TaskTraining = { readingShare: 0.25 };
+const FROZENLAKE_TRAINING: TaskTraining = { readingShare: 0.25 };
 
 /** What a chat task uses where the tasks file says nothing. */
 export const CHAT_TASK_DEFAULTS = {
