@@ -12,7 +12,7 @@
  * (operations/rederive.ts).
  */
 import { FAMILIAR_WORLDS } from '../basemodel/corpus.ts';
-import { renderPrompt } from '../envs/environment.ts';
+import { DELTAS, renderPrompt } from '../envs/environment.ts';
 import { gameByName, OOD_SYMBOLS } from '../envs/games.ts';
 import { frozenLakeAsLake, LakeWorld, type LakeSymbols } from '../envs/lake-world.ts';
 import { DEPLOYMENT_SEEDS } from '../envs/seed-ranges.ts';
@@ -39,8 +39,8 @@ export function lakeReadingPrompts(seed: number, count: number): Prompt[] {
     for (let i = 0; i < moves; i++) {
       const move = game.bestMove();
       if (move === null) break;
-      const probe = new LakeWorld(game.id, { ...game.layout, start: game.player }, symbols);
-      if (probe.step(`[${move}]`).done) break;
+      const [r, c] = game.player;
+      if (game.cellKind(r + DELTAS[move][0], c + DELTAS[move][1]) === 'goal') break;
       game.step(`[${move}]`);
       history.push(move);
     }

@@ -38,8 +38,9 @@ export const EXTRACTION_READING_PROMPTS = 32;
 
 /** The task's reading prompts for a round with this training seed: the support desk's, FrozenLake's (lake-reading-prompts.ts); none for a chat task of logs or another game. */
 export function readingPromptsFor(task: object, seed: number, count = READING_PROMPTS): Prompt[] {
-  if (gameIdOf(task) === 'frozenlake') return lakeReadingPrompts(seed, count);
-  if ((task as { world?: { kind?: string } }).world?.kind !== 'support-desk') return [];
+  const kind = readingKindOf(task);
+  if (kind === 'lake') return lakeReadingPrompts(seed, count);
+  if (kind !== 'desk') return [];
   const random = seededRandom((seed * 7919 + 0x5ead) >>> 0);
   return Array.from({ length: count }, () => {
     const company = drawCompany(CORPUS_COMPANY_SEEDS.start + Math.floor(random() * CORPUS_COMPANY_SEEDS.count));
@@ -73,17 +74,21 @@ export function extractionReadingPrompts(seed: number, count = EXTRACTION_READIN
   });
 }
 
-/** A game task's game: its spec, or its name as RoundStarted records the task (round-runner.ts), which `oeld rederive` reads. */
-function gameIdOf(task: object): string | undefined {
-  const game = (task as { game?: string | { id?: string } }).game;
-  return typeof game === 'string' ? game : game?.id;
+/**
+ * Which reading prompts a task has: the support desk's, FrozenLake's, or none. The task may be a
+ * Task or the task as RoundStarted records it (round-runner.ts: a game by its name), which `oeld
+ * rederive` reads.
+ */
+function readingKindOf(task: object): 'desk' | 'lake' | undefined {
+  const t = task as { game?: string | { id?: string }; world?: { kind?: string } };
+  if (t.world?.kind === 'support-desk') return 'desk';
+  return (typeof t.game === 'string' ? t.game : t.game?.id) === 'frozenlake' ? 'lake' : undefined;
 }
 
 /** What a round's training job carries (`reading`): the task's reading prompts where its training takes a share of them, else nothing. */
 export function readingOf(task: object, training: Pick<RoundTrainingOptions, 'readingShare' | 'readingExtraction' | 'seed'>): { reading?: Prompt[] } {
   if (!((training.readingShare ?? 0) > 0)) return {};
   const reading = readingPromptsFor(task, training.seed);
-  const desk = (task as { world?: { kind?: string } }).world?.kind === 'support-desk';
-  if (desk && training.readingExtraction) reading.push(...extractionReadingPrompts(training.seed));
+  if (readingKindOf(task) === 'desk' && training.readingExtraction) reading.push(...extractionReadingPrompts(training.seed));
   return reading.length ? { reading } : {};
 }

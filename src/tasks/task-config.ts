@@ -53,6 +53,9 @@ const DESK_TRAINING: TaskTraining = {
  */
 const FROZENLAKE_TRAINING: TaskTraining = { readingShare: 0.25 };
 
+/** The built-in tasks' own round training, by task id; the tasks that have reading prompts set a readingShare here. */
+const BUILT_IN_TRAINING: ReadonlyMap<string, TaskTraining> = new Map([[DESK_TASK_NAME, DESK_TRAINING], ['frozenlake', FROZENLAKE_TRAINING]]);
+
 /** What a chat task uses where the tasks file says nothing. */
 export const CHAT_TASK_DEFAULTS = {
   responseTokens: 64, extractionTokens: 128, heldOutPercent: 10, gatePrompts: 32,
@@ -121,13 +124,13 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
   return ids.map((id) => {
     const o = overrides[id] ?? {};
     // Reading prompts exist for the support desk and FrozenLake only (tasks/reading-prompts.ts): elsewhere the setting would do nothing.
-    if (o.readingShare !== undefined && id !== DESK_TASK_NAME && id !== 'frozenlake') throw new Error(`OELD_TASKS_FILE: ${id}.readingShare (${preview(o.readingShare)}): applies to the tasks ${DESK_TASK_NAME} and frozenlake only (their reading prompts are other companies' conversations and other lake worlds' boards)`);
+    if (o.readingShare !== undefined && BUILT_IN_TRAINING.get(id)?.readingShare === undefined) throw new Error(`OELD_TASKS_FILE: ${id}.readingShare (${preview(o.readingShare)}): applies to the tasks ${DESK_TASK_NAME} and frozenlake only (their reading prompts are other companies' conversations and other lake worlds' boards)`);
     if (o.readingExtraction !== undefined && id !== DESK_TASK_NAME) throw new Error(`OELD_TASKS_FILE: ${id}.readingExtraction (${preview(o.readingExtraction)}): applies to the task ${DESK_TASK_NAME} only (its reading prompts are other companies' conversations)`);
     const common = {
       id,
       templateVariables: o.templateVariables ?? {},
       minInteractions: o.minInteractions ?? defaults.minInteractions,
-      ...trainingOf(o, id === DESK_TASK_NAME ? DESK_TRAINING : id === 'frozenlake' ? FROZENLAKE_TRAINING : {}),
+      ...trainingOf(o, BUILT_IN_TRAINING.get(id) ?? {}),
     };
     // Asked for in the file without reading prompts: it would do nothing. (The desk's default with readingShare 0 is simply off.)
     if (o.readingExtraction && !((common.training?.readingShare ?? 0) > 0)) throw new Error(`OELD_TASKS_FILE: ${id}.readingExtraction (true): adds to the reading prompts, which a round trains on only with readingShare above 0 (it is ${common.training?.readingShare ?? 0})`);
