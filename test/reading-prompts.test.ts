@@ -47,16 +47,14 @@ describe('reading prompts', () => {
     assert.deepEqual(readingPromptsFor(logs!, 7), [], 'a chat task of logs has none');
   });
 
-  it('of FrozenLake are boards of the familiar worlds other than the watched lake-XO and of pairs nobody told it about, half and half, partway along a shortest path', () => {
+  it('of FrozenLake are boards of the familiar worlds other than the watched lake-XO, partway along a shortest path', () => {
     const reading = readingPromptsFor(lake!, 7);
     assert.equal(reading.length, READING_PROMPTS);
     assert.deepEqual(readingPromptsFor(lake!, 7), reading, 'pure: a round re-derives');
     assert.notDeepEqual(readingPromptsFor(lake!, 8), reading, 'another round seed, other boards');
     assert.deepEqual(retainedLakeWorlds().map((w) => w.hole + w.goal).sort(), ['TS', 'WM'], 'the familiar worlds but XO');
-    const familiar = new Set<string>();
-    const untold = new Set<string>();
+    const pairs = new Set<string>();
     const turns = new Set<number>();
-    let untoldBoards = 0;
     for (const p of reading) {
       assert.deepEqual(p.map((m) => m.role), ['user']);
       const text = p[0]!.content;
@@ -64,22 +62,14 @@ describe('reading prompts', () => {
       const board = /Current board:\n([\s\S]*?)\n\nActions taken so far: (.*)\n/.exec(text);
       assert.ok(board, text);
       const letters = [...new Set(board[1]!.replace(/[^A-Z]/g, ''))].filter((l) => l !== 'P').sort().join('');
-      assert.equal(letters.length, 2, `two letters besides the player, got ${letters}`);
+      assert.ok(['ST', 'MW'].includes(letters), `one retained world's letters, got ${letters}`);
       assert.equal(board[1]!.split('P').length, 2, 'one player');
-      if (['ST', 'MW'].includes(letters)) familiar.add(letters);
-      else {
-        // A pair the model plays by its convention: none of the familiar worlds' letters, nor FrozenLake's.
-        assert.ok(!/[XOTSWMHGPI]/.test(letters), `an untold pair, got ${letters}`);
-        untold.add(letters);
-        untoldBoards++;
-      }
+      pairs.add(letters);
       turns.add(board[2] === '(none yet)' ? 0 : board[2]!.split(' ').length);
       // The watched world keeps measuring what a round did not train.
       assert.ok(!/[XO]/.test(board[1]!) && !/[HG]/.test(board[1]!), 'neither lake-XO nor FrozenLake');
     }
-    assert.deepEqual([...familiar].sort(), ['MW', 'ST'], 'both familiar worlds');
-    assert.ok(untoldBoards >= READING_PROMPTS / 4 && untoldBoards <= (3 * READING_PROMPTS) / 4, `about half untold pairs, got ${untoldBoards} of ${READING_PROMPTS}`);
-    assert.ok(untold.size >= 10, `many untold pairs, got ${untold.size}`);
+    assert.deepEqual([...pairs].sort(), ['MW', 'ST'], 'both worlds');
     assert.deepEqual([...turns].sort(), [0, 1, 2, 3], 'first to fourth turns');
     assert.deepEqual(readingPromptsFor({ ...lake!, game: 'frozenlake' }, 7), reading, 'the task as RoundStarted records it (the game by name), as oeld rederive reads it');
     assert.deepEqual(readingPromptsFor(logs!, 7), [], 'a chat task of logs has none');

@@ -2,26 +2,16 @@
  * FrozenLake's reading prompts: what its rounds must leave as it was (round-plan.ts,
  * `readingShare`). A FrozenLake round teaches which of H and G is the goal; on a model that also
  * knows other worlds it may teach it so that those are forgotten (models/oeld-desk: the watched
- * world lake-XO fell from 87.5% to 46-84% after one round, docs/measured.md). These are boards,
- * on FrozenLake's layouts of the deployment range with the player somewhere on a shortest path
- * from the start, of two kinds, drawn half and half:
- *
- *   - the worlds the base model learned in pretraining, other than the one the gate watches
- *     (games.ts: lake-XO stays untouched so that it keeps measuring retention);
- *   - letter pairs nobody told it about (neither H nor G), which it plays by the convention it
- *     has for pairs it does not know. The round's knowledge is about H and G only; held to the
- *     round-start version on other pairs, the round learns that fact instead of turning the
- *     convention around for every pair, which is what eroded the familiar worlds (lake-XO after
- *     one round on seven round seeds: 76.6-86.7% with the familiar worlds alone, 82.8-89.1% with
- *     both kinds; docs/measured.md, sixteenth session).
- *
- * The round-start version plays them without knowledge and the round holds the student to its
- * answers.
+ * world lake-XO fell from 87.5% to 46-84% after one round, docs/measured.md). These are boards of
+ * the worlds the base model learned in pretraining, other than the one the gate watches
+ * (games.ts: lake-XO stays untouched so that it keeps measuring retention), on FrozenLake's layouts
+ * of the deployment range, with the player somewhere on a shortest path from the start. The
+ * round-start version plays them without knowledge and the round holds the student to its answers.
  *
  * Pure: the same seed and count give the same prompts, so that a round re-derives
  * (operations/rederive.ts).
  */
-import { FAMILIAR_WORLDS, HELD_OUT_LETTERS, randomPair } from '../basemodel/corpus.ts';
+import { FAMILIAR_WORLDS } from '../basemodel/corpus.ts';
 import { DELTAS, renderPrompt } from '../envs/environment.ts';
 import { gameByName, OOD_SYMBOLS } from '../envs/games.ts';
 import { frozenLakeAsLake, LakeWorld, type LakeSymbols } from '../envs/lake-world.ts';
@@ -34,16 +24,13 @@ export function retainedLakeWorlds(): LakeSymbols[] {
   return FAMILIAR_WORLDS.filter((w) => w.hole !== OOD_SYMBOLS.hole || w.goal !== OOD_SYMBOLS.goal);
 }
 
-/** The share of the boards on letter pairs nobody told the model about (the rest: the retained familiar worlds). */
-export const UNTOLD_PAIR_SHARE = 0.5;
-
-/** `count` boards of the retained worlds and of untold pairs, each a turn of an episode played by the shortest path so far. */
+/** `count` boards of the retained worlds, each a turn of an episode played by the shortest path so far. */
 export function lakeReadingPrompts(seed: number, count: number): Prompt[] {
   const worlds = retainedLakeWorlds();
   const instruction = gameByName('frozenlake').hiddenRulesPrompt;
   const random = seededRandom((seed * 7919 + 0x1a4e) >>> 0);
   return Array.from({ length: count }, () => {
-    const symbols = random() < UNTOLD_PAIR_SHARE ? untoldPair(random) : worlds[Math.floor(random() * worlds.length)]!;
+    const symbols = worlds[Math.floor(random() * worlds.length)]!;
     const layoutSeed = DEPLOYMENT_SEEDS.start + Math.floor(random() * DEPLOYMENT_SEEDS.count);
     const game = new LakeWorld(`lake-${symbols.hole}${symbols.goal}-${layoutSeed}`, frozenLakeAsLake(layoutSeed), symbols);
     // The turn: 0-3 moves along a shortest path, stopping one move before the goal at the latest.
@@ -59,12 +46,4 @@ export function lakeReadingPrompts(seed: number, count: number): Prompt[] {
     }
     return userPrompt(renderPrompt(game, history, instruction));
   });
-}
-
-/** A letter pair of the corpus's random ones (never a familiar world's letters) with neither of FrozenLake's letters. */
-export function untoldPair(random: () => number): LakeSymbols {
-  for (;;) {
-    const p = randomPair(random);
-    if (!HELD_OUT_LETTERS.includes(p.hole) && !HELD_OUT_LETTERS.includes(p.goal)) return p;
-  }
 }

@@ -7,8 +7,7 @@
  * says (another company with its facts in context: 86-92% for the base, 48-57% after five rounds;
  * docs/measured.md), and the next round's teacher then no longer reads new values either.
  * Companies from the corpus range, never the deployed one. FrozenLake's are boards of the other
- * lake worlds the base model learned and of letter pairs nobody told it about
- * (lake-reading-prompts.ts).
+ * lake worlds the base model learned (lake-reading-prompts.ts).
  *
  * With `readingExtraction`, a third more: the extraction prompt a round writes over another
  * company's conversation in which the customer corrects the assistant. The rounds erode that

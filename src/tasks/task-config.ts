@@ -45,12 +45,11 @@ const DESK_TRAINING: TaskTraining = {
 
 /**
  * FrozenLake's own round training: a quarter of each step on boards of the other lake worlds the
- * base model knows and of letter pairs nobody told it about (tasks/lake-reading-prompts.ts), so
- * that a round keeps the worlds it does not train on. On models/oeld-desk, round 1 lowered the
- * watched world lake-XO by 0.8-10.9 points with the familiar worlds' boards alone and by at most
- * 4.7 with the untold pairs' too (validation episodes, round seeds 1-7: the gate's 2 points met on
- * five seeds of seven instead of two; without any reading prompts 3-14 points, round seeds 1-3);
- * on the shipped model, at 100% there, the rounds were as good with as without (docs/measured.md).
+ * base model knows (tasks/lake-reading-prompts.ts), so that a round keeps the worlds it does not
+ * train on. On models/oeld-desk the watched world lake-XO fell 3-14 points in a round without them
+ * and 1-9 with them (validation episodes, round seeds 1-3, two rounds each: the gate's 2 points met
+ * on two seeds of three instead of none); on the shipped model, at 100% there, the rounds were as
+ * good with as without (docs/measured.md).
  */
 const FROZENLAKE_TRAINING: TaskTraining = { readingShare: 0.25 };
 
@@ -125,7 +124,7 @@ export function loadTasks(ids: readonly string[], file: string | undefined, defa
   return ids.map((id) => {
     const o = overrides[id] ?? {};
     // Reading prompts exist for the support desk and FrozenLake only (tasks/reading-prompts.ts): elsewhere the setting would do nothing.
-    if (o.readingShare !== undefined && BUILT_IN_TRAINING.get(id)?.readingShare === undefined) throw new Error(`OELD_TASKS_FILE: ${id}.readingShare (${preview(o.readingShare)}): applies to the tasks ${DESK_TASK_NAME} and frozenlake only (their reading prompts are other companies' conversations, and boards of other lake worlds and letter pairs)`);
+    if (o.readingShare !== undefined && BUILT_IN_TRAINING.get(id)?.readingShare === undefined) throw new Error(`OELD_TASKS_FILE: ${id}.readingShare (${preview(o.readingShare)}): applies to the tasks ${DESK_TASK_NAME} and frozenlake only (their reading prompts are other companies' conversations and other lake worlds' boards)`);
     if (o.readingExtraction !== undefined && id !== DESK_TASK_NAME) throw new Error(`OELD_TASKS_FILE: ${id}.readingExtraction (${preview(o.readingExtraction)}): applies to the task ${DESK_TASK_NAME} only (its reading prompts are other companies' conversations)`);
     const common = {
       id,

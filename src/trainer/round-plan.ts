@@ -12,8 +12,7 @@
  * prompt with another company's facts in its context, so that the round does not teach the model
  * to ignore its context, or the extraction prompt over another company's corrected conversation,
  * so that it goes on writing what customers say: tasks/reading-prompts.ts; for FrozenLake a board
- * of another lake world the model knows or of a letter pair nobody told it about:
- * tasks/lake-reading-prompts.ts). Without them the plan
+ * of another lake world the model knows: tasks/lake-reading-prompts.ts). Without them the plan
  * draws exactly what it drew before.
  */
 import type { Prompt } from '../model/inference/chat-prompt.ts';
