@@ -1,7 +1,8 @@
 /**
  * What a version plays across the lake worlds (a diagnosis, not part of `npm run bench`): pass rate
- * on FrozenLake, on the out-of-distribution world lake-XO, and on letter pairs no corpus or round
- * names (both role orders of two pairs), on the validation seeds, greedy, no knowledge. A base model
+ * on FrozenLake, on the out-of-distribution world lake-XO, and on two pairs of the corpus's random
+ * letters (neither H nor G) in both role orders, on the validation seeds, greedy, no knowledge, so
+ * that the model can only play those pairs by the convention it has for pairs it does not know. A base model
  * that plays unknown pairs by its convention passes them 0% on FrozenLake's layouts; a round that
  * changes that convention shows there even where FrozenLake and lake-XO do not tell why they moved.
  *
@@ -9,7 +10,7 @@
  */
 import { localEngine } from '../src/engine/local-engine.ts';
 import { evaluateVersion } from '../src/evaluation/evaluate.ts';
-import { frozenLakeSpec } from '../src/envs/frozenlake.ts';
+import { gameByName, OOD_GAME } from '../src/envs/games.ts';
 import { lakeVariantSpec } from '../src/envs/lake-world.ts';
 import { VALIDATION_SEEDS } from '../src/envs/seed-ranges.ts';
 import { envInt, log } from './lib.ts';
@@ -17,7 +18,7 @@ import { envInt, log } from './lib.ts';
 const EPISODES = envInt('BENCH_LAKE_EPISODES', 64);
 const folders = process.argv.slice(2);
 if (folders.length === 0) throw new Error('usage: node --import tsx bench/lake-worlds.ts <model folder>...');
-const worlds = [frozenLakeSpec(), lakeVariantSpec('lake-XO', { hole: 'X', goal: 'O' }),
+const worlds = [gameByName('frozenlake'), gameByName(OOD_GAME),
   ...[['K', 'N'], ['N', 'K'], ['B', 'U'], ['U', 'B']].map(([hole, goal]) => lakeVariantSpec(`lake-${hole}${goal}`, { hole: hole!, goal: goal! }))];
 const engine = localEngine();
 log(`pass rate, ${EPISODES} validation episodes a world: ${worlds.map((w) => w.id).join(', ')}`);
